@@ -1,0 +1,1 @@
+"""Inference valid with few treated units: cluster-robust, wild bootstrap, randomization, Conley-Taber."""

@@ -1,0 +1,40 @@
+"""The contract every reader of a raw format fulfils.
+
+A reader turns one raw file into a polars LazyFrame with the canonical columns of
+:data:`tradeimpact.schema.FLOW_SCHEMA` (units already converted) plus two columns:
+
+* ``reject_field`` (String, null when the row is fine): the field at fault;
+* ``reject_reason`` (String, null when the row is fine): why the row cannot be stored.
+
+Row-level problems (a non-numeric value, an unknown country code) are marked, never dropped: the
+ingest step sends marked rows to the quarantine table, so ``rows in = rows stored + rows
+quarantined``. File-level problems (empty file, missing column, wrong delimiter, truncated JSON,
+undecodable text) raise :class:`tradeimpact.errors.SourceFormatError` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import polars as pl
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """A reader of one raw format."""
+
+    #: short name, used as the store's ``source=`` partition and in ``tradeimpact sources``
+    name: str
+    #: bumped whenever the mapping to the canonical record changes (recorded in the manifest)
+    version: str
+    #: one-line description of the format, for ``tradeimpact sources``
+    description: str
+
+    def sniff(self, path: Path) -> bool:
+        """True when ``path`` looks like this format (cheap: reads at most the first few KiB)."""
+        ...
+
+    def read(self, path: Path) -> pl.LazyFrame:
+        """Canonical columns + ``reject_field`` + ``reject_reason``; raises SourceFormatError."""
+        ...
