@@ -47,7 +47,16 @@ def typecheck(session: nox.Session) -> None:
 def report(session: nox.Session) -> None:
     """Build every figure, table and the report from data_raw/ into reports/."""
     _install(session)
-    session.run("python", "-m", "tradeimpact.report.build", "--data", "data_raw", "--out", "reports", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "tradeimpact.report.build",
+        "--data",
+        "data_raw",
+        "--out",
+        "reports",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON)
@@ -61,13 +70,31 @@ def bench(session: nox.Session) -> None:
 def fetch(session: nox.Session) -> None:
     """Fetch the real data the two events in analysis/events/ need, then ingest it (needs network)."""
     _install(session)
-    session.run("python", "-m", "tradeimpact.fetch.case_studies", "--events", "analysis/events", "--out", "data_raw", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "tradeimpact.fetch.case_studies",
+        "--events",
+        "analysis/events",
+        "--out",
+        "data_raw",
+        *session.posargs,
+    )
 
 
 @nox.session(python=PYTHON, venv_backend="none")
 def lock(session: nox.Session) -> None:
     """Re-pin requirements/lock.txt from pyproject.toml (needs uv: `pip install uv`)."""
     session.run(
-        "uv", "pip", "compile", "pyproject.toml", "--all-extras", "--universal",
-        "--python-version", PYTHON, "-o", LOCK, external=True,
+        "uv",
+        "pip",
+        "compile",
+        "pyproject.toml",
+        "--all-extras",
+        "--universal",
+        "--python-version",
+        PYTHON,
+        "-o",
+        LOCK,
+        external=True,
     )

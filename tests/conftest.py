@@ -19,7 +19,9 @@ def shared_path(*parts: str) -> Path:
     """Path of a file under ``../shared``; skips the calling test with a clear reason if absent."""
     path = SHARED.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent (../shared holds the real and validation data; not on this machine)")
+        pytest.skip(
+            f"{path} is absent (../shared holds the real and validation data; not on this machine)"
+        )
     return path
 
 

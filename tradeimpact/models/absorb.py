@@ -56,10 +56,14 @@ class FixedEffects:
         self.codes = codes
         if not self.names:
             self.names = [f"fe{g}" for g in range(codes.shape[1])]
-        self.sizes = [int(codes[:, g].max()) + 1 if codes.shape[0] else 0 for g in range(codes.shape[1])]
+        self.sizes = [
+            int(codes[:, g].max()) + 1 if codes.shape[0] else 0 for g in range(codes.shape[1])
+        ]
 
     @classmethod
-    def from_columns(cls, columns: Sequence[npt.ArrayLike], names: Sequence[str] | None = None) -> FixedEffects:
+    def from_columns(
+        cls, columns: Sequence[npt.ArrayLike], names: Sequence[str] | None = None
+    ) -> FixedEffects:
         """Factorize each label column into integer codes."""
         coded = [factorize(c)[0] for c in columns]
         if not coded:
@@ -76,7 +80,9 @@ class FixedEffects:
 
     def subset(self, mask: npt.NDArray[np.bool_]) -> FixedEffects:
         """The fixed effects of the rows where ``mask`` is true, re-coded to ``0..k-1``."""
-        return FixedEffects.from_columns([self.codes[mask, g] for g in range(self.n_groupings)], self.names)
+        return FixedEffects.from_columns(
+            [self.codes[mask, g] for g in range(self.n_groupings)], self.names
+        )
 
     def singleton_mask(self) -> npt.NDArray[np.bool_]:
         """Rows that are alone in some group, found iteratively (dropping one can make another).
@@ -157,7 +163,9 @@ def demean(
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     codes = fe.codes
     sizes = fe.sizes
-    group_w = [np.bincount(codes[:, g], weights=w, minlength=sizes[g]) for g in range(fe.n_groupings)]
+    group_w = [
+        np.bincount(codes[:, g], weights=w, minlength=sizes[g]) for g in range(fe.n_groupings)
+    ]
     for gw in group_w:
         gw[gw == 0] = 1.0  # empty groups never index a row
 
@@ -195,7 +203,7 @@ def demean(
 
 def _group_sums(mat: FloatArray, codes: IntArray, size: int) -> FloatArray:
     """Column-wise sums of ``mat`` within groups ``codes`` (shape ``(size, k)``)."""
-    n, k = mat.shape
+    _n, k = mat.shape
     if k == 1:
         return np.bincount(codes, weights=mat[:, 0], minlength=size)[:, None]
     offsets = (codes[:, None] * k + np.arange(k)[None, :]).ravel()
