@@ -148,7 +148,7 @@ def demean(
 
     Returns ``M_D x`` where ``M_D = I - D (D'WD)^- D'W`` and ``D`` stacks the dummies of every
     grouping; ``W = diag(weights)`` (ones when ``weights`` is None). Columns are processed together
-    (vectorised), so demeaning many columns at once costs little more than one.
+    one at a time in Fortran order (each column stops when it has converged).
 
     Raises no error on non-convergence but warns with :class:`NotConvergedWarning`.
     """
@@ -156,55 +156,48 @@ def demean(
 
     arr = np.asarray(x, dtype=np.float64)
     one_d = arr.ndim == 1
-    out = np.array(arr.reshape(arr.shape[0], -1), dtype=np.float64, copy=True)
+    # Fortran order: every column is contiguous, and columns are swept one at a time.
+    out = np.array(arr.reshape(arr.shape[0], -1), dtype=np.float64, order="F", copy=True)
     n, k = out.shape
     if n != fe.n:
         raise ValueError(f"x has {n} rows but the fixed effects have {fe.n}")
-    w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    codes = fe.codes
+    w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    codes = [np.ascontiguousarray(fe.codes[:, g]) for g in range(fe.n_groupings)]
     sizes = fe.sizes
-    group_w = [
-        np.bincount(codes[:, g], weights=w, minlength=sizes[g]) for g in range(fe.n_groupings)
-    ]
-    for gw in group_w:
+    inv_group_w = []
+    for g, c in enumerate(codes):
+        gw = np.bincount(c, weights=w, minlength=sizes[g]).astype(np.float64)
         gw[gw == 0] = 1.0  # empty groups never index a row
+        inv_group_w.append(1.0 / gw)
 
-    def sweep(mat: FloatArray) -> float:
+    def sweep(col: FloatArray) -> float:
+        """One pass of x <- x - P_g x over every grouping g, in place; the largest step."""
         biggest = 0.0
-        for g in range(fe.n_groupings):
-            c = codes[:, g]
-            # weighted group means of every column at once: bincount per column via offsets
-            means = _group_sums(mat * w[:, None], c, sizes[g]) / group_w[g][:, None]
-            step = means[c]
-            mat -= step
-            biggest = max(biggest, float(np.max(np.abs(step))) if step.size else 0.0)
+        for g, c in enumerate(codes):
+            sums = np.bincount(c, weights=col if w is None else col * w, minlength=sizes[g])
+            means = sums * inv_group_w[g]
+            step = np.take(means, c)
+            col -= step
+            biggest = max(biggest, float(np.abs(means).max()) if means.size else 0.0)
         return biggest
 
-    if k == 0:
-        return out.reshape(arr.shape) if not one_d else out[:, 0]
-    scale = max(float(np.max(np.abs(out))), 1.0)
-    if fe.n_groupings == 1:
-        sweep(out)
-    else:
-        converged = False
-        # Process columns that converge slowly no differently: stop on the max over all columns.
+    not_converged = 0
+    for j in range(k):
+        col = out[:, j]
+        if fe.n_groupings == 1:
+            sweep(col)
+            continue
+        scale = max(float(np.abs(col).max()) if n else 0.0, 1.0)
         for _ in range(maxiter):
-            if sweep(out) <= tol * scale:
-                converged = True
+            if sweep(col) <= tol * scale:
                 break
-        if not converged:
-            warnings.warn(
-                f"fixed-effect demeaning did not converge in {maxiter} iterations (tol {tol})",
-                NotConvergedWarning,
-                stacklevel=2,
-            )
-    return out[:, 0] if one_d else out
-
-
-def _group_sums(mat: FloatArray, codes: IntArray, size: int) -> FloatArray:
-    """Column-wise sums of ``mat`` within groups ``codes`` (shape ``(size, k)``)."""
-    _n, k = mat.shape
-    if k == 1:
-        return np.bincount(codes, weights=mat[:, 0], minlength=size)[:, None]
-    offsets = (codes[:, None] * k + np.arange(k)[None, :]).ravel()
-    return np.bincount(offsets, weights=mat.ravel(), minlength=size * k).reshape(size, k)
+        else:
+            not_converged += 1
+    if not_converged:
+        warnings.warn(
+            f"fixed-effect demeaning did not converge in {maxiter} iterations (tol {tol}) "
+            f"for {not_converged} of {k} columns",
+            NotConvergedWarning,
+            stacklevel=2,
+        )
+    return np.ascontiguousarray(out[:, 0]) if one_d else np.ascontiguousarray(out)
