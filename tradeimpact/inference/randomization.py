@@ -1,0 +1,462 @@
+"""Randomization inference by placebo-in-space (Fisher permutation test over treated units).
+
+With one treated unit, cluster-robust standard errors over-reject badly (Conley & Taber 2011;
+MacKinnon & Webb 2017). The placebo-in-space test (Fisher 1935; Abadie, Diamond & Hainmueller
+2010; Buchmueller, DiNardo & Valletta 2011; MacKinnon & Webb 2020, "Randomization inference for
+difference-in-differences with few treated clusters", J. Econometrics 218) re-assigns the treatment
+to other units, re-estimates the same regression for every assignment and locates the actual
+estimate in that placebo distribution. Under the sharp null of no effect for any unit and an
+assignment that is exchangeable across units, the p-value is exact.
+
+Speed: every placebo regression ``y = beta * T_p + X gamma + FE + e`` shares ``y``, ``X`` and the
+fixed effects. By Frisch-Waugh-Lovell,
+
+    beta_p = (T_p** ' W y**) / (T_p** ' W T_p**),
+
+where ``a* = M_FE a`` (:func:`tradeimpact.models.absorb.demean`) and
+``a** = a* - X* (X*' W X*)^{-1} X*' W a*``. ``y`` and ``X`` are demeaned once and all ``P`` placebo
+columns are demeaned together (one ``demean`` call), so ``P`` placebos cost one projection of a
+``(n, P)`` matrix plus ``P`` dot products instead of ``P`` fits. Written by hand because neither
+linearmodels nor statsmodels offers randomization inference; it is checked against pyfixest
+``feols`` fits placebo by placebo in ``tests/test_randomization.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.absorb import FixedEffects, demean
+
+FloatArray = npt.NDArray[np.float64]
+
+#: Relative tolerance under which two placebo estimates count as a tie (|b_p| >= |b| - tol*scale).
+TIE_RTOL = 1e-9
+
+
+def placebo_in_space(
+    y: npt.ArrayLike,
+    treat_columns: npt.ArrayLike,
+    controls: npt.ArrayLike | None,
+    fe: FixedEffects,
+    weights: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Coefficient on each of ``P`` alternative treatment columns, all fixed effects absorbed.
+
+    For column ``p`` this is the OLS (WLS with ``weights``) coefficient ``beta_p`` of
+    ``y = beta_p T_p + X gamma_p + FE_p + e``, computed by Frisch-Waugh-Lovell
+    (``beta_p = T_p**' W y** / T_p**' W T_p**``, ``**`` = residualised on the fixed effects and
+    then on the demeaned controls). ``y``, the controls and all ``P`` columns are demeaned in a
+    single :func:`~tradeimpact.models.absorb.demean` call.
+
+    Parameters
+    ----------
+    y : array (n,)
+        Outcome.
+    treat_columns : array (n, P)
+        The alternative (placebo) treatment columns, one per assignment.
+    controls : array (n, k) or None
+        Covariates included in every regression.
+    fe : FixedEffects
+        Fixed effects absorbed in every regression.
+    weights : array (n,), optional
+        Regression weights.
+
+    Returns
+    -------
+    numpy.ndarray (P,)
+        The coefficient of each column.
+
+    Raises
+    ------
+    ModelSpecError
+        When a column has no variation left after the fixed effects and controls.
+
+    References
+    ----------
+    Frisch & Waugh (1933); Lovell (1963); MacKinnon & Webb (2020), J. Econometrics 218.
+    """
+    t = np.asarray(treat_columns, dtype=np.float64)
+    y_arr = np.asarray(y, dtype=np.float64).ravel()
+    n = y_arr.shape[0]
+    t = t.reshape(n, -1)
+    w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    x = None if controls is None else np.asarray(controls, dtype=np.float64).reshape(n, -1)
+    k = 0 if x is None else x.shape[1]
+    # One demean call for y, the controls and every placebo column.
+    stacked = demean(np.column_stack([y_arr[:, None], *([x] if x is not None else []), t]), fe, w)
+    proj = _FWL(stacked[:, 0], stacked[:, 1 : 1 + k], w)
+    beta, _ = proj.coefficients_from_demeaned(stacked[:, 1 + k :], raw=t)
+    return beta
+
+
+class _FWL:
+    """FWL algebra on columns that are already demeaned on the fixed effects."""
+
+    def __init__(self, y_t: FloatArray, x_t: FloatArray, w: FloatArray | None) -> None:
+        self.w: FloatArray = np.ones(y_t.shape[0]) if w is None else w
+        self.x_t = x_t
+        self._xtwx_inv: FloatArray = np.empty((0, 0))
+        if x_t.shape[1]:
+            xtwx = x_t.T @ (x_t * self.w[:, None])
+            if np.linalg.matrix_rank(xtwx) < xtwx.shape[0]:
+                raise ModelSpecError(
+                    "the controls are collinear with each other or with the fixed effects"
+                )
+            self._xtwx_inv = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
+        self.y_tt = self.partial_x(y_t[:, None])[:, 0]
+
+    def partial_x(self, a: FloatArray) -> FloatArray:
+        """Residualise demeaned columns on the demeaned controls (weighted)."""
+        if not self.x_t.shape[1]:
+            return a
+        return np.asarray(a - self.x_t @ (self._xtwx_inv @ (self.x_t.T @ (a * self.w[:, None]))))
+
+    def coefficients_from_demeaned(
+        self,
+        t_t: FloatArray,
+        raw: FloatArray,
+        names: Sequence[str] | None = None,
+        other: FloatArray | None = None,
+    ) -> tuple[FloatArray, FloatArray | None]:
+        """Coefficients of ``y`` (and of ``other``, already residualised) on each column."""
+        t_tt = self.partial_x(t_t)
+        den = np.einsum("ij,ij,i->j", t_tt, t_tt, self.w)
+        scale = np.einsum("ij,ij,i->j", raw, raw, self.w)
+        bad = den <= 1e-10 * np.maximum(scale, 1e-300)
+        if bad.any():
+            idx = np.flatnonzero(bad)[:5]
+            labels = [names[i] for i in idx] if names is not None else [str(i) for i in idx]
+            raise ModelSpecError(
+                f"{int(bad.sum())} treatment column(s) are collinear with the fixed effects and "
+                f"controls, e.g. {labels}: no variation is left to estimate their coefficient "
+                "(a unit never observed before or after the event, or a constant column)"
+            )
+        beta = (t_tt.T @ (self.w * self.y_tt)) / den
+        cross = None if other is None else (t_tt.T @ (self.w * other)) / den
+        return np.asarray(beta, dtype=np.float64), cross
+
+
+@dataclass
+class RandomizationResult:
+    """Placebo-in-space randomization inference: the actual estimate within its placebo distribution.
+
+    Attributes
+    ----------
+    estimate : float
+        Coefficient of the actual treatment.
+    placebo : polars.DataFrame
+        One row per assignment: ``assignment`` (the units given the treatment, joined by ``+``),
+        ``estimate``, ``is_actual``. The actual assignment is included.
+    p_numerator, p_denominator : int
+        The p-value as a fraction: assignments with ``|beta_p| >= |beta|`` (the actual one
+        included) over the number of assignments.
+    exact : bool
+        True when every assignment was enumerated; False when assignments were drawn at random
+        (then the p-value is ``(1 + #{|beta_p| >= |beta|}) / (1 + B)``, still a valid test).
+    rule : str
+        The rule of the p-value, in words.
+    """
+
+    estimate: float
+    placebo: pl.DataFrame
+    p_numerator: int
+    p_denominator: int
+    exact: bool
+    rule: str
+    treated: list[Any]
+    nobs: int
+    _cross: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    method: str = "randomization inference (placebo-in-space)"
+
+    @property
+    def p_value(self) -> Fraction:
+        """The p-value as an unreduced-by-display fraction ``p_numerator / p_denominator``."""
+        return Fraction(self.p_numerator, self.p_denominator)
+
+    @property
+    def pvalue(self) -> float:
+        return self.p_numerator / self.p_denominator
+
+    @property
+    def params(self) -> pl.Series:
+        return pl.Series("estimate", [self.estimate])
+
+    @property
+    def placebo_estimates(self) -> FloatArray:
+        """The placebo distribution (actual assignment included), as an array."""
+        return self.placebo["estimate"].to_numpy()
+
+    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        """Confidence interval for a constant effect ``tau`` by inverting the randomization test.
+
+        Under ``H0: y_it(1) = y_it(0) + tau`` the outcome ``y - tau D`` is free of the effect and
+        every placebo coefficient is linear in ``tau``: ``beta_p(tau) = beta_p - tau c_p`` with
+        ``c_p`` the coefficient of the actual treatment ``D`` on ``T_p`` (``c = 1`` for the actual
+        assignment). ``tau`` is kept when its p-value exceeds ``1 - level``. The p-value changes
+        only where ``|beta_p - tau c_p| = |beta - tau|``, so the accepted set is found exactly from
+        these breakpoints (Imbens & Rosenbaum 2005; MacKinnon & Webb 2020, section 5). Returns
+        the smallest interval holding the accepted set; infinite ends when it is unbounded
+        (e.g. ``1 / p_denominator > 1 - level``).
+        """
+        b = self.placebo_estimates
+        c = self._cross
+        b0 = self.estimate
+        alpha = 1.0 - level
+        pts: list[float] = []
+        with np.errstate(divide="ignore", invalid="ignore"):
+            for r in ((b - b0) / (c - 1.0), (b + b0) / (c + 1.0)):
+                pts.extend(r[np.isfinite(r)].tolist())
+        pts = sorted(set(pts))
+        span = max(1.0, *(abs(p) for p in pts)) if pts else max(1.0, abs(b0))
+        cand = [pts[0] - span] if pts else [b0 - span]
+        for lo, hi in itertools.pairwise(pts):
+            cand.append(lo)
+            cand.append(0.5 * (lo + hi))
+        if pts:
+            cand.extend([pts[-1], pts[-1] + span])
+        cand_arr = np.array(cand)
+        stat = np.abs(b0 - cand_arr)
+        placebo = np.abs(b[None, :] - cand_arr[:, None] * c[None, :])
+        tol = TIE_RTOL * np.maximum(1.0, stat)
+        count = (placebo >= (stat - tol)[:, None]).sum(axis=1)
+        # the actual assignment is among the rows, so this is #/P (exact) or (1 + #)/(1 + B)
+        p = count / b.size
+        keep = p > alpha + 1e-12
+        if not keep.any():
+            return (float("nan"), float("nan"))
+        low = -math.inf if keep[0] else float(cand_arr[keep].min())
+        high = math.inf if keep[-1] else float(cand_arr[keep].max())
+        return (low, high)
+
+    def tidy(self) -> pl.DataFrame:
+        """One row: estimate, p-value (with its fraction), interval, method."""
+        low, high = self.conf_int()
+        return pl.DataFrame(
+            {
+                "term": ["treatment"],
+                "estimate": [self.estimate],
+                "p_value": [self.pvalue],
+                "p_fraction": [f"{self.p_numerator}/{self.p_denominator}"],
+                "conf_low": [low],
+                "conf_high": [high],
+                "n_assignments": [self.p_denominator],
+                "method": [self.method],
+            }
+        )
+
+    def summary(self) -> str:
+        """Plain-text summary stating the p-value rule."""
+        low, high = self.conf_int()
+        kind = "exact (all assignments)" if self.exact else "random draws of assignments"
+        return "\n".join(
+            [
+                f"Randomization inference (placebo-in-space), {kind}",
+                f"treated: {', '.join(map(str, self.treated))}   nobs: {self.nobs}",
+                f"estimate: {self.estimate:.6g}",
+                f"p-value: {self.p_numerator}/{self.p_denominator} = {self.pvalue:.4f}",
+                f"rule: {self.rule}",
+                f"95% interval (test inversion, constant effect): [{low:.6g}, {high:.6g}]",
+            ]
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def _to_polars(data: Any, columns: Sequence[str]) -> pl.DataFrame:
+    """Select columns from a polars (lazy) or pandas frame; error on missing values."""
+    if isinstance(data, pl.LazyFrame):
+        frame = data.select(columns).collect()
+    elif isinstance(data, pl.DataFrame):
+        frame = data.select(columns)
+    else:
+        frame = pl.from_pandas(data[list(columns)].reset_index(drop=True))
+    for col in columns:
+        s = frame[col]
+        bad = s.is_null()
+        if s.dtype.is_float():
+            bad = bad | s.is_nan()
+        if bad.any():
+            row = int(bad.arg_max() or 0)
+            raise ModelSpecError(
+                f"column '{col}' has {int(bad.sum())} missing value(s), first at row {row}; "
+                "drop or fill them before estimation"
+            )
+    return frame
+
+
+def randomization_inference(
+    data: Any,
+    y: str,
+    unit: str,
+    time: str,
+    treated: Hashable | Sequence[Hashable],
+    post: str,
+    fe: Sequence[str] | None = None,
+    *,
+    controls: Sequence[str] | None = None,
+    weights: str | None = None,
+    max_exact: int = 10_000,
+    n_permutations: int = 999,
+    seed: int = 0,
+    chunk_elements: int = 20_000_000,
+) -> RandomizationResult:
+    """Placebo-in-space randomization inference for a DiD with few treated units.
+
+    The regression is ``y_it = beta D_it + X_it gamma + FE + e_it`` with
+    ``D_it = 1[i in S] * post_it`` and ``S`` the set of treated units. Each placebo assignment
+    replaces ``S`` by another set of ``|S|`` units (the actual treated units become controls
+    when not drawn). All ``C(N, |S|)`` sets are enumerated when there are at most
+    ``max_exact`` (with one treated unit: the actual unit and each control unit in turn);
+    otherwise ``n_permutations`` sets are drawn uniformly (seeded) and the actual one is added.
+
+    P-value rule (two-sided on ``|beta|``, actual assignment in the reference set):
+    ``p = #{p : |beta_p| >= |beta|} / P``; with random draws ``P = 1 + B``. Ties (within a
+    relative ``1e-9``) count against the null. Exact under the sharp null of no effect when
+    treatment is exchangeable across units (Fisher 1935; MacKinnon & Webb 2020, J. Econometrics
+    218, "Randomization inference for difference-in-differences with few treated clusters").
+
+    Parameters
+    ----------
+    data : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        Long panel, one row per observation.
+    y, unit, time : str
+        Outcome, unit (the level of assignment) and time columns.
+    treated : label or sequence of labels
+        The actually treated unit(s).
+    post : str
+        0/1 column: the observation is after the event (for a treated unit it is treated).
+    fe : sequence of str, optional
+        Fixed-effect columns; default ``[unit, time]``.
+    controls : sequence of str, optional
+        Covariates.
+    weights : str, optional
+        Weight column.
+    max_exact : int
+        Enumerate all assignments when there are at most this many.
+    n_permutations : int
+        Random assignments drawn otherwise.
+    seed : int
+        Seed of the draws.
+    chunk_elements : int
+        Largest ``n * P`` block of placebo columns projected at once (memory bound).
+
+    Returns
+    -------
+    RandomizationResult
+    """
+    treated_list = (
+        list(treated)
+        if isinstance(treated, Sequence) and not isinstance(treated, str)
+        else [treated]
+    )
+    fe_cols = list(fe) if fe is not None else [unit, time]
+    ctrl_cols = list(controls) if controls else []
+    cols = list(
+        dict.fromkeys([y, unit, time, post, *fe_cols, *ctrl_cols, *([weights] if weights else [])])
+    )
+    frame = _to_polars(data, cols)
+    n = frame.height
+    units_raw = frame[unit].to_numpy()
+    unit_labels, ucode = np.unique(units_raw, return_inverse=True)
+    ucode = ucode.ravel()
+    n_units = unit_labels.size
+    label_to_code = {lab: i for i, lab in enumerate(unit_labels.tolist())}
+    missing = [t for t in treated_list if t not in label_to_code]
+    if missing:
+        raise ModelSpecError(f"treated unit(s) {missing} not found in column '{unit}'")
+    k = len(set(treated_list))
+    if k >= n_units:
+        raise ModelSpecError("no control units: every unit is treated")
+    post_arr = frame[post].cast(pl.Float64).to_numpy()
+    if not np.isin(post_arr, [0.0, 1.0]).all():
+        raise ModelSpecError(f"column '{post}' must be 0/1 (or boolean)")
+    actual = tuple(sorted(label_to_code[t] for t in set(treated_list)))
+    for code in actual:
+        rows = ucode == code
+        if not (post_arr[rows] == 1).any() or not (post_arr[rows] == 0).any():
+            raise ModelSpecError(
+                f"treated unit {unit_labels[code]!r} has no "
+                f"{'post' if not (post_arr[rows] == 1).any() else 'pre'}-period observation"
+            )
+
+    total = math.comb(n_units, k)
+    rng = np.random.default_rng(seed)
+    if total <= max_exact:
+        exact = True
+        assignments = list(itertools.combinations(range(n_units), k))
+    else:
+        exact = False
+        drawn = [
+            tuple(sorted(rng.choice(n_units, size=k, replace=False).tolist()))
+            for _ in range(n_permutations)
+        ]
+        assignments = [actual, *drawn]
+    actual_idx = assignments.index(actual)
+    names = ["+".join(str(unit_labels[i]) for i in a) for a in assignments]
+
+    fe_obj = FixedEffects.from_columns([frame[c].to_numpy() for c in fe_cols], fe_cols)
+    w = None if weights is None else frame[weights].cast(pl.Float64).to_numpy()
+    x = (
+        np.column_stack([frame[c].cast(pl.Float64).to_numpy() for c in ctrl_cols])
+        if ctrl_cols
+        else np.empty((n, 0))
+    )
+    y_arr = frame[y].cast(pl.Float64).to_numpy()
+    d_actual = np.isin(ucode, actual).astype(np.float64) * post_arr
+    first = demean(np.column_stack([y_arr, d_actual, x]), fe_obj, w)
+    fwl = _FWL(first[:, 0], first[:, 2:], w)
+    d_tt = fwl.partial_x(first[:, 1:2])[:, 0]
+
+    n_assign = len(assignments)
+    chunk = max(1, chunk_elements // max(n, 1))
+    betas = np.empty(n_assign)
+    cross = np.empty(n_assign)
+    for start in range(0, n_assign, chunk):
+        block = assignments[start : start + chunk]
+        member = np.zeros((n_units, len(block)))
+        for j, a in enumerate(block):
+            member[list(a), j] = 1.0
+        raw = member[ucode, :] * post_arr[:, None]
+        t_t = demean(raw, fe_obj, w)
+        b, c = fwl.coefficients_from_demeaned(t_t, raw, names[start : start + chunk], d_tt)
+        betas[start : start + len(block)] = b
+        assert c is not None
+        cross[start : start + len(block)] = c
+
+    b0 = float(betas[actual_idx])
+    tol = TIE_RTOL * max(1.0, abs(b0))
+    numer = int((np.abs(betas) >= abs(b0) - tol).sum())
+    rule = (
+        "p = #{assignments with |beta_p| >= |beta_actual|} / #{assignments}, two-sided on "
+        "|beta|, the actual assignment included in both counts"
+        + ("" if exact else f" ({n_permutations} random assignments + the actual one)")
+    )
+    placebo = pl.DataFrame(
+        {
+            "assignment": names,
+            "estimate": betas,
+            "is_actual": np.arange(n_assign) == actual_idx,
+        }
+    )
+    return RandomizationResult(
+        estimate=b0,
+        placebo=placebo,
+        p_numerator=numer,
+        p_denominator=n_assign,
+        exact=exact,
+        rule=rule,
+        treated=[unit_labels[i] for i in actual],
+        nobs=n,
+        _cross=cross,
+    )
