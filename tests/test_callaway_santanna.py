@@ -1,0 +1,214 @@
+"""Callaway & Sant'Anna (2021) ATT(g,t) against the did package's published output.
+
+References (../shared/validation, README in each folder): mpdta (R ``did`` README: ATT(g,t),
+group and dynamic aggregations, pre-test p-value) and the Medicaid panel (Mixtape Advanced-DID
+solutions: ATT(2014, t) with not-yet-treated controls). The published standard errors come from
+``did``'s multiplier bootstrap (random, IQR-based); ours are the analytical influence-function
+standard errors, checked exactly against statsmodels' HC0 2x2 regressions and, for the
+aggregations, against a unit bootstrap.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+import statsmodels.api as sm
+from conftest import shared_path
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.callaway_santanna import att_gt
+
+# did README (mpdta, est_method="reg", never-treated controls): ATT(g, t)
+MPDTA_ATT = {
+    (2004, 2004): -0.0105,
+    (2004, 2005): -0.0704,
+    (2004, 2006): -0.1373,
+    (2004, 2007): -0.1008,
+    (2006, 2004): 0.0065,
+    (2006, 2005): -0.0028,
+    (2006, 2006): -0.0046,
+    (2006, 2007): -0.0412,
+    (2007, 2004): 0.0305,
+    (2007, 2005): -0.0027,
+    (2007, 2006): -0.0311,
+    (2007, 2007): -0.0261,
+}
+MPDTA_DYNAMIC = {
+    -3: 0.0305,
+    -2: -0.0006,
+    -1: -0.0245,
+    0: -0.0199,
+    1: -0.0510,
+    2: -0.1373,
+    3: -0.1008,
+}
+MPDTA_GROUP = {2004: -0.0797, 2006: -0.0229, 2007: -0.0261}
+
+
+@pytest.fixture(scope="module")
+def mpdta() -> pl.DataFrame:
+    return pl.read_csv(shared_path("validation", "mpdta", "mpdta.csv"))
+
+
+@pytest.fixture(scope="module")
+def ehec() -> pl.DataFrame:
+    return pl.read_csv(
+        shared_path("validation", "ehec_medicaid", "ehec_data.csv"), null_values=["NA", ""]
+    )
+
+
+def test_mpdta_att_gt_all_twelve(mpdta: pl.DataFrame) -> None:
+    res = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    got = {(int(g), int(t)): a for g, t, a in res.att_gt.select("group", "time", "att").iter_rows()}
+    assert set(got) == set(MPDTA_ATT)
+    for key, ref in MPDTA_ATT.items():
+        assert got[key] == pytest.approx(ref, abs=1e-4), key
+
+
+def test_att_gt_equals_2x2_regression_with_hc0(mpdta: pl.DataFrame) -> None:
+    """Each ATT(g,t) and its analytical SE = OLS of the differenced outcome on the group dummy
+    in the 2x2 sample (statsmodels, HC0)."""
+    res = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    wide = mpdta.to_pandas().pivot(index="countyreal", columns="year", values="lemp")
+    g_of = mpdta.to_pandas().groupby("countyreal")["first.treat"].first()
+    for g, t, base, att, se in res.att_gt.select("group", "time", "base", "att", "se").iter_rows():
+        keep = (g_of == g) | (g_of == 0)
+        dy = (wide[int(t)] - wide[int(base)])[keep]
+        x = sm.add_constant((g_of[keep] == g).astype(float))
+        fit = sm.OLS(dy, x).fit(cov_type="HC0")
+        assert att == pytest.approx(fit.params.iloc[1], abs=1e-12)
+        assert se == pytest.approx(fit.bse.iloc[1], rel=1e-10)
+
+
+def test_mpdta_aggregations_and_pretest(mpdta: pl.DataFrame) -> None:
+    res = att_gt(mpdta.to_pandas(), "lemp", "countyreal", "year", "first.treat")
+    group = res.aggregate("group")
+    assert round(group.overall_att, 3) == -0.031
+    comps = dict(zip(group.components["key"], group.components["att"], strict=True))
+    for g, ref in MPDTA_GROUP.items():
+        assert comps[g] == pytest.approx(ref, abs=1e-4)
+    dyn = res.aggregate("dynamic")
+    assert dyn.overall_att == pytest.approx(-0.0772, abs=1e-4)
+    comps = dict(zip(dyn.components["key"], dyn.components["att"], strict=True))
+    for e, ref in MPDTA_DYNAMIC.items():
+        assert comps[e] == pytest.approx(ref, abs=1e-4)
+    # published SEs are one multiplier-bootstrap run (0.0126, 0.0219); analytical IF SEs:
+    # 0.01245 (-1.2%) and 0.01996 (-8.9%)
+    assert group.overall_se == pytest.approx(0.0126, rel=0.05)
+    assert dyn.overall_se == pytest.approx(0.0219, rel=0.10)
+    # pre-test: did prints round(p, 5) = 0.16812 (analytical covariance); ours to 1e-5
+    assert res.pretest_df == 5
+    assert res.pretest_pvalue == pytest.approx(0.16812, abs=1e-5)
+    # simple = pg-weighted mean of the post-treatment cells (by hand)
+    tab = res.att_gt.filter(pl.col("post"))
+    sizes = {2004.0: 20, 2006.0: 40, 2007.0: 131}
+    wts = np.array([sizes[g] for g in tab["group"]], dtype=float)
+    assert res.aggregate("simple").overall_att == pytest.approx(
+        float(tab["att"].to_numpy() @ wts / wts.sum()), abs=1e-12
+    )
+    cal = res.aggregate("calendar")
+    assert cal.components["key"].to_list() == [2004.0, 2005.0, 2006.0, 2007.0]
+    assert cal.overall_att == pytest.approx(float(cal.components["att"].mean()), abs=1e-12)
+    assert group.tidy().height == 4 and group.conf_int().columns == [
+        "term",
+        "conf_low",
+        "conf_high",
+    ]
+    assert "pre-test" in res.summary()
+
+
+def test_aggregated_ses_match_a_unit_bootstrap(mpdta: pl.DataFrame) -> None:
+    """Influence-function SEs (with the estimated-weights term) vs resampling counties."""
+    res = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    kinds = ("simple", "group", "dynamic", "calendar")
+    analytic = {k: res.aggregate(k).overall_se for k in kinds}
+    panel = mpdta.sort("countyreal", "year")
+    n_units, n_t = panel["countyreal"].n_unique(), panel["year"].n_unique()
+    rng = np.random.default_rng(2021)
+    draws: dict[str, list[float]] = {k: [] for k in kinds}
+    for _ in range(300):
+        pick = rng.integers(0, n_units, n_units)
+        rows = (pick[:, None] * n_t + np.arange(n_t)[None, :]).ravel()
+        boot = panel[rows].with_columns(countyreal=pl.Series(np.repeat(np.arange(n_units), n_t)))
+        r = att_gt(boot, "lemp", "countyreal", "year", "first.treat")
+        for k in kinds:
+            draws[k].append(r.aggregate(k).overall_att)
+    for k in kinds:
+        # 300 draws: the bootstrap SE itself is within ~ +-8% (2 s.d.) of the truth
+        assert analytic[k] == pytest.approx(np.std(draws[k], ddof=1), rel=0.12), k
+
+
+def test_ehec_not_yet_treated(ehec: pl.DataFrame) -> None:
+    res = att_gt(ehec, "dins", "stfips", "year", "yexp2", control_group="notyet")
+    got = {
+        int(t): a
+        for g, t, a in res.att_gt.select("group", "time", "att").iter_rows()
+        if g == 2014 and t >= 2014
+    }
+    ref = {2014: 0.0467, 2015: 0.0692, 2016: 0.0785, 2017: 0.0725, 2018: 0.0738, 2019: 0.0803}
+    for t, r in ref.items():
+        assert got[t] == pytest.approx(r, abs=1e-4), t
+    # the 2x2 by hand: 2014 cohort vs states not treated by 2014 (never or later), 2013 -> 2014
+    pdf = ehec.to_pandas()
+    wide = pdf.pivot(index="stfips", columns="year", values="dins")
+    g_of = pdf.groupby("stfips")["yexp2"].first()
+    dy = wide[2014] - wide[2013]
+    ctrl = g_of.isna() | (g_of > 2014)
+    assert got[2014] == pytest.approx(dy[g_of == 2014].mean() - dy[ctrl].mean(), abs=1e-12)
+    # never-treated controls differ (fewer comparison states)
+    never = att_gt(ehec, "dins", "stfips", "year", "yexp2", control_group="nevertreated")
+    n_ctrl = never.att_gt.filter(pl.col("group") == 2014)["n_control"].unique().to_list()
+    assert n_ctrl == [int(g_of.isna().sum())]
+
+
+def test_universal_base_period(mpdta: pl.DataFrame) -> None:
+    res = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat", base_period="universal")
+    tab = res.att_gt
+    # post-treatment cells are the same as with the varying base
+    post = tab.filter(pl.col("post")).sort("group", "time")["att"].to_numpy()
+    var = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat").att_gt
+    np.testing.assert_allclose(post, var.filter(pl.col("post")).sort("group", "time")["att"])
+    # the reference cell g-1 is reported as zero; pre cells are long differences to g-1
+    ref = tab.filter(pl.col("time") == pl.col("group") - 1)
+    assert (ref["att"] == 0).all()
+    row = tab.filter((pl.col("group") == 2007) & (pl.col("time") == 2004))["att"][0]
+    # long difference 2004 -> 2006 with the sign of "t minus base": minus the sum of the short ones
+    assert row == pytest.approx(-(-0.002726 + -0.031087), abs=2e-6)
+
+
+def _toy(balanced: bool = True) -> pd.DataFrame:
+    rng = np.random.default_rng(0)
+    units = np.repeat(np.arange(30), 6)
+    year = np.tile(np.arange(2000, 2006), 30)
+    g = np.select([units < 8, units < 16], [2002, 2004], 0)
+    df = pd.DataFrame({"id": units, "year": year, "g": g, "y": rng.normal(size=units.size)})
+    return df if balanced else df.drop(index=[3, 40])
+
+
+def test_bad_inputs_and_documented_handling() -> None:
+    with pytest.raises(ModelSpecError, match="unbalanced panel"):
+        att_gt(_toy(False), "y", "id", "year", "g")
+    res = att_gt(_toy(False), "y", "id", "year", "g", balance=True)
+    assert res.dropped.height == 2 and res.n_units == 28
+    varying = _toy()
+    varying.loc[0, "g"] = 2004
+    with pytest.raises(ModelSpecError, match="varies within unit 0"):
+        att_gt(varying, "y", "id", "year", "g")
+    early = _toy()
+    early.loc[early.id == 20, "g"] = 2000
+    res = att_gt(early, "y", "id", "year", "g")
+    assert res.dropped["reason"].to_list() == ["treated in the first period (no pre-period)"]
+    all_treated = _toy()
+    all_treated.loc[all_treated.g == 0, "g"] = 2005
+    with pytest.raises(ModelSpecError, match="no never-treated"):
+        att_gt(all_treated, "y", "id", "year", "g")
+    with pytest.raises(ModelSpecError, match="control_group"):
+        att_gt(_toy(), "y", "id", "year", "g", control_group="sometimes")
+    with pytest.raises(ModelSpecError, match="aggregation"):
+        att_gt(_toy(), "y", "id", "year", "g").aggregate("weekly")  # type: ignore[arg-type]
+    holes = _toy()
+    holes.loc[5, "y"] = np.nan
+    with pytest.raises(ModelSpecError, match="row 5"):
+        att_gt(holes, "y", "id", "year", "g")

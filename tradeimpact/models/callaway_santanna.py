@@ -1,0 +1,605 @@
+"""Callaway & Sant'Anna (2021) group-time average treatment effects for staggered adoption.
+
+Reference: Callaway, B. and Sant'Anna, P. H. C. (2021), "Difference-in-Differences with multiple
+time periods", Journal of Econometrics 225(2), 200-230; R package ``did`` (``att_gt``,
+``aggte``), whose conventions are followed here: outcome-regression estimator without covariates,
+balanced panel, base period ``"varying"`` (default) or ``"universal"``, never-treated or
+not-yet-treated comparison units, analytical influence-function standard errors (clustered by unit,
+the level of the panel).
+
+Estimator. Units are grouped by the first period of treatment ``G`` (never treated: ``G = inf``).
+For a group ``g``, a period ``t`` and its base period ``b`` (``b = g - 1``, the last period before
+``g``, when ``t >= g``; the period just before ``t`` when ``t < g`` and the base is "varying")
+
+    ATT(g, t) = E_w[Y_t - Y_b | G = g] - E_w[Y_t - Y_b | C = 1],
+
+the 2x2 DiD of group ``g`` against the comparison units ``C`` (never treated: ``G = inf``; not yet
+treated: ``G = inf`` or ``G > max(t, b)``, ``G != g``). Its influence function on the ``n`` units
+(zero outside the 2x2 sample of ``n_gt`` units, then scaled by ``n / n_gt`` as in ``did``) is
+
+    psi_i = w_i D_i (dY_i - mu_g) / mean(w D) - w_i C_i (dY_i - mu_C) / mean(w C),
+
+the outcome-regression influence function of Sant'Anna & Zhao (2020, J. Econometrics 219) with an
+intercept only. ``V = Psi' Psi / n`` and ``se = sqrt(diag(V) / n)``.
+
+Aggregations (``did::aggte``) weigh ATT(g, t) by ``P(G = g)`` (``pg``, unit weights) and add the
+influence of estimating those weights (``wif``): "simple" (all post-treatment cells), "group"
+(mean over the post-treatment periods of each group, then ``pg``-weighted over groups), "dynamic"
+(event time ``e = t - g``; overall = mean over ``e >= 0``), "calendar" (post-treatment cells of
+each period; overall = mean over periods).
+
+Pre-test: the Wald statistic ``W = n theta_pre' V_pre^{-1} theta_pre`` of all pre-treatment
+ATT(g, t) = 0 (``t < g``), chi-square with as many degrees of freedom, using the analytical
+influence-function covariance (as ``did`` does).
+
+Written by hand because neither linearmodels nor statsmodels implements it; checked against the
+``did`` package's published output on ``mpdta`` and the Medicaid panel in
+``tests/test_callaway_santanna.py``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+from scipy import stats
+
+from tradeimpact.errors import ModelSpecError
+
+FloatArray = npt.NDArray[np.float64]
+
+ControlGroup = Literal["never", "notyet"]
+BasePeriod = Literal["varying", "universal"]
+AggType = Literal["simple", "group", "dynamic", "calendar"]
+
+_CONTROL_ALIASES = {
+    "never": "never",
+    "nevertreated": "never",
+    "never_treated": "never",
+    "notyet": "notyet",
+    "notyettreated": "notyet",
+    "not_yet_treated": "notyet",
+}
+
+
+def _normal_table(
+    names: Sequence[str], est: FloatArray, se: FloatArray, level: float = 0.95
+) -> pl.DataFrame:
+    z = stats.norm.ppf(0.5 + level / 2)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        tstat = est / se
+    return pl.DataFrame(
+        {
+            "term": list(names),
+            "estimate": est,
+            "std_error": se,
+            "statistic": tstat,
+            "p_value": 2 * stats.norm.sf(np.abs(tstat)),
+            "conf_low": est - z * se,
+            "conf_high": est + z * se,
+        }
+    )
+
+
+class _NormalResultMixin:
+    """linearmodels-style accessors over ``_names``, ``_est``, ``_se`` (normal inference)."""
+
+    _names: list[str]
+    _est: FloatArray
+    _se: FloatArray
+
+    @property
+    def params(self) -> pl.Series:
+        """Estimates, in the order of :meth:`tidy`."""
+        return pl.Series("estimate", self._est)
+
+    @property
+    def std_errors(self) -> pl.Series:
+        """Analytical influence-function standard errors (clustered by unit)."""
+        return pl.Series("std_error", self._se)
+
+    @property
+    def pvalues(self) -> pl.Series:
+        """Two-sided normal p-values."""
+        return self.tidy()["p_value"]
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._names)
+
+    def conf_int(self, level: float = 0.95) -> pl.DataFrame:
+        """Pointwise normal confidence intervals (``term``, ``conf_low``, ``conf_high``)."""
+        return self.tidy(level).select("term", "conf_low", "conf_high")
+
+    def tidy(self, level: float = 0.95) -> pl.DataFrame:
+        """One row per parameter: estimate, std_error, statistic, p_value, conf_low, conf_high."""
+        return _normal_table(self._names, self._est, self._se, level)
+
+
+@dataclass
+class CSAggregate(_NormalResultMixin):
+    """An aggregation of ATT(g, t) (``did::aggte``): the overall effect and its components.
+
+    Attributes
+    ----------
+    kind : {"simple", "group", "dynamic", "calendar"}
+    overall_att, overall_se : float
+        The overall summary parameter and its analytical standard error.
+    components : polars.DataFrame
+        ``key`` (group, event time or period), ``att``, ``se`` (empty for "simple").
+    influence : numpy.ndarray (n,)
+        Influence function of the overall parameter.
+    """
+
+    kind: str
+    overall_att: float
+    overall_se: float
+    components: pl.DataFrame
+    influence: FloatArray = field(repr=False)
+    component_influence: FloatArray = field(repr=False)
+    nobs: int = 0
+    inference: str = "analytical influence function, clustered by unit"
+
+    def __post_init__(self) -> None:
+        keys = self.components["key"].to_list() if self.components.height else []
+        label = {"group": "group", "dynamic": "event_time", "calendar": "period"}.get(
+            self.kind, "key"
+        )
+        self._names = ["overall", *[f"{label}={k}" for k in keys]]
+        self._est = np.concatenate(
+            [[self.overall_att], self.components["att"].to_numpy().astype(float)]
+        )
+        self._se = np.concatenate(
+            [[self.overall_se], self.components["se"].to_numpy().astype(float)]
+        )
+
+    def summary(self) -> str:
+        """Plain-text table."""
+        lines = [
+            f"Callaway & Sant'Anna (2021) aggregation: {self.kind}",
+            f"overall ATT {self.overall_att:.6g} (se {self.overall_se:.6g})   units {self.nobs}",
+            f"inference: {self.inference}",
+            str(self.tidy()),
+        ]
+        return "\n".join(lines)
+
+
+@dataclass
+class CallawaySantAnnaResult(_NormalResultMixin):
+    """Group-time average treatment effects ATT(g, t) with their influence functions.
+
+    Attributes
+    ----------
+    att_gt : polars.DataFrame
+        One row per (group, time): ``group``, ``time``, ``base``, ``att``, ``se``, ``post``,
+        ``n_treated``, ``n_control``.
+    influence : numpy.ndarray (n_units, K)
+        Influence function of each ATT(g, t), in ``did``'s scaling (``V = Psi'Psi / n``).
+    vcov : numpy.ndarray (K, K)
+        ``Psi'Psi / n^2``, the covariance of the ATT(g, t) estimates.
+    pretest_stat, pretest_df, pretest_pvalue
+        Wald test that every pre-treatment ATT(g, t) is zero (None when there is none).
+    dropped : polars.DataFrame
+        Units dropped and why (treated in the first period; unbalanced when ``balance=True``).
+    """
+
+    att_gt: pl.DataFrame
+    influence: FloatArray = field(repr=False)
+    unit_group: FloatArray = field(repr=False)
+    unit_weights: FloatArray = field(repr=False)
+    control_group: str = "never"
+    base_period: str = "varying"
+    nobs: int = 0
+    n_units: int = 0
+    dropped: pl.DataFrame = field(default_factory=lambda: pl.DataFrame())
+    pretest_stat: float | None = None
+    pretest_df: int | None = None
+    pretest_pvalue: float | None = None
+    inference: str = "analytical influence function, clustered by unit"
+
+    def __post_init__(self) -> None:
+        g = self.att_gt["group"].to_list()
+        t = self.att_gt["time"].to_list()
+        self._names = [f"ATT({gi},{ti})" for gi, ti in zip(g, t, strict=True)]
+        self._est = self.att_gt["att"].to_numpy().astype(float)
+        self._se = self.att_gt["se"].to_numpy().astype(float)
+
+    @property
+    def vcov(self) -> FloatArray:
+        n = self.influence.shape[0]
+        return np.asarray(self.influence.T @ self.influence / n**2)
+
+    def summary(self) -> str:
+        """Plain-text summary: the ATT(g, t) table and the pre-test."""
+        pre = (
+            "no pre-treatment cells"
+            if self.pretest_stat is None
+            else f"W = {self.pretest_stat:.4f}, df = {self.pretest_df}, p = {self.pretest_pvalue:.5f}"
+        )
+        return "\n".join(
+            [
+                "Callaway & Sant'Anna (2021) ATT(g,t), outcome regression, no covariates",
+                f"control group: {self.control_group}   base period: {self.base_period}   "
+                f"units: {self.n_units}   observations: {self.nobs}",
+                f"inference: {self.inference}",
+                str(self.tidy()),
+                f"pre-test of parallel trends (Wald, all pre-treatment ATT(g,t) = 0): {pre}",
+            ]
+        )
+
+    # ------------------------------------------------------------------ aggregation
+    def aggregate(self, kind: AggType = "group") -> CSAggregate:
+        """Aggregate ATT(g, t) as ``did::aggte(type=kind)`` does (weights and influence).
+
+        Parameters
+        ----------
+        kind : {"simple", "group", "dynamic", "calendar"}
+
+        Returns
+        -------
+        CSAggregate
+        """
+        tab = self.att_gt
+        group = tab["group"].to_numpy().astype(float)
+        time = tab["time"].to_numpy().astype(float)
+        att = tab["att"].to_numpy().astype(float)
+        psi = self.influence
+        n = psi.shape[0]
+        w = self.unit_weights
+        G = self.unit_group
+        glist = np.unique(group)
+        pg_by_g = {g: float(np.mean(w * (g == G))) for g in glist}
+        pg = np.array([pg_by_g[g] for g in group])
+
+        def se_of(inf: FloatArray) -> float:
+            return float(np.sqrt(np.mean(inf**2) / n))
+
+        def wif(keep: npt.NDArray[np.int64], pgk: FloatArray, grp: FloatArray) -> FloatArray:
+            # influence of estimating P(G = g) (did's ``wif``)
+            ind = np.column_stack([w * (G == grp[k]) - pgk[k] for k in keep])
+            s = pgk[keep].sum()
+            if1 = ind / s
+            if2 = ind.sum(axis=1, keepdims=True) * (pgk[keep] / s**2)[None, :]
+            return np.asarray(if1 - if2)
+
+        def agg_if(
+            est: FloatArray,
+            inf: FloatArray,
+            keep: npt.NDArray[np.int64],
+            wts: FloatArray,
+            wif_mat: FloatArray | None,
+        ) -> FloatArray:
+            out = inf[:, keep] @ wts
+            if wif_mat is not None:
+                out = out + wif_mat @ est[keep]
+            return np.asarray(out)
+
+        post = np.flatnonzero(group <= time)
+        empty = pl.DataFrame(
+            {"key": [], "att": [], "se": []},
+            schema={"key": pl.Float64, "att": pl.Float64, "se": pl.Float64},
+        )
+        if kind == "simple":
+            wts = pg[post] / pg[post].sum()
+            est = float(att[post] @ wts)
+            inf = agg_if(att, psi, post, wts, wif(post, pg, group))
+            return CSAggregate("simple", est, se_of(inf), empty, inf, np.empty((n, 0)), n)
+        if kind == "group":
+            keys, atts, infs = [], [], []
+            for g in glist:
+                keep = np.flatnonzero((group == g) & (time >= g))
+                if keep.size == 0:
+                    continue
+                wts = pg[keep] / pg[keep].sum()
+                atts.append(float(att[keep].mean()))
+                infs.append(agg_if(att, psi, keep, wts, None))
+                keys.append(g)
+            att_g = np.array(atts)
+            inf_g = np.column_stack(infs)
+            pgg = np.array([pg_by_g[g] for g in keys])
+            allk = np.arange(len(keys))
+            est = float(att_g @ (pgg / pgg.sum()))
+            inf = agg_if(att_g, inf_g, allk, pgg / pgg.sum(), wif(allk, pgg, np.array(keys)))
+            comp = pl.DataFrame(
+                {"key": np.array(keys), "att": att_g, "se": [se_of(inf_g[:, j]) for j in allk]}
+            )
+            return CSAggregate("group", est, se_of(inf), comp, inf, inf_g, n)
+        if kind == "dynamic":
+            e_all = time - group
+            eseq = np.unique(e_all)
+            atts, infs = [], []
+            for e in eseq:
+                keep = np.flatnonzero(e_all == e)
+                wts = pg[keep] / pg[keep].sum()
+                atts.append(float(att[keep] @ wts))
+                infs.append(agg_if(att, psi, keep, wts, wif(keep, pg, group)))
+            att_e = np.array(atts)
+            inf_e = np.column_stack(infs)
+            pos = np.flatnonzero(eseq >= 0)
+            est = float(att_e[pos].mean())
+            inf = agg_if(att_e, inf_e, pos, np.full(pos.size, 1 / pos.size), None)
+            comp = pl.DataFrame(
+                {"key": eseq, "att": att_e, "se": [se_of(inf_e[:, j]) for j in range(eseq.size)]}
+            )
+            return CSAggregate("dynamic", est, se_of(inf), comp, inf, inf_e, n)
+        if kind == "calendar":
+            periods = np.unique(time[time >= glist.min()])
+            atts, infs = [], []
+            for t1 in periods:
+                keep = np.flatnonzero((time == t1) & (group <= time))
+                wts = pg[keep] / pg[keep].sum()
+                atts.append(float(att[keep] @ wts))
+                infs.append(agg_if(att, psi, keep, wts, wif(keep, pg, group)))
+            att_t = np.array(atts)
+            inf_t = np.column_stack(infs)
+            allk = np.arange(periods.size)
+            est = float(att_t.mean())
+            inf = agg_if(att_t, inf_t, allk, np.full(allk.size, 1 / allk.size), None)
+            comp = pl.DataFrame(
+                {"key": periods, "att": att_t, "se": [se_of(inf_t[:, j]) for j in allk]}
+            )
+            return CSAggregate("calendar", est, se_of(inf), comp, inf, inf_t, n)
+        raise ModelSpecError(
+            f"unknown aggregation {kind!r}: use 'simple', 'group', 'dynamic' or 'calendar'"
+        )
+
+    def event_study_inputs(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Event times, dynamic ATT(e) and their covariance (for HonestDiD / plots)."""
+        agg = self.aggregate("dynamic")
+        inf = agg.component_influence
+        n = inf.shape[0]
+        return (
+            agg.components["key"].to_numpy().astype(float),
+            agg.components["att"].to_numpy().astype(float),
+            np.asarray(inf.T @ inf / n**2),
+        )
+
+
+def _frame(data: Any, columns: Sequence[str]) -> pl.DataFrame:
+    if isinstance(data, pl.LazyFrame):
+        return data.select(columns).collect()
+    if isinstance(data, pl.DataFrame):
+        return data.select(columns)
+    return pl.from_pandas(data[list(columns)].reset_index(drop=True))
+
+
+def att_gt(
+    data: Any,
+    y: str,
+    unit: str,
+    time: str,
+    group: str,
+    *,
+    control_group: str = "never",
+    base_period: BasePeriod = "varying",
+    weights: str | None = None,
+    balance: bool = False,
+) -> CallawaySantAnnaResult:
+    """Callaway & Sant'Anna (2021) ATT(g, t), outcome-regression version without covariates.
+
+    Parameters
+    ----------
+    data : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        Long balanced panel, one row per unit and period.
+    y, unit, time : str
+        Outcome, unit id and (numeric, e.g. year or period index) time columns.
+    group : str
+        First period of treatment of the unit (constant within unit). Never treated: null, NaN,
+        inf or 0 (the ``did`` convention, when 0 is not a period of the data). Units first
+        treated after the last period are never treated within the sample; units treated in
+        the first period have no pre-period and are dropped (listed in ``dropped``).
+    control_group : {"never", "notyet"}
+        Never-treated units, or never- and not-yet-treated units (``did``'s "nevertreated" /
+        "notyettreated" are accepted too).
+    base_period : {"varying", "universal"}
+        ``did``'s ``base_period``: "varying" compares pre-treatment periods with the period just
+        before; "universal" always with ``g - 1`` (and reports ATT(g, g-1) = 0).
+    weights : str, optional
+        Unit weights (constant within unit), normalised to mean one.
+    balance : bool
+        Drop units not observed in every period (listed in ``dropped``) instead of raising.
+
+    Returns
+    -------
+    CallawaySantAnnaResult
+    """
+    cg = _CONTROL_ALIASES.get(control_group.replace(" ", "").lower())
+    if cg is None:
+        raise ModelSpecError(f"control_group must be 'never' or 'notyet', got {control_group!r}")
+    if base_period not in ("varying", "universal"):
+        raise ModelSpecError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
+    cols = list(dict.fromkeys([y, unit, time, group, *([weights] if weights else [])]))
+    frame = _frame(data, cols)
+    for col in (y, unit, time, *([weights] if weights else [])):
+        s = frame[col]
+        bad = s.is_null() | (
+            s.is_nan() if s.dtype.is_float() else pl.repeat(False, len(s), eager=True)
+        )
+        if bad.any():
+            raise ModelSpecError(
+                f"column '{col}' has {int(bad.sum())} missing value(s), first at row "
+                f"{int(bad.arg_max() or 0)}"
+            )
+    frame = frame.with_columns(
+        pl.col(time).cast(pl.Float64).alias("__t"),
+        pl.col(group).cast(pl.Float64).fill_nan(None).alias("__g"),
+        pl.col(y).cast(pl.Float64).alias("__y"),
+        (pl.col(weights).cast(pl.Float64) if weights else pl.lit(1.0)).alias("__w"),
+    )
+    tlist = np.unique(frame["__t"].to_numpy())
+    if tlist.size < 2:
+        raise ModelSpecError("at least two periods are needed")
+    never_zero = not bool(np.any(tlist == 0))
+    frame = frame.with_columns(
+        pl.when(
+            pl.col("__g").is_null()
+            | pl.col("__g").is_infinite()
+            | ((pl.col("__g") == 0) & pl.lit(never_zero))
+            | (pl.col("__g") > float(tlist[-1]))
+        )
+        .then(float("inf"))
+        .otherwise(pl.col("__g"))
+        .alias("__g")
+    )
+    dup = frame.group_by(unit, "__t").len().filter(pl.col("len") > 1)
+    if dup.height:
+        raise ModelSpecError(
+            f"{dup.height} (unit, time) pair(s) appear more than once, e.g. unit "
+            f"{dup[unit][0]!r} at time {dup['__t'][0]}: the panel must have one row per unit and period"
+        )
+    per_unit = frame.group_by(unit).agg(
+        pl.col("__g").n_unique().alias("n_g"),
+        pl.col("__w").n_unique().alias("n_w"),
+        pl.len().alias("n_t"),
+        pl.col("__g").first().alias("g"),
+    )
+    varying = per_unit.filter((pl.col("n_g") > 1) | (pl.col("n_w") > 1))
+    if varying.height:
+        raise ModelSpecError(
+            f"column '{group}' (or the weights) varies within unit {varying[unit][0]!r}: the "
+            "first treatment period must be constant within a unit"
+        )
+    dropped: list[tuple[Any, str]] = []
+    short = per_unit.filter(pl.col("n_t") < tlist.size)
+    if short.height:
+        if not balance:
+            raise ModelSpecError(
+                f"unbalanced panel: {short.height} unit(s) are not observed in all {tlist.size} "
+                f"periods, e.g. {short[unit][0]!r}; pass balance=True to drop them"
+            )
+        dropped += [(u, "not observed in every period (balance=True)") for u in short[unit]]
+    early = per_unit.filter(pl.col("g") <= float(tlist[0]))
+    dropped += [(u, "treated in the first period (no pre-period)") for u in early[unit]]
+    drop_ids = [u for u, _ in dropped]
+    if drop_ids:
+        frame = frame.filter(~pl.col(unit).is_in(drop_ids))
+    wide = (
+        frame.sort(unit, "__t")
+        .pivot(on="__t", index=unit, values="__y", aggregate_function=None)
+        .sort(unit)
+    )
+    meta = frame.group_by(unit).agg(pl.col("__g").first(), pl.col("__w").first()).sort(unit)
+    Y = wide.select([str(t) for t in tlist]).to_numpy().astype(float)
+    G = meta["__g"].to_numpy().astype(float)
+    w = meta["__w"].to_numpy().astype(float)
+    n = G.size
+    if n == 0:
+        raise ModelSpecError("no units left after dropping")
+    w = w / w.mean()
+    glist = np.unique(G[np.isfinite(G)])
+    if glist.size == 0:
+        raise ModelSpecError(
+            f"no treated units: column '{group}' marks every unit as never treated"
+        )
+    if cg == "never" and not np.isinf(G).any():
+        raise ModelSpecError("no never-treated units to compare with; use control_group='notyet'")
+
+    rows: list[dict[str, Any]] = []
+    infs: list[FloatArray] = []
+    nT = tlist.size
+    for g in glist:
+        pre_idx = np.flatnonzero(tlist < g)
+        if pre_idx.size == 0:
+            continue  # cannot happen after dropping first-period groups
+        gbase = int(pre_idx[-1])
+        t_range = range(1, nT) if base_period == "varying" else range(nT)
+        for ti in t_range:
+            t = tlist[ti]
+            post = g <= t
+            bi = gbase if (post or base_period == "universal") else ti - 1
+            if base_period == "universal" and bi == ti:
+                rows.append(
+                    dict(
+                        group=g,
+                        time=t,
+                        base=tlist[bi],
+                        att=0.0,
+                        se=0.0,
+                        post=False,
+                        n_treated=int((G == g).sum()),
+                        n_control=0,
+                    )
+                )
+                infs.append(np.zeros(n))
+                continue
+            treat = G == g
+            if cg == "never":
+                ctrl = np.isinf(G)
+            else:
+                ctrl = np.isinf(G) | ((G > tlist[max(ti, bi)]) & (G != g))
+            if not ctrl.any():
+                raise ModelSpecError(
+                    f"no comparison units for group {g:g} at time {t:g} "
+                    f"(control_group={control_group!r})"
+                )
+            sub = treat | ctrl
+            n_sub = int(sub.sum())
+            dy = Y[:, ti] - Y[:, bi]
+            wt = w * treat
+            wc = w * ctrl
+            mu_t = float((wt @ dy) / wt.sum())
+            mu_c = float((wc @ dy) / wc.sum())
+            att = mu_t - mu_c
+            # influence function on the 2x2 sample (means over its n_sub units), did's n/n1 scaling
+            inf = wt * (dy - mu_t) / (wt.sum() / n_sub) - wc * (dy - mu_c) / (wc.sum() / n_sub)
+            inf = np.where(sub, inf, 0.0) * (n / n_sub)
+            rows.append(
+                dict(
+                    group=g,
+                    time=t,
+                    base=tlist[bi],
+                    att=att,
+                    se=float(np.sqrt(np.mean(inf**2) / n)),
+                    post=bool(post),
+                    n_treated=int(treat.sum()),
+                    n_control=int(ctrl.sum()),
+                )
+            )
+            infs.append(inf)
+    table = pl.DataFrame(rows).with_columns(
+        pl.col("group").cast(pl.Float64),
+        pl.col("time").cast(pl.Float64),
+        pl.col("base").cast(pl.Float64),
+    )
+    psi = np.column_stack(infs)
+    res = CallawaySantAnnaResult(
+        att_gt=table,
+        influence=psi,
+        unit_group=G,
+        unit_weights=w,
+        control_group=cg,
+        base_period=base_period,
+        nobs=n * nT,
+        n_units=n,
+        dropped=pl.DataFrame(
+            {"unit": [str(u) for u, _ in dropped], "reason": [r for _, r in dropped]},
+            schema={"unit": pl.String, "reason": pl.String},
+        ),
+    )
+    pre = np.flatnonzero(table["group"].to_numpy() > table["time"].to_numpy())
+    if base_period == "universal":
+        pre = pre[table["se"].to_numpy()[pre] > 0]
+    if pre.size:
+        V = psi[:, pre].T @ psi[:, pre] / n
+        if np.linalg.cond(V) < 1 / np.finfo(float).eps:
+            th = table["att"].to_numpy()[pre]
+            W = float(n * th @ np.linalg.solve(V, th))
+            res.pretest_stat = W
+            res.pretest_df = int(pre.size)
+            res.pretest_pvalue = float(stats.chi2.sf(W, pre.size))
+    return res
+
+
+#: Alias: the name economists look for.
+callaway_santanna = att_gt
+
+__all__ = [
+    "CSAggregate",
+    "CallawaySantAnnaResult",
+    "att_gt",
+    "callaway_santanna",
+]
