@@ -1,0 +1,278 @@
+"""Sandwich covariance matrices from scores: iid, HC1, one- and two-way cluster (CR1), Driscoll-Kraay.
+
+All estimators share one interface. For a (weighted) linear model with fixed effects partialled out,
+``bread_inv = (X~' W X~)^{-1}`` and the score of observation ``i`` is ``s_i = w_i x~_i e_i``
+(``x~`` demeaned regressors, ``e`` residuals); for a GLM (PPML) ``bread_inv`` is the inverse of
+the (demeaned) Fisher information ``(X~' diag(mu) X~)^{-1}`` and ``s_i = x~_i (y_i - mu_i)``.
+The covariance is ``V = c * bread_inv @ S @ bread_inv`` with the "meat" ``S`` and the small-sample
+factor ``c`` stated per function:
+
+=====================  =========================================  ===============================
+estimator              meat ``S``                                 factor ``c`` (defaults)
+=====================  =========================================  ===============================
+iid                    ``sigma^2 * bread`` (no sandwich)           ``sigma^2 = sum w e^2 / (n-k)``
+HC1 (hetero)           ``sum_i s_i s_i'``                         ``n / (n - k)``
+CR1 one-way            ``sum_g (sum_{i in g} s_i)(...)'``          ``G/(G-1) * (n-1)/(n-k)``
+CR1 two-way            ``S_1 + S_2 - S_12`` (12 = intersection)    each term ``G/(G-1)*(n-1)/(n-k)``
+Driscoll-Kraay         Newey-West of ``h_t = sum_{i in t} s_i``    ``1`` (or ``n/(n-k)``)
+=====================  =========================================  ===============================
+
+``k`` is the number of parameters the caller counts for the degrees-of-freedom correction: the
+regressors plus the fixed-effect parameters that are *not* nested in a cluster variable (fixest's
+``fixef.K = "nested"``, pyfixest's ``k_fixef = "nonnested"``; see :func:`fe_dof`).
+
+Conventions of the references these match (tests/test_cluster.py):
+
+* fixest / pyfixest / Stata ``vce(cluster)``: CR1 with ``(n-1)/(n-k) * G/(G-1)``
+  (``small_sample="fixest"``, the default), two-way with the same ``min(G)/(min(G)-1)`` on all
+  three terms (``G_df="min"``, the fixest default) and t(G-1) reference distribution.
+* linearmodels ``PanelOLS(..).fit(cov_type="clustered", debiased=True, group_debias=True)``:
+  ``n/(n-k) * G/(G-1)`` (``small_sample="linearmodels"``), and in the two-way case each term
+  with its own ``G_j/(G_j-1)`` (``G_df="conventional"``).
+* Driscoll-Kraay = linearmodels ``cov_type="kernel"`` (Bartlett kernel, weights
+  ``1 - j/(bandwidth+1)`` for lags ``j = 0..bandwidth``; default bandwidth
+  ``floor(4 (T/100)^(2/9))``); ``small_sample="none"`` is linearmodels' ``debiased=False``.
+
+References: White (1980); Liang & Zeger (1986); Cameron, Gelbach & Miller (2011), "Robust
+inference with multiway clustering", JBES 29(2) (two-way); Cameron, Gelbach & Miller (2008),
+"Bootstrap-based improvements for inference with clustered errors", REStat 90(3); Driscoll & Kraay
+(1998), "Consistent covariance matrix estimation with spatially dependent panel data", REStat 80(4);
+Newey & West (1987). Written by hand (not linearmodels' covariance classes) because those classes
+need linearmodels' own model objects and do not take the scores of a fixed-effect PPML or of an
+absorbed regression with weights; each function is tested against linearmodels and pyfixest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+SmallSample = Literal["fixest", "linearmodels", "none"]
+
+
+def _codes(labels: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    _, inv = np.unique(np.asarray(labels), return_inverse=True)
+    return inv.astype(np.int64).ravel()
+
+
+def _sym(v: FloatArray) -> FloatArray:
+    return (v + v.T) / 2
+
+
+def _k_factor(n: int, k: int, small_sample: SmallSample) -> float:
+    if small_sample == "fixest":
+        return (n - 1) / (n - k)
+    if small_sample == "linearmodels":
+        return n / (n - k)
+    if small_sample == "none":
+        return 1.0
+    raise ValueError(
+        f"small_sample must be 'fixest', 'linearmodels' or 'none', not {small_sample!r}"
+    )
+
+
+def cluster_sums(scores: npt.ArrayLike, labels: npt.ArrayLike) -> FloatArray:
+    """Scores summed within each cluster: array ``(G, k)`` in sorted label order."""
+    s = np.asarray(scores, dtype=np.float64)
+    s = s.reshape(s.shape[0], -1)
+    codes = _codes(labels)
+    g = int(codes.max()) + 1 if codes.size else 0
+    out = np.zeros((g, s.shape[1]))
+    np.add.at(out, codes, s)
+    return out
+
+
+def n_clusters(labels: npt.ArrayLike) -> int:
+    """Number of distinct clusters."""
+    return int(np.unique(np.asarray(labels)).size)
+
+
+def intersect_clusters(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
+    """Codes of the intersection clusters ``a x b`` (for two-way clustering)."""
+    ca, cb = _codes(a), _codes(b)
+    return ca * (int(cb.max()) + 1 if cb.size else 1) + cb
+
+
+def vcov_iid(
+    bread_inv: npt.ArrayLike,
+    resid: npt.ArrayLike,
+    *,
+    n: int,
+    k: int,
+    weights: npt.ArrayLike | None = None,
+) -> FloatArray:
+    """Classical covariance ``sigma^2 (X'WX)^{-1}`` with ``sigma^2 = sum_i w_i e_i^2 / (n - k)``."""
+    e = np.asarray(resid, dtype=np.float64).ravel()
+    w = np.ones_like(e) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    sigma2 = float(np.sum(w * e * e)) / (n - k)
+    return _sym(sigma2 * np.asarray(bread_inv, dtype=np.float64))
+
+
+def vcov_hetero(
+    bread_inv: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    *,
+    n: int,
+    k: int,
+    small_sample: SmallSample = "fixest",
+) -> FloatArray:
+    """HC1 (White) covariance ``n/(n-k) * B (sum_i s_i s_i') B``.
+
+    The HC1 factor is ``n/(n-k)`` under both the fixest (``(n-1)/(n-k) * n/(n-1)``, i.e. every
+    observation its own cluster) and the linearmodels/Stata conventions; ``small_sample="none"``
+    gives HC0.
+    """
+    b = np.asarray(bread_inv, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1, b.shape[0])
+    c = 1.0 if small_sample == "none" else n / (n - k)
+    return _sym(c * b @ (s.T @ s) @ b)
+
+
+def vcov_cluster(
+    bread_inv: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    clusters: Sequence[npt.ArrayLike],
+    *,
+    n: int,
+    k: int,
+    small_sample: SmallSample = "fixest",
+    G_adj: bool = True,
+    G_df: Literal["min", "conventional"] = "min",
+) -> FloatArray:
+    """One- or two-way cluster-robust covariance (CR1).
+
+    One-way (Liang & Zeger 1986)::
+
+        V = G/(G-1) * q * B (sum_g u_g u_g') B,   u_g = sum_{i in g} s_i
+
+    Two-way (Cameron, Gelbach & Miller 2011)::
+
+        V = c_1 V_1 + c_2 V_2 - c_12 V_12
+
+    with ``V_j`` the uncorrected sandwich clustered by dimension ``j`` and ``12`` the intersection
+    clusters; ``c_j = q * G_j/(G_j-1)`` (``G_df="conventional"``) or ``q * G_min/(G_min-1)`` for
+    every term (``G_df="min"``, fixest's default). ``q = (n-1)/(n-k)`` (``small_sample="fixest"``,
+    fixest/pyfixest/Stata), ``n/(n-k)`` (``"linearmodels"``) or ``1`` (``"none"``). The two-way
+    matrix is returned as is (it can fail to be positive semi-definite in small samples; fixest's
+    eigenvalue fix is not applied).
+
+    Parameters
+    ----------
+    bread_inv : array (k, k)
+        Inverse Hessian, ``(X'WX)^{-1}`` for (W)LS.
+    scores : array (n, k)
+        Per-observation scores ``w_i x_i e_i``.
+    clusters : list of one or two arrays (n,)
+        Cluster labels.
+    n, k : int
+        Observations and parameters counted in the small-sample factor ``q``.
+    small_sample, G_adj, G_df
+        The corrections, see above.
+
+    Returns
+    -------
+    numpy.ndarray (k, k)
+    """
+    b = np.asarray(bread_inv, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1, b.shape[0])
+    q = _k_factor(n, k, small_sample)
+    cl = list(clusters)
+    if len(cl) == 1:
+        dims = [(cl[0], 1.0)]
+    elif len(cl) == 2:
+        dims = [(cl[0], 1.0), (cl[1], 1.0), (intersect_clusters(cl[0], cl[1]), -1.0)]
+    else:
+        raise ValueError(f"one- or two-way clustering only, got {len(cl)} cluster variables")
+    gs = [n_clusters(c) for c, _ in dims]
+    g_min = min(gs[:2]) if len(cl) == 2 else gs[0]
+    v = np.zeros_like(b)
+    for (labels, sign), g in zip(dims, gs, strict=True):
+        u = cluster_sums(s, labels)
+        gg = g_min if G_df == "min" else g
+        c = gg / (gg - 1) if G_adj else 1.0
+        v += sign * c * (b @ (u.T @ u) @ b)
+    return _sym(q * v)
+
+
+def bartlett_weights(bandwidth: float) -> FloatArray:
+    """Bartlett (Newey-West) kernel weights ``1 - j/(bw+1)``, ``j = 0..floor(bw)``."""
+    bw = int(np.floor(bandwidth))
+    return 1.0 - np.arange(bw + 1) / (bw + 1)
+
+
+def default_bandwidth(n_periods: int) -> float:
+    """linearmodels' default Driscoll-Kraay bandwidth ``floor(4 (T/100)^(2/9))``."""
+    return float(np.floor(4 * (n_periods / 100) ** (2 / 9)))
+
+
+def vcov_driscoll_kraay(
+    bread_inv: npt.ArrayLike,
+    scores: npt.ArrayLike,
+    time: npt.ArrayLike,
+    *,
+    n: int,
+    k: int,
+    bandwidth: float | None = None,
+    small_sample: SmallSample = "none",
+) -> FloatArray:
+    """Driscoll-Kraay (1998) covariance: Newey-West on the cross-sectional sums of the scores.
+
+    With ``h_t = sum_{i: t_i = t} s_i`` (periods in sorted order, ``T`` of them) and
+    ``Gamma_j = sum_{t>j} h_t h_{t-j}'``::
+
+        S = Gamma_0 + sum_{j=1}^{L} (1 - j/(L+1)) (Gamma_j + Gamma_j'),   V = q * B S B
+
+    with Bartlett bandwidth ``L`` (default ``floor(4 (T/100)^(2/9))``, as linearmodels; must be
+    below ``T``), and ``q = 1`` (``small_sample="none"``: linearmodels' ``cov_type="kernel"``
+    with ``debiased=False``) or ``n/(n-k)`` (``"linearmodels"``: ``debiased=True``) or
+    ``(n-1)/(n-k)`` (``"fixest"``). Periods missing from the panel are not filled: lag ``j`` is
+    taken in the order of the periods present, as linearmodels does.
+    """
+    b = np.asarray(bread_inv, dtype=np.float64)
+    s = np.asarray(scores, dtype=np.float64).reshape(-1, b.shape[0])
+    h = cluster_sums(s, time)
+    t = h.shape[0]
+    bw = default_bandwidth(t) if bandwidth is None else float(bandwidth)
+    if bw < 0 or bw >= t:
+        raise ValueError(f"Driscoll-Kraay bandwidth {bw:g} must be in [0, T) with T = {t} periods")
+    w = bartlett_weights(bw)
+    meat = h.T @ h
+    for j in range(1, w.size):
+        gamma = h[j:].T @ h[:-j]
+        meat += w[j] * (gamma + gamma.T)
+    return _sym(_k_factor(n, k, small_sample) * b @ meat @ b)
+
+
+def is_nested(inner: npt.ArrayLike, outer: npt.ArrayLike) -> bool:
+    """True when every group of ``inner`` lies within a single group of ``outer``."""
+    ci, co = _codes(inner), _codes(outer)
+    if ci.size == 0:
+        return True
+    pairs = np.unique(np.column_stack([ci, co]), axis=0)
+    return bool(pairs.shape[0] == np.unique(ci).size)
+
+
+def fe_dof(
+    fe_codes: Sequence[npt.ArrayLike],
+    clusters: Sequence[npt.ArrayLike] = (),
+) -> int:
+    """Fixed-effect parameters counted in ``k`` for the small-sample factor (fixest "nested").
+
+    ``sum_g L_g - (n_fe - 1)`` over all groupings, minus the levels of the groupings nested in a
+    cluster variable, plus one per nested grouping; the rule of pyfixest's
+    ``ssc(k_fixef="nonnested")`` and fixest's default (``fixef.K = "nested"``). With no fixed
+    effects it is 0.
+    """
+    fes = list(fe_codes)
+    if not fes:
+        return 0
+    levels = [n_clusters(f) for f in fes]
+    total = sum(levels) - (len(fes) - 1)
+    nested = [i for i, f in enumerate(fes) if any(is_nested(f, c) for c in clusters)]
+    if nested:
+        total += -sum(levels[i] for i in nested) + len(nested)
+    return int(total)

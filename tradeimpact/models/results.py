@@ -1,0 +1,547 @@
+"""Result objects of the linear estimators (DiD, event studies, PPML), in the linearmodels style.
+
+Every estimator returns a :class:`RegressionResult` (or a subclass): ``params``, ``std_errors``,
+``tstats``, ``pvalues`` and ``conf_int(level)`` are labelled :class:`pandas.Series` /
+:class:`pandas.DataFrame` (as in linearmodels, so ``res.params["treat:post"]`` works), ``cov`` is
+the full labelled covariance matrix, ``tidy()`` returns a :class:`polars.DataFrame` with one row per
+coefficient, ``summary()`` a printable table. ``nobs``, ``fixed_effects`` (names of the absorbed
+groupings), ``dropped`` (number of rows dropped, by reason: ``singletons``, ``missing``,
+``zeros_in_log``, ...) and ``inference`` (the method behind the headline p-value and interval)
+describe the estimation.
+
+Headline inference. The analytic covariance (CR1, two-way, Driscoll-Kraay, HC1; see
+:mod:`tradeimpact.inference.cluster`) always gives ``std_errors``. When an estimator is called with
+``inference="wild" | "ri" | "conley_taber"``, the resulting inference object is attached with
+:meth:`RegressionResult.attach_inference` and *replaces* the analytic p-value and interval of the
+coefficient(s) it tests in ``pvalues``, ``conf_int()`` and ``tidy()``; ``inference`` then names it
+and ``tidy()`` carries an ``inference`` column per row. The analytic figures stay available as
+``analytic_pvalues`` and ``analytic_conf_int()``.
+
+Reference distribution of the analytic tests: Student t with ``df_inference`` degrees of freedom
+(``G - 1`` with clustered covariances, the smallest ``G`` for two-way; ``n - K`` otherwise), as
+fixest/pyfixest and Stata do; linearmodels uses the normal (``df_inference=None`` gives that).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import polars as pl
+from scipy import stats
+
+FloatArray = npt.NDArray[np.float64]
+
+
+@runtime_checkable
+class HeadlineInference(Protocol):
+    """What an attached inference method must offer for one coefficient.
+
+    ``pvalue`` (float) and ``conf_int(level) -> (low, high)``; ``method`` names it (a short label
+    such as ``"wild cluster bootstrap (restricted, Webb, B=9999)"``).
+    """
+
+    @property
+    def pvalue(self) -> float: ...
+
+    def conf_int(self, level: float = 0.95) -> Any: ...
+
+
+def _interval(obj: Any, level: float) -> tuple[float, float]:
+    """``(low, high)`` of an inference object's ``conf_int(level)`` (tuple, array or frame)."""
+    ci = obj.conf_int(level)
+    if isinstance(ci, pl.DataFrame):
+        row = ci.row(0, named=True)
+        low = row["conf_low"] if "conf_low" in row else row["lower"]
+        high = row["conf_high"] if "conf_high" in row else row["upper"]
+        return float(low), float(high)
+    if isinstance(ci, pd.DataFrame):
+        return float(ci.iloc[0, 0]), float(ci.iloc[0, 1])
+    low, high = np.asarray(ci, dtype=float).ravel()[:2]
+    return float(low), float(high)
+
+
+@dataclass
+class AttachedInference:
+    """An inference method attached to one coefficient (see :meth:`RegressionResult.attach_inference`)."""
+
+    term: str
+    method: str
+    result: Any
+
+    @property
+    def pvalue(self) -> float:
+        p = self.result.pvalue
+        return float(p() if callable(p) else p)
+
+    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        return _interval(self.result, level)
+
+
+@dataclass
+class RegressionResult:
+    """A fitted linear (or Poisson) model with fixed effects.
+
+    Parameters
+    ----------
+    names : list of str
+        Coefficient names (the kept regressors, in order).
+    coef : array (k,)
+        Estimates.
+    cov : array (k, k)
+        Covariance matrix of the estimates (from ``vcov_type``).
+    nobs : int
+        Observations used (after dropping singletons, missing values, zeros in logs).
+    vcov_type : str
+        The covariance estimator, e.g. ``"CR1 clustered by unit (G=50)"``.
+    df_inference : int or None
+        Degrees of freedom of the t reference distribution; None for the normal.
+    depvar : str
+        Name of the dependent variable (as transformed: ``log(value)``).
+    fixed_effects : list of str
+        Names of the absorbed fixed-effect groupings.
+    dropped : dict
+        Rows dropped before estimation, by reason.
+    dropped_regressors : list of str
+        Regressors dropped because collinear with the fixed effects or with other regressors.
+    n_clusters : dict
+        Number of clusters per clustering variable.
+    model : str
+        ``"OLS"``, ``"WLS"`` or ``"PPML"``.
+    extra : dict
+        Estimator-specific values (r2, within r2, residuals, ...).
+    """
+
+    names: list[str]
+    coef: FloatArray
+    cov_matrix: FloatArray
+    nobs: int
+    vcov_type: str
+    df_inference: int | None
+    depvar: str = "y"
+    fixed_effects: list[str] = field(default_factory=list)
+    dropped: dict[str, int] = field(default_factory=dict)
+    dropped_regressors: list[str] = field(default_factory=list)
+    n_clusters: dict[str, int] = field(default_factory=dict)
+    model: str = "OLS"
+    extra: dict[str, Any] = field(default_factory=dict)
+    attached: dict[str, AttachedInference] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.coef = np.asarray(self.coef, dtype=np.float64).ravel()
+        self.cov_matrix = np.asarray(self.cov_matrix, dtype=np.float64).reshape(
+            self.coef.size, self.coef.size
+        )
+        self.names = list(self.names)
+        if len(self.names) != self.coef.size:
+            raise ValueError("names and coefficients differ in length")
+
+    # -- labelled estimates -------------------------------------------------------------------
+    @property
+    def params(self) -> pd.Series:
+        """Estimated coefficients, labelled."""
+        return pd.Series(self.coef, index=self.names, name="parameter")
+
+    @property
+    def cov(self) -> pd.DataFrame:
+        """Full covariance matrix of the estimates (labelled), from ``vcov_type``."""
+        return pd.DataFrame(self.cov_matrix, index=self.names, columns=self.names)
+
+    @property
+    def std_errors(self) -> pd.Series:
+        """Analytic standard errors (square roots of the diagonal of ``cov``)."""
+        return pd.Series(
+            np.sqrt(np.clip(np.diag(self.cov_matrix), 0, None)), index=self.names, name="std_error"
+        )
+
+    @property
+    def tstats(self) -> pd.Series:
+        """``params / std_errors``."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return pd.Series(self.coef / self.std_errors.to_numpy(), index=self.names, name="tstat")
+
+    def _crit(self, level: float) -> float:
+        q = 0.5 + level / 2
+        if self.df_inference is None:
+            return float(stats.norm.ppf(q))
+        return float(stats.t.ppf(q, self.df_inference))
+
+    @property
+    def analytic_pvalues(self) -> pd.Series:
+        """Two-sided p-values from ``tstats`` (t with ``df_inference`` df, or normal)."""
+        t = np.abs(self.tstats.to_numpy())
+        if self.df_inference is None:
+            p = 2 * stats.norm.sf(t)
+        else:
+            p = 2 * stats.t.sf(t, self.df_inference)
+        return pd.Series(p, index=self.names, name="pvalue")
+
+    def analytic_conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """``params -/+ crit * std_errors`` (columns ``lower``, ``upper``)."""
+        c = self._crit(level)
+        se = self.std_errors.to_numpy()
+        return pd.DataFrame(
+            {"lower": self.coef - c * se, "upper": self.coef + c * se}, index=self.names
+        )
+
+    @property
+    def pvalues(self) -> pd.Series:
+        """Headline p-values: the attached inference where there is one, analytic otherwise."""
+        p = self.analytic_pvalues.copy()
+        for term, inf in self.attached.items():
+            p[term] = inf.pvalue
+        return p
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        """Headline confidence intervals (``lower``, ``upper``) at ``level``.
+
+        Coefficients with an attached inference method get its interval (e.g. wild bootstrap or
+        randomization inference by test inversion); the others the analytic one.
+        """
+        ci = self.analytic_conf_int(level)
+        for term, inf in self.attached.items():
+            ci.loc[term, ["lower", "upper"]] = inf.conf_int(level)
+        return ci
+
+    # -- inference bookkeeping ------------------------------------------------------------------
+    def attach_inference(self, term: str, method: str, result: Any) -> None:
+        """Make ``result`` (with ``pvalue`` and ``conf_int(level)``) the headline inference of ``term``."""
+        if term not in self.names:
+            raise KeyError(f"{term!r} is not a coefficient of this model ({self.names})")
+        self.attached[term] = AttachedInference(term, method, result)
+
+    def inference_of(self, term: str) -> str:
+        """The method behind the headline p-value and interval of ``term``."""
+        if term in self.attached:
+            return self.attached[term].method
+        dist = "normal" if self.df_inference is None else f"t({self.df_inference})"
+        return f"analytic {self.vcov_type}, {dist}"
+
+    @property
+    def inference(self) -> str:
+        """Which inference produced the headline intervals (per coefficient when they differ)."""
+        methods = {self.inference_of(t) for t in self.names}
+        if len(methods) == 1:
+            return methods.pop()
+        return "; ".join(f"{t}: {self.inference_of(t)}" for t in self.names)
+
+    # -- tables -----------------------------------------------------------------------------------
+    def tidy(self, level: float = 0.95) -> pl.DataFrame:
+        """One row per coefficient.
+
+        Columns: ``term``, ``estimate``, ``std_error``, ``statistic``, ``p_value``, ``conf_low``,
+        ``conf_high`` (headline), ``inference`` (the method behind p-value and interval).
+        """
+        ci = self.conf_int(level)
+        return pl.DataFrame(
+            {
+                "term": self.names,
+                "estimate": self.coef,
+                "std_error": self.std_errors.to_numpy(),
+                "statistic": self.tstats.to_numpy(),
+                "p_value": self.pvalues.to_numpy(),
+                "conf_low": ci["lower"].to_numpy(),
+                "conf_high": ci["upper"].to_numpy(),
+                "inference": [self.inference_of(t) for t in self.names],
+            },
+            schema={
+                "term": pl.String,
+                "estimate": pl.Float64,
+                "std_error": pl.Float64,
+                "statistic": pl.Float64,
+                "p_value": pl.Float64,
+                "conf_low": pl.Float64,
+                "conf_high": pl.Float64,
+                "inference": pl.String,
+            },
+        )
+
+    def wald_test(self, terms: Sequence[str], values: Sequence[float] | None = None) -> WaldTest:
+        """Joint Wald test that ``params[terms] == values`` (zeros by default), with ``cov``.
+
+        ``W = (b - r)' V^{-1} (b - r)`` over the chosen terms; reported as chi-square with
+        ``q = len(terms)`` df and, when ``df_inference`` is set, as ``F = W / q`` with
+        ``(q, df_inference)`` df (the fixest ``wald()`` convention). The p-value is that of F when
+        available, else of the chi-square.
+        """
+        idx = [self.names.index(t) for t in terms]
+        b = self.coef[idx] - (np.zeros(len(idx)) if values is None else np.asarray(values, float))
+        v = self.cov_matrix[np.ix_(idx, idx)]
+        stat = float(b @ np.linalg.pinv(v) @ b)
+        q = len(idx)
+        if self.df_inference is None:
+            return WaldTest(stat, q, None, float(stats.chi2.sf(stat, q)), list(terms))
+        f = stat / q
+        return WaldTest(
+            f, q, self.df_inference, float(stats.f.sf(f, q, self.df_inference)), list(terms)
+        )
+
+    def summary(self, level: float = 0.95) -> str:
+        """A printable table: header (model, nobs, fixed effects, dropped rows, vcov) and coefficients."""
+        lines = [
+            f"{self.model} estimation, dep. var.: {self.depvar}",
+            f"Observations: {self.nobs}",
+            f"Fixed effects: {', '.join(self.fixed_effects) if self.fixed_effects else 'none'}",
+            f"Standard errors: {self.vcov_type}",
+            f"Headline inference: {self.inference}",
+        ]
+        dropped = {k: v for k, v in self.dropped.items() if v}
+        if dropped:
+            lines.append("Dropped rows: " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
+        if self.dropped_regressors:
+            lines.append("Dropped (collinear) regressors: " + ", ".join(self.dropped_regressors))
+        for key in ("r2", "r2_within"):
+            if key in self.extra:
+                lines.append(f"{key}: {self.extra[key]:.4f}")
+        tab = self.tidy(level)
+        width = max([len("term"), *(len(t) for t in self.names)])
+        pct = f"{100 * level:g}%"
+        head = f"{'term':<{width}} {'estimate':>11} {'std.err':>10} {'t':>8} {'p':>8}  [{pct} interval]"
+        lines += ["", head, "-" * len(head)]
+        for r in tab.iter_rows(named=True):
+            lines.append(
+                f"{r['term']:<{width}} {r['estimate']:>11.5g} {r['std_error']:>10.4g} "
+                f"{r['statistic']:>8.3f} {r['p_value']:>8.4f}  [{r['conf_low']:.5g}, {r['conf_high']:.5g}]"
+            )
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    def plot(
+        self, terms: Sequence[str] | None = None, *, level: float = 0.95, ax: Any = None
+    ) -> Any:
+        """Coefficient plot (dots with headline intervals); event studies override it.
+
+        Returns the matplotlib ``Axes``.
+        """
+        import matplotlib.pyplot as plt
+
+        terms = list(terms) if terms is not None else self.names
+        ci = self.conf_int(level).loc[terms]
+        if ax is None:
+            _, ax = plt.subplots(figsize=(6, 0.4 * len(terms) + 1.5))
+        pos = np.arange(len(terms))
+        est = self.params.loc[terms].to_numpy()
+        ax.errorbar(
+            est,
+            pos,
+            xerr=[est - ci["lower"].to_numpy(), ci["upper"].to_numpy() - est],
+            fmt="o",
+            color="black",
+            capsize=3,
+        )
+        ax.axvline(0, color="grey", lw=0.8, ls="--")
+        ax.set_yticks(pos, terms)
+        ax.set_xlabel(f"estimate ({100 * level:g}% interval: {self.inference})")
+        return ax
+
+
+@dataclass
+class WaldTest:
+    """A joint Wald test: ``statistic`` (F when ``df_denom`` is set, else chi-square), its df, p-value."""
+
+    statistic: float
+    df: int
+    df_denom: int | None
+    pvalue: float
+    terms: list[str]
+
+    def __str__(self) -> str:
+        dist = f"F({self.df}, {self.df_denom})" if self.df_denom is not None else f"chi2({self.df})"
+        return f"Wald test of {self.df} restrictions: {dist} = {self.statistic:.4f}, p = {self.pvalue:.4f}"
+
+
+@dataclass
+class DiDResult(RegressionResult):
+    """Result of :func:`tradeimpact.models.did`: ``effect`` names the DiD (or DDD) coefficient.
+
+    ``att``, ``att_se``, ``att_pvalue`` and ``att_conf_int(level)`` give the headline effect.
+    """
+
+    effect: str = ""
+
+    @property
+    def att(self) -> float:
+        """The difference-in-differences (or triple-difference) estimate."""
+        return float(self.params[self.effect])
+
+    @property
+    def att_se(self) -> float:
+        return float(self.std_errors[self.effect])
+
+    @property
+    def att_pvalue(self) -> float:
+        return float(self.pvalues[self.effect])
+
+    def att_conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        row = self.conf_int(level).loc[self.effect]
+        return float(row["lower"]), float(row["upper"])
+
+
+@dataclass
+class EventStudyResult(RegressionResult):
+    """Result of :func:`tradeimpact.models.event_study`.
+
+    ``event_terms`` maps each estimated event time (relative period, reference excluded) to its
+    coefficient name; ``ref`` is the reference period (normalised to zero); ``pretrend`` the joint
+    Wald test that all pre-period coefficients (event time < ``ref`` and any ``< 0`` other than the
+    reference) are zero. ``event_study_inputs()`` returns ``(event_times, betahat, sigma)`` for
+    HonestDiD, with ``pre_index``/``post_index`` the positions of pre- and post-periods in them.
+    """
+
+    event_terms: dict[int, str] = field(default_factory=dict)
+    ref: int = -1
+    pretrend: WaldTest | None = None
+    freq: str = ""
+    event_date: Any = None
+    aggregate: Mapping[str, float] | None = None
+
+    @property
+    def event_times(self) -> list[int]:
+        return sorted(self.event_terms)
+
+    def event_study_inputs(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """``(event_times, betahat, sigma)`` of the event-time coefficients (reference excluded)."""
+        times = self.event_times
+        idx = [self.names.index(self.event_terms[e]) for e in times]
+        return (
+            np.asarray(times, dtype=float),
+            self.coef[idx].copy(),
+            self.cov_matrix[np.ix_(idx, idx)].copy(),
+        )
+
+    @property
+    def pre_index(self) -> npt.NDArray[np.int64]:
+        """Positions in ``event_study_inputs()`` of the pre-event coefficients (event time < 0)."""
+        return np.flatnonzero(np.asarray(self.event_times) < 0).astype(np.int64)
+
+    @property
+    def post_index(self) -> npt.NDArray[np.int64]:
+        """Positions in ``event_study_inputs()`` of the coefficients at event time >= 0."""
+        return np.flatnonzero(np.asarray(self.event_times) >= 0).astype(np.int64)
+
+    def event_table(self, level: float = 0.95) -> pl.DataFrame:
+        """Tidy table of the event-time coefficients with an ``event_time`` column (reference row = 0)."""
+        tab = self.tidy(level)
+        rows = pl.DataFrame(
+            {
+                "term": [self.event_terms[e] for e in self.event_times],
+                "event_time": self.event_times,
+            },
+            schema={"term": pl.String, "event_time": pl.Int64},
+        )
+        out = rows.join(tab, on="term", how="left")
+        ref = pl.DataFrame(
+            {
+                "term": [f"ref({self.ref})"],
+                "event_time": [self.ref],
+                "estimate": [0.0],
+                "std_error": [0.0],
+                "statistic": [None],
+                "p_value": [None],
+                "conf_low": [0.0],
+                "conf_high": [0.0],
+                "inference": ["reference period (normalised to 0)"],
+            },
+            schema=out.schema,
+        )
+        return pl.concat([out, ref]).sort("event_time")
+
+    def plot(  # type: ignore[override]
+        self,
+        *,
+        level: float = 0.95,
+        ax: Any = None,
+        band: tuple[npt.ArrayLike, npt.ArrayLike] | None = None,
+        band_label: str = "randomization band",
+        title: str | None = None,
+        synthetic: bool = False,
+    ) -> Any:
+        """Event-study plot: dots with pointwise intervals, reference period marked, event date line.
+
+        Parameters
+        ----------
+        level : float
+            Level of the pointwise intervals.
+        ax : matplotlib Axes, optional
+            Where to draw.
+        band : (lower, upper), optional
+            A band to shade (e.g. the randomization-inference placebo band), one value per event
+            time in ``event_times``.
+        synthetic : bool
+            Label the figure SYNTHETIC (for generated data).
+        """
+        import matplotlib.pyplot as plt
+
+        tab = self.event_table(level)
+        if ax is None:
+            _, ax = plt.subplots(figsize=(7, 4))
+        e = tab["event_time"].to_numpy()
+        est = tab["estimate"].to_numpy()
+        lo, hi = tab["conf_low"].to_numpy(), tab["conf_high"].to_numpy()
+        if band is not None:
+            times = np.asarray(self.event_times)
+            ax.fill_between(
+                times,
+                np.asarray(band[0], float),
+                np.asarray(band[1], float),
+                color="tab:blue",
+                alpha=0.15,
+                label=band_label,
+                step=None,
+            )
+        is_ref = e == self.ref
+        ax.errorbar(
+            e[~is_ref],
+            est[~is_ref],
+            yerr=[est[~is_ref] - lo[~is_ref], hi[~is_ref] - est[~is_ref]],
+            fmt="o",
+            color="black",
+            ecolor="grey",
+            capsize=2,
+            label=f"estimate, {100 * level:g}% pointwise interval",
+        )
+        ax.plot(
+            [self.ref],
+            [0.0],
+            marker="o",
+            mfc="white",
+            mec="black",
+            ls="none",
+            label=f"reference period ({self.ref})",
+        )
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(-0.5, color="tab:red", lw=1, ls="--", label="event date")
+        unit = {"M": "months", "Q": "quarters", "A": "years", "Y": "years"}.get(
+            self.freq, "periods"
+        )
+        ax.set_xlabel(f"{unit} relative to the event")
+        ax.set_ylabel(f"effect on {self.depvar}")
+        if self.pretrend is not None:
+            ax.text(
+                0.01,
+                0.98,
+                f"pre-trend Wald p = {self.pretrend.pvalue:.3f}",
+                transform=ax.transAxes,
+                va="top",
+                fontsize=8,
+            )
+        if synthetic:
+            ax.text(
+                0.99,
+                0.02,
+                "SYNTHETIC DATA",
+                transform=ax.transAxes,
+                ha="right",
+                color="tab:red",
+                fontsize=9,
+            )
+        if title:
+            ax.set_title(title)
+        ax.legend(fontsize=8, loc="lower left")
+        return ax
