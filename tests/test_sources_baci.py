@@ -1,0 +1,259 @@
+"""CEPII BACI reader and the BACI country-code table.
+
+No raw BACI data file (``t,i,j,k,v,q``) exists in ../shared: the fixtures below are built from the
+format's published description, the BACI readme (../shared/data/real/baci-metadata-V202201/
+baci_readme.txt: "t: year, i: exporter, j: importer, k: product, v: value, q: quantity"; v in
+thousand USD, q in metric tonnes, "NA" for unknown quantities, one file per year named
+``BACI_HS17_Y2022_V202601.csv``). The code table is tested against the two real CEPII
+``country_codes`` tables in ../shared.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import polars as pl
+import pytest
+from conftest import shared_path
+
+from tradeimpact.errors import SourceFormatError
+from tradeimpact.sources._codetables import code_table
+from tradeimpact.sources.baci import BaciReader, parse_file_name, read_country_codes
+
+NAME = "BACI_HS17_Y2022_V202601.csv"
+
+# A fixture written from the published description (see module docstring), with BACI's padding
+# of numbers by spaces and its "NA" quantities.
+GOOD = (
+    "t,i,j,k,v,q\n"
+    "2022,156,392,850511,1234.567,2.5\n"  # China -> Japan magnets
+    "2022,156,392,280530,  0.125,         NA\n"  # padded, NA quantity
+    "2022,156,842,284690,23685.927,\n"  # blank quantity
+    "2022,490,392,850511,1.005,0.001\n"  # Taiwan (Other Asia, nes) -> Japan
+    "2022,842,156,10121,7,0.3\n"  # k written as a number: 010121 lost its zero
+)
+
+
+def write(tmp_path: Path, text: str, name: str = NAME, encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def read(path: Path, **kwargs: object) -> pl.DataFrame:
+    return BaciReader(**kwargs).read(path).collect()  # type: ignore[arg-type]
+
+
+def test_file_name() -> None:
+    assert parse_file_name(NAME) == ("HS17", 2022, "202601")
+    assert parse_file_name("data/BACI_HS92_Y1995_V202201.csv") == ("HS92", 1995, "202201")
+    assert parse_file_name("flows.csv") is None
+
+
+def test_good_rows_units_and_mapping(tmp_path: Path) -> None:
+    out = read(write(tmp_path, GOOD))
+    assert out.height == 5
+    assert out["reject_reason"].null_count() == 5
+    first = out.row(0, named=True)
+    # v = 1234.567 thousand USD -> 1,234,567 USD; q = 2.5 t -> 2,500 kg (by hand)
+    assert first["value_usd"] == 1234567.0
+    assert first["value_native"] == 1234567.0
+    assert first["currency"] == "USD"
+    assert first["net_weight_kg"] == 2500.0
+    assert first["quantity"] is None and first["quantity_unit"] is None
+    # reconciled flow stored once, from the importer's side, FOB
+    assert (first["source"], first["reporter_iso3"], first["partner_iso3"], first["flow"]) == (
+        "baci",
+        "JPN",
+        "CHN",
+        "M",
+    )
+    assert (first["exporter_iso3"], first["importer_iso3"]) == ("CHN", "JPN")
+    assert first["valuation"] == "FOB"
+    assert (first["hs_code"], first["hs6"], first["hs_revision"]) == ("850511", "850511", "H5")
+    assert (first["period"], first["freq"]) == (date(2022, 1, 1), "A")
+    assert (first["source_file"], first["source_line"]) == (NAME, 2)
+    # padded numbers, NA and blank quantities
+    assert out["value_usd"].to_list() == [1234567.0, 125.0, 23685927.0, 1005.0, 7000.0]
+    assert out["net_weight_kg"].to_list() == [2500.0, None, None, 1.0, 300.0]
+    # 490 is Taiwan
+    assert out.row(3, named=True)["partner_iso3"] == "TWN"
+    # the numeric k: zero restored and said so
+    last = out.row(4, named=True)
+    assert last["hs_code"] == "010121"
+    assert last["flags"] == "k_leading_zero_restored"
+    assert out["flags"].null_count() == 4
+    assert out["source_line"].to_list() == [2, 3, 4, 5, 6]
+
+
+def test_output_schema(tmp_path: Path) -> None:
+    from tradeimpact.schema import FLOW_SCHEMA
+
+    schema = BaciReader().read(write(tmp_path, GOOD)).collect_schema()
+    expected = {**FLOW_SCHEMA, "reject_field": pl.String(), "reject_reason": pl.String()}
+    assert dict(schema) == expected
+
+
+BAD_ROWS = [
+    ("2022,999,392,850511,1,1", "i", "unknown BACI country code '999'"),
+    ("2022,156,7,850511,1,1", "j", "unknown BACI country code '7'"),
+    ("2022,156,392,850511,abc,1", "v", "non-numeric value 'abc'"),
+    ("2022,156,392,850511,1.234.5,1", "v", "non-numeric value '1.234.5'"),
+    ("2022,156,392,850511,,1", "v", "value missing"),
+    ("2022,156,392,850511,-3,1", "v", "negative value '-3'"),
+    ("2022,156,392,850511,1,x", "q", "non-numeric quantity 'x'"),
+    ("2022,156,392,850511,1,-1", "q", "negative quantity '-1'"),
+    ("2022,156,392,8505,1,1", "k", "product code '8505' is not a 6-digit HS code"),
+    ("2022,156,392,85051100,1,1", "k", "product code '85051100' is not a 6-digit HS code"),
+    ("2022,156,392,85O511,1,1", "k", "product code '85O511' is not a 6-digit HS code"),
+    ("2021,156,392,850511,1,1", "t", "year '2021' is outside the file's declared year 2022"),
+    ("20x2,156,392,850511,1,1", "t", "year '20x2' is not an integer"),
+]
+
+
+@pytest.mark.parametrize(("row", "field", "reason"), BAD_ROWS)
+def test_bad_row_quarantined_with_reason(tmp_path: Path, row: str, field: str, reason: str) -> None:
+    text = "t,i,j,k,v,q\n2022,156,392,850511,1,1\n" + row + "\n2022,156,392,850511,2,2\n"
+    out = read(write(tmp_path, text))
+    # rows in = rows out: the bad row is marked, never dropped
+    assert out.height == 3
+    bad = out.filter(pl.col("reject_reason").is_not_null())
+    assert bad.height == 1
+    assert bad["source_line"].item() == 3
+    assert bad["source_file"].item() == NAME
+    assert bad["reject_field"].item() == field
+    assert bad["reject_reason"].item().startswith(reason)
+
+
+def test_accounting_mixed_file(tmp_path: Path) -> None:
+    rows = [r for r, _, _ in BAD_ROWS]
+    text = GOOD + "\n".join(rows) + "\n"
+    out = read(write(tmp_path, text))
+    n_in = len(text.strip().splitlines()) - 1
+    good = out.filter(pl.col("reject_reason").is_null()).height
+    rejected = out.filter(pl.col("reject_reason").is_not_null()).height
+    assert (n_in, good, rejected) == (18, 5, 13)
+    assert good + rejected == n_in
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    with pytest.raises(SourceFormatError, match=rf"{NAME}, line 1: empty file"):
+        read(write(tmp_path, ""))
+    with pytest.raises(SourceFormatError, match="empty file"):
+        read(write(tmp_path, "\n  \n"))
+
+
+def test_missing_column(tmp_path: Path) -> None:
+    with pytest.raises(SourceFormatError, match=r"line 1, field 'q': missing column\(s\) \['q'\]"):
+        read(write(tmp_path, "t,i,j,k,v\n2022,156,392,850511,1\n"))
+
+
+def test_wrong_delimiter(tmp_path: Path) -> None:
+    with pytest.raises(SourceFormatError, match=rf"{NAME}, line 1: wrong delimiter: .*';'"):
+        read(write(tmp_path, "t;i;j;k;v;q\n2022;156;392;850511;1;1\n"))
+
+
+def test_hs_revision_needs_name_or_argument(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD, name="flows.csv")
+    with pytest.raises(SourceFormatError, match=r"flows\.csv: cannot tell the HS revision"):
+        read(path)
+    out = read(path, hs_revision="HS17")
+    assert set(out["hs_revision"]) == {"H5"}
+    # without a year in the name nothing is out of the declared year
+    assert out["reject_reason"].null_count() == 5
+
+
+def test_sniff(tmp_path: Path) -> None:
+    reader = BaciReader()
+    assert reader.sniff(write(tmp_path, GOOD))
+    assert not reader.sniff(write(tmp_path, "i,j,cmd,value\nCHN,JPN,850511,1\n", name="x.csv"))
+
+
+def test_streams_large_file(tmp_path: Path) -> None:
+    """200,000 rows through the streaming engine: every row out, totals preserved exactly."""
+    n = 200_000
+    frame = pl.DataFrame(
+        {
+            "t": [2022] * n,
+            "i": [156, 842, 276, 410] * (n // 4),
+            "j": [392] * n,
+            "k": [f"{850000 + (x % 999):06d}" for x in range(n)],
+            "v": [f"{(x % 1000) + 0.125:.3f}" for x in range(n)],
+            "q": ["NA" if x % 10 == 0 else "1.5" for x in range(n)],
+        }
+    )
+    path = tmp_path / NAME
+    frame.write_csv(path)
+    out = BaciReader().read(path).collect(engine="streaming")
+    assert out.height == n
+    assert out["reject_reason"].null_count() == n
+    # sum of v * 1000 computed independently, in integers (v has 3 decimals)
+    expected = sum(((x % 1000) * 1000 + 125) for x in range(n))
+    assert out["value_usd"].sum() == pytest.approx(expected, rel=1e-12)
+    assert out["net_weight_kg"].null_count() == n // 10
+
+
+# --- the country-code table -----------------------------------------------------------------
+
+
+def test_shipped_table() -> None:
+    table = code_table("baci")
+    assert table.height == 239
+    assert table["code"].n_unique() == 239
+    iso = dict(zip(table["code"], table["iso3"], strict=True))
+    assert (iso["156"], iso["392"], iso["410"], iso["842"], iso["490"]) == (
+        "CHN",
+        "JPN",
+        "KOR",
+        "USA",
+        "TWN",
+    )
+    assert (iso["276"], iso["704"], iso["251"], iso["699"], iso["381"]) == (
+        "DEU",
+        "VNM",
+        "FRA",
+        "IND",
+        "ITA",
+    )
+
+
+#: documented in tradeimpact/codes/baci.md: V202201 mapped SACU (...1999) to ZAF, V202601 to ZA1
+KNOWN_DIFFERENCES = {("711", "ZAF")}
+
+
+@pytest.mark.parametrize(
+    ("parts", "n_rows", "n_iso3"),
+    [
+        (("baci-metadata-V202201", "country_codes.csv"), 238, 236),
+        (("critmat-atlas-comtrade-baci", "country_codes_V202601.csv"), 238, 238),
+    ],
+)
+def test_real_country_codes_both_headers(parts: tuple[str, str], n_rows: int, n_iso3: int) -> None:
+    path = shared_path("data", "real", *parts)
+    real = read_country_codes(path)
+    assert real.columns == ["code", "iso3", "name", "iso2"]
+    assert real.height == n_rows
+    # V202201 has N/A for 697 Europe EFTA nes and 849 US Misc. Pacific Isds; 490 gets TWN
+    assert real.filter(pl.col("iso3").is_not_null()).height == n_iso3
+    iso = dict(zip(real["code"], real["iso3"], strict=True))
+    assert (iso["392"], iso["156"], iso["490"], iso["842"]) == ("JPN", "CHN", "TWN", "USA")
+    # the shipped table agrees with the real release on every code the release maps
+    shipped = dict(zip(code_table("baci")["code"], code_table("baci")["iso3"], strict=True))
+    for code, iso3 in iso.items():
+        assert code in shipped, f"code {code} of {path.name} missing from codes/baci.csv"
+        if iso3 is not None and (code, iso3) not in KNOWN_DIFFERENCES:
+            assert shipped[code] == iso3, f"code {code}: {shipped[code]} != {iso3}"
+
+
+def test_reader_with_release_table(tmp_path: Path) -> None:
+    codes = shared_path("data", "real", "baci-metadata-V202201", "country_codes.csv")
+    out = read(write(tmp_path, GOOD + "2022,381,392,850511,1,1\n"), country_codes=codes)
+    assert out["reject_reason"].null_count() == 6
+    assert out["partner_iso3"].to_list() == ["CHN", "CHN", "CHN", "TWN", "USA", "ITA"]
+
+
+def test_country_codes_bad_table(tmp_path: Path) -> None:
+    path = write(tmp_path, "code,label\n1,x\n", name="country_codes_V209901.csv")
+    with pytest.raises(SourceFormatError, match="not a BACI country_codes table"):
+        read_country_codes(path)

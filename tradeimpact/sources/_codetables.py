@@ -1,0 +1,133 @@
+"""Private helpers shared by the BACI, Japan Customs and GACC readers.
+
+* loading the country-code tables shipped in :mod:`tradeimpact.codes` (``<system>.csv``, columns at
+  least ``code,iso3,name``; the source of each table is named in ``<system>.md`` beside it);
+* decimal-exact unit scaling of numbers read as text;
+* the first-problem-wins rejection bookkeeping every reader needs;
+* reading a text file's first line for the file-level checks (empty file, wrong delimiter,
+  missing column) that must raise :class:`tradeimpact.errors.SourceFormatError`.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from pathlib import Path
+
+import polars as pl
+
+from tradeimpact.errors import SourceFormatError
+from tradeimpact.schema import FLOW_SCHEMA
+
+#: the folder of the shipped country-code tables (``tradeimpact/codes``)
+CODES_DIR = Path(__file__).resolve().parents[1] / "codes"
+
+#: decimal type used to scale numbers exactly (thousand USD -> USD without binary rounding noise)
+_EXACT = pl.Decimal(38, 9)
+
+
+@cache
+def code_table(system: str) -> pl.DataFrame:
+    """The shipped country table ``tradeimpact/codes/<system>.csv``, every column as text.
+
+    Parameters
+    ----------
+    system : str
+        ``"baci"``, ``"japan_customs"`` or ``"gacc"``.
+
+    Returns
+    -------
+    polars.DataFrame
+        At least ``code``, ``iso3`` and ``name`` (String); empty cells are null.
+    """
+    path = CODES_DIR / f"{system}.csv"
+    table = pl.read_csv(path, infer_schema=False)
+    missing = {"code", "iso3", "name"} - set(table.columns)
+    if missing:
+        raise SourceFormatError(path, f"code table lacks column(s) {sorted(missing)}")
+    return table.with_columns(pl.col(c).str.strip_chars() for c in table.columns)
+
+
+@cache
+def iso3_map(system: str) -> dict[str, str]:
+    """``code -> iso3`` of the shipped table of ``system`` (codes without an ISO3 left out)."""
+    table = code_table(system).filter(pl.col("iso3").is_not_null())
+    return dict(zip(table["code"].to_list(), table["iso3"].to_list(), strict=True))
+
+
+def exact_scaled(raw: pl.Expr, factor: int) -> pl.Expr:
+    """``raw`` (text) as a number times ``factor``, computed in decimal then rounded once to float.
+
+    ``"1234.567"`` thousand USD gives exactly ``1234567.0`` USD, where binary floating point would
+    give ``1234566.9999999998`` for some inputs (e.g. ``1.005 * 1000``). Unparsable text gives null.
+    """
+    return (raw.cast(_EXACT, strict=False) * factor).cast(pl.Float64)
+
+
+def first_problem(checks: list[tuple[pl.Expr, str, pl.Expr | str]]) -> tuple[pl.Expr, pl.Expr]:
+    """``reject_field`` and ``reject_reason`` expressions: the first failing check of a row wins.
+
+    Parameters
+    ----------
+    checks : list of (condition, field, reason)
+        ``condition`` is True when the row has the problem; ``reason`` is a text or a String
+        expression (so the message can quote the offending value).
+    """
+    field: pl.Expr = pl.lit(None, dtype=pl.String)
+    reason: pl.Expr = pl.lit(None, dtype=pl.String)
+    for cond, name, why in reversed(checks):
+        why_expr = pl.lit(why) if isinstance(why, str) else why
+        field = pl.when(cond).then(pl.lit(name)).otherwise(field)
+        reason = pl.when(cond).then(why_expr).otherwise(reason)
+    return field, reason
+
+
+def quoted(col: str) -> pl.Expr:
+    """``'value'`` of a text column for an error message (``<empty>`` when null or blank)."""
+    return pl.concat_str(pl.lit("'"), pl.col(col).fill_null(""), pl.lit("'"))
+
+
+def canonical(frame: pl.LazyFrame) -> pl.LazyFrame:
+    """Select the canonical columns (in order, with their dtypes) plus the two reject columns."""
+    exprs = [pl.col(name).cast(dtype) for name, dtype in FLOW_SCHEMA.items()]
+    exprs += [pl.col("reject_field").cast(pl.String), pl.col("reject_reason").cast(pl.String)]
+    return frame.select(exprs)
+
+
+def read_head(path: Path, nbytes: int = 65536) -> bytes:
+    """The first ``nbytes`` of ``path``; raises SourceFormatError for a missing or empty file."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(nbytes)
+    except FileNotFoundError:
+        raise SourceFormatError(path, "file not found") from None
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
+    return head
+
+
+def split_header(path: Path, first_line: str, expected_delimiter: str = ",") -> list[str]:
+    """Column names of a header line; raises SourceFormatError when the delimiter is wrong."""
+    line = first_line.lstrip("\ufeff").rstrip("\r\n")
+    names = [name.strip().strip('"').strip() for name in line.split(expected_delimiter)]
+    if len(names) == 1:
+        for other, label in (("\t", "tab"), (";", "';'"), ("|", "'|'")):
+            if other in line:
+                raise SourceFormatError(
+                    path,
+                    f"wrong delimiter: the header is split by {label}, this format is separated "
+                    f"by '{expected_delimiter}'",
+                    line=1,
+                )
+    return names
+
+
+def require_columns(path: Path, present: list[str], required: list[str]) -> None:
+    """Raise SourceFormatError naming the first required column absent from ``present``."""
+    missing = [name for name in required if name not in present]
+    if missing:
+        raise SourceFormatError(
+            path,
+            f"missing column(s) {missing}; header has {present}",
+            line=1,
+            field=missing[0],
+        )
