@@ -1,0 +1,188 @@
+"""etable and the case-study tables: exact strings from the results' own numbers."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from linearmodels.iv import IV2SLS
+
+from tradeimpact.models.results import RegressionResult
+from tradeimpact.report.tables import (
+    etable,
+    fmt_num,
+    latex_escape,
+    main_table,
+    robustness_table,
+    stars,
+)
+
+
+@pytest.fixture
+def two_results() -> tuple[object, RegressionResult]:
+    rng = np.random.default_rng(7)
+    n = 200
+    x = rng.normal(size=n)
+    z = rng.normal(size=n)
+    y = 1.0 + 0.5 * x - 0.2 * z + rng.normal(size=n)
+    exog = pd.DataFrame({"const": 1.0, "treat_post": x})
+    lm = IV2SLS(pd.Series(y, name="y"), exog, None, None).fit(cov_type="unadjusted")
+    # the second: C's result class holding a statsmodels-free OLS fit with z added
+    xmat = np.column_stack([np.ones(n), x, z])
+    beta, *_ = np.linalg.lstsq(xmat, y, rcond=None)
+    resid = y - xmat @ beta
+    cov = resid @ resid / (n - 3) * np.linalg.inv(xmat.T @ xmat)
+    rr = RegressionResult(
+        names=["const", "treat_post", "z_var"],
+        coef=beta,
+        cov_matrix=cov,
+        nobs=n,
+        vcov_type="iid",
+        df_inference=n - 3,
+        depvar="y",
+    )
+    return lm, rr
+
+
+def _cells(res: object, term: str) -> tuple[str, str]:
+    b = float(res.params[term])  # type: ignore[attr-defined]
+    s = float(res.std_errors[term])  # type: ignore[attr-defined]
+    p = float(res.pvalues[term])  # type: ignore[attr-defined]
+    return f"{b:.3f}{stars(p)}", f"({s:.3f})"
+
+
+def test_etable_latex_and_markdown_equal_hand_written(two_results):
+    lm, rr = two_results
+    c1, s1 = _cells(lm, "const")
+    t1, u1 = _cells(lm, "treat_post")
+    c2, s2 = _cells(rr, "const")
+    t2, u2 = _cells(rr, "treat_post")
+    z2, w2 = _cells(rr, "z_var")
+    latex = etable([lm, rr], keep=["treat", "z_var"], labels={"z_var": "z"}, fmt="latex")
+    expected = (
+        "\\begin{tabular}{lcc}\n"
+        "\\toprule\n"
+        " & (1) & (2) \\\\\n"
+        "\\midrule\n"
+        f"treat\\_post & {t1} & {t2} \\\\\n"
+        f" & {u1} & {u2} \\\\\n"
+        f"z &  & {z2} \\\\\n"
+        f" &  & {w2} \\\\\n"
+        "\\midrule\n"
+        "Dependent var. &  & y \\\\\n"
+        "Observations & 200 & 200 \\\\\n"
+        "Standard errors &  & iid \\\\\n"
+        "Headline inference &  & analytic iid, t(197) \\\\\n"
+        "\\bottomrule\n"
+        "\\end{tabular}\n"
+        "\\par\\footnotesize Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (headline p-values).\n"
+    )
+    assert latex == expected
+    md = etable({"IV2SLS": lm, "OLS": rr}, fmt="markdown", signif=False)
+    strip = lambda s: s.rstrip("*")  # noqa: E731
+    expected_md = (
+        "|  | IV2SLS | OLS |\n"
+        "|:---|---:|---:|\n"
+        f"| const | {strip(c1)} | {strip(c2)} |\n"
+        f"|  | {s1} | {s2} |\n"
+        f"| treat_post | {strip(t1)} | {strip(t2)} |\n"
+        f"|  | {u1} | {u2} |\n"
+        f"| z_var |  | {strip(z2)} |\n"
+        f"|  |  | {w2} |\n"
+        "| Dependent var. |  | y |\n"
+        "| Observations | 200 | 200 |\n"
+        "| Standard errors |  | iid |\n"
+        "| Headline inference |  | analytic iid, t(197) |\n"
+    )
+    assert md == expected_md
+    # the numbers themselves: linearmodels' own estimate of the slope, 3 decimals
+    assert t1.rstrip("*") == f"{lm.params['treat_post']:.3f}"
+    html = etable([lm, rr], fmt="html")
+    assert html.startswith('<table class="etable">')
+    assert f"<td>{t2}</td>" in html and "<tfoot>" in html
+
+
+def test_etable_reads_randomization_result_and_polars_params():
+    from tradeimpact.inference.randomization import RandomizationResult
+
+    placebo = pl.DataFrame(
+        {
+            "assignment": ["A", "B", "C", "D"],
+            "estimate": [-1.0, 0.2, -0.3, 0.5],
+            "is_actual": [True, False, False, False],
+        }
+    )
+    ri = RandomizationResult(
+        estimate=-1.0,
+        placebo=placebo,
+        p_numerator=1,
+        p_denominator=4,
+        exact=True,
+        rule="#|b_p|>=|b| / P",
+        treated=["A"],
+        nobs=40,
+        _cross=np.array([1.0, 0.1, 0.0, -0.1]),
+    )
+    tab = etable([ri], signif=True)
+    assert tab.panels[0][1][0] == ["estimate", "-1.000"]  # p = 0.25: no star
+    assert tab.footer[0] == ["Observations", "40"]
+
+
+def test_formatting_helpers():
+    assert fmt_num(-0.0001) == "0.000"
+    assert fmt_num(math.inf) == "Inf" and fmt_num(-math.inf) == "-Inf" and fmt_num(math.nan) == ""
+    assert latex_escape("a_b & 5% #1") == "a\\_b \\& 5\\% \\#1"
+    assert [stars(p) for p in (0.001, 0.03, 0.07, 0.2)] == ["***", "**", "*", ""]
+
+
+def _main_frame() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "design": ["importer DiD", "importer DiD", "importer DiD", "synthetic control"],
+            "outcome": ["log quantity", "log quantity", "log value", "log quantity"],
+            "variant": ["main", "event Oct 2010", "main", "main"],
+            "estimate": [-0.81234, -0.7, 0.1, -0.9],
+            "ci_low": [-1.2, -1.1, -0.3, -math.inf],
+            "ci_high": [-0.4, -0.2, 0.5, -0.1],
+            "ci_method": ["RI (test inversion)"] * 3 + ["placebo ratio"],
+            "p_value": [1 / 16, 2 / 16, 9 / 16, 1 / 16],
+            "p_method": ["RI 1/16", "RI 2/16", "RI 9/16", "RI 1/16"],
+            "cr1_se": [0.1, 0.12, 0.2, None],
+            "nobs": [3840, 3840, 3840, 16],
+            "true_effect": [-0.8, -0.8, 0.3, -0.8],
+        }
+    )
+
+
+def test_main_and_robustness_tables_with_recovery_check():
+    main = _main_frame()
+    tab = main_table(main, synthetic=True)
+    assert [t for t, _ in tab.panels] == ["importer DiD", "synthetic control"]
+    first = tab.panels[0][1][0]
+    assert first == [
+        "log quantity",
+        "-0.812",
+        "[-1.200, -0.400]",
+        "RI (test inversion)",
+        "0.062",
+        "RI 1/16",
+        "0.100",
+        "3,840",
+        "-0.800",
+        "yes",
+    ]
+    assert tab.panels[1][1][0][2] == "[-Inf, -0.100]"
+    assert tab.panels[1][1][0][6] == ""  # no CR1 SE for the synthetic control
+    assert tab.notes[0].startswith("SYNTHETIC DATA")
+    md = tab.to_markdown()
+    assert "| **importer DiD** |" in md and "SYNTHETIC" in md
+    real = main_table(main, synthetic=False)
+    assert "True effect" not in real.columns and not any("SYNTHETIC" in n for n in real.notes)
+    rob = robustness_table(main, synthetic=True)
+    rows = rob.panels[0][1]
+    assert [r[1] for r in rows] == ["main", "event Oct 2010", "main"]
+    with pytest.raises(ValueError, match="lacks columns"):
+        main_table(main.drop("cr1_se"), synthetic=True)

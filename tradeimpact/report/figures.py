@@ -1,0 +1,361 @@
+"""The report's figures, each from a small tidy polars frame (so any estimator's output can feed them).
+
+Every function returns a :class:`matplotlib.figure.Figure` in the publication style of
+:mod:`tradeimpact.report.style` (single-column width, Okabe-Ito palette, units on the axes,
+event dates marked, source note, SYNTHETIC label and watermark when ``synthetic=True``); write it
+with :func:`tradeimpact.report.style.save_figure`.
+
+Inputs (one row per point; column names fixed so that they read as documentation):
+
+=====================  ===========================================================================
+figure                 frame columns
+=====================  ===========================================================================
+raw series             ``period`` (Date), ``unit`` (str), ``value`` (float, level)
+event study            ``rel_time`` (int), ``estimate``, ``ci_low``, ``ci_high`` and, optionally,
+                       ``ri_low``, ``ri_high`` (the randomization band)
+synthetic-control gap  ``period``, ``gap`` (treated); placebos: ``period``, ``unit``, ``gap``
+diversion              ``period``, ``supplier``, ``value``
+mirror gap             ``period``, ``exporter_reported``, ``importer_reported``
+HonestDiD              ``param``, ``lb``, ``ub`` and the original interval
+=====================  ===========================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+
+import matplotlib.dates as mdates
+import numpy as np
+import polars as pl
+from matplotlib.figure import Figure
+
+from tradeimpact.report import style
+
+EventMarks = Sequence[tuple[date, str]]
+
+
+def _date_axis(ax: object) -> None:
+    locator = mdates.AutoDateLocator(minticks=4, maxticks=7)
+    ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
+
+
+def index_series(frame: pl.DataFrame, base: tuple[date, date]) -> pl.DataFrame:
+    """Index each unit's ``value`` to 100 = its mean over the base window ``[base[0], base[1]]``.
+
+    Units with a zero or missing base mean get a null index (and are not drawn).
+    """
+    lo, hi = base
+    in_base = (pl.col("period") >= lo) & (pl.col("period") <= hi)
+    return (
+        frame.lazy()
+        .with_columns(pl.col("value").filter(in_base).mean().over("unit").alias("_base"))
+        .with_columns(
+            pl.when(pl.col("_base") > 0)
+            .then(100.0 * pl.col("value") / pl.col("_base"))
+            .otherwise(None)
+            .alias("index")
+        )
+        .drop("_base")
+        .sort("unit", "period")
+        .collect()
+    )
+
+
+def raw_series(
+    frame: pl.DataFrame,
+    *,
+    treated: str,
+    base: tuple[date, date],
+    events: EventMarks,
+    title: str,
+    source: str,
+    synthetic: bool,
+    quantity: str = "quantity",
+) -> Figure:
+    """Treated unit vs each control and the control mean, indexed (base-window mean = 100).
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        ``period``, ``unit``, ``value`` (levels, e.g. kg or USD).
+    treated : str
+        The treated unit's label (drawn in vermillion, on top).
+    base : (date, date)
+        Base window of the index.
+    quantity : str
+        What ``value`` measures (for the y label), e.g. ``"net weight"``.
+    """
+    idx = index_series(frame, base)
+    with style.publication_style():
+        fig, ax = style.new_figure(2.6)
+        controls = idx.filter(pl.col("unit") != treated)
+        for _unit, part in controls.partition_by("unit", as_dict=True, maintain_order=True).items():
+            ax.plot(part["period"], part["index"], color=style.CONTROL, lw=0.4, alpha=0.45)
+        mean = controls.group_by("period").agg(pl.col("index").mean()).sort("period")
+        ax.plot(
+            mean["period"], mean["index"], color=style.ESTIMATE, lw=1.1, label="controls (mean)"
+        )
+        tr = idx.filter(pl.col("unit") == treated)
+        ax.plot(tr["period"], tr["index"], color=style.TREATED, lw=1.2, label=treated)
+        ax.plot([], [], color=style.CONTROL, lw=0.4, label="each control")
+        style.mark_events(ax, events)
+        ax.set_ylabel(f"{quantity}, index (base mean = 100)")
+        ax.set_xlabel("month")
+        _date_axis(ax)
+        style.legend_above(ax, ncols=3)
+        top = float(np.nanquantile(idx["index"].drop_nulls().to_numpy(), 0.99)) if idx.height else 1
+        ax.set_ylim(0, max(top * 1.15, 150))
+        style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig
+
+
+def event_study(
+    frame: pl.DataFrame,
+    *,
+    title: str,
+    source: str,
+    synthetic: bool,
+    outcome: str = "log quantity",
+    unit: str = "months",
+    ci_label: str = "95% CI (CR1, pointwise)",
+    band_label: str = "95% randomization band",
+) -> Figure:
+    """Event-study coefficients with pointwise intervals and the randomization band.
+
+    The band (``ri_low``, ``ri_high``) is drawn as a shaded area: the range the placebo
+    (placebo-in-space) estimates cover at each relative period. The reference period (estimate
+    0, no interval) is drawn as a hollow marker.
+    """
+    f = frame.sort("rel_time")
+    x = f["rel_time"].to_numpy()
+    est = f["estimate"].to_numpy()
+    lo = f["ci_low"].to_numpy()
+    hi = f["ci_high"].to_numpy()
+    with style.publication_style():
+        fig, ax = style.new_figure(2.6)
+        if {"ri_low", "ri_high"} <= set(f.columns):
+            ax.fill_between(
+                x,
+                f["ri_low"].to_numpy(),
+                f["ri_high"].to_numpy(),
+                color=style.BAND,
+                alpha=0.35,
+                lw=0,
+                step="mid",
+                label=band_label,
+            )
+        ref = np.isnan(lo) | np.isnan(hi)
+        ax.errorbar(
+            x[~ref],
+            est[~ref],
+            yerr=np.vstack([est[~ref] - lo[~ref], hi[~ref] - est[~ref]]),
+            fmt="o",
+            ms=2.2,
+            color=style.ESTIMATE,
+            ecolor=style.ESTIMATE,
+            elinewidth=0.7,
+            capsize=0,
+            label=ci_label,
+        )
+        if ref.any():
+            ax.plot(
+                x[ref],
+                est[ref],
+                "o",
+                ms=2.6,
+                mfc="white",
+                mec=style.ESTIMATE,
+                mew=0.7,
+                label="reference period",
+            )
+        ax.axhline(0, color="black", lw=0.5)
+        ax.axvline(-0.5, color="black", lw=0.6, ls=(0, (3, 2)))
+        ax.text(
+            -0.4,
+            0.98,
+            " treatment",
+            transform=ax.get_xaxis_transform(),
+            fontsize=5.5,
+            va="top",
+            ha="left",
+            color="#333333",
+        )
+        ax.set_xlabel(f"{unit} relative to the event")
+        ax.set_ylabel(f"effect on {outcome} (log points)")
+        style.legend_above(ax, ncols=2)
+        style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig
+
+
+def synth_gap(
+    gap: pl.DataFrame,
+    placebos: pl.DataFrame | None,
+    *,
+    treated: str,
+    events: EventMarks,
+    title: str,
+    source: str,
+    synthetic: bool,
+    outcome: str = "log quantity",
+) -> Figure:
+    """Treated minus synthetic control over time, with the in-space placebo gaps in grey."""
+    with style.publication_style():
+        fig, ax = style.new_figure(2.6)
+        if placebos is not None and placebos.height:
+            for _u, part in (
+                placebos.sort("unit", "period")
+                .partition_by("unit", as_dict=True, maintain_order=True)
+                .items()
+            ):
+                ax.plot(part["period"], part["gap"], color=style.CONTROL, lw=0.4, alpha=0.5)
+            ax.plot([], [], color=style.CONTROL, lw=0.4, label="placebo (each donor)")
+        g = gap.sort("period")
+        ax.plot(g["period"], g["gap"], color=style.TREATED, lw=1.2, label=f"{treated} − synthetic")
+        ax.axhline(0, color="black", lw=0.5)
+        style.mark_events(ax, events)
+        _date_axis(ax)
+        ax.set_xlabel("month")
+        ax.set_ylabel(f"gap in {outcome} (log points)")
+        style.legend_above(ax, ncols=2)
+        style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig
+
+
+def diversion(
+    frame: pl.DataFrame,
+    *,
+    events: EventMarks,
+    title: str,
+    source: str,
+    synthetic: bool,
+    unit_label: str = "tonnes",
+    scale: float = 1e-3,
+    top: int = 5,
+) -> Figure:
+    """Treated importer's imports by supplier (the ``top`` largest by total, the rest as "other").
+
+    ``value`` is multiplied by ``scale`` (kg -> tonnes by default) and drawn as stacked areas.
+    """
+    totals = (
+        frame.group_by("supplier")
+        .agg(pl.col("value").sum())
+        .sort(["value", "supplier"], descending=[True, False])
+    )
+    keep = totals["supplier"].head(top).to_list()
+    f = (
+        frame.lazy()
+        .with_columns(
+            pl.when(pl.col("supplier").is_in(keep))
+            .then(pl.col("supplier"))
+            .otherwise(pl.lit("other"))
+            .alias("supplier")
+        )
+        .group_by("period", "supplier")
+        .agg((pl.col("value").sum() * scale).alias("value"))
+        .collect()
+        .pivot(on="supplier", index="period", values="value")
+        .sort("period")
+        .fill_null(0.0)
+    )
+    order = [s for s in [*keep, "other"] if s in f.columns]
+    with style.publication_style():
+        fig, ax = style.new_figure(2.6)
+        others = iter(c for c in style.PALETTE if c != style.TREATED)
+        colors = [
+            style.TREATED if s == "CHN" else style.CONTROL if s == "other" else next(others)
+            for s in order
+        ]
+        ax.stackplot(
+            f["period"].to_list(),
+            *[f[s].to_numpy() for s in order],
+            labels=order,
+            colors=colors,
+            lw=0,
+            alpha=0.9,
+        )
+        style.mark_events(ax, events)
+        _date_axis(ax)
+        ax.set_xlabel("month")
+        ax.set_ylabel(f"imports ({unit_label} per month)")
+        style.legend_above(ax, ncols=3)
+        ax.set_ylim(0, float(ax.get_ylim()[1]) * 1.25)
+        style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig
+
+
+def mirror_gap(
+    frame: pl.DataFrame,
+    *,
+    exporter: str,
+    importer: str,
+    events: EventMarks,
+    title: str,
+    source: str,
+    synthetic: bool,
+    unit_label: str = "tonnes",
+    scale: float = 1e-3,
+) -> Figure:
+    """The same flow as the exporter and as the importer reports it, and their difference."""
+    f = frame.sort("period")
+    x = f["period"].to_list()
+    ex = f["exporter_reported"].to_numpy() * scale
+    im = f["importer_reported"].to_numpy() * scale
+    with style.publication_style():
+        fig, ax = style.new_figure(2.6)
+        ax.plot(x, im, color=style.TREATED, lw=1.0, label=f"{importer}-reported imports")
+        ax.plot(
+            x,
+            ex,
+            color=style.ESTIMATE,
+            lw=1.0,
+            ls=(0, (4, 1.5)),
+            label=f"{exporter}-reported exports",
+        )
+        ax.fill_between(
+            x, ex, im, color=style.OKABE_ITO["orange"], alpha=0.25, lw=0, label="mirror gap"
+        )
+        style.mark_events(ax, events)
+        _date_axis(ax)
+        ax.set_xlabel("month")
+        ax.set_ylabel(f"flow {exporter}→{importer} ({unit_label} per month)")
+        style.legend_above(ax, ncols=2)
+        ax.set_ylim(0, float(ax.get_ylim()[1]) * 1.2)
+        style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig
+
+
+def honestdid(
+    table: pl.DataFrame,
+    original: tuple[float, float],
+    *,
+    restriction: str,
+    title: str,
+    source: str,
+    synthetic: bool,
+    outcome: str = "log quantity",
+) -> Figure:
+    """Robust confidence sets (Rambachan & Roth 2023) against the restriction's parameter.
+
+    The conventional interval (exact parallel trends) is drawn at the left in black; the
+    parameter is ``Mbar`` for relative magnitudes and ``M`` for smoothness.
+    """
+    t = table.sort("param")
+    p = t["param"].to_numpy()
+    lb = t["lb"].to_numpy()
+    ub = t["ub"].to_numpy()
+    step = float(np.min(np.diff(p))) if p.size > 1 else 1.0
+    x0 = float(p.min()) - step
+    name = "M̄ (relative magnitudes)" if restriction == "relative_magnitudes" else "M (smoothness)"
+    with style.publication_style():
+        fig, ax = style.new_figure(2.5)
+        ax.vlines([x0], [original[0]], [original[1]], color="black", lw=1.4, label="original CI")
+        ax.vlines(p, lb, ub, color=style.ESTIMATE, lw=1.4, label="robust CI")
+        ax.axhline(0, color="black", lw=0.5)
+        ax.set_xticks([x0, *p.tolist()], ["orig.", *(f"{v:g}" for v in p)])
+        ax.set_xlabel(name)
+        ax.set_ylabel(f"effect on {outcome} (log points)")
+        style.legend_above(ax, ncols=2)
+        style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig

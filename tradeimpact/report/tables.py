@@ -1,0 +1,483 @@
+"""Tables: ``etable`` (fixest-like regression tables) and the case-study results tables.
+
+Every table is a :class:`Table` (header, body rows grouped into panels, footer rows, notes) with
+three renderers: :meth:`Table.to_latex` (booktabs), :meth:`Table.to_markdown` (GitHub pipe
+table) and :meth:`Table.to_html` (a plain ``<table>`` with ``thead``/``tbody``/``tfoot``).
+Numbers are formatted once, when the table is built, so the three formats show the same digits.
+
+:func:`etable` takes any set of result objects with ``params`` and ``std_errors`` (pandas or
+polars Series, mappings or arrays; or a ``tidy()`` frame with ``term``, ``estimate``,
+``std_error``), optionally ``pvalues``, ``nobs``, ``vcov_type``, ``fixed_effects``, ``inference``
+and ``depvar``, as in linearmodels' ``compare`` and fixest's ``etable`` (Berge 2018).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+#: fixest's default significance codes: ``***`` p < 0.01, ``**`` p < 0.05, ``*`` p < 0.1.
+SIGNIF: tuple[tuple[float, str], ...] = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
+
+
+@dataclass
+class Table:
+    """A rendered-agnostic table of strings.
+
+    Attributes
+    ----------
+    columns : list of str
+        Column headers (the first is the stub header, often empty).
+    panels : list of (str, list of rows)
+        Body rows in groups; a non-empty group title is printed as a spanning row, groups are
+        separated by a rule.
+    footer : list of rows
+        Rows below the body (observations, fixed effects, standard errors...).
+    notes : list of str
+        Lines printed under the table.
+    caption : str
+        Caption (LaTeX ``\\caption``-free: the caller places the table).
+    """
+
+    columns: list[str]
+    panels: list[tuple[str, list[list[str]]]]
+    footer: list[list[str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    caption: str = ""
+
+    def __post_init__(self) -> None:
+        k = len(self.columns)
+        for _title, rows in self.panels:
+            for row in rows:
+                if len(row) != k:
+                    raise ValueError(f"row {row!r} has {len(row)} cells, the header {k}")
+        for row in self.footer:
+            if len(row) != k:
+                raise ValueError(f"footer row {row!r} has {len(row)} cells, the header {k}")
+
+    # -- LaTeX -------------------------------------------------------------------------------------
+    def to_latex(self) -> str:
+        """A booktabs ``tabular`` (needs ``\\usepackage{booktabs}``), notes below it."""
+        k = len(self.columns)
+        out = [f"\\begin{{tabular}}{{l{'c' * (k - 1)}}}", "\\toprule"]
+        out.append(" & ".join(latex_escape(c) for c in self.columns) + " \\\\")
+        for title, rows in self.panels:
+            out.append("\\midrule")
+            if title:
+                out.append(f"\\multicolumn{{{k}}}{{l}}{{\\emph{{{latex_escape(title)}}}}} \\\\")
+            out.extend(" & ".join(latex_escape(c) for c in row) + " \\\\" for row in rows)
+        if self.footer:
+            out.append("\\midrule")
+            out.extend(" & ".join(latex_escape(c) for c in row) + " \\\\" for row in self.footer)
+        out.append("\\bottomrule")
+        out.append("\\end{tabular}")
+        out.extend(f"\\par\\footnotesize {latex_escape(n)}" for n in self.notes)
+        return "\n".join(out) + "\n"
+
+    # -- Markdown ----------------------------------------------------------------------------------
+    def to_markdown(self) -> str:
+        """A GitHub pipe table; panel titles as bold rows; notes as lines below."""
+        k = len(self.columns)
+
+        def line(cells: Sequence[str]) -> str:
+            return "| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |"
+
+        out = [line(self.columns), "|" + "|".join([":---"] + ["---:"] * (k - 1)) + "|"]
+        for title, rows in self.panels:
+            if title:
+                out.append(line([f"**{title}**"] + [""] * (k - 1)))
+            out.extend(line(r) for r in rows)
+        out.extend(line(r) for r in self.footer)
+        text = "\n".join(out) + "\n"
+        if self.notes:
+            text += "\n" + "\n".join(self.notes) + "\n"
+        return text
+
+    # -- HTML --------------------------------------------------------------------------------------
+    def to_html(self) -> str:
+        """A ``<table class="etable">`` with ``thead``, one ``tbody`` per panel and ``tfoot``."""
+        k = len(self.columns)
+        esc = html.escape
+        out = ['<table class="etable">']
+        if self.caption:
+            out.append(f"<caption>{esc(self.caption)}</caption>")
+        out.append(
+            "<thead><tr>" + "".join(f"<th>{esc(c)}</th>" for c in self.columns) + "</tr></thead>"
+        )
+        for title, rows in self.panels:
+            out.append("<tbody>")
+            if title:
+                out.append(f'<tr class="panel"><th colspan="{k}">{esc(title)}</th></tr>')
+            for r in rows:
+                out.append(
+                    "<tr><th>"
+                    + esc(r[0])
+                    + "</th>"
+                    + "".join(f"<td>{esc(c)}</td>" for c in r[1:])
+                    + "</tr>"
+                )
+            out.append("</tbody>")
+        if self.footer:
+            out.append("<tfoot>")
+            for r in self.footer:
+                out.append(
+                    "<tr><th>"
+                    + esc(r[0])
+                    + "</th>"
+                    + "".join(f"<td>{esc(c)}</td>" for c in r[1:])
+                    + "</tr>"
+                )
+            out.append("</tfoot>")
+        out.append("</table>")
+        out.extend(f'<p class="table-note">{esc(n)}</p>' for n in self.notes)
+        return "\n".join(out) + "\n"
+
+    def render(self, fmt: str) -> str:
+        """``fmt`` in ``{"latex", "markdown", "html"}``."""
+        renderers = {"latex": self.to_latex, "markdown": self.to_markdown, "html": self.to_html}
+        if fmt not in renderers:
+            raise ValueError(f"unknown table format {fmt!r}; use one of {sorted(renderers)}")
+        return renderers[fmt]()
+
+
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX_SPECIAL))
+
+
+def latex_escape(text: str) -> str:
+    """Escape LaTeX's special characters (``& % $ # _ { } ~ ^ \\``)."""
+    return _LATEX_RE.sub(lambda m: _LATEX_SPECIAL[m.group(0)], text)
+
+
+def fmt_num(x: float | None, digits: int = 3) -> str:
+    """Fixed-point with ``digits`` decimals; ``Inf``/``-Inf`` for infinite, empty for missing."""
+    if x is None:
+        return ""
+    x = float(x)
+    if math.isnan(x):
+        return ""
+    if math.isinf(x):
+        return "Inf" if x > 0 else "-Inf"
+    s = f"{x:.{digits}f}"
+    return "0." + "0" * digits if s == "-0." + "0" * digits else s
+
+
+def fmt_int(n: int | float | None) -> str:
+    """Integer with thousands separators (``12,345``); empty for missing."""
+    if n is None or (isinstance(n, float) and math.isnan(n)):
+        return ""
+    return f"{int(n):,}"
+
+
+def stars(p: float | None) -> str:
+    """fixest's significance codes for a p-value (:data:`SIGNIF`)."""
+    if p is None or math.isnan(p):
+        return ""
+    for cut, code in SIGNIF:
+        if p < cut:
+            return code
+    return ""
+
+
+# -- reading result objects ------------------------------------------------------------------------
+def _as_mapping(obj: Any, names: Sequence[str] | None) -> dict[str, float]:
+    """Labelled values from a pandas Series, polars Series/DataFrame, mapping or array."""
+    if obj is None:
+        return {}
+    if callable(obj):
+        obj = obj()
+    if isinstance(obj, Mapping):
+        return {str(k): float(v) for k, v in obj.items()}
+    if hasattr(obj, "index") and hasattr(obj, "to_numpy") and not isinstance(obj, pl.Series):
+        return {str(k): float(v) for k, v in zip(obj.index, obj.to_numpy(), strict=True)}
+    arr = np.asarray(obj.to_numpy() if hasattr(obj, "to_numpy") else obj, dtype=float).ravel()
+    if names is None or len(names) != arr.size:
+        if arr.size == 1:
+            label = getattr(obj, "name", None) or "estimate"
+            return {str(label): float(arr[0])}
+        raise ValueError("unlabelled coefficients: pass a result whose params carry names")
+    return {str(k): float(v) for k, v in zip(names, arr, strict=True)}
+
+
+def coefficients(result: Any) -> pl.DataFrame:
+    """``term, estimate, std_error, p_value`` of one result object (see module docstring)."""
+    names = getattr(result, "names", None)
+    names = list(names) if isinstance(names, Sequence) and not isinstance(names, str) else None
+    if hasattr(result, "params"):
+        params = _as_mapping(result.params, names)
+        terms = list(params)
+        se = _as_mapping(getattr(result, "std_errors", None), terms)
+        pv = _as_mapping(getattr(result, "pvalues", None), terms)
+    elif hasattr(result, "tidy"):
+        t = result.tidy()
+        terms = t["term"].cast(pl.String).to_list()
+        params = dict(zip(terms, t["estimate"].to_list(), strict=True))
+        se = (
+            dict(zip(terms, t["std_error"].to_list(), strict=True))
+            if "std_error" in t.columns
+            else {}
+        )
+        pv = dict(zip(terms, t["p_value"].to_list(), strict=True)) if "p_value" in t.columns else {}
+    else:
+        raise TypeError(
+            f"{type(result).__name__} has neither params nor tidy(): cannot tabulate it"
+        )
+    return pl.DataFrame(
+        {
+            "term": terms,
+            "estimate": [params[t] for t in terms],
+            "std_error": [se.get(t, float("nan")) for t in terms],
+            "p_value": [pv.get(t, float("nan")) for t in terms],
+        },
+        schema={
+            "term": pl.String,
+            "estimate": pl.Float64,
+            "std_error": pl.Float64,
+            "p_value": pl.Float64,
+        },
+    )
+
+
+def _attr_text(result: Any, name: str) -> str:
+    v = getattr(result, name, None)
+    if v is None:
+        return ""
+    if callable(v):
+        v = v()
+    if isinstance(v, list | tuple):
+        return ", ".join(map(str, v))
+    return str(v)
+
+
+def etable(
+    results: Sequence[Any] | Mapping[str, Any],
+    *,
+    keep: Sequence[str] | None = None,
+    labels: Mapping[str, str] | None = None,
+    digits: int = 3,
+    signif: bool = True,
+    caption: str = "",
+    notes: Sequence[str] = (),
+    fmt: str | None = None,
+) -> Table | str:
+    """A regression table over several results, in the style of fixest's ``etable``.
+
+    One column per result (``(1)``, ``(2)``... or the mapping's keys), one block per coefficient:
+    the estimate (with significance stars from the result's headline ``pvalues`` when
+    ``signif``) and the standard error in parentheses below it. Footer rows: dependent
+    variable, observations, fixed effects, standard errors (``vcov_type``) and headline inference,
+    each only when at least one result has it.
+
+    Parameters
+    ----------
+    results : sequence or mapping of result objects
+        Anything :func:`coefficients` reads.
+    keep : sequence of str, optional
+        Regular expressions; only terms matching one of them are shown, in the order of
+        ``keep`` (fixest's ``keep``). Default: every term, in order of first appearance.
+    labels : mapping, optional
+        Display names of terms (fixest's ``dict``).
+    digits : int
+        Decimals of estimates and standard errors.
+    signif : bool
+        Append ``*``/``**``/``***`` (p < 0.1/0.05/0.01) and a note saying so.
+    caption, notes :
+        Caption and notes of the table.
+    fmt : {"latex", "markdown", "html"}, optional
+        Return the rendered string instead of the :class:`Table`.
+
+    Returns
+    -------
+    Table or str
+    """
+    if isinstance(results, Mapping):
+        heads = [str(k) for k in results]
+        objs = list(results.values())
+    else:
+        objs = list(results)
+        heads = [f"({i + 1})" for i in range(len(objs))]
+    if not objs:
+        raise ValueError("etable needs at least one result")
+    labels = dict(labels or {})
+    coefs = [coefficients(r) for r in objs]
+    order: list[str] = []
+    for c in coefs:
+        order.extend(t for t in c["term"].to_list() if t not in order)
+    if keep is not None:
+        kept: list[str] = []
+        for pat in keep:
+            rx = re.compile(pat)
+            kept.extend(t for t in order if rx.search(t) and t not in kept)
+        order = kept
+    body: list[list[str]] = []
+    for term in order:
+        est_row = [labels.get(term, term)]
+        se_row = [""]
+        for c in coefs:
+            hit = c.filter(pl.col("term") == term)
+            if hit.height == 0:
+                est_row.append("")
+                se_row.append("")
+                continue
+            e, s, p = hit.row(0)[1:]
+            est_row.append(fmt_num(e, digits) + (stars(p) if signif else ""))
+            se_row.append(f"({fmt_num(s, digits)})" if not math.isnan(s) else "")
+        body.append(est_row)
+        body.append(se_row)
+    footer: list[list[str]] = []
+    for label, attr in (("Dependent var.", "depvar"),):
+        cells = [_attr_text(r, attr) for r in objs]
+        if any(cells):
+            footer.append([label, *cells])
+    nobs = [getattr(r, "nobs", None) for r in objs]
+    if any(n is not None for n in nobs):
+        footer.append(["Observations", *[fmt_int(n) for n in nobs]])
+    for label, attr in (
+        ("Fixed effects", "fixed_effects"),
+        ("Standard errors", "vcov_type"),
+        ("Headline inference", "inference"),
+    ):
+        cells = [_attr_text(r, attr) for r in objs]
+        if any(cells):
+            footer.append([label, *cells])
+    all_notes = list(notes)
+    if signif:
+        all_notes.append("Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (headline p-values).")
+    table = Table(["", *heads], [("", body)], footer, all_notes, caption)
+    return table.render(fmt) if fmt else table
+
+
+# -- the case-study tables -------------------------------------------------------------------------
+MAIN_COLUMNS = (
+    "design",
+    "outcome",
+    "variant",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "p_value",
+    "p_method",
+    "cr1_se",
+    "nobs",
+    "true_effect",
+)
+
+
+def _check_main(main: pl.DataFrame) -> None:
+    missing = [c for c in MAIN_COLUMNS if c not in main.columns]
+    if missing:
+        raise ValueError(f"the results table lacks columns {missing} (has {main.columns})")
+
+
+def results_table(
+    main: pl.DataFrame,
+    *,
+    synthetic: bool,
+    digits: int = 3,
+    caption: str = "",
+    notes: Sequence[str] = (),
+    group_by: str = "design",
+    show_variant: bool = False,
+) -> Table:
+    """Rows: designs (panels) and outcomes; columns: estimate, headline interval and its method,
+    p-value and its method, CR1 SE, N, and, on synthetic data, the true effect and whether the
+    interval covers it (the recovery check).
+
+    Parameters
+    ----------
+    main : polars.DataFrame
+        F1's ``CaseStudy.main`` columns (:data:`MAIN_COLUMNS`), one row per design, outcome and
+        variant. Rows keep the order of ``main`` within each panel; panels keep the order of
+        first appearance.
+    """
+    _check_main(main)
+    cols = (
+        ["Outcome"]
+        + (["Variant"] if show_variant else [])
+        + [
+            "Estimate",
+            "Interval",
+            "Interval method",
+            "p-value",
+            "p method",
+            "CR1 SE",
+            "N",
+        ]
+    )
+    if synthetic:
+        cols += ["True effect", "Covered"]
+    panels: list[tuple[str, list[list[str]]]] = []
+    for key in main[group_by].unique(maintain_order=True).to_list():
+        part = main.filter(pl.col(group_by) == key)
+        rows = []
+        for r in part.iter_rows(named=True):
+            lo, hi = r["ci_low"], r["ci_high"]
+            row = (
+                [str(r["outcome"])]
+                + ([str(r["variant"])] if show_variant else [])
+                + [
+                    fmt_num(r["estimate"], digits),
+                    f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]",
+                    str(r["ci_method"] or ""),
+                    fmt_num(r["p_value"], digits),
+                    str(r["p_method"] or ""),
+                    fmt_num(r["cr1_se"], digits),
+                    fmt_int(r["nobs"]),
+                ]
+            )
+            if synthetic:
+                te = r["true_effect"]
+                covered = ""
+                if te is not None and not math.isnan(te) and lo is not None and hi is not None:
+                    covered = "yes" if lo <= te <= hi else "NO"
+                row += [fmt_num(te, digits), covered]
+            rows.append(row)
+        panels.append((str(key), rows))
+    all_notes = list(notes)
+    if synthetic:
+        all_notes.insert(
+            0,
+            "SYNTHETIC DATA: estimates from the seeded demonstration panel; 'True effect' is the "
+            "effect the generator put in, 'Covered' says whether the headline interval holds it.",
+        )
+    return Table(cols, panels, [], all_notes, caption)
+
+
+def main_table(
+    main: pl.DataFrame, *, synthetic: bool, main_variant: str = "main", **kw: Any
+) -> Table:
+    """The main-results table: the rows of ``main`` whose ``variant`` is ``main_variant``."""
+    _check_main(main)
+    return results_table(main.filter(pl.col("variant") == main_variant), synthetic=synthetic, **kw)
+
+
+def robustness_table(
+    main: pl.DataFrame, *, synthetic: bool, main_variant: str = "main", **kw: Any
+) -> Table:
+    """The robustness table: every variant (the main one first) of every design and outcome."""
+    _check_main(main)
+    ordered = (
+        main.with_columns((pl.col("variant") != main_variant).alias("_alt"))
+        .sort(["design", "outcome", "_alt", "variant"], maintain_order=True)
+        .drop("_alt")
+    )
+    return results_table(ordered, synthetic=synthetic, show_variant=True, **kw)
