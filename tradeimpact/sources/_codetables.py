@@ -63,6 +63,20 @@ def exact_scaled(raw: pl.Expr, factor: int) -> pl.Expr:
     return (raw.cast(_EXACT, strict=False) * factor).cast(pl.Float64)
 
 
+def hs_revision_for_year(year: pl.Expr) -> pl.Expr:
+    """UN Comtrade classification code of the HS edition in force in ``year``.
+
+    National codes (Japan's 9 digits, China's 8-10 digits) extend the HS edition in force when the
+    goods were declared: HS1988 (H0) to 1995, HS1996 (H1), HS2002 (H2), HS2007 (H3), HS2012 (H4),
+    HS2017 (H5), HS2022 (H6) from 1 January of the year named.
+    """
+    out: pl.Expr = pl.lit(None, dtype=pl.String)
+    editions = ((1988, "H0"), (1996, "H1"), (2002, "H2"), (2007, "H3"), (2012, "H4"))
+    for first_year, code in (*editions, (2017, "H5"), (2022, "H6")):
+        out = pl.when(year >= first_year).then(pl.lit(code)).otherwise(out)
+    return out
+
+
 def first_problem(checks: list[tuple[pl.Expr, str, pl.Expr | str]]) -> tuple[pl.Expr, pl.Expr]:
     """``reject_field`` and ``reject_reason`` expressions: the first failing check of a row wins.
 
