@@ -1,0 +1,155 @@
+"""Render a :class:`~tradeimpact.report.document.Document` to typst source and compile it to PDF.
+
+Compiled with typst from PyPI (``typst.Compiler``; no LaTeX). Reproducible bytes: the document
+date is fixed (``#set document(date: none)``), system fonts are ignored (only the fonts shipped
+inside typst and matplotlib's DejaVu are used) and the figures are the deterministic SVGs of
+:func:`tradeimpact.report.style.save_figure`. The ``banner`` (the SYNTHETIC warning) is the page
+header, so it is on every page.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import matplotlib as mpl
+
+from tradeimpact.report.document import (
+    Bullets,
+    Code,
+    Document,
+    FigureRef,
+    Paragraph,
+    Section,
+    TableRef,
+)
+from tradeimpact.report.tables import Table
+
+
+def text(s: str) -> str:
+    """Plain text as a typst string expression (``#"..."``): no markup is interpreted."""
+    return '#"' + s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _cell(s: str, bold: bool = False) -> str:
+    inner = f"[{text(s)}]" if s else "[]"
+    return f'text(weight: "bold", {inner})' if bold else inner
+
+
+def table_source(table: Table, small: bool = True) -> str:
+    """A booktabs-like typst ``table`` (rules above and below the header and at the end)."""
+    k = len(table.columns)
+    align = "(left," + " right," * (k - 1) + ")"
+    lines = [
+        "#{",
+        f"  set text(size: {'7pt' if small else '9pt'})",
+        "  table(",
+        f"    columns: {k},",
+        f"    align: {align},",
+        "    stroke: none,",
+        "    inset: (x: 3pt, y: 2pt),",
+        "    table.hline(stroke: 0.8pt),",
+        "    table.header(" + ", ".join(_cell(c, True) for c in table.columns) + "),",
+        "    table.hline(stroke: 0.5pt),",
+    ]
+    for title, rows in table.panels:
+        if title:
+            lines.append(f"    table.cell(colspan: {k}, emph({_cell(title)})),")
+        for r in rows:
+            lines.append("    " + ", ".join(_cell(c) for c in r) + ",")
+        lines.append("    table.hline(stroke: 0.3pt),")
+    for r in table.footer:
+        lines.append("    " + ", ".join(_cell(c) for c in r) + ",")
+    lines.append("    table.hline(stroke: 0.8pt),")
+    lines.append("  )")
+    lines.append("}")
+    for n in table.notes:
+        lines.append(f"#align(left, block(text(size: 7pt, [{text(n)}])))")
+    return "\n".join(lines)
+
+
+def _block(b: object) -> str:
+    if isinstance(b, Paragraph):
+        if b.emphasis:
+            return (
+                '#block(fill: rgb("#fde8dc"), stroke: 0.8pt + rgb("#D55E00"), inset: 6pt, '
+                f"width: 100%, [{text(b.text)}])"
+            )
+        return text(b.text) + "\n"
+    if isinstance(b, Bullets):
+        return "\n".join(f"- {text(i)}" for i in b.items) + "\n"
+    if isinstance(b, FigureRef):
+        return f'#figure(image("{b.stem}.svg", width: 72%), caption: [{text(b.caption)}])'
+    if isinstance(b, TableRef):
+        return f"#figure(kind: table, caption: [{text(b.caption)}], [\n{table_source(b.table, b.small)}\n])"
+    if isinstance(b, Code):
+        return "#block(text(size: 6.5pt, raw(" + text(b.text)[1:] + ", block: true)))"
+    raise TypeError(f"unknown block {type(b).__name__}")
+
+
+def _section(s: Section) -> str:
+    head = "=" * s.level + " " + text(s.title)
+    return "\n\n".join([head, *(_block(b) for b in s.blocks)])
+
+
+def source(doc: Document) -> str:
+    """The typst source of ``doc``."""
+    header = (
+        f'  header: align(center, text(fill: rgb("#D55E00"), weight: "bold", size: 8pt, [{text(doc.banner)}])),\n'
+        if doc.banner
+        else ""
+    )
+    preamble = (
+        f'#set document(title: [{text(doc.title)}], author: "tradeimpact", date: none)\n'
+        '#set page(paper: "a4", margin: (x: 2cm, y: 2.2cm),\n'
+        f"{header}"
+        '  numbering: "1")\n'
+        '#set text(font: "DejaVu Sans", size: 9pt, lang: "en")\n'
+        "#set par(justify: true)\n"
+        '#set heading(numbering: "1.1")\n'
+        "#show figure.caption: set text(size: 8pt)\n"
+        "#show figure: set block(breakable: true)\n"
+        "#show figure.where(kind: table): set figure.caption(position: top)\n"
+        f'#align(center, text(size: 16pt, weight: "bold", [{text(doc.title)}]))\n'
+        f"#align(center, text(size: 10pt, [{text(doc.subtitle)}]))\n"
+    )
+    return preamble + "\n" + "\n\n".join(_section(s) for s in doc.sections) + "\n"
+
+
+def font_paths() -> list[str]:
+    """Matplotlib's bundled DejaVu fonts: the same glyphs on every machine."""
+    return [str(Path(mpl.get_data_path()) / "fonts" / "ttf")]
+
+
+def compile_pdf(doc: Document, root: Path, typ_name: str, pdf_name: str) -> tuple[Path, Path]:
+    """Write ``root/typ_name`` (the source) and compile it to ``root/pdf_name`` atomically.
+
+    ``root`` is the typst project root: figure paths in the document are relative to it.
+    """
+    import typst
+
+    root = Path(root)
+    typ = root / typ_name
+    pdf = root / pdf_name
+    src = source(doc)
+    _write_atomic(typ, src.encode("utf-8"))
+    compiler = typst.Compiler(root=str(root), font_paths=font_paths(), ignore_system_fonts=True)
+    data = compiler.compile(input=str(typ), format="pdf")
+    if not isinstance(data, bytes):
+        raise RuntimeError("typst returned no single PDF document")
+    _write_atomic(pdf, data)
+    return typ, pdf
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
