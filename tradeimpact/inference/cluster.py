@@ -26,12 +26,16 @@ Conventions of the references these match (tests/test_cluster.py):
 * fixest / pyfixest / Stata ``vce(cluster)``: CR1 with ``(n-1)/(n-k) * G/(G-1)``
   (``small_sample="fixest"``, the default), two-way with the same ``min(G)/(min(G)-1)`` on all
   three terms (``G_df="min"``, the fixest default) and t(G-1) reference distribution.
-* linearmodels ``PanelOLS(..).fit(cov_type="clustered", debiased=True, group_debias=True)``:
-  ``n/(n-k) * G/(G-1)`` (``small_sample="linearmodels"``), and in the two-way case each term
-  with its own ``G_j/(G_j-1)`` (``G_df="conventional"``).
+* linearmodels ``PanelOLS(..).fit(cov_type="clustered", debiased=True, group_debias=True,
+  auto_df=False, count_effects=False)``: also ``(n-1)/(n-k) * G/(G-1)`` with ``k`` the regressors
+  only (pass ``k`` accordingly), but in the two-way case each term with its own ``G_j/(G_j-1)``
+  (``G_df="conventional"``). linearmodels' default ``count_effects=True`` adds the ``d`` absorbed
+  effects to ``k`` (and with ``debiased=False`` scales by ``n/(n-d)``).
 * Driscoll-Kraay = linearmodels ``cov_type="kernel"`` (Bartlett kernel, weights
   ``1 - j/(bandwidth+1)`` for lags ``j = 0..bandwidth``; default bandwidth
-  ``floor(4 (T/100)^(2/9))``); ``small_sample="none"`` is linearmodels' ``debiased=False``.
+  ``floor(4 (T/100)^(2/9))``, the same in both): ``small_sample="none"`` is ``debiased=False,
+  count_effects=False``; ``small_sample="linearmodels"`` (``n/(n-k)``) is ``debiased=True``.
+  With linearmodels' default ``count_effects=True`` its matrix is ours times ``n/(n-d)``.
 
 References: White (1980); Liang & Zeger (1986); Cameron, Gelbach & Miller (2011), "Robust
 inference with multiway clustering", JBES 29(2) (two-way); Cameron, Gelbach & Miller (2008),

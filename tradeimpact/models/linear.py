@@ -1,0 +1,489 @@
+"""Fixed-effects (weighted) least squares: the core under ``did``, ``event_study`` and ``sunab``.
+
+Model::
+
+    y_it = x_it' beta + sum_g alpha_{g, c_g(it)} + e_it,          weights w_it (optional)
+
+estimated by Frisch-Waugh-Lovell: ``y~ = M_D y`` and ``X~ = M_D X`` with the weighted
+within-transformation :func:`tradeimpact.models.absorb.demean` (alternating projections), then
+``beta = (X~' W X~)^{-1} X~' W y~`` (Lovell 2008; Gaure 2013; Correia 2016 for singletons).
+Covariances come from :mod:`tradeimpact.inference.cluster` with scores ``s_i = w_i x~_i e_i``.
+
+Sample handling, like fixest/pyfixest:
+
+* rows with a missing value in any used column are dropped (counted as ``dropped["missing"]``);
+* rows with a non-positive weight are dropped (``dropped["zero_weight"]``);
+* singletons (a row alone in some fixed-effect group) are dropped iteratively
+  (``dropped["singletons"]``, :meth:`FixedEffects.singleton_mask`);
+* regressors collinear with the fixed effects or with earlier regressors are dropped, in order,
+  with a :class:`CollinearityWarning` naming them (``result.dropped_regressors``).
+
+Written on numpy instead of calling linearmodels' ``AbsorbingLS`` because the demeaned design is
+re-used by the wild bootstrap and randomization inference; coefficients and covariances are
+tested against pyfixest ``feols`` and linearmodels ``PanelOLS`` in ``tests/test_did.py`` and
+``tests/test_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.inference.cluster import (
+    SmallSample,
+    fe_dof,
+    n_clusters,
+    vcov_cluster,
+    vcov_driscoll_kraay,
+    vcov_hetero,
+    vcov_iid,
+)
+from tradeimpact.models.absorb import FixedEffects, demean
+from tradeimpact.models.results import RegressionResult
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: A regressor is collinear when its residual sum of squares on the fixed effects and the
+#: earlier regressors is below this fraction of its raw (weighted) sum of squares.
+COLLINEAR_TOL = 1e-9
+
+
+class CollinearityWarning(UserWarning):
+    """Regressors were dropped because they are collinear with the fixed effects or each other."""
+
+
+@dataclass
+class VcovSpec:
+    """A resolved covariance request (arrays aligned with the estimation rows before dropping).
+
+    ``kind`` is ``"iid"``, ``"hetero"``, ``"CR1"`` or ``"DK"``; ``clusters`` one or two label
+    arrays for CR1; ``time`` the period labels for DK; ``bandwidth`` the DK Bartlett bandwidth.
+    """
+
+    kind: Literal["iid", "hetero", "CR1", "DK"]
+    clusters: list[npt.NDArray[Any]] = field(default_factory=list)
+    cluster_names: list[str] = field(default_factory=list)
+    time: npt.NDArray[Any] | None = None
+    bandwidth: float | None = None
+    small_sample: SmallSample = "fixest"
+    G_df: Literal["min", "conventional"] = "min"
+
+    def subset(self, keep: BoolArray) -> VcovSpec:
+        return VcovSpec(
+            self.kind,
+            [c[keep] for c in self.clusters],
+            list(self.cluster_names),
+            None if self.time is None else self.time[keep],
+            self.bandwidth,
+            self.small_sample,
+            self.G_df,
+        )
+
+
+@dataclass
+class LinearDesign:
+    """The demeaned design of a fit, kept for re-use (wild bootstrap, randomization inference).
+
+    ``y_t``/``x_t`` are ``M_D y`` and ``M_D X`` (kept regressors), ``weights`` the weights (None
+    when unweighted), ``fe`` the fixed effects of the estimation rows (None without), ``keep`` the
+    mask of estimation rows among the rows handed to :func:`fit_feols`, ``clusters`` the cluster
+    labels of the estimation rows, ``bread`` ``(X~'WX~)^{-1}``, ``resid`` the residuals.
+    """
+
+    y_t: FloatArray
+    x_t: FloatArray
+    names: list[str]
+    weights: FloatArray | None
+    fe: FixedEffects | None
+    keep: BoolArray
+    clusters: list[npt.NDArray[Any]]
+    bread: FloatArray
+    coef: FloatArray
+    resid: FloatArray
+
+
+def _finite(a: npt.NDArray[Any]) -> BoolArray:
+    if a.dtype.kind in "fc":
+        return np.isfinite(a) if a.ndim == 1 else np.isfinite(a).all(axis=1)
+    return np.ones(a.shape[0], dtype=bool)
+
+
+def select_regressors(
+    x_t: FloatArray, x_raw: FloatArray, weights: FloatArray | None, names: Sequence[str]
+) -> tuple[list[int], list[str]]:
+    """Indices of the regressors to keep (in order) and the names of those dropped as collinear.
+
+    Regressor ``j`` is kept when its weighted residual sum of squares on the kept earlier demeaned
+    regressors exceeds ``COLLINEAR_TOL`` times its raw weighted sum of squares (so a column
+    absorbed by the fixed effects, or a linear combination of earlier columns, is dropped).
+    """
+    w = np.ones(x_t.shape[0]) if weights is None else weights
+    keep: list[int] = []
+    dropped: list[str] = []
+    for j in range(x_t.shape[1]):
+        raw = float(np.sum(w * x_raw[:, j] ** 2))
+        col = x_t[:, j]
+        if keep:
+            xk = x_t[:, keep]
+            gram = xk.T @ (xk * w[:, None])
+            coef = np.linalg.lstsq(gram, xk.T @ (w * col), rcond=None)[0]
+            col = col - xk @ coef
+        rss = float(np.sum(w * col**2))
+        if raw == 0.0 or rss <= COLLINEAR_TOL * raw:
+            dropped.append(names[j])
+        else:
+            keep.append(j)
+    return keep, dropped
+
+
+def fit_feols(
+    y: npt.ArrayLike,
+    x: npt.ArrayLike,
+    names: Sequence[str],
+    *,
+    fe: FixedEffects | None = None,
+    weights: npt.ArrayLike | None = None,
+    vcov: VcovSpec | None = None,
+    depvar: str = "y",
+    drop_singletons: bool = True,
+    dropped: Mapping[str, int] | None = None,
+    require: Sequence[str] = (),
+    model: str | None = None,
+) -> RegressionResult:
+    """Fit ``y ~ x | fe`` by (weighted) least squares on arrays; see the module docstring.
+
+    Parameters
+    ----------
+    y : array (n,)
+    x : array (n, k)
+        Regressors (no intercept column needed when there are fixed effects; without fixed
+        effects an ``Intercept`` is added).
+    names : list of str
+        Names of the columns of ``x``.
+    fe : FixedEffects, optional
+    weights : array (n,), optional
+        Analytic (precision) weights: WLS minimises ``sum w e^2``.
+    vcov : VcovSpec, optional
+        Covariance request (default heteroskedasticity-robust HC1).
+    depvar : str
+        Name shown in summaries.
+    drop_singletons : bool
+        Drop singleton rows iteratively (fixest default).
+    dropped : mapping, optional
+        Rows already dropped upstream (by reason), carried into the result.
+    require : list of str
+        Regressors that must survive the collinearity check (else :class:`ModelSpecError`).
+
+    Returns
+    -------
+    RegressionResult
+        ``extra["design"]`` holds the :class:`LinearDesign`.
+    """
+    yv = np.asarray(y, dtype=np.float64).ravel()
+    n0 = yv.size
+    xv = np.asarray(x, dtype=np.float64).reshape(n0, -1)
+    names = list(names)
+    if xv.shape[1] != len(names):
+        raise ModelSpecError(f"{xv.shape[1]} regressor columns but {len(names)} names")
+    vcov = vcov if vcov is not None else VcovSpec("hetero")
+    wv = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    drops = dict(dropped or {})
+
+    keep = _finite(yv) & _finite(xv)
+    if wv is not None:
+        keep &= _finite(wv)
+    drops["missing"] = drops.get("missing", 0) + int((~keep).sum())
+    if wv is not None:
+        zero_w = keep & (wv <= 0)
+        drops["zero_weight"] = int(zero_w.sum())
+        keep &= ~zero_w
+    if fe is None:
+        xv = np.column_stack([np.ones(n0), xv])
+        names = ["Intercept", *names]
+    else:
+        if drop_singletons and keep.any():
+            single = np.zeros(n0, dtype=bool)
+            single[keep] = fe.subset(keep).singleton_mask()
+            drops["singletons"] = int(single.sum())
+            keep &= ~single
+    if not keep.any():
+        raise ModelSpecError("no observations left after dropping missing values and singletons")
+
+    ys, xs = yv[keep], xv[keep]
+    ws = None if wv is None else wv[keep]
+    fes = fe.subset(keep) if fe is not None else None
+    if fes is not None:
+        y_t = demean(ys, fes, ws)
+        x_t = demean(xs, fes, ws) if xs.shape[1] else xs.copy()
+    else:
+        y_t, x_t = ys.copy(), xs.copy()
+
+    idx, collinear = select_regressors(x_t, xs, ws, names)
+    if collinear:
+        warnings.warn(
+            "dropped regressor(s) collinear with the fixed effects or earlier regressors: "
+            + ", ".join(collinear),
+            CollinearityWarning,
+            stacklevel=2,
+        )
+    lost = [r for r in require if r in collinear]
+    if lost:
+        raise ModelSpecError(
+            f"{', '.join(lost)} is collinear with the fixed effects or the other regressors "
+            "(no variation left to identify it): check the treatment timing, the control units "
+            "and the fixed effects"
+        )
+    x_t = x_t[:, idx]
+    kept_names = [names[j] for j in idx]
+    n = int(keep.sum())
+    w_arr = np.ones(n) if ws is None else ws
+    xtwx = x_t.T @ (x_t * w_arr[:, None])
+    bread: FloatArray = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
+    coef = bread @ (x_t.T @ (w_arr * y_t))
+    resid = y_t - x_t @ coef
+    scores = x_t * (w_arr * resid)[:, None]
+    k = len(kept_names)
+
+    vs = vcov.subset(keep)
+    fe_cols = [] if fes is None else [fes.codes[:, g] for g in range(fes.n_groupings)]
+    n_cl: dict[str, int] = {}
+    if vs.kind == "CR1":
+        k_tot = k + fe_dof(fe_cols, vs.clusters)
+        cov = vcov_cluster(
+            bread, scores, vs.clusters, n=n, k=k_tot, small_sample=vs.small_sample, G_df=vs.G_df
+        )
+        for nm, c in zip(vs.cluster_names, vs.clusters, strict=True):
+            n_cl[nm] = n_clusters(c)
+        g_min = min(n_cl.values())
+        df_inf: int | None = g_min - 1
+        label = (
+            f"CR1 clustered by {' and '.join(vs.cluster_names)} "
+            f"({', '.join(f'G={g}' for g in n_cl.values())}; "
+            f"{'(n-1)/(n-k)' if vs.small_sample == 'fixest' else 'n/(n-k)' if vs.small_sample == 'linearmodels' else 'no k'} "
+            f"x G/(G-1){' with min G' if len(vs.clusters) == 2 and vs.G_df == 'min' else ''})"
+        )
+    elif vs.kind == "DK":
+        if vs.time is None:
+            raise ModelSpecError("Driscoll-Kraay needs the time variable")
+        k_tot = k + fe_dof(fe_cols)
+        cov = vcov_driscoll_kraay(
+            bread,
+            scores,
+            vs.time,
+            n=n,
+            k=k_tot,
+            bandwidth=vs.bandwidth,
+            small_sample=vs.small_sample,
+        )
+        t_count = n_clusters(vs.time)
+        n_cl["time"] = t_count
+        df_inf = t_count - 1
+        from tradeimpact.inference.cluster import default_bandwidth
+
+        bw = default_bandwidth(t_count) if vs.bandwidth is None else vs.bandwidth
+        label = f"Driscoll-Kraay (Bartlett, bandwidth {bw:g}, T={t_count})"
+    elif vs.kind == "hetero":
+        k_tot = k + fe_dof(fe_cols)
+        cov = vcov_hetero(bread, scores, n=n, k=k_tot, small_sample=vs.small_sample)
+        df_inf = n - k_tot
+        label = "heteroskedasticity-robust (HC1)"
+    elif vs.kind == "iid":
+        k_tot = k + fe_dof(fe_cols)
+        cov = vcov_iid(bread, resid, n=n, k=k_tot, weights=ws)
+        df_inf = n - k_tot
+        label = "iid"
+    else:
+        raise ModelSpecError(f"unknown covariance {vs.kind!r}")
+
+    tss_within = float(
+        np.sum(w_arr * (y_t - (np.average(y_t, weights=w_arr) if fes is None else 0.0)) ** 2)
+    )
+    ybar = np.average(ys, weights=w_arr)
+    tss = float(np.sum(w_arr * (ys - ybar) ** 2))
+    rss = float(np.sum(w_arr * resid**2))
+    design = LinearDesign(y_t, x_t, kept_names, ws, fes, keep, vs.clusters, bread, coef, resid)
+    return RegressionResult(
+        names=kept_names,
+        coef=coef,
+        cov_matrix=cov,
+        nobs=n,
+        vcov_type=label,
+        df_inference=df_inf,
+        depvar=depvar,
+        fixed_effects=[] if fes is None else list(fes.names),
+        dropped=drops,
+        dropped_regressors=collinear,
+        n_clusters=n_cl,
+        model=model or ("WLS" if ws is not None else "OLS"),
+        extra={
+            "r2": 1 - rss / tss if tss > 0 else float("nan"),
+            "r2_within": 1 - rss / tss_within if tss_within > 0 else float("nan"),
+            "rmse": float(np.sqrt(rss / w_arr.sum())),
+            "df_k": k_tot,
+            "design": design,
+        },
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# frame layer
+# ---------------------------------------------------------------------------------------------
+VcovArg = str | Mapping[str, Any]
+
+
+def to_polars(data: Any) -> pl.DataFrame:
+    """A polars DataFrame from a polars (lazy) or pandas frame."""
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pl.DataFrame):
+        return data
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - pandas is a dependency
+        raise ModelSpecError("data must be a polars or pandas DataFrame") from exc
+    if isinstance(data, pd.DataFrame):
+        return pl.from_pandas(data.reset_index(drop=True))
+    raise ModelSpecError(f"data must be a polars or pandas DataFrame, not {type(data).__name__}")
+
+
+def check_columns(frame: pl.DataFrame, columns: Sequence[str | None]) -> None:
+    """Raise :class:`ModelSpecError` naming any column absent from ``frame``."""
+    missing = [c for c in columns if c is not None and c not in frame.columns]
+    if missing:
+        raise ModelSpecError(
+            f"column(s) {', '.join(repr(c) for c in missing)} not in the data "
+            f"(columns: {', '.join(frame.columns)})"
+        )
+
+
+def resolve_vcov(
+    vcov: VcovArg,
+    frame: pl.DataFrame,
+    *,
+    unit: str | None,
+    time: str | None,
+    small_sample: SmallSample = "fixest",
+    G_df: Literal["min", "conventional"] = "min",
+) -> VcovSpec:
+    """Turn a user covariance request into a :class:`VcovSpec`.
+
+    Accepted: ``"iid"``, ``"hetero"`` (``"HC1"``), ``"CR1"`` (clustered by ``unit``),
+    ``{"CR1": "col"}`` or ``{"CR1": ["col1", "col2"]}``, ``"twoway"`` (by ``unit`` and ``time``),
+    ``"DK"`` or ``{"DK": bandwidth}`` (Driscoll-Kraay over ``time``).
+    """
+
+    def labels(col: str) -> npt.NDArray[Any]:
+        check_columns(frame, [col])
+        return frame[col].to_numpy()
+
+    if isinstance(vcov, Mapping):
+        if len(vcov) != 1:
+            raise ModelSpecError(f"vcov mapping must have one key, got {dict(vcov)}")
+        ((kind, arg),) = vcov.items()
+        kind = str(kind)
+        if kind.upper() in ("CR1", "CLUSTER", "CRV1"):
+            cols = [arg] if isinstance(arg, str) else list(arg)
+            return VcovSpec("CR1", [labels(c) for c in cols], cols, None, None, small_sample, G_df)
+        if kind.upper() == "DK":
+            if time is None:
+                raise ModelSpecError("Driscoll-Kraay needs a time column")
+            return VcovSpec("DK", [], [], labels(time), float(arg), small_sample="none")
+        raise ModelSpecError(f"unknown vcov {kind!r}")
+    key = str(vcov)
+    up = key.upper()
+    if up in ("CR1", "CLUSTER", "CRV1"):
+        if unit is None:
+            raise ModelSpecError("vcov='CR1' needs a cluster column: use {'CR1': 'column'}")
+        return VcovSpec("CR1", [labels(unit)], [unit], None, None, small_sample, G_df)
+    if up == "TWOWAY":
+        if unit is None or time is None:
+            raise ModelSpecError("vcov='twoway' needs unit and time columns")
+        return VcovSpec(
+            "CR1", [labels(unit), labels(time)], [unit, time], None, None, small_sample, G_df
+        )
+    if up == "DK":
+        if time is None:
+            raise ModelSpecError("Driscoll-Kraay needs a time column")
+        return VcovSpec("DK", [], [], labels(time), None, small_sample="none")
+    if up in ("HETERO", "HC1", "ROBUST"):
+        return VcovSpec("hetero", small_sample=small_sample)
+    if up == "IID":
+        return VcovSpec("iid")
+    raise ModelSpecError(
+        f"unknown vcov {vcov!r}: use 'iid', 'hetero', 'CR1', {{'CR1': col}}, 'twoway' or 'DK'"
+    )
+
+
+def build_fe(frame: pl.DataFrame, fe: Sequence[str | Sequence[str]]) -> FixedEffects | None:
+    """Fixed effects from columns; an entry that is a list (``["importer", "product"]``) is the
+    interaction of those columns (e.g. importer x product)."""
+    if not fe:
+        return None
+    cols: list[npt.NDArray[Any]] = []
+    names: list[str] = []
+    for spec in fe:
+        parts = [spec] if isinstance(spec, str) else list(spec)
+        check_columns(frame, parts)
+        if len(parts) == 1:
+            cols.append(frame[parts[0]].to_numpy())
+        else:
+            cols.append(frame.select(pl.struct(parts).rank("dense").alias("_g"))["_g"].to_numpy())
+        names.append("^".join(parts))
+    return FixedEffects.from_columns(cols, names)
+
+
+def feols(
+    data: Any,
+    y: str,
+    x: Sequence[str],
+    *,
+    fe: Sequence[str | Sequence[str]] = (),
+    weights: str | None = None,
+    vcov: VcovArg = "hetero",
+    time: str | None = None,
+    small_sample: SmallSample = "fixest",
+    G_df: Literal["min", "conventional"] = "min",
+    drop_singletons: bool = True,
+) -> RegressionResult:
+    """Fixed-effects least squares on a frame: ``y ~ x | fe`` (fixest ``feols`` semantics).
+
+    Formula: ``beta = (X~'WX~)^{-1} X~'W y~`` with ``~`` the within-transformation on all fixed
+    effects (Frisch-Waugh-Lovell; Gaure 2013). ``vcov`` as in :func:`resolve_vcov` (``"CR1"``
+    needs ``{"CR1": column}`` here); ``time`` names the period column for ``"DK"``. Rows with
+    missing values are dropped and counted in ``result.dropped``.
+    """
+    frame = to_polars(data)
+    fe_cols = [c for spec in fe for c in ([spec] if isinstance(spec, str) else spec)]
+    check_columns(frame, [y, *x, *fe_cols, weights, time])
+    fe_obj = build_fe(frame, fe)
+    spec = resolve_vcov(vcov, frame, unit=None, time=time, small_sample=small_sample, G_df=G_df)
+    # missing labels in fixed effects / clusters are dropped as missing
+    lab_ok = np.ones(frame.height, dtype=bool)
+    for c in fe_cols + spec.cluster_names + ([time] if time else []):
+        lab_ok &= ~frame[c].is_null().to_numpy()
+    yv = frame[y].cast(pl.Float64).to_numpy().copy()
+    yv[~lab_ok] = np.nan
+    xv = (
+        np.column_stack([frame[c].cast(pl.Float64).to_numpy() for c in x])
+        if x
+        else np.empty((frame.height, 0))
+    )
+    wv = None if weights is None else frame[weights].cast(pl.Float64).to_numpy()
+    return fit_feols(
+        yv,
+        xv,
+        list(x),
+        fe=fe_obj,
+        weights=wv,
+        vcov=spec,
+        depvar=y,
+        drop_singletons=drop_singletons,
+    )
