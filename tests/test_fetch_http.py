@@ -1,0 +1,207 @@
+"""The fetchers' HTTP client against a local server on 127.0.0.1 (no network, no real sleeps)."""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+import pytest
+from fetch_server import LocalServer, Reply, Seen
+
+from tradeimpact.fetch.http import (
+    AuthError,
+    BadBody,
+    FetchError,
+    HttpClient,
+    Response,
+    RetryPolicy,
+    _parse_retry_after,
+    atomic_write_bytes,
+)
+
+KEY = "k3y-SECRET-0123456789abcdef"
+
+
+def scripted(replies: list[Reply]):
+    """A responder giving ``replies`` in turn (the last one repeats)."""
+    state = {"i": 0}
+
+    def respond(seen: Seen) -> Reply:
+        reply = replies[min(state["i"], len(replies) - 1)]
+        state["i"] += 1
+        return reply
+
+    return respond
+
+
+def make_client(sleeps: list[float], **policy: float) -> HttpClient:
+    settings = {"max_attempts": 4, "backoff_base": 1.0, "backoff_cap": 3.0, "retry_after_cap": 5.0}
+    settings.update(policy)
+    return HttpClient(
+        secrets=[KEY],
+        policy=RetryPolicy(timeout=5.0, **settings),  # type: ignore[arg-type]
+        sleep=sleeps.append,
+    )
+
+
+def validate_json(response: Response) -> None:
+    try:
+        json.loads(response.body)
+    except json.JSONDecodeError as err:
+        raise BadBody(f"body is not valid JSON ({err.msg})") from None
+
+
+OK = Reply(body=b'{"ok": true}')
+
+
+def test_429_honours_retry_after_capped() -> None:
+    sleeps: list[float] = []
+    replies = [
+        Reply(429, b'{"statusCode":429}', {"Retry-After": "2"}),
+        Reply(429, b"", {"Retry-After": "3600"}),
+        OK,
+    ]
+    with LocalServer(scripted(replies)) as srv:
+        resp = make_client(sleeps).get(srv.url + "/x", {"a": "1"})
+    assert resp.status == 200 and json.loads(resp.body) == {"ok": True}
+    assert sleeps == [2.0, 5.0]  # Retry-After as asked, then capped at retry_after_cap
+    assert len(srv.seen) == 3
+
+
+def test_429_without_retry_after_backs_off() -> None:
+    sleeps: list[float] = []
+    with LocalServer(scripted([Reply(429), Reply(429), OK])) as srv:
+        make_client(sleeps).get(srv.url + "/x")
+    assert sleeps == [1.0, 2.0]
+
+
+def test_5xx_retried_with_capped_exponential_backoff() -> None:
+    sleeps: list[float] = []
+    with LocalServer(scripted([Reply(500), Reply(502), Reply(503), OK])) as srv:
+        resp = make_client(sleeps).get(srv.url + "/x")
+    assert resp.status == 200
+    assert sleeps == [1.0, 2.0, 3.0]  # 1, 2, 4 capped at 3
+
+
+def test_5xx_forever_gives_up_with_clear_error() -> None:
+    sleeps: list[float] = []
+    with LocalServer(scripted([Reply(500, b"boom")])) as srv:
+        with pytest.raises(FetchError, match=r"gave up after 4 attempts.*HTTP 500: boom"):
+            make_client(sleeps).get(srv.url + "/x", what="chunk-1")
+    assert len(srv.seen) == 4 and len(sleeps) == 3
+
+
+@pytest.mark.parametrize("code", [401, 403])
+def test_401_403_stop_at_once_with_message_about_the_key(code: int) -> None:
+    sleeps: list[float] = []
+    body = json.dumps({"statusCode": code, "message": f"Access denied for {KEY}"}).encode()
+    with LocalServer(scripted([Reply(code, body)])) as srv:
+        with pytest.raises(AuthError) as info:
+            make_client(sleeps).get(
+                srv.url + "/x", {"appId": KEY}, headers={"Ocp-Apim-Subscription-Key": KEY}
+            )
+    assert len(srv.seen) == 1 and sleeps == []
+    message = str(info.value)
+    assert f"HTTP {code}" in message and "API key" in message
+    assert KEY not in message and "***" in message  # the echoed key is redacted
+
+
+def test_403_with_retry_after_is_a_quota_answer_and_retried() -> None:
+    sleeps: list[float] = []
+    with LocalServer(scripted([Reply(403, b"", {"Retry-After": "1"}), OK])) as srv:
+        make_client(sleeps).get(srv.url + "/x")
+    assert sleeps == [1.0] and len(srv.seen) == 2
+
+
+def test_other_4xx_is_not_retried() -> None:
+    with LocalServer(scripted([Reply(404, b"no such path")])) as srv:
+        with pytest.raises(FetchError, match="HTTP 404"):
+            make_client([]).get(srv.url + "/x")
+    assert len(srv.seen) == 1
+
+
+def test_truncated_body_retried_then_whole() -> None:
+    sleeps: list[float] = []
+    body = b'{"data": [1, 2, 3], "count": 3}'
+    with LocalServer(scripted([Reply(body=body, truncate_to=10), Reply(body=body)])) as srv:
+        resp = make_client(sleeps).get(srv.url + "/x", validate=validate_json)
+    assert resp.body == body and sleeps == [1.0]
+
+
+def test_truncated_body_forever_is_a_clear_error() -> None:
+    body = b'{"data": [1, 2, 3], "count": 3}'
+    with LocalServer(scripted([Reply(body=body, truncate_to=10)])) as srv:
+        with pytest.raises(FetchError, match=r"gave up after 4 attempts.*IncompleteRead"):
+            make_client([]).get(srv.url + "/x", validate=validate_json)
+
+
+def test_non_json_retried_then_clear_error() -> None:
+    html = b"<html><body>Service temporarily unavailable</body></html>"
+    with LocalServer(scripted([Reply(body=html)])) as srv:
+        with pytest.raises(FetchError, match="body is not valid JSON"):
+            make_client([]).get(srv.url + "/x", validate=validate_json)
+    assert len(srv.seen) == 4
+    with LocalServer(scripted([Reply(body=html), OK])) as srv:
+        assert make_client([]).get(srv.url + "/x", validate=validate_json).body == OK.body
+
+
+def test_params_and_headers_are_sent_as_given() -> None:
+    with LocalServer(scripted([OK])) as srv:
+        make_client([]).get(
+            srv.url + "/public/v1/preview/C/M/HS",
+            {"reporterCode": "392", "period": "201001,201002", "cmdCode": "280530"},
+            headers={"X-Test": "1"},
+        )
+    seen = srv.seen[0]
+    assert seen.path == "/public/v1/preview/C/M/HS"
+    assert seen.raw_query == "reporterCode=392&period=201001%2C201002&cmdCode=280530"
+    assert seen.headers["x-test"] == "1" and seen.headers["user-agent"].startswith("tradeimpact")
+
+
+def test_key_never_in_logs_or_errors(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG, logger="tradeimpact.fetch")
+    with LocalServer(scripted([Reply(500, f"bad key {KEY}".encode())])) as srv:
+        with pytest.raises(FetchError) as info:
+            make_client([]).get(srv.url + "/x", {"subscription-key": KEY, "appId": KEY})
+    assert KEY not in str(info.value)
+    assert caplog.records, "retries are logged"
+    assert all(KEY not in r.getMessage() for r in caplog.records)
+
+
+def test_throttle_spaces_requests() -> None:
+    sleeps: list[float] = []
+    now = {"t": 100.0}
+    client = HttpClient(sleep=sleeps.append, min_interval=6.0, clock=lambda: now["t"])
+    with LocalServer(scripted([OK])) as srv:
+        client.get(srv.url + "/a")
+        now["t"] += 2.0
+        client.get(srv.url + "/b")
+    assert sleeps == [4.0]
+
+
+def test_retry_after_http_date() -> None:
+    when = email.utils.formatdate(time.time() + 30, usegmt=True)
+    assert 25 <= (_parse_retry_after(when) or 0) <= 31
+    assert _parse_retry_after("7") == 7.0
+    assert _parse_retry_after("soon") is None and _parse_retry_after(None) is None
+
+
+def test_atomic_write_leaves_no_partial_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "a.json"
+    atomic_write_bytes(target, b"first")
+    assert target.read_bytes() == b"first"
+
+    def boom(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        atomic_write_bytes(target, b"second, never whole")
+    assert target.read_bytes() == b"first"  # the old whole file, not a partial new one
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # no temp file left

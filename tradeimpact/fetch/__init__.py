@@ -1,0 +1,14 @@
+"""Fetching the real data: UN Comtrade API v1, Japan's e-Stat, CEPII BACI archives.
+
+Each fetcher saves the source's answers unchanged under ``data_raw/<source>/`` beside a sidecar
+(request without any key, time, sha256, row count; :mod:`tradeimpact.fetch.chunks`), skips what
+is already on disk and intact (so an interrupted fetch resumes), and ends with a summary.
+
+* :func:`tradeimpact.fetch.comtrade.fetch_comtrade` (``tradeimpact fetch comtrade``)
+* :func:`tradeimpact.fetch.estat.fetch_estat` (``tradeimpact fetch estat``)
+* :func:`tradeimpact.fetch.baci.fetch_baci` (``tradeimpact fetch baci``)
+* :mod:`tradeimpact.fetch.case_studies` (``nox -s fetch``): what the events in
+  ``analysis/events/`` need.
+
+HTTP goes through :class:`tradeimpact.fetch.http.HttpClient` (standard library only).
+"""

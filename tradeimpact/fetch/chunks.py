@@ -1,0 +1,202 @@
+"""Saved answers ("chunks"), their sidecars, resume, progress and the closing summary.
+
+Every fetched answer is saved **unchanged** as ``<name>`` beside a sidecar ``<name>.meta``
+(JSON: the request without any key, the time, the body's sha256 and byte size, the row count and
+the fetcher). The data file is written first and the sidecar last, both atomically, so the sidecar
+is the commit mark: a chunk counts as on disk only when its sidecar exists and the sha256 of the
+file matches it (:func:`is_intact`). An interrupted fetch therefore resumes by skipping intact
+chunks and fetching the rest; a half-written or altered file is fetched again.
+
+The sidecar's suffix is ``.meta`` (not ``.json``) so that a reader sniffing ``*.json`` files in
+the folder never takes a sidecar for data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from tradeimpact.fetch.http import atomic_write_bytes
+
+SIDECAR_SUFFIX = ".meta"
+
+#: a clock returning an aware UTC datetime (tests inject a fixed one)
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The current time, UTC, to the second."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def sha256_bytes(data: bytes) -> str:
+    """Hex sha256 of ``data``."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: Path, block: int = 1 << 20) -> str:
+    """Hex sha256 of the file at ``path``, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(block):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sidecar_path(path: Path) -> Path:
+    """The sidecar of the data file ``path`` (``<name>.meta``)."""
+    return path.with_name(path.name + SIDECAR_SUFFIX)
+
+
+def read_sidecar(path: Path) -> dict[str, Any] | None:
+    """The sidecar of ``path`` as a dict, or None when absent or unreadable."""
+    meta = sidecar_path(path)
+    try:
+        loaded = json.loads(meta.read_text(encoding="utf-8"))
+    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+        return None
+    return loaded if isinstance(loaded, dict) else None
+
+
+def is_intact(path: Path) -> bool:
+    """True when ``path`` and its sidecar exist and the file's sha256 matches the sidecar."""
+    meta = read_sidecar(path)
+    if meta is None or not path.is_file():
+        return False
+    return meta.get("sha256") == sha256_file(path)
+
+
+def save_chunk(
+    path: Path,
+    body: bytes,
+    *,
+    request: dict[str, Any],
+    rows: int | None,
+    fetcher: str,
+    clock: Clock = utc_now,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Save ``body`` unchanged at ``path`` and its sidecar; return the sidecar dict.
+
+    Parameters
+    ----------
+    path : Path
+        Target data file.
+    body : bytes
+        The answer, byte for byte.
+    request : dict
+        What was asked (endpoint and parameters) **without any key**.
+    rows : int or None
+        Rows in the answer (None where not counted, e.g. an archive).
+    fetcher : str
+        Which fetcher wrote it (``"comtrade"``, ``"estat"``, ``"baci"``).
+    clock : callable
+        Time of the fetch (UTC).
+    extra : dict, optional
+        More fields for the sidecar.
+    """
+    meta: dict[str, Any] = {
+        "fetcher": fetcher,
+        "file": path.name,
+        "request": request,
+        "fetched_at": clock().isoformat().replace("+00:00", "Z"),
+        "sha256": sha256_bytes(body),
+        "bytes": len(body),
+        "rows": rows,
+    }
+    if extra:
+        meta.update(extra)
+    atomic_write_bytes(path, body)
+    write_json(sidecar_path(path), meta)
+    return meta
+
+
+def write_json(path: Path, obj: Any) -> None:
+    """Write ``obj`` as sorted, indented JSON, atomically (deterministic bytes)."""
+    text = json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@dataclass
+class Summary:
+    """Counts of one fetch: chunks fetched, skipped (already intact), failed; rows fetched."""
+
+    source: str
+    fetched: int = 0
+    skipped: int = 0
+    failed: int = 0
+    rows: int = 0
+    requests: int = 0
+    failures: list[str] = field(default_factory=list)
+    files: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no chunk failed."""
+        return self.failed == 0
+
+    def line(self) -> str:
+        """One-line summary for the terminal."""
+        return (
+            f"{self.source}: {self.fetched} chunk(s) fetched, {self.skipped} skipped (already on "
+            f"disk and intact), {self.failed} failed; {self.rows} row(s) fetched in "
+            f"{self.requests} request(s)"
+        )
+
+
+class Bar:
+    """Handle on one progress bar: ``advance()`` a finished chunk, ``grow(n)`` new chunks."""
+
+    def __init__(self, progress: Progress | None = None, task: Any = None) -> None:
+        self._progress = progress
+        self._task = task
+
+    def advance(self, n: int = 1) -> None:
+        """Mark ``n`` chunks done."""
+        if self._progress is not None:
+            self._progress.advance(self._task, n)
+
+    def grow(self, n: int) -> None:
+        """Add ``n`` chunks to the total (a capped answer split into parts)."""
+        if self._progress is not None:
+            total = self._progress.tasks[0].total or 0
+            self._progress.update(self._task, total=total + n)
+
+
+@contextmanager
+def progress_bar(
+    description: str, total: int, *, enabled: bool = True, console: Console | None = None
+) -> Iterator[Bar]:
+    """A rich progress bar for one fetch (to stderr); disabled, a handle that does nothing."""
+    if not enabled:
+        yield Bar()
+        return
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=False,
+    )
+    with progress:
+        task = progress.add_task(description, total=total)
+        yield Bar(progress, task)
+
+
+def print_summary(summary: Summary, console: Console | None = None) -> None:
+    """Print the closing summary (and the failures, one a line)."""
+    console = console or Console(stderr=True)
+    style = "green" if summary.ok else "red"
+    console.print(f"[{style}]{summary.line()}[/{style}]")
+    for failure in summary.failures:
+        console.print(f"  failed: {failure}", style="red", markup=False, highlight=False)

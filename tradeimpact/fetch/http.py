@@ -1,0 +1,315 @@
+"""A small HTTP client for the fetchers: retries, rate limits, key hygiene, atomic writes.
+
+Standard library only (:mod:`urllib.request`); no new dependency.
+
+What it does with each answer (:meth:`HttpClient.get`):
+
+* **429** (rate limited): waits ``Retry-After`` seconds (capped by
+  :attr:`RetryPolicy.retry_after_cap`), or the exponential backoff when the header is absent, then
+  retries.
+* **5xx**: retries with exponential backoff ``base * 2**(attempt-1)``, capped by
+  :attr:`RetryPolicy.backoff_cap`.
+* **401 / 403**: stops at once with :class:`AuthError`, whose message is about the key (never the
+  key itself). One exception, as comtradr does (``ct_perform_request.R``): a 403 that carries a
+  ``Retry-After`` header is the API gateway's quota answer and is treated like a 429.
+* other **4xx**: :class:`FetchError` at once (the request itself is wrong; retrying will not help).
+* a **truncated body** (fewer bytes than ``Content-Length``, or the connection dropped mid-body),
+  a connection error, or a body the caller's ``validate`` rejects with :class:`BadBody` (e.g. not
+  JSON): retried with backoff; after the last attempt a :class:`FetchError` says what was wrong.
+
+Key hygiene: every secret given to the client (API keys, app IDs) is replaced by ``***`` in every
+message the client raises or logs (:meth:`HttpClient.redact`); headers are never logged.
+
+Writes are atomic (:func:`atomic_write_bytes`): a temporary file in the target folder, flushed and
+fsynced, then renamed over the target, so a crash never leaves a partial file under the final name.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import http.client
+import logging
+import os
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tradeimpact.errors import TradeImpactError
+
+log = logging.getLogger("tradeimpact.fetch")
+
+USER_AGENT = "tradeimpact-fetch/0.1 (+https://pypi.org/project/tradeimpact)"
+
+
+class FetchError(TradeImpactError):
+    """A download failed for good (after the retries that made sense)."""
+
+
+class AuthError(FetchError):
+    """The server refused the credentials (HTTP 401/403): the key is missing, wrong or expired."""
+
+
+class BadBody(Exception):
+    """Raised by a ``validate`` callback: the body is unusable (truncated, not JSON, ...); retry."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to retry.
+
+    Attributes
+    ----------
+    max_attempts : int
+        Attempts per request, the first included.
+    backoff_base : float
+        Seconds before the 2nd attempt; doubles each attempt.
+    backoff_cap : float
+        Upper bound of one backoff wait, seconds.
+    retry_after_cap : float
+        Upper bound of a server-requested ``Retry-After`` wait, seconds (tests set it small).
+    timeout : float
+        Socket timeout per attempt, seconds.
+    """
+
+    max_attempts: int = 5
+    backoff_base: float = 2.0
+    backoff_cap: float = 60.0
+    retry_after_cap: float = 300.0
+    timeout: float = 120.0
+
+    def backoff(self, attempt: int) -> float:
+        """Wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
+        return min(self.backoff_cap, self.backoff_base * 2 ** (attempt - 1))
+
+
+@dataclass
+class Response:
+    """A successful answer: status, headers (lower-case names), body and the redacted URL."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+    url: str
+
+
+@dataclass
+class HttpClient:
+    """GET with retries, backoff, rate-limit handling and secret redaction.
+
+    Parameters
+    ----------
+    secrets : iterable of str
+        Strings never to show (API keys): redacted from every message and log line.
+    policy : RetryPolicy
+        Retry counts and waits.
+    sleep : callable
+        ``sleep(seconds)``; tests inject a recorder so that no test really sleeps.
+    min_interval : float
+        Minimum seconds between the starts of two requests (client-side throttle).
+    clock : callable
+        Monotonic clock for the throttle (``time.monotonic``).
+    """
+
+    secrets: Iterable[str] = ()
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    sleep: Callable[[float], None] = time.sleep
+    min_interval: float = 0.0
+    clock: Callable[[], float] = time.monotonic
+    _last_start: float | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.secrets = tuple(s for s in self.secrets if s)
+        self._opener = urllib.request.build_opener(_NoRedirectAuthLeak())
+
+    def redact(self, text: str) -> str:
+        """``text`` with every secret (also URL-encoded) replaced by ``***``."""
+        for secret in self.secrets:
+            for form in {
+                secret,
+                urllib.parse.quote(secret, safe=""),
+                urllib.parse.quote_plus(secret),
+            }:
+                text = text.replace(form, "***")
+        return text
+
+    def _throttle(self) -> None:
+        if self.min_interval > 0 and self._last_start is not None:
+            wait = self._last_start + self.min_interval - self.clock()
+            if wait > 0:
+                self.sleep(wait)
+        self._last_start = self.clock()
+
+    def get(
+        self,
+        url: str,
+        params: Mapping[str, str] | None = None,
+        *,
+        headers: Mapping[str, str] | None = None,
+        validate: Callable[[Response], None] | None = None,
+        what: str = "request",
+    ) -> Response:
+        """GET ``url?params`` and return the answer, retrying as the module docstring says.
+
+        Parameters
+        ----------
+        url : str
+            URL without query string (or with one, then ``params`` are appended).
+        params : mapping, optional
+            Query parameters, sent in the given order.
+        headers : mapping, optional
+            Extra request headers (e.g. the subscription key); never logged.
+        validate : callable, optional
+            Called with the response; raises :class:`BadBody` for a body to retry.
+        what : str
+            Short description of the request for messages (e.g. the chunk's file name).
+
+        Returns
+        -------
+        Response
+
+        Raises
+        ------
+        AuthError
+            401/403 (message about the key, never the key).
+        FetchError
+            Any other failure after the retries that make sense.
+        """
+        full = url
+        if params:
+            sep = "&" if "?" in url else "?"
+            full = url + sep + urllib.parse.urlencode(list(params.items()))
+        shown = self.redact(full)
+        request_headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
+        request_headers.update(headers or {})
+        last_problem = "no attempt made"
+        for attempt in range(1, self.policy.max_attempts + 1):
+            self._throttle()
+            wait: float | None = None
+            try:
+                req = urllib.request.Request(full, headers=request_headers, method="GET")
+                with self._opener.open(req, timeout=self.policy.timeout) as resp:
+                    status = resp.status
+                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+                    body = resp.read()
+                expected = resp_headers.get("content-length")
+                if expected is not None and expected.isdigit() and int(expected) != len(body):
+                    raise BadBody(f"truncated body: {len(body)} of {expected} bytes")
+                response = Response(status, resp_headers, body, shown)
+                if validate is not None:
+                    validate(response)
+                return response
+            except urllib.error.HTTPError as err:
+                code = err.code
+                err_headers = {k.lower(): v for k, v in (err.headers or {}).items()}
+                retry_after = _parse_retry_after(err_headers.get("retry-after"))
+                detail = self.redact(_short_body(err))
+                if code == 429 or (code == 403 and retry_after is not None):
+                    last_problem = f"HTTP {code} (rate limited)"
+                    wait = (
+                        min(retry_after, self.policy.retry_after_cap)
+                        if retry_after is not None
+                        else self.policy.backoff(attempt)
+                    )
+                elif code in (401, 403):
+                    raise AuthError(
+                        f"{what}: HTTP {code} from {_host(shown)}: the server refused the "
+                        "credentials. Check that the API key (environment variable) is set, "
+                        "valid and subscribed to this API; without a key use the public endpoint."
+                        + (f" Server said: {detail}" if detail else "")
+                    ) from None
+                elif 500 <= code < 600:
+                    last_problem = f"HTTP {code}" + (f": {detail}" if detail else "")
+                    wait = self.policy.backoff(attempt)
+                else:
+                    raise FetchError(
+                        f"{what}: HTTP {code} for {shown}" + (f": {detail}" if detail else "")
+                    ) from None
+            except BadBody as bad:
+                last_problem = self.redact(str(bad))
+                wait = self.policy.backoff(attempt)
+            except (
+                http.client.IncompleteRead,
+                http.client.HTTPException,
+                urllib.error.URLError,
+                ConnectionError,
+                TimeoutError,
+            ) as err:
+                last_problem = self.redact(f"{type(err).__name__}: {err}")
+                wait = self.policy.backoff(attempt)
+            if attempt < self.policy.max_attempts:
+                log.info(
+                    "%s: attempt %d/%d failed (%s); retrying in %.1f s",
+                    what,
+                    attempt,
+                    self.policy.max_attempts,
+                    last_problem,
+                    wait or 0.0,
+                )
+                if wait:
+                    self.sleep(wait)
+        raise FetchError(
+            f"{what}: gave up after {self.policy.max_attempts} attempts for {shown}: {last_problem}"
+        )
+
+
+class _NoRedirectAuthLeak(urllib.request.HTTPRedirectHandler):
+    """Follow redirects, but drop the subscription-key header when the host changes."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and _host(newurl) != _host(req.full_url):
+            for name in list(new.headers):
+                if name.lower() not in ("user-agent", "accept"):
+                    del new.headers[name]
+        return new
+
+
+def _host(url: str) -> str:
+    return urllib.parse.urlsplit(url).netloc
+
+
+def _short_body(err: urllib.error.HTTPError, limit: int = 300) -> str:
+    try:
+        raw = err.read()
+    except Exception:
+        return ""
+    text = raw.decode("utf-8", errors="replace").strip().replace("\n", " ")
+    return text[:limit]
+
+
+def _parse_retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP-date); None if absent/bad."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder, fsync, rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
