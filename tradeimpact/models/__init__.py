@@ -4,3 +4,7 @@ Every estimator takes a tidy panel (a polars or pandas frame) and returns a resu
 linearmodels style (``params``, ``std_errors``, ``pvalues``, ``conf_int()``, ``summary()``,
 ``tidy()``).
 """
+
+from tradeimpact.models.ppml import PPMLResult, ppml
+
+__all__ = ["PPMLResult", "ppml"]

@@ -1,0 +1,277 @@
+"""PPML with high-dimensional fixed effects against published numbers and pyfixest ``fepois``."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from conftest import shared_path
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.ppml import PPMLConvergenceWarning, SeparationWarning, ppml
+
+AGTPA_YEARS = [1986, 1990, 1994, 1998, 2002, 2006]
+
+
+@pytest.fixture(scope="module")
+def agtpa() -> pl.DataFrame:
+    path = shared_path("validation", "agtpa_gravity", "agtpa_applications.csv")
+    return pl.read_csv(path).filter(pl.col("year").cast(pl.Int64).is_in(AGTPA_YEARS))
+
+
+@pytest.fixture(scope="module")
+def trade() -> pl.DataFrame:
+    path = shared_path("validation", "fixest_trade", "trade.csv")
+    return pl.read_csv(path)
+
+
+def _panel(seed: int, n_exp: int = 30, n_imp: int = 25, n_year: int = 6) -> pd.DataFrame:
+    """SYNTHETIC gravity-like panel with zeros, an all-zero importer and one singleton row."""
+    rng = np.random.default_rng(seed)
+    e, i, t = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(n_exp), np.arange(n_imp), np.arange(n_year), indexing="ij")
+    )
+    n = e.size
+    x1 = rng.normal(size=n)
+    x2 = rng.binomial(1, 0.3, n).astype(float)
+    mu = np.exp(
+        0.5 * x1 - 0.3 * x2 + rng.normal(size=n_exp)[e] + rng.normal(size=n_imp)[i] + 0.1 * t
+    )
+    y = rng.poisson(mu) * rng.exponential(1.0, n)
+    y[i == 3] = 0.0  # importer 3 never imports: separated by its fixed effect
+    y[rng.random(n) < 0.3] = 0.0
+    frame = pd.DataFrame(
+        {"y": y, "x1": x1, "x2": x2, "exp": e, "imp": i, "year": t, "cl": (e * 7 + i) % 40}
+    )
+    single = pd.DataFrame(
+        {"y": [2.0], "x1": [0.1], "x2": [1.0], "exp": [99], "imp": [0], "year": [0], "cl": [1]}
+    )
+    return pd.concat([frame, single], ignore_index=True)
+
+
+# -- published references ------------------------------------------------------------------------
+
+
+def test_agtpa_pair_fixed_effects(agtpa: pl.DataFrame) -> None:
+    """AGTPA Ch.1 Table 3, PPML + pair FE: RTA 0.5572 (0.1022), N 28,482."""
+    with pytest.warns(SeparationWarning, match="84 rows"):
+        res = ppml(
+            agtpa,
+            "trade",
+            ["rta"],
+            ["exporter^year", "importer^year", "pair_id"],
+            vcov={"CR1": "pair_id"},
+        )
+    assert res.nobs == 28_482
+    assert res.dropped["separated_fe"] == 84
+    assert res.params["rta"] == pytest.approx(0.5572, abs=1e-4)
+    # ours 0.10375 (fixest's small-sample factor (n-1)/(n-k) * G/(G-1)); replication 0.1022.
+    assert res.std_errors["rta"] == pytest.approx(0.1022, rel=0.02)
+    assert res.converged
+
+
+def test_agtpa_international(agtpa: pl.DataFrame) -> None:
+    """AGTPA Ch.1 Table 3, PPML international only: rta 0.1907 (0.0658), ln dist -0.8216 (0.0310)."""
+    intl = agtpa.filter(pl.col("exporter") != pl.col("importer"))
+    res = ppml(
+        intl,
+        "trade",
+        ["rta", pl.col("dist").log().alias("log_dist"), "cntg", "lang", "clny"],
+        ["exporter^year", "importer^year"],
+        vcov={"CR1": "pair_id"},
+    )
+    assert res.nobs == 28_152
+    ref = {"rta": 0.1907, "log_dist": -0.8216, "cntg": 0.4155, "lang": 0.2499, "clny": -0.2054}
+    for term, value in ref.items():
+        assert res.params[term] == pytest.approx(value, abs=1e-4)
+    assert res.std_errors["rta"] == pytest.approx(0.0658, rel=0.02)
+    assert res.std_errors["log_dist"] == pytest.approx(0.0310, rel=0.02)
+
+
+def test_fixest_trade(trade: pl.DataFrame) -> None:
+    """fixest walkthrough: fepois(Euros ~ log(dist_km) | Origin + Destination + Product + Year)."""
+    x = [pl.col("dist_km").log().alias("log(dist_km)")]
+    fe = ["Origin", "Destination", "Product", "Year"]
+    res = ppml(trade, "Euros", x, fe, vcov={"CR1": "Origin"})
+    assert res.params["log(dist_km)"] == pytest.approx(-1.52787, abs=1e-5)
+    assert res.std_errors["log(dist_km)"] == pytest.approx(0.115678, abs=1e-6)
+    assert res.nobs == 38_325
+    two = ppml(trade, "Euros", x, fe, vcov="twoway")
+    assert two.std_errors["log(dist_km)"] == pytest.approx(0.130734, abs=1e-6)
+    assert two.df_inference == 14
+
+
+# -- pyfixest ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("ours", "theirs"),
+    [
+        ("hetero", "hetero"),
+        ({"CR1": "cl"}, {"CRV1": "cl"}),
+        ({"CR1": ["cl", "exp"]}, {"CRV1": "cl+exp"}),
+    ],
+)
+@pytest.mark.parametrize("seed", [1, 2])
+def test_equals_pyfixest(seed: int, ours: object, theirs: object) -> None:
+    pf = pytest.importorskip("pyfixest")
+    d = _panel(seed)
+    with pytest.warns(SeparationWarning):
+        res = ppml(d, "y", ["x1", "x2"], ["exp", "imp", "year"], vcov=ours)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.fepois("y ~ x1 + x2 | exp + imp + year", data=d, vcov=theirs, fixef_tol=1e-10)
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), atol=1e-5, rtol=0)
+    assert res.nobs == ref._N
+    # the same rows: pyfixest keeps the index of the rows it estimates on
+    kept = np.sort(ref._data.index.to_numpy())
+    np.testing.assert_array_equal(np.flatnonzero(res.sample), kept)
+    assert res.dropped["singletons"] == 1
+
+
+def test_weights_offset_equal_pyfixest() -> None:
+    pf = pytest.importorskip("pyfixest")
+    d = _panel(3)
+    rng = np.random.default_rng(9)
+    d["w"] = rng.uniform(0.5, 2.0, len(d))
+    d["off"] = rng.normal(0, 0.2, len(d))
+    with pytest.warns(SeparationWarning):
+        res = ppml(d, "y", ["x1", "x2"], ["exp", "imp"], weights="w", offset="off", vcov="hetero")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.fepois(
+            "y ~ x1 + x2 | exp + imp",
+            data=d,
+            weights="w",
+            offset="off",
+            vcov="hetero",
+            fixef_tol=1e-10,
+        )
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), atol=1e-5, rtol=0)
+
+
+def test_no_fixed_effects_equals_statsmodels() -> None:
+    sm = pytest.importorskip("statsmodels.api")
+    d = _panel(4)
+    d = d[d.imp != 3]
+    res = ppml(d, "y", ["x1", "x2"], vcov="hetero")
+    x = sm.add_constant(d[["x1", "x2"]].to_numpy())
+    ref = sm.GLM(d["y"].to_numpy(), x, family=sm.families.Poisson()).fit(cov_type="HC1")
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params, atol=1e-7)
+    # statsmodels' GLM "HC1" applies no n/(n-k) factor (it is HC0 for GLMs); ours is fixest's HC1
+    n, k = len(d), 3
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.bse * np.sqrt(n / (n - k)), rtol=1e-5)
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+
+def test_all_zero_importer_is_dropped_with_message() -> None:
+    d = _panel(5)
+    n_zero_imp = int((d.imp == 3).sum())
+    with pytest.warns(SeparationWarning, match="separated by the fixed effects"):
+        res = ppml(d, "y", ["x1", "x2"], ["exp", "imp", "year"])
+    assert res.dropped["separated_fe"] >= n_zero_imp
+    assert not res.sample[(d.imp == 3).to_numpy()].any()
+    assert any("separated by the fixed effects" in m for m in res.messages)
+
+
+@pytest.mark.parametrize("method", ["simple", "relu"])
+def test_regressor_separation(method: str) -> None:
+    """A regressor zero wherever y > 0 and positive on some zeros separates exactly those rows."""
+    pf = pytest.importorskip("pyfixest")
+    d = _panel(6)
+    rng = np.random.default_rng(6)
+    d["x3"] = np.where((d.y == 0) & (rng.random(len(d)) < 0.2), rng.uniform(0.5, 2, len(d)), 0.0)
+    with pytest.warns(SeparationWarning, match="separated by the regressors"):
+        res = ppml(
+            d,
+            "y",
+            ["x1", "x2", "x3"],
+            ["exp", "imp", "year"],
+            vcov={"CR1": "cl"},
+            separation=("fe", method),
+        )
+    sep = (d.x3 != 0).to_numpy()
+    assert not res.sample[sep].any()
+    assert res.dropped["separated_regressor"] == int((sep & (d.imp != 3).to_numpy()).sum())
+    assert res.dropped_regressors == ["x3"]
+    # once separated rows are out, the estimates are pyfixest's on the remaining rows
+    rest = d[~sep]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.fepois(
+            "y ~ x1 + x2 | exp + imp + year", data=rest, vcov={"CRV1": "cl"}, fixef_tol=1e-10
+        )
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), atol=1e-6, rtol=0)
+    assert res.nobs == ref._N
+
+
+def test_relu_finds_separation_by_combination() -> None:
+    """x4 - x5 is zero where y > 0 and positive on some zeros: only ReLU sees it (no single column)."""
+    d = _panel(7)
+    d = d[d.imp != 3].reset_index(drop=True)
+    rng = np.random.default_rng(7)
+    z = np.where((d.y == 0) & (rng.random(len(d)) < 0.1), 1.0, 0.0)
+    d["x4"] = rng.normal(size=len(d))
+    d["x5"] = d["x4"] - z
+    with pytest.warns(SeparationWarning, match="separated by the regressors"):
+        res = ppml(d, "y", ["x1", "x4", "x5"], ["exp", "imp"], separation=("fe", "simple", "relu"))
+    assert res.dropped["separated_regressor"] == int(z.sum())
+    assert not res.sample[z > 0].any()
+
+
+def test_collinear_regressor_dropped() -> None:
+    d = _panel(8)
+    d["x1b"] = 2.0 * d["x1"]
+    d["imp_const"] = d["imp"] * 0.5  # constant within importer: absorbed by its fixed effect
+    with pytest.warns(UserWarning, match="collinear"):
+        res = ppml(d, "y", ["x1", "x1b", "imp_const", "x2"], ["exp", "imp", "year"])
+    assert res.dropped_regressors == ["x1b", "imp_const"]
+    assert res.names == ["x1", "x2"]
+
+
+def test_not_converged_warns() -> None:
+    d = _panel(9)
+    with pytest.warns(PPMLConvergenceWarning, match="did not converge"):
+        res = ppml(d, "y", ["x1", "x2"], ["exp", "imp", "year"], maxiter=2)
+    assert not res.converged
+    assert res.iterations == 2
+
+
+def test_bad_input() -> None:
+    d = _panel(10)
+    d.loc[5, "y"] = -1.0
+    with pytest.raises(ModelSpecError, match="negative"):
+        ppml(d, "y", ["x1"], ["exp"])
+    with pytest.raises(ModelSpecError, match="nope"):
+        ppml(d, "y", ["nope"], ["exp"])
+    with pytest.raises(ModelSpecError, match="vcov"):
+        ppml(d, "y", ["x1"], ["exp"], vcov="HC3")
+
+
+def test_missing_rows_counted() -> None:
+    d = _panel(11)
+    d.loc[[0, 1, 2], "x1"] = np.nan
+    with pytest.warns(SeparationWarning):
+        res = ppml(d, "y", ["x1", "x2"], ["exp", "imp", "year"])
+    assert res.dropped["missing"] == 3
+    assert not res.sample[:3].any()
+
+
+def test_result_tables() -> None:
+    d = _panel(12)
+    with pytest.warns(SeparationWarning):
+        res = ppml(pl.from_pandas(d).lazy(), "y", ["x1", "x2"], ["exp", "imp"], vcov={"CR1": "cl"})
+    tidy = res.tidy()
+    assert tidy["term"].to_list() == ["x1", "x2"]
+    assert tidy["estimate"].to_list() == pytest.approx(res.params.to_list())
+    assert "PPML" in res.summary()
+    assert res.deviance > 0
+    assert res.fitted.shape == (res.nobs,)

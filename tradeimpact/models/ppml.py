@@ -1,0 +1,646 @@
+"""Poisson pseudo-maximum likelihood (PPML) with high-dimensional fixed effects.
+
+Model (Santos Silva & Tenreyro 2006, "The log of gravity", REStat 88(4))::
+
+    E[y_it | x, fe] = exp(x_it' b + alpha_1[g1(i)] + ... + alpha_G[gG(i)] + offset_it)
+
+estimated from the Poisson score ``sum_i w_i (y_i - mu_i) x_i = 0`` (consistent for any ``y >= 0``
+whose conditional mean is exponential; ``y`` need not be a count).
+
+Algorithm: iteratively re-weighted least squares (IRLS) in which each weighted least-squares step
+partials the fixed effects out by weighted alternating projections (Guimaraes & Portugal 2010,
+"A simple feasible procedure to fit models with high-dimensional fixed effects", Stata Journal
+10(4); Correia, Guimaraes & Zylkin 2020, "Fast Poisson estimation with high-dimensional fixed
+effects", Stata Journal 20(1), the ``ppmlhdfe`` algorithm; pyfixest ``fepois``). With working
+weights ``omega = w mu`` and working outcome ``z = eta - offset + (y - mu)/mu``::
+
+    b = (X~' Omega X~)^{-1} X~' Omega z~,   eta <- z - (z~ - X~ b) + offset,   mu = exp(eta)
+
+where ``~`` is the within transformation on all fixed effects with weights ``omega``
+(:func:`tradeimpact.models.absorb.demean`). Starting values ``mu = (y + mean(y)) / 2`` (fixest,
+pyfixest). Convergence when the relative change of the deviance
+``|D_t - D_{t-1}| / (0.1 + |D_t|) < tol`` (fixest, pyfixest; ``tol = 1e-8``), with
+``D = 2 sum_i w_i [y_i log(y_i/mu_i) - (y_i - mu_i)]``; a :class:`PPMLConvergenceWarning` when
+``maxiter`` is reached first. Speed: the demeaning is warm-started across iterations: since the
+within transformation annihilates every fixed-effect combination, ``M_omega(x) = M_omega(x - D a)``
+for any ``a``, so each iteration projects the previous iteration's residuals (plus the change of
+``z``), which are already almost orthogonal to the fixed effects (ppmlhdfe does the same).
+
+Checks before estimation (ppmlhdfe's; Correia, Guimaraes & Zylkin 2021, "Verifying the existence
+of maximum likelihood estimates for generalized linear models", arXiv:1903.01633), each reported
+in ``result.dropped`` and ``result.messages``:
+
+* ``missing``: rows with a missing outcome, regressor, fixed effect, weight, offset or cluster;
+* ``singletons``: rows alone in a fixed-effect group (fixest's default; found iteratively);
+* ``separated_fe``: rows in a fixed-effect group whose outcome is zero throughout (their fixed
+  effect would be minus infinity); iterated with the singleton check until neither finds more;
+* ``separated_regressor``: rows separated by a regressor that is zero wherever ``y > 0`` and of
+  one sign where ``y = 0`` ("simple" check) and, with ``separation`` containing ``"relu"``, rows
+  found by the iterated rectifier (ReLU) method of Correia, Guimaraes & Zylkin (2021): the
+  weighted least-squares fit of ``u`` (``u = 1`` where ``y = 0``) on the regressors and fixed
+  effects with weight ``K`` on the ``y > 0`` rows, re-run with ``u = max(u_hat, 0)`` until every
+  fitted ``u_hat >= 0``; rows with ``u_hat > 0`` are separated.
+
+Collinear regressors (with the fixed effects or with each other) are detected after the first
+weighted demeaning by a sequential Cholesky test (a column is dropped when the part of it not
+explained by the kept columns has weighted sum of squares below ``collin_tol`` times its own)
+and listed in ``dropped_regressors``.
+
+Covariances (:mod:`tradeimpact.inference.cluster`), with bread ``B = (X~' Omega X~)^{-1}`` and
+scores ``s_i = omega_i e_i x~_i`` (``e`` the working residual; at convergence
+``omega_i e_i = w_i (y_i - mu_i)``): ``"hetero"`` (HC1, ``n/(n-k)``), ``{"CR1": col}`` or
+``{"CR1": [col1, col2]}`` (one- or two-way, ``G/(G-1) (n-1)/(n-k)``, two-way with
+``min(G)``), ``"twoway"`` (clustered by the first two fixed effects, fixest's ``"twoway"``),
+``"iid"`` (``B``, the Poisson variance). ``k`` counts the regressors plus the fixed-effect
+parameters not nested in a cluster variable (fixest's ``fixef.K = "nested"``, pyfixest's
+``k_fixef = "nonnested"``): these are fixest's and pyfixest's small-sample corrections, so the
+standard errors equal theirs. Reference distribution: t(G-1) with clustering (the smallest G
+for two-way), normal otherwise (fixest reports z for ``fepois``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.inference.cluster import fe_dof, vcov_cluster, vcov_hetero
+from tradeimpact.models.absorb import FixedEffects, demean
+from tradeimpact.models.results import RegressionResult
+
+FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
+
+__all__ = ["PPMLConvergenceWarning", "PPMLResult", "SeparationWarning", "ppml"]
+
+
+class PPMLConvergenceWarning(UserWarning):
+    """IRLS stopped at ``maxiter`` before the deviance criterion reached ``tol``."""
+
+
+class SeparationWarning(UserWarning):
+    """Observations were dropped because they are separated (their MLE does not exist)."""
+
+
+@dataclass
+class PPMLResult(RegressionResult):
+    """Result of :func:`ppml`: a :class:`~tradeimpact.models.results.RegressionResult` plus IRLS facts.
+
+    ``deviance`` (at the estimate), ``iterations`` (IRLS), ``converged``, ``messages`` (one line
+    per check that dropped rows or regressors), ``fitted`` (``mu`` on the estimation rows) and
+    ``sample`` (boolean mask of the estimation rows among the rows of the input).
+    """
+
+    deviance: float = float("nan")
+    iterations: int = 0
+    converged: bool = False
+    messages: list[str] = field(default_factory=list)
+    fitted: FloatArray = field(default_factory=lambda: np.zeros(0))
+    sample: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+
+# --------------------------------------------------------------------------------------------
+# input handling
+
+
+def _as_polars(data: Any) -> pl.DataFrame:
+    if isinstance(data, pl.LazyFrame):
+        return data.collect()
+    if isinstance(data, pl.DataFrame):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return pl.from_pandas(data)
+    raise ModelSpecError(f"data must be a polars or pandas frame, not {type(data).__name__}")
+
+
+def _fe_columns(spec: str | Sequence[str]) -> tuple[str, list[str]]:
+    """A fixed-effect spec: ``"a"``, ``"a^b"`` (interaction, fixest syntax) or ``("a", "b")``."""
+    if isinstance(spec, str):
+        cols = [c.strip() for c in spec.split("^")]
+        return spec, cols
+    cols = list(spec)
+    return "^".join(cols), cols
+
+
+def _group_codes(df: pl.DataFrame, cols: Sequence[str]) -> npt.NDArray[np.int64]:
+    """Dense integer codes ``0..k-1`` of the combinations of ``cols``."""
+    if len(cols) == 1:
+        expr = pl.col(cols[0]).rank("dense")
+    else:
+        expr = pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="\x1f").rank(
+            "dense"
+        )
+    return (df.select(expr.alias("_c")).to_series().to_numpy().astype(np.int64)) - 1
+
+
+def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray | None) -> float:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
+    return float(2.0 * np.sum(term if w is None else w * term))
+
+
+def _parse_vcov(vcov: str | Mapping[str, Any], fe_specs: list[list[str]]) -> tuple[str, list[str]]:
+    """``(kind, cluster columns)`` with kind in iid, hetero, cluster."""
+    if isinstance(vcov, str):
+        v = vcov.lower()
+        if v in ("hetero", "hc1", "robust"):
+            return "hetero", []
+        if v == "iid":
+            return "iid", []
+        if v == "twoway":
+            if len(fe_specs) < 2 or any(len(c) != 1 for c in fe_specs[:2]):
+                raise ModelSpecError(
+                    'vcov="twoway" clusters by the first two fixed effects, which must be two '
+                    "plain columns"
+                )
+            return "cluster", [fe_specs[0][0], fe_specs[1][0]]
+        raise ModelSpecError(
+            f"vcov {vcov!r} unknown: use 'hetero', 'iid', 'twoway' or {{'CR1': column(s)}}"
+        )
+    if isinstance(vcov, Mapping) and len(vcov) == 1:
+        key, val = next(iter(vcov.items()))
+        if str(key).upper() != "CR1":
+            raise ModelSpecError(f"vcov {{{key!r}: ...}} unknown: only 'CR1' is offered")
+        cols = [val] if isinstance(val, str) else list(val)
+        if not 1 <= len(cols) <= 2:
+            raise ModelSpecError("CR1 clusters by one or two columns")
+        return "cluster", cols
+    raise ModelSpecError(f"vcov {vcov!r} unknown: use 'hetero', 'iid', 'twoway' or {{'CR1': col}}")
+
+
+# --------------------------------------------------------------------------------------------
+# separation checks
+
+
+def _fe_separated(y: FloatArray, fe: FixedEffects, keep: BoolArray) -> BoolArray:
+    """Rows (among ``keep``) in a fixed-effect group where the outcome is zero throughout."""
+    out = np.zeros(y.size, dtype=bool)
+    pos = (y > 0) & keep
+    for g in range(fe.n_groupings):
+        c = fe.codes[:, g]
+        n_pos = np.bincount(c[pos], minlength=fe.sizes[g])
+        n_all = np.bincount(c[keep], minlength=fe.sizes[g])
+        bad = (n_pos == 0) & (n_all > 0)
+        out |= keep & bad[c]
+    return out
+
+
+def _singletons(fe: FixedEffects, keep: BoolArray) -> BoolArray:
+    """Rows (among ``keep``) alone in a group, iteratively (as ``FixedEffects.singleton_mask``)."""
+    sub = FixedEffects(fe.codes[keep])
+    single = np.zeros(fe.n, dtype=bool)
+    single[np.flatnonzero(keep)[sub.singleton_mask()]] = True
+    return single
+
+
+def _simple_separated(y: FloatArray, x: FloatArray, keep: BoolArray) -> BoolArray:
+    """Rows separated by a regressor zero wherever ``y > 0`` and of one sign where ``y = 0``."""
+    out = np.zeros(y.size, dtype=bool)
+    pos = keep & (y > 0)
+    zero = keep & (y == 0)
+    for j in range(x.shape[1]):
+        col = x[:, j]
+        if np.any(col[pos] != 0):
+            continue
+        cz = col[zero]
+        if cz.size == 0 or not np.any(cz != 0):
+            continue
+        if np.all(cz >= 0) or np.all(cz <= 0):
+            out |= zero & (col != 0)
+    return out
+
+
+def _relu_separated(
+    y: FloatArray,
+    x: FloatArray,
+    fe: FixedEffects | None,
+    keep: BoolArray,
+    *,
+    tol: float = 1e-5,
+    maxiter: int = 100,
+) -> BoolArray:
+    """The iterated rectifier (ReLU) check of Correia, Guimaraes & Zylkin (2021), section 4.
+
+    Weighted least squares of ``u`` on ``x`` and the fixed effects, weight ``K = n_pos / tol^2``
+    on rows with ``y > 0`` (forcing ``u_hat = 0`` there) and 1 on rows with ``y = 0``; ``u``
+    starts at 1 on the ``y = 0`` rows and becomes ``max(u_hat, 0)``; when every ``u_hat >= 0``
+    (to ``tol``), rows with ``u_hat > 0`` are separated. As pyfixest's ``_check_for_separation_ir``.
+    """
+    out = np.zeros(y.size, dtype=bool)
+    idx = np.flatnonzero(keep)
+    yy = y[idx]
+    zero = yy == 0
+    if not zero.any():
+        return out
+    xx = x[idx]
+    sub = FixedEffects(fe.codes[idx]) if fe is not None else None
+    weight = np.where(zero, 1.0, float((~zero).sum()) / tol**2)
+    if sub is not None:
+        xd = demean(xx, sub, weight, tol=1e-12) if xx.shape[1] else xx
+    else:  # no fixed effects: plain weighted least squares with an intercept
+        xd = np.column_stack([np.ones(yy.size), xx])
+    u = zero.astype(np.float64)
+    sw = np.sqrt(weight)
+    for _ in range(maxiter):
+        ud = demean(u, sub, weight, tol=1e-12) if sub is not None else u
+        if xd.shape[1]:
+            beta, *_ = np.linalg.lstsq(xd * sw[:, None], ud * sw, rcond=None)
+            resid = ud - xd @ beta
+        else:
+            resid = ud
+        uhat = u - resid
+        uhat[(~zero) | ((uhat > -0.1 * tol) & (uhat < tol))] = 0.0
+        if np.all(uhat >= 0):
+            out[idx[uhat > 0]] = True
+            return out
+        u = np.where(zero, np.maximum(uhat, 0.0), 0.0)
+    warnings.warn(
+        f"ReLU separation check did not converge in {maxiter} iterations; no rows dropped by it",
+        SeparationWarning,
+        stacklevel=3,
+    )
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# collinearity
+
+
+def _collinear(xd: FloatArray, x_raw: FloatArray, omega: FloatArray, tol: float) -> list[int]:
+    """Indices of columns of ``xd`` (demeaned) collinear with the fixed effects or earlier columns.
+
+    Sequential (left to right) Cholesky on ``xd' Omega xd``: column ``j`` is dropped when its
+    squared weighted residual on the kept columns is below ``tol`` times the weighted sum of
+    squares of the raw (un-demeaned) column (the fixest/pyfixest rule, relative to the raw scale
+    so that a column swept out by the fixed effects is caught).
+    """
+    k = xd.shape[1]
+    gram = (xd * omega[:, None]).T @ xd
+    scale = np.einsum("ij,ij,i->j", x_raw, x_raw, omega)
+    drop: list[int] = []
+    kept: list[int] = []
+    chol = np.zeros((k, k))
+    for j in range(k):
+        if kept:
+            lk = chol[np.ix_(kept, kept)]
+            v = np.linalg.solve(lk, gram[kept, j])
+            d = gram[j, j] - v @ v
+        else:
+            v = np.zeros(0)
+            d = gram[j, j]
+        if d <= tol * max(scale[j], 1e-300):
+            drop.append(j)
+            continue
+        chol[j, kept] = v
+        chol[j, j] = np.sqrt(d)
+        kept.append(j)
+    return drop
+
+
+# --------------------------------------------------------------------------------------------
+# the estimator
+
+
+def ppml(
+    data: Any,
+    y: str,
+    x: Sequence[str | pl.Expr] = (),
+    fe: Sequence[str | Sequence[str]] = (),
+    *,
+    weights: str | None = None,
+    offset: str | None = None,
+    vcov: str | Mapping[str, Any] = "hetero",
+    tol: float = 1e-8,
+    maxiter: int = 50,
+    fixef_tol: float = 1e-10,
+    collin_tol: float = 1e-10,
+    drop_singletons: bool = True,
+    separation: Sequence[str] = ("fe", "simple"),
+) -> PPMLResult:
+    """Poisson pseudo-maximum likelihood with any number of absorbed fixed effects.
+
+    Estimates ``E[y | x, fe] = exp(x'b + sum_g alpha_g + offset)`` by IRLS with weighted
+    alternating projections (Correia, Guimaraes & Zylkin 2020, Stata Journal 20(1), ``ppmlhdfe``;
+    Santos Silva & Tenreyro 2006); see the module docstring for the algorithm, the separation and
+    collinearity checks and the covariance conventions (those of fixest/pyfixest).
+
+    Parameters
+    ----------
+    data : polars or pandas frame (or polars LazyFrame)
+    y : str
+        Outcome column (``>= 0``; zeros allowed).
+    x : list of str or polars expressions
+        Regressors; an expression is named by its output name, e.g.
+        ``pl.col("dist").log().alias("log_dist")``.
+    fe : list
+        Fixed effects: a column, ``"a^b"`` or ``("a", "b")`` for the interaction (exporter-year).
+        Without fixed effects an intercept is estimated.
+    weights : str, optional
+        Column of non-negative observation weights.
+    offset : str, optional
+        Column added to the linear predictor with coefficient one.
+    vcov : ``"hetero"`` (default), ``"iid"``, ``"twoway"`` or ``{"CR1": col}`` /
+        ``{"CR1": [col1, col2]}``.
+    tol : float
+        Convergence tolerance on the relative change of the deviance.
+    maxiter : int
+        Maximum IRLS iterations (a :class:`PPMLConvergenceWarning` when reached).
+    fixef_tol : float
+        Tolerance of the alternating projections.
+    collin_tol : float
+        Tolerance of the collinearity check.
+    drop_singletons : bool
+        Drop rows alone in a fixed-effect group (default, as fixest).
+    separation : sequence of ``"fe"``, ``"simple"``, ``"relu"``
+        Separation checks to run (see the module docstring).
+
+    Returns
+    -------
+    PPMLResult
+    """
+    df = _as_polars(data)
+    n_input = df.height
+    x_exprs = [pl.col(v) if isinstance(v, str) else v for v in x]
+    x_names = [e.meta.output_name() for e in x_exprs]
+    if len(set(x_names)) != len(x_names):
+        raise ModelSpecError(f"regressor names repeat: {x_names}")
+    fe_list = [_fe_columns(s) for s in fe]
+    fe_names = [name for name, _ in fe_list]
+    fe_cols = [cols for _, cols in fe_list]
+    kind, cluster_cols = _parse_vcov(vcov, fe_cols)
+    needed = {y, *(c for cols in fe_cols for c in cols), *cluster_cols}
+    if weights:
+        needed.add(weights)
+    if offset:
+        needed.add(offset)
+    missing_cols = sorted(c for c in needed if c not in df.columns)
+    if missing_cols:
+        raise ModelSpecError(f"columns not in the data: {missing_cols}")
+
+    try:
+        xframe = df.select(x_exprs) if x_exprs else pl.DataFrame()
+    except pl.exceptions.PolarsError as err:
+        raise ModelSpecError(f"cannot evaluate the regressors {x_names}: {err}") from err
+    y_arr = df.get_column(y).cast(pl.Float64).to_numpy()
+    x_arr = (
+        xframe.cast(pl.Float64).to_numpy() if x_exprs else np.zeros((n_input, 0), dtype=np.float64)
+    )
+    w_arr = df.get_column(weights).cast(pl.Float64).to_numpy() if weights else None
+    off_arr = df.get_column(offset).cast(pl.Float64).to_numpy() if offset else None
+
+    # -- missing values --------------------------------------------------------------------------
+    ok = np.isfinite(y_arr) & np.all(np.isfinite(x_arr), axis=1)
+    if w_arr is not None:
+        ok &= np.isfinite(w_arr)
+    if off_arr is not None:
+        ok &= np.isfinite(off_arr)
+    other = sorted({c for cols in fe_cols for c in cols} | set(cluster_cols))
+    if other:
+        nulls = df.select(pl.any_horizontal([pl.col(c).is_null() for c in other])).to_series()
+        ok &= ~nulls.to_numpy()
+    dropped: dict[str, int] = {"missing": int((~ok).sum())}
+    messages: list[str] = []
+    if dropped["missing"]:
+        messages.append(f"{dropped['missing']} rows dropped for missing values")
+    if np.any(y_arr[ok] < 0):
+        row = int(np.flatnonzero(ok & (y_arr < 0))[0])
+        raise ModelSpecError(f"outcome {y!r} is negative (row {row}); PPML needs y >= 0")
+    if w_arr is not None and np.any(w_arr[ok] < 0):
+        raise ModelSpecError(f"weights {weights!r} must be non-negative")
+    if w_arr is not None:
+        zero_w = ok & (w_arr == 0)
+        dropped["zero_weight"] = int(zero_w.sum())
+        ok &= ~zero_w
+
+    fe_full = (
+        FixedEffects(np.column_stack([_group_codes(df, cols) for cols in fe_cols]), fe_names)
+        if fe_cols
+        else None
+    )
+
+    # -- singletons and separation by the fixed effects (iterated together) -----------------------
+    keep = ok.copy()
+    n_single = n_sep_fe = n_sep_x = 0
+    checks = set(separation)
+    unknown = checks - {"fe", "simple", "relu"}
+    if unknown:
+        raise ModelSpecError(f"unknown separation checks {sorted(unknown)}: use fe, simple, relu")
+    while True:
+        changed = False
+        if fe_full is not None:
+            while True:
+                inner = False
+                if drop_singletons:
+                    s = _singletons(fe_full, keep)
+                    if s.any():
+                        n_single += int(s.sum())
+                        keep &= ~s
+                        inner = True
+                if "fe" in checks:
+                    s = _fe_separated(y_arr, fe_full, keep)
+                    if s.any():
+                        n_sep_fe += int(s.sum())
+                        keep &= ~s
+                        inner = True
+                if not inner:
+                    break
+        if "simple" in checks and x_arr.shape[1]:
+            s = _simple_separated(y_arr, x_arr, keep)
+            if s.any():
+                n_sep_x += int(s.sum())
+                keep &= ~s
+                changed = True
+        if "relu" in checks and not changed:
+            s = _relu_separated(y_arr, x_arr, fe_full, keep)
+            if s.any():
+                n_sep_x += int(s.sum())
+                keep &= ~s
+                changed = True
+        if not changed:
+            break
+    dropped.update(
+        {"singletons": n_single, "separated_fe": n_sep_fe, "separated_regressor": n_sep_x}
+    )
+    if n_single:
+        messages.append(f"{n_single} singleton rows dropped (alone in a fixed-effect group)")
+    if n_sep_fe:
+        messages.append(
+            f"{n_sep_fe} rows dropped: separated by the fixed effects (groups whose outcome is "
+            "zero throughout)"
+        )
+    if n_sep_x:
+        messages.append(f"{n_sep_x} rows dropped: separated by the regressors")
+    if n_sep_fe or n_sep_x:
+        warnings.warn("; ".join(messages), SeparationWarning, stacklevel=2)
+    if not keep.any():
+        raise ModelSpecError("no observations left after the missing-value and separation checks")
+    if not np.any(y_arr[keep] > 0):
+        raise ModelSpecError(f"outcome {y!r} is zero on every estimation row")
+
+    # -- estimation sample -------------------------------------------------------------------------
+    yv = y_arr[keep]
+    n = yv.size
+    wv = w_arr[keep] if w_arr is not None else None
+    off = off_arr[keep] if off_arr is not None else np.zeros(n)
+    fes = fe_full.subset(keep) if fe_full is not None else None
+    names = list(x_names)
+    xv = x_arr[keep]
+    if fes is None:
+        xv = np.column_stack([np.ones(n), xv])
+        names = ["(Intercept)", *names]
+
+    fit = _irls(
+        yv, xv, fes, wv, off, tol=tol, maxiter=maxiter, fixef_tol=fixef_tol, collin_tol=collin_tol
+    )
+    dropped_regs = [names[j] for j in fit["collinear"]]
+    names = [nm for j, nm in enumerate(names) if j not in set(fit["collinear"])]
+    if dropped_regs:
+        messages.append(f"collinear regressors dropped: {', '.join(dropped_regs)}")
+        warnings.warn(messages[-1], UserWarning, stacklevel=2)
+    if not fit["converged"]:
+        warnings.warn(
+            f"PPML did not converge: after {maxiter} IRLS iterations the relative change of the "
+            f"deviance is {fit['crit']:.3g} > tol {tol:g}; the estimates are not reliable",
+            PPMLConvergenceWarning,
+            stacklevel=2,
+        )
+
+    # -- covariance ---------------------------------------------------------------------------------
+    xd: FloatArray = fit["xd"]
+    omega: FloatArray = fit["omega"]
+    k = xd.shape[1]
+    bread = xd.T @ (xd * omega[:, None])
+    bread_inv: FloatArray = (
+        np.asarray(np.linalg.inv(bread), dtype=np.float64) if k else np.zeros((0, 0))
+    )
+    scores = (omega * fit["resid"])[:, None] * xd
+    fe_codes = [fes.codes[:, g] for g in range(fes.n_groupings)] if fes is not None else []
+    n_clusters: dict[str, int] = {}
+    df_inference: int | None = None
+    if kind == "cluster":
+        sub = df.filter(pl.Series(keep))
+        clusters = [_group_codes(sub, [c]) for c in cluster_cols]
+        for c, codes in zip(cluster_cols, clusters, strict=True):
+            n_clusters[c] = int(codes.max()) + 1
+        k_dof = k + fe_dof(fe_codes, clusters)
+        cov: FloatArray = (
+            vcov_cluster(bread_inv, scores, clusters, n=n, k=k_dof) if k else bread_inv
+        )
+        g_min = min(n_clusters.values())
+        df_inference = g_min - 1
+        vcov_type = (
+            f"CR1 clustered by {' and '.join(cluster_cols)} "
+            f"({', '.join(f'G={g}' for g in n_clusters.values())})"
+        )
+    elif kind == "hetero":
+        k_dof = k + fe_dof(fe_codes)
+        cov = vcov_hetero(bread_inv, scores, n=n, k=k_dof) if k else bread_inv
+        vcov_type = "HC1 (heteroskedasticity-robust)"
+    else:
+        cov = bread_inv
+        vcov_type = "iid (Poisson variance)"
+
+    sample = np.zeros(n_input, dtype=bool)
+    sample[keep] = True
+    return PPMLResult(
+        names=names,
+        coef=fit["beta"],
+        cov_matrix=cov,
+        nobs=n,
+        vcov_type=vcov_type,
+        df_inference=df_inference,
+        depvar=y,
+        fixed_effects=fe_names,
+        dropped=dropped,
+        dropped_regressors=dropped_regs,
+        n_clusters=n_clusters,
+        model="PPML",
+        extra={"deviance": fit["deviance"], "iterations": fit["iterations"]},
+        deviance=fit["deviance"],
+        iterations=fit["iterations"],
+        converged=fit["converged"],
+        messages=messages,
+        fitted=fit["mu"],
+        sample=sample,
+    )
+
+
+def _irls(
+    y: FloatArray,
+    x: FloatArray,
+    fe: FixedEffects | None,
+    w: FloatArray | None,
+    off: FloatArray,
+    *,
+    tol: float,
+    maxiter: int,
+    fixef_tol: float,
+    collin_tol: float,
+) -> dict[str, Any]:
+    """IRLS with warm-started weighted demeaning (see the module docstring)."""
+    mu = (y + y.mean()) / 2.0
+    eta = np.log(mu)
+    last = _deviance(y, mu, w)
+    z = eta - off + y / mu - 1.0
+    z_prev = z_res = x_res = None
+    collinear: list[int] = []
+    beta = np.zeros(x.shape[1])
+    converged = False
+    crit = np.inf
+    it = 0
+    dev = last
+    omega = mu if w is None else w * mu
+    resid = np.zeros_like(y)
+    for it in range(1, maxiter + 1):
+        omega = mu if w is None else w * mu
+        if fe is None:
+            z_res, x_res = z, x
+        else:
+            if z_res is None or x_res is None or z_prev is None:
+                start = np.column_stack([z, x])
+            else:
+                start = np.column_stack([z - z_prev + z_res, x_res])
+            both = demean(start, fe, omega, tol=fixef_tol)
+            z_res, x_res = both[:, 0], both[:, 1:]
+        if it == 1 and x.shape[1]:
+            collinear = _collinear(x_res, x, omega, collin_tol)
+            if collinear:
+                keep_cols = [j for j in range(x.shape[1]) if j not in set(collinear)]
+                x = x[:, keep_cols]
+                x_res = x_res[:, keep_cols]
+        if x_res.shape[1]:
+            xw = x_res * omega[:, None]
+            beta = np.linalg.solve(xw.T @ x_res, xw.T @ z_res)
+            resid = z_res - x_res @ beta
+        else:
+            beta = np.zeros(0)
+            resid = z_res
+        eta = z - resid + off
+        mu = np.exp(eta)
+        dev = _deviance(y, mu, w)
+        crit = abs(dev - last) / (0.1 + abs(last))
+        last = dev
+        z_prev = z
+        if crit < tol:
+            converged = True
+            break
+        z = eta - off + y / mu - 1.0
+    return {
+        "beta": beta,
+        "mu": mu,
+        "deviance": dev,
+        "iterations": it,
+        "converged": converged,
+        "crit": crit,
+        "xd": x_res,
+        "omega": omega,
+        "resid": resid,
+        "collinear": collinear,
+    }
