@@ -1,0 +1,135 @@
+"""File-level checks of delimited text files shared by the Comtrade and generic readers.
+
+Each check raises :class:`tradeimpact.errors.SourceFormatError` naming the file, the line and, where
+it applies, the field: missing or empty file, undecodable text, wrong delimiter, missing column.
+The checks read only the head of the file; a decoding error further down is located by
+:func:`locate_bad_utf8` after polars reports it (so the hot path stays a plain ``scan_csv``).
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+from tradeimpact.errors import SourceFormatError
+
+_BOM = "\ufeff"
+
+
+def is_gzip(path: Path) -> bool:
+    """True when ``path`` starts with the gzip magic bytes."""
+    with open(path, "rb") as handle:
+        return handle.read(2) == b"\x1f\x8b"
+
+
+def head_bytes(path: Path, nbytes: int = 65536) -> bytes:
+    """The first ``nbytes`` of the (decompressed) file; raises for a missing or empty file."""
+    try:
+        opener = gzip.open if is_gzip(path) else open
+        with opener(path, "rb") as handle:
+            head: bytes = handle.read(nbytes)
+    except FileNotFoundError:
+        raise SourceFormatError(path, "file not found") from None
+    except (OSError, EOFError) as exc:
+        raise SourceFormatError(path, f"cannot read the file: {exc}") from None
+    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
+    return head
+
+
+def header_line(path: Path, head: bytes) -> str:
+    """The first line of ``head`` decoded as UTF-8 (BOM removed); raises on undecodable bytes."""
+    first = head.split(b"\n", 1)[0]
+    try:
+        text = first.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SourceFormatError(
+            path,
+            f"broken encoding: byte 0x{first[exc.start]:02x} at column {exc.start + 1} is not "
+            "UTF-8 (re-save the file as UTF-8)",
+            line=1,
+        ) from None
+    return text.lstrip(_BOM).rstrip("\r")
+
+
+def split_header(path: Path, line: str, delimiter: str = ",") -> list[str]:
+    """Column names of a header line; raises when the file is split by another delimiter."""
+    names = [name.strip().strip('"').strip() for name in line.split(delimiter)]
+    if len(names) == 1:
+        for other, label in (("\t", "tab"), (";", "';'"), ("|", "'|'")):
+            if other in line:
+                raise SourceFormatError(
+                    path,
+                    f"wrong delimiter: the header is split by {label}, expected '{delimiter}'",
+                    line=1,
+                )
+    return names
+
+
+def require(path: Path, present: Iterable[str], required: list[str], shown: list[str]) -> None:
+    """Raise naming the first of ``required`` absent from ``present`` (``shown``: header as read)."""
+    have = set(present)
+    missing = [name for name in required if name not in have]
+    if missing:
+        raise SourceFormatError(
+            path, f"missing column(s) {missing}; the header has {shown}", line=1, field=missing[0]
+        )
+
+
+def locate_bad_utf8(path: Path) -> tuple[int, int] | None:
+    """``(line, column)`` (1-based) of the first byte that is not UTF-8, or None."""
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1
+    return None
+
+
+def scan_text_csv(path: Path, separator: str = ",") -> pl.LazyFrame:
+    """Every column as text (codes keep their leading zeros), plus ``_line`` (1-based file line).
+
+    Plain files are scanned lazily; gzip files are decompressed by polars' reader.
+    """
+    if is_gzip(path):
+        frame = pl.read_csv(path, infer_schema=False, separator=separator).lazy()
+    else:
+        frame = pl.scan_csv(path, infer_schema=False, separator=separator)
+    return frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
+
+
+def first_problem(checks: list[tuple[pl.Expr, str, pl.Expr | str]]) -> tuple[pl.Expr, pl.Expr]:
+    """``reject_field`` and ``reject_reason`` expressions: the first failing check of a row wins.
+
+    ``checks`` holds ``(condition, field, reason)``; ``condition`` is True when the row has the
+    problem (null counts as no problem); ``reason`` is a text or a String expression.
+    """
+    field: pl.Expr = pl.lit(None, dtype=pl.String)
+    reason: pl.Expr = pl.lit(None, dtype=pl.String)
+    for cond, name, why in reversed(checks):
+        hit = cond.fill_null(False)
+        why_expr = pl.lit(why) if isinstance(why, str) else why
+        field = pl.when(hit).then(pl.lit(name)).otherwise(field)
+        reason = pl.when(hit).then(why_expr).otherwise(reason)
+    return field, reason
+
+
+def quoted(expr: pl.Expr) -> pl.Expr:
+    """``'text'`` of a String expression for a message (``''`` when null)."""
+    return pl.concat_str(pl.lit("'"), expr.cast(pl.String).fill_null(""), pl.lit("'"))
+
+
+def number(text: pl.Expr) -> pl.Expr:
+    """Text -> Float64 (null when blank or unparsable; see :func:`not_a_number`)."""
+    return text.str.strip_chars().cast(pl.Float64, strict=False)
+
+
+def not_a_number(text: pl.Expr) -> pl.Expr:
+    """True where ``text`` is non-blank but does not parse as a number."""
+    stripped = text.str.strip_chars()
+    return (stripped != "") & stripped.cast(pl.Float64, strict=False).is_null()

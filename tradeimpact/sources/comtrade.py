@@ -1,0 +1,470 @@
+"""UN Comtrade API v1 data: the JSON response (``{"data": [...]}``) and the same fields as CSV.
+
+Three spellings of the same 47 fields are read: the API's camelCase (``reporterCode``, ``cmdCode``,
+``primaryValue``; JSON and portal CSV downloads) and comtradr's snake_case (``reporter_code``,
+``cmd_code``, ``primary_value``). Column names are matched case- and underscore-insensitively.
+A reduced extract is accepted as long as it has a value, a commodity code, a reporter and a partner
+(code or ISO), a flow (code or description) and a period (``period`` or ``refYear``).
+
+Mapping to the canonical record (:mod:`tradeimpact.schema`), the rule this reader follows:
+
+* ``value_usd = primaryValue``: the value as reported, CIF for imports and FOB for exports
+  (``valuation`` = ``CIF`` when ``flowCode`` contains ``M`` - M, RM, MIP... - else ``FOB``).
+  Where ``primaryValue`` is empty, ``cifvalue`` (imports) or ``fobvalue`` (exports) is used;
+  ``value_native = value_usd``, ``currency = "USD"``.
+* ``reporter_iso3``/``partner_iso3`` from ``reporterCode``/``partnerCode`` through the shipped M49
+  table (``tradeimpact/codes/m49.csv``; 490 "Other Asia, nes" -> TWN, 0 World -> WLD); files with
+  only ISO columns are checked against ``iso3.csv`` (Comtrade's W00 -> WLD, S19 -> TWN).
+  For imports ``importer = reporter``, ``exporter = partner``; for exports the reverse.
+* ``flow = flowCode`` as published (M, X, RM, RX...).
+* ``hs_code = cmdCode`` as published, read as text ("TOTAL" for the all-commodity aggregate,
+  ``hs6`` then null); ``hs6`` = the first 6 digits of codes with 6 or more digits;
+  ``hs_revision = classificationCode`` (H0-H6).
+* ``period``: 1 January of the year (``freqCode`` A, period ``2010``) or the first day of the month
+  (``freqCode`` M, period ``201009``); the period must agree with the record's own ``refYear`` and
+  ``refMonth`` (the declared range of the record).
+* ``net_weight_kg = netWgt`` (kg); ``quantity = qty`` with ``quantity_unit = qtyUnitAbbr``
+  (null when ``qtyUnitCode`` is -1, "no quantity").
+* ``flags``: ``legacyEstimationFlag``, ``isReported``, ``isAggregate`` (where present), as
+  ``name=value`` pairs separated by ``;``.
+
+Rows that break a total down (``partner2Code`` other than 0, ``motCode`` other than 0,
+``customsCode`` other than C00) are quarantined with that reason: the store holds the totals, one
+row per flow key. Row problems (unknown code, non-numeric value, an HS code with an odd number of
+digits - a code written from a number column that lost its leading zero) are marked in
+``reject_field``/``reject_reason``. File problems raise :class:`SourceFormatError`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tradeimpact.codes import to_iso3, unknown_code_reason
+from tradeimpact.errors import SourceFormatError
+from tradeimpact.schema import FLOW_SCHEMA
+from tradeimpact.sources._text import (
+    first_problem,
+    head_bytes,
+    header_line,
+    is_gzip,
+    not_a_number,
+    number,
+    quoted,
+    require,
+    scan_text_csv,
+    split_header,
+)
+
+__all__ = ["FIELDS", "ComtradeReader", "canonical_comtrade", "normalise_name"]
+
+#: internal name <- Comtrade field, in camelCase (snake_case variants are matched by normalise_name)
+FIELDS: dict[str, str] = {
+    "freq": "freqCode",
+    "ref_year": "refYear",
+    "ref_month": "refMonth",
+    "period": "period",
+    "reporter_code": "reporterCode",
+    "reporter_iso": "reporterISO",
+    "partner_code": "partnerCode",
+    "partner_iso": "partnerISO",
+    "partner2_code": "partner2Code",
+    "flow_code": "flowCode",
+    "flow_desc": "flowDesc",
+    "classification": "classificationCode",
+    "cmd_code": "cmdCode",
+    "customs_code": "customsCode",
+    "mot_code": "motCode",
+    "qty_unit_code": "qtyUnitCode",
+    "qty_unit": "qtyUnitAbbr",
+    "qty": "qty",
+    "net_wgt": "netWgt",
+    "cif": "cifvalue",
+    "fob": "fobvalue",
+    "primary_value": "primaryValue",
+    "legacy_flag": "legacyEstimationFlag",
+    "is_reported": "isReported",
+    "is_aggregate": "isAggregate",
+}
+
+_FLOW_DESC = {"import": "M", "export": "X", "re-import": "RM", "re-export": "RX"}
+_ISO_ALIASES = {"W00": "WLD", "S19": "TWN"}
+
+
+def normalise_name(name: str) -> str:
+    """Field name compared case- and underscore-insensitively (``partner_2_code`` ~ ``partner2Code``)."""
+    return name.strip().strip('"').lstrip("\ufeff").lower().replace("_", "").replace(" ", "")
+
+
+def _match_columns(path: Path, columns: list[str]) -> dict[str, str]:
+    """internal name -> column of the file; raises for the missing essentials."""
+    by_norm = {normalise_name(col): col for col in columns}
+    found = {
+        internal: by_norm[normalise_name(field)]
+        for internal, field in FIELDS.items()
+        if normalise_name(field) in by_norm
+    }
+    essentials = [
+        ("primary_value", "primaryValue"),
+        ("cmd_code", "cmdCode"),
+        (("reporter_code", "reporter_iso"), "reporterCode"),
+        (("partner_code", "partner_iso"), "partnerCode"),
+        (("flow_code", "flow_desc"), "flowCode"),
+        (("period", "ref_year"), "period"),
+    ]
+    for internal, field in essentials:
+        options = internal if isinstance(internal, tuple) else (internal,)
+        if not any(option in found for option in options):
+            require(path, found.values(), [field], columns)
+    return found
+
+
+def _country(code: str | None, iso: str | None, role: str) -> tuple[pl.Expr, pl.Expr]:
+    """(iso3 expression, reason-if-unknown expression) from a code column or an ISO column."""
+    if code is not None:
+        raw = pl.col(code)
+        return to_iso3(raw, "m49"), unknown_code_reason(raw, "m49", role)
+    assert iso is not None
+    raw = pl.col(iso).str.strip_chars().str.to_uppercase()
+    return (
+        to_iso3(raw.replace(_ISO_ALIASES), "iso3"),
+        unknown_code_reason(raw, "iso3", role),
+    )
+
+
+def canonical_comtrade(
+    frame: pl.LazyFrame, found: dict[str, str], source: str = "comtrade", file_name: str = ""
+) -> pl.LazyFrame:
+    """Map a frame of Comtrade fields (text columns + ``_line``) to the canonical record.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        The file's columns as text plus ``_line`` (1-based line or record number).
+    found : dict
+        Internal name (keys of :data:`FIELDS`) -> the frame's column.
+    source : str
+        Value of the ``source`` column.
+    file_name : str
+        Value of the ``source_file`` column.
+    """
+
+    def col(internal: str) -> pl.Expr:
+        if internal in found:
+            return pl.col(found[internal]).cast(pl.String).str.strip_chars()
+        return pl.lit(None, dtype=pl.String)
+
+    if "flow_code" in found:
+        flow = col("flow_code").str.to_uppercase()
+    else:
+        flow = col("flow_desc").str.to_lowercase().replace_strict(_FLOW_DESC, default=None)
+    is_import = flow.str.contains("M")
+
+    reporter, reporter_bad = _country(
+        found.get("reporter_code"), found.get("reporter_iso"), "reporter"
+    )
+    partner, partner_bad = _country(found.get("partner_code"), found.get("partner_iso"), "partner")
+
+    period_text = col("period") if "period" in found else col("ref_year")
+    freq_given = col("freq").str.to_uppercase()
+    freq = (
+        pl.when(freq_given.is_not_null())
+        .then(freq_given)
+        .when(period_text.str.len_chars() == 6)
+        .then(pl.lit("M"))
+        .otherwise(pl.lit("A"))
+    )
+    year = period_text.str.slice(0, 4).cast(pl.Int32, strict=False)
+    month = (
+        pl.when(period_text.str.len_chars() == 6)
+        .then(period_text.str.slice(4, 2).cast(pl.Int8, strict=False))
+        .otherwise(pl.lit(1, dtype=pl.Int8))
+    )
+    period_ok = period_text.str.contains(r"^\d{4}$") & (freq == "A") | (
+        period_text.str.contains(r"^\d{6}$") & (freq == "M") & month.is_between(1, 12)
+    )
+    period = pl.when(period_ok).then(pl.date(year, month, 1))
+    ref_year = col("ref_year").cast(pl.Int32, strict=False)
+    ref_month = col("ref_month").cast(pl.Int32, strict=False)
+
+    hs = col("cmd_code")
+    hs_ok = (hs == "TOTAL") | hs.str.contains(r"^(\d\d){1,5}$")
+    hs6 = pl.when(hs.str.contains(r"^\d{6,}$")).then(hs.str.slice(0, 6))
+
+    primary_text = col("primary_value")
+    fallback_text = pl.when(is_import).then(col("cif")).otherwise(col("fob"))
+    value_text = (
+        pl.when(primary_text.is_null() | (primary_text == ""))
+        .then(fallback_text)
+        .otherwise(primary_text)
+    )
+    value = number(value_text)
+    no_qty = col("qty_unit_code") == "-1"
+    quantity = pl.when(no_qty).then(None).otherwise(number(col("qty")))
+    qty_unit = pl.when(no_qty).then(None).otherwise(col("qty_unit"))
+
+    flag_parts = [
+        pl.concat_str(pl.lit(f"{FIELDS[name]}="), col(name).str.to_lowercase())
+        for name in ("legacy_flag", "is_reported", "is_aggregate")
+        if name in found
+    ]
+    flags = (
+        pl.concat_str(flag_parts, separator=";", ignore_nulls=True)
+        if flag_parts
+        else pl.lit(None, dtype=pl.String)
+    )
+
+    reject_field, reject_reason = first_problem(
+        [
+            (
+                reporter.is_null(),
+                found.get("reporter_code", found.get("reporter_iso", "")),
+                reporter_bad,
+            ),
+            (
+                partner.is_null(),
+                found.get("partner_code", found.get("partner_iso", "")),
+                partner_bad,
+            ),
+            (
+                flow.is_null() | ~flow.str.contains(r"^[A-Z]{1,3}$"),
+                found.get("flow_code", found.get("flow_desc", "")),
+                pl.concat_str(
+                    pl.lit("unknown flow "), quoted(col("flow_code").fill_null(col("flow_desc")))
+                ),
+            ),
+            (hs.is_null() | (hs == ""), found["cmd_code"], "empty commodity code"),
+            (
+                hs.str.contains(r"^\d+$") & (hs.str.len_chars() % 2 == 1),
+                found["cmd_code"],
+                pl.concat_str(
+                    pl.lit("HS code "),
+                    quoted(hs),
+                    pl.lit(" has "),
+                    hs.str.len_chars().cast(pl.String),
+                    pl.lit(
+                        " digits: it was read as a number and lost its leading zero "
+                        "(keep the commodity code as text)"
+                    ),
+                ),
+            ),
+            (~hs_ok, found["cmd_code"], pl.concat_str(pl.lit("not an HS code: "), quoted(hs))),
+            (
+                ~period_ok.fill_null(False),
+                found.get("period", found.get("ref_year", "")),
+                pl.concat_str(
+                    pl.lit("period "),
+                    quoted(period_text),
+                    pl.lit(" does not match freqCode "),
+                    quoted(freq),
+                ),
+            ),
+            (
+                ref_year.is_not_null() & (ref_year != year),
+                found.get("period", ""),
+                pl.concat_str(
+                    pl.lit("period "),
+                    quoted(period_text),
+                    pl.lit(" is outside the record's declared refYear "),
+                    ref_year.cast(pl.String),
+                ),
+            ),
+            (
+                (freq == "M") & ref_month.is_not_null() & (ref_month != month.cast(pl.Int32)),
+                found.get("period", ""),
+                pl.concat_str(
+                    pl.lit("period "),
+                    quoted(period_text),
+                    pl.lit(" is outside the record's declared refMonth "),
+                    ref_month.cast(pl.String),
+                ),
+            ),
+            (
+                not_a_number(value_text),
+                found["primary_value"],
+                pl.concat_str(pl.lit("non-numeric value "), quoted(value_text)),
+            ),
+            (
+                value.is_null(),
+                found["primary_value"],
+                "no value (primaryValue, cifvalue and fobvalue are all empty)",
+            ),
+            (
+                not_a_number(col("net_wgt")),
+                found.get("net_wgt", ""),
+                pl.concat_str(pl.lit("non-numeric net weight "), quoted(col("net_wgt"))),
+            ),
+            (
+                not_a_number(col("qty")) & ~no_qty.fill_null(False),
+                found.get("qty", ""),
+                pl.concat_str(pl.lit("non-numeric quantity "), quoted(col("qty"))),
+            ),
+            (
+                (col("partner2_code").cast(pl.Int64, strict=False) != 0),
+                found.get("partner2_code", ""),
+                pl.concat_str(
+                    pl.lit("breakdown row (partner2Code "),
+                    col("partner2_code"),
+                    pl.lit("): the store keeps totals over second partners"),
+                ),
+            ),
+            (
+                (col("mot_code").cast(pl.Int64, strict=False) != 0),
+                found.get("mot_code", ""),
+                pl.concat_str(
+                    pl.lit("breakdown row (motCode "),
+                    col("mot_code"),
+                    pl.lit("): the store keeps totals over modes of transport"),
+                ),
+            ),
+            (
+                (col("customs_code") != "C00"),
+                found.get("customs_code", ""),
+                pl.concat_str(
+                    pl.lit("breakdown row (customsCode "),
+                    col("customs_code"),
+                    pl.lit("): the store keeps totals over customs procedures"),
+                ),
+            ),
+        ]
+    )
+
+    out = frame.select(
+        pl.lit(source, dtype=pl.String).alias("source"),
+        reporter.alias("reporter_iso3"),
+        partner.alias("partner_iso3"),
+        flow.alias("flow"),
+        pl.when(is_import).then(partner).otherwise(reporter).alias("exporter_iso3"),
+        pl.when(is_import).then(reporter).otherwise(partner).alias("importer_iso3"),
+        hs.alias("hs_code"),
+        hs6.alias("hs6"),
+        col("classification").alias("hs_revision"),
+        period.alias("period"),
+        freq.alias("freq"),
+        value.alias("value_usd"),
+        value.alias("value_native"),
+        pl.lit("USD").alias("currency"),
+        pl.when(is_import).then(pl.lit("CIF")).otherwise(pl.lit("FOB")).alias("valuation"),
+        number(col("net_wgt")).alias("net_weight_kg"),
+        quantity.alias("quantity"),
+        qty_unit.alias("quantity_unit"),
+        flags.alias("flags"),
+        pl.lit(file_name, dtype=pl.String).alias("source_file"),
+        pl.col("_line").cast(pl.Int64).alias("source_line"),
+        reject_field.alias("reject_field"),
+        reject_reason.alias("reject_reason"),
+    )
+    return out.select(
+        [pl.col(name).cast(dtype) for name, dtype in FLOW_SCHEMA.items()]
+        + [pl.col("reject_field"), pl.col("reject_reason")]
+    )
+
+
+def _load_json(path: Path) -> list[dict[str, Any]]:
+    """The ``data`` array of an API response; raises SourceFormatError naming line and column."""
+    head_bytes(path)  # missing / empty file
+    opener = gzip.open if is_gzip(path) else open
+    with opener(path, "rb") as handle:
+        raw = handle.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise SourceFormatError(
+            path, f"broken encoding: byte 0x{raw[exc.start]:02x} is not UTF-8", line=line
+        ) from None
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        raise SourceFormatError(
+            path, f"{what}: {exc.msg} (column {exc.colno})", line=exc.lineno
+        ) from None
+    if not isinstance(doc, dict) or "data" not in doc:
+        error = doc.get("error") if isinstance(doc, dict) else None
+        detail = f" (the API said: {error})" if error else ""
+        raise SourceFormatError(
+            path, f"not a Comtrade API response: no 'data' array{detail}", field="data"
+        )
+    data = doc["data"]
+    if not isinstance(data, list) or not all(isinstance(rec, dict) for rec in data):
+        raise SourceFormatError(path, "'data' is not an array of records", field="data")
+    return data
+
+
+def _json_frame(path: Path) -> tuple[pl.LazyFrame, list[str]]:
+    data = _load_json(path)
+    columns: list[str] = []
+    seen: set[str] = set()
+    for record in data:
+        for key in record:
+            if key not in seen:
+                seen.add(key)
+                columns.append(key)
+
+    def text(value: Any) -> str | None:
+        if value is None:
+            return None
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float) and value.is_integer():
+            return f"{value:.1f}"
+        return str(value)
+
+    # The records are parsed by Python's json already; each field becomes a text column so the
+    # CSV and JSON paths share one mapping (numbers as published, codes with their zeros).
+    table = {key: [text(rec.get(key)) for rec in data] for key in columns}
+    frame = pl.DataFrame(table, schema=dict.fromkeys(columns, pl.String))
+    frame = frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"))
+    return frame.lazy(), columns
+
+
+class ComtradeReader:
+    """UN Comtrade API v1 records, as JSON (``{"data": [...]}``) or CSV (camelCase or snake_case).
+
+    See the module docstring for the mapping rule. ``read`` is lazy for plain CSV files; JSON
+    responses (at most a few hundred thousand records per call) are parsed in memory.
+    """
+
+    name = "comtrade"
+    version = "1"
+    description = "UN Comtrade API v1 JSON ({'data': [...]}) or CSV, camelCase or snake_case fields"
+
+    def __init__(self, source: str = "comtrade") -> None:
+        self.source = source
+
+    @staticmethod
+    def _is_json(head: bytes) -> bool:
+        return head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"[")
+
+    def sniff(self, path: Path) -> bool:
+        """True for a JSON response with Comtrade fields, or a CSV header with them."""
+        try:
+            head = head_bytes(Path(path), 8192)
+        except SourceFormatError:
+            return False
+        if self._is_json(head):
+            return b'"data"' in head and (b'"cmdCode"' in head or b'"reporterCode"' in head)
+        try:
+            names = {normalise_name(n) for n in header_line(Path(path), head).split(",")}
+        except SourceFormatError:
+            return False
+        return {"cmdcode", "primaryvalue"} <= names and bool(
+            {"reportercode", "reporteriso"} & names
+        )
+
+    def read(self, path: Path) -> pl.LazyFrame:
+        """Canonical columns + ``reject_field`` + ``reject_reason`` (see module docstring)."""
+        path = Path(path)
+        head = head_bytes(path)
+        if self._is_json(head):
+            frame, columns = _json_frame(path)
+        else:
+            names = split_header(path, header_line(path, head))
+            frame, columns = scan_text_csv(path), names
+        found = _match_columns(path, columns)
+        return canonical_comtrade(frame, found, self.source, str(path))

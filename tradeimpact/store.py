@@ -1,0 +1,473 @@
+"""The Parquet store of validated flows, its manifest, and the mirror view.
+
+Layout of a store ``root``::
+
+    root/manifest.json                                   one entry per input file
+    root/flows/source=<source>/year=<yyyy>/<id>.parquet  stored rows of one input, one year
+    root/quarantine/source=<source>/<id>.parquet         rejected rows of one input, with reasons
+
+``<id>`` is a hash of (input path, input sha256, reader name and version): a changed input gets new
+file names, so its new files are written beside the old ones before anything is removed.
+
+Guarantees (each one tested in ``tests/test_store.py``):
+
+* **idempotent**: an input whose bytes, reader and reader version are unchanged is skipped;
+  a changed input replaces its own rows only (inputs are identified by their resolved path);
+* **atomic**: new files are written under a staging folder, moved in, then ``manifest.json`` is
+  replaced in one ``os.replace``; the manifest is the only list of live files, so a failure at any
+  point before that rename leaves the previous store exactly as it was (the new files are removed);
+* **deterministic**: rows sorted by :data:`~tradeimpact.schema.FLOW_KEY`, file names from content
+  hashes, no timestamps anywhere: the same inputs give byte-identical stores;
+* **one row per key** per source: a row whose key is already stored from another input of the same
+  source is quarantined, naming that input;
+* **streaming**: each input is read lazily where its reader allows and written with
+  ``sink_parquet``; stored rows are never collected into memory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from tradeimpact.errors import SourceFormatError, TradeImpactError
+from tradeimpact.ingest import FileReport, IngestReport, split, validate
+from tradeimpact.schema import FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
+from tradeimpact.sources import detect_reader, get_reader
+from tradeimpact.sources.base import Reader
+
+__all__ = ["MANIFEST_FORMAT", "FlowStore", "file_sha256", "mirror"]
+
+MANIFEST_FORMAT = "tradeimpact-store/1"
+_SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+_HIVE = {"source": pl.String(), "year": pl.Int32()}
+
+#: called as ``progress(path, stage)`` with stage "start", "done" or "unchanged"
+Progress = Callable[[str, str], None]
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _source_of(reader: Reader) -> str:
+    source = str(getattr(reader, "source", None) or reader.name)
+    if not _SOURCE_NAME.match(source):
+        raise TradeImpactError(
+            f"source name '{source}' must be letters, digits, '_', '-' or '.' (it names a folder)"
+        )
+    return source
+
+
+def _polars_error(path: Path, exc: Exception) -> SourceFormatError:
+    """A polars error met while streaming ``path``, as a SourceFormatError naming the file."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "utf-8" in message.lower() or "utf8" in message.lower():
+        from tradeimpact.sources._text import locate_bad_utf8
+
+        where = locate_bad_utf8(path)
+        if where is not None:
+            return SourceFormatError(
+                path,
+                f"broken encoding: the bytes at column {where[1]} are not UTF-8 "
+                "(re-save the file as UTF-8)",
+                line=where[0],
+            )
+    return SourceFormatError(path, f"cannot parse the file: {message}")
+
+
+class FlowStore:
+    """A validated, hive-partitioned Parquet store of canonical flow records.
+
+    Parameters
+    ----------
+    root : str or Path
+        The store's folder (created on first ingest).
+
+    Examples
+    --------
+    >>> store = FlowStore("store")                                     # doctest: +SKIP
+    >>> report = store.ingest(["data_raw/comtrade/HS-60a6ad.json"])    # doctest: +SKIP
+    >>> store.scan().filter(pl.col("reporter_iso3") == "JPN").collect()  # doctest: +SKIP
+    """
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    # ------------------------------------------------------------------ manifest
+    @property
+    def manifest_path(self) -> Path:
+        """``root/manifest.json``."""
+        return self.root / "manifest.json"
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest: ``{"format": ..., "inputs": {resolved path: entry}}``."""
+        if not self.manifest_path.exists():
+            return {"format": MANIFEST_FORMAT, "inputs": {}}
+        with open(self.manifest_path, encoding="utf-8") as handle:
+            manifest: dict[str, Any] = json.load(handle)
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise TradeImpactError(
+                f"{self.manifest_path}: not a tradeimpact store manifest "
+                f"(format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r})"
+            )
+        return manifest
+
+    def inputs(self) -> pl.DataFrame:
+        """One row per ingested input: path, source, reader, version, sha256 and row counts."""
+        rows = [
+            {k: v for k, v in entry.items() if k not in ("files", "quarantine_files")}
+            for entry in self.manifest()["inputs"].values()
+        ]
+        schema = {
+            "path": pl.String,
+            "source": pl.String,
+            "reader": pl.String,
+            "reader_version": pl.String,
+            "sha256": pl.String,
+            "rows_read": pl.Int64,
+            "rows_stored": pl.Int64,
+            "rows_quarantined": pl.Int64,
+        }
+        return pl.DataFrame(rows, schema=schema).sort("path")
+
+    def _files(self, kind: str, manifest: dict[str, Any] | None = None) -> list[Path]:
+        manifest = self.manifest() if manifest is None else manifest
+        rels = sorted(rel for entry in manifest["inputs"].values() for rel in entry[kind])
+        return [self.root / rel for rel in rels]
+
+    # ------------------------------------------------------------------ reading
+    def scan(self) -> pl.LazyFrame:
+        """All stored flows, lazily, with the canonical columns of :data:`FLOW_SCHEMA`."""
+        files = self._files("files")
+        if not files:
+            return pl.LazyFrame(schema=FLOW_SCHEMA)
+        frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema=_HIVE)
+        return frame.select([pl.col(n).cast(t) for n, t in FLOW_SCHEMA.items()])
+
+    def quarantine(self) -> pl.LazyFrame:
+        """All quarantined rows: ``source`` + :data:`QUARANTINE_SCHEMA` (file, line, field, reason)."""
+        files = self._files("quarantine_files")
+        schema = {"source": pl.String(), **QUARANTINE_SCHEMA}
+        if not files:
+            return pl.LazyFrame(schema=schema)
+        frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={"source": pl.String()})
+        return frame.select([pl.col(n).cast(t) for n, t in schema.items()])
+
+    # ------------------------------------------------------------------ ingest
+    def _resolve_reader(self, path: Path, source: str | Reader | None) -> Reader:
+        if source is None:
+            return detect_reader(path)
+        if isinstance(source, str):
+            return get_reader(source)
+        return source
+
+    def ingest(
+        self,
+        paths: Iterable[str | Path],
+        source: str | Reader | None = None,
+        *,
+        on_error: str = "raise",
+        progress: Progress | None = None,
+    ) -> IngestReport:
+        """Validate ``paths`` and store their rows; rejected rows go to the quarantine.
+
+        Parameters
+        ----------
+        paths : iterable of str or Path
+            Raw files.
+        source : str or Reader, optional
+            A reader name (``tradeimpact sources``) or a reader instance (e.g. a configured
+            :class:`~tradeimpact.sources.generic.GenericReader`); detected from each file when
+            omitted.
+        on_error : {"raise", "skip"}
+            ``"raise"``: a file-level error aborts the whole call and leaves the store unchanged.
+            ``"skip"``: the failing file is reported with status ``"error: <message>"`` and the
+            others are stored.
+        progress : callable, optional
+            ``progress(path, stage)`` for a progress bar.
+
+        Returns
+        -------
+        IngestReport
+            Per file: rows read, stored, quarantined (``read = stored + quarantined``).
+        """
+        if on_error not in ("raise", "skip"):
+            raise ValueError("on_error must be 'raise' or 'skip'")
+        old = self.manifest()
+        work: dict[str, Any] = {"format": MANIFEST_FORMAT, "inputs": dict(old["inputs"])}
+        report = IngestReport()
+        self.root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+        moved: list[Path] = []
+        try:
+            for raw_path in paths:
+                path = Path(raw_path)
+                if progress:
+                    progress(str(path), "start")
+                try:
+                    file_report = self._ingest_one(path, source, work, staging)
+                except SourceFormatError as exc:
+                    if on_error == "raise":
+                        raise
+                    file_report = FileReport(str(path), "", "", "", 0, 0, 0, f"error: {exc}")
+                report.files.append(file_report)
+                if progress:
+                    progress(
+                        str(path), "unchanged" if file_report.status == "unchanged" else "done"
+                    )
+            self._commit(old, work, staging, moved)
+        except BaseException:
+            for target in moved:
+                target.unlink(missing_ok=True)
+            raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return report
+
+    def _ingest_one(
+        self, path: Path, source: str | Reader | None, work: dict[str, Any], staging: Path
+    ) -> FileReport:
+        if not path.is_file():
+            raise SourceFormatError(path, "file not found")
+        reader = self._resolve_reader(path, source)
+        src = _source_of(reader)
+        key = str(path.resolve())
+        sha = file_sha256(path)
+        previous = work["inputs"].get(key)
+        if (
+            previous is not None
+            and previous["sha256"] == sha
+            and previous["reader"] == reader.name
+            and previous["reader_version"] == reader.version
+            and previous["source"] == src
+        ):
+            return FileReport(
+                str(path),
+                reader.name,
+                reader.version,
+                sha,
+                previous["rows_read"],
+                previous["rows_stored"],
+                previous["rows_quarantined"],
+                "unchanged",
+            )
+
+        stem = hashlib.sha256(
+            "\0".join([key, sha, reader.name, reader.version, src]).encode()
+        ).hexdigest()[:20]
+        frame = reader.read(path)
+        declared = getattr(reader, "declared_range", None)
+        period_range = declared(path) if callable(declared) else None
+        checked = validate(frame, name=str(path), period_range=period_range)
+
+        # rows of the same source already stored from other inputs: one row per key per source
+        others = [
+            self._locate(rel, staging)
+            for other_key, entry in sorted(work["inputs"].items())
+            if other_key != key and entry["source"] == src
+            for rel in entry["files"]
+        ]
+        if others:
+            stored_keys = (
+                pl.scan_parquet(others, hive_partitioning=True, hive_schema=_HIVE)
+                .select([*FLOW_KEY, pl.col("source_file").alias("_stored_in")])
+                .unique(FLOW_KEY, keep="first")
+            )
+            checked = checked.join(stored_keys, on=FLOW_KEY, how="left", maintain_order="left")
+            dup = pl.col("reject_reason").is_null() & pl.col("_stored_in").is_not_null()
+            checked = checked.with_columns(
+                pl.when(dup)
+                .then(pl.lit("flow_key"))
+                .otherwise(pl.col("reject_field"))
+                .alias("reject_field"),
+                pl.when(dup)
+                .then(
+                    pl.concat_str(
+                        pl.lit("duplicate flow key: already stored from "),
+                        pl.col("_stored_in"),
+                        pl.lit("; none is summed"),
+                    )
+                )
+                .otherwise(pl.col("reject_reason"))
+                .alias("reject_reason"),
+            ).drop("_stored_in")
+
+        good, bad = split(checked)
+        flows_rel = Path("flows") / f"source={src}"
+        quarantine_rel = Path("quarantine") / f"source={src}" / f"{stem}.parquet"
+        (staging / flows_rel).mkdir(parents=True, exist_ok=True)
+        (staging / quarantine_rel).parent.mkdir(parents=True, exist_ok=True)
+
+        def provider(args: Any) -> str:
+            return f"year={args.partition_keys['year'][0]}/{stem}.parquet"
+
+        sunk: list[Any] = []
+        good_sink = (
+            good.with_columns(pl.col("period").dt.year().alias("year"))
+            .drop("source")
+            .sink_parquet(
+                pl.PartitionBy(
+                    staging / flows_rel, key="year", include_key=False, file_path_provider=provider
+                ),
+                mkdir=True,
+                lazy=True,
+                sinked_paths_callback=lambda a: sunk.extend(a.paths),
+            )
+        )
+        bad_sink = bad.sink_parquet(staging / quarantine_rel, lazy=True)
+        try:
+            counted = pl.collect_all([good_sink, bad_sink, frame.select(pl.len())])
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise _polars_error(path, exc) from exc
+        rows_read = int(counted[2].item())
+        rows_stored = sum(int(p.num_rows) for p in sunk)
+        rows_quarantined = int(
+            pl.scan_parquet(staging / quarantine_rel).select(pl.len()).collect().item()
+        )
+        if rows_read != rows_stored + rows_quarantined:
+            raise TradeImpactError(
+                f"{path}: accounting error, {rows_read} rows read but {rows_stored} stored + "
+                f"{rows_quarantined} quarantined"
+            )
+        files = sorted(str(Path(p.path).resolve().relative_to(staging.resolve())) for p in sunk)
+        quarantine_files = [str(quarantine_rel)] if rows_quarantined else []
+        if not rows_quarantined:
+            (staging / quarantine_rel).unlink()
+        work["inputs"][key] = {
+            "path": str(path),
+            "source": src,
+            "reader": reader.name,
+            "reader_version": reader.version,
+            "sha256": sha,
+            "rows_read": rows_read,
+            "rows_stored": rows_stored,
+            "rows_quarantined": rows_quarantined,
+            "files": files,
+            "quarantine_files": quarantine_files,
+        }
+        status = "replaced" if previous is not None else "ingested"
+        return FileReport(
+            str(path),
+            reader.name,
+            reader.version,
+            sha,
+            rows_read,
+            rows_stored,
+            rows_quarantined,
+            status,
+        )
+
+    def _locate(self, rel: str, staging: Path) -> Path:
+        """A live file's path: in staging when written by this call, else in the store."""
+        staged = staging / rel
+        return staged if staged.exists() else self.root / rel
+
+    def _commit(
+        self, old: dict[str, Any], work: dict[str, Any], staging: Path, moved: list[Path]
+    ) -> None:
+        def live(manifest: dict[str, Any]) -> set[str]:
+            return {
+                rel
+                for entry in manifest["inputs"].values()
+                for rel in [*entry["files"], *entry["quarantine_files"]]
+            }
+
+        old_live, new_live = live(old), live(work)
+        if work["inputs"] == old["inputs"] and self.manifest_path.exists():
+            return
+        for rel in sorted(new_live - old_live):
+            target = self.root / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, target)
+            moved.append(target)
+        text = json.dumps(work, indent=2, sort_keys=True) + "\n"
+        tmp = self.root / ".manifest.json.tmp"
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.manifest_path)
+        moved.clear()  # committed: the new files are live now
+        for rel in sorted(old_live - new_live):
+            (self.root / rel).unlink(missing_ok=True)
+        for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), reverse=True):
+            if folder != staging and not any(folder.iterdir()):
+                folder.rmdir()
+
+
+def mirror(flows: pl.LazyFrame | pl.DataFrame, *, by_source: bool = True) -> pl.DataFrame:
+    """Pair each importer's report with the exporter's report of the same flow.
+
+    An import row (``flow`` M, reported by the importer) and an export row (``flow`` X, reported by
+    the exporter) describe the same flow when ``exporter_iso3, importer_iso3, hs_code, period,
+    freq`` (and ``source`` with ``by_source``) agree. Imports are valued CIF (cost, insurance and
+    freight to the importer's border), exports FOB (at the exporter's border), so even perfect
+    reports differ by transport and insurance costs, typically 5-10% of the value: a positive
+    ``value_gap`` of that size is expected, a larger or negative gap points at misreporting,
+    re-exports through third countries or timing.
+
+    Parameters
+    ----------
+    flows : polars.LazyFrame or DataFrame
+        Canonical records, e.g. ``FlowStore(root).scan()``.
+    by_source : bool
+        Pair only reports from the same source (default).
+
+    Returns
+    -------
+    polars.DataFrame
+        One row per flow seen from either side (full join): the key columns,
+        ``value_import_cif`` (importer's report), ``value_export_fob`` (exporter's report),
+        ``value_gap = value_import_cif - value_export_fob``, ``value_ratio = value_import_cif /
+        value_export_fob``, ``weight_import_kg``, ``weight_export_kg``,
+        ``weight_gap_kg = weight_import_kg - weight_export_kg``; null where a side is missing.
+        Sorted by the key.
+    """
+    lazy = flows.lazy() if isinstance(flows, pl.DataFrame) else flows
+    key = ["exporter_iso3", "importer_iso3", "hs_code", "period", "freq"]
+    if by_source:
+        key = ["source", *key]
+    imports = lazy.filter(pl.col("flow") == "M").select(
+        *key,
+        pl.col("value_usd").alias("value_import_cif"),
+        pl.col("net_weight_kg").alias("weight_import_kg"),
+    )
+    exports = lazy.filter(pl.col("flow") == "X").select(
+        *key,
+        pl.col("value_usd").alias("value_export_fob"),
+        pl.col("net_weight_kg").alias("weight_export_kg"),
+    )
+    paired = imports.join(exports, on=key, how="full", coalesce=True, nulls_equal=True)
+    return (
+        paired.with_columns(
+            (pl.col("value_import_cif") - pl.col("value_export_fob")).alias("value_gap"),
+            (pl.col("value_import_cif") / pl.col("value_export_fob")).alias("value_ratio"),
+            (pl.col("weight_import_kg") - pl.col("weight_export_kg")).alias("weight_gap_kg"),
+        )
+        .select(
+            *key,
+            "value_import_cif",
+            "value_export_fob",
+            "value_gap",
+            "value_ratio",
+            "weight_import_kg",
+            "weight_export_kg",
+            "weight_gap_kg",
+        )
+        .sort(key, nulls_last=True)
+        .collect()
+    )
