@@ -107,6 +107,42 @@ def canonical(frame: pl.LazyFrame) -> pl.LazyFrame:
     return frame.select(exprs)
 
 
+_UTF8_BOM = b"\xef\xbb\xbf"
+
+
+def decode_strict(data: bytes, path: str | Path, fallback: str) -> tuple[str, str]:
+    """Decode ``data`` as UTF-8 (BOM allowed) or else as ``fallback``; never a silent guess.
+
+    UTF-8 goes first: text in a legacy East-Asian encoding (Shift-JIS, GBK/GB18030) is almost
+    never valid UTF-8, while UTF-8 text often decodes (wrongly) in those encodings.
+
+    Returns
+    -------
+    (encoding, text)
+        ``encoding`` is ``"utf-8"``, ``"utf-8-sig"`` or ``fallback``.
+
+    Raises
+    ------
+    SourceFormatError
+        When neither decodes, naming the byte offset and line of the first bad byte of each try.
+    """
+    candidates = ["utf-8-sig"] if data.startswith(_UTF8_BOM) else ["utf-8", fallback]
+    failures: list[tuple[str, int, int, bytes]] = []
+    for encoding in candidates:
+        try:
+            return encoding, data.decode(encoding)
+        except UnicodeDecodeError as err:
+            line = data.count(b"\n", 0, err.start) + 1
+            failures.append((encoding, err.start, line, data[err.start : err.start + 2]))
+    detail = "; ".join(
+        f"not {enc}: byte {bad!r} at byte offset {offset}, line {line}"
+        for enc, offset, line, bad in failures
+    )
+    raise SourceFormatError(
+        path, f"undecodable text, neither UTF-8 nor {fallback}: {detail}", line=failures[-1][2]
+    )
+
+
 def read_head(path: Path, nbytes: int = 65536) -> bytes:
     """The first ``nbytes`` of ``path``; raises SourceFormatError for a missing or empty file."""
     try:

@@ -42,6 +42,7 @@ import polars as pl
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.sources._codetables import (
     canonical,
+    decode_strict,
     exact_scaled,
     first_problem,
     hs_revision_for_year,
@@ -65,7 +66,6 @@ WEIGHT_UNITS = {"KG": 1.0, "MT": 1000.0, "GR": 0.001}
 
 _KEY_COLUMNS = ["Exp or Imp", "Year", "HS", "Country", "Unit1", "Unit2"]
 _MEASURES = ["Quantity1", "Quantity2", "Value"]
-_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 def detect_encoding(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str]:
@@ -91,26 +91,14 @@ def detect_encoding(data: bytes, path: str | Path = "<bytes>") -> tuple[str, str
     SourceFormatError
         When the bytes are neither, naming the byte offset and line of the first bad byte in each.
     """
-    if data.startswith(_UTF8_BOM):
-        candidates = ["utf-8-sig"]
-    else:
-        candidates = ["utf-8", "cp932"]
-    failures: list[tuple[str, int, int, bytes]] = []
-    for encoding in candidates:
-        try:
-            return encoding, data.decode(encoding)
-        except UnicodeDecodeError as err:
-            line = data.count(b"\n", 0, err.start) + 1
-            failures.append((encoding, err.start, line, data[err.start : err.start + 2]))
-    detail = "; ".join(
-        f"not {enc}: byte {bad!r} at byte offset {offset}, line {line}"
-        for enc, offset, line, bad in failures
-    )
-    raise SourceFormatError(
-        path,
-        f"undecodable text, neither UTF-8 nor Shift-JIS (cp932): {detail}",
-        line=failures[-1][2],
-    )
+    try:
+        return decode_strict(data, path, "cp932")
+    except SourceFormatError as err:
+        raise SourceFormatError(
+            path,
+            err.reason.replace("neither UTF-8 nor cp932", "neither UTF-8 nor Shift-JIS (cp932)"),
+            line=err.line,
+        ) from None
 
 
 class JapanCustomsReader:
