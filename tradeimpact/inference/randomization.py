@@ -60,8 +60,8 @@ def placebo_in_space(
 
     Parameters
     ----------
-    y : array (n,)
-        Outcome.
+    y : array (n,) or (n, R)
+        Outcome; with ``R`` columns (e.g. Monte Carlo draws) every outcome shares the projection.
     treat_columns : array (n, P)
         The alternative (placebo) treatment columns, one per assignment.
     controls : array (n, k) or None
@@ -73,8 +73,8 @@ def placebo_in_space(
 
     Returns
     -------
-    numpy.ndarray (P,)
-        The coefficient of each column.
+    numpy.ndarray (P,) or (P, R)
+        The coefficient of each column (for each outcome).
 
     Raises
     ------
@@ -86,17 +86,19 @@ def placebo_in_space(
     Frisch & Waugh (1933); Lovell (1963); MacKinnon & Webb (2020), J. Econometrics 218.
     """
     t = np.asarray(treat_columns, dtype=np.float64)
-    y_arr = np.asarray(y, dtype=np.float64).ravel()
-    n = y_arr.shape[0]
+    y_in = np.asarray(y, dtype=np.float64)
+    one_y = y_in.ndim == 1
+    y_arr = y_in.reshape(y_in.shape[0], -1)
+    n, r = y_arr.shape
     t = t.reshape(n, -1)
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     x = None if controls is None else np.asarray(controls, dtype=np.float64).reshape(n, -1)
     k = 0 if x is None else x.shape[1]
     # One demean call for y, the controls and every placebo column.
-    stacked = demean(np.column_stack([y_arr[:, None], *([x] if x is not None else []), t]), fe, w)
-    proj = _FWL(stacked[:, 0], stacked[:, 1 : 1 + k], w)
-    beta, _ = proj.coefficients_from_demeaned(stacked[:, 1 + k :], raw=t)
-    return beta
+    stacked = demean(np.column_stack([y_arr, *([x] if x is not None else []), t]), fe, w)
+    proj = _FWL(stacked[:, :r], stacked[:, r : r + k], w)
+    beta, _ = proj.coefficients_from_demeaned(stacked[:, r + k :], raw=t)
+    return np.asarray(beta[:, 0] if one_y else beta, dtype=np.float64)
 
 
 class _FWL:
@@ -113,7 +115,8 @@ class _FWL:
                     "the controls are collinear with each other or with the fixed effects"
                 )
             self._xtwx_inv = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
-        self.y_tt = self.partial_x(y_t[:, None])[:, 0]
+        # outcomes as columns (n, R): several outcomes share every projection
+        self.y_tt = self.partial_x(y_t.reshape(y_t.shape[0], -1))
 
     def partial_x(self, a: FloatArray) -> FloatArray:
         """Residualise demeaned columns on the demeaned controls (weighted)."""
@@ -141,7 +144,7 @@ class _FWL:
                 f"controls, e.g. {labels}: no variation is left to estimate their coefficient "
                 "(a unit never observed before or after the event, or a constant column)"
             )
-        beta = (t_tt.T @ (self.w * self.y_tt)) / den
+        beta = (t_tt.T @ (self.w[:, None] * self.y_tt)) / den[:, None]  # (P, R)
         cross = None if other is None else (t_tt.T @ (self.w * other)) / den
         return np.asarray(beta, dtype=np.float64), cross
 
@@ -430,7 +433,7 @@ def randomization_inference(
         raw = member[ucode, :] * post_arr[:, None]
         t_t = demean(raw, fe_obj, w)
         b, c = fwl.coefficients_from_demeaned(t_t, raw, names[start : start + chunk], d_tt)
-        betas[start : start + len(block)] = b
+        betas[start : start + len(block)] = b[:, 0]
         assert c is not None
         cross[start : start + len(block)] = c
 
