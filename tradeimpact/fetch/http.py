@@ -39,10 +39,13 @@ import urllib.request
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 from tradeimpact.errors import TradeImpactError
 
 log = logging.getLogger("tradeimpact.fetch")
+
+T = TypeVar("T")
 
 USER_AGENT = "tradeimpact-fetch/0.1 (+https://pypi.org/project/tradeimpact)"
 
@@ -185,25 +188,94 @@ class HttpClient:
             sep = "&" if "?" in url else "?"
             full = url + sep + urllib.parse.urlencode(list(params.items()))
         shown = self.redact(full)
-        request_headers = {"User-Agent": USER_AGENT, "Accept": "*/*"}
-        request_headers.update(headers or {})
+
+        def action(resp: Any) -> Response:
+            status = resp.status
+            resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            body = resp.read()
+            expected = resp_headers.get("content-length")
+            if expected is not None and expected.isdigit() and int(expected) != len(body):
+                raise BadBody(f"truncated body: {len(body)} of {expected} bytes")
+            response = Response(status, resp_headers, body, shown)
+            if validate is not None:
+                validate(response)
+            return response
+
+        return self._with_retries(full, dict(headers or {}), what, lambda: {}, action)
+
+    def download(
+        self,
+        url: str,
+        dest: Path,
+        *,
+        headers: Mapping[str, str] | None = None,
+        what: str = "download",
+        block: int = 1 << 20,
+    ) -> int:
+        """Stream ``url`` to ``dest`` (large files), resuming a partial ``dest.part`` by Range.
+
+        The bytes go to ``<dest>.part``; only a complete body (as many bytes as announced) is
+        fsynced and renamed to ``dest``. A dropped connection keeps the ``.part`` file and the next
+        attempt asks for the rest (``Range: bytes=N-``); a server that answers 200 instead of 206
+        sends the whole file again, which then replaces the part.
+
+        Returns
+        -------
+        int
+            Size of ``dest`` in bytes.
+        """
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        part = dest.with_name(dest.name + ".part")
+
+        def extra_headers() -> dict[str, str]:
+            have = part.stat().st_size if part.exists() else 0
+            return {"Range": f"bytes={have}-"} if have else {}
+
+        def action(resp: Any) -> int:
+            have = part.stat().st_size if part.exists() else 0
+            resp_headers = {k.lower(): v for k, v in resp.headers.items()}
+            append = resp.status == 206 and have > 0
+            if append:
+                start = resp_headers.get("content-range", "").split(" ")[-1].split("-")[0]
+                if start != str(have):
+                    append = False
+            expected = resp_headers.get("content-length")
+            total = (
+                int(expected) + (have if append else 0) if expected and expected.isdigit() else None
+            )
+            with part.open("ab" if append else "wb") as handle:
+                while chunk := resp.read(block):
+                    handle.write(chunk)
+                handle.flush()
+                os.fsync(handle.fileno())
+            size = part.stat().st_size
+            if total is not None and size != total:
+                raise BadBody(f"truncated download: {size} of {total} bytes")
+            os.replace(part, dest)
+            return size
+
+        return self._with_retries(url, dict(headers or {}), what, extra_headers, action)
+
+    def _with_retries(
+        self,
+        full: str,
+        headers: dict[str, str],
+        what: str,
+        extra_headers: Callable[[], dict[str, str]],
+        action: Callable[[Any], T],
+    ) -> T:
+        """Open ``full`` and run ``action`` on the answer, retrying as the module docstring says."""
+        shown = self.redact(full)
         last_problem = "no attempt made"
         for attempt in range(1, self.policy.max_attempts + 1):
             self._throttle()
             wait: float | None = None
+            request_headers = {"User-Agent": USER_AGENT, "Accept": "*/*", **headers}
+            request_headers.update(extra_headers())
             try:
                 req = urllib.request.Request(full, headers=request_headers, method="GET")
                 with self._opener.open(req, timeout=self.policy.timeout) as resp:
-                    status = resp.status
-                    resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-                    body = resp.read()
-                expected = resp_headers.get("content-length")
-                if expected is not None and expected.isdigit() and int(expected) != len(body):
-                    raise BadBody(f"truncated body: {len(body)} of {expected} bytes")
-                response = Response(status, resp_headers, body, shown)
-                if validate is not None:
-                    validate(response)
-                return response
+                    return action(resp)
             except urllib.error.HTTPError as err:
                 code = err.code
                 err_headers = {k.lower(): v for k, v in (err.headers or {}).items()}
