@@ -238,3 +238,30 @@ def test_partner_table() -> None:
     table = code_table("gacc")
     assert table["code"].is_unique().all() and table["iso3"].is_unique().all()
     assert table["name_zh"].is_unique().all()
+
+
+def test_round_trip_through_flowstore(tmp_path: Path) -> None:
+    """Ingest (format detected), scan: totals per partner and code equal the raw file's."""
+    import csv
+
+    from tradeimpact.store import FlowStore
+
+    path = write(tmp_path, ZH + BAD[4][0] + "\n", enc="gbk")
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path])
+    assert [f.reader for f in report.files] == ["gacc"]
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (5, 4, 1)
+    expected: dict[tuple[str, str], float] = {}
+    with open(path, encoding="gbk", newline="") as handle:
+        for rec in csv.DictReader(handle):
+            if rec["贸易伙伴编码"] == "998":
+                continue
+            key = (rec["贸易伙伴编码"], rec["商品编码"])
+            expected[key] = expected.get(key, 0.0) + float(rec["美元"].replace(",", ""))
+    names = {"116": "JPN", "502": "USA", "133": "KOR", "143": "TWN"}
+    stored = store.scan().collect()
+    got = {(r["partner_iso3"], r["hs_code"]): r["value_usd"] for r in stored.iter_rows(named=True)}
+    assert got == {(names[p], c): v for (p, c), v in expected.items()}
+    assert store.quarantine().collect()["reason"].to_list() == [
+        "unknown GACC trading partner '998'"
+    ]

@@ -334,3 +334,28 @@ def test_country_table() -> None:
     assert table["code"].is_unique().all()
     assert table["iso3"].is_unique().all()
     assert table["code"].str.contains(r"^[1-7]\d\d$").all()
+
+
+def test_round_trip_through_flowstore(tmp_path: Path) -> None:
+    """Ingest (format detected), scan: month totals equal the raw Year totals x 1000."""
+    from tradeimpact.store import FlowStore
+
+    bad = line("2", "2010", "'280530000", "999", "", "KG", month_list(Sep=(0, 1, 2)), "x")
+    path = write(tmp_path, GOOD + bad + "\n", enc="cp932")
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path])
+    assert [f.reader for f in report.files] == ["japan_customs"]
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (60, 48, 12)
+    stored = store.scan().collect()
+    # Value-Year of each good line, from the fixture text (columns 8), x 1000
+    expected = {}
+    for text_line in LINES:
+        cells = text_line.split(",")
+        expected[cells[2].lstrip("'")] = int(cells[8]) * 1000.0
+    totals = stored.group_by("hs_code").agg(pl.col("value_native").sum())
+    assert dict(totals.iter_rows()) == expected
+    assert stored.height == 48 and stored["period"].n_unique() == 12
+    assert set(store.quarantine().collect()["reason"]) == {
+        "unknown Japan Customs country code '999'"
+    }
+    assert [f.status for f in store.ingest([path]).files] == ["unchanged"]
