@@ -1,7 +1,8 @@
 """Private helpers shared by the BACI, Japan Customs and GACC readers.
 
-* loading the country-code tables shipped in :mod:`tradeimpact.codes` (``<system>.csv``, columns at
-  least ``code,iso3,name``; the source of each table is named in ``<system>.md`` beside it);
+* the ``code -> iso3`` dictionaries of the tables shipped in :mod:`tradeimpact.codes`
+  (``<system>.csv``, read by :func:`tradeimpact.codes.country_table`; the source of each table is
+  named in ``<system>.md`` beside it);
 * decimal-exact unit scaling of numbers read as text;
 * the first-problem-wins rejection bookkeeping every reader needs;
 * reading a text file's first line for the file-level checks (empty file, wrong delimiter,
@@ -15,19 +16,18 @@ from pathlib import Path
 
 import polars as pl
 
+from tradeimpact.codes import country_table
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_SCHEMA
-
-#: the folder of the shipped country-code tables (``tradeimpact/codes``)
-CODES_DIR = Path(__file__).resolve().parents[1] / "codes"
 
 #: decimal type used to scale numbers exactly (thousand USD -> USD without binary rounding noise)
 _EXACT = pl.Decimal(38, 9)
 
 
-@cache
 def code_table(system: str) -> pl.DataFrame:
     """The shipped country table ``tradeimpact/codes/<system>.csv``, every column as text.
+
+    Delegates to :func:`tradeimpact.codes.country_table` (cached there).
 
     Parameters
     ----------
@@ -39,12 +39,7 @@ def code_table(system: str) -> pl.DataFrame:
     polars.DataFrame
         At least ``code``, ``iso3`` and ``name`` (String); empty cells are null.
     """
-    path = CODES_DIR / f"{system}.csv"
-    table = pl.read_csv(path, infer_schema=False)
-    missing = {"code", "iso3", "name"} - set(table.columns)
-    if missing:
-        raise SourceFormatError(path, f"code table lacks column(s) {sorted(missing)}")
-    return table.with_columns(pl.col(c).str.strip_chars() for c in table.columns)
+    return country_table(system)
 
 
 @cache
