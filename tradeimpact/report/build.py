@@ -19,15 +19,18 @@ is usable, and tested, without the estimation half.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -499,3 +502,294 @@ def render(cases: Sequence[ReportCase], out: Path, info: BuildInfo) -> list[Path
     html_path = _write_text(out / f"{stem}.html", html_render.render(doc, out))
     written += [typ, pdf, html_path]
     return sorted(written)
+
+
+# -- the pipeline: data_raw -> store -> case studies -> ReportCase ---------------------------------
+#: Folders of data_raw/ that hold no flow files (published press figures are read by the case study).
+NOT_FLOWS = ("published",)
+#: File names under data_raw/ that are not flow files (sidecars, notes).
+NOT_FLOW_SUFFIXES = (".md", ".meta", ".sha256", ".txt", ".toml")
+
+
+def flow_files(data: Path) -> list[Path]:
+    """The raw flow files under ``data/<source>/`` (sorted), sidecars and notes left out."""
+    data = Path(data)
+    out = []
+    for p in sorted(data.rglob("*")):
+        rel = p.relative_to(data)
+        if not p.is_file() or len(rel.parts) < 2 or rel.parts[0] in NOT_FLOWS:
+            continue
+        if p.name.startswith(".") or p.name.endswith(NOT_FLOW_SUFFIXES):
+            continue
+        out.append(p)
+    return out
+
+
+def _event_toml(path: Path) -> dict[str, object]:
+    import tomllib
+
+    with open(path, "rb") as fh:
+        return tomllib.load(fh)
+
+
+def _marks(ev: dict[str, object]) -> list[tuple[date, str]]:
+    e = ev["event"]
+    assert isinstance(e, dict)
+    marks: list[tuple[date, str]] = []
+    if e.get("anticipation_start"):
+        marks.append((e["anticipation_start"], "anticipation"))
+    marks.append((e["effective"], "event"))
+    conf = ev.get("confounders", [])
+    assert isinstance(conf, list)
+    for c in conf:
+        marks.append((c["date"], str(c["name"]).replace("_", " ")))
+    w = ev.get("window", {})
+    assert isinstance(w, dict)
+    lo, hi = w.get("start"), w.get("end")
+    return sorted(m for m in marks if (lo is None or m[0] >= lo) and (hi is None or m[0] <= hi))
+
+
+def store_frames(flows: pl.LazyFrame, ev: dict[str, object]) -> dict[str, pl.DataFrame]:
+    """The descriptive series of one event straight from the store's canonical flows.
+
+    * ``raw``: each importer's own reported imports (flow M) of the core basket from the source
+      country, by month (``period, unit, value`` = net weight, kg), treated and controls;
+    * ``diversion``: the treated importer's imports of the basket by partner (``supplier``);
+    * ``mirror``: the source's reported exports to the treated importer vs the treated
+      importer's reported imports from the source (kg).
+    """
+    e, prod, ctrl, win = (ev[k] for k in ("event", "products", "controls", "window"))
+    assert isinstance(e, dict) and isinstance(prod, dict)
+    assert isinstance(ctrl, dict) and isinstance(win, dict)
+    treated, src = str(e["treated"]), str(e["source_country"])
+    basket = [str(c) for c in prod["core"]]
+    base = flows.filter(
+        (pl.col("freq") == "M")
+        & pl.col("hs6").is_in(basket)
+        & pl.col("period").is_between(win["start"], win["end"])
+    )
+    units = [treated, *map(str, ctrl["importers"])]
+    raw = (
+        base.filter(
+            (pl.col("flow") == "M")
+            & (pl.col("partner_iso3") == src)
+            & pl.col("reporter_iso3").is_in(units)
+        )
+        .group_by("period", pl.col("reporter_iso3").alias("unit"))
+        .agg(pl.col("net_weight_kg").sum().alias("value"))
+        .sort("unit", "period")
+        .collect()
+    )
+    diversion = (
+        base.filter(
+            (pl.col("flow") == "M")
+            & (pl.col("reporter_iso3") == treated)
+            & ~pl.col("partner_iso3").is_in(["WLD", "W00", "_X", "XX"])
+        )
+        .group_by("period", pl.col("partner_iso3").alias("supplier"))
+        .agg(pl.col("net_weight_kg").sum().alias("value"))
+        .sort("supplier", "period")
+        .collect()
+    )
+    exp = (
+        base.filter(
+            (pl.col("flow") == "X")
+            & (pl.col("reporter_iso3") == src)
+            & (pl.col("partner_iso3") == treated)
+        )
+        .group_by("period")
+        .agg(pl.col("net_weight_kg").sum().alias("exporter_reported"))
+    )
+    imp = (
+        raw.lazy()
+        .filter(pl.col("unit") == treated)
+        .select("period", pl.col("value").alias("importer_reported"))
+    )
+    mirror = exp.join(imp, on="period", how="full", coalesce=True).sort("period").collect()
+    return {"raw": raw, "diversion": diversion, "mirror": mirror}
+
+
+def _get(obj: object, *names: str) -> object:
+    for n in names:
+        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
+        if v is not None:
+            return v() if callable(v) and n.endswith("series") else v
+    return None
+
+
+def _event_study_frame(res: object, ri: object) -> pl.DataFrame | None:
+    """``rel_time, estimate, ci_low, ci_high[, ri_low, ri_high]`` from an event-study result.
+
+    Reads ``tidy()`` (``rel_time``/``event_time`` or ``term`` like ``k=-3``) when it has the
+    event times, else ``event_study_inputs() -> (times, betahat, sigma)`` with normal intervals;
+    the randomization band from a frame with ``rel_time, ri_low, ri_high`` (or ``q025, q975``).
+    """
+    if res is None:
+        return None
+    if isinstance(res, pl.DataFrame):
+        es = res
+    elif hasattr(res, "event_study_inputs"):
+        import numpy as np
+
+        times, b, s = res.event_study_inputs()
+        se = np.sqrt(np.clip(np.diag(np.asarray(s, float)), 0, None))
+        es = pl.DataFrame(
+            {"rel_time": np.asarray(times, int), "estimate": np.asarray(b, float)}
+        ).with_columns(
+            (pl.col("estimate") - 1.959963984540054 * pl.Series(se)).alias("ci_low"),
+            (pl.col("estimate") + 1.959963984540054 * pl.Series(se)).alias("ci_high"),
+        )
+        ref = getattr(res, "ref", None)
+        if ref is not None and ref not in es["rel_time"].to_list():
+            es = pl.concat(
+                [
+                    es,
+                    pl.DataFrame(
+                        {
+                            "rel_time": [int(ref)],
+                            "estimate": [0.0],
+                            "ci_low": [None],
+                            "ci_high": [None],
+                        },
+                        schema=es.schema,
+                    ),
+                ]
+            )
+    else:
+        t = res.tidy()  # type: ignore[attr-defined]
+        col = next((c for c in ("rel_time", "event_time") if c in t.columns), None)
+        if col is None:
+            return None
+        es = t.select(
+            pl.col(col).cast(pl.Int64).alias("rel_time"),
+            "estimate",
+            pl.col("conf_low").alias("ci_low"),
+            pl.col("conf_high").alias("ci_high"),
+        )
+    es = es.with_columns(pl.col("ci_low", "ci_high").cast(pl.Float64).fill_null(float("nan")))
+    if isinstance(ri, pl.DataFrame) and "rel_time" in ri.columns:
+        band = ri.rename({"q025": "ri_low", "q975": "ri_high"}, strict=False)
+        if {"ri_low", "ri_high"} <= set(band.columns):
+            es = es.join(band.select("rel_time", "ri_low", "ri_high"), on="rel_time", how="left")
+    return es.sort("rel_time")
+
+
+def case_from_study(
+    study: object, ev: dict[str, object], frames: dict[str, pl.DataFrame]
+) -> ReportCase:
+    """Map a :class:`tradeimpact.casestudy.CaseStudy` and the store's series to a ReportCase."""
+    e = ev["event"]
+    w = ev["window"]
+    assert isinstance(e, dict) and isinstance(w, dict)
+    eff: date = e["effective"]
+    start: date = w["start"]
+    base_hi = date(eff.year - 1, 12, 1) if eff.month > 1 else date(eff.year - 2, 12, 1)
+    base = (max(start, date(base_hi.year, 1, 1)), base_hi)
+    synthetic = bool(_get(study, "is_synthetic"))
+    main = _get(study, "main")
+    assert isinstance(main, pl.DataFrame)
+    hd: Any = _get(study, "honestdid", "sensitivity")
+    if isinstance(hd, dict):
+        hd = hd.get("relative_magnitudes") or next(iter(hd.values()), None)
+    hdd = None
+    if hd is not None and hasattr(hd, "table"):
+        hdd = HonestDiDData(hd.table, tuple(hd.original), str(hd.restriction))
+    synth = _get(study, "synth", "synth_results")
+    gap = placebos = None
+    if isinstance(synth, dict):
+        synth = synth.get("synth") or next(iter(synth.values()), None)
+    if synth is not None:
+        g = _get(synth, "gap_frame", "gaps", "gap")
+        if isinstance(g, pl.DataFrame):
+            gap = g.select("period", "gap") if "unit" not in g.columns else None
+        p = _get(synth, "placebo_gaps", "placebos")
+        if isinstance(p, pl.DataFrame) and {"period", "unit", "gap"} <= set(p.columns):
+            placebos = p.select("period", "unit", "gap")
+    es = _get(study, "event_study", "event_studies")
+    if isinstance(es, dict):
+        es = es.get("importer") or next(iter(es.values()), None)
+    published = _get(study, "published_series")
+    pub = published if isinstance(published, pl.DataFrame) else None
+    return ReportCase(
+        name=str(e["name"]),
+        title=str(e.get("title", e["name"])),
+        synthetic=synthetic,
+        main=main,
+        treated=str(e["treated"]),
+        source_country=str(e["source_country"]),
+        events=_marks(ev),
+        raw=frames["raw"],
+        raw_base=base,
+        event_study=_event_study_frame(es, _get(study, "ri_band", "event_study_band")),
+        synth_gap=gap,
+        synth_placebos=placebos,
+        diversion=frames["diversion"] if frames["diversion"].height else None,
+        mirror=frames["mirror"] if frames["mirror"].height else None,
+        honestdid=hdd,
+        published=pub,
+        source_note=(
+            "SYNTHETIC Comtrade-format panel (tradeimpact.demo)"
+            if synthetic
+            else "UN Comtrade and national customs, as in data_raw/"
+        ),
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``."""
+    import shutil
+
+    from tradeimpact.casestudy import run_case_study
+    from tradeimpact.store import FlowStore
+
+    ap = argparse.ArgumentParser(
+        prog="python -m tradeimpact.report.build", description=__doc__.split("\n")[0]
+    )
+    ap.add_argument("--data", default="data_raw", help="raw data folder (default data_raw)")
+    ap.add_argument("--out", default="reports", help="output folder (default reports)")
+    ap.add_argument(
+        "--store", default=None, help="use this existing store instead of ingesting --data"
+    )
+    ap.add_argument("--events", default="analysis/events", help="event definitions (*.toml)")
+    ap.add_argument("--spec", default="analysis/specs/main.toml", help="specification file")
+    args = ap.parse_args(list(argv) if argv is not None else None)
+    data, out = Path(args.data), Path(args.out)
+    if args.store:
+        store = FlowStore(args.store)
+    else:
+        root = out / "_build" / "store"
+        if root.exists():
+            shutil.rmtree(root)
+        store = FlowStore(root)
+        files = flow_files(data)
+        if not files:
+            print(f"no flow files under {data}/<source>/: nothing to build", file=sys.stderr)
+            return 2
+        rep = store.ingest(files)
+        print(rep.summary())
+    flows = store.scan()
+    cases = []
+    for path in sorted(Path(args.events).glob("*.toml")):
+        ev = _event_toml(path)
+        study = run_case_study(path, store, spec_path=args.spec)
+        cases.append(case_from_study(study, ev, store_frames(flows, ev)))
+    inputs = [
+        (Path(str(r["path"])).name, str(r["sha256"]))
+        for r in store.inputs().sort("path").iter_rows(named=True)
+    ]
+    info = BuildInfo(
+        inputs=sorted(inputs),
+        versions=package_versions(),
+        commit=git_commit(Path(__file__).resolve().parents[2]),
+        command=f"python -m tradeimpact.report.build --data {args.data} --out {args.out}",
+    )
+    written = render(cases, out, info)
+    print(f"wrote {len(written)} files under {out}/")
+    for c in cases:
+        print(f"\n{c.title}{' (SYNTHETIC)' if c.synthetic else ''}")
+        print(main_table(c.main, synthetic=c.synthetic).to_markdown())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

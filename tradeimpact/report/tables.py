@@ -462,19 +462,35 @@ def results_table(
     return Table(cols, panels, [], all_notes, caption)
 
 
+#: Names the main specification's ``variant`` may carry (the first one present is used).
+MAIN_VARIANTS = ("main", "baseline")
+
+
+def main_variant_of(main: pl.DataFrame) -> str:
+    """The variant holding the main specification: ``main``/``baseline``, else the first row's."""
+    present = main["variant"].unique(maintain_order=True).to_list()
+    for name in MAIN_VARIANTS:
+        if name in present:
+            return name
+    return str(present[0]) if present else "main"
+
+
 def main_table(
-    main: pl.DataFrame, *, synthetic: bool, main_variant: str = "main", **kw: Any
+    main: pl.DataFrame, *, synthetic: bool, main_variant: str | None = None, **kw: Any
 ) -> Table:
-    """The main-results table: the rows of ``main`` whose ``variant`` is ``main_variant``."""
+    """The main-results table: the rows of ``main`` whose ``variant`` is ``main_variant``
+    (default: :func:`main_variant_of`)."""
     _check_main(main)
-    return results_table(main.filter(pl.col("variant") == main_variant), synthetic=synthetic, **kw)
+    mv = main_variant if main_variant is not None else main_variant_of(main)
+    return results_table(main.filter(pl.col("variant") == mv), synthetic=synthetic, **kw)
 
 
 def robustness_table(
-    main: pl.DataFrame, *, synthetic: bool, main_variant: str = "main", **kw: Any
+    main: pl.DataFrame, *, synthetic: bool, main_variant: str | None = None, **kw: Any
 ) -> Table:
     """The robustness table: every variant (the main one first) of every design and outcome."""
     _check_main(main)
+    main_variant = main_variant if main_variant is not None else main_variant_of(main)
     ordered = (
         main.with_columns((pl.col("variant") != main_variant).alias("_alt"))
         .sort(["design", "outcome", "_alt", "variant"], maintain_order=True)

@@ -109,7 +109,6 @@ def source(doc: Document) -> str:
         "#set par(justify: true)\n"
         '#set heading(numbering: "1.1")\n'
         "#show figure.caption: set text(size: 8pt)\n"
-        "#show figure: set block(breakable: true)\n"
         "#show figure.where(kind: table): set figure.caption(position: top)\n"
         f'#align(center, text(size: 16pt, weight: "bold", [{text(doc.title)}]))\n'
         f"#align(center, text(size: 10pt, [{text(doc.subtitle)}]))\n"
