@@ -1,0 +1,370 @@
+"""One benchmark measurement in a fresh process: ``python -m benchmarks.worker TASK IMPL PARAMS``.
+
+Runs ``warmup`` untimed calls, then ``reps`` timed calls, and prints one JSON line with the wall
+times (seconds), the peak resident set size of this process (MiB, ``ru_maxrss``, which includes
+the inputs the task builds in memory) and task-specific extras.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from benchmarks import data
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+Setup = Callable[[dict[str, Any]], Callable[[], Any]]
+TASKS: dict[tuple[str, str], Setup] = {}
+
+
+def task(name: str, impl: str) -> Callable[[Setup], Setup]:
+    def register(fn: Setup) -> Setup:
+        TASKS[(name, impl)] = fn
+        return fn
+
+    return register
+
+
+# --------------------------------------------------------------------------- ingest
+_CSV_TYPES = {"cmdCode": str, "period": str, "mosCode": str}
+
+
+def _tmpdir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="tradeimpact-bench-"))
+
+
+@task("ingest_csv", "pandas")
+def _ingest_csv_pandas(p: dict[str, Any]) -> Callable[[], Any]:
+    import pandas as pd
+
+    src = data.comtrade_csv(p["rows"])
+    out = _tmpdir()
+
+    def run() -> None:
+        pd.read_csv(src, dtype=_CSV_TYPES).to_parquet(out / "flows.parquet")
+
+    return run
+
+
+@task("ingest_csv", "polars")
+def _ingest_csv_polars(p: dict[str, Any]) -> Callable[[], Any]:
+    src = data.comtrade_csv(p["rows"])
+    out = _tmpdir()
+    overrides = {k: pl.String for k in _CSV_TYPES}
+
+    def run() -> None:
+        pl.scan_csv(src, schema_overrides=overrides).sink_parquet(out / "flows.parquet")
+
+    return run
+
+
+@task("ingest_csv", "tradeimpact")
+def _ingest_csv_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.store import FlowStore
+
+    src = data.comtrade_csv(p["rows"])
+
+    def run() -> Any:
+        root = _tmpdir()
+        try:
+            report = FlowStore(root).ingest([src])
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+        return report
+
+    return run
+
+
+@task("ingest_json", "pandas")
+def _ingest_json_pandas(p: dict[str, Any]) -> Callable[[], Any]:
+    import pandas as pd
+
+    src = data.comtrade_json(p["rows"])
+    out = _tmpdir()
+
+    def run() -> None:
+        with src.open(encoding="utf-8") as fh:
+            records = json.load(fh)["data"]
+        frame = pd.DataFrame.from_records(records)
+        frame.to_parquet(out / "flows.parquet")
+
+    return run
+
+
+@task("ingest_json", "polars")
+def _ingest_json_polars(p: dict[str, Any]) -> Callable[[], Any]:
+    src = data.comtrade_json(p["rows"])
+    out = _tmpdir()
+
+    def run() -> None:
+        frame = pl.read_json(src).select(pl.col("data").explode()).unnest("data")
+        frame.write_parquet(out / "flows.parquet")
+
+    return run
+
+
+@task("ingest_json", "tradeimpact")
+def _ingest_json_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.store import FlowStore
+
+    src = data.comtrade_json(p["rows"])
+
+    def run() -> Any:
+        root = _tmpdir()
+        try:
+            return FlowStore(root).ingest([src])
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
+
+    return run
+
+
+# --------------------------------------------------------------------------- event study
+WINDOW = (-12, 12)
+
+
+def _binned(frame: pl.DataFrame) -> pl.DataFrame:
+    """Event time clipped to the window (endpoints binned); never-treated at the reference -1."""
+    lo, hi = WINDOW
+    return frame.with_columns(
+        pl.when(pl.col("treated") == 1)
+        .then(pl.col("rel").clip(lo - 1, hi + 1))
+        .otherwise(-1)
+        .alias("relb")
+    )
+
+
+@task("event_study", "tradeimpact")
+def _es_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.models import event_study
+
+    frame = data.event_panel(p["rows"])
+    frame = frame.with_columns(
+        pl.when(pl.col("treated") == 1).then(60).otherwise(None).alias("event")
+    )
+
+    def run() -> Any:
+        return event_study(
+            frame,
+            "y",
+            "unit",
+            "month",
+            event_time="event",
+            window=WINDOW,
+            ref=-1,
+            endpoints="bin",
+            fe=["unit", "month"],
+            vcov={"CR1": "unit"},
+        )
+
+    return run
+
+
+@task("event_study", "pyfixest")
+def _es_pyfixest(p: dict[str, Any]) -> Callable[[], Any]:
+    import pyfixest as pf
+
+    frame = _binned(data.event_panel(p["rows"])).to_pandas()
+
+    def run() -> Any:
+        return pf.feols(
+            "y ~ i(relb, ref=-1) | unit + month", data=frame, vcov={"CRV1": "unit"}
+        ).coef()
+
+    return run
+
+
+@task("event_study", "linearmodels")
+def _es_linearmodels(p: dict[str, Any]) -> Callable[[], Any]:
+    from linearmodels.panel import PanelOLS
+
+    frame = _binned(data.event_panel(p["rows"]))
+    lo, hi = WINDOW
+    dummies = [
+        pl.when(pl.col("relb") == k).then(1.0).otherwise(0.0).alias(f"rel_{k + 100}")
+        for k in range(lo - 1, hi + 2)
+        if k != -1
+    ]
+    pdf = frame.with_columns(dummies).to_pandas().set_index(["unit", "month"])
+    cols = [c for c in pdf.columns if c.startswith("rel_")]
+
+    def run() -> Any:
+        mod = PanelOLS(pdf["y"], pdf[cols], entity_effects=True, time_effects=True)
+        return mod.fit(cov_type="clustered", cluster_entity=True).params
+
+    return run
+
+
+# --------------------------------------------------------------------------- PPML
+def _agtpa() -> pl.DataFrame:
+    path = SHARED / "validation" / "agtpa_gravity" / "agtpa_applications.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is absent (../shared is not on this machine)")
+    frame = pl.read_csv(path).filter(
+        pl.col("year").cast(pl.Int64).is_in(list(range(1986, 2007, 4)))
+    )
+    return frame.with_columns(
+        pl.concat_str(["exporter", "year"], separator="_").alias("exp_year"),
+        pl.concat_str(["importer", "year"], separator="_").alias("imp_year"),
+    )
+
+
+def _ppml_data(p: dict[str, Any]) -> tuple[pl.DataFrame, str, list[str], list[str]]:
+    if p["data"] == "agtpa":
+        return _agtpa(), "trade", ["rta"], ["exp_year", "imp_year", "pair_id"]
+    return data.ppml_panel(p["rows"]), "trade", ["x", "rta"], ["exp_year", "imp_year", "pair"]
+
+
+@task("ppml", "tradeimpact")
+def _ppml_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.models.ppml import ppml
+
+    frame, y, x, fe = _ppml_data(p)
+    cluster = fe[-1]
+
+    def run() -> Any:
+        return ppml(frame, y, x, fe, vcov={"CR1": cluster}).params
+
+    return run
+
+
+@task("ppml", "pyfixest")
+def _ppml_pyfixest(p: dict[str, Any]) -> Callable[[], Any]:
+    import pyfixest as pf
+
+    frame, y, x, fe = _ppml_data(p)
+    pdf = frame.to_pandas()
+    formula = f"{y} ~ {' + '.join(x)} | {' + '.join(fe)}"
+
+    def run() -> Any:
+        return pf.fepois(formula, data=pdf, vcov={"CRV1": fe[-1]}).coef()
+
+    return run
+
+
+# --------------------------------------------------------------------------- randomization inference
+def _ri_frame(p: dict[str, Any]) -> pl.DataFrame:
+    frame = data.event_panel(p["rows"])
+    return frame.with_columns(
+        ((pl.col("unit") == 0) & (pl.col("post") == 1)).cast(pl.Float64).alias("d")
+    )
+
+
+@task("ri", "tradeimpact_one_fit")
+def _ri_one_fit(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.models.linear import feols
+
+    frame = _ri_frame(p)
+
+    def run() -> Any:
+        return feols(frame, "y", ["d"], fe=["unit", "month"], vcov={"CR1": "unit"}).params
+
+    return run
+
+
+@task("ri", "tradeimpact_999")
+def _ri_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.inference.randomization import randomization_inference
+
+    frame = _ri_frame(p)
+
+    def run() -> Any:
+        return randomization_inference(
+            frame,
+            "y",
+            "unit",
+            "month",
+            treated=0,
+            post="post",
+            max_exact=0,
+            n_permutations=p["placebos"],
+            seed=1,
+        )
+
+    return run
+
+
+@task("ri", "pyfixest_ritest_999")
+def _ri_pyfixest(p: dict[str, Any]) -> Callable[[], Any]:
+    import pyfixest as pf
+
+    pdf = _ri_frame(p).to_pandas()
+
+    def run() -> Any:
+        # no spaces around "+": pyfixest 0.60 ritest splits the fixed effects on "+" verbatim
+        fit = pf.feols("y ~ d | unit+month", data=pdf)
+        return fit.ritest(
+            resampvar="d", reps=p["placebos"], rng=np.random.default_rng(1), cluster="unit"
+        )
+
+    return run
+
+
+# --------------------------------------------------------------------------- the report
+@task("report", "tradeimpact")
+def _report(p: dict[str, Any]) -> Callable[[], Any]:
+    def run() -> None:
+        out = _tmpdir()
+        try:
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "tradeimpact.report.build",
+                    "--data",
+                    str(REPO / "data_raw"),
+                    "--out",
+                    str(out),
+                ],
+                check=True,
+                cwd=REPO,
+                stdout=subprocess.DEVNULL,
+            )
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+
+    return run
+
+
+def main(argv: list[str]) -> None:
+    name, impl, params_json = argv
+    params = json.loads(params_json)
+    run = TASKS[(name, impl)](params)
+    for _ in range(params.get("warmup", 1)):
+        run()
+    times = []
+    for _ in range(params.get("reps", 3)):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "task": name,
+                "impl": impl,
+                "params": params,
+                "times": times,
+                "median": float(np.median(times)),
+                "peak_rss_mib": max(self_kib, child_kib) / 1024,
+            }
+        )
+    )
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
