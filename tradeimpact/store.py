@@ -331,7 +331,7 @@ class FlowStore:
         bad_sink = bad.sink_parquet(staging / quarantine_rel, lazy=True)
         try:
             counted = pl.collect_all([good_sink, bad_sink, frame.select(pl.len())])
-        except (pl.exceptions.PolarsError, OSError) as exc:
+        except pl.exceptions.PolarsError as exc:
             raise _polars_error(path, exc) from exc
         rows_read = int(counted[2].item())
         rows_stored = sum(int(p.num_rows) for p in sunk)

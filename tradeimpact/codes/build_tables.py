@@ -68,6 +68,8 @@ ISO2_HISTORIC: dict[str, tuple[str, str]] = {
     "ZR": ("ZAR", "Zaire"),
     "DD": ("DDR", "German Democratic Republic"),
     "XK": ("XKX", "Kosovo"),
+    "PU": ("PUS", "US Miscellaneous Pacific Islands"),
+    "FQ": ("ATF", "French Southern and Antarctic Territories"),
 }
 
 
