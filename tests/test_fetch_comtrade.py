@@ -309,3 +309,57 @@ def test_altered_file_is_fetched_again(tmp_path: Path) -> None:
         again = run(srv, tmp_path, start="2010-01", end="2011-12")
     assert (again.fetched, again.skipped) == (1, 1) and len(srv.seen) == 1
     assert first.read_bytes() == original
+
+
+def test_iso3_to_comtrade_codes() -> None:
+    from tradeimpact.fetch.codes import comtrade_code
+
+    got = {c: comtrade_code(c) for c in ["JPN", "CHN", "USA", "FRA", "IND", "TWN", "ITA", "WLD"]}
+    # Comtrade's own codes where they depart from ISO numeric (USA 842 not 840, France 251 not
+    # 250, India 699 not 356, Taiwan as 490 "Other Asia, nes"), current Italy 380 not 381
+    assert got == {"JPN": "392", "CHN": "156", "USA": "842", "FRA": "251", "IND": "699",
+                   "TWN": "490", "ITA": "380", "WLD": "0"}  # fmt: skip
+    assert comtrade_code("0392") == "392"
+    with pytest.raises(ValueError, match="XYZ"):
+        comtrade_code("XYZ")
+
+
+def test_fetched_answers_ingest_unchanged_through_the_comtrade_reader(tmp_path: Path) -> None:
+    store_module = pytest.importorskip("tradeimpact.store")
+    from tradeimpact.sources.comtrade import ComtradeReader
+
+    raw, store_root = tmp_path / "raw", tmp_path / "store"
+    fake = FakeComtrade()
+    with LocalServer(fake) as srv:
+        summary = run(srv, raw, reporters=["JPN", "USA"], start="2010-07", end="2010-12")
+    paths = summary.files
+    assert len(paths) == 2
+    reader = ComtradeReader()
+    assert all(reader.sniff(p) for p in paths)
+    assert not any(reader.sniff(m) for m in raw.glob("*.meta"))  # sidecars are never data
+    report = store_module.FlowStore(store_root).ingest(paths)
+    assert report.rows_read == summary.rows == 2 * 6 * 3
+    assert report.rows_quarantined == 0 and report.rows_stored == summary.rows
+    flows = store_module.FlowStore(store_root).scan().collect()
+    jpn = flows.filter((flows["reporter_iso3"] == "JPN") & (flows["hs_code"] == "280530"))
+    assert jpn.height == 6 and set(jpn["partner_iso3"]) == {"CHN"}
+    first = json.loads(paths[0].read_bytes())["data"]
+    rec = next(r for r in first if r["cmdCode"] == "280530" and r["period"] == "201007")
+    row = jpn.filter(jpn["period"] == dt.date(2010, 7, 1)).row(0, named=True)
+    assert row["value_usd"] == rec["primaryValue"] and row["net_weight_kg"] == rec["netWgt"]
+
+
+def test_real_answer_ingests_through_the_comtrade_reader(tmp_path: Path) -> None:
+    store_module = pytest.importorskip("tradeimpact.store")
+    fixture = shared_path("data", "real", "comtradr-vignette", "api_fixture", "HS-60a6ad.json")
+    real = fixture.read_bytes()
+    with LocalServer(lambda seen: Reply(body=real)) as srv:
+        summary = run(srv, tmp_path / "raw", reporters=["CHN"], partners=["ARG", "DEU"], hs=["TOTAL"],
+                      start="2010", end="2010", freq="A", flows=["M", "X"])  # fmt: skip
+    report = store_module.FlowStore(tmp_path / "store").ingest(summary.files)
+    assert report.rows_read == 4 and report.rows_quarantined == 0
+    flows = store_module.FlowStore(tmp_path / "store").scan().collect()
+    arg_m = flows.filter((flows["partner_iso3"] == "ARG") & (flows["flow"] == "M")).row(
+        0, named=True
+    )
+    assert arg_m["value_usd"] == 6804128143.0 and arg_m["reporter_iso3"] == "CHN"
