@@ -108,6 +108,11 @@ def test_randomization_inference_single_treated_exact() -> None:
     assert "1/12" in res.summary()
     tidy = res.tidy()
     assert tidy["p_fraction"][0] == "1/12"
+    fig = res.plot(synthetic=True)
+    assert fig.axes[0].get_title() == "SYNTHETIC — Randomization inference: p = 1/12"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
 
 
 def test_two_treated_all_combinations_and_random_draws() -> None:
@@ -173,3 +178,22 @@ def test_bad_inputs() -> None:
     early = df[~((df.unit == "u03") & (df.time >= 6))]
     with pytest.raises(ModelSpecError, match="u03"):
         randomization_inference(early, "y", "unit", "time", "u00", "post")
+
+
+def test_blocks_of_event_time_terms_equal_pyfixest() -> None:
+    """n_terms=K: each placebo unit's K event-time dummies estimated jointly (for RI bands)."""
+    df = _panel(n_units=10, n_time=10, seed=11)
+    codes = pd.factorize(df["unit"])[0]
+    times = (7, 8, 9)
+    cols = np.column_stack(
+        [(codes == j) * (df["time"].to_numpy() == t) for j in range(10) for t in times]
+    ).astype(float)
+    fe = FixedEffects.from_columns([df["unit"].to_numpy(), df["time"].to_numpy()])
+    got = placebo_in_space(df["y"].to_numpy(), cols, df[["x1"]].to_numpy(), fe, n_terms=3)
+    assert got.shape == (10, 3)
+    for j in (0, 4):
+        d = df.assign(**{f"e{t}": cols[:, 3 * j + i] for i, t in enumerate(times)})
+        fit = pf.feols("y ~ e7 + e8 + e9 + x1 | unit + time", data=d)
+        np.testing.assert_allclose(got[j], fit.coef()[["e7", "e8", "e9"]].to_numpy(), atol=1e-9)
+    with pytest.raises(ModelSpecError, match="blocks of 4"):
+        placebo_in_space(df["y"].to_numpy(), cols, None, fe, n_terms=4)

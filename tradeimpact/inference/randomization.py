@@ -49,6 +49,8 @@ def placebo_in_space(
     controls: npt.ArrayLike | None,
     fe: FixedEffects,
     weights: npt.ArrayLike | None = None,
+    *,
+    n_terms: int = 1,
 ) -> FloatArray:
     """Coefficient on each of ``P`` alternative treatment columns, all fixed effects absorbed.
 
@@ -70,11 +72,16 @@ def placebo_in_space(
         Fixed effects absorbed in every regression.
     weights : array (n,), optional
         Regression weights.
+    n_terms : int
+        With ``K = n_terms > 1`` each placebo is a block of ``K`` columns estimated jointly (e.g.
+        the event-time dummies of one placebo unit): ``treat_columns`` is ``(n, P*K)``, placebo
+        by placebo, and the result is ``(P, K)`` (``y`` must then be one column). Still one
+        ``demean`` call; each block costs a ``K x K`` solve.
 
     Returns
     -------
-    numpy.ndarray (P,) or (P, R)
-        The coefficient of each column (for each outcome).
+    numpy.ndarray (P,), (P, R) or (P, K)
+        The coefficient of each column (for each outcome), or of each term of each block.
 
     Raises
     ------
@@ -97,8 +104,35 @@ def placebo_in_space(
     # One demean call for y, the controls and every placebo column.
     stacked = demean(np.column_stack([y_arr, *([x] if x is not None else []), t]), fe, w)
     proj = _FWL(stacked[:, :r], stacked[:, r : r + k], w)
+    if n_terms > 1:
+        return _block_coefficients(proj, stacked[:, r + k :], t, n_terms)
     beta, _ = proj.coefficients_from_demeaned(stacked[:, r + k :], raw=t)
     return np.asarray(beta[:, 0] if one_y else beta, dtype=np.float64)
+
+
+def _block_coefficients(proj: _FWL, t_t: FloatArray, raw: FloatArray, n_terms: int) -> FloatArray:
+    """Joint coefficients of each block of ``n_terms`` demeaned columns (FWL, ``K x K`` solves)."""
+    if proj.y_tt.shape[1] != 1:
+        raise ModelSpecError("blocks of several terms take one outcome column")
+    if t_t.shape[1] % n_terms:
+        raise ModelSpecError(
+            f"{t_t.shape[1]} treatment columns do not split into blocks of {n_terms}"
+        )
+    p = t_t.shape[1] // n_terms
+    tt = proj.partial_x(t_t).reshape(t_t.shape[0], p, n_terms)
+    w = proj.w
+    xtx = np.einsum("npk,npl,n->pkl", tt, tt, w)  # (P, K, K)
+    xty = np.einsum("npk,n->pk", tt, w * proj.y_tt[:, 0])
+    scale = np.einsum("npk,npk,n->pk", *(2 * [raw.reshape(raw.shape[0], p, n_terms)]), w)
+    cond = np.linalg.cond(xtx / np.maximum(scale, 1e-300)[:, :, None] ** 0.5
+                          / np.maximum(scale, 1e-300)[:, None, :] ** 0.5)  # fmt: skip
+    bad = ~np.isfinite(cond) | (cond > 1e10)
+    if bad.any():
+        raise ModelSpecError(
+            f"{int(bad.sum())} placebo block(s) (e.g. block {int(np.flatnonzero(bad)[0])}) have "
+            "terms collinear with the fixed effects, the controls or each other"
+        )
+    return np.asarray(np.linalg.solve(xtx, xty[..., None])[..., 0], dtype=np.float64)
 
 
 class _FWL:
@@ -274,6 +308,31 @@ class RandomizationResult:
 
     def __str__(self) -> str:
         return self.summary()
+
+    def plot(self, ax: Any = None, *, synthetic: bool = False, title: str | None = None) -> Any:
+        """Placebo distribution (rug and histogram) with the actual estimate marked.
+
+        Returns the matplotlib Figure; ``synthetic=True`` labels it SYNTHETIC.
+        """
+        import matplotlib.pyplot as plt
+
+        if ax is None:
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+        else:
+            fig = ax.figure
+        placebo = self.placebo.filter(~pl.col("is_actual"))["estimate"].to_numpy()
+        ax.hist(placebo, bins=max(10, min(50, placebo.size // 3)), color="0.75", label="placebos")
+        ax.plot(placebo, np.zeros_like(placebo), "|", color="0.3", ms=10)
+        ax.axvline(self.estimate, color="tab:red", lw=2, label="actual estimate")
+        ax.set_xlabel("estimate under each assignment")
+        ax.set_ylabel("number of assignments")
+        head = title or (f"Randomization inference: p = {self.p_numerator}/{self.p_denominator}")
+        ax.set_title(("SYNTHETIC — " if synthetic else "") + head)
+        ax.legend(frameon=False)
+        if synthetic:
+            fig.text(0.99, 0.01, "SYNTHETIC DATA", ha="right", va="bottom", color="red")
+        fig.tight_layout()
+        return fig
 
 
 def _to_polars(data: Any, columns: Sequence[str]) -> pl.DataFrame:
