@@ -541,8 +541,11 @@ def _marks(ev: dict[str, object]) -> list[tuple[date, str]]:
     marks.append((e["effective"], "event"))
     conf = ev.get("confounders", [])
     assert isinstance(conf, list)
+    # global confounders hit every importer (the controls absorb them): only the treated-unit
+    # specific ones are marked on the figures; all are discussed in the text
     for c in conf:
-        marks.append((c["date"], str(c["name"]).replace("_", " ")))
+        if c.get("scope") == "treated":
+            marks.append((c["date"], str(c["name"]).replace("_", " ")))
     w = ev.get("window", {})
     assert isinstance(w, dict)
     lo, hi = w.get("start"), w.get("end")

@@ -36,7 +36,15 @@ EventMarks = Sequence[tuple[date, str]]
 
 
 def _date_axis(ax: object) -> None:
-    locator = mdates.AutoDateLocator(minticks=4, maxticks=7)
+    lo, hi = ax.get_xlim()  # type: ignore[attr-defined]
+    years = (hi - lo) / 365.25
+    locator: mdates.DateLocator
+    if years > 6:
+        locator = mdates.YearLocator(2)
+    elif years > 2.5:
+        locator = mdates.YearLocator(1)
+    else:
+        locator = mdates.MonthLocator(bymonth=[1, 4, 7, 10])
     ax.xaxis.set_major_locator(locator)  # type: ignore[attr-defined]
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
 

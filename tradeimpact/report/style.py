@@ -104,14 +104,22 @@ def new_figure(height: float = 2.5, width: float = SINGLE_COLUMN) -> tuple[Figur
 
 
 def mark_events(
-    ax: Axes, events: Sequence[tuple[date | float, str]], *, ymax: float = 0.98
+    ax: Axes, events: Sequence[tuple[date | float, str]], *, ymax: float = 0.98, min_gap: float = 75
 ) -> None:
     """Vertical dashed lines at event dates, each labelled at the top of the axes.
 
-    Labels are written vertically beside the line so that close dates do not overlap.
+    Labels are written vertically beside the line; a label closer than ``min_gap`` days (or
+    x units) to the previous label is left out (its line stays) so that labels never overlap.
     """
-    for x, label in events:
+    import matplotlib.dates as mdates
+
+    last: float | None = None
+    for x, label in sorted(events, key=lambda e: e[0]):  # type: ignore[arg-type, return-value]
         ax.axvline(x, color=OKABE_ITO["black"], lw=0.6, ls=(0, (3, 2)), zorder=1)  # type: ignore[arg-type]
+        xn = float(mdates.date2num(x)) if isinstance(x, date) else float(x)
+        if last is not None and xn - last < min_gap:
+            continue
+        last = xn
         ax.text(
             x,  # type: ignore[arg-type]
             ymax,
