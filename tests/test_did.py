@@ -1,0 +1,338 @@
+"""did(): Card & Krueger, generated panels against pyfixest/linearmodels/statsmodels, DDD, bad inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import polars as pl
+import pytest
+import statsmodels.formula.api as smf
+from conftest import shared_path
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.did import did
+
+TOL = 1e-8
+
+
+@pytest.fixture(scope="module")
+def card_krueger() -> pl.DataFrame:
+    path = shared_path("validation", "card_krueger", "card-krueger.csv")
+    return pl.read_csv(path, null_values="NA", infer_schema_length=None)
+
+
+def test_card_krueger_cell_means_and_did(card_krueger: pl.DataFrame) -> None:
+    """Published cell means 20.44/21.03/23.33/21.17 and DiD 2.76 (Card & Krueger 1994, Table 3)."""
+    cells = (
+        card_krueger.drop_nulls("fte")
+        .group_by("nj", "d")
+        .agg(pl.col("fte").mean().alias("m"))
+        .sort("nj", "d")["m"]
+        .to_list()
+    )
+    assert [round(c, 2) for c in cells] == [23.33, 21.17, 20.44, 21.03]
+    res = did(card_krueger, "fte", "nj", "d", outcome="level")
+    assert res.effect == "nj:d"
+    did_of_means = (cells[3] - cells[2]) - (cells[1] - cells[0])
+    assert res.att == pytest.approx(did_of_means, abs=1e-10)
+    assert round(res.att, 2) == 2.75 and abs(res.att - 2.76) < 0.01  # paper rounds cells first
+    assert res.nobs == 794 and res.dropped["missing"] == 26
+
+
+def test_card_krueger_matches_statsmodels(card_krueger: pl.DataFrame) -> None:
+    """The 2x2 regression equals statsmodels OLS fte ~ nj * d: coefficients and HC1 / CR1 SEs.
+
+    The paper's SE 1.36 is sqrt(1.25^2 + 0.54^2) from the two cell-mean changes (unequal
+    variances, stores as the unit), not a regression SE; printed beside ours for the record.
+    """
+    pdf = card_krueger.drop_nulls("fte").to_pandas()
+    ref = smf.ols("fte ~ nj + d + nj:d", data=pdf).fit(cov_type="HC1")
+    res = did(card_krueger, "fte", "nj", "d", outcome="level", vcov="hetero")
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params.to_numpy(), rtol=TOL)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.bse.to_numpy(), rtol=TOL)
+    ref_cl = smf.ols("fte ~ nj + d + nj:d", data=pdf).fit(
+        cov_type="cluster", cov_kwds={"groups": pdf["id"]}
+    )
+    res_cl = did(card_krueger, "fte", "nj", "d", outcome="level", vcov={"CR1": "id"})
+    np.testing.assert_allclose(res_cl.std_errors.to_numpy(), ref_cl.bse.to_numpy(), rtol=TOL)
+    print(
+        f"\nCard-Krueger DiD {res.att:.4f}: SE HC1 {res.att_se:.4f}, CR1 by store "
+        f"{res_cl.att_se:.4f} (G={res_cl.n_clusters['id']}); paper 1.36"
+    )
+    assert 1.2 < res_cl.att_se < 1.4
+
+
+def trade_panel(
+    seed: int = 0, n_imp: int = 20, n_prod: int = 4, n_t: int = 16, effect: float = -0.3
+) -> pl.DataFrame:
+    """SYNTHETIC importer x product x month panel, importer 0 treated from month 8 on products 0-1."""
+    rng = np.random.default_rng(seed)
+    imp, prod, t = np.meshgrid(np.arange(n_imp), np.arange(n_prod), np.arange(n_t), indexing="ij")
+    imp, prod, t = imp.ravel(), prod.ravel(), t.ravel()
+    treat = (imp == 0).astype(int)
+    post = (t >= 8).astype(int)
+    restricted = (prod < 2).astype(int)
+    log_v = (
+        rng.normal(size=n_imp)[imp]
+        + rng.normal(size=n_prod)[prod]
+        + 0.1 * np.sin(t)
+        + 0.05 * rng.normal(size=(n_imp, n_t))[imp, t]
+        + effect * treat * post * restricted
+        + 0.2 * rng.normal(size=imp.size)
+    )
+    return pl.DataFrame(
+        {
+            "importer": imp,
+            "product": prod,
+            "month": t,
+            "treated": treat,
+            "post": post,
+            "restricted": restricted,
+            "value": np.exp(log_v + 5),
+            "w": rng.uniform(0.5, 2, imp.size),
+            "x": rng.normal(size=imp.size),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("fe", "vcov", "weights"),
+    [
+        (None, {"CR1": "importer"}, None),
+        (None, "twoway", "w"),
+        ([["importer", "product"], "month"], {"CR1": "importer"}, "w"),
+        ([["importer", "product"], ["product", "month"], "importer"], {"CR1": "importer"}, None),
+    ],
+)
+def test_twfe_did_matches_pyfixest(fe: list | None, vcov: object, weights: str | None) -> None:
+    """TWFE DiD (2-3 FE, interactions, weights, one-/two-way CR1) equals pyfixest feols to 1e-8."""
+    pf = pytest.importorskip("pyfixest")
+    data = trade_panel().filter(pl.col("restricted") == 1)
+    res = did(
+        data,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        fe=fe,
+        controls=["x"],
+        weights=weights,
+        vcov=vcov,
+    )  # type: ignore[arg-type]
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    pdf["tp"] = pdf["treated"] * pdf["post"]
+    fe_txt = (
+        "importer + month"
+        if fe is None
+        else " + ".join(f if isinstance(f, str) else "^".join(f) for f in fe)
+    )
+    pv = {"CRV1": "importer+month"} if vcov == "twoway" else {"CRV1": "importer"}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.feols(f"ly ~ tp + x | {fe_txt}", pdf, vcov=pv, weights=weights)
+    assert res.names == ["treated:post", "x"]
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-10)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), rtol=TOL)
+    np.testing.assert_allclose(res.pvalues.to_numpy(), ref.pvalue().to_numpy(), rtol=1e-6)
+
+
+def test_twfe_did_matches_linearmodels() -> None:
+    """Entity + time effects, clustered by entity: PanelOLS with auto_df=False, count_effects=False
+    and small_sample='fixest' with k = regressors is what we compute with our fixest rule plus the
+    time effects counted; compare the coefficient to 1e-10 and the covariance through the rule."""
+    from linearmodels import PanelOLS
+
+    data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
+    res = did(data, "value", "treated", "post", "importer", time="month", vcov={"CR1": "importer"})
+    pdf = data.to_pandas().set_index(["importer", "month"])
+    pdf["tp"] = pdf["treated"] * pdf["post"]
+    ref = PanelOLS(np.log(pdf["value"]), pdf[["tp"]], entity_effects=True, time_effects=True).fit(
+        cov_type="clustered",
+        cluster_entity=True,
+        debiased=True,
+        group_debias=True,
+        auto_df=False,
+        count_effects=False,
+    )
+    assert res.att == pytest.approx(float(ref.params["tp"]), rel=1e-10)
+    n, k_ours = res.nobs, res.extra["df_k"]  # k = 1 regressor + 16 month effects (unit nested)
+    assert k_ours == 1 + 16
+    scale = (n - 1) / (n - k_ours) / ((n - 1) / (n - 1))
+    assert res.att_se**2 == pytest.approx(float(ref.cov.iloc[0, 0]) * scale, rel=TOL)
+
+
+def test_triple_difference_matches_pyfixest() -> None:
+    """DDD: all lower-order terms built by did(); equals the hand-written pyfixest regression."""
+    pf = pytest.importorskip("pyfixest")
+    data = trade_panel()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # absorbed lower-order terms drop silently
+        res = did(
+            data,
+            "value",
+            "treated",
+            "post",
+            "importer",
+            time="month",
+            ddd="restricted",
+            fe=[["importer", "product"], ["importer", "month"], ["product", "month"]],
+        )
+    assert res.effect == "treated:post:restricted"
+    assert res.names == ["treated:post:restricted"]
+    assert set(res.dropped_regressors) == {
+        "treated",
+        "post",
+        "restricted",
+        "treated:post",
+        "treated:restricted",
+        "post:restricted",
+    }
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    pdf["tpr"] = pdf["treated"] * pdf["post"] * pdf["restricted"]
+    ref = pf.feols(
+        "ly ~ tpr | importer^product + importer^month + product^month",
+        pdf,
+        vcov={"CRV1": "importer"},
+    )
+    assert res.att == pytest.approx(float(ref.coef().iloc[0]), rel=1e-9)
+    assert res.att_se == pytest.approx(float(ref.se().iloc[0]), rel=TOL)
+    assert res.att == pytest.approx(-0.3, abs=0.1)
+    # with only importer and month effects the lower-order terms are estimated
+    res2 = did(data, "value", "treated", "post", "importer", time="month", ddd="restricted")
+    assert "treated:restricted" in res2.names and "post:restricted" in res2.names
+    ref2 = pf.feols(
+        "ly ~ restricted + treated:post + treated:restricted + post:restricted + tpr"
+        " | importer + month",
+        pdf,
+        vcov={"CRV1": "importer"},
+    )
+    assert res2.att == pytest.approx(float(ref2.coef()["tpr"]), rel=1e-9)
+    assert res2.att_se == pytest.approx(float(ref2.se()["tpr"]), rel=TOL)
+
+
+def test_unbalanced_panel_allowed() -> None:
+    """Unbalanced panels are estimated on the rows present (equal to pyfixest on the same rows)."""
+    pf = pytest.importorskip("pyfixest")
+    data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
+    data = data.sample(fraction=0.8, seed=3)
+    res = did(data, "value", "treated", "post", "importer", time="month")
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    pdf["tp"] = pdf["treated"] * pdf["post"]
+    ref = pf.feols("ly ~ tp | importer + month", pdf, vcov={"CRV1": "importer"}, fixef_tol=1e-13)
+    assert res.att == pytest.approx(float(ref.coef().iloc[0]), rel=1e-9)
+    assert res.att_se == pytest.approx(float(ref.se().iloc[0]), rel=TOL)
+
+
+def test_log_outcome_zeros_and_negatives() -> None:
+    data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
+    data = data.with_columns(
+        pl.when(pl.int_range(pl.len()) % 17 == 0)
+        .then(0.0)
+        .otherwise(pl.col("value"))
+        .alias("value")
+    )
+    res = did(data, "value", "treated", "post", "importer", time="month")
+    n_zero = int((data["value"] == 0).sum())
+    assert res.dropped["zeros_in_log"] == n_zero > 0
+    assert res.nobs == data.height - n_zero - res.dropped.get("singletons", 0)
+    assert "zeros_in_log" in res.summary()
+    bad = data.with_columns(
+        pl.when(pl.int_range(pl.len()) == 5).then(-1.0).otherwise(pl.col("value")).alias("value")
+    )
+    with pytest.raises(ModelSpecError, match=r"negative value.*row 5"):
+        did(bad, "value", "treated", "post", "importer", time="month")
+
+
+def test_bad_inputs() -> None:
+    data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
+    with pytest.raises(ModelSpecError, match="no control units"):
+        did(
+            data.with_columns(pl.lit(1).alias("treated")),
+            "value",
+            "treated",
+            "post",
+            "importer",
+            time="month",
+        )
+    with pytest.raises(ModelSpecError, match="no treated units"):
+        did(
+            data.with_columns(pl.lit(0).alias("treated")),
+            "value",
+            "treated",
+            "post",
+            "importer",
+            time="month",
+        )
+    no_pre = data.filter(~((pl.col("importer") == 0) & (pl.col("post") == 0)))
+    with pytest.raises(ModelSpecError, match=r"treated unit\(s\) \[0\] have no pre-period"):
+        did(no_pre, "value", "treated", "post", "importer", time="month")
+    with pytest.raises(ModelSpecError, match="collinear with the fixed effects"):
+        did(
+            data,
+            "value",
+            "treated",
+            "post",
+            "importer",
+            time="month",
+            fe=[["importer", "post"], "month"],
+        )  # importer x post absorbs the effect
+    with pytest.raises(ModelSpecError, match="must be 0/1"):
+        did(
+            data.with_columns(pl.col("post") * 2),
+            "value",
+            "treated",
+            "post",
+            "importer",
+            time="month",
+        )
+    with pytest.raises(ModelSpecError, match="not in the data"):
+        did(data, "value", "treated", "post", "nope")
+    with pytest.raises(ModelSpecError, match="post"):
+        did(data, "value", "treated")
+
+
+def test_post_from_event_date_and_pandas_input() -> None:
+    data = trade_panel().filter(pl.col("restricted") == 1)
+    a = did(data, "value", "treated", "post", "importer", time="month")
+    b = did(data.to_pandas(), "value", "treated", None, "importer", time="month", event_date=8)
+    assert a.att == pytest.approx(b.att, rel=1e-12)
+    assert a.att_se == pytest.approx(b.att_se, rel=1e-12)
+
+
+def test_headline_inference_attached() -> None:
+    """Each inference method becomes the headline interval of the effect and says so."""
+    data = trade_panel(n_imp=10).filter(pl.col("restricted") == 1, pl.col("product") == 0)
+    base = did(data, "value", "treated", "post", "importer", time="month")
+    assert base.inference.startswith("analytic CR1 clustered by importer")
+    wild = did(
+        data,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        inference="wild",
+        wild={"weights_type": "webb", "B": 999, "seed": 1},
+    )
+    assert "wild cluster bootstrap" in wild.inference
+    wb = wild.attached["treated:post"].result
+    assert wild.att_pvalue == wb.pvalue
+    assert wild.att_conf_int(0.9) == pytest.approx(wb.conf_int(0.9))
+    tidy = wild.tidy()
+    assert tidy.filter(pl.col("term") == "treated:post")["inference"][0] == wild.inference
+    ri = did(data, "value", "treated", "post", "importer", time="month", inference="ri")
+    r = ri.attached["treated:post"].result
+    assert r.estimate == pytest.approx(base.att, rel=1e-8)
+    assert ri.att_pvalue == pytest.approx(r.pvalue)
+    assert ri.att_pvalue >= 1 / 10  # one treated among 10 units: smallest attainable p
+    assert "randomization" in ri.inference
+    ct = did(data, "value", "treated", "post", "importer", time="month", inference="conley_taber")
+    assert "Conley" in ct.inference
+    assert ct.att_conf_int() == pytest.approx(ct.attached["treated:post"].result.conf_int())
+    # the analytic figures stay available
+    assert ri.analytic_pvalues["treated:post"] == pytest.approx(base.att_pvalue)

@@ -1,0 +1,482 @@
+"""Difference-in-differences: 2x2, two-way fixed effects, extra fixed effects, triple differences.
+
+Model (two-way fixed effects DiD)::
+
+    g(y_it) = beta * T_i x Post_t + X_it' gamma + alpha_i + lambda_t (+ further fixed effects) + e_it
+
+with ``g = log`` (``outcome="log"``, OLS), the identity (``"level"``, OLS) or PPML
+(``"ppml"``: ``E[y | .] = exp(...)``). Without unit and time columns it is the 2x2 regression
+``y = a + b1 T + b2 Post + beta T x Post + e`` whose ``beta`` is the difference of the four cell
+means (Card & Krueger 1994; Angrist & Pischke 2009, ch. 5). Triple difference (``ddd=``): with a
+third indicator ``R`` (e.g. restricted product) the regression contains every lower-order term
+``T, Post, R, T x Post, T x R, Post x R`` (those absorbed by the fixed effects drop out) and the
+effect is the coefficient of ``T x Post x R`` (Gruber 1994; Olden & Moen 2022, "The triple
+difference estimator", Econometrics Journal 25(3)).
+
+Inference: the analytic covariance (``vcov``) gives the standard errors; ``inference`` chooses the
+headline p-value and interval of the effect: ``None`` (analytic), ``"wild"`` (restricted wild
+cluster bootstrap, :mod:`tradeimpact.inference.wild_bootstrap`), ``"ri"`` (placebo-in-space
+randomization inference, :mod:`tradeimpact.inference.randomization`) or ``"conley_taber"``
+(:mod:`tradeimpact.inference.conley_taber`). ``result.inference`` states which.
+
+Sample: rows with missing values are dropped and counted; with ``outcome="log"`` zeros are dropped
+(counted as ``zeros_in_log``; use ``outcome="ppml"`` to keep them) and negative values are an
+error. Unbalanced panels are allowed (fixed effects absorb whatever rows are present).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.linear import (
+    CollinearityWarning,
+    VcovArg,
+    build_fe,
+    check_columns,
+    fit_feols,
+    resolve_vcov,
+    to_polars,
+)
+from tradeimpact.models.results import DiDResult, RegressionResult
+
+Outcome = Literal["log", "level", "ppml"]
+Inference = Literal["wild", "ri", "conley_taber"] | None
+FeSpec = Sequence[str | Sequence[str]]
+
+
+def prepare_outcome(
+    frame: pl.DataFrame, y: str, outcome: Outcome
+) -> tuple[pl.DataFrame, str, dict[str, int]]:
+    """Add the transformed outcome column ``_y`` and count what the transformation drops.
+
+    ``"log"``: ``log(y)``; zeros become missing (``dropped["zeros_in_log"]``); a negative value
+    raises :class:`ModelSpecError` naming the first row. ``"level"``/``"ppml"``: ``y`` as is
+    (PPML needs ``y >= 0``).
+    """
+    col = frame[y].cast(pl.Float64)
+    drops: dict[str, int] = {}
+    if outcome not in ("log", "level", "ppml"):
+        raise ModelSpecError(f"outcome must be 'log', 'level' or 'ppml', not {outcome!r}")
+    if outcome in ("log", "ppml"):
+        neg = (col < 0).fill_null(False)
+        if neg.any():
+            row = int(neg.arg_max() or 0)
+            raise ModelSpecError(
+                f"column '{y}' has {int(neg.sum())} negative value(s), first at row {row} "
+                f"(value {col[row]}): trade values cannot be negative"
+            )
+    if outcome == "log":
+        vals = col.to_numpy().astype(np.float64)
+        zeros = vals == 0
+        drops["zeros_in_log"] = int(zeros.sum())
+        with np.errstate(divide="ignore", invalid="ignore"):
+            logged = np.where(vals > 0, np.log(np.where(vals > 0, vals, 1.0)), np.nan)
+        return frame.with_columns(pl.Series("_y", logged)), f"log({y})", drops
+    return frame.with_columns(col.alias("_y")), y, drops
+
+
+def _indicator(frame: pl.DataFrame, col: str) -> npt.NDArray[np.float64]:
+    s = frame[col]
+    vals = s.cast(pl.Float64).to_numpy()
+    ok = np.isnan(vals) | np.isin(vals, [0.0, 1.0])
+    if not ok.all():
+        row = int(np.flatnonzero(~ok)[0])
+        raise ModelSpecError(f"column '{col}' must be 0/1 (or boolean); row {row} is {s[row]!r}")
+    return vals
+
+
+def _check_design(
+    frame: pl.DataFrame, treat: str, post: str, unit: str | None, sample: npt.NDArray[np.bool_]
+) -> None:
+    """Clear errors for: no treated / no control units, treated units without pre- or post-period."""
+    sub = frame.filter(pl.Series(sample))
+    tr = sub[treat].cast(pl.Float64)
+    if unit is None:
+        if (tr == 1).all():
+            raise ModelSpecError(f"no control observations: '{treat}' is 1 in every row")
+        if (tr == 0).all():
+            raise ModelSpecError(f"no treated observations: '{treat}' is 0 in every row")
+        return
+    by_unit = sub.group_by(unit).agg(
+        pl.col(treat).cast(pl.Float64).max().alias("_t"),
+        pl.col(treat).cast(pl.Float64).min().alias("_tmin"),
+        pl.col(post).cast(pl.Float64).min().alias("_pmin"),
+        pl.col(post).cast(pl.Float64).max().alias("_pmax"),
+    )
+    varying = by_unit.filter(pl.col("_t") != pl.col("_tmin"))
+    if varying.height:
+        raise ModelSpecError(
+            f"'{treat}' varies within unit(s) {varying[unit].head(5).to_list()}: it must mark "
+            "treated units (constant within a unit); for staggered adoption pass a unit-specific "
+            "'post' column or use event_study(...)"
+        )
+    treated = by_unit.filter(pl.col("_t") == 1)
+    if treated.height == 0:
+        raise ModelSpecError(f"no treated units: '{treat}' is 0 for every unit")
+    if treated.height == by_unit.height:
+        raise ModelSpecError(
+            f"no control units: every unit in '{unit}' has '{treat}' = 1; a DiD needs untreated "
+            "units to estimate the counterfactual trend"
+        )
+    no_pre = treated.filter(pl.col("_pmin") == 1)[unit].to_list()
+    if no_pre:
+        raise ModelSpecError(
+            f"treated unit(s) {sorted(no_pre, key=str)[:10]} have no pre-period (every row has "
+            f"'{post}' = 1): their effect is not identified from their own change; drop them or "
+            "extend the sample backwards"
+        )
+    no_post = treated.filter(pl.col("_pmax") == 0)[unit].to_list()
+    if no_post:
+        raise ModelSpecError(
+            f"treated unit(s) {sorted(no_post, key=str)[:10]} have no post-period (every row has "
+            f"'{post}' = 0)"
+        )
+
+
+def did(
+    data: Any,
+    y: str,
+    treat: str,
+    post: str | None = None,
+    unit: str | None = None,
+    *,
+    time: str | None = None,
+    event_date: Any = None,
+    fe: FeSpec | None = None,
+    controls: Sequence[str] = (),
+    weights: str | None = None,
+    ddd: str | None = None,
+    outcome: Outcome = "log",
+    vcov: VcovArg | None = None,
+    inference: Inference = None,
+    small_sample: Literal["fixest", "linearmodels", "none"] = "fixest",
+    wild: Mapping[str, Any] | None = None,
+    ri: Mapping[str, Any] | None = None,
+    conley_taber: Mapping[str, Any] | None = None,
+) -> DiDResult:
+    """Difference-in-differences (and triple differences) with fixed effects.
+
+    Formula: ``g(y_it) = beta T_i Post_t + X_it' gamma + FE + e_it`` (see the module docstring;
+    references Card & Krueger 1994, Angrist & Pischke 2009 ch. 5, Olden & Moen 2022 for DDD).
+
+    Parameters
+    ----------
+    data : polars or pandas frame
+    y : str
+        Outcome column (trade value; logged unless ``outcome`` says otherwise).
+    treat : str
+        0/1 column marking the treated group (constant within a unit).
+    post : str, optional
+        0/1 column marking the post-event period; or give ``time`` and ``event_date`` and
+        ``Post = time >= event_date``.
+    unit : str, optional
+        Unit (panel) column: unit fixed effects and default clustering.
+    time : str, optional
+        Time column: time fixed effects (with ``unit``), Driscoll-Kraay, two-way clustering.
+    fe : list, optional
+        Fixed effects to absorb; an entry may be a list of columns for their interaction
+        (``["importer", "product"]``). Default: ``[unit, time]`` where given (2x2 with
+        intercept when neither is given). Replaces the default when given.
+    controls : list of str
+        Further regressors.
+    weights : str, optional
+        Regression weights column.
+    ddd : str, optional
+        0/1 column of the third difference (e.g. restricted product): the effect becomes
+        ``treat x post x ddd`` with all lower-order interactions included.
+    outcome : {"log", "level", "ppml"}
+    vcov : str or dict
+        ``"CR1"`` (clustered by ``unit``; default when ``unit`` is given), ``{"CR1": col}``,
+        ``"twoway"``, ``"DK"``, ``"hetero"`` (default without ``unit``), ``"iid"``.
+    inference : {None, "wild", "ri", "conley_taber"}
+        Method of the headline p-value and interval of the effect (see module docstring);
+        ``wild``, ``ri``, ``conley_taber`` pass options to each (e.g. ``{"B": 9999, "seed": 1}``).
+
+    Returns
+    -------
+    DiDResult
+        ``att`` and the full result (``params``, ``std_errors``, ``conf_int()``, ``tidy()`` ...).
+    """
+    frame = to_polars(data)
+    if post is None:
+        if time is None or event_date is None:
+            raise ModelSpecError("give a 'post' column, or 'time' and 'event_date'")
+        check_columns(frame, [time])
+        frame = frame.with_columns((pl.col(time) >= pl.lit(event_date)).cast(pl.Int8).alias("post"))
+        post = "post"
+    fe_list: list[str | Sequence[str]]
+    if fe is None:
+        fe_list = [c for c in (unit, time) if c is not None]
+    else:
+        fe_list = list(fe)
+    fe_cols = [c for spec in fe_list for c in ([spec] if isinstance(spec, str) else spec)]
+    check_columns(frame, [y, treat, post, unit, time, weights, ddd, *controls, *fe_cols])
+
+    frame, depvar, drops = prepare_outcome(frame, y, outcome)
+    t_ind = _indicator(frame, treat)
+    p_ind = _indicator(frame, post)
+    terms: dict[str, npt.NDArray[np.float64]] = {treat: t_ind, post: p_ind}
+    if ddd is None:
+        effect = f"{treat}:{post}"
+        terms[effect] = t_ind * p_ind
+    else:
+        r_ind = _indicator(frame, ddd)
+        terms[ddd] = r_ind
+        terms[f"{treat}:{post}"] = t_ind * p_ind
+        terms[f"{treat}:{ddd}"] = t_ind * r_ind
+        terms[f"{post}:{ddd}"] = p_ind * r_ind
+        effect = f"{treat}:{post}:{ddd}"
+        terms[effect] = t_ind * p_ind * r_ind
+    auto_terms = [t for t in terms if t != effect]
+    names = [*terms, *controls]
+    for c in controls:
+        terms[c] = frame[c].cast(pl.Float64).to_numpy()
+    x = np.column_stack([terms[nm] for nm in names])
+
+    # rows usable: outcome, regressors, labels present
+    sample = np.isfinite(frame["_y"].to_numpy().astype(float)) & np.isfinite(x).all(axis=1)
+    for c in [c for c in (unit, time, weights, *fe_cols) if c is not None]:
+        sample &= ~frame[c].is_null().to_numpy()
+    n_missing = int((~sample).sum()) - drops.get("zeros_in_log", 0)
+    drops["missing"] = max(n_missing, 0)
+    _check_design(frame, treat, post, unit, sample)
+    if ddd is not None and unit is not None:
+        sub = frame.filter(pl.Series(sample))
+        if sub[ddd].cast(pl.Float64).n_unique() < 2:
+            raise ModelSpecError(f"'{ddd}' takes a single value in the sample: no third difference")
+
+    if vcov is None:
+        vcov = "CR1" if unit is not None else "hetero"
+    est = frame.filter(pl.Series(sample))
+    x = x[sample]
+    spec = resolve_vcov(vcov, est, unit=unit, time=time, small_sample=small_sample)
+    fe_obj = build_fe(est, fe_list)
+    yv = est["_y"].to_numpy().astype(np.float64)
+    wv = None if weights is None else est[weights].cast(pl.Float64).to_numpy()
+
+    if outcome == "ppml":
+        res = _fit_ppml(est, names, x, fe_list, weights, vcov, effect, auto_terms)
+    else:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", CollinearityWarning)
+            res = fit_feols(
+                yv,
+                x,
+                names,
+                fe=fe_obj,
+                weights=wv,
+                vcov=spec,
+                depvar=depvar,
+                dropped=drops,
+                require=[effect],
+            )
+        user_dropped = [d for d in res.dropped_regressors if d not in auto_terms]
+        if user_dropped:
+            warnings.warn(
+                "dropped regressor(s) collinear with the fixed effects or other regressors: "
+                + ", ".join(user_dropped),
+                CollinearityWarning,
+                stacklevel=2,
+            )
+        for w in caught:
+            if not issubclass(w.category, CollinearityWarning):
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    out = DiDResult(**{f: getattr(res, f) for f in _RESULT_FIELDS}, effect=effect)
+    out.extra["sample"] = sample
+    out.extra["frame"] = est
+    if inference is not None:
+        _attach(
+            out,
+            inference,
+            est,
+            unit,
+            time,
+            post,
+            treat,
+            ddd,
+            fe_list,
+            controls,
+            weights,
+            effect,
+            dict(wild or {}),
+            dict(ri or {}),
+            dict(conley_taber or {}),
+            outcome,
+        )
+    return out
+
+
+_RESULT_FIELDS = (
+    "names",
+    "coef",
+    "cov_matrix",
+    "nobs",
+    "vcov_type",
+    "df_inference",
+    "depvar",
+    "fixed_effects",
+    "dropped",
+    "dropped_regressors",
+    "n_clusters",
+    "model",
+    "extra",
+    "attached",
+)
+
+
+def _fit_ppml(
+    est: pl.DataFrame,
+    names: list[str],
+    x: npt.NDArray[np.float64],
+    fe_list: list[str | Sequence[str]],
+    weights: str | None,
+    vcov: VcovArg,
+    effect: str,
+    auto_terms: list[str],
+) -> RegressionResult:
+    """PPML through :func:`tradeimpact.models.ppml.ppml` (high-dimensional fixed effects)."""
+    from tradeimpact.models.ppml import ppml
+
+    cols = {f"_x{i}": x[:, i] for i in range(len(names))}
+    frame = est.with_columns([pl.Series(k, v) for k, v in cols.items()])
+    exprs = [pl.col(f"_x{i}").alias(nm) for i, nm in enumerate(names)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CollinearityWarning)
+        res = ppml(frame, "_y", exprs, fe=list(fe_list), weights=weights, vcov=vcov)
+    if effect not in res.names:
+        raise ModelSpecError(
+            f"{effect} is collinear with the fixed effects or the other regressors in the PPML "
+            "model (no variation left to identify it)"
+        )
+    return res
+
+
+def _treated_units(est: pl.DataFrame, unit: str, treat: str) -> list[Hashable]:
+    return est.filter(pl.col(treat).cast(pl.Float64) == 1)[unit].unique().sort().to_list()
+
+
+def _attach(
+    res: DiDResult,
+    inference: str,
+    est: pl.DataFrame,
+    unit: str | None,
+    time: str | None,
+    post: str,
+    treat: str,
+    ddd: str | None,
+    fe_list: list[str | Sequence[str]],
+    controls: Sequence[str],
+    weights: str | None,
+    effect: str,
+    wild: dict[str, Any],
+    ri: dict[str, Any],
+    ct: dict[str, Any],
+    outcome: str,
+) -> None:
+    """Run the requested inference for the effect and make it the headline."""
+    if outcome == "ppml" and inference != "ri":
+        raise ModelSpecError(f"inference={inference!r} is available for OLS outcomes only")
+    if inference == "wild":
+        from tradeimpact.inference.wild_bootstrap import wild_cluster_bootstrap
+
+        d = res.extra["design"]
+        clusters = d.clusters[0] if d.clusters else None
+        if clusters is None:
+            if unit is None:
+                raise ModelSpecError("the wild cluster bootstrap needs clusters: give unit or vcov")
+            clusters = est[unit].to_numpy()[d.keep]
+        wb = wild_cluster_bootstrap(
+            d.x_t, d.y_t, clusters, effect, names=d.names, fe=d.fe, weights=d.weights, **wild
+        )
+        res.attach_inference(effect, wb.method, wb)
+        return
+    if unit is None or time is None:
+        raise ModelSpecError(f"inference={inference!r} needs unit and time columns")
+    # estimation rows of the fitted model (after singletons)
+    keep = res.extra["design"].keep if "design" in res.extra else None
+    frame = est if keep is None else est.filter(pl.Series(keep))
+    # materialise interacted fixed effects as columns for the placebo routines
+    fe_names: list[str] = []
+    for spec in fe_list:
+        if isinstance(spec, str):
+            fe_names.append(spec)
+        else:
+            nm = "^".join(spec)
+            frame = frame.with_columns(pl.struct(list(spec)).rank("dense").alias(nm))
+            fe_names.append(nm)
+    # the placebo treatment is 1[unit in S] x post (x ddd): lower-order terms must be absorbed
+    lower = [t for t in res.dropped_regressors]
+    if ddd is not None:
+        needed = [f"{treat}:{ddd}", f"{treat}:{post}"]
+        if any(t not in lower for t in needed):
+            raise ModelSpecError(
+                f"placebo inference for a triple difference needs the unit-level terms "
+                f"{needed} absorbed by the fixed effects (e.g. unit x {ddd} and unit x {time})"
+            )
+        frame = frame.with_columns(
+            (pl.col(post).cast(pl.Float64) * pl.col(ddd).cast(pl.Float64)).alias("_post_eff")
+        )
+    else:
+        frame = frame.with_columns(pl.col(post).cast(pl.Float64).alias("_post_eff"))
+    extra_controls = [c for c in res.names if c in (post, ddd, f"{post}:{ddd}")]
+    ctrl = [*extra_controls, *controls]
+    treated = _treated_units(frame, unit, treat)
+    if inference == "ri":
+        from tradeimpact.inference.randomization import randomization_inference
+
+        r = randomization_inference(
+            frame.with_columns(pl.col(c).cast(pl.Float64) for c in ctrl if c in frame.columns),
+            "_y",
+            unit,
+            time,
+            treated,
+            "_post_eff",
+            fe_names,
+            controls=[c for c in ctrl if c in frame.columns] or None,
+            weights=weights,
+            **ri,
+        )
+        if not np.isclose(r.estimate, res.att, rtol=1e-6, atol=1e-10):
+            raise ModelSpecError(
+                f"randomization inference re-estimated {r.estimate} but the model gives {res.att}:"
+                " the placebo design does not reproduce this specification"
+            )
+        res.attach_inference(effect, r.method, r)
+        return
+    if inference == "conley_taber":
+        from tradeimpact.inference.conley_taber import conley_taber as ct_fn
+        from tradeimpact.models.absorb import FixedEffects
+
+        fx = FixedEffects.from_columns([frame[c].to_numpy() for c in fe_names], fe_names)
+        d_col = frame[treat].cast(pl.Float64).to_numpy() * frame["_post_eff"].to_numpy()
+        # a cell = the row of a unit: time and every other dimension named in the model
+        raw_fe = [c for spec in fe_list for c in ([spec] if isinstance(spec, str) else spec)]
+        cells_cols = list(dict.fromkeys(c for c in (time, ddd, *raw_fe) if c and c != unit))
+        cells = frame.select(pl.struct(cells_cols).rank("dense"))[:, 0].to_numpy()
+        ctrl_cols = [c for c in ctrl if c in frame.columns]
+        xc = (
+            np.column_stack([frame[c].cast(pl.Float64).to_numpy() for c in ctrl_cols])
+            if ctrl_cols
+            else None
+        )
+        r_ct = ct_fn(
+            frame["_y"].to_numpy().astype(float),
+            d_col,
+            frame[unit].to_numpy(),
+            cells,
+            fx,
+            xc,
+            None if weights is None else frame[weights].cast(pl.Float64).to_numpy(),
+            **ct,
+        )
+        method = getattr(r_ct, "method", "Conley-Taber (2011)")
+        res.attach_inference(effect, str(method), r_ct)
+        return
+    raise ModelSpecError(f"unknown inference {inference!r}: use None, 'wild', 'ri', 'conley_taber'")
