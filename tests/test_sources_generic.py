@@ -1,0 +1,175 @@
+"""The column-mapping reader on the real magnets extract and on small hand-made files."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from collections import defaultdict
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import shared_path
+from tradeimpact.sources.generic import GenericReader
+from tradeimpact.store import FlowStore
+
+MAGNETS = ("data", "real", "critmat-atlas-comtrade-baci", "magnets_850511_flows_2002_2026.csv")
+
+#: China -> Japan, HS 850511, USD, as SOURCES.md states them (read from the file by hand)
+CHN_JPN = {
+    2008: 47417924.0,
+    2009: 32502641.0,
+    2010: 46151312.0,
+    2011: 87016016.0,
+    2012: 95200513.0,
+    2022: 229683019.0,
+    2024: 156879570.0,
+    2025: 99971791.0,
+    2026: 118092105.0,
+}
+
+
+def magnets_reader(reported_by: str = "importer") -> GenericReader:
+    return GenericReader(
+        mapping={
+            "year": "year",
+            "exporter": "exporter_iso2",
+            "importer": "importer_iso2",
+            "value_usd": "value_usd",
+            "net_weight_kg": "qty_tonnes",
+            "flags": "source_note",
+        },
+        code_system="iso2",
+        freq="A",
+        reported_by=reported_by,
+        units={"net_weight_kg": 1000},
+        constants={"hs_code": "850511"},
+        valuation="FOB",
+        source="critmat_magnets",
+    )
+
+
+def test_magnets_extract_round_trip(tmp_path: Path) -> None:
+    path = shared_path(*MAGNETS)
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path], magnets_reader())
+    with open(path, encoding="utf-8", newline="") as handle:
+        raw = list(csv.DictReader(handle))
+    assert len(raw) == 32992
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (32992, 32992, 0)
+    flows = store.scan().collect()
+    assert set(flows["source"]) == {"critmat_magnets"}
+    assert set(flows["flow"]) == {"M"} and set(flows["hs_code"]) == {"850511"}
+    assert set(flows["valuation"]) == {"FOB"}
+    assert (flows["reporter_iso3"] == flows["importer_iso3"]).all()
+    chn_jpn = flows.filter((pl.col("exporter_iso3") == "CHN") & (pl.col("importer_iso3") == "JPN"))
+    got = {r["period"].year: r["value_usd"] for r in chn_jpn.iter_rows(named=True)}
+    for year, value in CHN_JPN.items():
+        assert got[year] == value, year
+    # round trip: totals per exporter and year equal the raw file's (csv module, not polars)
+    totals: dict[tuple[str, int], float] = defaultdict(float)
+    weights: dict[tuple[str, str, int], float] = {}
+    for rec in raw:
+        totals[(rec["exporter_iso2"], int(rec["year"]))] += float(rec["value_usd"])
+        if rec["qty_tonnes"]:
+            key = (rec["exporter_iso2"], rec["importer_iso2"], int(rec["year"]))
+            weights[key] = float(rec["qty_tonnes"]) * 1000
+    iso2 = pl.read_csv(Path("tradeimpact/codes/iso2.csv"), infer_schema=False)
+    to3 = dict(zip(iso2["code"], iso2["iso3"], strict=True))
+    ours = flows.group_by("exporter_iso3", pl.col("period").dt.year().alias("y")).agg(
+        pl.col("value_usd").sum()
+    )
+    ours_map = {(e, y): v for e, y, v in ours.iter_rows()}
+    assert len(ours_map) == len(totals)
+    for (exporter, year), value in totals.items():
+        assert ours_map[(to3[exporter], year)] == pytest.approx(value, rel=1e-12)
+    # weights: tonnes -> kg, present only where the file has qty_tonnes (2024)
+    assert flows["net_weight_kg"].drop_nulls().len() == len(weights)
+    kg = chn_jpn.filter(pl.col("period") == dt.date(2024, 1, 1))["net_weight_kg"].item()
+    assert kg == weights[("CN", "JP", 2024)]
+    # 2026 rows are a modelled nowcast: the flag says so on every row
+    nowcast = flows.filter(pl.col("period") == dt.date(2026, 1, 1))
+    assert nowcast["flags"].str.starts_with("DIRECTIONAL 2026 NOWCAST").all()
+
+
+def test_exporter_side_reports(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text(
+        "year,exporter_iso2,importer_iso2,value_usd,qty_tonnes,source_note\n"
+        "2010,CN,JP,100.5,1.005,a\n2010,CN,ZZ,3,,b\n2010,TW,JP,-4,,c\n2010,CN,KR,abc,,d\n",
+        encoding="utf-8",
+    )
+    frame = magnets_reader("exporter").read(path).collect()
+    first = frame.row(0, named=True)
+    assert (first["reporter_iso3"], first["partner_iso3"], first["flow"]) == ("CHN", "JPN", "X")
+    assert first["net_weight_kg"] == 1005.0  # exact decimal scaling of 1.005 t
+    assert frame["reject_reason"].to_list() == [
+        None,
+        "unknown partner code 'ZZ' (not in the iso2 table)",
+        None,  # the negative value is the ingest step's check
+        "non-numeric value_usd 'abc'",
+    ]
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path], magnets_reader("exporter"))
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (4, 1, 3)
+    q = store.quarantine().collect()
+    assert q["source_line"].to_list() == [3, 4, 5]
+    assert q["field"].to_list() == ["importer_iso2", "value_usd", "value_usd"]
+    assert q["reason"][1] == "negative value_usd -4.0"
+
+
+def test_directed_monthly_mapping_with_declared_range(tmp_path: Path) -> None:
+    path = tmp_path / "m.csv"
+    path.write_text(
+        "month;rep;par;dir;hs;val\n"
+        "2010-09;392;156;1;280530;10\n2010-10;392;156;import;280530;20\n"
+        "2010-11;156;392;2;280530;30\n2011-01;392;156;1;280530;40\n2010-12;392;156;9;280530;5\n",
+        encoding="utf-8",
+    )
+    reader = GenericReader(
+        {
+            "period": "month",
+            "reporter": "rep",
+            "partner": "par",
+            "flow": "dir",
+            "hs_code": "hs",
+            "value_usd": "val",
+        },
+        code_system="m49",
+        freq="M",
+        separator=";",
+        source="mine",
+        period_range=(dt.date(2010, 1, 1), dt.date(2010, 12, 1)),
+    )
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path], reader)
+    assert (report.rows_stored, report.rows_quarantined) == (3, 2)
+    flows = store.scan().sort("period").collect()
+    assert flows["period"].to_list() == [
+        dt.date(2010, 9, 1),
+        dt.date(2010, 10, 1),
+        dt.date(2010, 11, 1),
+    ]
+    assert flows["flow"].to_list() == ["M", "M", "X"]
+    assert flows["exporter_iso3"].to_list() == ["CHN", "CHN", "CHN"]
+    reasons = store.quarantine().collect()["reason"].to_list()
+    assert reasons == [
+        "period 2011-01-01 is outside the file's declared range 2010-01-01 to 2010-12-01",
+        "unknown flow '9'",
+    ]
+
+
+def test_mapping_errors_are_explicit(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="unknown mapping key"):
+        GenericReader({"country": "c"})
+    with pytest.raises(ValueError, match="reported_by"):
+        GenericReader(
+            {"exporter": "e", "importer": "i", "year": "y", "hs_code": "k", "value_usd": "v"}
+        )
+    path = tmp_path / "x.csv"
+    path.write_text("year,exporter_iso2,importer_iso2\n2010,CN,JP\n", encoding="utf-8")
+    from tradeimpact.errors import SourceFormatError
+
+    with pytest.raises(SourceFormatError, match=r"missing column\(s\) \['value_usd'"):
+        magnets_reader().read(path)
