@@ -5,6 +5,18 @@ linearmodels style (``params``, ``std_errors``, ``pvalues``, ``conf_int()``, ``s
 ``tidy()``).
 """
 
+from tradeimpact.models.did import did
+from tradeimpact.models.linear import feols
 from tradeimpact.models.ppml import PPMLResult, ppml
+from tradeimpact.models.results import DiDResult, EventStudyResult, RegressionResult, WaldTest
 
-__all__ = ["PPMLResult", "ppml"]
+__all__ = [
+    "DiDResult",
+    "EventStudyResult",
+    "PPMLResult",
+    "RegressionResult",
+    "WaldTest",
+    "did",
+    "feols",
+    "ppml",
+]
