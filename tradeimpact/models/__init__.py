@@ -9,14 +9,17 @@ from tradeimpact.models.did import did
 from tradeimpact.models.linear import feols
 from tradeimpact.models.ppml import PPMLResult, ppml
 from tradeimpact.models.results import DiDResult, EventStudyResult, RegressionResult, WaldTest
+from tradeimpact.models.synthdid import SynthDIDResult, synthdid
 
 __all__ = [
     "DiDResult",
     "EventStudyResult",
     "PPMLResult",
     "RegressionResult",
+    "SynthDIDResult",
     "WaldTest",
     "did",
     "feols",
     "ppml",
+    "synthdid",
 ]
