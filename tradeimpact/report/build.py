@@ -677,111 +677,99 @@ def _event_study_frame(res: object, ri: object) -> pl.DataFrame | None:
     return es.sort("rel_time")
 
 
-def case_from_study(
-    study: object, ev: dict[str, object], frames: dict[str, pl.DataFrame]
-) -> ReportCase:
-    """Map a :class:`tradeimpact.casestudy.CaseStudy` and the store's series to a ReportCase."""
-    e = ev["event"]
-    w = ev["window"]
-    assert isinstance(e, dict) and isinstance(w, dict)
-    eff: date = e["effective"]
-    start: date = w["start"]
-    base_hi = date(eff.year - 1, 12, 1) if eff.month > 1 else date(eff.year - 2, 12, 1)
-    base = (max(start, date(base_hi.year, 1, 1)), base_hi)
-    synthetic = bool(_get(study, "is_synthetic"))
-    main = _get(study, "main")
-    assert isinstance(main, pl.DataFrame)
-    hd: Any = _get(study, "honestdid", "sensitivity")
-    if isinstance(hd, dict):
-        hd = hd.get("relative_magnitudes") or next(iter(hd.values()), None)
-    hdd = None
-    if hd is not None and hasattr(hd, "table"):
-        hdd = HonestDiDData(hd.table, tuple(hd.original), str(hd.restriction))
-    synth = _get(study, "synth", "synth_results")
-    gap = placebos = None
-    if isinstance(synth, dict):
-        synth = synth.get("synth") or next(iter(synth.values()), None)
-    if synth is not None:
-        g = _get(synth, "gap_frame", "gaps", "gap")
-        if isinstance(g, pl.DataFrame):
-            gap = g.select("period", "gap") if "unit" not in g.columns else None
-        p = _get(synth, "placebo_gaps", "placebos")
-        if isinstance(p, pl.DataFrame) and {"period", "unit", "gap"} <= set(p.columns):
-            placebos = p.select("period", "unit", "gap")
-    es = _get(study, "event_study", "event_studies")
-    if isinstance(es, dict):
-        es = es.get("importer") or next(iter(es.values()), None)
-    published = _get(study, "published_series")
-    pub = published if isinstance(published, pl.DataFrame) else None
+def case_from_study(study: Any) -> ReportCase:
+    """Map a :class:`tradeimpact.casestudy.CaseStudy` to a :class:`ReportCase`.
+
+    Reads the study's tidy frames (``raw``, ``event_study_frames["importer"]``, ``synth_gap``,
+    ``synth_placebos``, ``diversion``, ``mirror``, ``published``), its ``honestdid`` result
+    (``table``, ``original``, ``restriction``), ``main``, ``events`` and ``is_synthetic``.
+    """
+    ev = study.event
+    hd = study.honestdid
+    hdd = (
+        HonestDiDData(hd.table, (float(hd.original[0]), float(hd.original[1])), str(hd.restriction))
+        if hd is not None
+        else None
+    )
+    es_frames = study.event_study_frames or {}
+    es = (
+        es_frames.get("importer")
+        if "importer" in es_frames
+        else next(iter(es_frames.values()), None)
+    )
+    if es is not None:
+        es = es.select(
+            "rel_time",
+            "estimate",
+            "ci_low",
+            "ci_high",
+            *[c for c in ("ri_low", "ri_high") if c in es.columns],
+        ).with_columns(pl.col("ci_low", "ci_high").cast(pl.Float64).fill_null(float("nan")))
+
+    def nonempty(f: pl.DataFrame | None) -> pl.DataFrame | None:
+        return f if f is not None and f.height else None
+
+    synthetic = bool(study.is_synthetic)
     return ReportCase(
-        name=str(e["name"]),
-        title=str(e.get("title", e["name"])),
+        name=str(ev.name),
+        title=str(ev.title),
         synthetic=synthetic,
-        main=main,
-        treated=str(e["treated"]),
-        source_country=str(e["source_country"]),
-        events=_marks(ev),
-        raw=frames["raw"],
-        raw_base=base,
-        event_study=_event_study_frame(es, _get(study, "ri_band", "event_study_band")),
-        synth_gap=gap,
-        synth_placebos=placebos,
-        diversion=frames["diversion"] if frames["diversion"].height else None,
-        mirror=frames["mirror"] if frames["mirror"].height else None,
+        main=study.main,
+        treated=str(ev.treated),
+        source_country=str(ev.source_country),
+        events=list(study.events),
+        raw=study.raw,
+        raw_base=tuple(study.raw_base),  # type: ignore[arg-type]
+        event_study=es,
+        synth_gap=nonempty(study.synth_gap),
+        synth_placebos=nonempty(study.synth_placebos),
+        diversion=nonempty(study.diversion),
+        mirror=nonempty(study.mirror),
         honestdid=hdd,
-        published=pub,
+        published=nonempty(study.published),
+        notes=[],
         source_note=(
             "SYNTHETIC Comtrade-format panel (tradeimpact.demo)"
             if synthetic
-            else "UN Comtrade and national customs, as in data_raw/"
+            else "UN Comtrade and national customs files in data_raw/"
         ),
     )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``."""
-    import shutil
-
     from tradeimpact.casestudy import run_case_study
     from tradeimpact.store import FlowStore
 
     ap = argparse.ArgumentParser(
-        prog="python -m tradeimpact.report.build", description=__doc__.split("\n")[0]
+        prog="python -m tradeimpact.report.build", description=(__doc__ or "").split("\n")[0]
     )
     ap.add_argument("--data", default="data_raw", help="raw data folder (default data_raw)")
     ap.add_argument("--out", default="reports", help="output folder (default reports)")
     ap.add_argument(
-        "--store", default=None, help="use this existing store instead of ingesting --data"
+        "--store", default=None, help="an existing FlowStore to use instead of ingesting --data"
     )
     ap.add_argument("--events", default="analysis/events", help="event definitions (*.toml)")
     ap.add_argument("--spec", default="analysis/specs/main.toml", help="specification file")
+    ap.add_argument("--no-variants", action="store_true", help="baseline only (quick build)")
     args = ap.parse_args(list(argv) if argv is not None else None)
     data, out = Path(args.data), Path(args.out)
-    if args.store:
-        store = FlowStore(args.store)
-    else:
-        root = out / "_build" / "store"
-        if root.exists():
-            shutil.rmtree(root)
-        store = FlowStore(root)
-        files = flow_files(data)
-        if not files:
-            print(f"no flow files under {data}/<source>/: nothing to build", file=sys.stderr)
-            return 2
-        rep = store.ingest(files)
-        print(rep.summary())
-    flows = store.scan()
-    cases = []
+    # A data directory is ingested by the case study itself (into a temporary FlowStore), which
+    # also finds SYNTHETIC_TRUE_EFFECTS.json there for the recovery check.
+    source: Any = FlowStore(args.store) if args.store else data
+    if not args.store and not flow_files(data):
+        print(f"no flow files under {data}/<source>/: nothing to build", file=sys.stderr)
+        return 2
+    studies = []
     for path in sorted(Path(args.events).glob("*.toml")):
-        ev = _event_toml(path)
-        study = run_case_study(path, store, spec_path=args.spec)
-        cases.append(case_from_study(study, ev, store_frames(flows, ev)))
-    inputs = [
-        (Path(str(r["path"])).name, str(r["sha256"]))
-        for r in store.inputs().sort("path").iter_rows(named=True)
-    ]
+        print(f"case study {path.name} ...", flush=True)
+        studies.append(
+            run_case_study(path, source, spec_path=args.spec, variants=not args.no_variants)
+        )
+    cases = [case_from_study(s) for s in studies]
+    inputs = sorted({(n, h) for s in studies for n, h in s.inputs})
     info = BuildInfo(
-        inputs=sorted(inputs),
+        inputs=inputs,
         versions=package_versions(),
         commit=git_commit(Path(__file__).resolve().parents[2]),
         command=f"python -m tradeimpact.report.build --data {args.data} --out {args.out}",
