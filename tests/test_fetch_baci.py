@@ -242,3 +242,17 @@ def test_unpacked_csv_reads_with_the_baci_reader(tmp_path: Path) -> None:
     assert row["value_usd"] == pytest.approx(1010.5 * 1000)
     assert row["net_weight_kg"] == pytest.approx(12.25 * 1000)
     assert summary.rows == 3 + 3 + 1  # the year file plus the two code tables' data lines
+
+
+def test_archive_removed_after_unpacking_and_rerun_needs_no_download(tmp_path: Path) -> None:
+    archive = baci_zip([2010, 2011])
+    with LocalServer(serve(archive)) as srv:
+        first = run(srv, tmp_path, [2010], keep_archive=False)
+        assert first.ok and not (tmp_path / f"BACI_HS07_V{REL}.zip").exists()
+        assert not (tmp_path / f"BACI_HS07_V{REL}.zip.meta").exists()
+        n = len(srv.seen)
+        again = run(srv, tmp_path, [2010])
+        assert len(srv.seen) == n  # nothing asked: every wanted file is on disk and intact
+        assert again.skipped == 3 and again.fetched == 0
+        more = run(srv, tmp_path, [2010, 2011], keep_archive=False)  # a new year: download again
+        assert len(srv.seen) == n + 1 and more.fetched >= 2

@@ -261,6 +261,19 @@ def fetch_baci(
     target = out / name.removesuffix(".zip")
     summary = Summary(source="baci")
     url = f"{base_url.rstrip('/')}/{name}"
+    wanted = [
+        target / f"BACI_{revision.upper()}_Y{int(y)}_V{release}.csv" for y in sorted(set(years))
+    ] + [
+        target / f"country_codes_V{release}.csv",
+        target / f"product_codes_{revision.upper()}_V{release}.csv",
+    ]
+    if not archive.exists() and all(is_intact(p) for p in wanted):
+        # everything asked is unpacked and intact: no download, even if the archive was removed
+        summary.skipped = len(wanted)
+        summary.files = sorted(wanted)
+        if progress:
+            print_summary(summary)
+        return summary
     with progress_bar(f"BACI {revision} V{release}", 2, enabled=progress) as bar:
         if is_intact(archive):
             summary.skipped += 1
@@ -342,6 +355,7 @@ def fetch_baci(
         bar.advance()
     if not keep_archive and summary.ok:
         archive.unlink()
+        sidecar_path(archive).unlink(missing_ok=True)
     if progress:
         print_summary(summary)
     summary.files.sort()

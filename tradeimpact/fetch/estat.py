@@ -18,8 +18,8 @@ with their download URLs. Steps, per (year, flow):
    100 = the appId was refused (-> :class:`AuthError`), other codes >= 100 = error (message from
    ``ERROR_MSG``). Resources: ``DATA_CATALOG_LIST_INF.DATA_CATALOG_INF[].RESOURCES.RESOURCE[]``
    with ``@id``, ``TITLE.NAME``, ``URL`` and ``FORMAT`` (one element comes as an object, several
-   as a list: both are read). The answer is kept as ``estat_catalog_<flow>_<year>.catalog``
-   (JSON; not ``.json`` so no JSON reader mistakes it for data) and reused by a resumed fetch
+   as a list: both are read). The answer is kept as ``estat_catalog_<flow>_<year>.meta``
+   (JSON; a ``.meta`` name, so no reader or ``flow_files`` takes it for data) and reused by a resumed fetch
    unless ``refresh_catalog``; the appId is never written (redacted if the server echoed it).
 2. Each CSV resource whose title names the flow (輸入 or 輸出) and matches ``title_filter`` is
    downloaded from its ``URL`` (public file download, no appId), checked to be a
@@ -319,7 +319,7 @@ def _catalog(
     word = FLOW_WORD.get(flow.upper())
     if word is None:
         raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
-    path = out / f"estat_catalog_{flow.upper()}_{year}.catalog"
+    path = out / f"estat_catalog_{flow.upper()}_{year}.meta"
     pages: list[dict[str, Any]] = []
     if not refresh and is_intact(path):
         pages = json.loads(path.read_bytes())["pages"]
