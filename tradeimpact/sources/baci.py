@@ -251,16 +251,17 @@ class BaciReader:
         value = exact_scaled(pl.col("v"), 1000)
         q_missing = pl.col("q").is_null() | pl.col("q").str.to_uppercase().is_in(_MISSING_Q)
         weight = pl.when(q_missing).then(None).otherwise(exact_scaled(pl.col("q"), 1000))
-        exporter = (
-            pl.col("i")
-            .str.strip_chars_start("0")
-            .replace_strict(self._codes, default=None, return_dtype=pl.String)
+        # code -> ISO3 by joins with the small table: unlike replace_strict, a join streams
+        table = pl.LazyFrame(
+            {"_code": list(self._codes), "_iso3": list(self._codes.values())},
+            schema={"_code": pl.String, "_iso3": pl.String},
         )
-        importer = (
-            pl.col("j")
-            .str.strip_chars_start("0")
-            .replace_strict(self._codes, default=None, return_dtype=pl.String)
-        )
+        for col, out_name in (("i", "_exporter"), ("j", "_importer")):
+            lf = lf.with_columns(pl.col(col).str.strip_chars_start("0").alias("_code")).join(
+                table.rename({"_iso3": out_name}), on="_code", how="left", maintain_order="left"
+            )
+        exporter = pl.col("_exporter")
+        importer = pl.col("_importer")
 
         checks: list[tuple[pl.Expr, str, pl.Expr | str]] = [
             (
