@@ -173,3 +173,53 @@ def test_monthly_csv_camel_case(tmp_path: Path) -> None:
     assert frame["hs6"].to_list() == ["280530"] * 3
     assert frame["importer_iso3"].to_list() == ["JPN", "JPN", "JPN"]
     assert frame["exporter_iso3"].to_list() == ["CHN", "CHN", "CHN"]
+
+
+LEGACY_HEADER = (
+    "Classification,Year,Period,Period Desc.,Aggregate Level,Is Leaf Code,Trade Flow Code,"
+    "Trade Flow,Reporter Code,Reporter,Reporter ISO,Partner Code,Partner,Partner ISO,"
+    "2nd Partner Code,2nd Partner,2nd Partner ISO,Customs Proc. Code,Customs,"
+    "Mode of Transport Code,Mode of Transport,Commodity Code,Commodity,Qty Unit Code,Qty Unit,Qty,"
+    "Alt Qty Unit Code,Alt Qty Unit,Alt Qty,Netweight (kg),Gross weight (kg),Trade Value (US$),"
+    "CIF Trade Value (US$),FOB Trade Value (US$),Flag"
+)
+
+
+def test_legacy_csv(tmp_path: Path) -> None:
+    """No real legacy file is in ../shared: the fixture follows the legacy API's published
+    35-column layout (comtrade.un.org/data/doc/api, fmt=csv), values typed by hand."""
+    path = tmp_path / "comtrade_legacy.csv"
+    path.write_text(
+        LEGACY_HEADER + "\n"
+        "H3,2010,201009,September 2010,6,1,1,Import,392,Japan,JPN,156,China,CHN,,,,,,,,280530,"
+        '"Earth-metals, rare",8,Weight in kilograms,120000,,,,120000,,3500000,,,0\n'
+        "H3,2010,201009,September 2010,6,1,2,Export,156,China,CHN,392,Japan,JPN,,,,,,,,280530,"
+        '"Earth-metals, rare",8,Weight in kilograms,118000,,,,118000,,3300000,,,0\n'
+        "H3,2010,2010,2010,6,1,1,Import,392,Japan,JPN,156,China,CHN,,,,,,,,284690,"
+        "Compounds of rare-earth metals,1,No Quantity,,,,,45000,,910000,,,4\n"
+        "H3,2010,2010,2010,6,1,1,Import,392,Japan,JPN,156,China,CHN,,,,,,,,28469,"
+        "Compounds of rare-earth metals,1,No Quantity,,,,,45000,,910000,,,4\n",
+        encoding="utf-8",
+    )
+    reader = detect_reader(path)
+    assert reader.name == "comtrade_legacy"
+    frame = reader.read(path).collect()
+    assert frame.height == 4
+    assert frame["flow"].to_list() == ["M", "X", "M", "M"]
+    assert frame["period"].to_list()[:3] == [
+        dt.date(2010, 9, 1),
+        dt.date(2010, 9, 1),
+        dt.date(2010, 1, 1),
+    ]
+    assert frame["freq"].to_list()[:3] == ["M", "M", "A"]
+    assert frame["value_usd"].to_list() == [3500000.0, 3300000.0, 910000.0, 910000.0]
+    assert frame["valuation"].to_list()[:2] == ["CIF", "FOB"]
+    assert frame["net_weight_kg"].to_list()[:3] == [120000.0, 118000.0, 45000.0]
+    assert frame["quantity"].to_list()[:3] == [120000.0, 118000.0, None]
+    assert frame["flags"].to_list()[2] == "legacyEstimationFlag=4"
+    assert frame["reject_reason"].to_list()[:3] == [None, None, None]
+    assert frame["reject_reason"][3].startswith("HS code '28469' has 5 digits")
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path])
+    assert (report.rows_stored, report.rows_quarantined) == (3, 1)
+    assert set(store.scan().collect()["source"]) == {"comtrade"}

@@ -322,7 +322,7 @@ def canonical_comtrade(
                 ),
             ),
             (
-                (col("customs_code") != "C00"),
+                (col("customs_code") != "C00") & (col("customs_code") != ""),
                 found.get("customs_code", ""),
                 pl.concat_str(
                     pl.lit("breakdown row (customsCode "),
@@ -380,9 +380,17 @@ def _load_json(path: Path) -> list[dict[str, Any]]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        what = "truncated JSON" if exc.pos >= len(text.rstrip()) else "invalid JSON"
+        body = text.rstrip()
+        if not body.endswith(("}", "]")):
+            last_line = body.count("\n") + 1
+            raise SourceFormatError(
+                path,
+                f"truncated JSON: the file ends before the document does ({exc.msg} at line "
+                f"{exc.lineno}, column {exc.colno})",
+                line=last_line,
+            ) from None
         raise SourceFormatError(
-            path, f"{what}: {exc.msg} (column {exc.colno})", line=exc.lineno
+            path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
         ) from None
     if not isinstance(doc, dict) or "data" not in doc:
         error = doc.get("error") if isinstance(doc, dict) else None
