@@ -1,0 +1,178 @@
+"""``tradeimpact fetch ...``: the command line of the fetchers.
+
+``register(subparsers)`` adds the ``fetch`` command (with ``comtrade``, ``estat``, ``baci`` and
+``case-studies``) to the package's argparse CLI; each sets ``func(args) -> int`` (exit code:
+0 all fetched, 1 some chunk failed, 2 bad arguments, 3 key refused). ``python -m
+tradeimpact.fetch`` runs the same commands on their own.
+
+Examples::
+
+    tradeimpact fetch comtrade --reporters JPN,USA --partners CHN --hs 280530,284610,284690 \\
+        --freq M --start 2007-01 --end 2013-12 --flow M --out data_raw/comtrade/
+    COMTRADE_API_KEY=... tradeimpact fetch comtrade ...      # subscription endpoint
+    ESTAT_APP_ID=... tradeimpact fetch estat --years 2009-2011 --out data_raw/estat/
+    tradeimpact fetch baci --release 202601 --hs-revision HS07 --years 2008-2011 --out data_raw/baci/
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from tradeimpact.fetch.chunks import print_summary
+from tradeimpact.fetch.http import AuthError, FetchError
+
+
+def _years(text: str) -> list[int]:
+    """``2009-2011`` or ``2009,2011`` -> years."""
+    out: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if "-" in part:
+            lo, hi = part.split("-", 1)
+            out.extend(range(int(lo), int(hi) + 1))
+        elif part:
+            out.append(int(part))
+    return out
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _run(func: Any, args: argparse.Namespace) -> int:
+    try:
+        summary = func(args)
+    except AuthError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    except (FetchError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if args.no_progress:  # the fetchers print their summary with the progress bar
+        print_summary(summary)
+    return 0 if summary.ok else 1
+
+
+def _comtrade(args: argparse.Namespace) -> Any:
+    from tradeimpact.fetch.comtrade import fetch_comtrade
+
+    return fetch_comtrade(
+        _list(args.reporters),
+        None if args.partners.lower() == "all" else _list(args.partners),
+        _list(args.hs),
+        start=args.start,
+        end=args.end,
+        freq=args.freq,
+        flows=_list(args.flow),
+        out=Path(args.out),
+        base_url=args.base_url,
+        row_cap=args.row_cap,
+        min_interval=args.min_interval,
+        progress=not args.no_progress,
+    )
+
+
+def _estat(args: argparse.Namespace) -> Any:
+    from tradeimpact.fetch.estat import API_BASE, fetch_estat
+
+    return fetch_estat(
+        _years(args.years) if args.years else [],
+        out=Path(args.out),
+        flows=_list(args.flow),
+        api_base=args.base_url or API_BASE,
+        title_filter=args.title_filter,
+        stat_inf_ids=_list(args.stat_inf_ids) if args.stat_inf_ids else (),
+        refresh_catalog=args.refresh_catalog,
+        progress=not args.no_progress,
+    )
+
+
+def _baci(args: argparse.Namespace) -> Any:
+    from tradeimpact.fetch.baci import BASE_URL, fetch_baci
+
+    return fetch_baci(
+        args.release,
+        args.hs_revision,
+        _years(args.years),
+        out=Path(args.out),
+        base_url=args.base_url or BASE_URL,
+        expected_sha256=args.sha256,
+        keep_archive=not args.remove_archive,
+        progress=not args.no_progress,
+    )
+
+
+def register(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``fetch`` and its sub-commands to ``subparsers`` (from ``add_subparsers()``)."""
+    fetch = subparsers.add_parser(
+        "fetch",
+        help="download the real data (UN Comtrade, e-Stat, BACI), resumable",
+        description="Download raw data into data_raw/, resumable; see README 'Fetching the real data'.",
+    )
+    sub = fetch.add_subparsers(dest="fetch_source", metavar="SOURCE")
+    sub.required = True
+
+    p = sub.add_parser("comtrade", help="UN Comtrade API v1 (COMTRADE_API_KEY optional)")
+    p.add_argument("--reporters", required=True, help="ISO3 or Comtrade codes, comma-separated")
+    p.add_argument("--partners", default="all", help="ISO3 codes, comma-separated, or 'all'")
+    p.add_argument("--hs", required=True, help="HS codes, comma-separated")
+    p.add_argument("--freq", default="M", choices=["M", "A"])
+    p.add_argument("--start", required=True, help="YYYY-MM (monthly) or YYYY (annual)")
+    p.add_argument("--end", required=True, help="YYYY-MM (monthly) or YYYY (annual)")
+    p.add_argument("--flow", default="M", help="M, X or M,X")
+    p.add_argument("--out", default="data_raw/comtrade")
+    p.add_argument("--row-cap", type=int, default=None, help="rows a call (500 / 100,000)")
+    p.add_argument("--min-interval", type=float, default=6.0, help="seconds between calls")
+    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=lambda a: _run(_comtrade, a))
+
+    p = sub.add_parser("estat", help="Japan's trade statistics from e-Stat (ESTAT_APP_ID)")
+    p.add_argument("--years", default="", help="e.g. 2009-2011 or 2010,2012")
+    p.add_argument("--flow", default="M", help="M (imports), X (exports) or M,X")
+    p.add_argument("--out", default="data_raw/estat")
+    p.add_argument("--title-filter", default=None, help="regular expression on file titles")
+    p.add_argument("--stat-inf-ids", default=None, help="e-Stat file ids to download directly")
+    p.add_argument("--refresh-catalog", action="store_true", help="ask the catalog again")
+    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=lambda a: _run(_estat, a))
+
+    p = sub.add_parser("baci", help="CEPII BACI release archive, only the years asked unpacked")
+    p.add_argument("--release", required=True, help="e.g. 202601")
+    p.add_argument("--hs-revision", required=True, help="HS92 HS96 HS02 HS07 HS12 HS17 HS22")
+    p.add_argument("--years", required=True, help="e.g. 2008-2011")
+    p.add_argument("--out", default="data_raw/baci")
+    p.add_argument("--sha256", default=None, help="expected sha256 of the archive")
+    p.add_argument("--remove-archive", action="store_true", help="delete the zip once unpacked")
+    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true")
+    p.set_defaults(func=lambda a: _run(_baci, a))
+
+    p = sub.add_parser(
+        "case-studies", help="what analysis/events/ needs, then ingest (as nox -s fetch)"
+    )
+    p.add_argument(
+        "rest", nargs=argparse.REMAINDER, help="options of tradeimpact.fetch.case_studies"
+    )
+
+    def _case_studies(a: argparse.Namespace) -> int:
+        from tradeimpact.fetch.case_studies import main as case_main
+
+        return case_main(a.rest)
+
+    p.set_defaults(func=_case_studies)
+    return fetch
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m tradeimpact.fetch SOURCE ...``."""
+    parser = argparse.ArgumentParser(prog="python -m tradeimpact.fetch")
+    sub = parser.add_subparsers(dest="command")
+    register(sub)
+    args = parser.parse_args(["fetch", *(list(argv) if argv is not None else sys.argv[1:])])
+    return int(args.func(args))
