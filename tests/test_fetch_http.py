@@ -205,3 +205,13 @@ def test_atomic_write_leaves_no_partial_file(
         atomic_write_bytes(target, b"second, never whole")
     assert target.read_bytes() == b"first"  # the old whole file, not a partial new one
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]  # no temp file left
+
+
+def test_key_header_dropped_on_redirect_to_another_host() -> None:
+    with LocalServer(scripted([OK])) as other:
+        target = other.url.replace("127.0.0.1", "localhost") + "/elsewhere"
+        with LocalServer(scripted([Reply(302, b"", {"Location": target})])) as first:
+            resp = make_client([]).get(first.url + "/x", headers={"Ocp-Apim-Subscription-Key": KEY})
+    assert resp.body == OK.body
+    assert first.seen[0].headers["ocp-apim-subscription-key"] == KEY
+    assert "ocp-apim-subscription-key" not in other.seen[0].headers  # not sent to another host
