@@ -53,3 +53,17 @@ def test_bad_arguments_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[s
     code = main(["comtrade", "--reporters", "XYZ", "--hs", "280530", "--start", "2010-01",
                  "--end", "2010-02", "--out", str(tmp_path), "--no-progress"])  # fmt: skip
     assert code == 2 and "unknown country code 'XYZ'" in capsys.readouterr().err
+
+
+def test_tradeimpact_fetch_through_the_package_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = pytest.importorskip("tradeimpact.cli")
+    monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
+    with LocalServer(FakeComtrade()) as srv:
+        code = cli.main(["fetch", "comtrade", "--reporters", "JPN", "--partners", "CHN",
+                         "--hs", "280530", "--start", "2010-01", "--end", "2010-02",
+                         "--out", str(tmp_path), "--base-url", srv.url + "/public/v1/preview",
+                         "--min-interval", "0", "--no-progress"])  # fmt: skip
+    assert code == 0 and len(srv.seen) == 1
+    assert len(list(tmp_path.glob("*.json"))) == 1
