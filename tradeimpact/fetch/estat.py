@@ -39,7 +39,8 @@ these files (toukei 00350300, tstat 000001013141).
 Not verified: that getDataCatalog lists each trade-statistics CSV (the scripts seen browse the
 e-Stat file pages instead), the exact resource titles (hence the loose title match and
 ``title_filter``), and whether getStatsData tables carry the 9-digit-by-country monthly detail
-(no statsDataId for it was found, so that route is not used). A user who knows the files' ids can
+(no statsDataId for it was found, and a guide to Japan's trade statistics, officekaisuiyoku.com
+"貿易統計", says e-Stat's database tables for trade are annual only: so that route is not used). A user who knows the files' ids can
 skip the catalog: ``stat_inf_ids`` downloads them directly.
 """
 
