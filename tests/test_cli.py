@@ -77,7 +77,7 @@ def test_ingest_error_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixture[s
         "--no-progress",
     ]
     assert main(args) == 1
-    out, err = capsys.readouterr()
+    err = capsys.readouterr().err
     assert f"{empty}, line 1: empty file (no header, no rows)" in err.replace("\n", "")
     assert FlowStore(store).scan().collect().height == 1  # the good file is stored
     store2 = tmp_path / "store2"
