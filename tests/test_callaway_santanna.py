@@ -111,12 +111,12 @@ def test_mpdta_aggregations_and_pretest(mpdta: pl.DataFrame) -> None:
     cal = res.aggregate("calendar")
     assert cal.components["key"].to_list() == [2004.0, 2005.0, 2006.0, 2007.0]
     assert cal.overall_att == pytest.approx(float(cal.components["att"].mean()), abs=1e-12)
-    assert group.tidy().height == 4 and group.conf_int().columns == [
-        "term",
-        "conf_low",
-        "conf_high",
-    ]
-    assert "pre-test" in res.summary()
+    assert group.tidy().height == 4 and list(group.conf_int().columns) == ["lower", "upper"]
+    assert group.params["group=2004"] == pytest.approx(-0.0797, abs=1e-4)
+    assert res.params["ATT(2004,2006)"] == pytest.approx(-0.1373, abs=1e-4)
+    assert res.std_errors["ATT(2004,2004)"] == pytest.approx(0.0233, abs=1e-4)  # did, analytic
+    assert dyn.std_errors["overall"] == pytest.approx(dyn.overall_se, rel=1e-12)
+    assert "pre-test" in res.summary() and "influence function" in res.inference
 
 
 def test_aggregated_ses_match_a_unit_bootstrap(mpdta: pl.DataFrame) -> None:
@@ -191,7 +191,8 @@ def test_bad_inputs_and_documented_handling() -> None:
     with pytest.raises(ModelSpecError, match="unbalanced panel"):
         att_gt(_toy(False), "y", "id", "year", "g")
     res = att_gt(_toy(False), "y", "id", "year", "g", balance=True)
-    assert res.dropped.height == 2 and res.n_units == 28
+    assert res.dropped_units.height == 2 and res.n_units == 28
+    assert res.dropped == {"unbalanced_units": 10}  # 2 units x 5 rows present
     varying = _toy()
     varying.loc[0, "g"] = 2004
     with pytest.raises(ModelSpecError, match="varies within unit 0"):
@@ -199,7 +200,8 @@ def test_bad_inputs_and_documented_handling() -> None:
     early = _toy()
     early.loc[early.id == 20, "g"] = 2000
     res = att_gt(early, "y", "id", "year", "g")
-    assert res.dropped["reason"].to_list() == ["treated in the first period (no pre-period)"]
+    assert res.dropped_units["reason"].to_list() == ["treated in the first period (no pre-period)"]
+    assert res.dropped == {"treated_in_first_period": 6}
     all_treated = _toy()
     all_treated.loc[all_treated.g == 0, "g"] = 2005
     with pytest.raises(ModelSpecError, match="no never-treated"):

@@ -179,3 +179,28 @@ def test_bad_inputs() -> None:
         relative_magnitudes_ci(b, s, 2, 2, -1.0)
     with pytest.raises(ModelSpecError, match="event-study result"):
         sensitivity_relative_magnitudes(object())
+
+
+def test_fed_from_an_event_study_result(ehec_event_study: tuple[np.ndarray, np.ndarray]) -> None:
+    """An EventStudyResult (betahat, full covariance, pre/post split) feeds HonestDiD directly."""
+    from tradeimpact.models.results import EventStudyResult
+
+    b, s = ehec_event_study
+    years = (2008, 2009, 2010, 2011, 2012, 2014, 2015)
+    names = [f"year::{y}:D" for y in years]
+    es = EventStudyResult(
+        names=names,
+        coef=b,
+        cov_matrix=s,
+        nobs=344,
+        vcov_type="CR1 clustered by stfips",
+        df_inference=42,
+        event_terms={y - 2014: n for y, n in zip(years, names, strict=True)},
+        ref=-1,
+    )
+    res = sensitivity_relative_magnitudes(es, mbarvec=[1.0], breakdown=False)
+    lo, hi = res.table.row(0)[1:3]
+    assert (lo, hi) == relative_magnitudes_ci(b, s, 5, 2, 1.0)
+    es.ref = -2
+    with pytest.raises(ModelSpecError, match="event time -1"):
+        sensitivity_relative_magnitudes(es)

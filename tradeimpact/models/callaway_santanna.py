@@ -39,6 +39,7 @@ Written by hand because neither linearmodels nor statsmodels implements it; chec
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -49,6 +50,7 @@ import polars as pl
 from scipy import stats
 
 from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -66,63 +68,16 @@ _CONTROL_ALIASES = {
 }
 
 
-def _normal_table(
-    names: Sequence[str], est: FloatArray, se: FloatArray, level: float = 0.95
-) -> pl.DataFrame:
-    z = stats.norm.ppf(0.5 + level / 2)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        tstat = est / se
-    return pl.DataFrame(
-        {
-            "term": list(names),
-            "estimate": est,
-            "std_error": se,
-            "statistic": tstat,
-            "p_value": 2 * stats.norm.sf(np.abs(tstat)),
-            "conf_low": est - z * se,
-            "conf_high": est + z * se,
-        }
-    )
-
-
-class _NormalResultMixin:
-    """linearmodels-style accessors over ``_names``, ``_est``, ``_se`` (normal inference)."""
-
-    _names: list[str]
-    _est: FloatArray
-    _se: FloatArray
-
-    @property
-    def params(self) -> pl.Series:
-        """Estimates, in the order of :meth:`tidy`."""
-        return pl.Series("estimate", self._est)
-
-    @property
-    def std_errors(self) -> pl.Series:
-        """Analytical influence-function standard errors (clustered by unit)."""
-        return pl.Series("std_error", self._se)
-
-    @property
-    def pvalues(self) -> pl.Series:
-        """Two-sided normal p-values."""
-        return self.tidy()["p_value"]
-
-    @property
-    def names(self) -> list[str]:
-        return list(self._names)
-
-    def conf_int(self, level: float = 0.95) -> pl.DataFrame:
-        """Pointwise normal confidence intervals (``term``, ``conf_low``, ``conf_high``)."""
-        return self.tidy(level).select("term", "conf_low", "conf_high")
-
-    def tidy(self, level: float = 0.95) -> pl.DataFrame:
-        """One row per parameter: estimate, std_error, statistic, p_value, conf_low, conf_high."""
-        return _normal_table(self._names, self._est, self._se, level)
+VCOV_TYPE = "influence function (did), clustered by unit"
 
 
 @dataclass
-class CSAggregate(_NormalResultMixin):
+class CSAggregate(RegressionResult):
     """An aggregation of ATT(g, t) (``did::aggte``): the overall effect and its components.
+
+    A :class:`~tradeimpact.models.results.RegressionResult` whose terms are ``overall`` and one
+    per component (``group=2004``, ``event_time=-1``, ``period=2006``); ``cov`` is the
+    influence-function covariance of all of them; normal reference distribution (as ``did``).
 
     Attributes
     ----------
@@ -131,46 +86,69 @@ class CSAggregate(_NormalResultMixin):
         The overall summary parameter and its analytical standard error.
     components : polars.DataFrame
         ``key`` (group, event time or period), ``att``, ``se`` (empty for "simple").
-    influence : numpy.ndarray (n,)
-        Influence function of the overall parameter.
+    influence, component_influence : numpy.ndarray
+        Influence functions (units in rows) of the overall parameter and of the components.
     """
 
-    kind: str
-    overall_att: float
-    overall_se: float
-    components: pl.DataFrame
-    influence: FloatArray = field(repr=False)
-    component_influence: FloatArray = field(repr=False)
-    nobs: int = 0
-    inference: str = "analytical influence function, clustered by unit"
+    kind: str = "group"
+    overall_att: float = math.nan
+    overall_se: float = math.nan
+    components: pl.DataFrame = field(default_factory=pl.DataFrame)
+    influence: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
+    component_influence: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
 
-    def __post_init__(self) -> None:
-        keys = self.components["key"].to_list() if self.components.height else []
-        label = {"group": "group", "dynamic": "event_time", "calendar": "period"}.get(
-            self.kind, "key"
-        )
-        self._names = ["overall", *[f"{label}={k}" for k in keys]]
-        self._est = np.concatenate(
-            [[self.overall_att], self.components["att"].to_numpy().astype(float)]
-        )
-        self._se = np.concatenate(
-            [[self.overall_se], self.components["se"].to_numpy().astype(float)]
+    @classmethod
+    def build(
+        cls,
+        kind: str,
+        overall: float,
+        influence: FloatArray,
+        components: pl.DataFrame,
+        component_influence: FloatArray,
+        nobs: int,
+        depvar: str,
+    ) -> CSAggregate:
+        """Assemble from the influence functions (``cov = Psi'Psi / n^2``)."""
+        n = influence.shape[0]
+        label = {"group": "group", "dynamic": "event_time", "calendar": "period"}.get(kind, "key")
+        keys = components["key"].to_list() if components.height else []
+        keys = [int(k) if float(k).is_integer() else k for k in keys]
+        psi = np.column_stack([influence, component_influence])
+        return cls(
+            names=["overall", *[f"{label}={k}" for k in keys]],
+            coef=np.concatenate([[overall], components["att"].to_numpy().astype(float)])
+            if components.height
+            else np.array([overall]),
+            cov_matrix=psi.T @ psi / n**2,
+            nobs=nobs,
+            vcov_type=VCOV_TYPE,
+            df_inference=None,
+            depvar=depvar,
+            model=f"Callaway-Sant'Anna aggregation ({kind})",
+            kind=kind,
+            overall_att=float(overall),
+            overall_se=float(np.sqrt(np.mean(influence**2) / n)),
+            components=components,
+            influence=influence,
+            component_influence=component_influence,
         )
 
-    def summary(self) -> str:
-        """Plain-text table."""
-        lines = [
-            f"Callaway & Sant'Anna (2021) aggregation: {self.kind}",
-            f"overall ATT {self.overall_att:.6g} (se {self.overall_se:.6g})   units {self.nobs}",
-            f"inference: {self.inference}",
-            str(self.tidy()),
-        ]
-        return "\n".join(lines)
+    def summary(self, level: float = 0.95) -> str:
+        """The table, headed by the aggregation and the reference (did::aggte)."""
+        return "\n".join(
+            [
+                f"Callaway & Sant'Anna (2021) aggregation '{self.kind}' (did::aggte weights)",
+                super().summary(level),
+            ]
+        )
 
 
 @dataclass
-class CallawaySantAnnaResult(_NormalResultMixin):
+class CallawaySantAnnaResult(RegressionResult):
     """Group-time average treatment effects ATT(g, t) with their influence functions.
+
+    A :class:`~tradeimpact.models.results.RegressionResult` with one term ``ATT(g,t)`` per cell;
+    ``cov`` is the influence-function covariance ``Psi'Psi / n^2``; normal reference distribution.
 
     Attributes
     ----------
@@ -179,44 +157,29 @@ class CallawaySantAnnaResult(_NormalResultMixin):
         ``n_treated``, ``n_control``.
     influence : numpy.ndarray (n_units, K)
         Influence function of each ATT(g, t), in ``did``'s scaling (``V = Psi'Psi / n``).
-    vcov : numpy.ndarray (K, K)
-        ``Psi'Psi / n^2``, the covariance of the ATT(g, t) estimates.
     pretest_stat, pretest_df, pretest_pvalue
         Wald test that every pre-treatment ATT(g, t) is zero (None when there is none).
-    dropped : polars.DataFrame
-        Units dropped and why (treated in the first period; unbalanced when ``balance=True``).
+    dropped_units : polars.DataFrame
+        Units dropped and why (treated in the first period; unbalanced when ``balance=True``);
+        ``dropped`` counts the rows by reason.
     """
 
-    att_gt: pl.DataFrame
-    influence: FloatArray = field(repr=False)
-    unit_group: FloatArray = field(repr=False)
-    unit_weights: FloatArray = field(repr=False)
+    att_gt: pl.DataFrame = field(default_factory=pl.DataFrame)
+    influence: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+    unit_group: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
+    unit_weights: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
     control_group: str = "never"
     base_period: str = "varying"
-    nobs: int = 0
     n_units: int = 0
-    dropped: pl.DataFrame = field(default_factory=lambda: pl.DataFrame())
+    dropped_units: pl.DataFrame = field(default_factory=pl.DataFrame)
     pretest_stat: float | None = None
     pretest_df: int | None = None
     pretest_pvalue: float | None = None
-    inference: str = "analytical influence function, clustered by unit"
 
-    def __post_init__(self) -> None:
-        g = self.att_gt["group"].to_list()
-        t = self.att_gt["time"].to_list()
-        self._names = [f"ATT({gi},{ti})" for gi, ti in zip(g, t, strict=True)]
-        self._est = self.att_gt["att"].to_numpy().astype(float)
-        self._se = self.att_gt["se"].to_numpy().astype(float)
-
-    @property
-    def vcov(self) -> FloatArray:
-        n = self.influence.shape[0]
-        return np.asarray(self.influence.T @ self.influence / n**2)
-
-    def summary(self) -> str:
-        """Plain-text summary: the ATT(g, t) table and the pre-test."""
+    def summary(self, level: float = 0.95) -> str:
+        """The ATT(g, t) table and the pre-test."""
         pre = (
-            "no pre-treatment cells"
+            "no pre-treatment cells (or singular covariance)"
             if self.pretest_stat is None
             else f"W = {self.pretest_stat:.4f}, df = {self.pretest_df}, p = {self.pretest_pvalue:.5f}"
         )
@@ -224,9 +187,8 @@ class CallawaySantAnnaResult(_NormalResultMixin):
             [
                 "Callaway & Sant'Anna (2021) ATT(g,t), outcome regression, no covariates",
                 f"control group: {self.control_group}   base period: {self.base_period}   "
-                f"units: {self.n_units}   observations: {self.nobs}",
-                f"inference: {self.inference}",
-                str(self.tidy()),
+                f"units: {self.n_units}",
+                super().summary(level),
                 f"pre-test of parallel trends (Wald, all pre-treatment ATT(g,t) = 0): {pre}",
             ]
         )
@@ -287,7 +249,9 @@ class CallawaySantAnnaResult(_NormalResultMixin):
             wts = pg[post] / pg[post].sum()
             est = float(att[post] @ wts)
             inf = agg_if(att, psi, post, wts, wif(post, pg, group))
-            return CSAggregate("simple", est, se_of(inf), empty, inf, np.empty((n, 0)), n)
+            return CSAggregate.build(
+                "simple", est, inf, empty, np.empty((n, 0)), self.nobs, self.depvar
+            )
         if kind == "group":
             keys, atts, infs = [], [], []
             for g in glist:
@@ -307,7 +271,7 @@ class CallawaySantAnnaResult(_NormalResultMixin):
             comp = pl.DataFrame(
                 {"key": np.array(keys), "att": att_g, "se": [se_of(inf_g[:, j]) for j in allk]}
             )
-            return CSAggregate("group", est, se_of(inf), comp, inf, inf_g, n)
+            return CSAggregate.build("group", est, inf, comp, inf_g, self.nobs, self.depvar)
         if kind == "dynamic":
             e_all = time - group
             eseq = np.unique(e_all)
@@ -325,7 +289,7 @@ class CallawaySantAnnaResult(_NormalResultMixin):
             comp = pl.DataFrame(
                 {"key": eseq, "att": att_e, "se": [se_of(inf_e[:, j]) for j in range(eseq.size)]}
             )
-            return CSAggregate("dynamic", est, se_of(inf), comp, inf, inf_e, n)
+            return CSAggregate.build("dynamic", est, inf, comp, inf_e, self.nobs, self.depvar)
         if kind == "calendar":
             periods = np.unique(time[time >= glist.min()])
             atts, infs = [], []
@@ -342,7 +306,7 @@ class CallawaySantAnnaResult(_NormalResultMixin):
             comp = pl.DataFrame(
                 {"key": periods, "att": att_t, "se": [se_of(inf_t[:, j]) for j in allk]}
             )
-            return CSAggregate("calendar", est, se_of(inf), comp, inf, inf_t, n)
+            return CSAggregate.build("calendar", est, inf, comp, inf_t, self.nobs, self.depvar)
         raise ModelSpecError(
             f"unknown aggregation {kind!r}: use 'simple', 'group', 'dynamic' or 'calendar'"
         )
@@ -566,16 +530,35 @@ def att_gt(
         pl.col("base").cast(pl.Float64),
     )
     psi = np.column_stack(infs)
+    rows_of = dict(zip(per_unit[unit].to_list(), per_unit["n_t"].to_list(), strict=True))
+    dropped_rows: dict[str, int] = {}
+    for u, why in dropped:
+        key = "unbalanced_units" if why.startswith("not observed") else "treated_in_first_period"
+        dropped_rows[key] = dropped_rows.get(key, 0) + int(rows_of[u])
+    labels = [
+        f"ATT({_fmt(gv)},{_fmt(tv)})"
+        for gv, tv in zip(table["group"].to_list(), table["time"].to_list(), strict=True)
+    ]
     res = CallawaySantAnnaResult(
+        names=labels,
+        coef=table["att"].to_numpy().astype(float),
+        cov_matrix=psi.T @ psi / n**2,
+        nobs=n * nT,
+        vcov_type=VCOV_TYPE,
+        df_inference=None,
+        depvar=y,
+        fixed_effects=[],
+        dropped=dropped_rows,
+        n_clusters={unit: n},
+        model="Callaway-Sant'Anna ATT(g,t) (outcome regression)",
         att_gt=table,
         influence=psi,
         unit_group=G,
         unit_weights=w,
         control_group=cg,
         base_period=base_period,
-        nobs=n * nT,
         n_units=n,
-        dropped=pl.DataFrame(
+        dropped_units=pl.DataFrame(
             {"unit": [str(u) for u, _ in dropped], "reason": [r for _, r in dropped]},
             schema={"unit": pl.String, "reason": pl.String},
         ),
@@ -592,6 +575,10 @@ def att_gt(
             res.pretest_df = int(pre.size)
             res.pretest_pvalue = float(stats.chi2.sf(W, pre.size))
     return res
+
+
+def _fmt(v: float) -> str:
+    return str(int(v)) if float(v).is_integer() else f"{v:g}"
 
 
 #: Alias: the name economists look for.

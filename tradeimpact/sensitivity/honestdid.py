@@ -43,6 +43,7 @@ against the numbers the HonestDiD README reports for the Medicaid example in
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 from collections.abc import Sequence
@@ -331,6 +332,14 @@ def relative_magnitudes_ci(
 
 
 # ----------------------------------------------------------------------------- FLCI (Delta^SD)
+@functools.lru_cache(maxsize=4)
+def _folded_draws(seed: int) -> FloatArray:
+    """HonestDiD's ``set.seed(seed); rnorm(10^6)`` (cached: the same for every M)."""
+    draws = RRandom(seed).rnorm(10**6)
+    draws.setflags(write=False)
+    return draws
+
+
 def _qfoldednormal(p: float, mu: float, draws: FloatArray) -> float:
     """``p`` quantile of ``|Z + mu|`` from HonestDiD's 10^6 seeded draws (R quantile type 7)."""
     return float(np.quantile(np.abs(draws + mu), p))
@@ -456,7 +465,7 @@ def flci(
     if m < 0:
         raise ModelSpecError("M must be non-negative")
     setup = _FLCISetup(num_pre, num_post, lv, s)
-    draws = RRandom(seed).rnorm(10**6)
+    draws = _folded_draws(seed)
     h_lo, h_hi = setup.h_min(), setup.h0()
 
     def halflength(h: float) -> tuple[float, FloatArray]:
@@ -590,7 +599,24 @@ def _original_ci(
 
 
 def _inputs_from(obj: Any) -> tuple[FloatArray, FloatArray, int, int]:
-    """Duck-typed: an object with ``honestdid_inputs()`` or ``betahat/sigma/num_pre/num_post``."""
+    """Duck-typed inputs: an event-study result or an object with ``honestdid_inputs()``.
+
+    An :class:`~tradeimpact.models.results.EventStudyResult` gives
+    ``event_study_inputs() -> (event_times, betahat, sigma)`` with ``pre_index``/``post_index``;
+    HonestDiD needs the reference period to be the last pre-period (event time -1).
+    """
+    if hasattr(obj, "event_study_inputs") and hasattr(obj, "pre_index"):
+        _times, b, s = obj.event_study_inputs()
+        pre = np.asarray(obj.pre_index)
+        post = np.asarray(obj.post_index)
+        if getattr(obj, "ref", -1) != -1:
+            raise ModelSpecError(
+                f"HonestDiD needs the reference period at event time -1, got {obj.ref}"
+            )
+        order = np.concatenate([pre, post])
+        if not np.array_equal(order, np.arange(order.size)):
+            raise ModelSpecError("event-study coefficients must be ordered pre-periods first")
+        return np.asarray(b, float), np.asarray(s, float), int(pre.size), int(post.size)
     if hasattr(obj, "honestdid_inputs"):
         b, s, npre, npost = obj.honestdid_inputs()
         return np.asarray(b, float), np.asarray(s, float), int(npre), int(npost)
