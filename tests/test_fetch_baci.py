@@ -256,3 +256,10 @@ def test_archive_removed_after_unpacking_and_rerun_needs_no_download(tmp_path: P
         assert again.skipped == 3 and again.fetched == 0
         more = run(srv, tmp_path, [2010, 2011], keep_archive=False)  # a new year: download again
         assert len(srv.seen) == n + 1 and more.fetched >= 2
+
+
+def test_corrupt_archive_fails_clearly_and_is_removed(tmp_path: Path) -> None:
+    with LocalServer(serve(b"PK\x03\x04 this is not a whole zip")) as srv:
+        summary = run(srv, tmp_path, [2010])
+    assert summary.failed == 1 and "not a readable zip archive" in summary.failures[0]
+    assert list(tmp_path.glob("*.zip*")) == []

@@ -313,8 +313,17 @@ def fetch_baci(
             summary.fetched += 1
         bar.advance()
         archive_sha = (read_sidecar(archive) or {}).get("sha256")
-        with zipfile.ZipFile(archive) as zf:
-            members = select_members(zf.namelist(), revision, years)
+        try:
+            with zipfile.ZipFile(archive) as zf:
+                members = select_members(zf.namelist(), revision, years)
+        except (zipfile.BadZipFile, OSError) as err:
+            archive.unlink(missing_ok=True)
+            sidecar_path(archive).unlink(missing_ok=True)
+            summary.failed += 1
+            summary.failures.append(f"{name}: not a readable zip archive ({err}); removed")
+            if progress:
+                print_summary(summary)
+            return summary
         found = {y for m in members if (y := _year_of(m)) is not None}
         for year in sorted(set(int(y) for y in years) - found):
             summary.failed += 1
