@@ -102,3 +102,27 @@ def test_bad_inputs() -> None:
         pretrend_power(s, t_vec=[-2, 0], slope=0.1)
     with pytest.raises(ModelSpecError, match="target_power"):
         slope_for_power(s, 1.5, t_vec=[-3, -2, 0])
+
+
+def test_from_an_event_study_result() -> None:
+    from tradeimpact.models.results import EventStudyResult
+    from tradeimpact.sensitivity.pretrend_power import pretrend_power_event_study
+
+    s = _sigma(k=5)
+    times = [-4, -3, -2, 0, 1]
+    names = [f"e{t}" for t in times]
+    b = np.array([0.01, -0.02, 0.0, 0.1, 0.2])
+    es = EventStudyResult(
+        names=names,
+        coef=b,
+        cov_matrix=s,
+        nobs=100,
+        vcov_type="CR1",
+        df_inference=19,
+        event_terms=dict(zip(times, names, strict=True)),
+        ref=-1,
+    )
+    got = pretrend_power_event_study(es, slope=0.05)
+    want = pretrend_power(s, t_vec=np.array(times, float), slope=0.05, betahat=b)
+    assert got.power == pytest.approx(want.power, abs=1e-12)
+    assert got.likelihood_ratio == pytest.approx(want.likelihood_ratio, rel=1e-12)

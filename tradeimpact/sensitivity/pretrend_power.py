@@ -259,4 +259,39 @@ def pretrend_power(
     return PretrendPowerResult(power, bayes, lr, table, test, slope)
 
 
-__all__ = ["PretrendPowerResult", "pretest_power", "pretrend_power", "slope_for_power"]
+def pretrend_power_event_study(
+    result: object,
+    *,
+    slope: float | None = None,
+    delta: npt.ArrayLike | None = None,
+    test: Test = "nis",
+    **kwargs: object,
+) -> PretrendPowerResult:
+    """:func:`pretrend_power` fed from an event-study result.
+
+    ``result`` offers ``event_study_inputs() -> (event_times, betahat, sigma)`` and ``ref`` (as
+    :class:`~tradeimpact.models.results.EventStudyResult` does).
+    """
+    if not hasattr(result, "event_study_inputs"):
+        raise ModelSpecError("the result has no event_study_inputs()")
+    times, b, s = result.event_study_inputs()
+    ref = float(getattr(result, "ref", -1))
+    return pretrend_power(
+        s,
+        t_vec=times,
+        reference_period=ref,
+        slope=slope,
+        delta=delta,
+        betahat=b,
+        test=test,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+__all__ = [
+    "PretrendPowerResult",
+    "pretest_power",
+    "pretrend_power",
+    "pretrend_power_event_study",
+    "slope_for_power",
+]
