@@ -265,3 +265,37 @@ def test_round_trip_through_flowstore(tmp_path: Path) -> None:
     assert store.quarantine().collect()["reason"].to_list() == [
         "unknown GACC trading partner '998'"
     ]
+
+
+def test_sum_breakdowns(tmp_path: Path) -> None:
+    header = (
+        "数据年月,商品编码,商品名称,贸易伙伴编码,贸易伙伴名称,贸易方式编码,贸易方式名称,"
+        "第一数量,第一计量单位,第二数量,第二计量单位,美元"
+    )
+    rows = [
+        "202509,85051110,稀土永磁铁,116,日本,10,一般贸易,100,千克,,,1000",
+        "202509,85051110,稀土永磁铁,502,美国,10,一般贸易,7,千克,,,70",
+        "202509,85051110,稀土永磁铁,116,日本,14,来料加工贸易,50,千克,,,400",
+        "202509,85051110,稀土永磁铁,116,日本,15,进料加工贸易,5,千克,,,abc",
+    ]
+    path = write(tmp_path, header + "\n" + "\n".join(rows) + "\n")
+    out = read(path, sum_breakdowns=True)
+    # 2 summed rows + the rejected line, never summed
+    assert out.height == 3
+    japan = out.row(0, named=True)
+    assert (japan["partner_iso3"], japan["value_usd"], japan["net_weight_kg"]) == (
+        "JPN",
+        1400.0,
+        150.0,
+    )
+    assert japan["source_line"] == 2
+    assert japan["flags"] == "summed_over=trade_mode;flow_from_file_name;lines=2,4"
+    assert out["reject_reason"].to_list() == [None, None, "non-numeric value 'abc'"]
+    assert out["source_line"].to_list() == [2, 3, 5]
+    # without summing, the breakdown rows share a key: the store quarantines them, sums nothing
+    from tradeimpact.store import FlowStore
+
+    report = FlowStore(tmp_path / "store").ingest([path])
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (4, 1, 3)
+    summed = FlowStore(tmp_path / "store2").ingest([path], source=GaccReader(sum_breakdowns=True))
+    assert (summed.rows_read, summed.rows_stored, summed.rows_quarantined) == (3, 2, 1)

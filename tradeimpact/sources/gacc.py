@@ -29,7 +29,8 @@ yuan -> ``value_native``, ``currency = "CNY"``, ``value_usd`` null. Valuation: C
 imports CIF. A weight unit (千克/kg, 吨/ton, 克/g) fills ``net_weight_kg``; the other unit fills
 ``quantity``/``quantity_unit`` (as published). Trade mode and registration place, when present, are
 kept in ``flags`` (``trade_mode=...;registration_place=...``): such files hold several rows per
-canonical key, one per breakdown.
+canonical key, one per breakdown, which the store quarantines as duplicate keys -- unless the reader
+is asked to sum them (``sum_breakdowns=True``, said so in ``flags``).
 """
 
 from __future__ import annotations
@@ -108,16 +109,24 @@ class GaccReader:
     ----------
     flow : {"M", "X"}, optional
         Direction of a file that has no direction column.
+    sum_breakdowns : bool, default False
+        For a file broken down by trade mode and/or registration place: sum the rows of each
+        (month, commodity, partner, direction, units) into one canonical row, on purpose and said
+        so in ``flags`` (``summed_over=trade_mode,registration_place;lines=2,5``; ``source_line``
+        is the group's first line). Rejected lines are never summed: they stay one row each.
+        Without it, such rows keep their breakdown in ``flags`` and the store quarantines them
+        as duplicate keys (it never sums silently).
     """
 
     name = "gacc"
     version = "1"
     description = "China Customs (GACC) query export CSV (month, 8-10 digit code, partner, USD/CNY)"
 
-    def __init__(self, flow: str | None = None) -> None:
+    def __init__(self, flow: str | None = None, sum_breakdowns: bool = False) -> None:
         if flow is not None and flow not in ("M", "X"):
             raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
         self._flow = flow
+        self._sum_breakdowns = sum_breakdowns
         table = code_table("gacc").filter(pl.col("iso3").is_not_null())
         self._by_code = dict(zip(table["code"], table["iso3"], strict=True))
         by_name = dict(zip(table["name"], table["iso3"], strict=True))
@@ -373,7 +382,53 @@ class GaccReader:
             reject_field.alias("reject_field"),
             reject_reason.alias("reject_reason"),
         )
-        return canonical(out)
+        breakdowns: list[str] = [r for r in ("trade_mode", "registration_place") if r in roles]
+        out = canonical(out)
+        if self._sum_breakdowns and breakdowns:
+            out = _sum_over_breakdowns(out, breakdowns, flow_note)
+        return out
+
+
+def _sum_over_breakdowns(
+    out: pl.LazyFrame, breakdowns: list[str], flow_note: str | None
+) -> pl.LazyFrame:
+    """Sum the good rows of each canonical key over trade mode / registration place."""
+    ok = pl.col("reject_reason").is_null()
+    key = [
+        "source", "reporter_iso3", "partner_iso3", "flow", "exporter_iso3", "importer_iso3",
+        "hs_code", "hs6", "hs_revision", "period", "freq", "currency", "valuation",
+        "quantity_unit", "source_file",
+    ]  # fmt: skip
+    note = f"summed_over={','.join(breakdowns)}"
+    if flow_note is not None:
+        note += f";{flow_note}"
+
+    def total(col: str) -> pl.Expr:
+        # null only when every row of the group is null (a quantity nobody reported)
+        return pl.when(pl.col(col).is_not_null().any()).then(pl.col(col).sum()).alias(col)
+
+    summed = (
+        out.filter(ok)
+        .group_by(key, maintain_order=True)
+        .agg(
+            pl.col("source_line").min(),
+            total("value_usd"),
+            total("value_native"),
+            total("net_weight_kg"),
+            total("quantity"),
+            pl.concat_str(
+                pl.lit(note + ";lines="),
+                pl.col("source_line").sort().cast(pl.String).str.join(","),
+            ).alias("flags"),
+        )
+        .with_columns(
+            pl.lit(None, dtype=pl.String).alias("reject_field"),
+            pl.lit(None, dtype=pl.String).alias("reject_reason"),
+        )
+    )
+    columns = out.collect_schema().names()
+    rejected = out.filter(~ok)
+    return pl.concat([summed.select(columns), rejected.select(columns)]).sort("source_line")
 
 
 def _roles(names: list[str]) -> dict[str, str]:
