@@ -82,8 +82,9 @@ def client() -> HttpClient:
 
 
 def run(srv: LocalServer, out: Path, years: list[int], **kw):  # type: ignore[no-untyped-def]
+    kw.setdefault("client", client())
     return fetch_baci(REL, "HS07", years, out=out, base_url=srv.url + "/DATA_DOWNLOAD/baci/data",
-                      client=client(), clock=lambda: FIXED, progress=False, **kw)  # fmt: skip
+                      clock=lambda: FIXED, progress=False, **kw)  # fmt: skip
 
 
 def test_archive_name_and_member_selection() -> None:
@@ -143,11 +144,16 @@ def test_missing_year_and_checksum_mismatch_fail_clearly(tmp_path: Path) -> None
 def test_interrupted_download_resumes_by_range(tmp_path: Path) -> None:
     archive = baci_zip([2010, 2011]) + b""
     with LocalServer(serve(archive, drop_after=300)) as srv:
+        summary = run(srv, tmp_path, [2011], client=HttpClient(
+            policy=RetryPolicy(max_attempts=1), sleep=lambda s: None))  # fmt: skip
+        assert not summary.ok  # the connection dropped: the part is kept, hidden
+        part = tmp_path / f".BACI_HS07_V{REL}.zip.part"
+        assert part.read_bytes() == archive[:300]
         summary = run(srv, tmp_path, [2011])
     assert summary.ok
     assert [s.headers.get("range") for s in srv.seen] == [None, "bytes=300-"]
     assert (tmp_path / f"BACI_HS07_V{REL}.zip").read_bytes() == archive
-    assert not list(tmp_path.glob("*.part"))
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".part")]
 
 
 @pytest.mark.parametrize(

@@ -214,8 +214,8 @@ class HttpClient:
     ) -> int:
         """Stream ``url`` to ``dest`` (large files), resuming a partial ``dest.part`` by Range.
 
-        The bytes go to ``<dest>.part``; only a complete body (as many bytes as announced) is
-        fsynced and renamed to ``dest``. A dropped connection keeps the ``.part`` file and the next
+        The bytes go to ``.<dest>.part`` (hidden); only a complete body (as many bytes as announced) is
+        fsynced and renamed to ``dest``. A dropped connection keeps the part file and the next
         attempt asks for the rest (``Range: bytes=N-``); a server that answers 200 instead of 206
         sends the whole file again, which then replaces the part.
 
@@ -225,7 +225,7 @@ class HttpClient:
             Size of ``dest`` in bytes.
         """
         dest.parent.mkdir(parents=True, exist_ok=True)
-        part = dest.with_name(dest.name + ".part")
+        part = dest.with_name(f".{dest.name}.part")  # hidden: never taken for a data file
 
         def extra_headers() -> dict[str, str]:
             have = part.stat().st_size if part.exists() else 0
