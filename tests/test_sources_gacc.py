@@ -235,7 +235,14 @@ def test_partner_table() -> None:
     codes = iso3_map("gacc")
     assert (codes["116"], codes["142"], codes["502"], codes["133"]) == ("JPN", "CHN", "USA", "KOR")
     assert (codes["110"], codes["143"], codes["141"], codes["304"]) == ("HKG", "TWN", "VNM", "DEU")
+    # checked against transcustoms.cn's copy of the GACC list (least-developed countries page)
+    ldc = {"101": "AFG", "217": "ETH", "202": "AGO", "203": "BEN", "205": "BDI", "216": "GNQ"}
+    ldc |= {"144": "TLS", "248": "TGO", "258": "ERI", "214": "DJI", "221": "GIN", "222": "GNB"}
+    ldc |= {"107": "KHM", "212": "COM", "255": "LSO", "119": "LAO", "225": "LBR", "238": "RWA"}
+    ldc |= {"227": "MDG", "228": "MWI", "229": "MLI", "230": "MRT"}
+    assert {code: codes[code] for code in ldc} == ldc
     table = code_table("gacc")
+    assert table.height == 156
     assert table["code"].is_unique().all() and table["iso3"].is_unique().all()
     assert table["name_zh"].is_unique().all()
 
