@@ -308,3 +308,19 @@ def test_round_trip_through_flowstore(tmp_path: Path) -> None:
     again = store.ingest([path])
     assert [f.status for f in again.files] == ["unchanged"]
     assert store.scan().collect().equals(stored)
+
+
+def test_broken_encoding(tmp_path: Path) -> None:
+    """Bad bytes in the head fail in read(); bad bytes further down fail when the store streams."""
+    from tradeimpact.store import FlowStore
+
+    path = tmp_path / NAME
+    path.write_bytes(GOOD.encode() + b"2022,156,392,850511,1\xff2,1\n")
+    with pytest.raises(SourceFormatError, match=r"line 7: broken encoding: byte b'\\xff' at byte"):
+        read(path)
+    far = tmp_path / "far" / NAME
+    far.parent.mkdir()
+    filler = "".join(f"2022,156,392,{850000 + n:06d},1,1\n" for n in range(5000))
+    far.write_bytes(GOOD.encode() + filler.encode() + b"2022,156,392,850511,1\xff2,1\n")
+    with pytest.raises(SourceFormatError, match=r"line 5007: broken encoding"):
+        FlowStore(tmp_path / "store").ingest([far])

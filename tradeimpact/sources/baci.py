@@ -213,6 +213,18 @@ class BaciReader:
         """
         path = Path(path)
         head = read_head(path)
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as err:
+            # a multi-byte character cut by the end of the head is not an error
+            if err.start < len(head) - 3:
+                line = head.count(b"\n", 0, err.start) + 1
+                raise SourceFormatError(
+                    path,
+                    f"broken encoding: byte {head[err.start : err.start + 1]!r} at byte offset "
+                    f"{err.start} is not UTF-8 (BACI files are ASCII)",
+                    line=line,
+                ) from None
         first_line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
         columns = split_header(path, first_line)
         require_columns(path, columns, BACI_COLUMNS)
