@@ -363,3 +363,13 @@ def test_real_answer_ingests_through_the_comtrade_reader(tmp_path: Path) -> None
         0, named=True
     )
     assert arg_m["value_usd"] == 6804128143.0 and arg_m["reporter_iso3"] == "CHN"
+
+
+def test_with_a_key_reporters_are_grouped(tmp_path: Path) -> None:
+    with LocalServer(FakeComtrade()) as srv:
+        summary = run(srv, tmp_path, api_key=KEY, base_url=srv.url + "/data/v1/get",
+                      reporters=["JPN", "USA", "KOR"], start="2010-01", end="2011-02")  # fmt: skip
+    assert [(s.query["reporterCode"], len(s.query["period"].split(","))) for s in srv.seen] == [
+        ("392,842,410", 12), ("392,842,410", 2)
+    ]  # fmt: skip
+    assert summary.rows == 3 * 14 * 3

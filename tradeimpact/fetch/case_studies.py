@@ -51,7 +51,9 @@ from typing import Any
 from tradeimpact.fetch.chunks import Summary
 from tradeimpact.fetch.comtrade import (
     KEY_ENV,
+    KEYED_REPORTERS_PER_CALL,
     MAX_PERIODS_PER_CALL,
+    REPORTERS_PER_CALL,
     fetch_comtrade,
 )
 from tradeimpact.fetch.http import AuthError, FetchError
@@ -77,9 +79,10 @@ class ComtradeJob:
     partners: tuple[str, ...]
     flows: tuple[str, ...]
 
-    def calls(self, n_periods: int) -> int:
-        """Calls before any capped-answer split (one reporter and 12 periods a call)."""
-        return len(self.reporters) * -(-n_periods // MAX_PERIODS_PER_CALL)
+    def calls(self, n_periods: int, reporters_per_call: int = 1) -> int:
+        """Calls before any capped-answer split (12 periods a call)."""
+        groups = -(-len(self.reporters) // reporters_per_call)
+        return groups * -(-n_periods // MAX_PERIODS_PER_CALL)
 
 
 @dataclass
@@ -101,9 +104,9 @@ class EventPlan:
         y1, m1 = int(self.end[:4]), int(self.end[5:7] or 1)
         return (y1 - y0 + 1) if self.freq == "A" else (y1 - y0) * 12 + m1 - m0 + 1
 
-    def comtrade_calls(self) -> int:
+    def comtrade_calls(self, reporters_per_call: int = 1) -> int:
         """Comtrade calls before splits."""
-        return sum(job.calls(self.n_periods()) for job in self.comtrade)
+        return sum(job.calls(self.n_periods(), reporters_per_call) for job in self.comtrade)
 
 
 def _date(value: Any, where: str) -> dt.date:
@@ -228,7 +231,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Path(args.out)
     keyed = bool(os.environ.get(KEY_ENV))
     for plan in plans:
-        calls = plan.comtrade_calls()
+        calls = plan.comtrade_calls(KEYED_REPORTERS_PER_CALL if keyed else REPORTERS_PER_CALL)
         print(
             f"{plan.name}: {plan.start}..{plan.end}, HS {', '.join(plan.hs)}; UN Comtrade "
             f"{calls} call(s) before splits (~{calls * args.min_interval / 60:.0f} min at one "

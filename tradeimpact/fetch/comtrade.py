@@ -17,7 +17,10 @@ Query parameters sent, in this order: ``reporterCode`` (M49 codes, comma-separat
 without them one flow comes back split into many rows), ``maxRecords`` (the row cap) and
 ``includeDesc=true`` (the answers then carry all 47 fields, as in the comtradr test fixture).
 
-Splitting: one reporter per call (:data:`REPORTERS_PER_CALL`) and at most 12 periods per call.
+Splitting: at most 12 periods per call; one reporter per call without a key
+(:data:`REPORTERS_PER_CALL`), ten with a key (:data:`KEYED_REPORTERS_PER_CALL`: the 100,000-row
+cap leaves room, and the free tier's 500 calls a day are the scarce resource; no documented limit
+on reporters per call was found, only comtradr's 4,096-character URL limit, which is checked).
 An answer whose row count reaches the cap is incomplete: it is not saved as data; the request is
 split in two (periods first, then partners, HS codes, flows, reporters) until no answer is capped.
 A split is recorded in ``<stem>.split.meta`` so a resumed fetch goes straight to the parts. A
@@ -80,6 +83,7 @@ PUBLIC_ROW_CAP = 500
 KEYED_ROW_CAP = 100_000
 MAX_PERIODS_PER_CALL = 12
 REPORTERS_PER_CALL = 1
+KEYED_REPORTERS_PER_CALL = 10
 KEY_ENV = "COMTRADE_API_KEY"
 KEY_HEADER = "Ocp-Apim-Subscription-Key"
 MAX_URL_CHARS = 4096
@@ -258,7 +262,7 @@ def fetch_comtrade(
     base_url: str | None = None,
     row_cap: int | None = None,
     max_periods: int = MAX_PERIODS_PER_CALL,
-    reporters_per_call: int = REPORTERS_PER_CALL,
+    reporters_per_call: int | None = None,
     client: HttpClient | None = None,
     min_interval: float = 6.0,
     clock: Clock = utc_now,
@@ -291,8 +295,10 @@ def fetch_comtrade(
     row_cap : int, optional
         Rows per call (``maxRecords``); an answer with this many rows is split. Default 500
         without a key, 100,000 with one.
-    max_periods, reporters_per_call : int
-        Splitting limits (12 periods a call, per comtradr).
+    max_periods : int
+        Periods a call (12, per comtradr).
+    reporters_per_call : int, optional
+        Reporters a call; default 1 without a key, 10 with one.
     client : HttpClient, optional
         Pre-built client (tests inject sleeps and retry policy); its secrets get the key added.
     min_interval : float
@@ -337,7 +343,8 @@ def fetch_comtrade(
         periods,
         [f.strip().upper() for f in flows],
         max_periods=max_periods,
-        reporters_per_call=reporters_per_call,
+        reporters_per_call=reporters_per_call
+        or (KEYED_REPORTERS_PER_CALL if key else REPORTERS_PER_CALL),
     )
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary(source="comtrade")
