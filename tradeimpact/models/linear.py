@@ -126,18 +126,17 @@ def select_regressors(
     absorbed by the fixed effects, or a linear combination of earlier columns, is dropped).
     """
     w = np.ones(x_t.shape[0]) if weights is None else weights
+    gram = x_t.T @ (x_t * w[:, None])  # one pass over the data; the rest is k x k algebra
+    raw_ss = np.einsum("ij,ij,i->j", x_raw, x_raw, w)
     keep: list[int] = []
     dropped: list[str] = []
     for j in range(x_t.shape[1]):
-        raw = float(np.sum(w * x_raw[:, j] ** 2))
-        col = x_t[:, j]
+        rss = float(gram[j, j])
         if keep:
-            xk = x_t[:, keep]
-            gram = xk.T @ (xk * w[:, None])
-            coef = np.linalg.lstsq(gram, xk.T @ (w * col), rcond=None)[0]
-            col = col - xk @ coef
-        rss = float(np.sum(w * col**2))
-        if raw == 0.0 or rss <= COLLINEAR_TOL * raw:
+            g_kk = gram[np.ix_(keep, keep)]
+            g_kj = gram[keep, j]
+            rss -= float(g_kj @ np.linalg.lstsq(g_kk, g_kj, rcond=None)[0])
+        if raw_ss[j] == 0.0 or rss <= COLLINEAR_TOL * raw_ss[j]:
             dropped.append(names[j])
         else:
             keep.append(j)
