@@ -215,3 +215,11 @@ def test_key_header_dropped_on_redirect_to_another_host() -> None:
     assert resp.body == OK.body
     assert first.seen[0].headers["ocp-apim-subscription-key"] == KEY
     assert "ocp-apim-subscription-key" not in other.seen[0].headers  # not sent to another host
+
+
+def test_key_not_in_repr_nor_in_a_bad_url_error() -> None:
+    client = make_client([])
+    assert KEY not in repr(client)
+    with pytest.raises(FetchError) as info:
+        client.get("nonsense-url", {"appId": KEY})
+    assert KEY not in str(info.value) and "unknown url type" in str(info.value)

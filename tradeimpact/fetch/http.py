@@ -119,7 +119,7 @@ class HttpClient:
         Monotonic clock for the throttle (``time.monotonic``).
     """
 
-    secrets: Iterable[str] = ()
+    secrets: Iterable[str] = field(default=(), repr=False)  # never in a repr or traceback
     policy: RetryPolicy = field(default_factory=RetryPolicy)
     sleep: Callable[[float], None] = time.sleep
     min_interval: float = 0.0
@@ -273,7 +273,10 @@ class HttpClient:
             request_headers = {"User-Agent": USER_AGENT, "Accept": "*/*", **headers}
             request_headers.update(extra_headers())
             try:
-                req = urllib.request.Request(full, headers=request_headers, method="GET")
+                try:
+                    req = urllib.request.Request(full, headers=request_headers, method="GET")
+                except ValueError as err:  # e.g. "unknown url type: '<url>'": redact the URL
+                    raise FetchError(f"{what}: {self.redact(str(err))}") from None
                 with self._opener.open(req, timeout=self.policy.timeout) as resp:
                     return action(resp)
             except urllib.error.HTTPError as err:
