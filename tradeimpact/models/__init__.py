@@ -9,6 +9,7 @@ from tradeimpact.models.did import did
 from tradeimpact.models.linear import feols
 from tradeimpact.models.ppml import PPMLResult, ppml
 from tradeimpact.models.results import DiDResult, EventStudyResult, RegressionResult, WaldTest
+from tradeimpact.models.synth import SynthResult, synth
 from tradeimpact.models.synthdid import SynthDIDResult, synthdid
 
 __all__ = [
@@ -17,9 +18,11 @@ __all__ = [
     "PPMLResult",
     "RegressionResult",
     "SynthDIDResult",
+    "SynthResult",
     "WaldTest",
     "did",
     "feols",
     "ppml",
+    "synth",
     "synthdid",
 ]
