@@ -311,7 +311,7 @@ def test_round_trip_through_flowstore(tmp_path: Path) -> None:
 
 
 def test_broken_encoding(tmp_path: Path) -> None:
-    """Bad bytes in the head fail in read(); bad bytes further down fail when the store streams."""
+    """Bad bytes fail in read() (head check, then the k pre-pass) with the line named."""
     from tradeimpact.store import FlowStore
 
     path = tmp_path / NAME
@@ -323,4 +323,21 @@ def test_broken_encoding(tmp_path: Path) -> None:
     filler = "".join(f"2022,156,392,{850000 + n:06d},1,1\n" for n in range(5000))
     far.write_bytes(GOOD.encode() + filler.encode() + b"2022,156,392,850511,1\xff2,1\n")
     with pytest.raises(SourceFormatError, match=r"line 5007: broken encoding"):
+        read(far)
+    with pytest.raises(SourceFormatError, match=r"line 5007: broken encoding"):
         FlowStore(tmp_path / "store").ingest([far])
+
+
+def test_five_digit_k_in_a_text_k_file_is_rejected(tmp_path: Path) -> None:
+    """Zeros are restored only when the k column was numeric (no 6-digit code starting with 0)."""
+    text = GOOD + "2022,156,392,010121,1,1\n"  # this file's k keeps its zeros
+    out = read(write(tmp_path, text))
+    bad = out.filter(pl.col("reject_reason").is_not_null())
+    assert bad["source_line"].to_list() == [6]
+    assert bad["reject_field"].item() == "k"
+    assert bad["reject_reason"].item() == (
+        "product code '10121' has 5 digits in a file whose other codes keep their leading zero: "
+        "not restored"
+    )
+    assert out.filter(pl.col("source_line") == 7)["hs_code"].item() == "010121"
+    assert out["flags"].null_count() == 6

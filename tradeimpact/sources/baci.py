@@ -21,9 +21,11 @@ Mapping to the canonical record (:mod:`tradeimpact.schema`), the rule this reade
 * ``period`` = 1 January of ``t``, ``freq = "A"``; ``hs_code = hs6 = k`` (6 digits).
 * ``hs_revision`` from the file name (``HS92 HS96 HS02 HS07 HS12 HS17 HS22`` -> UN Comtrade's
   classification codes ``H0 ... H6``, the vocabulary the Comtrade readers use), or given.
-* ``k`` is read as text. A 5-digit ``k`` means the file was written from a numeric column and lost
-  the leading zero of chapters 01-09 (``10121`` for ``010121``): it is restored to 6 digits and
-  the row's ``flags`` says ``k_leading_zero_restored``. Any other length is rejected.
+* ``k`` is read as text. When the file's ``k`` column was written as a number (detected: some
+  codes have 5 digits and none of 6 digits starts with 0), the chapters 01-09 lost their leading
+  zero (``10121`` for ``010121``): those codes are restored to 6 digits and the row's ``flags``
+  says ``k_leading_zero_restored``. In a file whose codes keep their zeros, a 5-digit code is
+  rejected (not restored); any other length is rejected.
 * Country codes map to ISO3 through the shipped table ``tradeimpact/codes/baci.csv`` (CEPII's
   ``country_codes`` table, see ``baci.md``) or through the release's own ``country_codes_V*.csv``
   (:func:`read_country_codes`, both header layouts). Code 490 ("Other Asia, nes") is Taiwan and is
@@ -163,6 +165,22 @@ def read_country_codes(path: str | Path) -> pl.DataFrame:
     return out.select("code", "iso3", "name", "iso2").sort(pl.col("code").cast(pl.Int64))
 
 
+def _file_error(path: Path, exc: Exception) -> SourceFormatError:
+    """A polars error met while scanning ``path``, as a SourceFormatError naming file and line."""
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "utf-8" in message.lower() or "utf8" in message.lower():
+        from tradeimpact.sources._text import locate_bad_utf8
+
+        where = locate_bad_utf8(path)
+        if where is not None:
+            return SourceFormatError(
+                path,
+                f"broken encoding: the byte at column {where[1]} is not UTF-8 (BACI files are ASCII)",
+                line=where[0],
+            )
+    return SourceFormatError(path, f"cannot parse the file: {message}")
+
+
 class BaciReader:
     """Reader of CEPII BACI yearly files (``t,i,j,k,v,q``).
 
@@ -251,8 +269,24 @@ class BaciReader:
         )
 
         t_num = pl.col("t").cast(pl.Int32, strict=False)
+        # Was k written from a numeric column? One cheap pass over k alone: codes of chapters
+        # 01-09 then have 5 digits and no 6-digit code starts with 0. Only then are 5-digit codes
+        # restored; in a file whose codes keep their zeros a 5-digit code is an error.
+        k_text = pl.col("k").str.strip_chars()
+        try:
+            seen = (
+                raw.select(
+                    k_text.str.contains(r"^0\d{5}$").any().alias("zero"),
+                    k_text.str.contains(r"^\d{5}$").any().alias("five"),
+                )
+                .collect(engine="streaming")
+                .row(0, named=True)
+            )
+        except pl.exceptions.PolarsError as exc:
+            raise _file_error(path, exc) from None
+        k_numeric = bool(seen["five"]) and not bool(seen["zero"])
         k_ok6 = pl.col("k").str.contains(r"^\d{6}$").fill_null(False)
-        k_ok5 = pl.col("k").str.contains(r"^\d{5}$").fill_null(False)
+        k_ok5 = pl.col("k").str.contains(r"^\d{5}$").fill_null(False) & pl.lit(k_numeric)
         hs = (
             pl.when(k_ok5)
             .then(pl.concat_str(pl.lit("0"), pl.col("k")))
@@ -304,6 +338,18 @@ class BaciReader:
                 importer.is_null(),
                 "j",
                 pl.concat_str(pl.lit("unknown BACI country code "), quoted("j")),
+            ),
+            (
+                pl.col("k").str.contains(r"^\d{5}$").fill_null(False) & ~pl.lit(k_numeric),
+                "k",
+                pl.concat_str(
+                    pl.lit("product code "),
+                    quoted("k"),
+                    pl.lit(
+                        " has 5 digits in a file whose other codes keep their leading zero: "
+                        "not restored"
+                    ),
+                ),
             ),
             (
                 hs.is_null(),
