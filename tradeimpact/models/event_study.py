@@ -412,7 +412,10 @@ def _cs(
         event_terms={int(k): nm for k, nm in zip(e, names, strict=True)},
         ref=ref,
         freq=freq,
-        aggregate={"ATT": float(simple.params[0]), "ATT_se": float(simple.std_errors[0])},
+        aggregate={
+            "ATT": float(np.asarray(simple.params)[0]),
+            "ATT_se": float(np.asarray(simple.std_errors)[0]),
+        },
     )
     pre = [nm for k, nm in zip(e, names, strict=True) if k < 0]
     out.pretrend = out.wald_test(pre) if pre else None

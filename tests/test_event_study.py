@@ -1,0 +1,298 @@
+"""event_study(): TWFE against pyfixest, dates and windows, staggered estimators, bad inputs, plot."""
+
+from __future__ import annotations
+
+import datetime as dt
+import warnings
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+from scipy import stats
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.event_study import event_study, to_period
+
+
+def monthly_panel(
+    seed: int = 0, n_units: int = 15, start: int = 2009, n_months: int = 36, effect: float = -0.5
+) -> pl.DataFrame:
+    """SYNTHETIC importer x month panel; unit 0 hit by an event in 2010-09 (dynamic effect)."""
+    rng = np.random.default_rng(seed)
+    months = [dt.date(start + m // 12, m % 12 + 1, 1) for m in range(n_months)]
+    u = np.repeat(np.arange(n_units), n_months)
+    m = np.tile(np.arange(n_months), n_units)
+    event = 20  # 2010-09 is month index 20 from 2009-01
+    rel = m - event
+    treated = (u == 0).astype(int)
+    dyn = np.where((treated == 1) & (rel >= 0), effect * (1 - np.exp(-(rel + 1) / 3)), 0.0)
+    log_v = rng.normal(size=n_units)[u] + 0.3 * np.sin(m / 4) + dyn + 0.1 * rng.normal(size=u.size)
+    return pl.DataFrame(
+        {
+            "importer": u,
+            "month": [months[i] for i in m],
+            "value": np.exp(log_v + 3),
+            "treated": treated,
+            "ban_date": [dt.date(2010, 9, 1) if t else None for t in treated],
+            "x": rng.normal(size=u.size),
+        }
+    )
+
+
+def binned_dummies(pdf: pd.DataFrame, lo: int, hi: int, ref: int) -> list[str]:
+    """Event-time dummies built by hand: unit 0, event month 20 (2010-09), binned at lo/hi."""
+    m = (
+        (pd.to_datetime(pdf["month"]).dt.year - 2009) * 12
+        + pd.to_datetime(pdf["month"]).dt.month
+        - 1
+    )
+    rel = np.clip(m - 20, lo, hi)
+    names = []
+    for e in range(lo, hi + 1):
+        if e == ref:
+            continue
+        nm = f"d_m{-e}" if e < 0 else f"d_p{e}"
+        pdf[nm] = ((pdf["treated"] == 1) & (rel == e)).astype(float)
+        names.append(nm)
+    return names
+
+
+@pytest.mark.parametrize("weights", [None, "x_w"])
+def test_twfe_matches_pyfixest(weights: str | None) -> None:
+    """One event date, monthly dates, window (-6, 6) binned: coefficients, CR1 SEs and the
+    pre-trend Wald test equal a pyfixest regression on hand-made dummies."""
+    pf = pytest.importorskip("pyfixest")
+    data = monthly_panel().with_columns((pl.col("x").abs() + 0.5).alias("x_w"))
+    res = event_study(
+        data,
+        "value",
+        "importer",
+        "month",
+        treat_date="ban_date",
+        window=(-6, 6),
+        controls=["x"],
+        weights=weights,
+    )
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    names = binned_dummies(pdf, -6, 6, -1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.feols(
+            f"ly ~ {' + '.join(names)} + x | importer + month",
+            pdf,
+            vcov={"CRV1": "importer"},
+            weights=weights,
+            fixef_tol=1e-13,
+        )
+    assert res.event_times == [e for e in range(-6, 7) if e != -1]
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), rtol=1e-8)
+    # pre-trend: F = b' V^-1 b / q with (q, G - 1) df, from pyfixest's covariance
+    pre = names[:5]
+    b = ref.coef()[pre].to_numpy()
+    v = pd.DataFrame(ref._vcov, index=ref.coef().index, columns=ref.coef().index).loc[pre, pre]
+    f = float(b @ np.linalg.solve(v.to_numpy(), b)) / 5
+    assert res.pretrend is not None
+    assert res.pretrend.statistic == pytest.approx(f, rel=1e-7)
+    assert res.pretrend.df == 5 and res.pretrend.df_denom == 14
+    assert res.pretrend.pvalue == pytest.approx(stats.f.sf(f, 5, 14), rel=1e-6)
+    # HonestDiD inputs: the event-time block of the covariance, pre/post positions
+    times, beta, sigma = res.event_study_inputs()
+    assert list(times) == res.event_times
+    np.testing.assert_allclose(beta, res.params.to_numpy()[:12])
+    np.testing.assert_allclose(sigma, res.cov.iloc[:12, :12].to_numpy())
+    assert list(res.pre_index) == [0, 1, 2, 3, 4] and list(res.post_index) == list(range(5, 12))
+
+
+def test_endpoints_drop_and_window_none() -> None:
+    pf = pytest.importorskip("pyfixest")
+    data = monthly_panel()
+    res = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-6, 6), endpoints="drop"
+    )
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    m = (
+        (pd.to_datetime(pdf["month"]).dt.year - 2009) * 12
+        + pd.to_datetime(pdf["month"]).dt.month
+        - 1
+    )
+    outside = (pdf["treated"] == 1) & (((m - 20) < -6) | ((m - 20) > 6))
+    assert res.dropped["outside_window"] == int(outside.sum()) == 36 - 13
+    sub = pdf[~outside].copy()
+    names = binned_dummies(sub, -6, 6, -1)
+    ref = pf.feols(
+        f"ly ~ {' + '.join(names)} | importer + month",
+        sub,
+        vcov={"CRV1": "importer"},
+        fixef_tol=1e-13,
+    )
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-9, atol=1e-12)
+    full = event_study(data, "value", "importer", "month", treat_date="ban_date", window=None)
+    assert full.event_times == [e for e in range(-20, 16) if e != -1]
+
+
+def test_time_conversion_and_event_specs() -> None:
+    s = pl.Series("t", [dt.date(2010, 1, 15), dt.date(2010, 4, 1), dt.date(2011, 12, 31)])
+    assert list(to_period(s, "M")) == [2010 * 12, 2010 * 12 + 3, 2011 * 12 + 11]
+    assert list(to_period(s, "Q")) == [2010 * 4, 2010 * 4 + 1, 2011 * 4 + 3]
+    assert list(to_period(s, "A")) == [2010, 2010, 2011]
+    data = monthly_panel()
+    a = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-4, 4))
+    b = event_study(
+        data,
+        "value",
+        "importer",
+        "month",
+        treated="treated",
+        event_date=dt.date(2010, 9, 1),
+        window=(-4, 4),
+    )
+    m = data["month"].dt.year() * 12 + data["month"].dt.month() - 1
+    c = event_study(
+        data.with_columns(
+            pl.when(pl.col("treated") == 1).then(m - (2010 * 12 + 8)).otherwise(None).alias("et")
+        ),
+        "value",
+        "importer",
+        "month",
+        event_time="et",
+        window=(-4, 4),
+    )
+    np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy(), rtol=1e-12)
+    np.testing.assert_allclose(a.params.to_numpy(), c.params.to_numpy(), rtol=1e-12)
+    # quarterly aggregation of the same panel: event in 2010Q3
+    q = (
+        data.with_columns(pl.col("month").dt.truncate("1q").alias("quarter"))
+        .group_by("importer", "quarter")
+        .agg(pl.col("value").sum(), pl.col("ban_date").first())
+    )
+    rq = event_study(
+        q, "value", "importer", "quarter", treat_date="ban_date", window=(-3, 3), freq="Q"
+    )
+    assert rq.event_times == [-3, -2, 0, 1, 2, 3] and rq.freq == "Q"
+
+
+def test_bad_inputs() -> None:
+    data = monthly_panel()
+    with pytest.raises(ModelSpecError, match="reference period -8 is outside the window"):
+        event_study(
+            data, "value", "importer", "month", treat_date="ban_date", window=(-6, 6), ref=-8
+        )
+    late = data.filter(~((pl.col("importer") == 0) & (pl.col("month") < dt.date(2010, 9, 1))))
+    with pytest.raises(ModelSpecError, match=r"treated unit\(s\) \[0\] have no pre-event period"):
+        event_study(late, "value", "importer", "month", treat_date="ban_date")
+    all_treated = data.with_columns(pl.lit(dt.date(2010, 9, 1)).alias("ban_date"))
+    with pytest.raises(ModelSpecError, match="no control units"):
+        event_study(all_treated, "value", "importer", "month", treat_date="ban_date")
+    with pytest.raises(ModelSpecError, match="exactly one of"):
+        event_study(data, "value", "importer", "month")
+    with pytest.raises(ModelSpecError, match="no treated units"):
+        event_study(
+            data.with_columns(pl.lit(None, dtype=pl.Date).alias("ban_date")),
+            "value",
+            "importer",
+            "month",
+            treat_date="ban_date",
+        )
+
+
+def test_unbalanced_panel_allowed() -> None:
+    """Rows missing at random: estimated on the rows present, equal to pyfixest."""
+    pf = pytest.importorskip("pyfixest")
+    data = monthly_panel().sample(fraction=0.85, seed=2)
+    res = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3))
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    names = binned_dummies(pdf, -3, 3, -1)
+    ref = pf.feols(
+        f"ly ~ {' + '.join(names)} | importer + month",
+        pdf,
+        vcov={"CRV1": "importer"},
+        fixef_tol=1e-13,
+    )
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-8, atol=1e-11)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), rtol=1e-7)
+
+
+def test_staggered_estimators() -> None:
+    """Staggered dates: sunab and cs run through event_study; cs equals D's att_gt dynamic output."""
+    from tradeimpact.models.callaway_santanna import att_gt
+
+    rng = np.random.default_rng(5)
+    n_u, n_t = 30, 12
+    u = np.repeat(np.arange(n_u), n_t)
+    t = np.tile(np.arange(1, n_t + 1), n_u)
+    g = np.where(np.arange(n_u) < 10, 0, np.where(np.arange(n_u) < 20, 5, 8))[u]
+    yv = (
+        rng.normal(size=n_u)[u]
+        + 0.2 * t
+        + np.where((g > 0) & (t >= g), -1.0, 0)
+        + 0.3 * rng.normal(size=u.size)
+    )
+    data = pl.DataFrame({"u": u, "t": t, "g": [int(v) if v > 0 else None for v in g], "y": yv})
+    sa = event_study(
+        data, "y", "u", "t", treat_date="g", window=None, estimator="sunab", outcome="level"
+    )
+    assert sa.aggregate is not None and sa.aggregate["ATT"] == pytest.approx(-1.0, abs=0.2)
+    cs = event_study(
+        data, "y", "u", "t", treat_date="g", window=(-4, 4), estimator="cs", outcome="level"
+    )
+    ref = att_gt(
+        data.with_columns(pl.col("g").fill_null(0)), "y", "u", "t", "g", base_period="universal"
+    )
+    e, att, sigma = ref.event_study_inputs()
+    sel = (e >= -4) & (e <= 4) & (e != -1)
+    np.testing.assert_allclose(cs.params.to_numpy(), att[sel], rtol=1e-12)
+    np.testing.assert_allclose(cs.cov.to_numpy(), sigma[np.ix_(sel, sel)], rtol=1e-12)
+    assert cs.pretrend is not None and cs.pretrend.df_denom is None
+    twfe = event_study(data, "y", "u", "t", treat_date="g", window=(-4, 4), outcome="level")
+    assert twfe.pretrend is not None
+
+
+def test_inference_on_event_study() -> None:
+    data = monthly_panel(n_units=12)
+    ri = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), inference="ri"
+    )
+    assert "randomization" in ri.inference
+    lo, hi = ri.extra["ri_band"]
+    assert lo.shape == (6,) and (lo < hi).all()
+    # one treated unit among 12: every p-value is a multiple of 1/12
+    p = ri.pvalues.to_numpy()
+    np.testing.assert_allclose(p * 12, np.round(p * 12), atol=1e-9)
+    wild = event_study(
+        data,
+        "value",
+        "importer",
+        "month",
+        treat_date="ban_date",
+        window=(-3, 3),
+        inference="wild",
+        wild={"B": 999, "weights_type": "webb", "seed": 3},
+    )
+    assert all("wild cluster bootstrap" in s for s in wild.tidy()["inference"].to_list())
+
+
+def test_plot(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    data = monthly_panel(n_units=12)
+    res = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), inference="ri"
+    )
+    ax = res.plot(band=res.extra["ri_band"], synthetic=True, title="SYNTHETIC event study")
+    texts = [t.get_text() for t in ax.texts]
+    assert "SYNTHETIC DATA" in texts
+    assert any(t.startswith("pre-trend Wald p =") for t in texts)
+    labels = ax.get_legend_handles_labels()[1]
+    assert "reference period (-1)" in labels and "event date" in labels
+    assert "randomization band" in labels
+    assert ax.get_xlabel() == "months relative to the event"
+    ax.figure.savefig(tmp_path / "event_study_SYNTHETIC.png")
+    assert (tmp_path / "event_study_SYNTHETIC.png").stat().st_size > 1000
+    tab = res.event_table()
+    assert tab.filter(pl.col("event_time") == -1)["estimate"][0] == 0.0
