@@ -341,3 +341,53 @@ def test_five_digit_k_in_a_text_k_file_is_rejected(tmp_path: Path) -> None:
     )
     assert out.filter(pl.col("source_line") == 7)["hs_code"].item() == "010121"
     assert out["flags"].null_count() == 6
+
+
+def test_real_baci_values_in_the_raw_layout(tmp_path: Path) -> None:
+    """23,167 real BACI HS17 V202601 flows of 2022 (critmat-atlas-comtrade-baci/baci_2022.csv:
+    exporter and importer ISO3, HS6, value in USD, already aggregated by that repository), written
+    back in BACI's raw layout with the real V202601 country codes and v = value / 1000, read back:
+    every row stored, ISO3 and values as in the real file."""
+    real = pl.read_csv(
+        shared_path("data", "real", "critmat-atlas-comtrade-baci", "baci_2022.csv"),
+        infer_schema=False,
+    )
+    codes = read_country_codes(
+        shared_path("data", "real", "critmat-atlas-comtrade-baci", "country_codes_V202601.csv")
+    )
+    # ISO3 -> current code (DEU, BEL and SDN also have historical codes: take the current one;
+    # the real file writes Taiwan as CEPII's S19, code 490, which the reader maps to TWN)
+    current = {"DEU": "276", "BEL": "56", "SDN": "729", "S19": "490"}
+    inverse = dict(zip(codes["iso3"], codes["code"], strict=True)) | current
+    raw = real.select(
+        pl.lit("2022").alias("t"),
+        pl.col("i").replace_strict(inverse).alias("i"),
+        pl.col("j").replace_strict(inverse).alias("j"),
+        pl.col("cmd").alias("k"),
+        (pl.col("value").cast(pl.Decimal(38, 6)) / 1000).cast(pl.String).alias("v"),
+        pl.lit("NA").alias("q"),
+    )
+    path = tmp_path / NAME
+    raw.write_csv(path)
+    out = read(path)
+    assert out.height == real.height == 23_167
+    assert out["reject_reason"].null_count() == 23_167
+    taiwan = {"S19": "TWN"}
+    assert out["exporter_iso3"].to_list() == real["i"].replace(taiwan).to_list()
+    assert out["importer_iso3"].to_list() == real["j"].replace(taiwan).to_list()
+    assert (
+        out.filter(pl.col("exporter_iso3") == "TWN").height
+        == real.filter(pl.col("i") == "S19").height
+        > 0
+    )
+    assert out["hs_code"].to_list() == real["cmd"].to_list()
+    # the real file carries float noise (65034.00000000001): equal to 1e-12 relative
+    expected = real["value"].cast(pl.Float64)
+    assert ((out["value_usd"] - expected).abs() / expected).max() < 1e-12
+    assert out["value_usd"].sum() == pytest.approx(expected.sum(), rel=1e-12)
+    china_japan = out.filter(
+        (pl.col("exporter_iso3") == "CHN")
+        & (pl.col("importer_iso3") == "JPN")
+        & (pl.col("hs_code") == "850511")
+    )
+    assert china_japan["value_usd"].item() == 229_683_019.0  # SOURCES.md: CHN,JPN,850511
