@@ -258,6 +258,13 @@ def test_bad_line_quarantined(
     assert all(r.startswith(reason) for r in rejected["reject_reason"])
 
 
+def test_direction_written_with_a_leading_zero(tmp_path: Path) -> None:
+    ok = line("02", "2010", "'280530000", "105", "", "KG", month_list(Sep=(0, 1, 2)), "x")
+    out = read(write(tmp_path, header() + "\n" + ok + "\n"))
+    assert out["reject_reason"].null_count() == 12
+    assert set(out["flow"]) == {"M"}
+
+
 def test_hs_without_apostrophe_is_fine(tmp_path: Path) -> None:
     ok = line("2", "2010", "280530000", "105", "", "KG", month_list(Sep=(0, 1, 2)), "x")
     out = read(write(tmp_path, header() + "\n" + ok + "\n"))

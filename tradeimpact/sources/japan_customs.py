@@ -169,7 +169,9 @@ class JapanCustomsReader:
         lf = frame.lazy().with_row_index("source_line", offset=2)
         lf = lf.with_columns(
             pl.col("source_line").cast(pl.Int64),
-            *[pl.col(c).str.strip_chars() for c in _KEY_COLUMNS],
+            *[pl.col(c).str.strip_chars() for c in _KEY_COLUMNS if c != "Exp or Imp"],
+            # "1"/"2", also written "01"/"02" by some extracts
+            pl.col("Exp or Imp").str.strip_chars().str.replace(r"^0+(\d)", "$1"),
             # numbers: blanks and thousands separators away; "" stays "" (-> rejected)
             *[
                 pl.col(c).str.replace_all(r"[,\s]", "").alias(c)
