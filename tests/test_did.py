@@ -214,6 +214,47 @@ def test_triple_difference_matches_pyfixest() -> None:
     assert res2.att_se == pytest.approx(float(ref2.se()["tpr"]), rel=TOL)
 
 
+def test_ppml_outcome_matches_pyfixest_fepois() -> None:
+    """outcome="ppml" keeps zeros and equals pyfixest fepois (coefficient and CR1 SE)."""
+    pf = pytest.importorskip("pyfixest")
+    data = trade_panel().filter(pl.col("restricted") == 1)
+    data = data.with_columns(
+        pl.when(pl.int_range(pl.len()) % 13 == 0)
+        .then(0.0)
+        .otherwise(pl.col("value"))
+        .alias("value")
+    )
+    res = did(data, "value", "treated", "post", "importer", time="month", outcome="ppml")
+    pdf = data.to_pandas()
+    pdf["tp"] = pdf["treated"] * pdf["post"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = pf.fepois("value ~ tp | importer + month", pdf, vcov={"CRV1": "importer"})
+    assert res.names == ["treated:post"] and res.depvar == "value"
+    assert res.nobs == data.height  # zeros kept
+    assert res.att == pytest.approx(float(ref.coef().iloc[0]), rel=1e-6)
+    assert res.att_se == pytest.approx(float(ref.se().iloc[0]), rel=1e-5)
+    with pytest.raises(ModelSpecError, match="Driscoll-Kraay"):
+        did(data, "value", "treated", "post", "importer", time="month", outcome="ppml", vcov="DK")
+
+
+def test_driscoll_kraay_matches_linearmodels() -> None:
+    """did(vcov="DK") equals PanelOLS cov_type="kernel" (Bartlett, same bandwidth, debiased=False,
+    count_effects=False)."""
+    from linearmodels import PanelOLS
+
+    data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
+    res = did(data, "value", "treated", "post", "importer", time="month", vcov="DK")
+    pdf = data.to_pandas().set_index(["importer", "month"])
+    pdf["tp"] = pdf["treated"] * pdf["post"]
+    ref = PanelOLS(np.log(pdf["value"]), pdf[["tp"]], entity_effects=True, time_effects=True).fit(
+        cov_type="kernel", debiased=False, auto_df=False, count_effects=False
+    )
+    assert res.att == pytest.approx(float(ref.params["tp"]), rel=1e-10)
+    assert res.att_se == pytest.approx(float(ref.std_errors["tp"]), rel=TOL)
+    assert res.vcov_type.startswith("Driscoll-Kraay (Bartlett, bandwidth 2, T=16)")
+
+
 def test_unbalanced_panel_allowed() -> None:
     """Unbalanced panels are estimated on the rows present (equal to pyfixest on the same rows)."""
     pf = pytest.importorskip("pyfixest")

@@ -6,9 +6,11 @@ linearmodels style (``params``, ``std_errors``, ``pvalues``, ``conf_int()``, ``s
 """
 
 from tradeimpact.models.did import did
+from tradeimpact.models.event_study import event_study
 from tradeimpact.models.linear import feols
 from tradeimpact.models.ppml import PPMLResult, ppml
 from tradeimpact.models.results import DiDResult, EventStudyResult, RegressionResult, WaldTest
+from tradeimpact.models.sunab import sunab
 from tradeimpact.models.synth import SynthResult, synth
 from tradeimpact.models.synthdid import SynthDIDResult, synthdid
 
@@ -21,8 +23,10 @@ __all__ = [
     "SynthResult",
     "WaldTest",
     "did",
+    "event_study",
     "feols",
     "ppml",
+    "sunab",
     "synth",
     "synthdid",
 ]

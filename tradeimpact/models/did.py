@@ -262,7 +262,9 @@ def did(
     wv = None if weights is None else est[weights].cast(pl.Float64).to_numpy()
 
     if outcome == "ppml":
-        res = _fit_ppml(est, names, x, fe_list, weights, vcov, effect, auto_terms)
+        res = _fit_ppml(est, names, x, fe_list, weights, _ppml_vcov(vcov, unit, time), effect)
+        res.depvar = y
+        res.dropped = {**drops, **{k: v for k, v in res.dropped.items() if v or k not in drops}}
     else:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", CollinearityWarning)
@@ -339,7 +341,6 @@ def _fit_ppml(
     weights: str | None,
     vcov: VcovArg,
     effect: str,
-    auto_terms: list[str],
 ) -> RegressionResult:
     """PPML through :func:`tradeimpact.models.ppml.ppml` (high-dimensional fixed effects)."""
     from tradeimpact.models.ppml import ppml
@@ -356,6 +357,23 @@ def _fit_ppml(
             "model (no variation left to identify it)"
         )
     return res
+
+
+def _ppml_vcov(vcov: VcovArg, unit: str | None, time: str | None) -> VcovArg:
+    """Translate did's covariance names into those of :func:`tradeimpact.models.ppml.ppml`."""
+    if isinstance(vcov, str) and vcov.upper() in ("CR1", "CLUSTER", "CRV1"):
+        if unit is None:
+            raise ModelSpecError("vcov='CR1' needs a unit column: use {'CR1': column}")
+        return {"CR1": unit}
+    if isinstance(vcov, str) and vcov.lower() == "twoway":
+        if unit is None or time is None:
+            raise ModelSpecError("vcov='twoway' needs unit and time columns")
+        return {"CR1": [unit, time]}
+    if (isinstance(vcov, str) and vcov.upper() == "DK") or (
+        isinstance(vcov, Mapping) and "DK" in vcov
+    ):
+        raise ModelSpecError("Driscoll-Kraay is available for OLS outcomes, not PPML")
+    return vcov
 
 
 def _treated_units(est: pl.DataFrame, unit: str, treat: str) -> list[Hashable]:
