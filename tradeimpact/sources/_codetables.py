@@ -4,9 +4,10 @@
   (``<system>.csv``, read by :func:`tradeimpact.codes.country_table`; the source of each table is
   named in ``<system>.md`` beside it);
 * decimal-exact unit scaling of numbers read as text;
-* the first-problem-wins rejection bookkeeping every reader needs;
-* reading a text file's first line for the file-level checks (empty file, wrong delimiter,
-  missing column) that must raise :class:`tradeimpact.errors.SourceFormatError`.
+* the HS edition in force in a year; strict UTF-8-or-legacy decoding;
+* re-exported from :mod:`tradeimpact.sources._text` (shared with the Comtrade readers): the
+  first-problem-wins rejection bookkeeping and the file-level checks (empty file, wrong delimiter,
+  missing column) that raise :class:`tradeimpact.errors.SourceFormatError`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,24 @@ import polars as pl
 from tradeimpact.codes import country_table
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_SCHEMA
+
+# the file-level checks and the first-problem-wins bookkeeping are shared with the Comtrade readers
+from tradeimpact.sources._text import first_problem, require, split_header
+from tradeimpact.sources._text import head_bytes as read_head
+
+__all__ = [
+    "canonical",
+    "code_table",
+    "decode_strict",
+    "exact_scaled",
+    "first_problem",
+    "hs_revision_for_year",
+    "iso3_map",
+    "quoted",
+    "read_head",
+    "require_columns",
+    "split_header",
+]
 
 #: decimal type used to scale numbers exactly (thousand USD -> USD without binary rounding noise)
 _EXACT = pl.Decimal(38, 9)
@@ -72,24 +91,6 @@ def hs_revision_for_year(year: pl.Expr) -> pl.Expr:
     return out
 
 
-def first_problem(checks: list[tuple[pl.Expr, str, pl.Expr | str]]) -> tuple[pl.Expr, pl.Expr]:
-    """``reject_field`` and ``reject_reason`` expressions: the first failing check of a row wins.
-
-    Parameters
-    ----------
-    checks : list of (condition, field, reason)
-        ``condition`` is True when the row has the problem; ``reason`` is a text or a String
-        expression (so the message can quote the offending value).
-    """
-    field: pl.Expr = pl.lit(None, dtype=pl.String)
-    reason: pl.Expr = pl.lit(None, dtype=pl.String)
-    for cond, name, why in reversed(checks):
-        why_expr = pl.lit(why) if isinstance(why, str) else why
-        field = pl.when(cond).then(pl.lit(name)).otherwise(field)
-        reason = pl.when(cond).then(why_expr).otherwise(reason)
-    return field, reason
-
-
 def quoted(col: str) -> pl.Expr:
     """``'value'`` of a text column for an error message (``<empty>`` when null or blank)."""
     return pl.concat_str(pl.lit("'"), pl.col(col).fill_null(""), pl.lit("'"))
@@ -138,41 +139,6 @@ def decode_strict(data: bytes, path: str | Path, fallback: str) -> tuple[str, st
     )
 
 
-def read_head(path: Path, nbytes: int = 65536) -> bytes:
-    """The first ``nbytes`` of ``path``; raises SourceFormatError for a missing or empty file."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(nbytes)
-    except FileNotFoundError:
-        raise SourceFormatError(path, "file not found") from None
-    if not head.strip(b" \t\r\n\xef\xbb\xbf"):
-        raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
-    return head
-
-
-def split_header(path: Path, first_line: str, expected_delimiter: str = ",") -> list[str]:
-    """Column names of a header line; raises SourceFormatError when the delimiter is wrong."""
-    line = first_line.lstrip("\ufeff").rstrip("\r\n")
-    names = [name.strip().strip('"').strip() for name in line.split(expected_delimiter)]
-    if len(names) == 1:
-        for other, label in (("\t", "tab"), (";", "';'"), ("|", "'|'")):
-            if other in line:
-                raise SourceFormatError(
-                    path,
-                    f"wrong delimiter: the header is split by {label}, this format is separated "
-                    f"by '{expected_delimiter}'",
-                    line=1,
-                )
-    return names
-
-
 def require_columns(path: Path, present: list[str], required: list[str]) -> None:
     """Raise SourceFormatError naming the first required column absent from ``present``."""
-    missing = [name for name in required if name not in present]
-    if missing:
-        raise SourceFormatError(
-            path,
-            f"missing column(s) {missing}; header has {present}",
-            line=1,
-            field=missing[0],
-        )
+    require(path, present, required, present)
