@@ -117,6 +117,22 @@ def test_yuan_values(tmp_path: Path) -> None:
     )
 
 
+def test_yuan_values_with_rates(tmp_path: Path) -> None:
+    text = ZH.replace(",美元,", ",人民币,")
+    fx = pl.DataFrame({"period": [date(2025, 9, 1), date(2025, 10, 1)], "cny_per_usd": [7.1, 7.0]})
+    out = read(write(tmp_path, text), cny_per_usd=fx)
+    assert out["value_usd"][0] == pytest.approx(12_345_678 / 7.1, rel=1e-15)
+    assert out["value_usd"][1] == pytest.approx(5000 / 7.0, rel=1e-15)
+    assert out["value_usd"][3] is None  # November: no rate
+    assert out["flags"].to_list() == [
+        "flow_from_file_name",
+        "flow_from_file_name",
+        "flow_from_file_name",
+        "flow_from_file_name;no_fx_rate",
+    ]
+    assert out["currency"].unique().to_list() == ["CNY"]
+
+
 def test_direction(tmp_path: Path) -> None:
     neutral = write(tmp_path, ZH, name="query_2025.csv")
     with pytest.raises(SourceFormatError, match="does not say whether it holds imports or exports"):

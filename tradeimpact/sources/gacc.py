@@ -25,7 +25,8 @@ code (table ``codes/gacc.csv``; the partner name, Chinese or English, when no co
 M/X with exporter/importer accordingly, ``hs_code`` the 8-10 digit commodity code, ``hs6`` its first
 six digits, ``hs_revision`` the HS edition in force that year, ``period`` the first day of the
 month, ``freq = "M"``, value in US dollars -> ``value_usd = value_native``, ``currency = "USD"``; in
-yuan -> ``value_native``, ``currency = "CNY"``, ``value_usd`` null. Valuation: China's exports FOB,
+yuan -> ``value_native``, ``currency = "CNY"``, ``value_usd`` null (or converted with a monthly
+``cny_per_usd`` table when given). Valuation: China's exports FOB,
 imports CIF. A weight unit (千克/kg, 吨/ton, 克/g) fills ``net_weight_kg``; the other unit fills
 ``quantity``/``quantity_unit`` (as published). Trade mode and registration place, when present, are
 kept in ``flags`` (``trade_mode=...;registration_place=...``): such files hold several rows per
@@ -109,6 +110,10 @@ class GaccReader:
     ----------
     flow : {"M", "X"}, optional
         Direction of a file that has no direction column.
+    cny_per_usd : polars.DataFrame, optional
+        Monthly rates, columns ``period`` (Date, first day of the month) and ``cny_per_usd``
+        (yuan per US dollar), for files valued in yuan: ``value_usd = value_native / cny_per_usd``;
+        months without a rate keep ``value_usd`` null with the flag ``no_fx_rate``.
     sum_breakdowns : bool, default False
         For a file broken down by trade mode and/or registration place: sum the rows of each
         (month, commodity, partner, direction, units) into one canonical row, on purpose and said
@@ -122,11 +127,26 @@ class GaccReader:
     version = "1"
     description = "China Customs (GACC) query export CSV (month, 8-10 digit code, partner, USD/CNY)"
 
-    def __init__(self, flow: str | None = None, sum_breakdowns: bool = False) -> None:
+    def __init__(
+        self,
+        flow: str | None = None,
+        sum_breakdowns: bool = False,
+        cny_per_usd: pl.DataFrame | None = None,
+    ) -> None:
         if flow is not None and flow not in ("M", "X"):
             raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
         self._flow = flow
         self._sum_breakdowns = sum_breakdowns
+        if cny_per_usd is not None:
+            missing = {"period", "cny_per_usd"} - set(cny_per_usd.columns)
+            if missing:
+                raise ValueError(f"cny_per_usd lacks column(s) {sorted(missing)}")
+            cny_per_usd = cny_per_usd.select(
+                pl.col("period").cast(pl.Date), pl.col("cny_per_usd").cast(pl.Float64)
+            )
+            if cny_per_usd["period"].is_duplicated().any():
+                raise ValueError("cny_per_usd has more than one rate for a month")
+        self._fx = cny_per_usd
         table = code_table("gacc").filter(pl.col("iso3").is_not_null())
         self._by_code = dict(zip(table["code"], table["iso3"], strict=True))
         by_name = dict(zip(table["name"], table["iso3"], strict=True))
@@ -386,7 +406,25 @@ class GaccReader:
         out = canonical(out)
         if self._sum_breakdowns and breakdowns:
             out = _sum_over_breakdowns(out, breakdowns, flow_note)
+        if currency == "CNY" and self._fx is not None:
+            out = _to_usd(out, self._fx)
         return out
+
+
+def _to_usd(out: pl.LazyFrame, fx: pl.DataFrame) -> pl.LazyFrame:
+    """``value_usd = value_native / cny_per_usd`` of the month; flag ``no_fx_rate`` where none."""
+    columns = out.collect_schema().names()
+    joined = out.join(fx.lazy(), on="period", how="left", maintain_order="left")
+    no_rate = pl.col("cny_per_usd").is_null()
+    return joined.with_columns(
+        (pl.col("value_native") / pl.col("cny_per_usd")).alias("value_usd"),
+        pl.when(no_rate)
+        .then(
+            pl.concat_str([pl.col("flags"), pl.lit("no_fx_rate")], separator=";", ignore_nulls=True)
+        )
+        .otherwise(pl.col("flags"))
+        .alias("flags"),
+    ).select(columns)
 
 
 def _sum_over_breakdowns(
