@@ -19,7 +19,14 @@ import polars as pl
 
 from tradeimpact.errors import SourceFormatError
 
-__all__ = ["CODES_DIR", "country_table", "systems", "to_iso3", "unknown_code_reason"]
+__all__ = [
+    "CODES_DIR",
+    "country_table",
+    "join_iso3",
+    "systems",
+    "to_iso3",
+    "unknown_code_reason",
+]
 
 #: folder of the shipped tables
 CODES_DIR = Path(__file__).resolve().parent
@@ -110,6 +117,23 @@ def to_iso3(codes: pl.Expr | pl.Series, system: str) -> pl.Expr | pl.Series:
         return frame.to_series().rename(codes.name)
     return _normalise(codes, numeric).replace_strict(
         known, iso3, default=None, return_dtype=pl.String
+    )
+
+
+def join_iso3(frame: pl.LazyFrame, codes: pl.Expr, system: str, alias: str) -> pl.LazyFrame:
+    """``frame`` plus a column ``alias``: the ISO3 of ``codes`` (null when unknown), by a join.
+
+    The streaming form of :func:`to_iso3` for readers: a left join with the (small) table keeps
+    polars' streaming engine streaming, where ``replace_strict`` over a large file holds it in
+    memory. Row order is kept.
+    """
+    known, iso3, numeric = _lookup(system)
+    key = f"__{alias}_code"
+    table = pl.LazyFrame({key: known, alias: iso3}, schema={key: pl.String(), alias: pl.String()})
+    return (
+        frame.with_columns(_normalise(codes, numeric).alias(key))
+        .join(table, on=key, how="left", maintain_order="left")
+        .drop(key)
     )
 
 

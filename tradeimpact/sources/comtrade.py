@@ -44,7 +44,7 @@ from typing import Any
 
 import polars as pl
 
-from tradeimpact.codes import to_iso3, unknown_code_reason
+from tradeimpact.codes import join_iso3, unknown_code_reason
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_SCHEMA
 from tradeimpact.sources._text import (
@@ -123,17 +123,14 @@ def _match_columns(path: Path, columns: list[str]) -> dict[str, str]:
     return found
 
 
-def _country(code: str | None, iso: str | None, role: str) -> tuple[pl.Expr, pl.Expr]:
-    """(iso3 expression, reason-if-unknown expression) from a code column or an ISO column."""
+def _country(code: str | None, iso: str | None, role: str) -> tuple[pl.Expr, str, pl.Expr]:
+    """(code expression, code system, reason-if-unknown) from a code column or an ISO column."""
     if code is not None:
         raw = pl.col(code)
-        return to_iso3(raw, "m49"), unknown_code_reason(raw, "m49", role)
+        return raw, "m49", unknown_code_reason(raw, "m49", role)
     assert iso is not None
     raw = pl.col(iso).str.strip_chars().str.to_uppercase()
-    return (
-        to_iso3(raw.replace(_ISO_ALIASES), "iso3"),
-        unknown_code_reason(raw, "iso3", role),
-    )
+    return raw.replace(_ISO_ALIASES), "iso3", unknown_code_reason(raw, "iso3", role)
 
 
 def canonical_comtrade(
@@ -164,10 +161,15 @@ def canonical_comtrade(
         flow = col("flow_desc").str.to_lowercase().replace_strict(_FLOW_DESC, default=None)
     is_import = flow.str.contains("M")
 
-    reporter, reporter_bad = _country(
+    reporter_code, reporter_system, reporter_bad = _country(
         found.get("reporter_code"), found.get("reporter_iso"), "reporter"
     )
-    partner, partner_bad = _country(found.get("partner_code"), found.get("partner_iso"), "partner")
+    partner_code, partner_system, partner_bad = _country(
+        found.get("partner_code"), found.get("partner_iso"), "partner"
+    )
+    frame = join_iso3(frame, reporter_code, reporter_system, "_reporter_iso3")
+    frame = join_iso3(frame, partner_code, partner_system, "_partner_iso3")
+    reporter, partner = pl.col("_reporter_iso3"), pl.col("_partner_iso3")
 
     period_text = col("period") if "period" in found else col("ref_year")
     freq_given = col("freq").str.to_uppercase()
