@@ -275,3 +275,25 @@ def test_result_tables() -> None:
     assert "PPML" in res.summary()
     assert res.deviance > 0
     assert res.fitted.shape == (res.nobs,)
+
+
+def test_fast_fe_dof_equals_cluster_fe_dof() -> None:
+    """ppml's O(n) count of fixed-effect parameters equals inference.cluster.fe_dof."""
+    from tradeimpact.inference.cluster import fe_dof
+    from tradeimpact.models.absorb import FixedEffects
+    from tradeimpact.models.ppml import _fe_dof, _recode
+
+    d = _panel(13)
+    fe = FixedEffects.from_columns([d["exp"], d["imp"], d["year"], d["exp"] * 100 + d["imp"]])
+    keep = np.random.default_rng(0).random(len(d)) < 0.8
+    sub = _recode(fe, keep)
+    ref_sub = fe.subset(keep)
+    np.testing.assert_array_equal(sub.codes, ref_sub.codes)
+    codes = [sub.codes[:, g] for g in range(sub.n_groupings)]
+    for cl in (
+        [],
+        [d["exp"].to_numpy()[keep]],
+        [d["cl"].to_numpy()[keep], d["exp"].to_numpy()[keep]],
+    ):
+        dense = [np.unique(c, return_inverse=True)[1] for c in cl]
+        assert _fe_dof(sub, dense) == fe_dof(codes, cl)
