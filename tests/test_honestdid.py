@@ -204,3 +204,15 @@ def test_fed_from_an_event_study_result(ehec_event_study: tuple[np.ndarray, np.n
     es.ref = -2
     with pytest.raises(ModelSpecError, match="event time -1"):
         sensitivity_relative_magnitudes(es)
+
+
+def test_lp_engine_equals_vertex_enumeration(
+    ehec_event_study: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """The linear-programming path (for many post-periods) accepts the same grid points."""
+    b, s = ehec_event_study
+    for mbar in (0.5, 2.0):
+        kw = {"method": "Conditional", "grid_points": 40}
+        assert relative_magnitudes_ci(b, s, 5, 2, mbar, engine="lp", **kw) == (
+            relative_magnitudes_ci(b, s, 5, 2, mbar, engine="vertices", **kw)
+        )

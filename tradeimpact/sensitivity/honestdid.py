@@ -222,6 +222,146 @@ class _ARPProblem:
         return out
 
 
+def _decide(
+    eta: float, vlo: float, vup: float, sigma_b: float, lf_cv: float, hybrid: bool, size: float
+) -> float:
+    """ARP conditional (hybrid) decision: 1 accept, 0 reject."""
+    if hybrid and eta > lf_cv:
+        return 0.0
+    if sigma_b < 1e-10:
+        return 0.0 if eta > 0 else 1.0
+    if hybrid:
+        vup = min(vup, lf_cv)
+    zlo, zup, stat = vlo / sigma_b, vup / sigma_b, eta / sigma_b
+    if not (zlo <= stat <= zup):
+        return 1.0
+    cval = max(0.0, _truncnorm_ppf(1 - size, zlo, zup))
+    return 0.0 if stat > cval else 1.0
+
+
+def _eta_lp(y: FloatArray, x: FloatArray, sd: FloatArray) -> tuple[float, FloatArray]:
+    """``min eta s.t. y - X nu <= eta sd`` (HiGHS) and its dual ``gamma`` (>= 0)."""
+    k = x.shape[1]
+    res = optimize.linprog(
+        np.r_[1.0, np.zeros(k)],
+        A_ub=-np.column_stack([sd, x]),
+        b_ub=-y,
+        bounds=[(None, None)] * (k + 1),
+        method="highs",
+    )
+    if res.status != 0:
+        return math.nan, np.zeros(y.size)
+    return float(res.fun), np.asarray(-res.ineqlin.marginals, dtype=np.float64)
+
+
+@dataclass
+class _ARPProblemLP:
+    """Same test as :class:`_ARPProblem` by linear programming (for problems too large to
+    enumerate the dual vertices): ``eta`` and its dual by HiGHS, then ``(v_lo, v_up)`` by ARP's
+    primal formulas (non-degenerate solution) or by the dual fixed-point iteration of
+    ``HonestDiD``'s ``.vlo_vup_dual_fn`` (degenerate)."""
+
+    y: FloatArray
+    a: FloatArray
+    sigma_y: FloatArray
+    x: FloatArray
+    lf_cv: float
+
+    def _dual_value(self, f: FloatArray, w: FloatArray) -> tuple[float, FloatArray]:
+        rhs = np.zeros(w.shape[1])
+        rhs[0] = 1.0
+        res = optimize.linprog(-f, A_eq=w.T, b_eq=rhs, bounds=[(0, None)] * f.size, method="highs")
+        return float(-res.fun), np.asarray(res.x, dtype=np.float64)
+
+    def _bounds_dual(
+        self, yv: FloatArray, eta: float, gam: FloatArray, sd: FloatArray
+    ) -> tuple[float, float]:
+        w = np.column_stack([sd, self.x])
+        var_b = float(gam @ self.sigma_y @ gam)
+        bvec = self.sigma_y @ gam / var_b
+        s_vec = yv - bvec * eta
+        sigma_b = math.sqrt(var_b)
+
+        def solves(c: float) -> tuple[bool, FloatArray]:
+            val, g = self._dual_value(s_vec + bvec * c, w)
+            return abs(val - c) <= 1e-6, g
+
+        out = []
+        for start in (max(100.0, eta + 20 * sigma_b), min(-100.0, eta - 20 * sigma_b)):
+            ok, g = solves(start)
+            if ok:
+                out.append(math.copysign(math.inf, start))
+                continue
+            c = start
+            for _ in range(10):  # fixed point on the optimal vertex (HonestDiD's shortcut)
+                den = 1 - float(g @ bvec)
+                c = float(g @ s_vec) / den if abs(den) > 1e-12 else c
+                ok, g = solves(c)
+                if ok:
+                    break
+            if not ok:  # bisection between eta (a solution) and start (not one)
+                lo_c, hi_c = eta, start
+                while abs(hi_c - lo_c) > 1e-6:
+                    mid = 0.5 * (lo_c + hi_c)
+                    if solves(mid)[0]:
+                        lo_c = mid
+                    else:
+                        hi_c = mid
+                c = lo_c
+            out.append(c)
+        return out[1], out[0]
+
+    def accept(self, thetas: FloatArray, alpha: float, hybrid: bool, kappa: float) -> FloatArray:
+        out = np.ones(thetas.size)
+        size = (alpha - kappa) / (1 - kappa) if hybrid else alpha
+        sd = np.sqrt(np.diag(self.sigma_y))
+        m, k = self.x.shape
+        for i, th in enumerate(thetas):
+            yv = self.y - self.a * th
+            eta, lam = _eta_lp(yv, self.x, sd)
+            if math.isnan(eta):
+                continue
+            if hybrid and eta > self.lf_cv:
+                out[i] = 0.0
+                continue
+            bind = lam > 1e-6
+            var_b = float(lam @ self.sigma_y @ lam)
+            if var_b < 1e-20:
+                out[i] = 0.0 if eta > 0 else 1.0
+                continue
+            full = bind.sum() == k + 1 and np.linalg.matrix_rank(self.x[bind]) == min(
+                int(bind.sum()), k
+            )
+            if full:
+                # ARP primal: condition on the binding set B
+                wb = np.column_stack([sd[bind], self.x[bind]])
+                inv = np.linalg.inv(wb)
+                s_b = np.eye(m)[bind]
+                s_bc = np.eye(m)[~bind]
+                gamma_b = np.column_stack([sd[~bind], self.x[~bind]]) @ inv @ s_b - s_bc
+                v_b = (inv[0] @ s_b).ravel()
+                var_b = float(v_b @ self.sigma_y @ v_b)
+                rho = gamma_b @ self.sigma_y @ v_b / var_b
+                with np.errstate(divide="ignore", invalid="ignore"):
+                    mm = (-gamma_b @ yv) / rho + float(v_b @ yv)
+                vlo = float(mm[rho > 0].max()) if (rho > 0).any() else -math.inf
+                vup = float(mm[rho < 0].min()) if (rho < 0).any() else math.inf
+            else:
+                vlo, vup = self._bounds_dual(yv, eta, lam, sd)
+            out[i] = _decide(eta, vlo, vup, math.sqrt(var_b), self.lf_cv, hybrid, size)
+        return out
+
+
+def _least_favorable_cv_lp(
+    x: FloatArray, sigma_y: FloatArray, kappa: float, sims: int, seed: int
+) -> float:
+    """:func:`_least_favorable_cv` with ``eta`` from one linear programme per draw."""
+    xi = rmvnorm(sims, sigma_y, RRandom(seed))
+    sd = np.sqrt(np.diag(sigma_y))
+    eta = np.array([_eta_lp(row, x, sd)[0] for row in xi])
+    return float(np.nanquantile(eta, 1 - kappa))
+
+
 def _least_favorable_cv(
     verts: FloatArray, sigma_y: FloatArray, kappa: float, sims: int, seed: int
 ) -> float:
@@ -244,9 +384,10 @@ def _rm_pieces(
     hybrid: bool,
     sims: int,
     seed: int,
-) -> list[_ARPProblem]:
+    engine: str = "auto",
+) -> list[_ARPProblem | _ARPProblemLP]:
     gamma_inv = np.linalg.inv(_construct_gamma(l_vec))
-    pieces = []
+    pieces: list[_ARPProblem | _ARPProblemLP] = []
     for s in range(-(num_pre - 1), 1):
         for positive in (True, False):
             a_mat = _create_a_rm(num_pre, num_post, mbar, s, positive)
@@ -258,9 +399,17 @@ def _rm_pieces(
             y = (a_mat @ betahat)[rows]
             sig_y = (a_mat @ sigma @ a_mat.T)[np.ix_(rows, rows)]
             sd = np.sqrt(np.diag(sig_y))
-            verts = _dual_vertices(sd, agi[rows, 1:])
-            lf = _least_favorable_cv(verts, sig_y, kappa, sims, seed) if hybrid else math.inf
-            pieces.append(_ARPProblem(y, agi[rows, 0], sig_y, verts, lf))
+            x = agi[rows, 1:]
+            use_lp = engine == "lp" or (
+                engine == "auto" and math.comb(rows.size, x.shape[1] + 1) > MAX_BASES
+            )
+            if use_lp:
+                lf = _least_favorable_cv_lp(x, sig_y, kappa, sims, seed) if hybrid else math.inf
+                pieces.append(_ARPProblemLP(y, agi[rows, 0], sig_y, x, lf))
+            else:
+                verts = _dual_vertices(sd, x)
+                lf = _least_favorable_cv(verts, sig_y, kappa, sims, seed) if hybrid else math.inf
+                pieces.append(_ARPProblem(y, agi[rows, 0], sig_y, verts, lf))
     return pieces
 
 
@@ -279,6 +428,7 @@ def relative_magnitudes_ci(
     grid_ub: float | None = None,
     seed: int = 0,
     sims: int = 1000,
+    engine: Literal["auto", "vertices", "lp"] = "auto",
 ) -> tuple[float, float]:
     """Confidence interval for ``l' tau_post`` under ``Delta^RM(Mbar)`` (HonestDiD defaults).
 
@@ -299,6 +449,9 @@ def relative_magnitudes_ci(
         Conditional-least-favourable hybrid (package default) or the conditional ARP test.
     grid_points, grid_lb, grid_ub : grid of ``theta`` (default: the package's, see module).
     seed, sims : the least-favourable critical value's draws (R's ``set.seed(seed)``, 1,000).
+    engine : {"auto", "vertices", "lp"}
+        Dual-vertex enumeration (fast, exact) or one linear programme per grid point (for many
+        post-periods); "auto" enumerates when there are at most ``MAX_BASES`` candidate bases.
 
     Returns
     -------
@@ -324,7 +477,7 @@ def relative_magnitudes_ci(
     hi = center + half if grid_ub is None else grid_ub
     grid = np.linspace(lo, hi, grid_points)
     accept = np.zeros(grid_points)
-    for piece in _rm_pieces(b, s, num_pre, num_post, lv, mbar, kappa, hybrid, sims, seed):
+    for piece in _rm_pieces(b, s, num_pre, num_post, lv, mbar, kappa, hybrid, sims, seed, engine):
         accept = np.maximum(accept, piece.accept(grid, alpha, hybrid, kappa))
     if not accept.any():
         return (math.nan, math.nan)
