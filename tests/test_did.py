@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 import statsmodels.formula.api as smf
 from conftest import shared_path
+from scipy import stats
 
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.did import did
@@ -377,3 +378,39 @@ def test_headline_inference_attached() -> None:
     assert ct.att_conf_int() == pytest.approx(ct.attached["treated:post"].result.conf_int())
     # the analytic figures stay available
     assert ri.analytic_pvalues["treated:post"] == pytest.approx(base.att_pvalue)
+
+
+def test_result_api() -> None:
+    """linearmodels-style accessors, tidy schema, headline bookkeeping, Wald test, summary."""
+    data = trade_panel().filter(pl.col("restricted") == 1)
+    res = did(data, "value", "treated", "post", "importer", time="month", controls=["x"])
+    assert list(res.params.index) == ["treated:post", "x"]
+    np.testing.assert_allclose(res.tstats, res.params / res.std_errors)
+    ci90, ci95 = res.conf_int(0.90), res.conf_int(0.95)
+    assert (ci95["lower"] < ci90["lower"]).all() and (ci95["upper"] > ci90["upper"]).all()
+    crit = stats.t.ppf(0.975, res.df_inference)
+    np.testing.assert_allclose(ci95["upper"] - res.params, crit * res.std_errors)
+    tidy = res.tidy()
+    assert tidy.columns == [
+        "term",
+        "estimate",
+        "std_error",
+        "statistic",
+        "p_value",
+        "conf_low",
+        "conf_high",
+        "inference",
+    ]
+    assert tidy.height == 2
+    assert res.fixed_effects == ["importer", "month"]
+    assert res.dropped["singletons"] == 0 and res.dropped["zeros_in_log"] == 0
+    # a single-restriction Wald test is the squared t statistic
+    w = res.wald_test(["treated:post"])
+    assert w.statistic == pytest.approx(res.tstats["treated:post"] ** 2, rel=1e-10)
+    assert w.pvalue == pytest.approx(res.pvalues["treated:post"], rel=1e-8)
+    with pytest.raises(KeyError):
+        res.attach_inference("nope", "x", object())
+    text = res.summary()
+    assert "treated:post" in text and "CR1 clustered by importer (G=20" in text
+    ax = res.plot()
+    assert ax.get_yticklabels()[0].get_text() == "treated:post"

@@ -116,3 +116,44 @@ def test_weights_and_errors() -> None:
         wild_cluster_bootstrap(
             df[["x1", "x2"]].to_numpy(), df["y"].to_numpy(), np.zeros(len(df)), 0
         )
+
+
+def test_weighted_fixed_effects_equal_explicit_dummies() -> None:
+    """WLS with absorbed (non-nested) time effects = the same bootstrap with the time dummies as
+    explicit regressors and no absorption: checks the weighted projection of the bootstrap
+    residuals on the fixed effects."""
+    df = small_panel()
+    rng = np.random.default_rng(0)
+    df["w"] = rng.uniform(0.5, 2.0, len(df))
+    res = feols(df, "y", ["x1", "x2"], fe=["time"], vcov={"CR1": "unit"}, weights="w")
+    d = res.extra["design"]
+    absorbed = wild_cluster_bootstrap(
+        d.x_t,
+        d.y_t,
+        df["unit"].to_numpy(),
+        "x1",
+        names=d.names,
+        fe=d.fe,
+        weights=d.weights,
+        B=999,
+        weights_type="webb",
+        seed=7,
+    )
+    dummies = pd.get_dummies(df["time"], dtype=float).to_numpy()
+    x_full = np.column_stack([df[["x1", "x2"]].to_numpy(), dummies])
+    explicit = wild_cluster_bootstrap(
+        x_full,
+        df["y"].to_numpy(),
+        df["unit"].to_numpy(),
+        0,
+        weights=df["w"].to_numpy(),
+        B=999,
+        weights_type="webb",
+        seed=7,
+    )
+    assert absorbed.estimate == pytest.approx(explicit.estimate, rel=1e-9)
+    assert absorbed.pvalue == pytest.approx(explicit.pvalue, abs=1e-12)
+    assert absorbed.conf_int() == pytest.approx(explicit.conf_int(), rel=1e-6)
+    _, tb_a = absorbed._engine.tstats(0.1)
+    _, tb_e = explicit._engine.tstats(0.1)
+    np.testing.assert_allclose(tb_a, tb_e, rtol=1e-6)

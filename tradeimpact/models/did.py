@@ -399,8 +399,10 @@ def _attach(
     outcome: str,
 ) -> None:
     """Run the requested inference for the effect and make it the headline."""
-    if outcome == "ppml" and inference != "ri":
-        raise ModelSpecError(f"inference={inference!r} is available for OLS outcomes only")
+    if outcome == "ppml":
+        raise ModelSpecError(
+            f"inference={inference!r} is available for OLS outcomes (log or level) only"
+        )
     if inference == "wild":
         from tradeimpact.inference.wild_bootstrap import wild_cluster_bootstrap
 

@@ -217,6 +217,11 @@ def event_study(
     f_label = (freq or ("M" if frame[time].dtype == pl.Date else "")).upper()
 
     if estimator == "cs":
+        if controls or inference is not None:
+            raise ModelSpecError(
+                "estimator='cs' is the unconditional outcome-regression ATT(g,t): no controls; "
+                "its inference is the influence-function covariance"
+            )
         return _cs(
             est,
             unit,

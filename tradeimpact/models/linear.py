@@ -462,14 +462,23 @@ def feols(
     frame = to_polars(data)
     fe_cols = [c for spec in fe for c in ([spec] if isinstance(spec, str) else spec)]
     check_columns(frame, [y, *x, *fe_cols, weights, time])
+    cluster_cols: list[str] = []
+    if isinstance(vcov, Mapping):
+        for arg in vcov.values():
+            if isinstance(arg, str):
+                cluster_cols.append(arg)
+            elif isinstance(arg, Sequence):
+                cluster_cols.extend(str(a) for a in arg)
+    # rows with a missing fixed-effect, cluster or time label are dropped (counted as missing)
+    lab_ok = np.ones(frame.height, dtype=bool)
+    for c in dict.fromkeys([*fe_cols, *cluster_cols, *([time] if time else [])]):
+        if c in frame.columns:
+            lab_ok &= ~frame[c].is_null().to_numpy()
+    n_bad_labels = int((~lab_ok).sum())
+    frame = frame.filter(pl.Series(lab_ok))
     fe_obj = build_fe(frame, fe)
     spec = resolve_vcov(vcov, frame, unit=None, time=time, small_sample=small_sample, G_df=G_df)
-    # missing labels in fixed effects / clusters are dropped as missing
-    lab_ok = np.ones(frame.height, dtype=bool)
-    for c in fe_cols + spec.cluster_names + ([time] if time else []):
-        lab_ok &= ~frame[c].is_null().to_numpy()
     yv = frame[y].cast(pl.Float64).to_numpy().copy()
-    yv[~lab_ok] = np.nan
     xv = (
         np.column_stack([frame[c].cast(pl.Float64).to_numpy() for c in x])
         if x
@@ -485,4 +494,5 @@ def feols(
         vcov=spec,
         depvar=y,
         drop_singletons=drop_singletons,
+        dropped={"missing": n_bad_labels},
     )
