@@ -166,14 +166,23 @@ def test_main_and_robustness_tables_with_recovery_check():
         "log quantity",
         "-0.812",
         "[-1.200, -0.400]",
-        "RI (test inversion)",
+        "a",
         "0.062",
-        "RI 1/16",
+        "b",
         "0.100",
         "3,840",
         "-0.800",
         "yes",
     ]
+    # methods are short keys spelled out in the notes, in order of first use
+    assert tab.notes[1:] == [
+        "[a] RI (test inversion)",
+        "[b] RI 1/16",
+        "[c] RI 9/16",
+        "[d] placebo ratio",
+    ]
+    full = main_table(main, synthetic=True, method_keys=False)
+    assert full.panels[0][1][0][3] == "RI (test inversion)"
     assert tab.panels[1][1][0][2] == "[-Inf, -0.100]"
     assert tab.panels[1][1][0][6] == ""  # no CR1 SE for the synthetic control
     assert tab.notes[0].startswith("SYNTHETIC DATA")

@@ -369,7 +369,7 @@ def build_document(
     for c in cases:
         if c.published is not None and c.published.height:
             tab = Table(
-                ["Series", "Month", "Value", "Unit", "Source"],
+                ["Series", "Month", "Value", "Unit", "Reported by"],
                 [
                     (
                         "",
@@ -385,7 +385,10 @@ def build_document(
                         ],
                     )
                 ],
-                notes=["REAL published figures (press, as quoted; research/events.md section 4)."],
+                notes=[
+                    "REAL published figures as quoted by the press (sources, with URLs: "
+                    "data_raw/published/*.csv), not generated."
+                ],
             )
             d.blocks.append(TableRef(tab, f"{c.title}: published figures (real)"))
     sec.append(d)
@@ -538,7 +541,9 @@ def _marks(ev: dict[str, object]) -> list[tuple[date, str]]:
     marks: list[tuple[date, str]] = []
     if e.get("anticipation_start"):
         marks.append((e["anticipation_start"], "anticipation"))
-    marks.append((e["effective"], "event"))
+    marks.append((e["effective"], "restriction"))
+    if e.get("end"):
+        marks.append((e["end"], "end"))
     conf = ev.get("confounders", [])
     assert isinstance(conf, list)
     # global confounders hit every importer (the controls absorb them): only the treated-unit
@@ -549,7 +554,13 @@ def _marks(ev: dict[str, object]) -> list[tuple[date, str]]:
     w = ev.get("window", {})
     assert isinstance(w, dict)
     lo, hi = w.get("start"), w.get("end")
-    return sorted(m for m in marks if (lo is None or m[0] >= lo) and (hi is None or m[0] <= hi))
+    seen: set[date] = set()
+    out = []
+    for m in marks:  # one mark per date: the first named (restriction, anticipation) wins
+        if m[0] not in seen and (lo is None or m[0] >= lo) and (hi is None or m[0] <= hi):
+            seen.add(m[0])
+            out.append(m)
+    return sorted(out)
 
 
 def store_frames(flows: pl.LazyFrame, ev: dict[str, object]) -> dict[str, pl.DataFrame]:
@@ -610,6 +621,13 @@ def store_frames(flows: pl.LazyFrame, ev: dict[str, object]) -> dict[str, pl.Dat
     )
     mirror = exp.join(imp, on="period", how="full", coalesce=True).sort("period").collect()
     return {"raw": raw, "diversion": diversion, "mirror": mirror}
+
+
+def _in_range(marks: list[tuple[date, str]], raw: pl.DataFrame) -> list[tuple[date, str]]:
+    if raw.height == 0:
+        return marks
+    lo, hi = raw["period"].min(), raw["period"].max()
+    return [m for m in marks if lo <= m[0] <= hi]  # type: ignore[operator]
 
 
 def _get(obj: object, *names: str) -> object:
@@ -677,12 +695,15 @@ def _event_study_frame(res: object, ri: object) -> pl.DataFrame | None:
     return es.sort("rel_time")
 
 
-def case_from_study(study: Any) -> ReportCase:
+def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> ReportCase:
     """Map a :class:`tradeimpact.casestudy.CaseStudy` to a :class:`ReportCase`.
 
     Reads the study's tidy frames (``raw``, ``event_study_frames["importer"]``, ``synth_gap``,
     ``synth_placebos``, ``diversion``, ``mirror``, ``published``), its ``honestdid`` result
     (``table``, ``original``, ``restriction``), ``main``, ``events`` and ``is_synthetic``.
+    With the event file's TOML (``ev_toml``) the figures mark the restriction, its end,
+    anticipation and the treated-specific confounders only (:func:`_marks`); otherwise the
+    study's ``events``. Marks outside the raw series' months are left out.
     """
     ev = study.event
     hd = study.honestdid
@@ -717,7 +738,7 @@ def case_from_study(study: Any) -> ReportCase:
         main=study.main,
         treated=str(ev.treated),
         source_country=str(ev.source_country),
-        events=list(study.events),
+        events=_in_range(_marks(ev_toml) if ev_toml else list(study.events), study.raw),
         raw=study.raw,
         raw_base=tuple(study.raw_base),  # type: ignore[arg-type]
         event_study=es,
@@ -729,7 +750,7 @@ def case_from_study(study: Any) -> ReportCase:
         published=nonempty(study.published),
         notes=[],
         source_note=(
-            "SYNTHETIC Comtrade-format panel (tradeimpact.demo)"
+            "tradeimpact.demo panel in UN Comtrade v1 format"
             if synthetic
             else "UN Comtrade and national customs files in data_raw/"
         ),
@@ -766,7 +787,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         studies.append(
             run_case_study(path, source, spec_path=args.spec, variants=not args.no_variants)
         )
-    cases = [case_from_study(s) for s in studies]
+    cases = [
+        case_from_study(s, _event_toml(p))
+        for s, p in zip(studies, sorted(Path(args.events).glob("*.toml")), strict=True)
+    ]
     inputs = sorted({(n, h) for s in studies for n, h in s.inputs})
     info = BuildInfo(
         inputs=inputs,

@@ -397,6 +397,7 @@ def results_table(
     notes: Sequence[str] = (),
     group_by: str = "design",
     show_variant: bool = False,
+    method_keys: bool = True,
 ) -> Table:
     """Rows: designs (panels) and outcomes; columns: estimate, headline interval and its method,
     p-value and its method, CR1 SE, N, and, on synthetic data, the true effect and whether the
@@ -408,8 +409,21 @@ def results_table(
         F1's ``CaseStudy.main`` columns (:data:`MAIN_COLUMNS`), one row per design, outcome and
         variant. Rows keep the order of ``main`` within each panel; panels keep the order of
         first appearance.
+    method_keys : bool
+        Print each distinct interval / p-value method as a short key (``a``, ``b``...) spelled
+        out in the notes, so that the table fits a page.
     """
     _check_main(main)
+    keys: dict[str, str] = {}
+
+    def key(method: str | None) -> str:
+        m = str(method or "")
+        if not method_keys or not m:
+            return m
+        if m not in keys:
+            keys[m] = _letters(len(keys))
+        return keys[m]
+
     cols = (
         ["Outcome"]
         + (["Variant"] if show_variant else [])
@@ -426,8 +440,8 @@ def results_table(
     if synthetic:
         cols += ["True effect", "Covered"]
     panels: list[tuple[str, list[list[str]]]] = []
-    for key in main[group_by].unique(maintain_order=True).to_list():
-        part = main.filter(pl.col(group_by) == key)
+    for grp in main[group_by].unique(maintain_order=True).to_list():
+        part = main.filter(pl.col(group_by) == grp)
         rows = []
         for r in part.iter_rows(named=True):
             lo, hi = r["ci_low"], r["ci_high"]
@@ -437,9 +451,9 @@ def results_table(
                 + [
                     fmt_num(r["estimate"], digits),
                     f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]",
-                    str(r["ci_method"] or ""),
+                    key(r["ci_method"]),
                     fmt_num(r["p_value"], digits),
-                    str(r["p_method"] or ""),
+                    key(r["p_method"]),
                     fmt_num(r["cr1_se"], digits),
                     fmt_int(r["nobs"]),
                 ]
@@ -451,8 +465,9 @@ def results_table(
                     covered = "yes" if lo <= te <= hi else "NO"
                 row += [fmt_num(te, digits), covered]
             rows.append(row)
-        panels.append((str(key), rows))
+        panels.append((str(grp), rows))
     all_notes = list(notes)
+    all_notes.extend(f"[{k}] {m}" for m, k in keys.items())
     if synthetic:
         all_notes.insert(
             0,
@@ -464,6 +479,16 @@ def results_table(
 
 #: Names the main specification's ``variant`` may carry (the first one present is used).
 MAIN_VARIANTS = ("main", "baseline")
+
+
+def _letters(i: int) -> str:
+    """0 -> a, 25 -> z, 26 -> aa, ..."""
+    out = ""
+    i += 1
+    while i:
+        i, r = divmod(i - 1, 26)
+        out = chr(97 + r) + out
+    return out
 
 
 def main_variant_of(main: pl.DataFrame) -> str:

@@ -110,6 +110,7 @@ def source(doc: Document) -> str:
         '#set heading(numbering: "1.1")\n'
         "#show figure.caption: set text(size: 8pt)\n"
         "#show figure.where(kind: table): set figure.caption(position: top)\n"
+        "#show figure.where(kind: table): set block(breakable: true)\n"
         f'#align(center, text(size: 16pt, weight: "bold", [{text(doc.title)}]))\n'
         f"#align(center, text(size: 10pt, [{text(doc.subtitle)}]))\n"
     )
