@@ -414,3 +414,49 @@ def test_result_api() -> None:
     assert "treated:post" in text and "CR1 clustered by importer (G=20" in text
     ax = res.plot()
     assert ax.get_yticklabels()[0].get_text() == "treated:post"
+
+
+def test_triple_difference_placebo_inference() -> None:
+    """DDD with unit x product, unit x month and product x month effects: the placebo routines
+    reproduce the DDD estimate (placebo treatment = 1[unit] x post x restricted)."""
+    data = trade_panel(n_imp=25)
+    fe = [["importer", "product"], ["importer", "month"], ["product", "month"]]
+    ri = did(
+        data,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        ddd="restricted",
+        fe=fe,
+        inference="ri",
+    )
+    r = ri.attached[ri.effect].result
+    assert r.estimate == pytest.approx(ri.att, rel=1e-8)
+    assert r.p_denominator == 25 and ri.att_pvalue == pytest.approx(1 / 25)
+    lo, hi = ri.att_conf_int()
+    assert np.isfinite(lo) and np.isfinite(hi) and lo < ri.att < hi
+    ct = did(
+        data,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        ddd="restricted",
+        fe=fe,
+        inference="conley_taber",
+    )
+    assert "Conley-Taber" in ct.inference
+    with pytest.raises(ModelSpecError, match="absorbed by the fixed effects"):
+        did(
+            data,
+            "value",
+            "treated",
+            "post",
+            "importer",
+            time="month",
+            ddd="restricted",
+            inference="ri",
+        )

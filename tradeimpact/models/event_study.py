@@ -503,17 +503,29 @@ def _attach_ri(
     if window is not None:
         rel_any = np.clip(rel_any, window[0], window[1])
     all_units = np.unique(units)
-    cols = np.column_stack(
-        [((units == u) & (rel_any == e)).astype(float) for u in all_units for e in times]
-    )
-    coefs = placebo_in_space(
-        est["_y"].to_numpy().astype(np.float64)[keep],
-        cols,
-        None if xc is None else xc[keep],
-        fe_obj.subset(keep),
-        None if wv is None else wv[keep],
-        n_terms=len(times),
-    )
+    y_keep = est["_y"].to_numpy().astype(np.float64)[keep]
+    fe_keep = fe_obj.subset(keep)
+    # placebo blocks in chunks of units so that the dense (n, units x K) matrix stays bounded
+    per_chunk = max(1, int(2e7 // max(1, units.size * len(times))))
+    parts = []
+    for start in range(0, all_units.size, per_chunk):
+        chunk = all_units[start : start + per_chunk]
+        cols = np.column_stack(
+            [((units == u) & (rel_any == e)).astype(float) for u in chunk for e in times]
+        )
+        parts.append(
+            np.asarray(
+                placebo_in_space(
+                    y_keep,
+                    cols,
+                    None if xc is None else xc[keep],
+                    fe_keep,
+                    None if wv is None else wv[keep],
+                    n_terms=len(times),
+                )
+            ).reshape(chunk.size, len(times))
+        )
+    coefs = np.vstack(parts)
     coefs = np.asarray(coefs).reshape(all_units.size, len(times))
     actual = int(np.flatnonzero(all_units == treated_units[0])[0])
     b = np.array([float(res.params[res.event_terms[e]]) for e in times])
