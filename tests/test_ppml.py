@@ -74,6 +74,42 @@ def test_agtpa_pair_fixed_effects(agtpa: pl.DataFrame) -> None:
     assert res.converged
 
 
+@pytest.mark.parametrize(
+    ("terms", "coefs", "ses", "total"),
+    [
+        (["rta", "rta_lead4"], [0.5200, 0.0774], [0.0859, 0.0921], (0.5975, 0.1380)),
+        (
+            ["rta", "rta_lag4", "rta_lag8", "rta_lag12"],
+            [0.2914, 0.4135, 0.1687, 0.1189],
+            [0.0892, 0.0672, 0.0431, 0.0301],
+            (0.9926, 0.0943),
+        ),
+    ],
+)
+def test_agtpa_lead_and_phasing_in(
+    agtpa: pl.DataFrame,
+    terms: list[str],
+    coefs: list[float],
+    ses: list[float],
+    total: tuple[float, float],
+) -> None:
+    """AGTPA Ch.1 Table 3, pair FE with rta_lead4, and the phasing-in specification."""
+    with pytest.warns(SeparationWarning):
+        res = ppml(
+            agtpa,
+            "trade",
+            terms,
+            ["exporter^year", "importer^year", "pair_id"],
+            vcov={"CR1": "pair_id"},
+        )
+    np.testing.assert_allclose(res.params[terms].to_numpy(), coefs, atol=1e-4)
+    np.testing.assert_allclose(res.std_errors[terms].to_numpy(), ses, rtol=0.02)
+    ones = np.ones(len(terms))
+    assert float(res.params[terms].sum()) == pytest.approx(total[0], abs=1e-4)
+    se_sum = float(np.sqrt(ones @ res.cov.loc[terms, terms].to_numpy() @ ones))
+    assert se_sum == pytest.approx(total[1], rel=0.02)
+
+
 def test_agtpa_international(agtpa: pl.DataFrame) -> None:
     """AGTPA Ch.1 Table 3, PPML international only: rta 0.1907 (0.0658), ln dist -0.8216 (0.0310)."""
     intl = agtpa.filter(pl.col("exporter") != pl.col("importer"))

@@ -24,7 +24,9 @@ pyfixest). Convergence when the relative change of the deviance
 ``maxiter`` is reached first. Speed: the demeaning is warm-started across iterations: since the
 within transformation annihilates every fixed-effect combination, ``M_omega(x) = M_omega(x - D a)``
 for any ``a``, so each iteration projects the previous iteration's residuals (plus the change of
-``z``), which are already almost orthogonal to the fixed effects (ppmlhdfe does the same).
+``z``), which are already almost orthogonal to the fixed effects (ppmlhdfe does the same); and
+the projection tolerance starts loose and is tightened as the deviance converges (ppmlhdfe's
+adaptive inner tolerance), the final iteration always at ``fixef_tol``.
 
 Checks before estimation (ppmlhdfe's; Correia, Guimaraes & Zylkin 2021, "Verifying the existence
 of maximum likelihood estimates for generalized linear models", arXiv:1903.01633), each reported
@@ -629,7 +631,14 @@ def _irls(
     fixef_tol: float,
     collin_tol: float,
 ) -> dict[str, Any]:
-    """IRLS with warm-started weighted demeaning (see the module docstring)."""
+    """IRLS with warm-started weighted demeaning (see the module docstring).
+
+    The first iteration demeans at ``fixef_tol`` (the collinearity check needs exact residuals);
+    later ones start at the looser ``max(fixef_tol, 1e-5)`` and tighten it tenfold whenever the
+    deviance criterion falls below ten times it (ppmlhdfe's adaptive inner tolerance).
+    Convergence is declared only for an iteration run at ``fixef_tol``, so the estimates,
+    residuals and scores are those of the exact projections.
+    """
     mu = (y + y.mean()) / 2.0
     eta = np.log(mu)
     last = _deviance(y, mu, w)
@@ -643,6 +652,7 @@ def _irls(
     dev = last
     omega = mu if w is None else w * mu
     resid = np.zeros_like(y)
+    inner_tol = fixef_tol
     for it in range(1, maxiter + 1):
         omega = mu if w is None else w * mu
         if fe is None:
@@ -652,7 +662,7 @@ def _irls(
                 start = np.column_stack([z, x])
             else:
                 start = np.column_stack([z - z_prev + z_res, x_res])
-            both = demean(start, fe, omega, tol=fixef_tol)
+            both = demean(start, fe, omega, tol=inner_tol)
             z_res, x_res = both[:, 0], both[:, 1:]
         if it == 1 and x.shape[1]:
             collinear = _collinear(x_res, x, omega, collin_tol)
@@ -673,9 +683,13 @@ def _irls(
         crit = abs(dev - last) / (0.1 + abs(last))
         last = dev
         z_prev = z
-        if crit < tol:
+        if crit < tol and inner_tol <= fixef_tol:
             converged = True
             break
+        if it == 1:
+            inner_tol = max(fixef_tol, 1e-5)
+        while inner_tol > fixef_tol and crit < 10 * inner_tol:
+            inner_tol = max(inner_tol / 10, fixef_tol)
         z = eta - off + y / mu - 1.0
     return {
         "beta": beta,
