@@ -195,30 +195,34 @@ class _ARPProblem:
         eta = vals[best, np.arange(thetas.size)]
         size = (alpha - kappa) / (1 - kappa) if hybrid else alpha
         sv = self.verts @ self.sigma_y  # (nv, m)
-        for g in range(thetas.size):
-            if hybrid and eta[g] > self.lf_cv:
-                out[g] = 0.0
-                continue
-            gam = self.verts[best[g]]
-            var_b = float(sv[best[g]] @ gam)
-            if var_b < 1e-20:
-                out[g] = 0.0 if eta[g] > 0 else 1.0
-                continue
-            sigma_b = math.sqrt(var_b)
-            bvec = sv[best[g]] / var_b  # Sigma gamma / gamma'Sigma gamma
-            s_vec = yt[:, g] - bvec * eta[g]
-            num = self.verts @ s_vec
-            den = 1.0 - self.verts @ bvec
-            pos, neg = den > 1e-10, den < -1e-10
-            vlo = float((num[pos] / den[pos]).max()) if pos.any() else -math.inf
-            vup = float((num[neg] / den[neg]).min()) if neg.any() else math.inf
-            if hybrid:
-                vup = min(vup, self.lf_cv)
-            zlo, zup, stat = vlo / sigma_b, vup / sigma_b, eta[g] / sigma_b
-            if not (zlo <= stat <= zup):
-                continue
-            cval = max(0.0, _truncnorm_ppf(1 - size, zlo, zup))
-            out[g] = 0.0 if stat > cval else 1.0
+        var_all = np.einsum("vm,vm->v", sv, self.verts)
+        var_b = var_all[best]
+        degenerate = var_b < 1e-20
+        safe = np.where(degenerate, 1.0, var_b)
+        bvec = sv[best] / safe[:, None]  # (G, m): Sigma gamma / gamma'Sigma gamma
+        s_vec = yt.T - bvec * eta[:, None]
+        num = s_vec @ self.verts.T  # (G, nv)
+        den = 1.0 - bvec @ self.verts.T
+        with np.errstate(divide="ignore", invalid="ignore"):
+            ratio = num / den
+        vlo = np.where(den > 1e-10, ratio, -np.inf).max(axis=1)
+        vup = np.where(den < -1e-10, ratio, np.inf).min(axis=1)
+        if hybrid:
+            vup = np.minimum(vup, self.lf_cv)
+        sigma_b = np.sqrt(safe)
+        zlo, zup, stat = vlo / sigma_b, vup / sigma_b, eta / sigma_b
+        inside = (zlo <= stat) & (stat <= zup) & ~degenerate
+        cval = np.zeros(thetas.size)
+        idx = np.flatnonzero(inside & (zlo < zup))
+        if idx.size:
+            cval[idx] = stats.truncnorm.ppf(1 - size, zlo[idx], zup[idx])
+        flat = inside & (zlo >= zup)
+        cval[flat] = zlo[flat]
+        cval = np.maximum(cval, 0.0)
+        out[inside & (stat > cval)] = 0.0
+        out[degenerate & (eta > 0)] = 0.0
+        if hybrid:
+            out[eta > self.lf_cv] = 0.0
         return out
 
 
