@@ -92,7 +92,7 @@ def test_interval_matches_brute_force_inversion(kind: str, controls: bool) -> No
     assert "Conley-Taber" in res.method and "Conley-Taber" in res.summary()
 
 
-def test_equal_tailed_is_ct_proposition_interval_when_residuals_do_not_move() -> None:
+def test_equal_tailed_is_ct_quantile_interval_when_residuals_do_not_move() -> None:
     """With B_l ~ 0 the inverted set is [alpha_hat - Q(1-a/2), alpha_hat - Q(a/2)]."""
     df = _panel(n_units=200, seed=2)
     res = conley_taber_panel(df, "y", "unit", "time", 0, "post", kind="equal_tailed", level=0.9)

@@ -17,7 +17,7 @@ treatment path ``d~_j`` to ``l``'s residuals, cell by cell (time, or any cell ke
 product x month); with several treated groups one control group is drawn for each (all
 combinations when few, otherwise ``n_draws`` seeded draws, with replacement as in CT).
 
-Test inversion (CT section III.B): under ``H0: alpha = a0`` the residuals are
+Test inversion (as CT build their intervals): under ``H0: alpha = a0`` the residuals are
 ``e(a0) = M(y - a0 d)``, so ``W_l(a0) = A_l - a0 B_l`` and the statistic ``alpha_hat - a0`` are
 linear in ``a0`` and the confidence set is found exactly from the breakpoints. Two rules:
 
@@ -25,7 +25,7 @@ linear in ``a0`` and the confidence set is found exactly from the breakpoints. T
   ``p(a0) = (1 + #{l: |W_l(a0)| >= |alpha_hat - a0|}) / (1 + N0) > 1 - level``: the statistic is
   ranked among the placebo values with itself included, which keeps the size at ``1 - level``
   with a finite number of control groups (exchangeable errors), e.g. one treated among 20;
-* ``"equal_tailed"``: CT's Proposition 2 interval
+* ``"equal_tailed"``: CT's quantile interval
   ``[alpha_hat - Q(1 - a/2), alpha_hat - Q(a/2)]``, ``Q`` the empirical quantiles of ``W``
   (order statistics ``ceil(N0 p)``); valid as ``N0 -> inf``, over-rejects with few controls.
 
@@ -318,7 +318,7 @@ def conley_taber(
     rule = (
         "symmetric rank test, statistic included in the reference set"
         if kind == "symmetric"
-        else "equal-tailed quantiles (CT 2011, Proposition 2)"
+        else "equal-tailed quantiles of the placebo distribution (CT 2011)"
     )
     return ConleyTaberResult(
         estimate=alpha_hat,
