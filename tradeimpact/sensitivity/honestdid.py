@@ -16,7 +16,11 @@ difference in trends ``delta`` is restricted to a set ``Delta``:
   Roth & Pakes (2023, "Inference for linear conditional moment inequalities", REStud), computed by
   test inversion over a grid of ``theta`` (the package's default: 1,000 points on
   ``l'beta_post +- (Mbar sum_t t|l_t| maxpre + 20 sd(l'beta_post))``, ``maxpre`` the largest
-  pre-period first difference; the interval is the hull of the accepted grid points).
+  pre-period first difference; the interval is the hull of the accepted grid points). This is
+  the grid of the package version behind its README's Medicaid numbers (the Python port
+  ``moderndid`` documents the same formula); an older stored version of ``deltarm.R`` used
+  ``+-20 sd(l'beta_post)`` around 0, which does not reproduce them. The grid matters: the
+  reported end points are grid points.
 * smoothness ``Delta^SD(M)``: second differences of ``delta`` bounded by ``M``. The fixed-length
   confidence interval (FLCI, Armstrong & Kolesar 2018) uses the affine estimator
   ``a + v' beta`` that minimises the half-length ``cv_alpha(b / h) h`` over the worst-case bias
