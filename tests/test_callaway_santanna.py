@@ -150,6 +150,10 @@ def test_ehec_not_yet_treated(ehec: pl.DataFrame) -> None:
     ref = {2014: 0.0467, 2015: 0.0692, 2016: 0.0785, 2017: 0.0725, 2018: 0.0738, 2019: 0.0803}
     for t, r in ref.items():
         assert got[t] == pytest.approx(r, abs=1e-4), t
+    # published SEs (did multiplier bootstrap) 0.0086 and 0.0099; analytic 0.00840, 0.01002
+    se = dict(zip(res.names, res.std_errors, strict=True))
+    assert se["ATT(2014,2014)"] == pytest.approx(0.0086, rel=0.05)
+    assert se["ATT(2014,2015)"] == pytest.approx(0.0099, rel=0.05)
     # the 2x2 by hand: 2014 cohort vs states not treated by 2014 (never or later), 2013 -> 2014
     pdf = ehec.to_pandas()
     wide = pdf.pivot(index="stfips", columns="year", values="dins")
