@@ -136,6 +136,11 @@ def test_fixest_trade(trade: pl.DataFrame) -> None:
     assert res.params["log(dist_km)"] == pytest.approx(-1.52787, abs=1e-5)
     assert res.std_errors["log(dist_km)"] == pytest.approx(0.115678, abs=1e-6)
     assert res.nobs == 38_325
+    # fixest's fit statistics: log-likelihood -7.025e+11, squared correlation 0.612021, adjusted
+    # pseudo R2 0.764032 (1 - (ll - K)/ll0 with K = 58 parameters: K/ll0 is below 1e-10 here)
+    assert res.extra["loglik"] == pytest.approx(-7.025e11, rel=1e-3)
+    assert res.extra["sq_cor"] == pytest.approx(0.612021, abs=1e-6)
+    assert res.extra["pseudo_r2"] == pytest.approx(0.764032, abs=1e-6)
     two = ppml(trade, "Euros", x, fe, vcov="twoway")
     assert two.std_errors["log(dist_km)"] == pytest.approx(0.130734, abs=1e-6)
     assert two.df_inference == 14
@@ -309,6 +314,7 @@ def test_result_tables() -> None:
     assert tidy["term"].to_list() == ["x1", "x2"]
     assert tidy["estimate"].to_list() == pytest.approx(res.params.to_list())
     assert "PPML" in res.summary()
+    assert "IRLS iterations" in res.summary()
     assert res.deviance > 0
     assert res.fitted.shape == (res.nobs,)
 

@@ -174,6 +174,8 @@ def test_bad_input(prop99: pl.DataFrame) -> None:
         synth(prop99, OUTCOME, UNIT, TIME, "California", 2050)
     with pytest.raises(ModelSpecError, match="treated_unit"):
         synth(prop99, OUTCOME, UNIT, TIME, "Atlantis", 1989)
+    with pytest.raises(ModelSpecError, match="donors"):
+        synth(prop99, OUTCOME, UNIT, TIME, "California", 1989, donors=["Utah", "Atlantis"])
     with pytest.raises(ModelSpecError, match="balanced"):
         synth(
             prop99.filter(~((pl.col(UNIT) == "Utah") & (pl.col(TIME) == 1975))),

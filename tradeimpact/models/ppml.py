@@ -71,6 +71,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 import polars as pl
+from scipy.special import gammaln
 
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.cluster import vcov_cluster, vcov_hetero
@@ -106,6 +107,16 @@ class PPMLResult(RegressionResult):
     messages: list[str] = field(default_factory=list)
     fitted: FloatArray = field(default_factory=lambda: np.zeros(0))
     sample: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+
+    def summary(self, level: float = 0.95) -> str:
+        """The table of :meth:`RegressionResult.summary` with deviance, iterations and checks."""
+        head = [
+            f"Deviance: {self.deviance:.6g}; IRLS iterations: {self.iterations}"
+            + ("" if self.converged else " (NOT CONVERGED)"),
+            *self.messages,
+        ]
+        base = super().summary(level).split("\n")
+        return "\n".join(base[:5] + head + base[5:])
 
 
 # --------------------------------------------------------------------------------------------
@@ -589,6 +600,13 @@ def ppml(
 
     sample = np.zeros(n_input, dtype=bool)
     sample[keep] = True
+    # fit statistics as fixest reports them: log-likelihood, pseudo R2 against the constant-only
+    # model on the same rows, squared correlation of y and the fitted mean
+    mu_hat = fit["mu"]
+    wts = np.ones(n) if wv is None else wv
+    y_bar = float(np.average(yv, weights=wts))
+    loglik = float(np.sum(wts * (yv * np.log(mu_hat) - mu_hat - gammaln(yv + 1))))
+    loglik0 = float(np.sum(wts * (yv * np.log(y_bar) - y_bar - gammaln(yv + 1))))
     return PPMLResult(
         names=names,
         coef=fit["beta"],
@@ -605,6 +623,9 @@ def ppml(
         extra={
             "deviance": fit["deviance"],
             "iterations": fit["iterations"],
+            "loglik": loglik,
+            "pseudo_r2": 1.0 - loglik / loglik0,
+            "sq_cor": float(np.corrcoef(yv, mu_hat)[0, 1] ** 2),
             # for score-based inference (e.g. a score bootstrap): V = B (sum s s') B
             "bread_inv": bread_inv,
             "scores": scores,

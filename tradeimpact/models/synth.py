@@ -328,6 +328,9 @@ def synth(
     units = df.get_column(unit).unique().sort().to_list()
     if treated_unit not in units:
         raise ModelSpecError(f"treated_unit {treated_unit!r} is not a unit of {unit!r}")
+    unknown = [d for d in donors if d not in units] if donors is not None else []
+    if unknown:
+        raise ModelSpecError(f"donors not units of {unit!r}: {unknown}")
     pool = [u for u in (donors if donors is not None else units) if u != treated_unit]
     if len(pool) < 2:
         raise ModelSpecError("synth needs at least two donor units")
