@@ -339,3 +339,35 @@ def test_fast_fe_dof_equals_cluster_fe_dof() -> None:
     ):
         dense = [np.unique(c, return_inverse=True)[1] for c in cl]
         assert _fe_dof(sub, dense) == fe_dof(codes, cl)
+
+
+def test_log_of_gravity_table3() -> None:
+    """Santos Silva & Tenreyro (2006) Table 3 PPML (replication table): full sample and trade > 0."""
+    sm = pytest.importorskip("statsmodels.api")
+    d = pd.read_stata(shared_path("validation", "log_of_gravity", "Log of Gravity.dta"))
+    xs = (
+        "lypex lypim lyex lyim ldist border comlang colony landl_ex landl_im lremot_ex "
+        "lremot_im comfrt_wto open_wto"
+    ).split()
+    res = ppml(d, "trade", xs, vcov="hetero")
+    ref = {
+        "lypex": 0.732, "lypim": 0.741, "lyex": 0.157, "lyim": 0.135, "ldist": -0.784,
+        "border": 0.193, "comlang": 0.746, "colony": 0.025, "landl_ex": -0.863,
+        "landl_im": -0.696, "lremot_ex": 0.660, "lremot_im": 0.562, "comfrt_wto": 0.181,
+        "open_wto": -0.107, "(Intercept)": -32.326,
+    }  # fmt: skip
+    assert res.nobs == 18_360
+    for term, value in ref.items():
+        assert res.params[term] == pytest.approx(value, abs=5e-4)
+    # Eicker-White: statsmodels GLM HC0 times the HC1 factor n/(n-k)
+    x = sm.add_constant(d[xs].to_numpy(dtype=float))
+    glm = sm.GLM(d["trade"].to_numpy(dtype=float), x, family=sm.families.Poisson()).fit(
+        cov_type="HC0"
+    )
+    np.testing.assert_allclose(res.params.to_numpy(), glm.params, rtol=1e-6)
+    n, k = len(d), x.shape[1]
+    np.testing.assert_allclose(res.std_errors.to_numpy(), glm.bse * np.sqrt(n / (n - k)), rtol=1e-4)
+    pos = ppml(d[d.trade > 0], "trade", xs, vcov="hetero")
+    assert pos.nobs == 9_613
+    for term, value in {"ldist": -0.776, "border": 0.202, "comlang": 0.751}.items():
+        assert pos.params[term] == pytest.approx(value, abs=5e-4)
