@@ -32,6 +32,22 @@ def test_prop99_point_estimates(prop99: pl.DataFrame, method: str, reference: fl
     assert np.isnan(res.std_errors["att"])
 
 
+@pytest.mark.parametrize(
+    ("options", "reference"),
+    [
+        ({"uniform_unit_weights": True}, -19.77199),  # time-weighted DID
+        ({"omega_intercept": False}, -18.75256),  # SDID without intercept
+        ({"method": "difp"}, -11.10464),  # Doudchenko-Imbens
+        ({"method": "sc", "eta_omega": 12**0.25}, -21.71706),  # SC, regularised
+        ({"method": "difp", "eta_omega": 12**0.25}, -16.12120),  # DIFP, regularised
+    ],
+)
+def test_prop99_variants(prop99: pl.DataFrame, options: dict, reference: float) -> None:
+    """The other estimators of the R synthdid paper-results table on california_prop99."""
+    res = synthdid(prop99, OUTCOME, UNIT, TIME, D, vcov=None, **options)
+    assert res.att == pytest.approx(reference, abs=1e-3)
+
+
 def test_did_special_case_equals_twfe(prop99: pl.DataFrame) -> None:
     """DID with uniform weights is the two-way fixed-effects coefficient (linearmodels PanelOLS)."""
     lm = pytest.importorskip("linearmodels")

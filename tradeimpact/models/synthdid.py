@@ -27,7 +27,9 @@ Special cases (R ``sc_estimate`` and ``did_estimate``):
 
 * ``method="sc"``: ``lambda = 0``, no intercept in the unit weights, ``zeta = 1e-6 sigma``: the
   synthetic control of Abadie, Diamond & Hainmueller (2010), with a negligible ridge;
-* ``method="did"``: ``omega = 1/N_co``, ``lambda = 1/T_pre``: the two-way fixed-effects DiD.
+* ``method="did"``: ``omega = 1/N_co``, ``lambda = 1/T_pre``: the two-way fixed-effects DiD;
+* ``method="difp"`` (R ``difp_estimate``): unit weights with intercept and ``zeta = 1e-6 sigma``,
+  ``lambda = 1/T_pre`` (Doudchenko & Imbens 2016).
 
 Variance: ``vcov="placebo"`` (Algorithm 4 of the paper; R ``placebo_se``): ``replications``
 times, permute the control units, call the last ``N_tr`` of them treated, re-estimate with the
@@ -54,7 +56,7 @@ from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
-Method = Literal["sdid", "sc", "did"]
+Method = Literal["sdid", "sc", "did", "difp"]
 
 __all__ = ["SynthDIDResult", "synthdid"]
 
@@ -362,6 +364,10 @@ def synthdid(
     treated: str,
     *,
     method: Method = "sdid",
+    eta_omega: float | None = None,
+    omega_intercept: bool | None = None,
+    uniform_unit_weights: bool = False,
+    uniform_time_weights: bool = False,
     vcov: Literal["placebo"] | None = "placebo",
     replications: int = 200,
     seed: int = 0,
@@ -380,8 +386,18 @@ def synthdid(
         Outcome, unit and period columns.
     treated : str
         Treatment indicator (1 for treated units in treated periods, 0 otherwise).
-    method : ``"sdid"`` (default), ``"sc"`` or ``"did"``
-        The estimator (R ``synthdid_estimate``, ``sc_estimate``, ``did_estimate``).
+    method : ``"sdid"`` (default), ``"sc"``, ``"did"`` or ``"difp"``
+        The estimator (R ``synthdid_estimate``, ``sc_estimate``, ``did_estimate``,
+        ``difp_estimate``: Doudchenko & Imbens's unit weights with intercept, uniform time
+        weights).
+    eta_omega : float, optional
+        Override the unit-weight regularisation ``zeta_omega = eta_omega * sigma`` (defaults:
+        ``(N_tr T_post)^(1/4)`` for sdid, ``1e-6`` for sc and difp, as R).
+    omega_intercept : bool, optional
+        Override the intercept of the unit weights (default: True except for sc).
+    uniform_unit_weights, uniform_time_weights : bool
+        Fix ``omega = 1/N_co`` or ``lambda = 1/T_pre`` instead of estimating them (e.g. the
+        time-weighted DiD: ``uniform_unit_weights=True``).
     vcov : ``"placebo"`` or None
         Placebo variance (Algorithm 4 of the paper); needs more controls than treated units,
         else :class:`~tradeimpact.errors.ModelSpecError`.
@@ -394,47 +410,32 @@ def synthdid(
     -------
     SynthDIDResult
     """
-    if method not in ("sdid", "sc", "did"):
-        raise ModelSpecError(f"method must be 'sdid', 'sc' or 'did', not {method!r}")
+    if method not in ("sdid", "sc", "did", "difp"):
+        raise ModelSpecError(f"method must be 'sdid', 'sc', 'did' or 'difp', not {method!r}")
     ymat, units, times, n0, t0 = _panel(data, y, unit, time, treated)
     n1 = ymat.shape[0] - n0
     t1 = ymat.shape[1] - t0
     if n0 < 1:
         raise ModelSpecError("synthdid needs at least one control unit")
     noise = float(np.std(np.diff(ymat[:n0, :t0], axis=1), ddof=1))
-    omega0 = np.full(n0, 1.0 / n0)  # R's starting values (uniform), used as is by "did"
+    omega0 = np.full(n0, 1.0 / n0)  # R's starting values (uniform), used as is when fixed
     lam0 = np.full(t0, 1.0 / t0)
-    if method == "sdid":
-        opts = _Opts(
-            zeta_omega=(n1 * t1) ** 0.25 * noise,
-            zeta_lambda=1e-6 * noise,
-            omega_intercept=True,
-            lambda_intercept=True,
-            update_omega=True,
-            update_lambda=True,
-            min_decrease=1e-5 * noise,
-        )
-    elif method == "sc":
-        opts = _Opts(
-            zeta_omega=1e-6 * noise,
-            zeta_lambda=1e-6 * noise,
-            omega_intercept=False,
-            lambda_intercept=True,
-            update_omega=True,
-            update_lambda=False,
-            min_decrease=1e-5 * noise,
-        )
+    # R: synthdid_estimate / sc_estimate / did_estimate / difp_estimate defaults
+    default_eta = {"sdid": (n1 * t1) ** 0.25, "sc": 1e-6, "did": (n1 * t1) ** 0.25, "difp": 1e-6}
+    eta = default_eta[method] if eta_omega is None else float(eta_omega)
+    update_omega = method != "did" and not uniform_unit_weights
+    update_lambda = method == "sdid" and not uniform_time_weights
+    if method == "sc":
         lam0 = np.zeros(t0)  # R sc_estimate: lambda = 0, not updated
-    else:
-        opts = _Opts(
-            zeta_omega=(n1 * t1) ** 0.25 * noise,
-            zeta_lambda=1e-6 * noise,
-            omega_intercept=True,
-            lambda_intercept=True,
-            update_omega=False,
-            update_lambda=False,
-            min_decrease=1e-5 * noise,
-        )
+    opts = _Opts(
+        zeta_omega=eta * noise,
+        zeta_lambda=1e-6 * noise,
+        omega_intercept=(method != "sc") if omega_intercept is None else omega_intercept,
+        lambda_intercept=True,
+        update_omega=update_omega,
+        update_lambda=update_lambda,
+        min_decrease=1e-5 * noise,
+    )
     taus, omegas, lams = _fit(ymat[None], n0, t0, opts, omega0[None], lam0[None])
     tau, omega, lam = float(taus[0]), omegas[0], lams[0]
 
@@ -470,7 +471,7 @@ def synthdid(
         df_inference=None,
         depvar=y,
         fixed_effects=[unit, time],
-        model={"sdid": "SDID", "sc": "SC", "did": "DID"}[method],
+        model={"sdid": "SDID", "sc": "SC", "did": "DID", "difp": "DIFP"}[method],
         extra={"n_treated": n1, "n_post": t1, "noise_level": noise, "zeta_omega": opts.zeta_omega},
         method=method,
         omega=pl.DataFrame({"unit": units[:n0], "weight": omega}),
