@@ -65,6 +65,14 @@ def test_r_random_stream() -> None:
     np.testing.assert_allclose(RRandom(42).rnorm(3), [1.3709584, -0.5646982, 0.3631284], atol=5e-8)
 
 
+def test_folded_normal_quantile_by_bisection_equals_numpy() -> None:
+    from tradeimpact.sensitivity.honestdid import _folded_draws, _qfoldednormal
+
+    raw = RRandom(0).rnorm(10**6)
+    for mu in (0.0, 0.3, -1.2, 2.5, 7.0, -9.0):
+        assert _qfoldednormal(0.95, mu, _folded_draws(0)) == np.quantile(np.abs(raw + mu), 0.95)
+
+
 @pytest.mark.parametrize("mbar", sorted(RM_REF))
 def test_relative_magnitudes_ehec(
     ehec_event_study: tuple[np.ndarray, np.ndarray], mbar: float
