@@ -11,7 +11,13 @@ import pytest
 from conftest import shared_path
 
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.ppml import PPMLConvergenceWarning, SeparationWarning, ppml
+from tradeimpact.models.linear import CollinearityWarning
+from tradeimpact.models.ppml import (
+    PPMLConvergenceWarning,
+    SeparationWarning,
+    _simple_separated,
+    ppml,
+)
 
 AGTPA_YEARS = [1986, 1990, 1994, 1998, 2002, 2006]
 
@@ -230,7 +236,10 @@ def test_regressor_separation(method: str) -> None:
     d = _panel(6)
     rng = np.random.default_rng(6)
     d["x3"] = np.where((d.y == 0) & (rng.random(len(d)) < 0.2), rng.uniform(0.5, 2, len(d)), 0.0)
-    with pytest.warns(SeparationWarning, match="separated by the regressors"):
+    with (
+        pytest.warns(SeparationWarning, match="separated by the regressors"),
+        pytest.warns(CollinearityWarning, match="x3"),
+    ):
         res = ppml(
             d,
             "y",
@@ -262,7 +271,12 @@ def test_relu_finds_separation_by_combination() -> None:
     z = np.where((d.y == 0) & (rng.random(len(d)) < 0.1), 1.0, 0.0)
     d["x4"] = rng.normal(size=len(d))
     d["x5"] = d["x4"] - z
-    with pytest.warns(SeparationWarning, match="separated by the regressors"):
+    x = d[["x1", "x4", "x5"]].to_numpy()
+    assert not _simple_separated(d["y"].to_numpy(), x, np.ones(len(d), dtype=bool)).any()
+    with (
+        pytest.warns(SeparationWarning, match="separated by the regressors"),
+        pytest.warns(CollinearityWarning, match="x5"),
+    ):
         res = ppml(d, "y", ["x1", "x4", "x5"], ["exp", "imp"], separation=("fe", "simple", "relu"))
     assert res.dropped["separated_regressor"] == int(z.sum())
     assert not res.sample[z > 0].any()
@@ -272,7 +286,7 @@ def test_collinear_regressor_dropped() -> None:
     d = _panel(8)
     d["x1b"] = 2.0 * d["x1"]
     d["imp_const"] = d["imp"] * 0.5  # constant within importer: absorbed by its fixed effect
-    with pytest.warns(UserWarning, match="collinear"):
+    with pytest.warns(CollinearityWarning, match="collinear"), pytest.warns(SeparationWarning):
         res = ppml(d, "y", ["x1", "x1b", "imp_const", "x2"], ["exp", "imp", "year"])
     assert res.dropped_regressors == ["x1b", "imp_const"]
     assert res.names == ["x1", "x2"]
@@ -280,7 +294,10 @@ def test_collinear_regressor_dropped() -> None:
 
 def test_not_converged_warns() -> None:
     d = _panel(9)
-    with pytest.warns(PPMLConvergenceWarning, match="did not converge"):
+    with (
+        pytest.warns(PPMLConvergenceWarning, match="did not converge"),
+        pytest.warns(SeparationWarning),
+    ):
         res = ppml(d, "y", ["x1", "x2"], ["exp", "imp", "year"], maxiter=2)
     assert not res.converged
     assert res.iterations == 2

@@ -76,6 +76,7 @@ from scipy.special import gammaln
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.cluster import vcov_cluster, vcov_hetero
 from tradeimpact.models.absorb import FixedEffects, demean
+from tradeimpact.models.linear import CollinearityWarning
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -554,7 +555,7 @@ def ppml(
     names = [nm for j, nm in enumerate(names) if j not in set(fit["collinear"])]
     if dropped_regs:
         messages.append(f"collinear regressors dropped: {', '.join(dropped_regs)}")
-        warnings.warn(messages[-1], UserWarning, stacklevel=2)
+        warnings.warn(messages[-1], CollinearityWarning, stacklevel=2)
     if not fit["converged"]:
         warnings.warn(
             f"PPML did not converge: after {maxiter} IRLS iterations the relative change of the "
