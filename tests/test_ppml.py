@@ -78,6 +78,20 @@ def test_agtpa_pair_fixed_effects(agtpa: pl.DataFrame) -> None:
     # ours 0.10375 (fixest's small-sample factor (n-1)/(n-k) * G/(G-1)); replication 0.1022.
     assert res.std_errors["rta"] == pytest.approx(0.1022, rel=0.02)
     assert res.converged
+    # the replication's 0.1022 is the same sandwich with G/(G-1) alone (no (n-1)/(n-k), k = 828)
+    from tradeimpact.inference.cluster import vcov_cluster
+
+    clusters = agtpa.filter(pl.Series(res.sample))["pair_id"].to_numpy()
+    assert res.extra["k_dof"] == 828
+    v = vcov_cluster(
+        res.extra["bread_inv"],
+        res.extra["scores"],
+        [clusters],
+        n=res.nobs,
+        k=res.extra["k_dof"],
+        small_sample="none",
+    )
+    assert np.sqrt(v[0, 0]) == pytest.approx(0.1022, abs=5e-5)
 
 
 @pytest.mark.parametrize(
