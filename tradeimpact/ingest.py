@@ -14,9 +14,9 @@ problem of a row wins, the reader's first):
   share a key, *all* of them are quarantined with the lines they share the key with. Nothing is
   summed, nothing is kept by an arbitrary rule.
 
-:func:`split` turns the checked frame into the stored rows (canonical columns, sorted by the key)
-and the quarantine rows (:data:`~tradeimpact.schema.QUARANTINE_SCHEMA`), both lazy, so
-``rows in = rows stored + rows quarantined`` by construction.
+:func:`split` turns the checked frame into the stored rows (canonical columns)
+and the quarantine rows (:data:`~tradeimpact.schema.QUARANTINE_SCHEMA`), both lazy and in the
+input's order, so ``rows in = rows stored + rows quarantined`` by construction.
 """
 
 from __future__ import annotations
@@ -29,7 +29,16 @@ import polars as pl
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
 
-__all__ = ["FileReport", "IngestReport", "split", "validate"]
+__all__ = [
+    "CLASH_SCHEMA",
+    "FileReport",
+    "IngestReport",
+    "check_rows",
+    "duplicate_keys",
+    "mark_duplicates",
+    "split",
+    "validate",
+]
 
 _REJECT = ["reject_field", "reject_reason"]
 
@@ -47,7 +56,7 @@ def _check_schema(frame: pl.LazyFrame, name: str) -> None:
             )
 
 
-def validate(
+def check_rows(
     frame: pl.LazyFrame,
     *,
     name: str = "<input>",
@@ -128,21 +137,68 @@ def validate(
         field_expr.alias("reject_field"), reason_expr.alias("reject_reason")
     )
 
-    ok = c("reject_reason").is_null()
-    n_ok = ok.cast(pl.Int64).sum().over(FLOW_KEY)
-    first_line = pl.when(ok).then(c("source_line")).min().over(FLOW_KEY)
-    last_line = pl.when(ok).then(c("source_line")).max().over(FLOW_KEY)
-    duplicate = ok & (n_ok > 1)
-    return checked.with_columns(
-        pl.when(duplicate)
-        .then(pl.lit("flow_key"))
-        .otherwise(c("reject_field"))
-        .alias("reject_field"),
-        pl.when(duplicate)
-        .then(
+    return checked
+
+
+def validate(
+    frame: pl.LazyFrame,
+    *,
+    name: str = "<input>",
+    period_range: tuple[dt.date, dt.date] | None = None,
+) -> pl.LazyFrame:
+    """:func:`check_rows` then the one-row-per-key check (:func:`duplicate_keys`).
+
+    Same parameters and result as :func:`check_rows`; rows sharing a flow key are all marked.
+    The key check reads ``frame`` (twice, streaming); for an expensive reader, write
+    :func:`check_rows` to Parquet first, as :class:`tradeimpact.store.FlowStore` does.
+    """
+    checked = check_rows(frame, name=name, period_range=period_range)
+    return mark_duplicates(checked, duplicate_keys(checked))
+
+
+#: columns of a key-clash table: the flow key plus the reason its rows are quarantined
+CLASH_SCHEMA: dict[str, pl.DataType] = {
+    **{k: FLOW_SCHEMA[k] for k in FLOW_KEY},
+    "_clash_reason": pl.String(),
+}
+
+
+def duplicate_keys(checked: pl.LazyFrame) -> pl.DataFrame:
+    """Flow keys shared by more than one otherwise valid row, with the quarantine reason.
+
+    Memory is bounded by 8 bytes a row: a 64-bit hash of each valid row's key is collected and
+    sorted, equal neighbours are the candidate keys, and only the candidates' rows are grouped on
+    the exact key, so a hash collision can never flag two different keys.
+
+    Returns
+    -------
+    polars.DataFrame
+        :data:`CLASH_SCHEMA`: one row per duplicated key, sorted by the key.
+    """
+    ok = checked.filter(pl.col("reject_reason").is_null())
+    key_hash = pl.struct(FLOW_KEY).hash(seed=0).alias("_key_hash")
+    hashes = ok.select(key_hash).collect(engine="streaming").to_series().sort()
+    repeated = (hashes == hashes.shift(1)) | (hashes == hashes.shift(-1))
+    candidates = hashes.filter(repeated.fill_null(False)).unique()
+    del hashes, repeated
+    if candidates.is_empty():
+        return pl.DataFrame(schema=CLASH_SCHEMA)
+    c = pl.col
+    return (
+        ok.filter(key_hash.is_in(candidates.implode()))
+        .group_by(FLOW_KEY)
+        .agg(
+            pl.len().alias("n"),
+            c("source_line").min().alias("first"),
+            c("source_line").max().alias("last"),
+        )
+        .filter(c("n") > 1)
+        .collect(engine="streaming")
+        .select(
+            *FLOW_KEY,
             pl.concat_str(
                 pl.lit("duplicate flow key: "),
-                n_ok.cast(pl.String),
+                c("n").cast(pl.String),
                 pl.lit(
                     " rows of this file share (source, reporter, partner, flow, hs_code, period, "
                     "freq) = ("
@@ -151,42 +207,79 @@ def validate(
                     [c(k).cast(pl.String) for k in FLOW_KEY], separator=", ", ignore_nulls=True
                 ),
                 pl.lit("), lines "),
-                first_line.cast(pl.String),
+                c("first").cast(pl.String),
                 pl.lit(" to "),
-                last_line.cast(pl.String),
+                c("last").cast(pl.String),
                 pl.lit("; none is stored, none is summed"),
-            )
+            ).alias("_clash_reason"),
         )
-        .otherwise(c("reject_reason"))
-        .alias("reject_reason"),
+        .select([c(n).cast(t) for n, t in CLASH_SCHEMA.items()])
+        .sort(FLOW_KEY)
     )
 
 
-def split(checked: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(rows to store, rows to quarantine) of a :func:`validate` frame, both lazy and sorted.
+def _clash_flag(clashes: pl.DataFrame) -> pl.Expr:
+    """True for a valid row whose key is in ``clashes`` (an exact membership test)."""
+    keys = clashes.select(pl.struct(FLOW_KEY).alias("k"))["k"]
+    return pl.col("reject_reason").is_null() & pl.struct(FLOW_KEY).is_in(keys.implode())
 
-    Stored rows keep the canonical columns, sorted by :data:`FLOW_KEY` then ``source_line``.
-    Quarantined rows get ``source_file, source_line, field, reason, raw`` (``raw`` is the row's
-    canonical fields as JSON), sorted by ``source_line``.
+
+def mark_duplicates(checked: pl.LazyFrame, clashes: pl.DataFrame) -> pl.LazyFrame:
+    """Mark every valid row whose key is in ``clashes`` (:data:`CLASH_SCHEMA`) as rejected."""
+    if clashes.is_empty():
+        return checked
+    c = pl.col
+    joined = checked.join(clashes.lazy(), on=FLOW_KEY, how="left", maintain_order="left")
+    clash = c("reject_reason").is_null() & c("_clash_reason").is_not_null()
+    return joined.with_columns(
+        pl.when(clash).then(pl.lit("flow_key")).otherwise(c("reject_field")).alias("reject_field"),
+        pl.when(clash)
+        .then(c("_clash_reason"))
+        .otherwise(c("reject_reason"))
+        .alias("reject_reason"),
+    ).drop("_clash_reason")
+
+
+def split(
+    checked: pl.LazyFrame, clashes: pl.DataFrame | None = None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(rows to store, rows to quarantine) of a checked frame, both lazy.
+
+    Both keep the input's order, i.e. are sorted by ``source_line``: deterministic, and unlike a
+    sort by the flow key it streams (a 50-million-row file is never held in memory). Stored rows
+    keep the canonical columns; quarantined rows get ``source_file, source_line, field, reason,
+    raw`` (``raw`` is the row's canonical fields as JSON).
+
+    Parameters
+    ----------
+    checked : polars.LazyFrame
+        From :func:`check_rows` (or :func:`validate`).
+    clashes : polars.DataFrame, optional
+        Keys whose valid rows must be quarantined (:data:`CLASH_SCHEMA`, e.g. from
+        :func:`duplicate_keys`). The stored rows are filtered by an exact membership test; only
+        the (few) quarantined rows are joined for the reason, so the stored path streams.
     """
-    ok = pl.col("reject_reason").is_null()
-    good = checked.filter(ok).select(FLOW_COLUMNS).sort([*FLOW_KEY, "source_line"], nulls_last=True)
+    if clashes is not None and not clashes.is_empty():
+        flag = _clash_flag(clashes)
+        good = checked.filter(pl.col("reject_reason").is_null() & ~flag)
+        rejected = mark_duplicates(
+            checked.filter(pl.col("reject_reason").is_not_null() | flag), clashes
+        )
+    else:
+        good = checked.filter(pl.col("reject_reason").is_null())
+        rejected = checked.filter(pl.col("reject_reason").is_not_null())
     raw = pl.struct(
         [pl.col(name) for name in FLOW_COLUMNS if name not in ("source_file", "source_line")]
     ).struct.json_encode()
-    bad = (
-        checked.filter(~ok)
-        .select(
-            pl.col("source_file"),
-            pl.col("source_line"),
-            pl.col("reject_field").fill_null("").alias("field"),
-            pl.col("reject_reason").alias("reason"),
-            raw.alias("raw"),
-        )
-        .sort("source_line", "field", "reason", nulls_last=True)
+    bad = rejected.select(
+        pl.col("source_file"),
+        pl.col("source_line"),
+        pl.col("reject_field").fill_null("").alias("field"),
+        pl.col("reject_reason").alias("reason"),
+        raw.alias("raw"),
     )
     bad = bad.select([pl.col(n).cast(t) for n, t in QUARANTINE_SCHEMA.items()])
-    return good, bad
+    return good.select(FLOW_COLUMNS), bad
 
 
 @dataclass(frozen=True)

@@ -16,8 +16,8 @@ Guarantees (each one tested in ``tests/test_store.py``):
 * **atomic**: new files are written under a staging folder, moved in, then ``manifest.json`` is
   replaced in one ``os.replace``; the manifest is the only list of live files, so a failure at any
   point before that rename leaves the previous store exactly as it was (the new files are removed);
-* **deterministic**: rows sorted by :data:`~tradeimpact.schema.FLOW_KEY`, file names from content
-  hashes, no timestamps anywhere: the same inputs give byte-identical stores;
+* **deterministic**: rows in the input's order (sorted by ``source_line``), file names from
+  content hashes, no timestamps anywhere: the same inputs give byte-identical stores;
 * **one row per key** per source: a row whose key is already stored from another input of the same
   source is quarantined, naming that input;
 * **streaming**: each input is read lazily where its reader allows and written with
@@ -39,7 +39,14 @@ from typing import Any
 import polars as pl
 
 from tradeimpact.errors import SourceFormatError, TradeImpactError
-from tradeimpact.ingest import FileReport, IngestReport, split, validate
+from tradeimpact.ingest import (
+    CLASH_SCHEMA,
+    FileReport,
+    IngestReport,
+    check_rows,
+    duplicate_keys,
+    split,
+)
 from tradeimpact.schema import FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
 from tradeimpact.sources import detect_reader, get_reader
 from tradeimpact.sources.base import Reader
@@ -87,6 +94,11 @@ def _polars_error(path: Path, exc: Exception) -> SourceFormatError:
                 line=where[0],
             )
     return SourceFormatError(path, f"cannot parse the file: {message}")
+
+
+def _sink(frame: pl.LazyFrame, target: Any, **kwargs: Any) -> None:
+    """``frame.sink_parquet(target, **kwargs)`` on the streaming engine (one seam for tests)."""
+    frame.sink_parquet(target, engine="streaming", **kwargs)
 
 
 class FlowStore:
@@ -272,69 +284,43 @@ class FlowStore:
         frame = reader.read(path)
         declared = getattr(reader, "declared_range", None)
         period_range = declared(path) if callable(declared) else None
-        checked = validate(frame, name=str(path), period_range=period_range)
-
-        # rows of the same source already stored from other inputs: one row per key per source
-        others = [
-            self._locate(rel, staging)
-            for other_key, entry in sorted(work["inputs"].items())
-            if other_key != key and entry["source"] == src
-            for rel in entry["files"]
-        ]
-        if others:
-            stored_keys = (
-                pl.scan_parquet(others, hive_partitioning=True, hive_schema=_HIVE)
-                .select([*FLOW_KEY, pl.col("source_file").alias("_stored_in")])
-                .unique(FLOW_KEY, keep="first")
-            )
-            checked = checked.join(stored_keys, on=FLOW_KEY, how="left", maintain_order="left")
-            dup = pl.col("reject_reason").is_null() & pl.col("_stored_in").is_not_null()
-            checked = checked.with_columns(
-                pl.when(dup)
-                .then(pl.lit("flow_key"))
-                .otherwise(pl.col("reject_field"))
-                .alias("reject_field"),
-                pl.when(dup)
-                .then(
-                    pl.concat_str(
-                        pl.lit("duplicate flow key: already stored from "),
-                        pl.col("_stored_in"),
-                        pl.lit("; none is summed"),
-                    )
-                )
-                .otherwise(pl.col("reject_reason"))
-                .alias("reject_reason"),
-            ).drop("_stored_in")
-
-        good, bad = split(checked)
         flows_rel = Path("flows") / f"source={src}"
         quarantine_rel = Path("quarantine") / f"source={src}" / f"{stem}.parquet"
-        (staging / flows_rel).mkdir(parents=True, exist_ok=True)
         (staging / quarantine_rel).parent.mkdir(parents=True, exist_ok=True)
 
-        def provider(args: Any) -> str:
-            return f"year={args.partition_keys['year'][0]}/{stem}.parquet"
-
-        sunk: list[Any] = []
-        good_sink = (
-            good.with_columns(pl.col("period").dt.year().alias("year"))
-            .drop("source")
-            .sink_parquet(
-                pl.PartitionBy(
-                    staging / flows_rel, key="year", include_key=False, file_path_provider=provider
-                ),
-                mkdir=True,
-                lazy=True,
-                sinked_paths_callback=lambda a: sunk.extend(a.paths),
-            )
-        )
-        bad_sink = bad.sink_parquet(staging / quarantine_rel, lazy=True)
         try:
-            counted = pl.collect_all([good_sink, bad_sink, frame.select(pl.len())])
+            # pass 1: the reader and the row checks, streamed once to a staging file
+            checked_path = staging / f"{stem}.checked.parquet"
+            _sink(check_rows(frame, name=str(path), period_range=period_range), checked_path)
+            checked = pl.scan_parquet(checked_path)
+            # one row per key: within this file, then against the other inputs of the source
+            clashes = pl.concat(
+                [duplicate_keys(checked), self._stored_elsewhere(checked, key, src, work, staging)]
+            ).unique(FLOW_KEY, keep="first", maintain_order=True)
+            good, bad = split(checked, clashes)
+            # stored rows, one file a year (a PartitionBy sink buffers partitions in memory)
+            years = (
+                good.select(pl.col("period").dt.year().unique().alias("y"))
+                .collect(engine="streaming")["y"]
+                .sort()
+                .to_list()
+            )
+            stored: list[tuple[str, int]] = []
+            for year in years:
+                rel = flows_rel / f"year={year}" / f"{stem}.parquet"
+                _sink(
+                    good.filter(pl.col("period").dt.year() == year).drop("source"),
+                    staging / rel,
+                    mkdir=True,
+                )
+                count = pl.scan_parquet(staging / rel).select(pl.len()).collect().item()
+                stored.append((str(rel), int(count)))
+            _sink(bad, staging / quarantine_rel)
+            rows_read = int(pl.scan_parquet(checked_path).select(pl.len()).collect().item())
         except pl.exceptions.PolarsError as exc:
             raise _polars_error(path, exc) from exc
-        rows_read = int(counted[2].item())
-        rows_stored = sum(int(p.num_rows) for p in sunk)
+        checked_path.unlink()
+        rows_stored = sum(count for _, count in stored)
         rows_quarantined = int(
             pl.scan_parquet(staging / quarantine_rel).select(pl.len()).collect().item()
         )
@@ -343,7 +329,7 @@ class FlowStore:
                 f"{path}: accounting error, {rows_read} rows read but {rows_stored} stored + "
                 f"{rows_quarantined} quarantined"
             )
-        files = sorted(str(Path(p.path).resolve().relative_to(staging.resolve())) for p in sunk)
+        files = sorted(rel for rel, _ in stored)
         quarantine_files = [str(quarantine_rel)] if rows_quarantined else []
         if not rows_quarantined:
             (staging / quarantine_rel).unlink()
@@ -369,6 +355,54 @@ class FlowStore:
             rows_stored,
             rows_quarantined,
             status,
+        )
+
+    def _stored_elsewhere(
+        self, checked: pl.LazyFrame, key: str, src: str, work: dict[str, Any], staging: Path
+    ) -> pl.DataFrame:
+        """Keys of ``checked``'s valid rows already stored from another input of the same source.
+
+        64-bit key hashes of both sides find the candidates (8 bytes a row); the candidates are
+        then joined on the exact key, so the result is exact. Returns :data:`CLASH_SCHEMA`.
+        """
+        others = [
+            self._locate(rel, staging)
+            for other_key, entry in sorted(work["inputs"].items())
+            if other_key != key and entry["source"] == src
+            for rel in entry["files"]
+        ]
+        if not others:
+            return pl.DataFrame(schema=CLASH_SCHEMA)
+        key_hash = pl.struct(FLOW_KEY).hash(seed=0).alias("_key_hash")
+        mine = checked.filter(pl.col("reject_reason").is_null())
+        stored = pl.scan_parquet(others, hive_partitioning=True, hive_schema=_HIVE)
+        mine_hashes = mine.select(key_hash).collect(engine="streaming").to_series()
+        stored_hashes = stored.select(key_hash).collect(engine="streaming").to_series()
+        candidates = mine_hashes.filter(mine_hashes.is_in(stored_hashes.implode())).unique()
+        del mine_hashes, stored_hashes
+        if candidates.is_empty():
+            return pl.DataFrame(schema=CLASH_SCHEMA)
+        wanted = key_hash.is_in(candidates.implode())
+        theirs = (
+            stored.filter(wanted)
+            .select([*FLOW_KEY, pl.col("source_file").alias("_stored_in")])
+            .unique(FLOW_KEY, keep="first", maintain_order=True)
+        )
+        return (
+            mine.filter(wanted)
+            .select(FLOW_KEY)
+            .unique(maintain_order=True)
+            .join(theirs, on=FLOW_KEY, how="inner", maintain_order="left")
+            .select(
+                *FLOW_KEY,
+                pl.concat_str(
+                    pl.lit("duplicate flow key: already stored from "),
+                    pl.col("_stored_in"),
+                    pl.lit("; none is summed"),
+                ).alias("_clash_reason"),
+            )
+            .collect(engine="streaming")
+            .select([pl.col(n).cast(t) for n, t in CLASH_SCHEMA.items()])
         )
 
     def _locate(self, rel: str, staging: Path) -> Path:
