@@ -239,3 +239,16 @@ def test_skip_mode_keeps_good_files(tmp_path: Path) -> None:
     assert report.files[0].status == f"error: {bad}, line 1: empty file (no header, no rows)"
     assert report.files[1].status == "ingested"
     assert store.scan().collect().height == 1
+
+
+def test_bulk_availability_response_is_not_data(tmp_path: Path) -> None:
+    """The real bulk-file listing of the API has a 'data' array but no trade fields."""
+    path = shared_path("data", "real", "comtradr-vignette", "api_fixture", "bulk-HS-4f1d0f.json")
+    with pytest.raises(SourceFormatError, match="no reader recognises this file"):
+        detect_reader(path)
+    err = ingest_error(tmp_path, path)
+    assert err.field == "primaryValue"
+    assert str(err).startswith(
+        f"{path}, line 1, field 'primaryValue': missing column(s) ['primaryValue']; the records "
+        "have the fields ['fileUrl'"
+    )

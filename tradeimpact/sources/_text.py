@@ -69,13 +69,19 @@ def split_header(path: Path, line: str, delimiter: str = ",") -> list[str]:
     return names
 
 
-def require(path: Path, present: Iterable[str], required: list[str], shown: list[str]) -> None:
+def require(
+    path: Path,
+    present: Iterable[str],
+    required: list[str],
+    shown: list[str],
+    what: str = "the header has",
+) -> None:
     """Raise naming the first of ``required`` absent from ``present`` (``shown``: header as read)."""
     have = set(present)
     missing = [name for name in required if name not in have]
     if missing:
         raise SourceFormatError(
-            path, f"missing column(s) {missing}; the header has {shown}", line=1, field=missing[0]
+            path, f"missing column(s) {missing}; {what} {shown}", line=1, field=missing[0]
         )
 
 

@@ -100,7 +100,7 @@ def normalise_name(name: str) -> str:
     return name.strip().strip('"').lstrip("\ufeff").lower().replace("_", "").replace(" ", "")
 
 
-def _match_columns(path: Path, columns: list[str]) -> dict[str, str]:
+def _match_columns(path: Path, columns: list[str], what: str) -> dict[str, str]:
     """internal name -> column of the file; raises for the missing essentials."""
     by_norm = {normalise_name(col): col for col in columns}
     found = {
@@ -119,7 +119,7 @@ def _match_columns(path: Path, columns: list[str]) -> dict[str, str]:
     for internal, field in essentials:
         options = internal if isinstance(internal, tuple) else (internal,)
         if not any(option in found for option in options):
-            require(path, found.values(), [field], columns)
+            require(path, found.values(), [field], columns, what)
     return found
 
 
@@ -458,7 +458,7 @@ class ComtradeReader:
         except SourceFormatError:
             return False
         if self._is_json(head):
-            return b'"data"' in head and (b'"cmdCode"' in head or b'"reporterCode"' in head)
+            return b'"data"' in head and b'"cmdCode"' in head and b'"primaryValue"' in head
         try:
             names = {normalise_name(n) for n in header_line(Path(path), head).split(",")}
         except SourceFormatError:
@@ -473,8 +473,9 @@ class ComtradeReader:
         head = head_bytes(path)
         if self._is_json(head):
             frame, columns = _json_frame(path)
+            what = "the records have the fields"
         else:
             names = split_header(path, header_line(path, head))
-            frame, columns = scan_text_csv(path), names
-        found = _match_columns(path, columns)
+            frame, columns, what = scan_text_csv(path), names, "the header has"
+        found = _match_columns(path, columns, what)
         return canonical_comtrade(frame, found, self.source, str(path))
