@@ -10,6 +10,14 @@ Row-level problems (a non-numeric value, an unknown country code) are marked, ne
 ingest step sends marked rows to the quarantine table, so ``rows in = rows stored + rows
 quarantined``. File-level problems (empty file, missing column, wrong delimiter, truncated JSON,
 undecodable text) raise :class:`tradeimpact.errors.SourceFormatError` naming the file, line and field.
+
+Two optional members are honoured by :class:`tradeimpact.store.FlowStore` when a reader has them:
+
+* ``source`` (str): the store's ``source=`` partition for the rows (defaults to ``name``; the
+  generic reader takes it from the user, both Comtrade readers use ``"comtrade"``);
+* ``declared_range(path) -> (date, date) | None``: the inclusive period range the file declares;
+  rows outside it are quarantined (readers that know the range from the file itself may instead
+  mark those rows in ``reject_reason``).
 """
 
 from __future__ import annotations
