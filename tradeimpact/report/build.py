@@ -286,6 +286,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
         save(
             figures.mirror_gap(
                 case.mirror,
+                published=_published_mirror(case),
                 exporter=case.source_country,
                 importer=case.treated,
                 events=case.events,
@@ -295,7 +296,8 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
             ),
             "mirror_gap",
             f"{year}: the same flow as {case.source_country} reports its exports and as "
-            f"{case.treated} reports its imports (tonnes per month).",
+            f"{case.treated} reports its imports (tonnes per month); black diamonds: the published "
+            "(real) monthly figures for Japan's imports from China where they exist.",
         )
     if case.honestdid is not None:
         h = case.honestdid
@@ -328,6 +330,29 @@ def _recovery_sentence(case: ReportCase) -> str:
         f"{case.title}: {covered} of {m.height} headline intervals contain the effect the "
         "generator put in."
     )
+
+
+def _published_in_range(case: ReportCase) -> pl.DataFrame | None:
+    """The published figures dated within the case's raw series (None when there are none)."""
+    if case.published is None or case.published.height == 0 or case.raw.height == 0:
+        return None
+    lo, hi = case.raw["period"].min(), case.raw["period"].max()
+    pub = case.published.filter(pl.col("period").is_between(lo, hi))
+    return pub if pub.height else None
+
+
+#: The published series drawn on the mirror figure: Japan's imports from China (tonnes).
+PUBLISHED_ON_MIRROR = "japan_re_imports_from_china"
+
+
+def _published_mirror(case: ReportCase) -> pl.DataFrame | None:
+    pub = _published_in_range(case)
+    if pub is None:
+        return None
+    pub = pub.filter(
+        (pl.col("series") == PUBLISHED_ON_MIRROR) & pl.col("unit").str.starts_with("t")
+    )
+    return pub.select("period", (pl.col("value") * 1000.0).alias("value")) if pub.height else None
 
 
 def build_document(
@@ -367,7 +392,8 @@ def build_document(
         )
     )
     for c in cases:
-        if c.published is not None and c.published.height:
+        pub = _published_in_range(c)
+        if pub is not None:
             tab = Table(
                 ["Series", "Month", "Value", "Unit", "Reported by"],
                 [
@@ -381,7 +407,7 @@ def build_document(
                                 str(r["unit"]),
                                 str(r["source"]),
                             ]
-                            for r in c.published.sort("series", "period").iter_rows(named=True)
+                            for r in pub.sort("series", "period").iter_rows(named=True)
                         ],
                     )
                 ],

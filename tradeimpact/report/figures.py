@@ -304,8 +304,13 @@ def mirror_gap(
     synthetic: bool,
     unit_label: str = "tonnes",
     scale: float = 1e-3,
+    published: pl.DataFrame | None = None,
 ) -> Figure:
-    """The same flow as the exporter and as the importer reports it, and their difference."""
+    """The same flow as the exporter and as the importer reports it, and their difference.
+
+    ``published`` (``period, value`` in the same unit as the flows) adds published figures as
+    black diamonds (real numbers quoted by the press, drawn beside the design's data).
+    """
     f = frame.sort("period")
     x = f["period"].to_list()
     ex = f["exporter_reported"].to_numpy() * scale
@@ -328,6 +333,17 @@ def mirror_gap(
         _date_axis(ax)
         ax.set_xlabel("month")
         ax.set_ylabel(f"flow {exporter}→{importer} ({unit_label} per month)")
+        if published is not None and published.height:
+            pub = published.sort("period")
+            ax.plot(
+                pub["period"].to_list(),
+                pub["value"].to_numpy() * scale,
+                "D",
+                ms=2.6,
+                color="black",
+                label="published (real)",
+                zorder=5,
+            )
         style.legend_above(ax, ncols=2)
         ax.set_ylim(0, float(ax.get_ylim()[1]) * 1.2)
         style.finish(fig, title=title, source=source, synthetic=synthetic)

@@ -450,7 +450,9 @@ def results_table(
                 + ([str(r["variant"])] if show_variant else [])
                 + [
                     fmt_num(r["estimate"], digits),
-                    f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]",
+                    ""
+                    if fmt_num(lo, digits) == fmt_num(hi, digits) == ""
+                    else f"[{fmt_num(lo, digits)}, {fmt_num(hi, digits)}]",
                     key(r["ci_method"]),
                     fmt_num(r["p_value"], digits),
                     key(r["p_method"]),
@@ -516,9 +518,16 @@ def robustness_table(
     """The robustness table: every variant (the main one first) of every design and outcome."""
     _check_main(main)
     main_variant = main_variant if main_variant is not None else main_variant_of(main)
+    # designs and outcomes in order of first appearance; within each, the main variant first,
+    # then the others in their order in ``main``
     ordered = (
-        main.with_columns((pl.col("variant") != main_variant).alias("_alt"))
-        .sort(["design", "outcome", "_alt", "variant"], maintain_order=True)
-        .drop("_alt")
+        main.with_row_index("_row")
+        .with_columns(
+            pl.col("_row").min().over("design").alias("_d"),
+            pl.col("_row").min().over("design", "outcome").alias("_o"),
+            (pl.col("variant") != main_variant).alias("_alt"),
+        )
+        .sort("_d", "_o", "_alt", "_row")
+        .drop("_row", "_d", "_o", "_alt")
     )
     return results_table(ordered, synthetic=synthetic, show_variant=True, **kw)

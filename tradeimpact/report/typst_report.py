@@ -57,15 +57,18 @@ def table_source(table: Table, small: bool = True) -> str:
         if title:
             lines.append(f"    table.cell(colspan: {k}, emph({_cell(title)})),")
         for r in rows:
-            lines.append("    " + ", ".join(_cell(c) for c in r) + ",")
+            # no line breaks inside numbers and intervals: non-breaking spaces after the stub
+            cells = [r[0], *(c.replace(" ", "\u00a0") for c in r[1:])]
+            lines.append("    " + ", ".join(_cell(c) for c in cells) + ",")
         lines.append("    table.hline(stroke: 0.3pt),")
     for r in table.footer:
         lines.append("    " + ", ".join(_cell(c) for c in r) + ",")
     lines.append("    table.hline(stroke: 0.8pt),")
     lines.append("  )")
     lines.append("}")
-    for n in table.notes:
-        lines.append(f"#align(left, block(text(size: 7pt, [{text(n)}])))")
+    if table.notes:
+        body = " #linebreak() ".join(text(n) for n in table.notes)
+        lines.append(f"#align(left, block(text(size: 7pt, [{body}])))")
     return "\n".join(lines)
 
 
