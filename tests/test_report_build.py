@@ -18,6 +18,7 @@ import polars as pl
 import pytest
 
 from tradeimpact.inference.randomization import randomization_inference
+from tradeimpact.models.results import RegressionResult
 from tradeimpact.report.build import BuildInfo, HonestDiDData, ReportCase, render
 from tradeimpact.sensitivity.honestdid import sensitivity_relative_magnitudes
 
@@ -126,6 +127,17 @@ def make_case(name: str, synthetic: bool, seed: int = 3) -> ReportCase:
         mirror=mirror,
         honestdid=HonestDiDData(hd.table, hd.original, hd.restriction),
         published=published,
+        regressions={
+            "log quantity": RegressionResult(
+                names=["treat_post"],
+                coef=np.array([ri.estimate]),
+                cov_matrix=np.array([[0.01]]),
+                nobs=panel.height,
+                vcov_type="CR1 by unit",
+                df_inference=7,
+                depvar="log quantity",
+            )
+        },
     )
 
 
@@ -174,6 +186,8 @@ def test_every_synthetic_output_is_labelled(two_builds):
     assert '<div class="banner">SYNTHETIC DATA' in html.split("<h1>")[0]
     typ = (a / "SYNTHETIC_report.typ").read_text()
     assert "header: align(center" in typ and "SYNTHETIC DATA" in typ.split("numbering")[0]
+    tabs = sorted(p.name for p in (a / "tables").glob("*.md"))
+    assert "SYNTHETIC_etable_ev2010.md" in tabs
     for tab in (a / "tables").glob("*.md"):
         assert "SYNTHETIC DATA" in tab.read_text()
     if shutil.which("pdftotext"):

@@ -45,7 +45,7 @@ from tradeimpact.report.document import (
     Section,
     TableRef,
 )
-from tradeimpact.report.tables import Table, main_table, robustness_table
+from tradeimpact.report.tables import Table, etable, main_table, robustness_table
 
 #: Packages whose versions the reproducibility appendix lists (sorted there).
 VERSIONED = (
@@ -110,6 +110,8 @@ class ReportCase:
         Published (press) figures: ``series, period, value, unit, source``.
     notes : list of str
         Event-specific caveats.
+    regressions : dict
+        Column label -> result object (params, std_errors, ...), tabulated with :func:`etable`.
     outcome : str
         Outcome of the event study / synthetic control (for axis labels).
     """
@@ -133,6 +135,7 @@ class ReportCase:
     notes: list[str] = field(default_factory=list)
     outcome: str = "log quantity"
     source_note: str = "UN Comtrade (monthly, net weight)"
+    regressions: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -332,6 +335,16 @@ def _recovery_sentence(case: ReportCase) -> str:
     )
 
 
+def regression_table(case: ReportCase) -> Table:
+    """:func:`etable` of the case's regressions (the importer-side design, one column per outcome)."""
+    notes = ["Standard errors in parentheses: CR1 clustered by importer (analytic), labelled."]
+    if case.synthetic:
+        notes.insert(0, "SYNTHETIC DATA: seeded demonstration panel, not real trade flows.")
+    tab = etable(case.regressions, notes=notes, caption=f"{case.title}: importer-side design")
+    assert isinstance(tab, Table)
+    return tab
+
+
 def _published_in_range(case: ReportCase) -> pl.DataFrame | None:
     """The published figures dated within the case's raw series (None when there are none)."""
     if case.published is None or case.published.height == 0 or case.raw.height == 0:
@@ -459,6 +472,10 @@ def build_document(
         s.blocks.append(
             TableRef(main_table(c.main, synthetic=c.synthetic), f"{c.title}: main results")
         )
+        if c.regressions:
+            s.blocks.append(
+                TableRef(regression_table(c), f"{c.title}: importer-side regressions (etable)")
+            )
         s.blocks.extend(fig_refs.get(c.name, []))
         sec.append(s)
     rob = Section("Robustness")
@@ -525,6 +542,8 @@ def render(cases: Sequence[ReportCase], out: Path, info: BuildInfo) -> list[Path
             out / "tables",
             f"{pre}robustness_{c.name}",
         )
+        if c.regressions:
+            written += write_table(regression_table(c), out / "tables", f"{pre}etable_{c.name}")
     doc = build_document(sorted(cases, key=lambda c: c.name), refs, info)
     stem = "SYNTHETIC_report" if doc.banner else "report"
     typ, pdf = typst_report.compile_pdf(doc, out, f"{stem}.typ", f"{stem}.pdf")
@@ -757,6 +776,12 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
         return f if f is not None and f.height else None
 
     synthetic = bool(study.is_synthetic)
+    results = getattr(study, "results", None) or {}
+    regressions = {
+        key.split("/")[1]: res
+        for key, res in sorted(results.items())
+        if key.startswith("importer/") and key.endswith("/baseline") and hasattr(res, "params")
+    }
     return ReportCase(
         name=str(ev.name),
         title=str(ev.title),
@@ -775,6 +800,7 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
         honestdid=hdd,
         published=nonempty(study.published),
         notes=[],
+        regressions=regressions,
         source_note=(
             "tradeimpact.demo panel in UN Comtrade v1 format"
             if synthetic
