@@ -9,7 +9,7 @@ The checks read only the head of the file; a decoding error further down is loca
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import polars as pl
@@ -109,20 +109,35 @@ def scan_text_csv(path: Path, separator: str = ",") -> pl.LazyFrame:
     return frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
 
 
-def first_problem(checks: list[tuple[pl.Expr, str, pl.Expr | str]]) -> tuple[pl.Expr, pl.Expr]:
+#: a reason: fixed text, a String expression, or a tuple of parts (texts and plain column
+#: expressions) joined in order, e.g. ``("unknown partner code '", pl.col("partnerCode"), "'")``
+Reason = str | pl.Expr | tuple[str | pl.Expr, ...]
+
+
+def first_problem(checks: Sequence[tuple[pl.Expr, str, Reason]]) -> tuple[pl.Expr, pl.Expr]:
     """``reject_field`` and ``reject_reason`` expressions: the first failing check of a row wins.
 
     ``checks`` holds ``(condition, field, reason)``; ``condition`` is True when the row has the
-    problem (null counts as no problem); ``reason`` is a text or a String expression.
+    problem (null counts as no problem). ``reason`` is a text, a String expression, or the cheap
+    form: a tuple of parts (texts and plain column expressions). Tuple reasons are assembled once
+    per row (part ``i`` of the failing check, for each ``i``) instead of one string expression per
+    check evaluated on every row (polars evaluates every ``then`` branch on the whole column).
+    A null value part shows as an empty text.
     """
+    normalised: list[tuple[pl.Expr, str, tuple[str | pl.Expr, ...]]] = []
+    for cond, name, why in checks:
+        parts = (why,) if isinstance(why, str | pl.Expr) else tuple(why)
+        normalised.append((cond.fill_null(False), name, parts))
+    width = max((len(parts) for _, _, parts in normalised), default=1)
     field: pl.Expr = pl.lit(None, dtype=pl.String)
-    reason: pl.Expr = pl.lit(None, dtype=pl.String)
-    for cond, name, why in reversed(checks):
-        hit = cond.fill_null(False)
-        why_expr = pl.lit(why) if isinstance(why, str) else why
+    slots: list[pl.Expr] = [pl.lit(None, dtype=pl.String) for _ in range(width)]
+    for hit, name, parts in reversed(normalised):
         field = pl.when(hit).then(pl.lit(name)).otherwise(field)
-        reason = pl.when(hit).then(why_expr).otherwise(reason)
-    return field, reason
+        for i in range(width):
+            part = parts[i] if i < len(parts) else ""
+            shown = pl.lit(part) if isinstance(part, str) else part.cast(pl.String).fill_null("")
+            slots[i] = pl.when(hit).then(shown).otherwise(slots[i])
+    return field, pl.concat_str(slots)
 
 
 def quoted(expr: pl.Expr) -> pl.Expr:

@@ -44,7 +44,7 @@ from typing import Any
 
 import polars as pl
 
-from tradeimpact.codes import join_iso3, unknown_code_reason
+from tradeimpact.codes import join_iso3
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_SCHEMA
 from tradeimpact.sources._text import (
@@ -54,7 +54,6 @@ from tradeimpact.sources._text import (
     is_gzip,
     not_a_number,
     number,
-    quoted,
     require,
     scan_text_csv,
     split_header,
@@ -123,14 +122,20 @@ def _match_columns(path: Path, columns: list[str], what: str) -> dict[str, str]:
     return found
 
 
-def _country(code: str | None, iso: str | None, role: str) -> tuple[pl.Expr, str, pl.Expr]:
+def _country(
+    code: str | None, iso: str | None, role: str
+) -> tuple[pl.Expr, str, tuple[str, pl.Expr, str]]:
     """(code expression, code system, reason-if-unknown) from a code column or an ISO column."""
     if code is not None:
         raw = pl.col(code)
-        return raw, "m49", unknown_code_reason(raw, "m49", role)
+        return raw, "m49", (f"unknown {role} code '", raw, "' (not in the m49 table)")
     assert iso is not None
     raw = pl.col(iso).str.strip_chars().str.to_uppercase()
-    return raw.replace(_ISO_ALIASES), "iso3", unknown_code_reason(raw, "iso3", role)
+    return (
+        raw.replace(_ISO_ALIASES),
+        "iso3",
+        (f"unknown {role} code '", raw, "' (not in the iso3 table)"),
+    )
 
 
 def canonical_comtrade(
@@ -220,116 +225,103 @@ def canonical_comtrade(
         else pl.lit(None, dtype=pl.String)
     )
 
+    def at(internal: str) -> str:
+        return found.get(internal, "")
+
+    flow_raw = col("flow_code") if "flow_code" in found else col("flow_desc")
     reject_field, reject_reason = first_problem(
         [
-            (
-                reporter.is_null(),
-                found.get("reporter_code", found.get("reporter_iso", "")),
-                reporter_bad,
-            ),
-            (
-                partner.is_null(),
-                found.get("partner_code", found.get("partner_iso", "")),
-                partner_bad,
-            ),
+            (reporter.is_null(), at("reporter_code") or at("reporter_iso"), reporter_bad),
+            (partner.is_null(), at("partner_code") or at("partner_iso"), partner_bad),
             (
                 flow.is_null() | ~flow.str.contains(r"^[A-Z]{1,3}$"),
-                found.get("flow_code", found.get("flow_desc", "")),
-                pl.concat_str(
-                    pl.lit("unknown flow "), quoted(col("flow_code").fill_null(col("flow_desc")))
-                ),
+                at("flow_code") or at("flow_desc"),
+                ("unknown flow '", flow_raw, "'"),
             ),
-            (hs.is_null() | (hs == ""), found["cmd_code"], "empty commodity code"),
+            (hs.is_null() | (hs == ""), at("cmd_code"), "empty commodity code"),
             (
                 hs.str.contains(r"^\d+$") & (hs.str.len_chars() % 2 == 1),
-                found["cmd_code"],
-                pl.concat_str(
-                    pl.lit("HS code "),
-                    quoted(hs),
-                    pl.lit(" has "),
-                    hs.str.len_chars().cast(pl.String),
-                    pl.lit(
-                        " digits: it was read as a number and lost its leading zero "
-                        "(keep the commodity code as text)"
-                    ),
+                at("cmd_code"),
+                (
+                    "HS code '",
+                    hs,
+                    "' has ",
+                    hs.str.len_chars(),
+                    " digits: it was read as a number and lost its leading zero (keep the "
+                    "commodity code as text)",
                 ),
             ),
-            (~hs_ok, found["cmd_code"], pl.concat_str(pl.lit("not an HS code: "), quoted(hs))),
+            (~hs_ok, at("cmd_code"), ("not an HS code: '", hs, "'")),
             (
                 ~period_ok.fill_null(False),
-                found.get("period", found.get("ref_year", "")),
-                pl.concat_str(
-                    pl.lit("period "),
-                    quoted(period_text),
-                    pl.lit(" does not match freqCode "),
-                    quoted(freq),
-                ),
+                at("period") or at("ref_year"),
+                ("period '", period_text, "' does not match freqCode '", freq, "'"),
             ),
             (
                 ref_year.is_not_null() & (ref_year != year),
-                found.get("period", ""),
-                pl.concat_str(
-                    pl.lit("period "),
-                    quoted(period_text),
-                    pl.lit(" is outside the record's declared refYear "),
-                    ref_year.cast(pl.String),
+                at("period"),
+                (
+                    "period '",
+                    period_text,
+                    "' is outside the record's declared refYear ",
+                    ref_year,
                 ),
             ),
             (
                 (freq == "M") & ref_month.is_not_null() & (ref_month != month.cast(pl.Int32)),
-                found.get("period", ""),
-                pl.concat_str(
-                    pl.lit("period "),
-                    quoted(period_text),
-                    pl.lit(" is outside the record's declared refMonth "),
-                    ref_month.cast(pl.String),
+                at("period"),
+                (
+                    "period '",
+                    period_text,
+                    "' is outside the record's declared refMonth ",
+                    ref_month,
                 ),
             ),
             (
                 not_a_number(value_text),
-                found["primary_value"],
-                pl.concat_str(pl.lit("non-numeric value "), quoted(value_text)),
+                at("primary_value"),
+                ("non-numeric value '", value_text, "'"),
             ),
             (
                 value.is_null(),
-                found["primary_value"],
+                at("primary_value"),
                 "no value (primaryValue, cifvalue and fobvalue are all empty)",
             ),
             (
                 not_a_number(col("net_wgt")),
-                found.get("net_wgt", ""),
-                pl.concat_str(pl.lit("non-numeric net weight "), quoted(col("net_wgt"))),
+                at("net_wgt"),
+                ("non-numeric net weight '", col("net_wgt"), "'"),
             ),
             (
                 not_a_number(col("qty")) & ~no_qty.fill_null(False),
-                found.get("qty", ""),
-                pl.concat_str(pl.lit("non-numeric quantity "), quoted(col("qty"))),
+                at("qty"),
+                ("non-numeric quantity '", col("qty"), "'"),
             ),
             (
                 (col("partner2_code").cast(pl.Int64, strict=False) != 0),
-                found.get("partner2_code", ""),
-                pl.concat_str(
-                    pl.lit("breakdown row (partner2Code "),
+                at("partner2_code"),
+                (
+                    "breakdown row (partner2Code ",
                     col("partner2_code"),
-                    pl.lit("): the store keeps totals over second partners"),
+                    "): the store keeps totals over second partners",
                 ),
             ),
             (
                 (col("mot_code").cast(pl.Int64, strict=False) != 0),
-                found.get("mot_code", ""),
-                pl.concat_str(
-                    pl.lit("breakdown row (motCode "),
+                at("mot_code"),
+                (
+                    "breakdown row (motCode ",
                     col("mot_code"),
-                    pl.lit("): the store keeps totals over modes of transport"),
+                    "): the store keeps totals over modes of transport",
                 ),
             ),
             (
                 (col("customs_code") != "C00") & (col("customs_code") != ""),
-                found.get("customs_code", ""),
-                pl.concat_str(
-                    pl.lit("breakdown row (customsCode "),
+                at("customs_code"),
+                (
+                    "breakdown row (customsCode ",
                     col("customs_code"),
-                    pl.lit("): the store keeps totals over customs procedures"),
+                    "): the store keeps totals over customs procedures",
                 ),
             ),
         ]
