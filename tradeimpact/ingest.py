@@ -28,6 +28,7 @@ import polars as pl
 
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
+from tradeimpact.sources._text import Reason, first_problem
 
 __all__ = [
     "CLASH_SCHEMA",
@@ -80,8 +81,7 @@ def check_rows(
     """
     _check_schema(frame, name)
     c = pl.col
-    checks: list[tuple[pl.Expr, str, pl.Expr | str]] = [
-        (c("reject_reason").is_not_null(), "", c("reject_reason")),
+    checks: list[tuple[pl.Expr, str, Reason]] = [
         (c("source").is_null(), "source", "missing source"),
     ]
     for column in ("reporter_iso3", "partner_iso3", "exporter_iso3", "importer_iso3"):
@@ -92,9 +92,7 @@ def check_rows(
         (
             c("freq").is_null() | ~c("freq").is_in(["M", "A"]),
             "freq",
-            pl.concat_str(
-                pl.lit("freq must be M or A, got '"), c("freq").fill_null(""), pl.lit("'")
-            ),
+            ("freq must be M or A, got '", c("freq"), "'"),
         ),
         (c("period").is_null(), "period", "missing period"),
         (
@@ -109,7 +107,7 @@ def check_rows(
             (
                 c(column) < 0,
                 column,
-                pl.concat_str(pl.lit(f"negative {column} "), c(column).cast(pl.String)),
+                (f"negative {column} ", c(column)),
             )
         )
     if period_range is not None:
@@ -118,23 +116,15 @@ def check_rows(
             (
                 ~c("period").is_between(pl.lit(start), pl.lit(end)),
                 "period",
-                pl.concat_str(
-                    pl.lit("period "),
-                    c("period").cast(pl.String),
-                    pl.lit(f" is outside the file's declared range {start} to {end}"),
-                ),
+                ("period ", c("period"), f" is outside the file's declared range {start} to {end}"),
             )
         )
-    field_expr: pl.Expr = pl.lit(None, dtype=pl.String)
-    reason_expr: pl.Expr = pl.lit(None, dtype=pl.String)
-    for cond, fld, why in reversed(checks):
-        hit = cond.fill_null(False)
-        why_expr = pl.lit(why) if isinstance(why, str) else why
-        fld_expr = c("reject_field") if fld == "" else pl.lit(fld)
-        field_expr = pl.when(hit).then(fld_expr).otherwise(field_expr)
-        reason_expr = pl.when(hit).then(why_expr).otherwise(reason_expr)
+    # the reader's own verdict comes first; then the shared checks, first failing one wins
+    field_expr, reason_expr = first_problem(checks)
+    marked = c("reject_reason").is_not_null()
     checked = frame.with_columns(
-        field_expr.alias("reject_field"), reason_expr.alias("reject_reason")
+        pl.when(marked).then(c("reject_field")).otherwise(field_expr).alias("reject_field"),
+        pl.when(marked).then(c("reject_reason")).otherwise(reason_expr).alias("reject_reason"),
     )
 
     return checked

@@ -39,14 +39,14 @@ from pathlib import Path
 
 import polars as pl
 
-from tradeimpact.codes import to_iso3, unknown_code_reason
+from tradeimpact.codes import join_iso3
 from tradeimpact.schema import FLOW_SCHEMA
 from tradeimpact.sources._text import (
+    Reason,
     first_problem,
     head_bytes,
     header_line,
     not_a_number,
-    quoted,
     require,
     scan_text_csv,
     split_header,
@@ -234,8 +234,9 @@ class GenericReader:
             rep_code, par_code = text("reporter"), text("partner")
             rep_col, par_col = m["reporter"], m["partner"]
             flow = text("flow").str.to_uppercase().replace_strict(_FLOW_WORDS, default=None)
-        reporter = to_iso3(rep_code, self.code_system)
-        partner = to_iso3(par_code, self.code_system)
+        frame = join_iso3(frame, rep_code, self.code_system, "_reporter_iso3")
+        frame = join_iso3(frame, par_code, self.code_system, "_partner_iso3")
+        reporter, partner = pl.col("_reporter_iso3"), pl.col("_partner_iso3")
         is_import = flow == "M"
 
         numbers = {name: _scaled(text(name), float(self.units.get(name, 1))) for name in _NUMERIC}
@@ -247,46 +248,26 @@ class GenericReader:
         period = self._period()
         period_col = m.get("period", m.get("year", ""))
 
-        checks: list[tuple[pl.Expr, str, pl.Expr | str]] = [
-            (
-                reporter.is_null(),
-                rep_col,
-                unknown_code_reason(rep_code, self.code_system, "reporter"),
-            ),
-            (
-                partner.is_null(),
-                par_col,
-                unknown_code_reason(par_code, self.code_system, "partner"),
-            ),
-            (
-                flow.is_null(),
-                m.get("flow", ""),
-                pl.concat_str(pl.lit("unknown flow "), quoted(text("flow"))),
-            ),
+        table = f"' (not in the {self.code_system} table)"
+        checks: list[tuple[pl.Expr, str, Reason]] = [
+            (reporter.is_null(), rep_col, ("unknown reporter code '", rep_code, table)),
+            (partner.is_null(), par_col, ("unknown partner code '", par_code, table)),
+            (flow.is_null(), m.get("flow", ""), ("unknown flow '", text("flow"), "'")),
             (
                 hs.is_null() | ~hs.str.contains(r"^(TOTAL|(\d\d){1,5})$"),
                 m.get("hs_code", "hs_code"),
-                pl.concat_str(
-                    pl.lit("not an HS code (2-10 digits, even count, as text): "), quoted(hs)
-                ),
+                ("not an HS code (2-10 digits, even count, as text): '", hs, "'"),
             ),
             (
                 period.is_null(),
                 period_col,
-                pl.concat_str(
-                    pl.lit(f"period not readable for freq {self.freq}: "),
-                    quoted(pl.col(period_col).cast(pl.String)),
-                ),
+                (f"period not readable for freq {self.freq}: '", pl.col(period_col), "'"),
             ),
         ]
         for name in _NUMERIC:
             if name in m:
                 checks.append(
-                    (
-                        not_a_number(text(name)),
-                        m[name],
-                        pl.concat_str(pl.lit(f"non-numeric {name} "), quoted(text(name))),
-                    )
+                    (not_a_number(text(name)), m[name], (f"non-numeric {name} '", text(name), "'"))
                 )
         reject_field, reject_reason = first_problem(checks)
 
