@@ -223,3 +223,24 @@ def test_legacy_csv(tmp_path: Path) -> None:
     report = store.ingest([path])
     assert (report.rows_stored, report.rows_quarantined) == (3, 1)
     assert set(store.scan().collect()["source"]) == {"comtrade"}
+
+
+def test_portal_csv_pascal_case_with_bom(tmp_path: Path) -> None:
+    """Comtrade Plus portal downloads: PascalCase header, UTF-8 BOM, CRLF line ends."""
+    path = tmp_path / "portal.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfFreqCode,RefYear,Period,ReporterCode,FlowCode,PartnerCode,CmdCode,"
+        b"NetWgt,PrimaryValue,IsReported\r\n"
+        b"A,2010,2010,392,M,156,280530,1500.5,2500000.75,True\r\n"
+    )
+    assert detect_reader(path).name == "comtrade"
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest(path)  # a single path is accepted too
+    assert (report.rows_read, report.rows_stored) == (1, 1)
+    row = store.scan().collect().row(0, named=True)
+    assert (row["reporter_iso3"], row["partner_iso3"], row["hs_code"]) == ("JPN", "CHN", "280530")
+    assert (row["value_usd"], row["net_weight_kg"], row["flags"]) == (
+        2500000.75,
+        1500.5,
+        "isReported=true",
+    )

@@ -217,6 +217,8 @@ class FlowStore:
         IngestReport
             Per file: rows read, stored, quarantined (``read = stored + quarantined``).
         """
+        if isinstance(paths, str | Path):
+            paths = [paths]
         if on_error not in ("raise", "skip"):
             raise ValueError("on_error must be 'raise' or 'skip'")
         old = self.manifest()

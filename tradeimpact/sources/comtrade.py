@@ -467,7 +467,8 @@ class ComtradeReader:
             frame, columns = _json_frame(path)
             what = "the records have the fields"
         else:
-            names = split_header(path, header_line(path, head))
-            frame, columns, what = scan_text_csv(path), names, "the header has"
+            split_header(path, header_line(path, head))  # wrong delimiter, broken encoding
+            frame, what = scan_text_csv(path), "the header has"
+            columns = [name for name in frame.collect_schema().names() if name != "_line"]
         found = _match_columns(path, columns, what)
         return canonical_comtrade(frame, found, self.source, str(path))
