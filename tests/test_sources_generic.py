@@ -173,3 +173,59 @@ def test_mapping_errors_are_explicit(tmp_path: Path) -> None:
 
     with pytest.raises(SourceFormatError, match=r"missing column\(s\) \['value_usd'"):
         magnets_reader().read(path)
+
+
+def test_raw_comtrade_pull_duplicates_are_quarantined_not_summed(tmp_path: Path) -> None:
+    """The atlas' raw Comtrade pull lost motCode/customsCode/partner2Code, so one flow key can
+    appear hundreds of times (SOURCES.md: "Do not sum these rows"). Every copy is quarantined."""
+    from collections import Counter
+
+    path = shared_path("data", "real", "critmat-atlas-comtrade-baci", "comtrade_2022.csv.gz")
+    reader = GenericReader(
+        {
+            "year": "year",
+            "reporter": "reporter",
+            "partner": "partner",
+            "flow": "flow",
+            "hs_code": "cmd",
+            "value_usd": "value",
+            "net_weight_kg": "netwgt",
+            "quantity": "qty",
+        },
+        code_system="m49",
+        source="atlas_comtrade",
+    )
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path], reader)
+    import gzip
+
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
+        raw = list(csv.DictReader(handle))
+    assert len(raw) == report.rows_read == 166616
+    assert report.rows_stored + report.rows_quarantined == 166616
+    m49 = pl.read_csv(Path("tradeimpact/codes/m49.csv"), infer_schema=False)
+    to3 = dict(zip(m49["code"], m49["iso3"], strict=True))
+    keys = Counter(
+        (to3.get(r["reporter"]), to3.get(r["partner"]), r["flow"], r["cmd"]) for r in raw
+    )
+    unknown = sum(1 for r in raw if r["reporter"] not in to3 or r["partner"] not in to3)
+    repeated = sum(n for k, n in keys.items() if n > 1 and None not in k)
+    assert report.rows_quarantined == unknown + repeated
+    assert report.rows_stored == sum(n for k, n in keys.items() if n == 1 and None not in k)
+    q = store.quarantine().collect()
+    deu_chn = q.filter(
+        pl.col("reason").str.contains(r"= \(atlas_comtrade, DEU, CHN, M, 850511, 2022-01-01, A\)")
+    )
+    assert deu_chn.height == keys[("DEU", "CHN", "M", "850511")] > 100
+    japan = (
+        store.scan()
+        .filter(
+            (pl.col("reporter_iso3") == "JPN")
+            & (pl.col("hs_code") == "850511")
+            & (pl.col("partner_iso3") == "CHN")
+            & (pl.col("flow") == "M")
+        )
+        .collect()
+    )
+    assert japan["value_usd"].to_list() == [231586361.537]
+    assert japan["net_weight_kg"].to_list() == [3743830.0]

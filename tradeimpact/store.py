@@ -189,7 +189,7 @@ class FlowStore:
 
     def ingest(
         self,
-        paths: Iterable[str | Path],
+        paths: Iterable[str | Path] | str | Path,
         source: str | Reader | None = None,
         *,
         on_error: str = "raise",
