@@ -229,3 +229,20 @@ def test_raw_comtrade_pull_duplicates_are_quarantined_not_summed(tmp_path: Path)
     )
     assert japan["value_usd"].to_list() == [231586361.537]
     assert japan["net_weight_kg"].to_list() == [3743830.0]
+    # mirror view on the real reports (values typed from the file's four lines):
+    # 2022,392,156,850511,M,231586361.537,3743830.0  (Japan's imports from China, CIF)
+    # 2022,156,392,850511,X,220394908.0,6091681.0    (China's exports to Japan, FOB)
+    from tradeimpact.store import mirror
+
+    gaps = mirror(store.scan().filter(pl.col("hs_code") == "850511"))
+    chn_jpn = gaps.filter(
+        (pl.col("exporter_iso3") == "CHN") & (pl.col("importer_iso3") == "JPN")
+    ).row(0, named=True)
+    assert chn_jpn["value_import_cif"] == 231586361.537
+    assert chn_jpn["value_export_fob"] == 220394908.0
+    assert chn_jpn["value_gap"] == pytest.approx(11191453.537, abs=1e-6)
+    assert chn_jpn["weight_gap_kg"] == 3743830.0 - 6091681.0
+    jpn_chn = gaps.filter(
+        (pl.col("exporter_iso3") == "JPN") & (pl.col("importer_iso3") == "CHN")
+    ).row(0, named=True)
+    assert (jpn_chn["value_import_cif"], jpn_chn["value_export_fob"]) == (76509277.0, 53269352.114)
