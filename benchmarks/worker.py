@@ -151,18 +151,20 @@ def _binned(frame: pl.DataFrame) -> pl.DataFrame:
 def _es_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
     from tradeimpact.models import event_study
 
-    frame = data.event_panel(p["rows"])
-    frame = frame.with_columns(
-        pl.when(pl.col("treated") == 1).then(60).otherwise(None).alias("event")
+    frame = data.event_panel(p["rows"]).with_columns(
+        pl.when(pl.col("treated") == 1).then(pl.col("rel")).otherwise(None).alias("event_time"),
+        # tradeimpact takes the outcome in levels and logs it (outcome="log"): log(v) == y
+        pl.col("y").exp().alias("v"),
     )
 
     def run() -> Any:
         return event_study(
             frame,
-            "y",
+            "v",
             "unit",
             "month",
-            event_time="event",
+            event_time="event_time",
+            outcome="log",
             window=WINDOW,
             ref=-1,
             endpoints="bin",
