@@ -20,7 +20,15 @@ M49_VS_BACI = {
 
 
 def test_tables_are_reproducible_from_build_script() -> None:
-    pytest.importorskip("pycountry", reason="pycountry (test extra) builds the tables")
+    pycountry = pytest.importorskip("pycountry", reason="pycountry (test extra) builds the tables")
+    from importlib.metadata import version
+
+    if version("pycountry") != build_tables.PYCOUNTRY_VERSION:
+        pytest.skip(
+            f"pycountry {version('pycountry')} installed; the tables were built with "
+            f"{build_tables.PYCOUNTRY_VERSION} (requirements/lock.txt pins it)"
+        )
+    assert pycountry.countries.get(alpha_2="JP").alpha_3 == "JPN"
     built = build_tables.build()
     for name, text in built.items():
         assert (build_tables.HERE / name).read_text(encoding="utf-8") == text, name

@@ -27,6 +27,9 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
+#: the pycountry release the shipped tables were built with (names change between releases)
+PYCOUNTRY_VERSION = "26.2.16"
+
 #: UN Comtrade numeric codes that are not (or no longer) the ISO 3166 numeric code of the area, with
 #: the ISO3 the store uses and Comtrade's name. Typed from Comtrade's reporterAreas.json /
 #: partnerAreas.json. 490 "Other Asia, nes" is Taiwan in practice; it is mapped to TWN (as the
