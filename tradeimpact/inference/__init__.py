@@ -6,10 +6,22 @@ from tradeimpact.inference.cluster import (
     vcov_hetero,
     vcov_iid,
 )
+from tradeimpact.inference.conley_taber import ConleyTaberResult, conley_taber, conley_taber_panel
+from tradeimpact.inference.randomization import (
+    RandomizationResult,
+    placebo_in_space,
+    randomization_inference,
+)
 from tradeimpact.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
 
 __all__ = [
+    "ConleyTaberResult",
+    "RandomizationResult",
     "WildBootstrapResult",
+    "conley_taber",
+    "conley_taber_panel",
+    "placebo_in_space",
+    "randomization_inference",
     "vcov_cluster",
     "vcov_driscoll_kraay",
     "vcov_hetero",
