@@ -338,10 +338,18 @@ def _recovery_sentence(case: ReportCase) -> str:
 
 def regression_table(case: ReportCase) -> Table:
     """:func:`etable` of the case's regressions (the importer-side design, one column per outcome)."""
-    notes = ["Standard errors in parentheses: CR1 clustered by importer (analytic), labelled."]
+    vcovs = sorted({str(getattr(r, "vcov_type", "")) for r in case.regressions.values()} - {""})
+    notes = [
+        "Standard errors in parentheses: " + ("; ".join(vcovs) or "as reported by each model") + "."
+    ]
     if case.synthetic:
         notes.insert(0, "SYNTHETIC DATA: seeded demonstration panel, not real trade flows.")
-    tab = etable(case.regressions, notes=notes, caption=f"{case.title}: importer-side design")
+    tab = etable(
+        case.regressions,
+        notes=notes,
+        caption=f"{case.title}: importer-side design",
+        footer=("nobs", "fixed_effects"),
+    )
     assert isinstance(tab, Table)
     return tab
 
@@ -419,7 +427,7 @@ def build_document(
                                 f"{r['period']:%b %Y}",
                                 f"{r['value']:,.0f}",
                                 str(r["unit"]),
-                                str(r["source"]),
+                                str(r.get("reported_by") or ""),
                             ]
                             for r in pub.sort("series", "period").iter_rows(named=True)
                         ],

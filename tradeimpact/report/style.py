@@ -104,7 +104,7 @@ def new_figure(height: float = 2.5, width: float = SINGLE_COLUMN) -> tuple[Figur
 
 
 def mark_events(
-    ax: Axes, events: Sequence[tuple[date | float, str]], *, ymax: float = 0.98, min_gap: float = 75
+    ax: Axes, events: Sequence[tuple[date | float, str]], *, ymax: float = 0.98, min_gap: float = 40
 ) -> None:
     """Vertical dashed lines at event dates, each labelled at the top of the axes.
 

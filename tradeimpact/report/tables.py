@@ -277,6 +277,7 @@ def etable(
     caption: str = "",
     notes: Sequence[str] = (),
     fmt: str | None = None,
+    footer: Sequence[str] = ("depvar", "nobs", "fixed_effects", "vcov_type", "inference"),
 ) -> Table | str:
     """A regression table over several results, in the style of fixest's ``etable``.
 
@@ -303,6 +304,9 @@ def etable(
         Caption and notes of the table.
     fmt : {"latex", "markdown", "html"}, optional
         Return the rendered string instead of the :class:`Table`.
+    footer : sequence of str
+        Which footer rows to show, in this order: ``depvar``, ``nobs``, ``fixed_effects``,
+        ``vcov_type``, ``inference`` (each only when at least one result has it).
 
     Returns
     -------
@@ -342,26 +346,29 @@ def etable(
             se_row.append(f"({fmt_num(s, digits)})" if not math.isnan(s) else "")
         body.append(est_row)
         body.append(se_row)
-    footer: list[list[str]] = []
-    for label, attr in (("Dependent var.", "depvar"),):
+    labels_of = {
+        "depvar": "Dependent var.",
+        "nobs": "Observations",
+        "fixed_effects": "Fixed effects",
+        "vcov_type": "Standard errors",
+        "inference": "Headline inference",
+    }
+    foot: list[list[str]] = []
+    for attr in footer:
+        if attr not in labels_of:
+            raise ValueError(f"unknown footer row {attr!r}; use some of {list(labels_of)}")
+        if attr == "nobs":
+            nobs = [getattr(r, "nobs", None) for r in objs]
+            if any(n is not None for n in nobs):
+                foot.append([labels_of[attr], *[fmt_int(n) for n in nobs]])
+            continue
         cells = [_attr_text(r, attr) for r in objs]
         if any(cells):
-            footer.append([label, *cells])
-    nobs = [getattr(r, "nobs", None) for r in objs]
-    if any(n is not None for n in nobs):
-        footer.append(["Observations", *[fmt_int(n) for n in nobs]])
-    for label, attr in (
-        ("Fixed effects", "fixed_effects"),
-        ("Standard errors", "vcov_type"),
-        ("Headline inference", "inference"),
-    ):
-        cells = [_attr_text(r, attr) for r in objs]
-        if any(cells):
-            footer.append([label, *cells])
+            foot.append([labels_of[attr], *cells])
     all_notes = list(notes)
     if signif:
         all_notes.append("Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (headline p-values).")
-    table = Table(["", *heads], [("", body)], footer, all_notes, caption)
+    table = Table(["", *heads], [("", body)], foot, all_notes, caption)
     return table.render(fmt) if fmt else table
 
 

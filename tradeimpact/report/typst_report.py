@@ -10,6 +10,7 @@ header, so it is on every page.
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -26,6 +27,9 @@ from tradeimpact.report.document import (
 )
 from tradeimpact.report.tables import Table
 
+#: Cells that are numbers, intervals or standard errors (right-aligned).
+_NUMERIC = re.compile(r"^[-+\[(]?(\d|Inf|-Inf|,)")
+
 
 def text(s: str) -> str:
     """Plain text as a typst string expression (``#"..."``): no markup is interpreted."""
@@ -40,14 +44,21 @@ def _cell(s: str, bold: bool = False) -> str:
 def table_source(table: Table, small: bool = True) -> str:
     """A booktabs-like typst ``table`` (rules above and below the header and at the end)."""
     k = len(table.columns)
-    align = "(left," + " right," * (k - 1) + ")"
+    body = [r for _t, rows in table.panels for r in rows] + table.footer
+    numeric = [
+        all(_NUMERIC.match(r[j]) for r in body if r[j]) and any(r[j] for r in body)
+        for j in range(k)
+    ]
+    align = "(" + " ".join("right," if numeric[j] and j else "left," for j in range(k)) + ")"
     lines = [
         "#{",
         f"  set text(size: {'7pt' if small else '9pt'})",
+        "  set par(justify: false)",
         "  table(",
         f"    columns: {k},",
         f"    align: {align},",
         "    stroke: none,",
+        "    column-gutter: 4pt,",
         "    inset: (x: 3pt, y: 2pt),",
         "    table.hline(stroke: 0.8pt),",
         "    table.header(" + ", ".join(_cell(c, True) for c in table.columns) + "),",
@@ -67,8 +78,8 @@ def table_source(table: Table, small: bool = True) -> str:
     lines.append("  )")
     lines.append("}")
     if table.notes:
-        body = " #linebreak() ".join(text(n) for n in table.notes)
-        lines.append(f"#align(left, block(text(size: 7pt, [{body}])))")
+        note_text = " #linebreak() ".join(text(n) for n in table.notes)
+        lines.append(f"#align(left, block(text(size: 7pt, [{note_text}])))")
     return "\n".join(lines)
 
 
