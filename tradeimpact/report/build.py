@@ -254,8 +254,9 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
             ),
             "event_study",
             f"{year}: monthly event-study coefficients ({case.outcome}) with pointwise 95% "
-            "cluster-robust intervals; the shaded band is where 95% of the placebo-in-space "
-            "estimates lie (randomization inference).",
+            "cluster-robust intervals; the shaded band is the range of the same coefficient "
+            "over the placebo countries (each control given the treatment in turn: the "
+            "randomization band).",
         )
     if case.synth_gap is not None:
         save(
@@ -682,71 +683,6 @@ def _in_range(marks: list[tuple[date, str]], raw: pl.DataFrame) -> list[tuple[da
         return marks
     lo, hi = raw["period"].min(), raw["period"].max()
     return [m for m in marks if lo <= m[0] <= hi]  # type: ignore[operator]
-
-
-def _get(obj: object, *names: str) -> object:
-    for n in names:
-        v = obj.get(n) if isinstance(obj, dict) else getattr(obj, n, None)
-        if v is not None:
-            return v() if callable(v) and n.endswith("series") else v
-    return None
-
-
-def _event_study_frame(res: object, ri: object) -> pl.DataFrame | None:
-    """``rel_time, estimate, ci_low, ci_high[, ri_low, ri_high]`` from an event-study result.
-
-    Reads ``tidy()`` (``rel_time``/``event_time`` or ``term`` like ``k=-3``) when it has the
-    event times, else ``event_study_inputs() -> (times, betahat, sigma)`` with normal intervals;
-    the randomization band from a frame with ``rel_time, ri_low, ri_high`` (or ``q025, q975``).
-    """
-    if res is None:
-        return None
-    if isinstance(res, pl.DataFrame):
-        es = res
-    elif hasattr(res, "event_study_inputs"):
-        import numpy as np
-
-        times, b, s = res.event_study_inputs()
-        se = np.sqrt(np.clip(np.diag(np.asarray(s, float)), 0, None))
-        es = pl.DataFrame(
-            {"rel_time": np.asarray(times, int), "estimate": np.asarray(b, float)}
-        ).with_columns(
-            (pl.col("estimate") - 1.959963984540054 * pl.Series(se)).alias("ci_low"),
-            (pl.col("estimate") + 1.959963984540054 * pl.Series(se)).alias("ci_high"),
-        )
-        ref = getattr(res, "ref", None)
-        if ref is not None and ref not in es["rel_time"].to_list():
-            es = pl.concat(
-                [
-                    es,
-                    pl.DataFrame(
-                        {
-                            "rel_time": [int(ref)],
-                            "estimate": [0.0],
-                            "ci_low": [None],
-                            "ci_high": [None],
-                        },
-                        schema=es.schema,
-                    ),
-                ]
-            )
-    else:
-        t = res.tidy()  # type: ignore[attr-defined]
-        col = next((c for c in ("rel_time", "event_time") if c in t.columns), None)
-        if col is None:
-            return None
-        es = t.select(
-            pl.col(col).cast(pl.Int64).alias("rel_time"),
-            "estimate",
-            pl.col("conf_low").alias("ci_low"),
-            pl.col("conf_high").alias("ci_high"),
-        )
-    es = es.with_columns(pl.col("ci_low", "ci_high").cast(pl.Float64).fill_null(float("nan")))
-    if isinstance(ri, pl.DataFrame) and "rel_time" in ri.columns:
-        band = ri.rename({"q025": "ri_low", "q975": "ri_high"}, strict=False)
-        if {"ri_low", "ri_high"} <= set(band.columns):
-            es = es.join(band.select("rel_time", "ri_low", "ri_high"), on="rel_time", how="left")
-    return es.sort("rel_time")
 
 
 def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> ReportCase:

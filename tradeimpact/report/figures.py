@@ -128,12 +128,13 @@ def event_study(
     outcome: str = "log quantity",
     unit: str = "months",
     ci_label: str = "95% CI (CR1, pointwise)",
-    band_label: str = "95% randomization band",
+    band_label: str = "randomization band (placebo range)",
 ) -> Figure:
     """Event-study coefficients with pointwise intervals and the randomization band.
 
     The band (``ri_low``, ``ri_high``) is drawn as a shaded area: the range the placebo
-    (placebo-in-space) estimates cover at each relative period. The reference period (estimate
+    (placebo-in-space) estimates cover at each relative period (or any band the caller gives,
+    named by ``band_label``). The reference period (estimate
     0, no interval) is drawn as a hollow marker.
     """
     f = frame.sort("rel_time")

@@ -28,7 +28,7 @@ from tradeimpact.report.document import (
 from tradeimpact.report.tables import Table
 
 #: Cells that are numbers, intervals or standard errors (right-aligned).
-_NUMERIC = re.compile(r"^[-+\[(]?(\d|Inf|-Inf|,)")
+_NUMERIC = re.compile(r"^[\[(]?[-+]?(\d|Inf)")
 
 
 def text(s: str) -> str:
@@ -44,7 +44,7 @@ def _cell(s: str, bold: bool = False) -> str:
 def table_source(table: Table, small: bool = True) -> str:
     """A booktabs-like typst ``table`` (rules above and below the header and at the end)."""
     k = len(table.columns)
-    body = [r for _t, rows in table.panels for r in rows] + table.footer
+    body = [r for _t, rows in table.panels for r in rows]
     numeric = [
         all(_NUMERIC.match(r[j]) for r in body if r[j]) and any(r[j] for r in body)
         for j in range(k)
