@@ -49,6 +49,14 @@ def _date_axis(ax: object) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))  # type: ignore[attr-defined]
 
 
+def _within(events: EventMarks, periods: pl.Series) -> list[tuple[date, str]]:
+    """The event marks inside the range of ``periods`` (so marks never stretch the x axis)."""
+    if periods.len() == 0:
+        return list(events)
+    lo, hi = periods.min(), periods.max()
+    return [e for e in events if lo <= e[0] <= hi]  # type: ignore[operator]
+
+
 def index_series(frame: pl.DataFrame, base: tuple[date, date]) -> pl.DataFrame:
     """Index each unit's ``value`` to 100 = its mean over the base window ``[base[0], base[1]]``.
 
@@ -108,7 +116,7 @@ def raw_series(
         tr = idx.filter(pl.col("unit") == treated)
         ax.plot(tr["period"], tr["index"], color=style.TREATED, lw=1.2, label=treated)
         ax.plot([], [], color=style.CONTROL, lw=0.4, label="each control")
-        style.mark_events(ax, events)
+        style.mark_events(ax, _within(events, idx["period"]))
         ax.set_ylabel(f"{quantity}, index (base mean = 100)")
         ax.set_xlabel("month")
         _date_axis(ax)
@@ -193,7 +201,7 @@ def event_study(
         )
         ax.set_xlabel(f"{unit} relative to the event")
         ax.set_ylabel(f"effect on {outcome} (log points)")
-        style.legend_above(ax, ncols=2)
+        style.legend_above(ax, ncols=1)
         style.finish(fig, title=title, source=source, synthetic=synthetic)
     return fig
 
@@ -223,7 +231,7 @@ def synth_gap(
         g = gap.sort("period")
         ax.plot(g["period"], g["gap"], color=style.TREATED, lw=1.2, label=f"{treated} − synthetic")
         ax.axhline(0, color="black", lw=0.5)
-        style.mark_events(ax, events)
+        style.mark_events(ax, _within(events, g["period"]))
         _date_axis(ax)
         ax.set_xlabel("month")
         ax.set_ylabel(f"gap in {outcome} (log points)")
@@ -284,7 +292,7 @@ def diversion(
             lw=0,
             alpha=0.9,
         )
-        style.mark_events(ax, events)
+        style.mark_events(ax, _within(events, f["period"]))
         _date_axis(ax)
         ax.set_xlabel("month")
         ax.set_ylabel(f"imports ({unit_label} per month)")
@@ -330,7 +338,7 @@ def mirror_gap(
         ax.fill_between(
             x, ex, im, color=style.OKABE_ITO["orange"], alpha=0.25, lw=0, label="mirror gap"
         )
-        style.mark_events(ax, events)
+        style.mark_events(ax, _within(events, f["period"]))
         _date_axis(ax)
         ax.set_xlabel("month")
         ax.set_ylabel(f"flow {exporter}→{importer} ({unit_label} per month)")

@@ -149,7 +149,7 @@ def finish(
     )
     note = f"Source: {source}"
     if synthetic:
-        note += f". {SYNTHETIC_WORD} DATA, not real trade flows."
+        note += f". {SYNTHETIC_WORD} DATA."
     fig.text(0.01, 0.005, note, ha="left", va="bottom", fontsize=5, color="#444444", wrap=True)
     if synthetic:
         fig.text(
