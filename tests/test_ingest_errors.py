@@ -252,3 +252,19 @@ def test_bulk_availability_response_is_not_data(tmp_path: Path) -> None:
         f"{path}, line 1, field 'primaryValue': missing column(s) ['primaryValue']; the records "
         "have the fields ['fileUrl'"
     )
+
+
+def test_ambiguous_format_names_the_candidates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tradeimpact.sources as sources
+
+    readers = {**sources.READERS, "comtrade_again": sources.READERS["comtrade"]}
+    monkeypatch.setattr(sources, "READERS", readers)
+    path = write(tmp_path, "ok.csv", HEADER + "\nA,2010,392,M,156,H3,280530,1\n")
+    with pytest.raises(SourceFormatError) as info:
+        detect_reader(path)
+    assert str(info.value) == (
+        f"{path}: ambiguous format: readers ['comtrade', 'comtrade_again'] all recognise this file; "
+        "name the format with --source"
+    )

@@ -92,7 +92,7 @@ def detect_reader(path: str | Path) -> Reader:
     path = Path(path)
     if not path.exists():
         raise SourceFormatError(path, "file not found")
-    hits: list[Reader] = []
+    hits: list[tuple[str, Reader]] = []
     for name in READERS:
         if name in _NOT_DETECTED:
             continue
@@ -101,7 +101,7 @@ def detect_reader(path: str | Path) -> Reader:
         except TradeImpactError:
             continue
         if reader.sniff(path):
-            hits.append(reader)
+            hits.append((name, reader))
     if not hits:
         raise SourceFormatError(
             path,
@@ -111,7 +111,7 @@ def detect_reader(path: str | Path) -> Reader:
     if len(hits) > 1:
         raise SourceFormatError(
             path,
-            f"ambiguous format: readers {[r.name for r in hits]} all recognise this file; "
+            f"ambiguous format: readers {[name for name, _ in hits]} all recognise this file; "
             "name the format with --source",
         )
-    return hits[0]
+    return hits[0][1]
