@@ -82,7 +82,9 @@ class WildBootstrapResult:
     term : str
         The coefficient tested.
     estimate, std_error : float
-        ``b_j`` and its CR1 standard error.
+        ``b_j`` and its CR1 standard error with ``k`` = the columns of ``x_t`` only (absorbed
+        fixed effects not counted; the factor cancels in the bootstrap, so the p-value and the
+        interval do not depend on it; the model's own SE is in the regression result).
     null : float
         The hypothesised value ``r`` of :attr:`pvalue`.
     tstat : float
