@@ -271,3 +271,21 @@ def test_store_frames_from_canonical_flows():
         (date(2010, 9, 1), "VNM", 7.0),
     ]
     assert fr["mirror"].rows() == [(date(2010, 9, 1), 120.0, 150.0)]
+
+
+def test_reproducibility_facts(tmp_path):
+    from importlib import metadata
+
+    from tradeimpact.report.build import git_commit, package_versions, sha256_files
+
+    assert git_commit(tmp_path) == "unknown"  # not a repository
+    versions = dict(package_versions(("polars", "numpy", "no-such-package-xyz")))
+    assert versions["polars"] == metadata.version("polars")
+    assert versions["no-such-package-xyz"] == "not installed"
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "b.txt").write_bytes(b"abc")
+    (tmp_path / "a.txt").write_bytes(b"")
+    assert sha256_files(tmp_path) == [
+        ("a.txt", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+        ("d/b.txt", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
+    ]

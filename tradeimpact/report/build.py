@@ -149,7 +149,10 @@ class BuildInfo:
 
 
 def git_commit(repo: Path) -> str:
-    """``git rev-parse HEAD`` in ``repo``, or ``"unknown"`` (no git, not a repository)."""
+    """``git rev-parse HEAD`` in ``repo``, or ``"unknown"`` (no git, not a repository).
+
+    Marked "with uncommitted changes" when ``tradeimpact/`` or ``analysis/`` differ from it.
+    """
     try:
         out = subprocess.run(
             ["git", "rev-parse", "HEAD"],
@@ -159,9 +162,21 @@ def git_commit(repo: Path) -> str:
             check=True,
             timeout=10,
         )
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--", "tradeimpact", "analysis"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        )
     except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return out.stdout.strip() or "unknown"
+    commit = out.stdout.strip() or "unknown"
+    if commit != "unknown" and status.stdout.strip():
+        # the code that ran is not exactly the commit: say so rather than claim it
+        commit += " (with uncommitted changes in tradeimpact/ or analysis/)"
+    return commit
 
 
 def package_versions(names: Sequence[str] = VERSIONED) -> list[tuple[str, str]]:
