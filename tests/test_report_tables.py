@@ -191,7 +191,13 @@ def test_main_and_robustness_tables_with_recovery_check():
     real = main_table(main, synthetic=False)
     assert "True effect" not in real.columns and not any("SYNTHETIC" in n for n in real.notes)
     rob = robustness_table(main, synthetic=True)
-    rows = rob.panels[0][1]
-    assert [r[1] for r in rows] == ["main", "event Oct 2010", "main"]
+    # one panel per design and outcome, the main variant first
+    assert [t for t, _ in rob.panels] == [
+        "importer DiD: log quantity",
+        "importer DiD: log value",
+        "synthetic control: log quantity",
+    ]
+    assert [r[0] for r in rob.panels[0][1]] == ["main", "event Oct 2010"]
+    assert rob.columns[:2] == ["Variant", "Estimate"]
     with pytest.raises(ValueError, match="lacks columns"):
         main_table(main.drop("cr1_se"), synthetic=True)

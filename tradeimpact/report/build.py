@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -806,7 +807,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     inputs = sorted({(n, h) for s in studies for n, h in s.inputs})
     info = BuildInfo(
         inputs=inputs,
-        versions=package_versions(),
+        versions=[("python", platform.python_version()), *package_versions()],
         commit=git_commit(Path(__file__).resolve().parents[2]),
         command=f"python -m tradeimpact.report.build --data {args.data} --out {args.out}",
     )

@@ -416,6 +416,9 @@ def results_table(
         F1's ``CaseStudy.main`` columns (:data:`MAIN_COLUMNS`), one row per design, outcome and
         variant. Rows keep the order of ``main`` within each panel; panels keep the order of
         first appearance.
+    group_by : str
+        Column whose values make the panels (``design``), or ``"design+outcome"`` for one
+        panel per design and outcome (the outcome column is then left out).
     method_keys : bool
         Print each distinct interval / p-value method as a short key (``a``, ``b``...) spelled
         out in the notes, so that the table fits a page.
@@ -431,8 +434,9 @@ def results_table(
             keys[m] = _letters(len(keys))
         return keys[m]
 
+    by_outcome = group_by == "design+outcome"
     cols = (
-        ["Outcome"]
+        ([] if by_outcome else ["Outcome"])
         + (["Variant"] if show_variant else [])
         + [
             "Estimate",
@@ -447,13 +451,19 @@ def results_table(
     if synthetic:
         cols += ["True effect", "Covered"]
     panels: list[tuple[str, list[list[str]]]] = []
-    for grp in main[group_by].unique(maintain_order=True).to_list():
-        part = main.filter(pl.col(group_by) == grp)
+    keyed = main.with_columns(
+        (pl.col("design") + ": " + pl.col("outcome")).alias("design+outcome")
+        if by_outcome
+        else pl.col(group_by).alias("_grp_")
+    )
+    gcol = "design+outcome" if by_outcome else "_grp_"
+    for grp in keyed[gcol].unique(maintain_order=True).to_list():
+        part = keyed.filter(pl.col(gcol) == grp)
         rows = []
         for r in part.iter_rows(named=True):
             lo, hi = r["ci_low"], r["ci_high"]
             row = (
-                [str(r["outcome"])]
+                ([] if by_outcome else [str(r["outcome"])])
                 + ([str(r["variant"])] if show_variant else [])
                 + [
                     fmt_num(r["estimate"], digits),
@@ -537,4 +547,5 @@ def robustness_table(
         .sort("_d", "_o", "_alt", "_row")
         .drop("_row", "_d", "_o", "_alt")
     )
+    kw.setdefault("group_by", "design+outcome")
     return results_table(ordered, synthetic=synthetic, show_variant=True, **kw)
