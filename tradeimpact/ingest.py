@@ -22,13 +22,14 @@ input's order, so ``rows in = rows stored + rows quarantined`` by construction.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import polars as pl
 
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
-from tradeimpact.sources._text import Reason, first_problem
+from tradeimpact.sources._text import Check, first_problem
 
 __all__ = [
     "CLASH_SCHEMA",
@@ -37,6 +38,8 @@ __all__ = [
     "check_rows",
     "duplicate_keys",
     "mark_duplicates",
+    "quarantine_rows",
+    "shared_checks",
     "split",
     "validate",
 ]
@@ -57,31 +60,15 @@ def _check_schema(frame: pl.LazyFrame, name: str) -> None:
             )
 
 
-def check_rows(
-    frame: pl.LazyFrame,
-    *,
-    name: str = "<input>",
-    period_range: tuple[dt.date, dt.date] | None = None,
-) -> pl.LazyFrame:
-    """The reader's frame with the shared checks folded into ``reject_field``/``reject_reason``.
+def shared_checks(
+    c: Callable[[str], pl.Expr], period_range: tuple[dt.date, dt.date] | None = None
+) -> list[Check]:
+    """The checks every source shares, over the canonical columns ``c(name)``, in order.
 
-    Parameters
-    ----------
-    frame : polars.LazyFrame
-        A reader's output: canonical columns plus ``reject_field`` and ``reject_reason``.
-    name : str
-        The input's name, for errors.
-    period_range : (date, date), optional
-        Inclusive range the file declares; rows outside are quarantined.
-
-    Returns
-    -------
-    polars.LazyFrame
-        Same columns; a row is fine when ``reject_reason`` is null.
+    ``c`` gives a canonical column (``pl.col`` for a reader's output; the store passes its own
+    columns so the checks run in the same pass as the reader).
     """
-    _check_schema(frame, name)
-    c = pl.col
-    checks: list[tuple[pl.Expr, str, Reason]] = [
+    checks: list[Check] = [
         (c("source").is_null(), "source", "missing source"),
     ]
     for column in ("reporter_iso3", "partner_iso3", "exporter_iso3", "importer_iso3"):
@@ -119,6 +106,34 @@ def check_rows(
                 ("period ", c("period"), f" is outside the file's declared range {start} to {end}"),
             )
         )
+    return checks
+
+
+def check_rows(
+    frame: pl.LazyFrame,
+    *,
+    name: str = "<input>",
+    period_range: tuple[dt.date, dt.date] | None = None,
+) -> pl.LazyFrame:
+    """The reader's frame with the shared checks folded into ``reject_field``/``reject_reason``.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        A reader's output: canonical columns plus ``reject_field`` and ``reject_reason``.
+    name : str
+        The input's name, for errors.
+    period_range : (date, date), optional
+        Inclusive range the file declares; rows outside are quarantined.
+
+    Returns
+    -------
+    polars.LazyFrame
+        Same columns; a row is fine when ``reject_reason`` is null.
+    """
+    _check_schema(frame, name)
+    c = pl.col
+    checks = shared_checks(c, period_range)
     # the reader's own verdict comes first; then the shared checks, first failing one wins
     field_expr, reason_expr = first_problem(checks)
     marked = c("reject_reason").is_not_null()
@@ -153,6 +168,13 @@ CLASH_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
+def _valid(checked: pl.LazyFrame) -> pl.LazyFrame:
+    """The rows of ``checked`` without a reject reason (all rows when it has no such column)."""
+    if "reject_reason" not in checked.collect_schema().names():
+        return checked
+    return checked.filter(pl.col("reject_reason").is_null())
+
+
 def duplicate_keys(checked: pl.LazyFrame) -> pl.DataFrame:
     """Flow keys shared by more than one otherwise valid row, with the quarantine reason.
 
@@ -165,7 +187,7 @@ def duplicate_keys(checked: pl.LazyFrame) -> pl.DataFrame:
     polars.DataFrame
         :data:`CLASH_SCHEMA`: one row per duplicated key, sorted by the key.
     """
-    ok = checked.filter(pl.col("reject_reason").is_null())
+    ok = _valid(checked)
     key_hash = pl.struct(FLOW_KEY).hash(seed=0).alias("_key_hash")
     hashes = ok.select(key_hash).collect(engine="streaming").to_series().sort()
     repeated = (hashes == hashes.shift(1)) | (hashes == hashes.shift(-1))
@@ -258,6 +280,15 @@ def split(
     else:
         good = checked.filter(pl.col("reject_reason").is_null())
         rejected = checked.filter(pl.col("reject_reason").is_not_null())
+    return good.select(FLOW_COLUMNS), quarantine_rows(rejected)
+
+
+def quarantine_rows(rejected: pl.LazyFrame) -> pl.LazyFrame:
+    """Rejected rows (canonical columns + ``reject_field``/``reject_reason``) as quarantine rows.
+
+    :data:`~tradeimpact.schema.QUARANTINE_SCHEMA`: ``source_file, source_line, field, reason,
+    raw`` (``raw`` is the row's canonical fields as JSON); row order kept.
+    """
     raw = pl.struct(
         [pl.col(name) for name in FLOW_COLUMNS if name not in ("source_file", "source_line")]
     ).struct.json_encode()
@@ -268,8 +299,7 @@ def split(
         pl.col("reject_reason").alias("reason"),
         raw.alias("raw"),
     )
-    bad = bad.select([pl.col(n).cast(t) for n, t in QUARANTINE_SCHEMA.items()])
-    return good.select(FLOW_COLUMNS), bad
+    return bad.select([pl.col(n).cast(t) for n, t in QUARANTINE_SCHEMA.items()])
 
 
 @dataclass(frozen=True)

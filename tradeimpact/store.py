@@ -43,12 +43,15 @@ from tradeimpact.ingest import (
     CLASH_SCHEMA,
     FileReport,
     IngestReport,
-    check_rows,
+    _check_schema,
     duplicate_keys,
-    split,
+    mark_duplicates,
+    quarantine_rows,
+    shared_checks,
 )
-from tradeimpact.schema import FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
+from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
 from tradeimpact.sources import detect_reader, get_reader
+from tradeimpact.sources._text import Check, Staged, problem_index, problem_text
 from tradeimpact.sources.base import Reader
 
 __all__ = ["MANIFEST_FORMAT", "FlowStore", "file_sha256", "mirror"]
@@ -99,6 +102,68 @@ def _polars_error(path: Path, exc: Exception) -> SourceFormatError:
 def _sink(frame: pl.LazyFrame, target: Any, **kwargs: Any) -> None:
     """``frame.sink_parquet(target, **kwargs)`` on the streaming engine (one seam for tests)."""
     frame.sink_parquet(target, engine="streaming", **kwargs)
+
+
+def _sink_pass(good: pl.LazyFrame, rejected: pl.LazyFrame, good_path: Path, bad_path: Path) -> None:
+    """Sink both branches of one plan in one streaming run (the input is scanned once)."""
+    pl.collect_all(
+        [
+            good.sink_parquet(good_path, lazy=True),
+            rejected.sink_parquet(bad_path, lazy=True),
+        ],
+        engine="streaming",
+    )
+
+
+def _year_file(stem: str) -> Callable[[Any], str]:
+    """File path provider of the year partitions: ``year=<yyyy>/<stem>.parquet``."""
+
+    def provide(args: Any) -> str:
+        return f"year={args.partition_keys['year'][0]}/{stem}.parquet"
+
+    return provide
+
+
+def _staged(reader: Reader, path: Path) -> Staged:
+    """The reader's output for ``path`` as a :class:`Staged` (its own, or its ``read`` wrapped)."""
+    read_staged = getattr(reader, "read_staged", None)
+    if callable(read_staged):
+        staged: Staged = read_staged(path)
+        _check_schema(staged.canonical(), str(path))
+        return staged
+    frame = reader.read(path)
+    _check_schema(frame, str(path))
+    columns = {name: pl.col(name) for name in FLOW_COLUMNS}
+    verdict: Check = (
+        pl.col("reject_reason").is_not_null(),
+        pl.col("reject_field"),
+        pl.col("reject_reason"),
+    )
+    return Staged(frame, columns, [verdict])
+
+
+def _first_pass(
+    staged: Staged, period_range: tuple[Any, Any] | None
+) -> tuple[pl.LazyFrame, pl.LazyFrame]:
+    """(valid rows, rejected rows) of a staged reader plus the shared checks, from one plan.
+
+    The canonical columns are computed once (as ``__c_<name>``); the first failing check of a row
+    is one integer column; the reason texts are built after the filter, on rejected rows only.
+    """
+    inner = {name: f"__c_{name}" for name in FLOW_COLUMNS}
+    frame = staged.frame.with_columns(
+        expr.alias(inner[name]) for name, expr in staged.columns.items()
+    )
+    checks = [*staged.checks, *shared_checks(lambda name: pl.col(inner[name]), period_range)]
+    flagged = frame.with_columns(problem_index(checks).alias("__problem"))
+    canonical = [pl.col(inner[name]).alias(name) for name in FLOW_COLUMNS]
+    problem = pl.col("__problem")
+    field, reason = problem_text(checks, problem)
+    good = flagged.filter(problem.is_null()).select(canonical)
+    rejected = flagged.filter(problem.is_not_null()).select(
+        *canonical, field.alias("reject_field"), reason.alias("reject_reason")
+    )
+    return good, rejected
 
 
 class FlowStore:
@@ -283,7 +348,7 @@ class FlowStore:
         stem = hashlib.sha256(
             "\0".join([key, sha, reader.name, reader.version, src]).encode()
         ).hexdigest()[:20]
-        frame = reader.read(path)
+        staged = _staged(reader, path)
         declared = getattr(reader, "declared_range", None)
         period_range = declared(path) if callable(declared) else None
         flows_rel = Path("flows") / f"source={src}"
@@ -291,37 +356,58 @@ class FlowStore:
         (staging / quarantine_rel).parent.mkdir(parents=True, exist_ok=True)
 
         try:
-            # pass 1: the reader and the row checks, streamed once to a staging file
-            checked_path = staging / f"{stem}.checked.parquet"
-            _sink(check_rows(frame, name=str(path), period_range=period_range), checked_path)
-            checked = pl.scan_parquet(checked_path)
+            # pass 1, one read of the input: the reader's and the shared checks as one cheap
+            # index (the first failing check); valid rows and rejected rows (their reasons built
+            # for them only) are sunk from the same scan
+            good_path = staging / f"{stem}.good.parquet"
+            rejected_path = staging / f"{stem}.rejected.parquet"
+            _sink_pass(*_first_pass(staged, period_range), good_path, rejected_path)
+            good = pl.scan_parquet(good_path)
             # one row per key: within this file, then against the other inputs of the source
             clashes = pl.concat(
-                [duplicate_keys(checked), self._stored_elsewhere(checked, key, src, work, staging)]
+                [duplicate_keys(good), self._stored_elsewhere(good, key, src, work, staging)]
             ).unique(FLOW_KEY, keep="first", maintain_order=True)
-            good, bad = split(checked, clashes)
-            # stored rows, one file a year (a PartitionBy sink buffers partitions in memory)
-            years = (
-                good.select(pl.col("period").dt.year().unique().alias("y"))
-                .collect(engine="streaming")["y"]
-                .sort()
-                .to_list()
+            rejected = pl.scan_parquet(rejected_path)
+            if not clashes.is_empty():
+                flag = pl.struct(FLOW_KEY).is_in(
+                    clashes.select(pl.struct(FLOW_KEY).alias("k"))["k"].implode()
+                )
+                clashed = mark_duplicates(
+                    good.filter(flag).with_columns(
+                        pl.lit(None, dtype=pl.String).alias("reject_field"),
+                        pl.lit(None, dtype=pl.String).alias("reject_reason"),
+                    ),
+                    clashes,
+                )
+                # both sides are in input order: merged, the quarantine stays in input order
+                rejected = rejected.merge_sorted(clashed, key="source_line")
+                good = good.filter(~flag)
+            # stored rows, one file a year, in one pass
+            year_dir = staging / flows_rel
+            _sink(
+                good.with_columns(pl.col("period").dt.year().alias("year")).drop("source"),
+                pl.PartitionBy(
+                    year_dir,
+                    key="year",
+                    include_key=False,
+                    file_path_provider=_year_file(stem),
+                    approximate_bytes_per_file=None,
+                ),
+                mkdir=True,
             )
             stored: list[tuple[str, int]] = []
-            for year in years:
-                rel = flows_rel / f"year={year}" / f"{stem}.parquet"
-                _sink(
-                    good.filter(pl.col("period").dt.year() == year).drop("source"),
-                    staging / rel,
-                    mkdir=True,
-                )
-                count = pl.scan_parquet(staging / rel).select(pl.len()).collect().item()
-                stored.append((str(rel), int(count)))
-            _sink(bad, staging / quarantine_rel)
-            rows_read = int(pl.scan_parquet(checked_path).select(pl.len()).collect().item())
+            for file in sorted(year_dir.glob(f"year=*/{stem}.parquet")):
+                count = pl.scan_parquet(file).select(pl.len()).collect().item()
+                stored.append((str(file.relative_to(staging)), int(count)))
+            _sink(quarantine_rows(rejected), staging / quarantine_rel)
+            rows_read = sum(
+                int(pl.scan_parquet(p).select(pl.len()).collect().item())
+                for p in (good_path, rejected_path)
+            )
         except pl.exceptions.PolarsError as exc:
             raise _polars_error(path, exc) from exc
-        checked_path.unlink()
+        good_path.unlink()
+        rejected_path.unlink()
         rows_stored = sum(count for _, count in stored)
         rows_quarantined = int(
             pl.scan_parquet(staging / quarantine_rel).select(pl.len()).collect().item()
@@ -376,7 +462,7 @@ class FlowStore:
         if not others:
             return pl.DataFrame(schema=CLASH_SCHEMA)
         key_hash = pl.struct(FLOW_KEY).hash(seed=0).alias("_key_hash")
-        mine = checked.filter(pl.col("reject_reason").is_null())
+        mine = checked
         stored = pl.scan_parquet(others, hive_partitioning=True, hive_schema=_HIVE)
         mine_hashes = mine.select(key_hash).collect(engine="streaming").to_series()
         stored_hashes = stored.select(key_hash).collect(engine="streaming").to_series()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gzip
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
@@ -113,8 +114,12 @@ def scan_text_csv(path: Path, separator: str = ",") -> pl.LazyFrame:
 #: expressions) joined in order, e.g. ``("unknown partner code '", pl.col("partnerCode"), "'")``
 Reason = str | pl.Expr | tuple[str | pl.Expr, ...]
 
+#: a check: (condition, field, reason); the field is a column name, or an expression for checks
+#: that carry a reader's own verdict (``reject_field``)
+Check = tuple[pl.Expr, str | pl.Expr, Reason]
 
-def first_problem(checks: Sequence[tuple[pl.Expr, str, Reason]]) -> tuple[pl.Expr, pl.Expr]:
+
+def first_problem(checks: Sequence[Check]) -> tuple[pl.Expr, pl.Expr]:
     """``reject_field`` and ``reject_reason`` expressions: the first failing check of a row wins.
 
     ``checks`` holds ``(condition, field, reason)``; ``condition`` is True when the row has the
@@ -124,7 +129,7 @@ def first_problem(checks: Sequence[tuple[pl.Expr, str, Reason]]) -> tuple[pl.Exp
     check evaluated on every row (polars evaluates every ``then`` branch on the whole column).
     A null value part shows as an empty text.
     """
-    normalised: list[tuple[pl.Expr, str, tuple[str | pl.Expr, ...]]] = []
+    normalised: list[tuple[pl.Expr, str | pl.Expr, tuple[str | pl.Expr, ...]]] = []
     for cond, name, why in checks:
         parts = (why,) if isinstance(why, str | pl.Expr) else tuple(why)
         normalised.append((cond.fill_null(False), name, parts))
@@ -132,12 +137,75 @@ def first_problem(checks: Sequence[tuple[pl.Expr, str, Reason]]) -> tuple[pl.Exp
     field: pl.Expr = pl.lit(None, dtype=pl.String)
     slots: list[pl.Expr] = [pl.lit(None, dtype=pl.String) for _ in range(width)]
     for hit, name, parts in reversed(normalised):
-        field = pl.when(hit).then(pl.lit(name)).otherwise(field)
+        field = pl.when(hit).then(pl.lit(name) if isinstance(name, str) else name).otherwise(field)
         for i in range(width):
             part = parts[i] if i < len(parts) else ""
             shown = pl.lit(part) if isinstance(part, str) else part.cast(pl.String).fill_null("")
             slots[i] = pl.when(hit).then(shown).otherwise(slots[i])
     return field, pl.concat_str(slots)
+
+
+def problem_index(checks: Sequence[Check]) -> pl.Expr:
+    """Index (UInt16) of the first failing check of a row, null when none fails.
+
+    Cheap (integers only): the store filters on it and builds the texts of
+    :func:`problem_text` for the rejected rows only.
+    """
+    index: pl.Expr = pl.lit(None, dtype=pl.UInt16)
+    for k in reversed(range(len(checks))):
+        hit = checks[k][0].fill_null(False)
+        index = pl.when(hit).then(pl.lit(k, dtype=pl.UInt16)).otherwise(index)
+    return index
+
+
+def problem_text(checks: Sequence[Check], index: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """``reject_field`` and ``reject_reason`` of the check numbered ``index`` (:func:`problem_index`).
+
+    Gives the texts :func:`first_problem` gives; meant for the (few) rejected rows.
+    """
+    normalised = [
+        (
+            index == k,
+            pl.lit(name) if isinstance(name, str) else name,
+            (why,) if isinstance(why, str | pl.Expr) else tuple(why),
+        )
+        for k, (_, name, why) in enumerate(checks)
+    ]
+    width = max((len(parts) for _, _, parts in normalised), default=1)
+    field: pl.Expr = pl.lit(None, dtype=pl.String)
+    slots: list[pl.Expr] = [pl.lit(None, dtype=pl.String) for _ in range(width)]
+    for hit, name_expr, parts in reversed(normalised):
+        field = pl.when(hit).then(name_expr).otherwise(field)
+        for i in range(width):
+            part = parts[i] if i < len(parts) else ""
+            shown = pl.lit(part) if isinstance(part, str) else part.cast(pl.String).fill_null("")
+            slots[i] = pl.when(hit).then(shown).otherwise(slots[i])
+    return field, pl.concat_str(slots)
+
+
+@dataclass(frozen=True)
+class Staged:
+    """A reader's output before the canonical select, for the store's single-pass ingest.
+
+    ``frame`` holds the file's columns; ``columns`` maps each canonical column (in
+    :data:`~tradeimpact.schema.FLOW_SCHEMA` order, with its dtype) to an expression over
+    ``frame``; ``checks`` are the reader's row checks (:func:`first_problem` form). The reader's
+    ``read`` is ``frame.select(columns..., first_problem(checks))``; the store evaluates the checks
+    as one cheap index and builds reason texts only for rejected rows.
+    """
+
+    frame: pl.LazyFrame
+    columns: dict[str, pl.Expr]
+    checks: list[Check]
+
+    def canonical(self) -> pl.LazyFrame:
+        """The reader contract: canonical columns + ``reject_field`` + ``reject_reason``."""
+        field, reason = first_problem(self.checks)
+        return self.frame.select(
+            *(expr.alias(name) for name, expr in self.columns.items()),
+            field.alias("reject_field"),
+            reason.alias("reject_reason"),
+        )
 
 
 def quoted(expr: pl.Expr) -> pl.Expr:

@@ -48,7 +48,8 @@ from tradeimpact.codes import join_iso3
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.schema import FLOW_SCHEMA
 from tradeimpact.sources._text import (
-    first_problem,
+    Check,
+    Staged,
     head_bytes,
     header_line,
     is_gzip,
@@ -59,7 +60,7 @@ from tradeimpact.sources._text import (
     split_header,
 )
 
-__all__ = ["FIELDS", "ComtradeReader", "canonical_comtrade", "normalise_name"]
+__all__ = ["FIELDS", "ComtradeReader", "canonical_comtrade", "normalise_name", "staged_comtrade"]
 
 #: internal name <- Comtrade field, in camelCase (snake_case variants are matched by normalise_name)
 FIELDS: dict[str, str] = {
@@ -154,6 +155,25 @@ def canonical_comtrade(
     file_name : str
         Value of the ``source_file`` column.
     """
+    return staged_comtrade(frame, found, source, file_name).canonical()
+
+
+def staged_comtrade(
+    frame: pl.LazyFrame, found: dict[str, str], source: str = "comtrade", file_name: str = ""
+) -> Staged:
+    """:func:`canonical_comtrade` before its final select: the frame, column expressions, checks.
+
+    Parameters
+    ----------
+    frame : polars.LazyFrame
+        The file's columns as text plus ``_line`` (1-based line or record number).
+    found : dict
+        Internal name (keys of :data:`FIELDS`) -> the frame's column.
+    source : str
+        Value of the ``source`` column.
+    file_name : str
+        Value of the ``source_file`` column.
+    """
 
     def col(internal: str) -> pl.Expr:
         if internal in found:
@@ -229,133 +249,127 @@ def canonical_comtrade(
         return found.get(internal, "")
 
     flow_raw = col("flow_code") if "flow_code" in found else col("flow_desc")
-    reject_field, reject_reason = first_problem(
-        [
-            (reporter.is_null(), at("reporter_code") or at("reporter_iso"), reporter_bad),
-            (partner.is_null(), at("partner_code") or at("partner_iso"), partner_bad),
+    checks: list[Check] = [
+        (reporter.is_null(), at("reporter_code") or at("reporter_iso"), reporter_bad),
+        (partner.is_null(), at("partner_code") or at("partner_iso"), partner_bad),
+        (
+            flow.is_null() | ~flow.str.contains(r"^[A-Z]{1,3}$"),
+            at("flow_code") or at("flow_desc"),
+            ("unknown flow '", flow_raw, "'"),
+        ),
+        (hs.is_null() | (hs == ""), at("cmd_code"), "empty commodity code"),
+        (
+            hs.str.contains(r"^\d+$") & (hs.str.len_chars() % 2 == 1),
+            at("cmd_code"),
             (
-                flow.is_null() | ~flow.str.contains(r"^[A-Z]{1,3}$"),
-                at("flow_code") or at("flow_desc"),
-                ("unknown flow '", flow_raw, "'"),
+                "HS code '",
+                hs,
+                "' has ",
+                hs.str.len_chars(),
+                " digits: it was read as a number and lost its leading zero (keep the "
+                "commodity code as text)",
             ),
-            (hs.is_null() | (hs == ""), at("cmd_code"), "empty commodity code"),
+        ),
+        (~hs_ok, at("cmd_code"), ("not an HS code: '", hs, "'")),
+        (
+            ~period_ok.fill_null(False),
+            at("period") or at("ref_year"),
+            ("period '", period_text, "' does not match freqCode '", freq, "'"),
+        ),
+        (
+            ref_year.is_not_null() & (ref_year != year),
+            at("period"),
             (
-                hs.str.contains(r"^\d+$") & (hs.str.len_chars() % 2 == 1),
-                at("cmd_code"),
-                (
-                    "HS code '",
-                    hs,
-                    "' has ",
-                    hs.str.len_chars(),
-                    " digits: it was read as a number and lost its leading zero (keep the "
-                    "commodity code as text)",
-                ),
+                "period '",
+                period_text,
+                "' is outside the record's declared refYear ",
+                ref_year,
             ),
-            (~hs_ok, at("cmd_code"), ("not an HS code: '", hs, "'")),
+        ),
+        (
+            (freq == "M") & ref_month.is_not_null() & (ref_month != month.cast(pl.Int32)),
+            at("period"),
             (
-                ~period_ok.fill_null(False),
-                at("period") or at("ref_year"),
-                ("period '", period_text, "' does not match freqCode '", freq, "'"),
+                "period '",
+                period_text,
+                "' is outside the record's declared refMonth ",
+                ref_month,
             ),
+        ),
+        (
+            not_a_number(value_text),
+            at("primary_value"),
+            ("non-numeric value '", value_text, "'"),
+        ),
+        (
+            value.is_null(),
+            at("primary_value"),
+            "no value (primaryValue, cifvalue and fobvalue are all empty)",
+        ),
+        (
+            not_a_number(col("net_wgt")),
+            at("net_wgt"),
+            ("non-numeric net weight '", col("net_wgt"), "'"),
+        ),
+        (
+            not_a_number(col("qty")) & ~no_qty.fill_null(False),
+            at("qty"),
+            ("non-numeric quantity '", col("qty"), "'"),
+        ),
+        (
+            (col("partner2_code").cast(pl.Int64, strict=False) != 0),
+            at("partner2_code"),
             (
-                ref_year.is_not_null() & (ref_year != year),
-                at("period"),
-                (
-                    "period '",
-                    period_text,
-                    "' is outside the record's declared refYear ",
-                    ref_year,
-                ),
+                "breakdown row (partner2Code ",
+                col("partner2_code"),
+                "): the store keeps totals over second partners",
             ),
+        ),
+        (
+            (col("mot_code").cast(pl.Int64, strict=False) != 0),
+            at("mot_code"),
             (
-                (freq == "M") & ref_month.is_not_null() & (ref_month != month.cast(pl.Int32)),
-                at("period"),
-                (
-                    "period '",
-                    period_text,
-                    "' is outside the record's declared refMonth ",
-                    ref_month,
-                ),
+                "breakdown row (motCode ",
+                col("mot_code"),
+                "): the store keeps totals over modes of transport",
             ),
+        ),
+        (
+            (col("customs_code") != "C00") & (col("customs_code") != ""),
+            at("customs_code"),
             (
-                not_a_number(value_text),
-                at("primary_value"),
-                ("non-numeric value '", value_text, "'"),
+                "breakdown row (customsCode ",
+                col("customs_code"),
+                "): the store keeps totals over customs procedures",
             ),
-            (
-                value.is_null(),
-                at("primary_value"),
-                "no value (primaryValue, cifvalue and fobvalue are all empty)",
-            ),
-            (
-                not_a_number(col("net_wgt")),
-                at("net_wgt"),
-                ("non-numeric net weight '", col("net_wgt"), "'"),
-            ),
-            (
-                not_a_number(col("qty")) & ~no_qty.fill_null(False),
-                at("qty"),
-                ("non-numeric quantity '", col("qty"), "'"),
-            ),
-            (
-                (col("partner2_code").cast(pl.Int64, strict=False) != 0),
-                at("partner2_code"),
-                (
-                    "breakdown row (partner2Code ",
-                    col("partner2_code"),
-                    "): the store keeps totals over second partners",
-                ),
-            ),
-            (
-                (col("mot_code").cast(pl.Int64, strict=False) != 0),
-                at("mot_code"),
-                (
-                    "breakdown row (motCode ",
-                    col("mot_code"),
-                    "): the store keeps totals over modes of transport",
-                ),
-            ),
-            (
-                (col("customs_code") != "C00") & (col("customs_code") != ""),
-                at("customs_code"),
-                (
-                    "breakdown row (customsCode ",
-                    col("customs_code"),
-                    "): the store keeps totals over customs procedures",
-                ),
-            ),
-        ]
-    )
+        ),
+    ]
 
-    out = frame.select(
-        pl.lit(source, dtype=pl.String).alias("source"),
-        reporter.alias("reporter_iso3"),
-        partner.alias("partner_iso3"),
-        flow.alias("flow"),
-        pl.when(is_import).then(partner).otherwise(reporter).alias("exporter_iso3"),
-        pl.when(is_import).then(reporter).otherwise(partner).alias("importer_iso3"),
-        hs.alias("hs_code"),
-        hs6.alias("hs6"),
-        col("classification").alias("hs_revision"),
-        period.alias("period"),
-        freq.alias("freq"),
-        value.alias("value_usd"),
-        value.alias("value_native"),
-        pl.lit("USD").alias("currency"),
-        pl.when(is_import).then(pl.lit("CIF")).otherwise(pl.lit("FOB")).alias("valuation"),
-        number(col("net_wgt")).alias("net_weight_kg"),
-        quantity.alias("quantity"),
-        qty_unit.alias("quantity_unit"),
-        flags.alias("flags"),
-        pl.lit(file_name, dtype=pl.String).alias("source_file"),
-        pl.col("_line").cast(pl.Int64).alias("source_line"),
-        reject_field.alias("reject_field"),
-        reject_reason.alias("reject_reason"),
-    )
-    return out.select(
-        [pl.col(name).cast(dtype) for name, dtype in FLOW_SCHEMA.items()]
-        + [pl.col("reject_field"), pl.col("reject_reason")]
-    )
+    exprs: dict[str, pl.Expr] = {
+        "source": pl.lit(source, dtype=pl.String),
+        "reporter_iso3": reporter,
+        "partner_iso3": partner,
+        "flow": flow,
+        "exporter_iso3": pl.when(is_import).then(partner).otherwise(reporter),
+        "importer_iso3": pl.when(is_import).then(reporter).otherwise(partner),
+        "hs_code": hs,
+        "hs6": hs6,
+        "hs_revision": col("classification"),
+        "period": period,
+        "freq": freq,
+        "value_usd": value,
+        "value_native": value,
+        "currency": pl.lit("USD"),
+        "valuation": pl.when(is_import).then(pl.lit("CIF")).otherwise(pl.lit("FOB")),
+        "net_weight_kg": number(col("net_wgt")),
+        "quantity": quantity,
+        "quantity_unit": qty_unit,
+        "flags": flags,
+        "source_file": pl.lit(file_name, dtype=pl.String),
+        "source_line": pl.col("_line").cast(pl.Int64),
+    }
+    columns = {name: exprs[name].cast(dtype) for name, dtype in FLOW_SCHEMA.items()}
+    return Staged(frame, columns, checks)
 
 
 def _load_json(path: Path) -> list[dict[str, Any]]:
@@ -461,6 +475,10 @@ class ComtradeReader:
 
     def read(self, path: Path) -> pl.LazyFrame:
         """Canonical columns + ``reject_field`` + ``reject_reason`` (see module docstring)."""
+        return self.read_staged(path).canonical()
+
+    def read_staged(self, path: Path) -> Staged:
+        """:meth:`read` before its final select (:class:`~tradeimpact.sources._text.Staged`)."""
         path = Path(path)
         head = head_bytes(path)
         if self._is_json(head):
@@ -471,4 +489,4 @@ class ComtradeReader:
             frame, what = scan_text_csv(path), "the header has"
             columns = [name for name in frame.collect_schema().names() if name != "_line"]
         found = _match_columns(path, columns, what)
-        return canonical_comtrade(frame, found, self.source, str(path))
+        return staged_comtrade(frame, found, self.source, str(path))
