@@ -115,6 +115,24 @@ def _sink_pass(good: pl.LazyFrame, rejected: pl.LazyFrame, good_path: Path, bad_
     )
 
 
+#: rows of year partitions written in one pass (bounds the memory of a PartitionBy sink)
+_BATCH_ROWS = 4_000_000
+
+
+def _year_batches(counts: list[tuple[int, int]], limit: int) -> list[list[int]]:
+    """Consecutive years grouped so that each group holds at most ``limit`` rows (or one year)."""
+    batches: list[list[int]] = []
+    rows = 0
+    for year, n in counts:
+        if batches and rows + n <= limit:
+            batches[-1].append(year)
+            rows += n
+        else:
+            batches.append([year])
+            rows = n
+    return batches
+
+
 def _year_file(stem: str) -> Callable[[Any], str]:
     """File path provider of the year partitions: ``year=<yyyy>/<stem>.parquet``."""
 
@@ -382,19 +400,38 @@ class FlowStore:
                 # both sides are in input order: merged, the quarantine stays in input order
                 rejected = rejected.merge_sorted(clashed, key="source_line")
                 good = good.filter(~flag)
-            # stored rows, one file a year, in one pass
+            # stored rows, one file a year: the years are written in batches of at most
+            # _BATCH_ROWS rows, each batch in one pass (a PartitionBy sink holds its partitions
+            # in memory; a year alone streams through a plain sink)
             year_dir = staging / flows_rel
-            _sink(
-                good.with_columns(pl.col("period").dt.year().alias("year")).drop("source"),
-                pl.PartitionBy(
-                    year_dir,
-                    key="year",
-                    include_key=False,
-                    file_path_provider=_year_file(stem),
-                    approximate_bytes_per_file=None,
-                ),
-                mkdir=True,
+            dated = good.with_columns(pl.col("period").dt.year().alias("year")).drop("source")
+            counts = (
+                dated.group_by("year")
+                .agg(pl.len().alias("n"))
+                .sort("year")
+                .collect(engine="streaming")
+                .rows()
             )
+            for batch in _year_batches(counts, _BATCH_ROWS):
+                if len(batch) == 1:
+                    rel = flows_rel / f"year={batch[0]}" / f"{stem}.parquet"
+                    _sink(
+                        dated.filter(pl.col("year") == batch[0]).drop("year"),
+                        staging / rel,
+                        mkdir=True,
+                    )
+                    continue
+                _sink(
+                    dated.filter(pl.col("year").is_in(batch)),
+                    pl.PartitionBy(
+                        year_dir,
+                        key="year",
+                        include_key=False,
+                        file_path_provider=_year_file(stem),
+                        approximate_bytes_per_file=None,
+                    ),
+                    mkdir=True,
+                )
             stored: list[tuple[str, int]] = []
             for file in sorted(year_dir.glob(f"year=*/{stem}.parquet")):
                 count = pl.scan_parquet(file).select(pl.len()).collect().item()
