@@ -183,11 +183,31 @@ def machine() -> dict[str, Any]:
         except ImportError:
             versions[mod] = "absent"
     return {
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         "memory_mib": mem,
         "platform": platform.platform(),
         "versions": versions,
     }
+
+
+#: Thread-count variables set by ``--threads`` (same value for every implementation).
+THREAD_VARS = (
+    "OMP_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "NUMBA_NUM_THREADS",
+    "POLARS_MAX_THREADS",
+)
+
+
+def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Old results with the re-measured cases (same label) replaced, new ones in plan order."""
+    order = [c.label for c in plan(full=True, quick=False)] + [c.label for c in plan(False, True)]
+    by_label = {r["label"]: r for r in old}
+    by_label.update({r["label"]: r for r in new})
+    rank = {label: i for i, label in enumerate(dict.fromkeys(order))}
+    return sorted(by_label.values(), key=lambda r: rank.get(r["label"], len(rank)))
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -198,8 +218,11 @@ def render(results: list[dict[str, Any]], info: dict[str, Any]) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Machine: {info['cpus']} CPUs, {info['memory_mib']:,} MiB memory; {info['platform']}.",
+        f"Machine: {info['cpus']} CPUs, {info['memory_mib']:,} MiB memory; {info['platform']}; "
+        f"threads per worker: {info.get('threads', 'machine default')}.",
         "Versions: " + ", ".join(f"{k} {v}" for k, v in info["versions"].items()) + ".",
+        f"Load average (1 min) when the run started: {info.get('load_average_1min', '-')} "
+        "(a shared machine: compare the ratios, measured back to back, more than the times).",
         "All inputs are SYNTHETIC (generated, seeded) except the AGTPA sample. Times are medians of the",
         "timed repetitions after a warm-up, each implementation in its own process; peak memory is that",
         "process's maximum resident set (it includes the inputs it holds).",
@@ -240,9 +263,24 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--out", default=str(REPO / "reports"), help="folder for benchmarks.md/.json")
     ap.add_argument("--timeout", type=float, default=3600.0, help="seconds per measurement")
+    ap.add_argument(
+        "--update",
+        action="store_true",
+        help="keep the other cases of an existing benchmarks.json in --out (re-run only --only)",
+    )
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=0,
+        help="cap BLAS/OpenMP/numba/polars threads of every worker alike (0: machine default)",
+    )
     args = ap.parse_args(argv)
     only = {t for t in args.only.split(",") if t}
+    if args.threads:
+        for var in THREAD_VARS:
+            os.environ[var] = str(args.threads)
     info = machine()
+    info["threads"] = args.threads or "machine default"
     results = []
     for case in plan(args.full, args.quick):
         if only and case.task not in only:
@@ -286,6 +324,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.update and (out / "benchmarks.json").exists():
+        results = merge(json.loads((out / "benchmarks.json").read_text())["results"], results)
     (out / "benchmarks.json").write_text(
         json.dumps({"machine": info, "results": results}, indent=2, sort_keys=True) + "\n"
     )
