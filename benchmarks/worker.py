@@ -1,5 +1,7 @@
 """One benchmark measurement in a fresh process: ``python -m benchmarks.worker TASK IMPL PARAMS``.
 
+``python -m benchmarks.worker prepare TASK PARAMS`` only writes the task's generated input file.
+
 Runs ``warmup`` untimed calls, then ``reps`` timed calls, and prints one JSON line with the wall
 times (seconds), the peak resident set size of this process (MiB, ``ru_maxrss``, which includes
 the inputs the task builds in memory) and task-specific extras.
@@ -342,7 +344,25 @@ def _report(p: dict[str, Any]) -> Callable[[], Any]:
     return run
 
 
+#: Generated input files of each task (made by ``prepare`` in a process of their own, so that the
+#: generator's memory never counts in a measured process's peak).
+INPUTS: dict[str, Callable[[int], Path]] = {
+    "ingest_csv": data.comtrade_csv,
+    "ingest_json": data.comtrade_json,
+}
+
+
+def prepare(name: str, params: dict[str, Any]) -> None:
+    """Write (once, cached) the input file a task reads."""
+    make = INPUTS.get(name)
+    if make is not None:
+        make(int(params["rows"]))
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "prepare":
+        prepare(argv[1], json.loads(argv[2]))
+        return
     name, impl, params_json = argv
     params = json.loads(params_json)
     run = TASKS[(name, impl)](params)
