@@ -1,0 +1,996 @@
+"""Run the case studies end to end: an event file + data -> every design, outcome and variant.
+
+:func:`run_case_study` reads an event (``analysis/events/*.toml``) and a specification
+(``analysis/specs/main.toml``), loads the flows (a data directory of raw files, a
+:class:`~tradeimpact.store.FlowStore`, or a frame of canonical flows), builds each design's panel
+(:func:`tradeimpact.panel.build_panel`) and calls the package's estimators on it. It holds no
+estimation logic of its own: fixed-effects OLS (:func:`tradeimpact.models.linear.feols`), PPML
+(:func:`tradeimpact.models.ppml.ppml`), randomization inference
+(:func:`tradeimpact.inference.randomization.randomization_inference`), Conley-Taber
+(:func:`tradeimpact.inference.conley_taber.conley_taber_panel`), synthetic control and synthetic
+DiD (:func:`tradeimpact.models.synthdid.synthdid`) and HonestDiD
+(:func:`tradeimpact.sensitivity.honestdid.sensitivity_relative_magnitudes`).
+
+Specification file schema (TOML, ``analysis/specs/*.toml``)
+-----------------------------------------------------------
+``[spec]`` ``designs`` (list of ``importer, exporter, triple, diversion, mirror, synth, sdid``),
+``outcomes`` (``log_quantity, log_value, log_unit_value, ppml_value``), ``synth_outcome``,
+``basket`` (``core``, ``core+extended``), ``level``.
+``[fixed_effects]`` design -> list of panel columns absorbed (``cell``, ``product_period``,
+``unit_period``, ``month_of_year_fe``).
+``[inference]`` ``headline`` (``ri``), ``ri_max_exact``, ``ri_draws``, ``seed``.
+``[event_study]`` ``reference``, ``designs``, ``outcome``.
+``[honestdid]`` ``events`` (names), ``mbar`` (list).
+``[[variants]]`` ``name``, ``description``, optional ``events`` (names it applies to) and one
+change each: ``event_month = "alt"``, ``long_post``, ``drop_confounder`` (name),
+``keep_anticipation``, ``sum3``, ``extra_fe`` (list), ``basket``, ``control_set`` (name),
+``leave_one_out`` (one row per dropped control, variant ``loo_<ISO3>``). Variants run on the
+importer-side design with ``log_quantity``.
+
+Samples. The DiD sample runs from the window's start to the restriction's last month (``[event]
+end``) when one is known, else to the window's end (``long_post`` variants: to the window's end);
+months of anticipation (``[window] anticipation_months``) are left out unless
+``keep_anticipation``. ``post`` = months from the event month on.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import tempfile
+import tomllib
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError, TradeImpactError
+from tradeimpact.panel import Event, Panel, build_panel, month_start
+
+#: Columns of :attr:`CaseStudy.main`, in order.
+MAIN_COLUMNS: tuple[str, ...] = (
+    "design",
+    "outcome",
+    "variant",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "p_value",
+    "p_method",
+    "cr1_se",
+    "nobs",
+    "true_effect",
+    "p_fraction",
+    "n_placebos",
+    "cr1_p_value",
+    "ct_low",
+    "ct_high",
+    "zeros_dropped",
+    "note",
+)
+MAIN_SCHEMA: dict[str, Any] = {
+    "design": pl.String,
+    "outcome": pl.String,
+    "variant": pl.String,
+    "estimate": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "ci_method": pl.String,
+    "p_value": pl.Float64,
+    "p_method": pl.String,
+    "cr1_se": pl.Float64,
+    "nobs": pl.Int64,
+    "true_effect": pl.Float64,
+    "p_fraction": pl.String,
+    "n_placebos": pl.Int64,
+    "cr1_p_value": pl.Float64,
+    "ct_low": pl.Float64,
+    "ct_high": pl.Float64,
+    "zeros_dropped": pl.Int64,
+    "note": pl.String,
+}
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_SPEC = REPO / "analysis" / "specs" / "main.toml"
+TRUE_EFFECTS_FILE = "SYNTHETIC_TRUE_EFFECTS.json"
+
+
+# ---------------------------------------------------------------------------------- inputs
+@dataclass
+class LoadedFlows:
+    """Canonical flows held in memory, with where they came from."""
+
+    flows: pl.DataFrame
+    inputs: list[tuple[str, str]]  # (file name, sha256)
+    is_synthetic: bool
+    data_dir: Path | None
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _raw_files(data_dir: Path) -> list[Path]:
+    """Raw flow files under ``data_dir`` (published figures, READMEs and true effects excluded)."""
+    skip_dirs = {"published"}
+    out = []
+    for p in sorted(data_dir.rglob("*")):
+        if not p.is_file() or p.name.startswith("."):
+            continue
+        rel = p.relative_to(data_dir)
+        if rel.parts[0] in skip_dirs or p.suffix.lower() in (".md", ".txt", ".toml"):
+            continue
+        if p.name == TRUE_EFFECTS_FILE or p.name.endswith(".sha256") or p.name == "manifest.json":
+            continue
+        if p.suffix == ".parquet" or ".store" in rel.parts[0]:
+            continue
+        out.append(p)
+    return out
+
+
+def load_flows(source: Any) -> LoadedFlows:
+    """Canonical flows from a data directory, a FlowStore (or its root) or a frame.
+
+    A data directory is ingested into a temporary :class:`~tradeimpact.store.FlowStore` (the
+    readers are detected from the files; bad rows are quarantined by the store and reported
+    there). ``is_synthetic`` is True when any input file name contains ``SYNTHETIC``.
+    """
+    from tradeimpact.store import FlowStore
+
+    if isinstance(source, LoadedFlows):
+        return source
+    if isinstance(source, pl.LazyFrame | pl.DataFrame):
+        df = source.collect() if isinstance(source, pl.LazyFrame) else source
+        names = (
+            df["source_file"].unique().drop_nulls().to_list() if "source_file" in df.columns else []
+        )
+        syn = any("SYNTHETIC" in Path(str(n)).name for n in names)
+        return LoadedFlows(df, [(Path(str(n)).name, "") for n in sorted(names)], syn, None)
+    if isinstance(source, FlowStore):
+        store = source
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise TradeImpactError(f"{path}: no such data directory or store")
+        if (path / "manifest.json").exists():
+            store = FlowStore(path)
+        else:
+            files = _raw_files(path)
+            if not files:
+                raise TradeImpactError(f"{path}: no raw flow files found")
+            with tempfile.TemporaryDirectory(prefix="tradeimpact-store-") as tmp:
+                st = FlowStore(tmp)
+                st.ingest(files)
+                flows = st.scan().collect()
+            inputs = [(f.relative_to(path).as_posix(), _sha256(f)) for f in files]
+            syn = any("SYNTHETIC" in f.name for f in files)
+            return LoadedFlows(flows, inputs, syn, path)
+    inp = store.inputs()
+    inputs = [(Path(p).name, s) for p, s in zip(inp["path"], inp["sha256"], strict=True)]
+    syn = any("SYNTHETIC" in Path(p).name for p in inp["path"])
+    return LoadedFlows(store.scan().collect(), sorted(inputs), syn, None)
+
+
+def load_spec(path: str | Path | None = None) -> dict[str, Any]:
+    """Read a specification file (schema in the module docstring)."""
+    p = Path(path) if path is not None else DEFAULT_SPEC
+    try:
+        spec = tomllib.loads(p.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise TradeImpactError(f"{p}: cannot read the specification: {exc}") from exc
+    if "spec" not in spec:
+        raise TradeImpactError(f"{p}: key 'spec': missing")
+    spec["_path"] = str(p)
+    return spec
+
+
+# ---------------------------------------------------------------------------- true effects
+def load_true_effects(data_dir: Path | None) -> dict[str, Any] | None:
+    """``SYNTHETIC_TRUE_EFFECTS.json`` of a data directory (None when absent)."""
+    if data_dir is None:
+        return None
+    p = Path(data_dir) / TRUE_EFFECTS_FILE
+    if not p.exists():
+        return None
+    out: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
+    return out
+
+
+#: design -> (quantity path, unit-value path, comparison path subtracted) in the true-effects file
+_PATHS: dict[str, tuple[str, str | None, str | None]] = {
+    "importer": ("importer_quantity", "importer_unit_value", None),
+    "exporter": ("exporter_quantity", "exporter_unit_value", None),
+    "triple": ("importer_quantity", "importer_unit_value", "comparison_quantity"),
+    "diversion": ("diversion_quantity", None, "diversion_comparison_quantity"),
+    "synth": ("importer_quantity", None, None),
+    "sdid": ("importer_quantity", None, None),
+}
+
+
+def true_effect(
+    truth: dict[str, Any],
+    design: str,
+    outcome: str,
+    periods: Sequence[date],
+    post: Sequence[bool],
+    *,
+    sum3: bool = False,
+    basket: str = "core",
+) -> float:
+    """The value a design's estimator targets in the SYNTHETIC panel, from the monthly paths.
+
+    For log outcomes with one treated unit and unit and period fixed effects (balanced panel) the
+    DiD coefficient is ``mean_post(a) - mean_pre(a)`` of the Japan-specific log effect ``a``
+    over the sample's months (both averages over the months of the sample). For PPML on levels
+    the months are weighted by Japan's counterfactual expected value ``mu0``:
+    ``log(sum_post mu0 e^a / sum_post mu0) - log(sum_pre mu0 e^a / sum_pre mu0)``. With 3-month
+    sums, ``a`` of a bin is ``log(sum_bin mu0 e^a / sum_bin mu0)``. The mirror gap's path is
+    ``importer_quantity - exporter_quantity``.
+    """
+    months = [date(int(m[:4]), int(m[5:7]), 1) for m in truth["months"]]
+    index = {m: i for i, m in enumerate(months)}
+    paths = {k: np.asarray(v, dtype=float) for k, v in truth["paths"].items()}
+    w_all = np.asarray(truth["japan_counterfactual_value_usd"].get(basket, next(iter(
+        truth["japan_counterfactual_value_usd"].values()))), dtype=float)  # fmt: skip
+    if design == "mirror":
+        a = paths["importer_quantity"] - paths["exporter_quantity"]
+    else:
+        qk, uk, ck = _PATHS[design]
+        q = paths[qk] - (paths[ck] if ck else 0.0)
+        uv = paths[uk] if uk else np.zeros_like(q)
+        a = {"log_quantity": q, "log_unit_value": uv, "log_value": q + uv}.get(outcome, q + uv)
+    ppml = outcome.startswith("ppml")
+
+    def level(idx: list[int]) -> float:
+        w = w_all[idx]
+        return float(np.log(np.sum(w * np.exp(a[idx])) / np.sum(w)))
+
+    vals: list[float] = []
+    flags: list[bool] = []
+    for per, is_post in zip(periods, post, strict=True):
+        i = index[month_start(per)]
+        idx = [i, i + 1, i + 2] if sum3 else [i]
+        vals.append(level(idx) if (sum3 or ppml) and not outcome.endswith("unit_value")
+                    else float(np.mean(a[idx])))  # fmt: skip
+        flags.append(bool(is_post))
+    v = np.asarray(vals)
+    f = np.asarray(flags)
+    if ppml and not sum3:
+        ipost = [index[month_start(p)] for p, s in zip(periods, post, strict=True) if s]
+        ipre = [index[month_start(p)] for p, s in zip(periods, post, strict=True) if not s]
+        return level(ipost) - level(ipre)
+    pre = v[~f].mean() if (~f).any() else 0.0
+    return float(v[f].mean() - pre)
+
+
+# ------------------------------------------------------------------------------- results
+@dataclass
+class CaseStudy:
+    """Everything one event's case study produced (what :mod:`tradeimpact.report` reads).
+
+    Attributes
+    ----------
+    event : Event
+        The event as read from its TOML file.
+    spec : dict
+        The specification (TOML as a dict; ``spec["_path"]`` its file).
+    main : polars.DataFrame
+        One row per (design, outcome, variant), columns :data:`MAIN_COLUMNS`: ``estimate``;
+        the headline interval ``ci_low, ci_high`` and ``ci_method`` (randomization inference by
+        test inversion for the regression designs; synthetic DiD's placebo SE interval for
+        ``sdid``; the placebo range for ``synth``); ``p_value`` with ``p_method`` and
+        ``p_fraction`` (``"k/N"``: the exact randomization p-value, ``N = n_placebos``
+        assignments); ``cr1_se`` and ``cr1_p_value`` (cluster-robust by importer, labelled,
+        beside the headline); ``ct_low, ct_high`` (Conley-Taber, where computable); ``nobs``;
+        ``true_effect`` (SYNTHETIC data only, else null); ``zeros_dropped`` (zero flows left out
+        of a log outcome); ``note``.
+    panels : dict
+        ``design -> Panel`` of the baseline specification (log quantity; the mirror's gap).
+    results : dict
+        ``"design/outcome/variant" -> `` the estimator's result object (feols / ppml / synthdid).
+    ri : dict
+        ``"design/outcome/variant" ->`` :class:`~tradeimpact.inference.randomization.RandomizationResult`.
+    placebo_distributions : polars.DataFrame
+        ``design, outcome, variant, assignment, estimate, is_actual``: every RI placebo estimate.
+    event_studies : dict
+        ``design ->`` event-study result (feols with event-time dummies, reference period).
+    event_study_frames : dict
+        ``design ->`` frame ``rel_time, estimate, ci_low, ci_high, ri_low, ri_high,
+        true_effect``: pointwise CR1 95% interval and the randomization band (range of the
+        same coefficient over the placebo countries).
+    synth : dict
+        ``"sc"``, ``"sdid"``, ``"did"`` -> SynthDIDResult (synthetic control, synthetic DiD, DiD on
+        the same aggregated panel).
+    synth_gap, synth_placebos : polars.DataFrame or None
+        ``period, gap`` (treated minus synthetic control) and ``period, unit, gap`` (each control
+        given the treatment in turn).
+    honestdid : HonestDiDResult or None
+        Relative-magnitudes sensitivity of the average post effect (events named in the spec).
+    raw : polars.DataFrame
+        ``period, unit, value``: each importer's reported imports of the basket from the source
+        (kg), for the raw-series figure; ``raw_base`` (date, date) the index base window.
+    mirror : polars.DataFrame
+        ``period, exporter_reported, importer_reported`` (kg): the treated importer's basket as
+        both sides report it.
+    diversion : polars.DataFrame
+        ``period, supplier, value`` (kg): the treated importer's basket imports by supplier
+        (the source country included).
+    published : polars.DataFrame
+        Published figures (:func:`published_series`).
+    events : list of (date, str)
+        Dates to mark on figures (event, end, confounders).
+    is_synthetic : bool
+        True when any input file name says SYNTHETIC.
+    inputs : list of (str, str)
+        Input file names and their sha256.
+    notes : list of str
+        How panels were built and what was dropped.
+    """
+
+    event: Event
+    spec: dict[str, Any]
+    main: pl.DataFrame
+    panels: dict[str, Panel]
+    results: dict[str, Any]
+    ri: dict[str, Any]
+    placebo_distributions: pl.DataFrame
+    event_studies: dict[str, Any]
+    event_study_frames: dict[str, pl.DataFrame]
+    synth: dict[str, Any]
+    synth_gap: pl.DataFrame | None
+    synth_placebos: pl.DataFrame | None
+    honestdid: Any | None
+    raw: pl.DataFrame
+    raw_base: tuple[date, date]
+    mirror: pl.DataFrame
+    diversion: pl.DataFrame
+    published: pl.DataFrame
+    events: list[tuple[date, str]]
+    is_synthetic: bool
+    inputs: list[tuple[str, str]]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.event.name
+
+    @property
+    def title(self) -> str:
+        return self.event.title
+
+    def headline(self, design: str = "importer", outcome: str = "log_quantity") -> dict[str, Any]:
+        """The baseline row of one design and outcome, as a dict."""
+        rows = self.main.filter(
+            (pl.col("design") == design)
+            & (pl.col("outcome") == outcome)
+            & (pl.col("variant") == "baseline")
+        )
+        if rows.height != 1:
+            raise KeyError(f"no baseline row for {design}/{outcome}")
+        return rows.row(0, named=True)
+
+
+# ------------------------------------------------------------------------------ running
+@dataclass
+class _Variant:
+    name: str
+    event_month: date
+    sample_end: date
+    exclude: tuple[date, ...]
+    sum3: bool = False
+    extra_fe: tuple[str, ...] = ()
+    basket: str = "core"
+    controls: tuple[str, ...] = ()
+
+
+def _variants(event: Event, spec: dict[str, Any]) -> list[_Variant]:
+    base_basket = spec["spec"].get("basket", "core")
+    default_end = event.end_month or month_start(event.window_end)
+    antic = tuple(event.anticipation_months)
+    out: list[_Variant] = []
+    for v in spec.get("variants", [{"name": "baseline"}]):
+        if "events" in v and event.name not in v["events"]:
+            continue
+        ev_month = event.event_month
+        if v.get("event_month") == "alt":
+            if event.alt_event_month is None:
+                continue
+            ev_month = month_start(event.alt_event_month)
+        end = month_start(event.window_end) if v.get("long_post") else default_end
+        excl = () if v.get("keep_anticipation") else antic
+        if "drop_confounder" in v:
+            excl = excl + event.confounder_months(v["drop_confounder"])
+        controls = event.control_set(v.get("control_set"))
+        common = dict(
+            event_month=ev_month,
+            sample_end=end,
+            exclude=excl,
+            sum3=bool(v.get("sum3", False)),
+            extra_fe=tuple(v.get("extra_fe", ())),
+            basket=v.get("basket", base_basket),
+        )
+        if v.get("leave_one_out"):
+            for c in controls:
+                out.append(
+                    _Variant(
+                        name=f"loo_{c}",
+                        controls=tuple(x for x in controls if x != c),
+                        **common,  # type: ignore[arg-type]
+                    )
+                )
+        else:
+            out.append(_Variant(name=v["name"], controls=controls, **common))  # type: ignore[arg-type]
+    return out
+
+
+def _month_end(d: date) -> date:
+    return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+
+
+def _ri_columns(
+    design: str, data: pl.DataFrame, event: Event, basket: Sequence[str]
+) -> dict[str, Any]:
+    """Arguments of randomization inference / Conley-Taber for a design."""
+    if design == "diversion":
+        # placebo-in-product-space: which products are "restricted" is re-assigned
+        return {"unit": "product", "treated": list(basket), "post": "post", "cells": "unit_period"}
+    if design == "triple":
+        return {"unit": "unit", "treated": event.treated, "post": "restricted_post",
+                "cells": "cell_period"}  # fmt: skip
+    return {"unit": "unit", "treated": event.treated, "post": "post", "cells": "product_period"}
+
+
+def _fit_row(
+    panel: Panel,
+    design: str,
+    outcome: str,
+    variant: _Variant,
+    fe: list[str],
+    event: Event,
+    basket: Sequence[str],
+    spec: dict[str, Any],
+    store: dict[str, Any],
+) -> dict[str, Any]:
+    """Estimate one (design, outcome, variant): estimator + RI + Conley-Taber + CR1."""
+    from tradeimpact.inference.conley_taber import conley_taber_panel
+    from tradeimpact.inference.randomization import randomization_inference
+    from tradeimpact.models.linear import feols
+    from tradeimpact.models.ppml import ppml
+
+    inf = spec.get("inference", {})
+    level = float(spec["spec"].get("level", 0.95))
+    data = panel.data.with_columns(
+        (pl.col("restricted") * pl.col("post")).alias("restricted_post"),
+        pl.concat_str([pl.col("product"), pl.col("period").cast(pl.String)], separator="|").alias(
+            "cell_period"
+        ),
+    )
+    key = f"{design}/{outcome}/{variant.name}"
+    ric = _ri_columns(design, data, event, basket)
+    cluster = ric["unit"]
+    row: dict[str, Any] = {"design": design, "outcome": outcome, "variant": variant.name}
+    notes: list[str] = []
+    res: Any
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if outcome.startswith("ppml"):
+            res = ppml(data, "y", ["treat"], fe, vcov={"CR1": cluster})
+        else:
+            res = feols(data, "y", ["treat"], fe=fe, vcov={"CR1": cluster})
+    store["results"][key] = res
+    est = float(res.params["treat"])
+    se = float(res.std_errors["treat"])
+    row.update(estimate=est, cr1_se=se, cr1_p_value=float(res.analytic_pvalues["treat"]),
+               nobs=int(res.nobs))  # fmt: skip
+    row["zeros_dropped"] = int(panel.dropped.get("zeros_in_log", 0))
+    # headline: randomization inference (log outcomes; PPML uses the CR1 figures, labelled)
+    if outcome.startswith("ppml"):
+        ci = res.analytic_conf_int(level).loc["treat"]
+        row.update(ci_low=float(ci["lower"]), ci_high=float(ci["upper"]),
+                   ci_method="CR1 (t, G-1 df): no randomization inference for PPML here",
+                   p_value=row["cr1_p_value"], p_method="CR1")  # fmt: skip
+        notes.append("PPML: cluster-robust interval (not valid with one treated unit)")
+    else:
+        ri = randomization_inference(
+            data, "y", unit=ric["unit"], time="period", treated=ric["treated"], post=ric["post"],
+            fe=fe, max_exact=int(inf.get("ri_max_exact", 10_000)),
+            n_permutations=int(inf.get("ri_draws", 999)), seed=int(inf.get("seed", 0)),
+        )  # fmt: skip
+        store["ri"][key] = ri
+        lo, hi = ri.conf_int(level)
+        kind = "exact" if ri.exact else "random draws"
+        row.update(
+            ci_low=lo, ci_high=hi,
+            ci_method="randomization inference, placebo-in-space (test inversion)",
+            p_value=float(ri.pvalue), p_fraction=f"{ri.p_numerator}/{ri.p_denominator}",
+            n_placebos=int(ri.p_denominator),
+            p_method=f"randomization inference ({kind}, {ri.p_numerator}/{ri.p_denominator})",
+        )  # fmt: skip
+        if abs(ri.estimate - est) > 1e-6 * max(1.0, abs(est)):
+            notes.append(f"RI estimate {ri.estimate:.6g} differs from the fit {est:.6g}")
+        pl_frame = ri.placebo.with_columns(
+            pl.lit(design).alias("design"), pl.lit(outcome).alias("outcome"),
+            pl.lit(variant.name).alias("variant"),
+        ).select("design", "outcome", "variant", "assignment", "estimate", "is_actual")  # fmt: skip
+        store["placebos"].append(pl_frame)
+        if design != "diversion":
+            # Conley-Taber compares the treated group with each control group cell by cell:
+            # it runs on the cells (product x month) every unit reports (zeros leave holes)
+            n_units = data[ric["unit"]].n_unique()
+            full = (
+                data.group_by(ric["cells"]).agg(pl.col(ric["unit"]).n_unique().alias("_n"))
+                .filter(pl.col("_n") == n_units)[ric["cells"]]
+            )  # fmt: skip
+            ct_data = data.filter(pl.col(ric["cells"]).is_in(full.implode()))
+            try:
+                ct = conley_taber_panel(
+                    ct_data, "y", unit=ric["unit"], time=ric["cells"], treated=ric["treated"],
+                    post=ric["post"], fe=fe, level=level,
+                )  # fmt: skip
+                row.update(ct_low=float(ct.low), ct_high=float(ct.high))
+                if ct_data.height < data.height:
+                    notes.append(
+                        f"Conley-Taber on the {ct_data.height} rows whose cell every unit reports"
+                    )
+            except (ModelSpecError, ValueError) as exc:
+                notes.append(f"Conley-Taber not computed: {exc}")
+    row["note"] = "; ".join(notes) if notes else None
+    return row
+
+
+def _truth_for(
+    truth: dict[str, Any] | None, design: str, outcome: str, panel: Panel, variant: _Variant
+) -> float | None:
+    if truth is None:
+        return None
+    per = panel.data.select("period", "post").unique().sort("period")
+    # the post indicator is by period; for the triple/diversion designs too
+    return true_effect(
+        truth, design, outcome, per["period"].to_list(), [bool(x) for x in per["post"]],
+        sum3=variant.sum3, basket=variant.basket,
+    )  # fmt: skip
+
+
+def _event_study(
+    flows: pl.DataFrame,
+    event: Event,
+    design: str,
+    spec: dict[str, Any],
+    truth: dict[str, Any] | None,
+) -> tuple[Any, pl.DataFrame]:
+    """Monthly event study (feols with event-time dummies of the treated unit) + placebo band."""
+    from tradeimpact.models.linear import feols
+
+    es = spec.get("event_study", {})
+    ref = int(event.reference_period if event.reference_period != -1 else es.get("reference", -1))
+    lo, hi = event.event_time
+    ev = event.event_month
+    start = _add_months(ev, lo)
+    end = _add_months(ev, hi)
+    panel = build_panel(
+        flows, event, design, es.get("outcome", "log_quantity"),
+        window=(start, min(end, month_start(event.window_end))),
+    )  # fmt: skip
+    data = panel.data
+    ks = [k for k in range(lo, hi + 1) if k != ref and k in set(data["rel_time"].to_list())]
+    names = [f"et_{k}".replace("-", "m") for k in ks]
+    fe = spec.get("fixed_effects", {}).get(design, ["cell", "product_period"])
+
+    def fit(unit: str) -> Any:
+        d = data.with_columns(
+            [
+                ((pl.col("unit") == unit) & (pl.col("rel_time") == k)).cast(pl.Int8).alias(n)
+                for k, n in zip(ks, names, strict=True)
+            ]
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return feols(d, "y", names, fe=fe, vcov={"CR1": "unit"})
+
+    res = fit(event.treated)
+    ci = res.analytic_conf_int(0.95)
+    placebo = []
+    for u in panel.units:
+        if u == event.treated:
+            continue
+        r = fit(u)
+        placebo.append([float(r.params.get(n, np.nan)) for n in names])
+    pmat = np.asarray(placebo, dtype=float)
+    true_vals: list[float | None] = [None] * len(ks)
+    if truth is not None:
+        months = [_add_months(ev, k) for k in ks]
+        ref_month = _add_months(ev, ref)
+        true_vals = [
+            true_effect(truth, design, "log_quantity", [ref_month, m], [False, True])
+            for m in months
+        ]
+    frame = pl.DataFrame(
+        {
+            "rel_time": ks,
+            "estimate": [float(res.params[n]) for n in names],
+            "ci_low": [float(ci.loc[n, "lower"]) for n in names],
+            "ci_high": [float(ci.loc[n, "upper"]) for n in names],
+            "ri_low": np.nanmin(pmat, axis=0) if pmat.size else [None] * len(ks),
+            "ri_high": np.nanmax(pmat, axis=0) if pmat.size else [None] * len(ks),
+            "true_effect": true_vals,
+        },
+        schema_overrides={"true_effect": pl.Float64},
+    )
+    res.extra["event_times"] = ks
+    res.extra["reference"] = ref
+    return res, frame
+
+
+def _add_months(d: date, k: int) -> date:
+    m = d.year * 12 + (d.month - 1) + k
+    return date(m // 12, m % 12 + 1, 1)
+
+
+def _synth(
+    flows: pl.DataFrame,
+    event: Event,
+    variant: _Variant,
+    truth: dict[str, Any] | None,
+    spec: dict[str, Any],
+) -> tuple[dict[str, Any], list[dict[str, Any]], pl.DataFrame | None, pl.DataFrame | None, Panel]:
+    """Synthetic control, synthetic DiD and DiD on the importer-side aggregated panel."""
+    from tradeimpact.models.synthdid import synthdid
+
+    panel = build_panel(
+        flows, event, "synth", spec["spec"].get("synth_outcome", "log_quantity"),
+        products=variant.basket, controls=variant.controls, event_month=variant.event_month,
+        window=(event.window_start, variant.sample_end), exclude_periods=variant.exclude,
+    )  # fmt: skip
+    data = panel.data
+    n_per = data["period"].n_unique()
+    complete = data.group_by("unit").len().filter(pl.col("len") == n_per)["unit"].to_list()
+    dropped_units = sorted(set(data["unit"].to_list()) - set(complete))
+    data = data.filter(pl.col("unit").is_in(complete)).sort("unit", "period")
+    # synthetic control on the outcome net of each unit's pre-period mean (Ferman & Pinto 2021,
+    # "demeaned SC"): the treated importer is the largest, outside the donors' convex hull in
+    # levels; synthetic DiD has its own intercept and uses the outcome as it is
+    pre_mean = pl.col("y").filter(pl.col("post") == 0).mean().over("unit")
+    data = data.with_columns((pl.col("y") - pre_mean).alias("y_demeaned"))
+    seed = int(spec.get("inference", {}).get("seed", 0))
+    out: dict[str, Any] = {}
+    rows: list[dict[str, Any]] = []
+    truth_v = _truth_for(truth, "synth", "log_quantity", panel, variant)
+    for method, design in (("sc", "synth"), ("sdid", "sdid"), ("did", "synth_did")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = synthdid(data, "y_demeaned" if method == "sc" else "y", "unit", "period",
+                           "treat", method=method,  # type: ignore[arg-type]
+                           vcov="placebo" if method == "sdid" else None, seed=seed)  # fmt: skip
+        out[method] = res
+        if design == "synth_did":
+            continue
+        if method == "sdid":
+            ci = res.analytic_conf_int(0.95).iloc[0]
+            lo, hi = float(ci["lower"]), float(ci["upper"])
+            ci_m = "placebo variance (Arkhangelsky et al. 2021, Algorithm 4), normal"
+            p, p_m = float(res.analytic_pvalues.iloc[0]), "placebo variance, normal"
+        else:
+            lo = hi = p = None  # type: ignore[assignment]
+            ci_m = "none (synthetic control: see the in-space placebo p-value)"
+            p_m = ""
+        rows.append(
+            {
+                "design": design, "outcome": "log_quantity", "variant": variant.name,
+                "estimate": float(res.att), "ci_low": lo, "ci_high": hi, "ci_method": ci_m,
+                "p_value": p, "p_method": p_m,
+                "cr1_se": None, "nobs": int(data.height), "true_effect": truth_v,
+                "zeros_dropped": int(panel.dropped.get("zeros_in_log", 0)),
+                "note": (f"units without a complete series dropped: {', '.join(dropped_units)}"
+                         if dropped_units else None),
+            }
+        )  # fmt: skip
+    gap = None
+    placebos = None
+    sc = out["sc"]
+    try:
+        traj = sc.trajectories()
+        per = sorted(data["period"].unique().to_list())
+        gap = pl.DataFrame({"period": per, "gap": traj["gap"].to_list()})
+        plac = []
+        controls = [u for u in complete if u != event.treated]
+        for u in controls:
+            d = data.filter(pl.col("unit") != event.treated).with_columns(
+                ((pl.col("unit") == u) & (pl.col("post") == 1)).cast(pl.Int8).alias("treat")
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                r = synthdid(d, "y_demeaned", "unit", "period", "treat", method="sc", vcov=None)
+            plac.append(
+                pl.DataFrame({"period": per, "unit": u, "gap": r.trajectories()["gap"].to_list()})
+            )
+        placebos = pl.concat(plac) if plac else None
+        # RMSPE ratio rank of the treated unit (Abadie et al. 2010): the synth p-value
+        pre = np.asarray(
+            [not p for p in data.filter(pl.col("unit") == event.treated)["post"].cast(bool)]
+        )
+
+        def ratio(g: np.ndarray) -> float:
+            return float(np.sqrt(np.mean(g[~pre] ** 2)) / np.sqrt(np.mean(g[pre] ** 2)))
+
+        r_t = ratio(gap["gap"].to_numpy())
+        r_p = (
+            [ratio(placebos.filter(pl.col("unit") == u)["gap"].to_numpy()) for u in controls]
+            if placebos is not None
+            else []
+        )
+        k = 1 + sum(r >= r_t for r in r_p)
+        for row in rows:
+            if row["design"] == "synth":
+                row["p_value"] = k / (1 + len(r_p))
+                row["p_fraction"] = f"{k}/{1 + len(r_p)}"
+                row["n_placebos"] = 1 + len(r_p)
+                row["p_method"] = (
+                    f"post/pre RMSPE ratio rank among {1 + len(r_p)} units (in-space placebos)"
+                )
+    except (AttributeError, KeyError, ModelSpecError) as exc:
+        rows[0]["note"] = f"synthetic-control gap not available: {exc}"
+    return out, rows, gap, placebos, panel
+
+
+def _honestdid(event: Event, es_res: Any, spec: dict[str, Any]) -> Any:
+    """Relative-magnitudes sensitivity of the average post-event effect (events in the spec)."""
+    from tradeimpact.sensitivity.honestdid import sensitivity_relative_magnitudes
+
+    hd = spec.get("honestdid", {})
+    ks = list(es_res.extra["event_times"])
+    ref = int(es_res.extra["reference"])
+    names = [f"et_{k}".replace("-", "m") for k in ks]
+    b = es_res.params[names].to_numpy()
+    s = es_res.cov.loc[names, names].to_numpy()
+    # post coefficients: the anticipation months and the first post months (bounded for speed)
+    max_post = int(hd.get("max_post", 3))
+    ks_keep = [k for k in ks if k < ref or ref < k <= max_post]
+    idx = [ks.index(k) for k in ks_keep]
+    ks, names = ks_keep, [names[i] for i in idx]
+    b, s = b[idx], s[np.ix_(idx, idx)]
+    # HonestDiD: pre-periods are the event times before the reference (the reference is the
+    # last pre-period); the months after the reference (anticipation included) are "post",
+    # and the target averages the post-event months (event time >= 0) only.
+    n_pre = sum(k < ref for k in ks)
+    post_ks = [k for k in ks if k > ref]
+    lvec = np.array([1.0 if k >= 0 else 0.0 for k in post_ks])
+    lvec = lvec / lvec.sum()
+    # keep the pre-periods closest to the event (the dual-vertex enumeration grows fast)
+    keep_pre = min(n_pre, int(hd.get("max_pre", 3)))
+    sel = list(range(n_pre - keep_pre, n_pre)) + list(range(n_pre, len(ks)))
+    return sensitivity_relative_magnitudes(
+        b[sel], s[np.ix_(sel, sel)], keep_pre, len(post_ks),
+        mbarvec=[float(x) for x in hd.get("mbar", [0.0, 0.5, 1.0, 1.5, 2.0])], l_vec=lvec,
+        method="Conditional" if hd.get("method") == "Conditional" else "C-LF",
+        grid_points=int(hd.get("grid_points", 200)), breakdown=bool(hd.get("breakdown", False)),
+    )  # fmt: skip
+
+
+def _series(
+    flows: pl.DataFrame, event: Event, basket: Sequence[str]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Raw importer-side series, mirror series and diversion series for the figures (kg)."""
+    c = pl.col
+    start, end = event.window_start, event.window_end
+    base = flows.filter(c("hs6").is_in(list(basket)) & c("period").is_between(start, end)
+                        & (c("freq") == "M"))  # fmt: skip
+    importers = [event.treated, *event.controls]
+    raw = (
+        base.filter((c("flow") == "M") & (c("partner_iso3") == event.source_country)
+                    & c("reporter_iso3").is_in(importers))
+        .group_by("period", "reporter_iso3").agg(c("net_weight_kg").sum().alias("value"))
+        .rename({"reporter_iso3": "unit"}).sort("unit", "period")
+    )  # fmt: skip
+    imp = base.filter((c("flow") == "M") & (c("reporter_iso3") == event.treated)
+                      & (c("partner_iso3") == event.source_country))  # fmt: skip
+    exp = base.filter((c("flow") == "X") & (c("reporter_iso3") == event.source_country)
+                      & (c("partner_iso3") == event.treated))  # fmt: skip
+    mirror = (
+        imp.group_by("period").agg(c("net_weight_kg").sum().alias("importer_reported"))
+        .join(exp.group_by("period").agg(c("net_weight_kg").sum().alias("exporter_reported")),
+              on="period", how="full", coalesce=True)
+        .select("period", "exporter_reported", "importer_reported").sort("period")
+    )  # fmt: skip
+    div = (
+        base.filter((c("flow") == "M") & (c("reporter_iso3") == event.treated)
+                    & c("partner_iso3").is_in([event.source_country, *event.suppliers]))
+        .group_by("period", "partner_iso3").agg(c("net_weight_kg").sum().alias("value"))
+        .rename({"partner_iso3": "supplier"}).sort("supplier", "period")
+    )  # fmt: skip
+    return raw, mirror, div
+
+
+def run_case_study(
+    event_path: str | Path,
+    data_dir_or_store: Any,
+    spec_path: str | Path | None = None,
+    *,
+    designs: Sequence[str] | None = None,
+    variants: bool = True,
+    published_dir: str | Path | None = None,
+) -> CaseStudy:
+    """Run every design, outcome and variant of one event (see :class:`CaseStudy`).
+
+    Parameters
+    ----------
+    event_path : path
+        An event file (``analysis/events/rare_earth_2010.toml``).
+    data_dir_or_store : path, FlowStore or polars frame
+        A data directory of raw files (e.g. ``data_raw``: ingested into a temporary store), a
+        store (:class:`~tradeimpact.store.FlowStore` or its root folder) or canonical flows.
+        With a data directory holding ``SYNTHETIC_TRUE_EFFECTS.json`` and SYNTHETIC inputs, the
+        true effects fill ``main["true_effect"]``.
+    spec_path : path, optional
+        Specification file (default ``analysis/specs/main.toml``).
+    designs : sequence of str, optional
+        Restrict to these designs (default: the spec's).
+    variants : bool
+        Run the robustness variants (default True); False runs the baseline only.
+    published_dir : path, optional
+        Folder of the published figures (default ``<data dir>/published`` or ``data_raw/published``).
+
+    Returns
+    -------
+    CaseStudy
+    """
+    event = Event.from_toml(event_path)
+    spec = load_spec(spec_path)
+    loaded = load_flows(data_dir_or_store)
+    flows = loaded.flows
+    truth = load_true_effects(loaded.data_dir) if loaded.is_synthetic else None
+    want = list(designs) if designs is not None else list(spec["spec"]["designs"])
+    outcomes = list(spec["spec"].get("outcomes", ["log_quantity"]))
+    fes = spec.get("fixed_effects", {})
+    all_variants = _variants(event, spec)
+    baseline = next(v for v in all_variants if v.name == "baseline")
+    store: dict[str, Any] = {"results": {}, "ri": {}, "placebos": []}
+    rows: list[dict[str, Any]] = []
+    panels: dict[str, Panel] = {}
+    notes: list[str] = []
+
+    def run(design: str, outcome: str, v: _Variant) -> None:
+        fe = list(fes.get(design, ["cell", "product_period"])) + list(v.extra_fe)
+        basket = event.basket(v.basket)
+        panel = build_panel(
+            flows, event, design, outcome, products=basket, controls=v.controls,
+            event_month=v.event_month, window=(event.window_start, v.sample_end),
+            exclude_periods=v.exclude, sum3=v.sum3,
+        )  # fmt: skip
+        if (v.name == "baseline" and outcome in ("log_quantity",)) or design == "mirror":
+            panels.setdefault(design, panel)
+        row = _fit_row(panel, design, panel.outcome if design == "mirror" else outcome, v, fe,
+                       event, basket, spec, store)  # fmt: skip
+        row["true_effect"] = _truth_for(truth, design, outcome, panel, v)
+        rows.append(row)
+
+    by_design = spec["spec"].get("outcomes_by_design", {})
+    for design in want:
+        if design in ("synth", "sdid"):
+            continue
+        for outcome in by_design.get(design, outcomes):
+            run(design, outcome, baseline)
+    if variants:
+        for v in all_variants:
+            if v.name != "baseline":
+                run("importer", "log_quantity", v)
+    synth_res: dict[str, Any] = {}
+    gap = placebos = None
+    if "synth" in want or "sdid" in want:
+        synth_res, srows, gap, placebos, spanel = _synth(flows, event, baseline, truth, spec)
+        panels["synth"] = spanel
+        rows.extend(r for r in srows if r["design"] in want)
+    es_results: dict[str, Any] = {}
+    es_frames: dict[str, pl.DataFrame] = {}
+    for design in spec.get("event_study", {}).get("designs", ["importer"]):
+        if design in want:
+            es_results[design], es_frames[design] = _event_study(flows, event, design, spec, truth)
+    hd = None
+    if event.name in spec.get("honestdid", {}).get("events", []) and "importer" in es_results:
+        hd = _honestdid(event, es_results["importer"], spec)
+    main = pl.DataFrame(
+        [{k: r.get(k) for k in MAIN_COLUMNS} for r in rows], schema=MAIN_SCHEMA, orient="row"
+    )
+    placebo = (
+        pl.concat(store["placebos"])
+        if store["placebos"]
+        else pl.DataFrame(
+            schema={
+                "design": pl.String,
+                "outcome": pl.String,
+                "variant": pl.String,
+                "assignment": pl.String,
+                "estimate": pl.Float64,
+                "is_actual": pl.Boolean,
+            }
+        )
+    )
+    basket = event.basket(baseline.basket)
+    raw, mirror_s, div = _series(flows, event, basket)
+    for d, p in panels.items():
+        notes.extend(f"{d}: {n}" for n in p.notes)
+    pub_dir = Path(published_dir) if published_dir is not None else (
+        (loaded.data_dir / "published") if loaded.data_dir is not None else None)  # fmt: skip
+    marks: list[tuple[date, str]] = [(event.effective, "event")]
+    if event.end is not None:
+        marks.append((event.end, "end"))
+    marks.extend((c.date, c.name.replace("_", " ")) for c in event.confounders)
+    base_start = _add_months(event.event_month, -12)
+    return CaseStudy(
+        event=event,
+        spec=spec,
+        main=main,
+        panels=panels,
+        results=store["results"],
+        ri=store["ri"],
+        placebo_distributions=placebo,
+        event_studies=es_results,
+        event_study_frames=es_frames,
+        synth=synth_res,
+        synth_gap=gap,
+        synth_placebos=placebos,
+        honestdid=hd,
+        raw=raw,
+        raw_base=(base_start, _add_months(event.event_month, -1)),
+        mirror=mirror_s,
+        diversion=div,
+        published=published_series(pub_dir),
+        events=sorted(marks),
+        is_synthetic=loaded.is_synthetic,
+        inputs=loaded.inputs,
+        notes=notes,
+    )
+
+
+# ---------------------------------------------------------------------------- published
+PUBLISHED_COLUMNS = ("series", "period", "value", "unit", "reported_by", "source")
+
+
+def published_series(folder: str | Path | None = None) -> pl.DataFrame:
+    """Published (press-quoted) monthly figures typed from research/events.md section 4.
+
+    Reads every ``*.csv`` of ``folder`` (default ``data_raw/published`` of the repository):
+    columns ``series, period (YYYY-MM), value, unit, reported_by, source`` (URL). Returns
+    ``series, period (Date), value, unit, reported_by, source``, sorted by series and period.
+    A malformed row raises :class:`~tradeimpact.errors.TradeImpactError` naming file, line, field.
+    """
+    d = Path(folder) if folder is not None else REPO / "data_raw" / "published"
+    rows: list[dict[str, Any]] = []
+    for f in sorted(d.glob("*.csv")) if d.exists() else []:
+        with f.open(encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in PUBLISHED_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                raise TradeImpactError(f"{f}: missing column(s) {missing}")
+            for i, r in enumerate(reader, start=2):
+                try:
+                    y, m = r["period"].split("-")
+                    per = date(int(y), int(m), 1)
+                except ValueError as exc:
+                    raise TradeImpactError(
+                        f"{f}, line {i}, field 'period': {r['period']!r} is not YYYY-MM"
+                    ) from exc
+                try:
+                    val = float(r["value"])
+                except ValueError as exc:
+                    raise TradeImpactError(
+                        f"{f}, line {i}, field 'value': {r['value']!r} is not a number"
+                    ) from exc
+                if not math.isfinite(val) or not r["source"].startswith("http"):
+                    raise TradeImpactError(f"{f}, line {i}, field 'source': a URL is required")
+                rows.append({"series": r["series"], "period": per, "value": val, "unit": r["unit"],
+                             "reported_by": r["reported_by"], "source": r["source"]})  # fmt: skip
+    schema = {"series": pl.String, "period": pl.Date, "value": pl.Float64, "unit": pl.String,
+              "reported_by": pl.String, "source": pl.String}  # fmt: skip
+    return pl.DataFrame(rows, schema=schema).sort("series", "period")

@@ -1,0 +1,687 @@
+"""Events as data, and the analysis panels of each design (DESIGN.md, "Designs for one treated country").
+
+An :class:`Event` is read from a TOML file (``analysis/events/*.toml``); :func:`build_panel` turns
+canonical flows (:data:`tradeimpact.schema.FLOW_SCHEMA`, e.g. ``FlowStore(root).scan()``) and an
+event into the tidy unit x period panel of one design. No estimation happens here.
+
+Event file schema (TOML; plain keys, also read by :mod:`tradeimpact.fetch`)
+--------------------------------------------------------------------------
+``[event]``
+    ``name`` (id), ``title``, ``announcement``, ``effective``, ``end`` (dates; ``end`` optional:
+    the last day of the restriction where known), ``treated`` (ISO3 of the treated importer),
+    ``source_country`` (ISO3 of the restricting exporter), ``freq`` (``"M"``), ``sources`` (URLs),
+    optional ``anticipation_start``.
+``[products]``
+    ``core``, ``extended``, ``comparison``: lists of HS6 codes (the restricted basket, its extension,
+    non-restricted comparison products of the triple difference); ``*_notes``: the national codes
+    under them and other remarks, as text.
+``[controls]``
+    ``importers`` (ISO3 list), ``[controls.reasons]`` (ISO3 -> why it is a control),
+    ``[controls.sets]`` (name -> ISO3 list: alternative control sets).
+``[diversion]``
+    ``suppliers``: the treated importer's non-source suppliers.
+``[window]``
+    ``start``, ``end`` (dates of the sample), ``event_time = [lo, hi]`` (event-study window in
+    months relative to the event month), ``event_month`` (first day of the first treated month),
+    optional ``alt_event_month``, ``reference_period`` (default -1), ``anticipation_months``.
+``[[confounders]]``
+    ``date``, optional ``end``, ``name``, ``description``, ``scope`` (``global``, ``treated`` or
+    ``controls``), ``source`` (URL).
+
+Designs and their panels
+------------------------
+``importer``   each importer's own reports of imports from the source country (``flow`` M).
+``exporter``   the source country's reports of exports to each importer (``flow`` X).
+``triple``     importer-side flows of the restricted basket *and* the comparison products;
+               ``restricted`` marks the basket; the treatment is treated x restricted x post.
+``diversion``  the treated importer's reports of imports from its non-source suppliers, basket and
+               comparison products; ``unit`` is the supplier, the treatment restricted x post.
+``synth``      one series per importer (importer-side, basket summed): ``unit x period``, wide
+               with :meth:`Panel.wide`.
+``mirror``     the gap ``log(importer-reported) - log(exporter-reported)`` of each importer's flow
+               from the source (via :func:`tradeimpact.store.mirror`).
+
+Columns of every panel: ``unit`` (the level of assignment: importer, or supplier for diversion),
+``product`` (HS6, ``"basket"`` when summed), ``cell`` (``unit|product``), ``period`` (Date, first
+day of the month or of the 3-month bin), ``rel_time`` (months, or bins, since the event month),
+``post`` (0/1), ``treated`` (0/1), ``restricted`` (0/1), ``treat`` (the design's treatment
+indicator, 0/1), ``month_of_year``, ``product_period``, ``unit_period``, ``month_of_year_fe``
+(product x calendar month), ``quantity_kg``, ``value_usd`` (levels, zeros kept: the PPML
+outcome), ``unit_value`` (USD/kg, null when the quantity is zero), ``log_quantity``,
+``log_value``, ``log_unit_value`` and ``y`` (the requested outcome). A flow absent from the
+source in a month where its cell reports in other months is a zero (Comtrade omits zero flows):
+it is kept in levels and, for log outcomes, dropped and counted in :attr:`Panel.dropped`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import tomllib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError, TradeImpactError
+
+Design = Literal["importer", "exporter", "triple", "diversion", "synth", "mirror"]
+DESIGNS: tuple[str, ...] = ("importer", "exporter", "triple", "diversion", "synth", "mirror")
+OUTCOMES: tuple[str, ...] = (
+    "log_quantity",
+    "log_value",
+    "log_unit_value",
+    "ppml_value",
+    "ppml_quantity",
+)
+#: outcome -> the panel column it is read from
+OUTCOME_COLUMN: dict[str, str] = {
+    "log_quantity": "log_quantity",
+    "log_value": "log_value",
+    "log_unit_value": "log_unit_value",
+    "ppml_value": "value_usd",
+    "ppml_quantity": "quantity_kg",
+}
+
+
+class EventFileError(TradeImpactError):
+    """An event file is missing a key or has a value of the wrong type (names file and key)."""
+
+    def __init__(self, path: str | Path, key: str, message: str) -> None:
+        super().__init__(f"{path}: key '{key}': {message}")
+
+
+@dataclass(frozen=True)
+class Confounder:
+    """A dated shock that is not the treatment (``scope``: global, treated or controls)."""
+
+    name: str
+    date: _dt.date
+    end: _dt.date | None
+    description: str
+    scope: str
+    source: str
+
+
+def month_start(d: date) -> date:
+    """First day of the month of ``d``."""
+    return date(d.year, d.month, 1)
+
+
+def months_between(a: date, b: date) -> int:
+    """Whole months from ``a``'s month to ``b``'s month."""
+    return (b.year - a.year) * 12 + (b.month - a.month)
+
+
+@dataclass(frozen=True)
+class Event:
+    """An export restriction as data (one ``analysis/events/*.toml`` file; schema in the module doc)."""
+
+    name: str
+    title: str
+    announcement: date
+    effective: date
+    end: date | None
+    treated: str
+    source_country: str
+    freq: str
+    core: tuple[str, ...]
+    extended: tuple[str, ...]
+    comparison: tuple[str, ...]
+    controls: tuple[str, ...]
+    control_reasons: dict[str, str]
+    control_sets: dict[str, tuple[str, ...]]
+    suppliers: tuple[str, ...]
+    window_start: date
+    window_end: date
+    event_time: tuple[int, int]
+    event_month: date
+    alt_event_month: date | None
+    reference_period: int
+    anticipation_months: tuple[date, ...]
+    confounders: tuple[Confounder, ...]
+    sources: tuple[str, ...] = ()
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    path: str = ""
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> Event:
+        """Read an event file; a missing key or a wrong type raises :class:`EventFileError`."""
+        path = Path(path)
+        try:
+            doc = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise EventFileError(path, "<file>", str(exc)) from exc
+
+        def get(section: str, key: str, typ: type | tuple[type, ...], default: Any = ...) -> Any:
+            sec = doc.get(section, {})
+            if key not in sec:
+                if default is ...:
+                    raise EventFileError(path, f"{section}.{key}", "missing")
+                return default
+            val = sec[key]
+            if not isinstance(val, typ):
+                raise EventFileError(
+                    path, f"{section}.{key}", f"expected {typ}, got {type(val).__name__} {val!r}"
+                )
+            return val
+
+        def codes(section: str, key: str, default: Any = ...) -> tuple[str, ...]:
+            vals = get(section, key, list, default)
+            for v in vals:
+                if not isinstance(v, str):
+                    raise EventFileError(
+                        path, f"{section}.{key}", f"codes must be quoted strings, got {v!r}"
+                    )
+            return tuple(vals)
+
+        confs = []
+        for i, c in enumerate(doc.get("confounders", [])):
+            for k in ("date", "name", "description"):
+                if k not in c:
+                    raise EventFileError(path, f"confounders[{i}].{k}", "missing")
+            confs.append(
+                Confounder(
+                    name=str(c["name"]),
+                    date=c["date"],
+                    end=c.get("end"),
+                    description=str(c["description"]),
+                    scope=str(c.get("scope", "global")),
+                    source=str(c.get("source", "")),
+                )
+            )
+        effective = get("event", "effective", date)
+        sets = {k: tuple(v) for k, v in doc.get("controls", {}).get("sets", {}).items()}
+        et = get("window", "event_time", list, [-24, 6])
+        notes = {k: list(v) for k, v in doc.get("products", {}).items() if k.endswith("_notes")}
+        return cls(
+            name=get("event", "name", str),
+            title=get("event", "title", str, get("event", "name", str)),
+            announcement=get("event", "announcement", date),
+            effective=effective,
+            end=get("event", "end", date, None),
+            treated=get("event", "treated", str),
+            source_country=get("event", "source_country", str),
+            freq=get("event", "freq", str, "M"),
+            core=codes("products", "core"),
+            extended=codes("products", "extended", []),
+            comparison=codes("products", "comparison", []),
+            controls=codes("controls", "importers"),
+            control_reasons=dict(doc.get("controls", {}).get("reasons", {})),
+            control_sets=sets,
+            suppliers=codes("diversion", "suppliers", []),
+            window_start=get("window", "start", date),
+            window_end=get("window", "end", date),
+            event_time=(int(et[0]), int(et[1])),
+            event_month=month_start(get("window", "event_month", date, effective)),
+            alt_event_month=get("window", "alt_event_month", date, None),
+            reference_period=int(get("window", "reference_period", int, -1)),
+            anticipation_months=tuple(
+                month_start(d) for d in get("window", "anticipation_months", list, [])
+            ),
+            confounders=tuple(confs),
+            sources=tuple(get("event", "sources", list, [])),
+            notes=notes,
+            path=str(path),
+        )
+
+    def basket(self, name: str = "core") -> tuple[str, ...]:
+        """HS6 codes of ``"core"``, ``"extended"``, ``"core+extended"`` or ``"comparison"``."""
+        parts = {"core": self.core, "extended": self.extended, "comparison": self.comparison}
+        out: list[str] = []
+        for part in name.split("+"):
+            if part not in parts:
+                raise ModelSpecError(f"unknown basket '{name}' (core, extended, comparison)")
+            out.extend(parts[part])
+        return tuple(out)
+
+    def control_set(self, name: str | None) -> tuple[str, ...]:
+        """The named alternative control set (``None`` or ``"all"``: :attr:`controls`)."""
+        if name is None or name == "all":
+            return self.controls
+        if name not in self.control_sets:
+            raise ModelSpecError(
+                f"event {self.name}: no control set '{name}' (have {sorted(self.control_sets)})"
+            )
+        return self.control_sets[name]
+
+    def confounder(self, name: str) -> Confounder:
+        """The confounder called ``name``."""
+        for c in self.confounders:
+            if c.name == name:
+                return c
+        raise ModelSpecError(f"event {self.name}: no confounder '{name}'")
+
+    def confounder_months(self, name: str) -> tuple[date, ...]:
+        """The months a confounder covers (``date`` .. ``end``, or its month alone)."""
+        c = self.confounder(name)
+        first, last = month_start(c.date), month_start(c.end or c.date)
+        out = []
+        d = first
+        while d <= last:
+            out.append(d)
+            d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+        return tuple(out)
+
+    @property
+    def end_month(self) -> date | None:
+        """First day of the restriction's last month (None when no end is known)."""
+        return None if self.end is None else month_start(self.end)
+
+
+@dataclass
+class Panel:
+    """The analysis panel of one design: ``data`` (tidy, one row per unit x product x period).
+
+    Attributes
+    ----------
+    data : polars.DataFrame
+        The panel (columns in the module docstring), sorted by ``unit, product, period``.
+    design, outcome : str
+        What it is built for; ``y`` holds the outcome column.
+    treated : str
+        The treated unit (importer ISO3; for ``diversion`` the treatment is by product).
+    dropped : dict
+        Rows left out of ``data``, by reason: ``zeros_in_log`` (a zero flow has no log),
+        ``excluded_periods`` (months removed by the specification), ``no_partner_report`` (mirror
+        rows with one side missing).
+    zero_filled : int
+        Cell-months absent from the source, kept as zero flows (Comtrade omits zeros).
+    notes : list of str
+        How the panel was built, for the report.
+    """
+
+    data: pl.DataFrame
+    design: str
+    outcome: str
+    treated: str
+    event_month: date
+    dropped: dict[str, int] = field(default_factory=dict)
+    zero_filled: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def units(self) -> list[str]:
+        """The units of the panel, sorted."""
+        return sorted(self.data["unit"].unique().to_list())
+
+    def wide(self, column: str = "y") -> pl.DataFrame:
+        """``period`` x ``unit`` table of ``column`` (for synthetic control), sorted by period."""
+        return (
+            self.data.pivot(on="unit", index="period", values=column, aggregate_function=None)
+            .sort("period")
+            .select(["period", *self.units])
+        )
+
+
+def _flows_frame(flows: pl.LazyFrame | pl.DataFrame) -> pl.LazyFrame:
+    lf = flows.lazy() if isinstance(flows, pl.DataFrame) else flows
+    need = {"reporter_iso3", "partner_iso3", "flow", "hs6", "period", "value_usd", "net_weight_kg"}
+    have = set(lf.collect_schema().names())
+    missing = need - have
+    if missing:
+        raise ModelSpecError(f"flows lack the canonical column(s) {sorted(missing)}")
+    return lf
+
+
+def _select_flows(
+    lf: pl.LazyFrame,
+    *,
+    reporters: Sequence[str],
+    partners: Sequence[str],
+    flow: str,
+    products: Sequence[str],
+    unit_from: str,
+    start: date,
+    end: date,
+    freq: str,
+) -> pl.LazyFrame:
+    """Filter to the design's flows and sum duplicates of the key across sources? No: one source.
+
+    Rows are summed over ``hs_code`` within an HS6 (national codes under one HS6), never across
+    reporters, partners or sources.
+    """
+    c = pl.col
+    q = lf.filter(
+        c("reporter_iso3").is_in(list(reporters))
+        & c("partner_iso3").is_in(list(partners))
+        & (c("flow") == flow)
+        & c("hs6").is_in(list(products))
+        & c("period").is_between(pl.lit(start), pl.lit(end))
+    )
+    if "freq" in lf.collect_schema().names():
+        q = q.filter(c("freq") == freq)
+    return q.group_by([unit_from, "hs6", "period"]).agg(
+        c("net_weight_kg").sum().alias("quantity_kg"),
+        c("value_usd").sum().alias("value_usd"),
+        c("net_weight_kg").is_null().any().alias("_missing_weight"),
+    )
+
+
+def _month_grid(start: date, end: date) -> list[date]:
+    out = []
+    d = month_start(start)
+    while d <= end:
+        out.append(d)
+        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
+    return out
+
+
+def build_panel(
+    flows: pl.LazyFrame | pl.DataFrame,
+    event: Event,
+    design: str,
+    outcome: str = "log_quantity",
+    *,
+    products: Sequence[str] | str | None = None,
+    controls: Sequence[str] | None = None,
+    freq: str = "M",
+    event_month: date | None = None,
+    window: tuple[date, date] | None = None,
+    exclude_periods: Sequence[date] = (),
+    sum3: bool = False,
+) -> Panel:
+    """The tidy analysis panel of one design for one event.
+
+    Parameters
+    ----------
+    flows : polars.LazyFrame or DataFrame
+        Canonical flow records (``FlowStore(root).scan()``).
+    event : Event
+        The event (treated importer, source country, products, controls, window).
+    design : {"importer", "exporter", "triple", "diversion", "synth", "mirror"}
+        See the module docstring.
+    outcome : {"log_quantity", "log_value", "log_unit_value", "ppml_value", "ppml_quantity"}
+        Copied into column ``y``. Log outcomes drop (and count) zero flows; PPML outcomes keep them.
+    products : sequence of HS6 or basket name, optional
+        The restricted products (default ``event.core``); a basket name (``"core+extended"``)
+        is resolved by :meth:`Event.basket`. ``triple`` and ``diversion`` add the event's
+        comparison products.
+    controls : sequence of ISO3, optional
+        Control importers (default ``event.controls``).
+    freq : {"M"}
+        Frequency of the flows used.
+    event_month : date, optional
+        First treated month (default ``event.event_month``).
+    window : (date, date), optional
+        Sample months (default the event's window).
+    exclude_periods : sequence of date
+        Months removed from the panel (counted in ``dropped["excluded_periods"]``).
+    sum3 : bool
+        Sum flows over 3-month bins aligned on the event month (bin 0 = the event month and the
+        two after it); ``period`` is the bin's first month and ``rel_time`` counts bins.
+
+    Returns
+    -------
+    Panel
+    """
+    if design not in DESIGNS:
+        raise ModelSpecError(f"unknown design '{design}' (one of {', '.join(DESIGNS)})")
+    if outcome not in OUTCOMES:
+        raise ModelSpecError(f"unknown outcome '{outcome}' (one of {', '.join(OUTCOMES)})")
+    lf = _flows_frame(flows)
+    basket = (
+        event.basket(products)
+        if isinstance(products, str)
+        else tuple(products)
+        if products is not None
+        else event.core
+    )
+    ctrl = tuple(controls) if controls is not None else event.controls
+    ev_month = month_start(event_month or event.event_month)
+    start, end = window or (event.window_start, event.window_end)
+    start = month_start(start)
+    importers = (event.treated, *ctrl)
+    src = event.source_country
+    notes: list[str] = []
+    c = pl.col
+
+    if design == "mirror":
+        return _mirror_panel(lf, event, basket, importers, ev_month, start, end, exclude_periods,
+                             freq, sum3)  # fmt: skip
+
+    if design in ("importer", "triple", "synth"):
+        prods = basket + (event.comparison if design == "triple" else ())
+        agg = _select_flows(lf, reporters=importers, partners=[src], flow="M", products=prods,
+                            unit_from="reporter_iso3", start=start, end=end, freq=freq)  # fmt: skip
+        agg = agg.rename({"reporter_iso3": "unit"})
+        notes.append(f"each importer's own reports of imports from {src} (flow M, CIF)")
+    elif design == "exporter":
+        agg = _select_flows(lf, reporters=[src], partners=importers, flow="X", products=basket,
+                            unit_from="partner_iso3", start=start, end=end, freq=freq)  # fmt: skip
+        agg = agg.rename({"partner_iso3": "unit"})
+        notes.append(f"{src}'s reports of exports to each importer (flow X, FOB)")
+    else:  # diversion
+        if not event.suppliers:
+            raise ModelSpecError(f"event {event.name} lists no [diversion] suppliers")
+        prods = basket + event.comparison
+        agg = _select_flows(lf, reporters=[event.treated], partners=event.suppliers, flow="M",
+                            products=prods, unit_from="partner_iso3", start=start, end=end,
+                            freq=freq)  # fmt: skip
+        agg = agg.rename({"partner_iso3": "unit"})
+        notes.append(
+            f"{event.treated}'s reports of imports from {', '.join(event.suppliers)} "
+            "(basket vs comparison products)"
+        )
+    agg_df = agg.rename({"hs6": "product"}).collect()
+    if agg_df.height == 0:
+        raise ModelSpecError(
+            f"no flows for design '{design}' of event {event.name} between {start} and {end} "
+            f"(products {', '.join(basket)}): is the data loaded?"
+        )
+    if design == "synth":
+        agg_df = agg_df.group_by(["unit", "period"]).agg(
+            c("quantity_kg").sum(), c("value_usd").sum(), c("_missing_weight").any()
+        )
+        agg_df = agg_df.with_columns(pl.lit("basket").alias("product"))
+        notes.append(f"basket {', '.join(basket)} summed per importer and month")
+
+    # balanced grid: every cell seen in the window, every month; absent = zero flow
+    grid_months = _month_grid(start, end)
+    cells = agg_df.select("unit", "product").unique()
+    grid = cells.join(pl.DataFrame({"period": grid_months}), how="cross")
+    data = grid.join(agg_df, on=["unit", "product", "period"], how="left")
+    zero_filled = int(data["quantity_kg"].is_null().sum())
+    data = data.with_columns(
+        c("quantity_kg").fill_null(0.0),
+        c("value_usd").fill_null(0.0),
+        c("_missing_weight").fill_null(False),
+    )
+    if zero_filled:
+        notes.append(f"{zero_filled} cell-months absent from the source kept as zero flows")
+    missing_w = int(data["_missing_weight"].sum())
+    if missing_w:
+        notes.append(f"{missing_w} cell-months with a value but no net weight (quantity null)")
+        data = data.with_columns(
+            pl.when(c("_missing_weight"))
+            .then(None)
+            .otherwise(c("quantity_kg"))
+            .alias("quantity_kg")
+        )
+    data = data.drop("_missing_weight")
+    restricted = list(basket) + (["basket"] if design == "synth" else [])
+    return _finish(data, event, design, outcome, ev_month, restricted, exclude_periods, sum3,
+                   zero_filled, notes)  # fmt: skip
+
+
+def _finish(
+    data: pl.DataFrame,
+    event: Event,
+    design: str,
+    outcome: str,
+    ev_month: date,
+    restricted: Sequence[str],
+    exclude_periods: Sequence[date],
+    sum3: bool,
+    zero_filled: int,
+    notes: list[str],
+) -> Panel:
+    c = pl.col
+    dropped: dict[str, int] = {}
+    excl = [month_start(d) for d in exclude_periods]
+    if excl:
+        before = data.height
+        data = data.filter(~c("period").is_in(excl))
+        dropped["excluded_periods"] = before - data.height
+    rel = (
+        (c("period").dt.year().cast(pl.Int32) - ev_month.year) * 12
+        + c("period").dt.month().cast(pl.Int32)
+        - ev_month.month
+    )
+    data = data.with_columns(rel.alias("rel_time"))
+    if sum3:
+        data = (
+            data.with_columns((c("rel_time") // 3).alias("rel_time"))
+            .group_by(["unit", "product", "rel_time"])
+            .agg(
+                c("period").min(),
+                c("quantity_kg").sum(),
+                c("value_usd").sum(),
+                pl.len().alias("_months"),
+            )
+        )
+        # incomplete bins at the window's edges would mix 1-2 months with 3-month sums
+        full = data.group_by("rel_time").agg(c("_months").max().alias("_m"))
+        data = data.join(full, on="rel_time").filter(c("_months") == c("_m")).filter(c("_m") == 3)
+        data = data.drop("_months", "_m")
+        notes.append("flows summed over 3-month bins aligned on the event month")
+    data = data.with_columns(
+        (c("rel_time") >= 0).cast(pl.Int8).alias("post"),
+        (c("unit") == event.treated).cast(pl.Int8).alias("treated"),
+        c("product").is_in(list(restricted)).cast(pl.Int8).alias("restricted"),
+        c("period").dt.month().cast(pl.Int8).alias("month_of_year"),
+    )
+    if design == "triple":
+        treat = c("treated") * c("restricted") * c("post")
+    elif design == "diversion":
+        treat = c("restricted") * c("post")
+    else:
+        treat = c("treated") * c("post")
+    data = data.with_columns(
+        treat.cast(pl.Int8).alias("treat"),
+        pl.concat_str([c("unit"), c("product")], separator="|").alias("cell"),
+        pl.concat_str([c("product"), c("period").cast(pl.String)], separator="|").alias(
+            "product_period"
+        ),
+        pl.concat_str([c("unit"), c("period").cast(pl.String)], separator="|").alias("unit_period"),
+        pl.concat_str([c("product"), c("month_of_year").cast(pl.String)], separator="|").alias(
+            "month_of_year_fe"
+        ),
+        pl.when(c("quantity_kg") > 0)
+        .then(c("value_usd") / c("quantity_kg"))
+        .otherwise(None)
+        .alias("unit_value"),
+    )
+    data = data.with_columns(
+        pl.when(c("quantity_kg") > 0).then(c("quantity_kg").log()).alias("log_quantity"),
+        pl.when(c("value_usd") > 0).then(c("value_usd").log()).alias("log_value"),
+        pl.when((c("quantity_kg") > 0) & (c("value_usd") > 0))
+        .then(c("unit_value").log())
+        .alias("log_unit_value"),
+    )
+    col = OUTCOME_COLUMN[outcome]
+    data = data.with_columns(c(col).alias("y"))
+    if outcome.startswith("log_"):
+        before = data.height
+        data = data.filter(c("y").is_not_null())
+        dropped["zeros_in_log"] = before - data.height
+        if dropped["zeros_in_log"]:
+            notes.append(
+                f"{dropped['zeros_in_log']} zero flows dropped from the log outcome {outcome}"
+            )
+    else:
+        before = data.height
+        data = data.filter(c("y").is_not_null())
+        if before - data.height:
+            dropped["missing_quantity"] = before - data.height
+    data = data.sort(["unit", "product", "period"])
+    return Panel(
+        data=data,
+        design=design,
+        outcome=outcome,
+        treated=event.treated,
+        event_month=ev_month,
+        dropped=dropped,
+        zero_filled=zero_filled,
+        notes=notes,
+    )
+
+
+def _mirror_panel(
+    lf: pl.LazyFrame,
+    event: Event,
+    basket: Sequence[str],
+    importers: Sequence[str],
+    ev_month: date,
+    start: date,
+    end: date,
+    exclude_periods: Sequence[date],
+    freq: str,
+    sum3: bool,
+) -> Panel:
+    """Mirror-gap panel: log(importer-reported) - log(exporter-reported), per importer x product."""
+    from tradeimpact.store import mirror
+
+    c = pl.col
+    src = event.source_country
+    sub = lf.filter(
+        (c("exporter_iso3") == src)
+        & c("importer_iso3").is_in(list(importers))
+        & c("hs6").is_in(list(basket))
+        & c("period").is_between(pl.lit(start), pl.lit(end))
+        & (c("freq") == freq)
+        & (
+            ((c("flow") == "M") & (c("reporter_iso3") == c("importer_iso3")))
+            | ((c("flow") == "X") & (c("reporter_iso3") == src))
+        )
+    )
+    pairs = mirror(sub).lazy()
+    # national codes under one HS6 are summed per side before the gap is taken
+    pairs_df: pl.DataFrame = (
+        pairs.with_columns(c("hs_code").str.slice(0, 6).alias("product"))
+        .group_by(["importer_iso3", "product", "period"])
+        .agg(
+            c("weight_import_kg").sum().alias("quantity_kg_importer"),
+            c("weight_export_kg").sum().alias("quantity_kg_exporter"),
+            c("value_import_cif").sum().alias("value_usd_importer"),
+            c("value_export_fob").sum().alias("value_usd_exporter"),
+            (c("weight_import_kg").is_null() | c("weight_export_kg").is_null())
+            .all()
+            .alias("_one_side"),
+        )
+        .rename({"importer_iso3": "unit"})
+        .collect()
+    )
+    if pairs_df.height == 0:
+        raise ModelSpecError(f"no mirror pairs for event {event.name}: is the data loaded?")
+    one_side = int(pairs_df["_one_side"].sum())
+    pairs_df = pairs_df.filter(~c("_one_side")).drop("_one_side")
+    notes = [
+        f"mirror gap: {event.treated} and controls' reports of imports from {src} (CIF) vs "
+        f"{src}'s reports of exports to them (FOB), via tradeimpact.store.mirror"
+    ]
+    data = pairs_df.with_columns(
+        c("quantity_kg_importer").alias("quantity_kg"),
+        c("value_usd_importer").alias("value_usd"),
+    )
+    panel = _finish(data, event, "mirror", "log_quantity", ev_month, basket, exclude_periods,
+                    False, 0, notes)  # fmt: skip
+    if sum3:
+        raise ModelSpecError("sum3 is not offered for the mirror design")
+    d = panel.data.with_columns(
+        pl.when((c("quantity_kg_importer") > 0) & (c("quantity_kg_exporter") > 0))
+        .then((c("quantity_kg_importer") / c("quantity_kg_exporter")).log())
+        .alias("y"),
+        pl.when((c("value_usd_importer") > 0) & (c("value_usd_exporter") > 0))
+        .then((c("value_usd_importer") / c("value_usd_exporter")).log())
+        .alias("log_value_gap"),
+    )
+    before = d.height
+    d = d.filter(c("y").is_not_null())
+    panel.data = d.with_columns(c("y").alias("log_quantity_gap"))
+    panel.outcome = "log_quantity_gap"
+    panel.dropped["no_partner_report"] = one_side
+    panel.dropped["zeros_in_log"] = panel.dropped.get("zeros_in_log", 0) + before - d.height
+    return panel
