@@ -379,7 +379,16 @@ class FlowStore:
             # for them only) are sunk from the same scan
             good_path = staging / f"{stem}.good.parquet"
             rejected_path = staging / f"{stem}.rejected.parquet"
-            _sink_pass(*_first_pass(staged, period_range), good_path, rejected_path)
+            try:
+                _sink_pass(*_first_pass(staged, period_range), good_path, rejected_path)
+            except pl.exceptions.PolarsError:
+                if staged.fallback is None:
+                    raise
+                # a typed scan met a value that is not a number: read the file as text, the
+                # row is quarantined with its reason
+                good_path.unlink(missing_ok=True)
+                rejected_path.unlink(missing_ok=True)
+                _sink_pass(*_first_pass(staged.fallback, period_range), good_path, rejected_path)
             good = pl.scan_parquet(good_path)
             # one row per key: within this file, then against the other inputs of the source
             clashes = pl.concat(

@@ -98,15 +98,20 @@ def locate_bad_utf8(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def scan_text_csv(path: Path, separator: str = ",") -> pl.LazyFrame:
+def scan_text_csv(
+    path: Path, separator: str = ",", numbers: dict[str, pl.DataType] | None = None
+) -> pl.LazyFrame:
     """Every column as text (codes keep their leading zeros), plus ``_line`` (1-based file line).
 
-    Plain files are scanned lazily; gzip files are decompressed by polars' reader.
+    Plain files are scanned lazily; gzip files are decompressed by polars' reader. ``numbers``
+    (column -> dtype) are parsed by the scan instead (a value that does not parse fails it).
     """
     if is_gzip(path):
-        frame = pl.read_csv(path, infer_schema=False, separator=separator).lazy()
+        frame = pl.read_csv(
+            path, infer_schema=False, separator=separator, schema_overrides=numbers
+        ).lazy()
     else:
-        frame = pl.scan_csv(path, infer_schema=False, separator=separator)
+        frame = pl.scan_csv(path, infer_schema=False, separator=separator, schema_overrides=numbers)
     return frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
 
 
@@ -197,6 +202,8 @@ class Staged:
     frame: pl.LazyFrame
     columns: dict[str, pl.Expr]
     checks: list[Check]
+    #: the same input read as text, for when ``frame``'s typed scan fails on a value
+    fallback: Staged | None = None
 
     def canonical(self) -> pl.LazyFrame:
         """The reader contract: canonical columns + ``reject_field`` + ``reject_reason``."""

@@ -91,6 +91,9 @@ FIELDS: dict[str, str] = {
     "is_aggregate": "isAggregate",
 }
 
+#: number fields (internal names) parsed by the scan on the fast path of a CSV file
+NUMBER_FIELDS = ("primary_value", "cif", "fob", "net_wgt", "qty")
+
 _FLOW_DESC = {"import": "M", "export": "X", "re-import": "RM", "re-export": "RX"}
 _ISO_ALIASES = {"W00": "WLD", "S19": "TWN"}
 
@@ -159,9 +162,17 @@ def canonical_comtrade(
 
 
 def staged_comtrade(
-    frame: pl.LazyFrame, found: dict[str, str], source: str = "comtrade", file_name: str = ""
+    frame: pl.LazyFrame,
+    found: dict[str, str],
+    source: str = "comtrade",
+    file_name: str = "",
+    *,
+    typed: bool = False,
 ) -> Staged:
     """:func:`canonical_comtrade` before its final select: the frame, column expressions, checks.
+
+    With ``typed``, the number fields of :data:`NUMBER_FIELDS` are Float64 columns already (the
+    scan parsed them); otherwise every column is text.
 
     Parameters
     ----------
@@ -222,6 +233,17 @@ def staged_comtrade(
     hs_ok = (hs == "TOTAL") | hs.str.contains(r"^(\d\d){1,5}$")
     hs6 = pl.when(hs.str.contains(r"^\d{6,}$")).then(hs.str.slice(0, 6))
 
+    def num(internal: str) -> pl.Expr:
+        """A number field: parsed by the scan when ``typed``, else from its text."""
+        if not typed:
+            return number(col(internal))
+        if internal in found:
+            return pl.col(found[internal]).cast(pl.Float64)
+        return pl.lit(None, dtype=pl.Float64)
+
+    def non_numeric(internal: str) -> pl.Expr:
+        return pl.lit(False) if typed else not_a_number(col(internal))
+
     primary_text = col("primary_value")
     fallback_text = pl.when(is_import).then(col("cif")).otherwise(col("fob"))
     value_text = (
@@ -229,9 +251,15 @@ def staged_comtrade(
         .then(fallback_text)
         .otherwise(primary_text)
     )
-    value = number(value_text)
+    if typed:
+        # an empty field is null once parsed, as an empty text is null as a number
+        primary = num("primary_value")
+        fallback = pl.when(is_import).then(num("cif")).otherwise(num("fob"))
+        value = pl.when(primary.is_null()).then(fallback).otherwise(primary)
+    else:
+        value = number(value_text)
     no_qty = col("qty_unit_code") == "-1"
-    quantity = pl.when(no_qty).then(None).otherwise(number(col("qty")))
+    quantity = pl.when(no_qty).then(None).otherwise(num("qty"))
     qty_unit = pl.when(no_qty).then(None).otherwise(col("qty_unit"))
 
     flag_parts = [
@@ -297,7 +325,7 @@ def staged_comtrade(
             ),
         ),
         (
-            not_a_number(value_text),
+            pl.lit(False) if typed else not_a_number(value_text),
             at("primary_value"),
             ("non-numeric value '", value_text, "'"),
         ),
@@ -307,12 +335,12 @@ def staged_comtrade(
             "no value (primaryValue, cifvalue and fobvalue are all empty)",
         ),
         (
-            not_a_number(col("net_wgt")),
+            non_numeric("net_wgt"),
             at("net_wgt"),
             ("non-numeric net weight '", col("net_wgt"), "'"),
         ),
         (
-            not_a_number(col("qty")) & ~no_qty.fill_null(False),
+            non_numeric("qty") & ~no_qty.fill_null(False),
             at("qty"),
             ("non-numeric quantity '", col("qty"), "'"),
         ),
@@ -361,7 +389,7 @@ def staged_comtrade(
         "value_native": value,
         "currency": pl.lit("USD"),
         "valuation": pl.when(is_import).then(pl.lit("CIF")).otherwise(pl.lit("FOB")),
-        "net_weight_kg": number(col("net_wgt")),
+        "net_weight_kg": num("net_wgt"),
         "quantity": quantity,
         "quantity_unit": qty_unit,
         "flags": flags,
@@ -475,7 +503,8 @@ class ComtradeReader:
 
     def read(self, path: Path) -> pl.LazyFrame:
         """Canonical columns + ``reject_field`` + ``reject_reason`` (see module docstring)."""
-        return self.read_staged(path).canonical()
+        staged = self.read_staged(path)
+        return (staged.fallback or staged).canonical()
 
     def read_staged(self, path: Path) -> Staged:
         """:meth:`read` before its final select (:class:`~tradeimpact.sources._text.Staged`)."""
@@ -489,4 +518,15 @@ class ComtradeReader:
             frame, what = scan_text_csv(path), "the header has"
             columns = [name for name in frame.collect_schema().names() if name != "_line"]
         found = _match_columns(path, columns, what)
-        return staged_comtrade(frame, found, self.source, str(path))
+        text = staged_comtrade(frame, found, self.source, str(path))
+        if self._is_json(head) or is_gzip(path):
+            return text
+        # the fast path: number fields parsed by the scan; a file with a field that does not
+        # parse as a number fails that scan and is read as text (``fallback``), where the row is
+        # quarantined with its reason
+        numbers: dict[str, pl.DataType] = {
+            found[name]: pl.Float64() for name in NUMBER_FIELDS if name in found
+        }
+        typed_frame = scan_text_csv(path, numbers=numbers)
+        typed = staged_comtrade(typed_frame, found, self.source, str(path), typed=True)
+        return Staged(typed.frame, typed.columns, typed.checks, fallback=text)
