@@ -401,8 +401,9 @@ def build_panel(
         comparison products.
     controls : sequence of ISO3, optional
         Control importers (default ``event.controls``).
-    freq : {"M"}
-        Frequency of the flows used.
+    freq : {"M", "A"}
+        Frequency of the flows used (with ``"A"`` the periods are years and ``rel_time`` counts
+        years since the event month's year).
     event_month : date, optional
         First treated month (default ``event.event_month``).
     window : (date, date), optional
@@ -478,8 +479,12 @@ def build_panel(
         agg_df = agg_df.with_columns(pl.lit("basket").alias("product"))
         notes.append(f"basket {', '.join(basket)} summed per importer and month")
 
-    # balanced grid: every cell seen in the window, every month; absent = zero flow
-    grid_months = _month_grid(start, end)
+    # balanced grid: every cell seen in the window, every month (year); absent = zero flow
+    grid_months = (
+        _month_grid(start, end)
+        if freq == "M"
+        else [date(y, 1, 1) for y in range(start.year, end.year + 1)]
+    )
     cells = agg_df.select("unit", "product").unique()
     grid = cells.join(pl.DataFrame({"period": grid_months}), how="cross")
     data = grid.join(agg_df, on=["unit", "product", "period"], how="left")
@@ -503,7 +508,7 @@ def build_panel(
     data = data.drop("_missing_weight")
     restricted = list(basket) + (["basket"] if design == "synth" else [])
     return _finish(data, event, design, outcome, ev_month, restricted, exclude_periods, sum3,
-                   zero_filled, notes)  # fmt: skip
+                   zero_filled, notes, freq)  # fmt: skip
 
 
 def _finish(
@@ -517,6 +522,7 @@ def _finish(
     sum3: bool,
     zero_filled: int,
     notes: list[str],
+    freq: str = "M",
 ) -> Panel:
     c = pl.col
     dropped: dict[str, int] = {}
@@ -525,11 +531,14 @@ def _finish(
         before = data.height
         data = data.filter(~c("period").is_in(excl))
         dropped["excluded_periods"] = before - data.height
-    rel = (
-        (c("period").dt.year().cast(pl.Int32) - ev_month.year) * 12
-        + c("period").dt.month().cast(pl.Int32)
-        - ev_month.month
-    )
+    if freq == "A":  # event time in years
+        rel = c("period").dt.year().cast(pl.Int32) - ev_month.year
+    else:
+        rel = (
+            (c("period").dt.year().cast(pl.Int32) - ev_month.year) * 12
+            + c("period").dt.month().cast(pl.Int32)
+            - ev_month.month
+        )
     data = data.with_columns(rel.alias("rel_time"))
     if sum3:
         data = (
