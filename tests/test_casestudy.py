@@ -1,0 +1,123 @@
+"""The case studies end to end on the shipped SYNTHETIC data: recovery of the true effects.
+
+Runs every design of both events (about 20 s on a laptop) once per module.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import polars as pl
+import pytest
+
+from tests.conftest import REPO
+from tradeimpact.casestudy import MAIN_COLUMNS, load_flows, published_series, run_case_study
+
+EVENTS = REPO / "analysis" / "events"
+#: designs whose headline interval is randomization inference over 21 importers (bounded at 95%)
+RI_DESIGNS = ("importer", "exporter", "triple", "mirror")
+
+
+@pytest.fixture(scope="module")
+def cases() -> dict[str, object]:
+    flows = load_flows(REPO / "data_raw")
+    return {
+        name: run_case_study(EVENTS / f"{name}.toml", flows)
+        for name in ("rare_earth_2010", "dual_use_2026")
+    }
+
+
+@pytest.mark.parametrize("name", ["rare_earth_2010", "dual_use_2026"])
+def test_headline_intervals_recover_true_effects(cases: dict, name: str) -> None:
+    cs = cases[name]
+    assert cs.is_synthetic and cs.inputs and all(len(h) == 64 for _, h in cs.inputs)
+    main = cs.main
+    assert list(main.columns) == list(MAIN_COLUMNS)
+    base = main.filter(
+        (pl.col("variant") == "baseline")
+        & pl.col("design").is_in(RI_DESIGNS)
+        & pl.col("outcome").str.starts_with("log_")
+    )
+    assert base.height == 3 * 3 + 1  # three outcomes x importer/exporter/triple + mirror gap
+    for r in base.iter_rows(named=True):
+        assert r["true_effect"] is not None
+        assert math.isfinite(r["ci_low"]) and math.isfinite(r["ci_high"]), r
+        assert r["ci_low"] <= r["true_effect"] <= r["ci_high"], (
+            f"{name} {r['design']}/{r['outcome']}: true {r['true_effect']:.3f} outside "
+            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}] (estimate {r['estimate']:.3f})"
+        )
+    # every robustness variant of the importer design with a bounded interval covers its truth
+    var = main.filter((pl.col("design") == "importer") & (pl.col("variant") != "baseline"))
+    assert var.height >= 20  # the variants + one leave-one-out row per control
+    for r in var.iter_rows(named=True):
+        assert r["ci_low"] <= r["true_effect"] <= r["ci_high"], r
+    # synthetic DiD's placebo interval covers; synthetic control close to the truth
+    sdid = cs.headline("sdid")
+    assert sdid["ci_low"] <= sdid["true_effect"] <= sdid["ci_high"]
+    sc = cs.headline("synth")
+    assert abs(sc["estimate"] - sc["true_effect"]) < 0.15, sc
+    # the diversion design moves the right way
+    div = cs.headline("diversion")
+    assert div["estimate"] > 0 and abs(div["estimate"] - div["true_effect"]) < 0.15, div
+
+
+@pytest.mark.parametrize("name", ["rare_earth_2010", "dual_use_2026"])
+def test_ri_p_values_are_exact_fractions(cases: dict, name: str) -> None:
+    cs = cases[name]
+    rows = cs.main.filter(pl.col("p_fraction").is_not_null())
+    assert rows.height > 20
+    for r in rows.iter_rows(named=True):
+        k, n = (int(x) for x in r["p_fraction"].split("/"))
+        assert n == r["n_placebos"] and 1 <= k <= n
+        assert r["p_value"] == pytest.approx(k / n, abs=0)
+        assert Fraction(r["p_value"]).limit_denominator(n) == Fraction(k, n)
+    imp = cs.headline("importer")
+    assert imp["n_placebos"] == 21 and imp["p_fraction"] == "1/21"  # Japan the most extreme
+    ri = cs.ri["importer/log_quantity/baseline"]
+    assert ri.exact and ri.placebo.height == 21 and int(ri.placebo["is_actual"].sum()) == 1
+    dist = cs.placebo_distributions.filter(
+        (pl.col("design") == "importer") & (pl.col("variant") == "baseline")
+        & (pl.col("outcome") == "log_quantity")
+    )  # fmt: skip
+    assert dist.height == 21
+
+
+def test_estimates_equal_pyfixest(cases: dict) -> None:
+    """The headline coefficient and its CR1 SE equal pyfixest feols on the same panel (1e-8)."""
+    pf = pytest.importorskip("pyfixest")
+    cs = cases["rare_earth_2010"]
+    panel = cs.panels["importer"].data.to_pandas()
+    fit = pf.feols("y ~ treat | cell + product_period", data=panel, vcov={"CRV1": "unit"})
+    row = cs.headline("importer")
+    assert row["estimate"] == pytest.approx(float(fit.coef()["treat"]), abs=1e-8)
+    assert row["cr1_se"] == pytest.approx(float(fit.se()["treat"]), rel=1e-6)
+    assert row["nobs"] == fit._N
+
+
+def test_event_study_honestdid_and_series(cases: dict) -> None:
+    cs = cases["rare_earth_2010"]
+    es = cs.event_study_frames["importer"]
+    assert -1 not in es["rel_time"].to_list()
+    near = es.filter(pl.col("rel_time").is_in([1, 2]))  # Oct-Nov 2010
+    for r in near.iter_rows(named=True):
+        assert r["ci_low"] - 0.1 <= r["true_effect"] <= r["ci_high"] + 0.1, r
+        assert r["estimate"] < r["ri_low"]  # beyond every placebo country
+    hd = cases["dual_use_2026"].honestdid
+    assert hd is not None and hd.table.height == 5
+    lb, ub = hd.table["lb"].to_list(), hd.table["ub"].to_list()
+    assert all(b2 <= b1 + 1e-9 for b1, b2 in zip(lb, lb[1:], strict=False))  # widen with Mbar
+    assert all(b2 >= b1 - 1e-9 for b1, b2 in zip(ub, ub[1:], strict=False))
+    assert ub[0] < 0  # at Mbar = 0 the ban's effect is negative
+    assert cs.mirror.columns == ["period", "exporter_reported", "importer_reported"]
+    assert set(cs.diversion["supplier"].unique()) >= {"CHN", "VNM", "FRA"}
+    assert cs.synth_placebos is not None and cs.synth_placebos["unit"].n_unique() == 20
+
+
+def test_published_series() -> None:
+    pub = published_series()
+    sep = pub.filter((pl.col("series") == "japan_re_imports_from_china")
+                     & (pl.col("period").dt.year() == 2010) & (pl.col("period").dt.month() == 9))  # fmt: skip
+    assert sep["value"].item() == 2246.0
+    assert pub.filter(pl.col("series") == "china_magnet_exports_to_japan").height == 4
+    assert pub["source"].str.starts_with("http").all()
