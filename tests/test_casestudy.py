@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from fractions import Fraction
+from itertools import pairwise
 
 import polars as pl
 import pytest
@@ -106,8 +107,8 @@ def test_event_study_honestdid_and_series(cases: dict) -> None:
     hd = cases["dual_use_2026"].honestdid
     assert hd is not None and hd.table.height == 5
     lb, ub = hd.table["lb"].to_list(), hd.table["ub"].to_list()
-    assert all(b2 <= b1 + 1e-9 for b1, b2 in zip(lb, lb[1:], strict=False))  # widen with Mbar
-    assert all(b2 >= b1 - 1e-9 for b1, b2 in zip(ub, ub[1:], strict=False))
+    assert all(b2 <= b1 + 1e-9 for b1, b2 in pairwise(lb))  # widen with Mbar
+    assert all(b2 >= b1 - 1e-9 for b1, b2 in pairwise(ub))
     assert ub[0] < 0  # at Mbar = 0 the ban's effect is negative
     assert cs.mirror.columns == ["period", "exporter_reported", "importer_reported"]
     assert set(cs.diversion["supplier"].unique()) >= {"CHN", "VNM", "FRA"}
