@@ -100,19 +100,71 @@ def _polars_error(path: Path, exc: Exception) -> SourceFormatError:
 
 
 def _sink(frame: pl.LazyFrame, target: Any, **kwargs: Any) -> None:
-    """``frame.sink_parquet(target, **kwargs)`` on the streaming engine (one seam for tests)."""
-    frame.sink_parquet(target, engine="streaming", **kwargs)
+    """``frame.sink_parquet(target, **kwargs)`` on the streaming engine (one seam for tests).
+
+    With ``target`` None, ``frame`` is a plan of sinks (``collect_all(..., lazy=True)``), run.
+    """
+    if target is None:
+        frame.collect(engine="streaming")
+    else:
+        frame.sink_parquet(target, engine="streaming", **kwargs)
 
 
-def _sink_pass(good: pl.LazyFrame, rejected: pl.LazyFrame, good_path: Path, bad_path: Path) -> None:
+def _sink_pass(
+    good: pl.LazyFrame, rejected: pl.LazyFrame, good_target: Any, bad_path: Path
+) -> None:
     """Sink both branches of one plan in one streaming run (the input is scanned once)."""
-    pl.collect_all(
+    plan = pl.collect_all(
         [
-            good.sink_parquet(good_path, lazy=True),
+            good.sink_parquet(good_target, lazy=True, mkdir=True),
             rejected.sink_parquet(bad_path, lazy=True),
         ],
-        engine="streaming",
+        lazy=True,
     )
+    _sink(plan, None)
+
+
+def _partitions(year_dir: Path, stem: str) -> pl.PartitionBy:
+    """Year partitions ``year_dir/year=<yyyy>/<stem>.parquet`` of a frame with a ``year`` column."""
+    return pl.PartitionBy(
+        year_dir,
+        key="year",
+        include_key=False,
+        file_path_provider=_year_file(stem),
+        approximate_bytes_per_file=None,
+    )
+
+
+def _estimated_rows(path: Path) -> int:
+    """Rows of a plain text file estimated from the length of its first lines (gzip: unbounded)."""
+    from tradeimpact.sources._text import head_bytes, is_gzip
+
+    if is_gzip(path):
+        return 1 << 62
+    head = head_bytes(path)
+    lines = max(head.count(b"\n"), 1)
+    return int(path.stat().st_size * lines / len(head)) + 1
+
+
+def _scan_years(files: list[Path], source: str) -> pl.LazyFrame:
+    """Stored rows of year files (written without ``source``), as canonical columns."""
+    if not files:
+        return pl.LazyFrame(schema=FLOW_SCHEMA)
+    frame = pl.scan_parquet(files).with_columns(pl.lit(source, dtype=pl.String).alias("source"))
+    return frame.select(FLOW_COLUMNS)
+
+
+def _drop_rows(files: list[Path], source: str, keep: pl.Expr) -> None:
+    """Rewrite each year file keeping the rows where ``keep``; a file left empty is removed."""
+    for file in files:
+        kept = _scan_years([file], source).filter(keep).drop("source")
+        tmp = file.with_suffix(".tmp")
+        _sink(kept, tmp)
+        if pl.scan_parquet(tmp).select(pl.len()).collect().item():
+            os.replace(tmp, file)
+        else:
+            tmp.unlink()
+            file.unlink()
 
 
 #: rows of year partitions written in one pass (bounds the memory of a PartitionBy sink)
@@ -161,12 +213,13 @@ def _staged(reader: Reader, path: Path) -> Staged:
 
 
 def _first_pass(
-    staged: Staged, period_range: tuple[Any, Any] | None
+    staged: Staged, period_range: tuple[Any, Any] | None, by_year: bool = False
 ) -> tuple[pl.LazyFrame, pl.LazyFrame]:
     """(valid rows, rejected rows) of a staged reader plus the shared checks, from one plan.
 
     The canonical columns are computed once (as ``__c_<name>``); the first failing check of a row
     is one integer column; the reason texts are built after the filter, on rejected rows only.
+    With ``by_year``, the valid rows carry ``year`` instead of ``source`` (for the partitions).
     """
     inner = {name: f"__c_{name}" for name in FLOW_COLUMNS}
     frame = staged.frame.with_columns(
@@ -178,6 +231,8 @@ def _first_pass(
     problem = pl.col("__problem")
     field, reason = problem_text(checks, problem)
     good = flagged.filter(problem.is_null()).select(canonical)
+    if by_year:  # for the year partitions: ``year`` (the partition key) instead of ``source``
+        good = good.with_columns(pl.col("period").dt.year().alias("year")).drop("source")
     rejected = flagged.filter(problem.is_not_null()).select(
         *canonical, field.alias("reject_field"), reason.alias("reject_reason")
     )
@@ -373,23 +428,41 @@ class FlowStore:
         quarantine_rel = Path("quarantine") / f"source={src}" / f"{stem}.parquet"
         (staging / quarantine_rel).parent.mkdir(parents=True, exist_ok=True)
 
+        year_dir = staging / flows_rel
+        good_path = staging / f"{stem}.good.parquet"
+        rejected_path = staging / f"{stem}.rejected.parquet"
+        # a file of at most _BATCH_ROWS rows is written to its year partitions by the first pass;
+        # a larger one to a staging file, then partitioned in batches of years
+        direct = _estimated_rows(path) <= _BATCH_ROWS
+        good_target: Path | pl.PartitionBy = _partitions(year_dir, stem) if direct else good_path
         try:
             # pass 1, one read of the input: the reader's and the shared checks as one cheap
             # index (the first failing check); valid rows and rejected rows (their reasons built
             # for them only) are sunk from the same scan
-            good_path = staging / f"{stem}.good.parquet"
-            rejected_path = staging / f"{stem}.rejected.parquet"
             try:
-                _sink_pass(*_first_pass(staged, period_range), good_path, rejected_path)
+                _sink_pass(*_first_pass(staged, period_range, direct), good_target, rejected_path)
             except pl.exceptions.PolarsError:
                 if staged.fallback is None:
                     raise
                 # a typed scan met a value that is not a number: read the file as text, the
                 # row is quarantined with its reason
-                good_path.unlink(missing_ok=True)
-                rejected_path.unlink(missing_ok=True)
-                _sink_pass(*_first_pass(staged.fallback, period_range), good_path, rejected_path)
-            good = pl.scan_parquet(good_path)
+                self._discard(year_dir, stem, good_path, rejected_path)
+                _sink_pass(
+                    *_first_pass(staged.fallback, period_range, direct),
+                    good_target,
+                    rejected_path,
+                )
+            year_files = sorted(year_dir.glob(f"year=*/{stem}.parquet"))
+            if direct:
+                good = _scan_years(year_files, src)
+            else:
+                good = pl.scan_parquet(good_path)
+            rows_read = int(pl.scan_parquet(rejected_path).select(pl.len()).collect().item())
+            rows_read += int(
+                (pl.scan_parquet(year_files) if direct else good).select(pl.len()).collect().item()
+                if (year_files or not direct)
+                else 0
+            )
             # one row per key: within this file, then against the other inputs of the source
             clashes = pl.concat(
                 [duplicate_keys(good), self._stored_elsewhere(good, key, src, work, staging)]
@@ -400,59 +473,29 @@ class FlowStore:
                     clashes.select(pl.struct(FLOW_KEY).alias("k"))["k"].implode()
                 )
                 clashed = mark_duplicates(
-                    good.filter(flag).with_columns(
+                    good.filter(flag)
+                    .sort("source_line")
+                    .with_columns(
                         pl.lit(None, dtype=pl.String).alias("reject_field"),
                         pl.lit(None, dtype=pl.String).alias("reject_reason"),
                     ),
                     clashes,
-                )
+                ).collect(engine="streaming")
                 # both sides are in input order: merged, the quarantine stays in input order
-                rejected = rejected.merge_sorted(clashed, key="source_line")
+                rejected = rejected.merge_sorted(clashed.lazy(), key="source_line")
+                if direct:
+                    _drop_rows(year_files, src, ~flag)
                 good = good.filter(~flag)
-            # stored rows, one file a year: the years are written in batches of at most
-            # _BATCH_ROWS rows, each batch in one pass (a PartitionBy sink holds its partitions
-            # in memory; a year alone streams through a plain sink)
-            year_dir = staging / flows_rel
-            dated = good.with_columns(pl.col("period").dt.year().alias("year")).drop("source")
-            counts = (
-                dated.group_by("year")
-                .agg(pl.len().alias("n"))
-                .sort("year")
-                .collect(engine="streaming")
-                .rows()
-            )
-            for batch in _year_batches(counts, _BATCH_ROWS):
-                if len(batch) == 1:
-                    rel = flows_rel / f"year={batch[0]}" / f"{stem}.parquet"
-                    _sink(
-                        dated.filter(pl.col("year") == batch[0]).drop("year"),
-                        staging / rel,
-                        mkdir=True,
-                    )
-                    continue
-                _sink(
-                    dated.filter(pl.col("year").is_in(batch)),
-                    pl.PartitionBy(
-                        year_dir,
-                        key="year",
-                        include_key=False,
-                        file_path_provider=_year_file(stem),
-                        approximate_bytes_per_file=None,
-                    ),
-                    mkdir=True,
-                )
+            if not direct:
+                self._write_years(good, year_dir, flows_rel, staging, stem)
             stored: list[tuple[str, int]] = []
             for file in sorted(year_dir.glob(f"year=*/{stem}.parquet")):
                 count = pl.scan_parquet(file).select(pl.len()).collect().item()
                 stored.append((str(file.relative_to(staging)), int(count)))
             _sink(quarantine_rows(rejected), staging / quarantine_rel)
-            rows_read = sum(
-                int(pl.scan_parquet(p).select(pl.len()).collect().item())
-                for p in (good_path, rejected_path)
-            )
         except pl.exceptions.PolarsError as exc:
             raise _polars_error(path, exc) from exc
-        good_path.unlink()
+        good_path.unlink(missing_ok=True)
         rejected_path.unlink()
         rows_stored = sum(count for _, count in stored)
         rows_quarantined = int(
@@ -490,6 +533,46 @@ class FlowStore:
             rows_quarantined,
             status,
         )
+
+    @staticmethod
+    def _discard(year_dir: Path, stem: str, *paths: Path) -> None:
+        """Remove the files a failed first pass may have left (year files of ``stem``, ``paths``)."""
+        for file in year_dir.glob(f"year=*/{stem}.parquet"):
+            file.unlink()
+        for file in paths:
+            file.unlink(missing_ok=True)
+
+    @staticmethod
+    def _write_years(
+        good: pl.LazyFrame, year_dir: Path, flows_rel: Path, staging: Path, stem: str
+    ) -> None:
+        """Stored rows, one file a year, the years written in batches of at most _BATCH_ROWS rows.
+
+        Each batch is one pass (a PartitionBy sink holds its partitions in memory); a year alone
+        streams through a plain sink.
+        """
+        dated = good.with_columns(pl.col("period").dt.year().alias("year")).drop("source")
+        counts = (
+            dated.group_by("year")
+            .agg(pl.len().alias("n"))
+            .sort("year")
+            .collect(engine="streaming")
+            .rows()
+        )
+        for batch in _year_batches(counts, _BATCH_ROWS):
+            if len(batch) == 1:
+                rel = flows_rel / f"year={batch[0]}" / f"{stem}.parquet"
+                _sink(
+                    dated.filter(pl.col("year") == batch[0]).drop("year"),
+                    staging / rel,
+                    mkdir=True,
+                )
+            else:
+                _sink(
+                    dated.filter(pl.col("year").is_in(batch)),
+                    _partitions(year_dir, stem),
+                    mkdir=True,
+                )
 
     def _stored_elsewhere(
         self, checked: pl.LazyFrame, key: str, src: str, work: dict[str, Any], staging: Path
