@@ -140,6 +140,9 @@ def _raw_files(data_dir: Path) -> list[Path]:
     return out
 
 
+_LOADED: dict[tuple[Any, ...], LoadedFlows] = {}
+
+
 def load_flows(source: Any) -> LoadedFlows:
     """Canonical flows from a data directory, a FlowStore (or its root) or a frame.
 
@@ -170,13 +173,20 @@ def load_flows(source: Any) -> LoadedFlows:
             files = _raw_files(path)
             if not files:
                 raise TradeImpactError(f"{path}: no raw flow files found")
+            # one ingest per unchanged data directory and process (each event reads the same)
+            key = (str(path.resolve()), tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns)
+                                              for f in files))  # fmt: skip
+            if key in _LOADED:
+                return _LOADED[key]
             with tempfile.TemporaryDirectory(prefix="tradeimpact-store-") as tmp:
                 st = FlowStore(tmp)
                 st.ingest(files)
                 flows = st.scan().collect()
             inputs = [(f.relative_to(path).as_posix(), _sha256(f)) for f in files]
             syn = any("SYNTHETIC" in f.name for f in files)
-            return LoadedFlows(flows, inputs, syn, path)
+            _LOADED.clear()
+            _LOADED[key] = LoadedFlows(flows, inputs, syn, path)
+            return _LOADED[key]
     inp = store.inputs()
     inputs = [(Path(p).name, s) for p, s in zip(inp["path"], inp["sha256"], strict=True)]
     syn = any("SYNTHETIC" in Path(p).name for p in inp["path"])
