@@ -58,6 +58,11 @@ def test_headline_intervals_recover_true_effects(cases: dict, name: str) -> None
     assert sdid["ci_low"] <= sdid["true_effect"] <= sdid["ci_high"]
     sc = cs.headline("synth")
     assert abs(sc["estimate"] - sc["true_effect"]) < 0.15, sc
+    # PPML on levels (CR1 interval, labelled as such): the estimate is near its estimand
+    ppml = main.filter((pl.col("variant") == "baseline") & (pl.col("outcome") == "ppml_value"))
+    assert ppml.height == 3
+    for r in ppml.iter_rows(named=True):
+        assert abs(r["estimate"] - r["true_effect"]) < 0.1, r
     # the diversion design moves the right way
     div = cs.headline("diversion")
     assert div["estimate"] > 0 and abs(div["estimate"] - div["true_effect"]) < 0.15, div

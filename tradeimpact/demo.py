@@ -352,9 +352,12 @@ def _simulate(rng: np.random.Generator) -> list[dict[str, Any]]:
             shock = ar1(0.1 if big > 3e5 else 0.2)
             lumpy = np.where(rng.random(n) < (0.01 if big > 1e5 else 0.04), np.log(2.0), 0.0)
             kg = np.exp(log_mu + shock + lumpy)
-            # zeros: small flows are sometimes absent (probability falls with size)
-            p_zero = np.clip(0.35 - 0.06 * np.log10(np.maximum(kg, 1.0)), 0.0, 0.35)
-            p_zero = np.where(kg > 2e5, 0.0, p_zero)
+            # zeros: small flows are sometimes absent (probability falls with the flow's size
+            # without the Japan-specific effects, so that zeros do not depend on the treatment
+            # and E[level] moves by exactly exp(effect): the PPML estimand stays known)
+            kg0 = np.exp(log_mu - eff + shock + lumpy)
+            p_zero = np.clip(0.35 - 0.06 * np.log10(np.maximum(kg0, 1.0)), 0.0, 0.35)
+            p_zero = np.where(kg0 > 2e5, 0.0, p_zero)
             kg = np.where(rng.random(n) < p_zero, 0.0, kg)
             uv = PRODUCTS[p][2] * np.exp(price[p] + kappa + prem + rng.normal(0, 0.06, n))
             if exporter == SOURCE:
