@@ -207,31 +207,53 @@ def staged_comtrade(
     frame = join_iso3(frame, partner_code, partner_system, "_partner_iso3")
     reporter, partner = pl.col("_reporter_iso3"), pl.col("_partner_iso3")
 
-    period_text = col("period") if "period" in found else col("ref_year")
-    freq_given = col("freq").str.to_uppercase()
-    freq = (
+    # values several columns and checks use, computed once as columns of the frame
+    frame = frame.with_columns(
+        flow.alias("__flow"),
+        (col("period") if "period" in found else col("ref_year")).alias("__period_text"),
+        col("freq").str.to_uppercase().alias("__freq_given"),
+        col("cmd_code").alias("__hs"),
+    )
+    flow, period_text, freq_given, hs = (
+        pl.col(name) for name in ("__flow", "__period_text", "__freq_given", "__hs")
+    )
+    frame = frame.with_columns(
+        flow.str.contains("M").alias("__is_import"),
+        period_text.str.len_chars().alias("__period_len"),
+        period_text.str.contains(r"^\d+$").alias("__period_digits"),
+        hs.str.len_chars().alias("__hs_len"),
+        hs.str.contains(r"^\d+$").alias("__hs_digits"),
+    )
+    is_import, period_len, period_digits, hs_len, hs_digits = (
+        pl.col(name)
+        for name in ("__is_import", "__period_len", "__period_digits", "__hs_len", "__hs_digits")
+    )
+    frame = frame.with_columns(
         pl.when(freq_given.is_not_null())
         .then(freq_given)
-        .when(period_text.str.len_chars() == 6)
+        .when(period_len == 6)
         .then(pl.lit("M"))
         .otherwise(pl.lit("A"))
+        .alias("__freq")
     )
+    freq = pl.col("__freq")
     year = period_text.str.slice(0, 4).cast(pl.Int32, strict=False)
     month = (
-        pl.when(period_text.str.len_chars() == 6)
+        pl.when(period_len == 6)
         .then(period_text.str.slice(4, 2).cast(pl.Int8, strict=False))
         .otherwise(pl.lit(1, dtype=pl.Int8))
     )
-    period_ok = period_text.str.contains(r"^\d{4}$") & (freq == "A") | (
-        period_text.str.contains(r"^\d{6}$") & (freq == "M") & month.is_between(1, 12)
+    # ^\d{4}$ and ^\d{6}$: all digits and 4 (6) characters
+    period_ok = period_digits & (period_len == 4) & (freq == "A") | (
+        period_digits & (period_len == 6) & (freq == "M") & month.is_between(1, 12)
     )
     period = pl.when(period_ok).then(pl.date(year, month, 1))
     ref_year = col("ref_year").cast(pl.Int32, strict=False)
     ref_month = col("ref_month").cast(pl.Int32, strict=False)
 
-    hs = col("cmd_code")
-    hs_ok = (hs == "TOTAL") | hs.str.contains(r"^(\d\d){1,5}$")
-    hs6 = pl.when(hs.str.contains(r"^\d{6,}$")).then(hs.str.slice(0, 6))
+    # ^(\d\d){1,5}$: all digits, an even number of them from 2 to 10
+    hs_ok = (hs == "TOTAL") | (hs_digits & (hs_len % 2 == 0) & hs_len.is_between(2, 10))
+    hs6 = pl.when(hs_digits & (hs_len >= 6)).then(hs.str.slice(0, 6))
 
     def num(internal: str) -> pl.Expr:
         """A number field: parsed by the scan when ``typed``, else from its text."""
@@ -287,7 +309,7 @@ def staged_comtrade(
         ),
         (hs.is_null() | (hs == ""), at("cmd_code"), "empty commodity code"),
         (
-            hs.str.contains(r"^\d+$") & (hs.str.len_chars() % 2 == 1),
+            hs_digits & (hs_len % 2 == 1),
             at("cmd_code"),
             (
                 "HS code '",
