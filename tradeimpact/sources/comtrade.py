@@ -462,15 +462,22 @@ def _load_json(path: Path) -> list[dict[str, Any]]:
     return data
 
 
-def _json_frame(path: Path) -> tuple[pl.LazyFrame, list[str]]:
-    data = _load_json(path)
+def _json_columns(data: list[dict[str, Any]]) -> list[str]:
+    """Every field name of the records, in order of first appearance."""
     columns: list[str] = []
     seen: set[str] = set()
     for record in data:
+        if len(record) == len(seen) and all(key in seen for key in record):
+            continue  # the usual case: a record with the fields already seen
         for key in record:
             if key not in seen:
                 seen.add(key)
                 columns.append(key)
+    return columns
+
+
+def _json_frame(data: list[dict[str, Any]], columns: list[str]) -> pl.LazyFrame:
+    """The records' ``columns`` as text columns plus ``_line`` (the record number)."""
 
     def text(value: Any) -> str | None:
         if value is None:
@@ -483,10 +490,11 @@ def _json_frame(path: Path) -> tuple[pl.LazyFrame, list[str]]:
 
     # The records are parsed by Python's json already; each field becomes a text column so the
     # CSV and JSON paths share one mapping (numbers as published, codes with their zeros).
+    # Only the fields the mapping reads are converted.
     table = {key: [text(rec.get(key)) for rec in data] for key in columns}
-    frame = pl.DataFrame(table, schema=dict.fromkeys(columns, pl.String))
+    frame = pl.DataFrame(table, schema=dict.fromkeys(columns, pl.String), height=len(data))
     frame = frame.with_columns(pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias("_line"))
-    return frame.lazy(), columns
+    return frame.lazy()
 
 
 class ComtradeReader:
@@ -533,15 +541,17 @@ class ComtradeReader:
         path = Path(path)
         head = head_bytes(path)
         if self._is_json(head):
-            frame, columns = _json_frame(path)
-            what = "the records have the fields"
-        else:
-            split_header(path, header_line(path, head))  # wrong delimiter, broken encoding
-            frame, what = scan_text_csv(path), "the header has"
-            columns = [name for name in frame.collect_schema().names() if name != "_line"]
-        found = _match_columns(path, columns, what)
+            data = _load_json(path)
+            columns = _json_columns(data)
+            found = _match_columns(path, columns, "the records have the fields")
+            frame = _json_frame(data, sorted(set(found.values()), key=columns.index))
+            return staged_comtrade(frame, found, self.source, str(path))
+        split_header(path, header_line(path, head))  # wrong delimiter, broken encoding
+        frame = scan_text_csv(path)
+        columns = [name for name in frame.collect_schema().names() if name != "_line"]
+        found = _match_columns(path, columns, "the header has")
         text = staged_comtrade(frame, found, self.source, str(path))
-        if self._is_json(head) or is_gzip(path):
+        if is_gzip(path):
             return text
         # the fast path: number fields parsed by the scan; a file with a field that does not
         # parse as a number fails that scan and is read as text (``fallback``), where the row is
