@@ -164,6 +164,10 @@ def measure(case: Case, impl: str, timeout: float) -> dict[str, Any]:
         done = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return {"impl": impl, "error": f"timed out after {timeout:.0f} s"}
+    if done.returncode < 0:
+        sig = -done.returncode
+        why = " (SIGKILL: most likely the out-of-memory killer)" if sig == 9 else ""
+        return {"impl": impl, "error": f"killed by signal {sig}{why}"}
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
         return {"impl": impl, "error": tail[:300]}
@@ -326,7 +330,9 @@ def main(argv: list[str] | None = None) -> None:
                 met = value >= target if direction == ">=" else value <= target
                 goals.append({"text": text, "value": value, "met": "yes" if met else "NO"})
             else:
-                goals.append({"text": text, "value": None, "met": "not measured"})
+                failed = [f"{k}: {m['error']}" for k, m in ((num, a), (den, b)) if "error" in m]
+                met = "not measured" + (f" ({'; '.join(failed)})" if failed else "")
+                goals.append({"text": text, "value": None, "met": met})
         if case.memory_goal_mib is not None:
             peak = meas.get("tradeimpact", {}).get("peak_rss_mib")
             goals.append(
