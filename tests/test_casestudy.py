@@ -127,3 +127,26 @@ def test_published_series() -> None:
     assert sep["value"].item() == 2246.0
     assert pub.filter(pl.col("series") == "china_magnet_exports_to_japan").height == 4
     assert pub["source"].str.starts_with("http").all()
+
+
+def test_raw_flow_files_leave_out_sidecars_notes_and_archives(tmp_path):
+    from tradeimpact.casestudy import raw_flow_files
+
+    keep = ["comtrade/a.json", "comtrade/b.json.gz", "baci/BACI_HS17_Y2022_V202601.csv"]
+    skip = [
+        "README.md",
+        "SYNTHETIC_TRUE_EFFECTS.json",  # top level: not a source folder
+        "comtrade/a.json.meta",  # fetch sidecar
+        "comtrade/c.split.meta",
+        "comtrade/.d.json.part",  # a download in progress
+        "baci/BACI_HS17_V202601.zip",  # archive still to unpack
+        "comtrade/NOTES.txt",
+        "published/japan_imports.csv",
+        ".hidden/x.csv",
+    ]
+    for rel in keep + skip:
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    got = [p.relative_to(tmp_path).as_posix() for p in raw_flow_files(tmp_path)]
+    assert got == sorted(keep)

@@ -226,66 +226,12 @@ def test_real_build_has_no_synthetic_label(tmp_path):
     assert "SYNTHETIC" not in html
 
 
-def test_store_frames_from_canonical_flows():
-    from tradeimpact.report.build import store_frames
-    from tradeimpact.schema import FLOW_SCHEMA
-
-    def row(rep: str, par: str, flow: str, hs6: str, month: int, kg: float) -> dict[str, object]:
-        r: dict[str, object] = dict.fromkeys(FLOW_SCHEMA)
-        r.update(
-            source="comtrade",
-            reporter_iso3=rep,
-            partner_iso3=par,
-            flow=flow,
-            hs6=hs6,
-            hs_code=hs6,
-            period=date(2010, month, 1),
-            freq="M",
-            net_weight_kg=kg,
-        )
-        return r
-
-    flows = pl.DataFrame(
-        [
-            row("JPN", "CHN", "M", "280530", 9, 100.0),
-            row("JPN", "CHN", "M", "284690", 9, 50.0),
-            row("JPN", "CHN", "M", "999999", 9, 1e6),  # not in the basket
-            row("JPN", "VNM", "M", "280530", 9, 7.0),
-            row("JPN", "WLD", "M", "280530", 9, 157.0),  # the world aggregate is not a supplier
-            row("USA", "CHN", "M", "280530", 9, 30.0),
-            row("FRA", "CHN", "M", "280530", 9, 1.0),  # not a control
-            row("CHN", "JPN", "X", "280530", 9, 120.0),
-        ],
-        schema=FLOW_SCHEMA,
-    )
-    ev = {
-        "event": {"treated": "JPN", "source_country": "CHN"},
-        "products": {"core": ["280530", "284690"]},
-        "controls": {"importers": ["USA"]},
-        "window": {"start": date(2010, 1, 1), "end": date(2010, 12, 31)},
-    }
-    fr = store_frames(flows.lazy(), ev)
-    assert fr["raw"].rows() == [(date(2010, 9, 1), "JPN", 150.0), (date(2010, 9, 1), "USA", 30.0)]
-    assert fr["diversion"].rows() == [
-        (date(2010, 9, 1), "CHN", 150.0),
-        (date(2010, 9, 1), "VNM", 7.0),
-    ]
-    assert fr["mirror"].rows() == [(date(2010, 9, 1), 120.0, 150.0)]
-
-
 def test_reproducibility_facts(tmp_path):
     from importlib import metadata
 
-    from tradeimpact.report.build import git_commit, package_versions, sha256_files
+    from tradeimpact.report.build import git_commit, package_versions
 
     assert git_commit(tmp_path) == "unknown"  # not a repository
     versions = dict(package_versions(("polars", "numpy", "no-such-package-xyz")))
     assert versions["polars"] == metadata.version("polars")
     assert versions["no-such-package-xyz"] == "not installed"
-    (tmp_path / "d").mkdir()
-    (tmp_path / "d" / "b.txt").write_bytes(b"abc")
-    (tmp_path / "a.txt").write_bytes(b"")
-    assert sha256_files(tmp_path) == [
-        ("a.txt", "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
-        ("d/b.txt", "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"),
-    ]

@@ -122,19 +122,31 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _raw_files(data_dir: Path) -> list[Path]:
-    """Raw flow files under ``data_dir`` (published figures, READMEs and true effects excluded)."""
-    skip_dirs = {"published"}
+#: Folders of a data directory that hold no flow files (published press figures are read apart).
+NOT_FLOW_DIRS = ("published",)
+#: Endings of files that are not flow files: notes, the fetchers' sidecars (``.meta``,
+#: ``.split.meta``), checksums, downloaded archives still to unpack, Parquet stores.
+NOT_FLOW_SUFFIXES = (".md", ".txt", ".toml", ".meta", ".sha256", ".zip", ".parquet", ".part")
+
+
+def raw_flow_files(data_dir: Path) -> list[Path]:
+    """Raw flow files under ``data_dir`` (sorted): what ``nox -s report`` ingests.
+
+    Left out: hidden files, files directly in ``data_dir`` (READMEs, the true effects of the
+    synthetic demo), the ``published/`` folder, notes, the fetchers' sidecars and checksums,
+    archives and Parquet (a store's files, e.g. ``manifest.json`` beside them).
+    """
+    data_dir = Path(data_dir)
     out = []
     for p in sorted(data_dir.rglob("*")):
-        if not p.is_file() or p.name.startswith("."):
+        if not p.is_file():
             continue
         rel = p.relative_to(data_dir)
-        if rel.parts[0] in skip_dirs or p.suffix.lower() in (".md", ".txt", ".toml"):
+        if len(rel.parts) < 2 or rel.parts[0] in NOT_FLOW_DIRS:
             continue
-        if p.name == TRUE_EFFECTS_FILE or p.name.endswith(".sha256") or p.name == "manifest.json":
+        if any(part.startswith(".") for part in rel.parts) or ".store" in rel.parts[0]:
             continue
-        if p.suffix == ".parquet" or ".store" in rel.parts[0]:
+        if p.name.lower().endswith(NOT_FLOW_SUFFIXES) or p.name == "manifest.json":
             continue
         out.append(p)
     return out
@@ -170,7 +182,7 @@ def load_flows(source: Any) -> LoadedFlows:
         if (path / "manifest.json").exists():
             store = FlowStore(path)
         else:
-            files = _raw_files(path)
+            files = raw_flow_files(path)
             if not files:
                 raise TradeImpactError(f"{path}: no raw flow files found")
             # one ingest per unchanged data directory and process (each event reads the same)

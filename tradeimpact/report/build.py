@@ -20,7 +20,6 @@ is usable, and tested, without the estimation half.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import platform
 import subprocess
@@ -189,19 +188,6 @@ def package_versions(names: Sequence[str] = VERSIONED) -> list[tuple[str, str]]:
         except metadata.PackageNotFoundError:
             rows.append((n, "not installed"))
     return rows
-
-
-def sha256_files(root: Path) -> list[tuple[str, str]]:
-    """``(relative path, sha256)`` of every file under ``root``, sorted by path."""
-    root = Path(root)
-    out = []
-    for p in sorted(q for q in root.rglob("*") if q.is_file()):
-        h = hashlib.sha256()
-        with p.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                h.update(chunk)
-        out.append((p.relative_to(root).as_posix(), h.hexdigest()))
-    return out
 
 
 # -- rendering -------------------------------------------------------------------------------------
@@ -579,26 +565,6 @@ def render(cases: Sequence[ReportCase], out: Path, info: BuildInfo) -> list[Path
 
 
 # -- the pipeline: data_raw -> store -> case studies -> ReportCase ---------------------------------
-#: Folders of data_raw/ that hold no flow files (published press figures are read by the case study).
-NOT_FLOWS = ("published",)
-#: File names under data_raw/ that are not flow files (sidecars, notes).
-NOT_FLOW_SUFFIXES = (".md", ".meta", ".sha256", ".txt", ".toml")
-
-
-def flow_files(data: Path) -> list[Path]:
-    """The raw flow files under ``data/<source>/`` (sorted), sidecars and notes left out."""
-    data = Path(data)
-    out = []
-    for p in sorted(data.rglob("*")):
-        rel = p.relative_to(data)
-        if not p.is_file() or len(rel.parts) < 2 or rel.parts[0] in NOT_FLOWS:
-            continue
-        if p.name.startswith(".") or p.name.endswith(NOT_FLOW_SUFFIXES):
-            continue
-        out.append(p)
-    return out
-
-
 def _event_toml(path: Path) -> dict[str, object]:
     import tomllib
 
@@ -632,66 +598,6 @@ def _marks(ev: dict[str, object]) -> list[tuple[date, str]]:
             seen.add(m[0])
             out.append(m)
     return sorted(out)
-
-
-def store_frames(flows: pl.LazyFrame, ev: dict[str, object]) -> dict[str, pl.DataFrame]:
-    """The descriptive series of one event straight from the store's canonical flows.
-
-    * ``raw``: each importer's own reported imports (flow M) of the core basket from the source
-      country, by month (``period, unit, value`` = net weight, kg), treated and controls;
-    * ``diversion``: the treated importer's imports of the basket by partner (``supplier``);
-    * ``mirror``: the source's reported exports to the treated importer vs the treated
-      importer's reported imports from the source (kg).
-    """
-    e, prod, ctrl, win = (ev[k] for k in ("event", "products", "controls", "window"))
-    assert isinstance(e, dict) and isinstance(prod, dict)
-    assert isinstance(ctrl, dict) and isinstance(win, dict)
-    treated, src = str(e["treated"]), str(e["source_country"])
-    basket = [str(c) for c in prod["core"]]
-    base = flows.filter(
-        (pl.col("freq") == "M")
-        & pl.col("hs6").is_in(basket)
-        & pl.col("period").is_between(win["start"], win["end"])
-    )
-    units = [treated, *map(str, ctrl["importers"])]
-    raw = (
-        base.filter(
-            (pl.col("flow") == "M")
-            & (pl.col("partner_iso3") == src)
-            & pl.col("reporter_iso3").is_in(units)
-        )
-        .group_by("period", pl.col("reporter_iso3").alias("unit"))
-        .agg(pl.col("net_weight_kg").sum().alias("value"))
-        .sort("unit", "period")
-        .collect()
-    )
-    diversion = (
-        base.filter(
-            (pl.col("flow") == "M")
-            & (pl.col("reporter_iso3") == treated)
-            & ~pl.col("partner_iso3").is_in(["WLD", "W00", "_X", "XX"])
-        )
-        .group_by("period", pl.col("partner_iso3").alias("supplier"))
-        .agg(pl.col("net_weight_kg").sum().alias("value"))
-        .sort("supplier", "period")
-        .collect()
-    )
-    exp = (
-        base.filter(
-            (pl.col("flow") == "X")
-            & (pl.col("reporter_iso3") == src)
-            & (pl.col("partner_iso3") == treated)
-        )
-        .group_by("period")
-        .agg(pl.col("net_weight_kg").sum().alias("exporter_reported"))
-    )
-    imp = (
-        raw.lazy()
-        .filter(pl.col("unit") == treated)
-        .select("period", pl.col("value").alias("importer_reported"))
-    )
-    mirror = exp.join(imp, on="period", how="full", coalesce=True).sort("period").collect()
-    return {"raw": raw, "diversion": diversion, "mirror": mirror}
 
 
 def _in_range(marks: list[tuple[date, str]], raw: pl.DataFrame) -> list[tuple[date, str]]:
@@ -772,7 +678,7 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``."""
-    from tradeimpact.casestudy import run_case_study
+    from tradeimpact.casestudy import raw_flow_files, run_case_study
     from tradeimpact.store import FlowStore
 
     ap = argparse.ArgumentParser(
@@ -791,7 +697,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A data directory is ingested by the case study itself (into a temporary FlowStore), which
     # also finds SYNTHETIC_TRUE_EFFECTS.json there for the recovery check.
     source: Any = FlowStore(args.store) if args.store else data
-    if not args.store and not flow_files(data):
+    if not args.store and not raw_flow_files(data):
         print(f"no flow files under {data}/<source>/: nothing to build", file=sys.stderr)
         return 2
     studies = []
