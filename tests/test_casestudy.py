@@ -120,6 +120,46 @@ def test_event_study_honestdid_and_series(cases: dict) -> None:
     assert cs.synth_placebos is not None and cs.synth_placebos["unit"].n_unique() == 20
 
 
+def test_event_study_equals_pyfixest_and_synth_fraction(cases: dict) -> None:
+    """The event study (tradeimpact.models.event_study) equals pyfixest feols with the treated
+    importer's event-time dummies on the same panel (coefficients 1e-8, CR1 bounds 1e-6); the
+    synthetic control's gap, placebo gaps and RMSPE-ratio p-value are those of models.synth."""
+    pf = pytest.importorskip("pyfixest")
+    for name in ("rare_earth_2010", "dual_use_2026"):
+        cs = cases[name]
+        res = cs.event_studies["importer"]
+        frame = cs.event_study_frames["importer"]
+        data = res.extra["frame"]
+        ks = frame["rel_time"].to_list()
+        assert res.ref not in ks and res.ref == cs.event.reference_period
+        names = [f"et{k}".replace("-", "m") for k in ks]
+        ev = cs.event.event_month
+        rel = (pl.col("period").dt.year() - ev.year) * 12 + pl.col("period").dt.month() - ev.month
+        d = data.with_columns(
+            [((pl.col("unit") == cs.event.treated) & (rel == k)).cast(pl.Int8).alias(n)
+             for k, n in zip(ks, names, strict=True)]
+        ).to_pandas()  # fmt: skip
+        fit = pf.feols(f"y ~ {' + '.join(names)} | cell + product_period", data=d,
+                       vcov={"CRV1": "unit"})  # fmt: skip
+        ci = fit.confint()
+        for k, n, est, lo, hi in zip(
+            ks, names, frame["estimate"], frame["ci_low"], frame["ci_high"], strict=True
+        ):
+            assert est == pytest.approx(float(fit.coef()[n]), abs=1e-8), (name, k)
+            assert lo == pytest.approx(float(ci.loc[n].iloc[0]), abs=1e-6), (name, k)
+            assert hi == pytest.approx(float(ci.loc[n].iloc[1]), abs=1e-6), (name, k)
+        assert (frame["ri_low"] <= frame["ri_high"]).all()
+        sc = cs.synth["sc"]
+        row = cs.headline("synth")
+        assert row["estimate"] == pytest.approx(sc.att, abs=0)
+        assert Fraction(row["p_fraction"]) == sc.pvalue_fraction
+        assert row["n_placebos"] == sc.placebos.height == 21
+        assert cs.synth_gap["gap"].to_list() == sc.path["gap"].to_list()
+        # the gap is the treated series minus the donor-weighted one (weights on the simplex)
+        w = sc.weights["weight"].to_numpy()
+        assert w.min() >= 0 and w.sum() == pytest.approx(1.0, abs=1e-10)
+
+
 def test_published_series() -> None:
     pub = published_series()
     sep = pub.filter((pl.col("series") == "japan_re_imports_from_china")

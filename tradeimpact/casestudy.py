@@ -7,8 +7,10 @@
 estimation logic of its own: fixed-effects OLS (:func:`tradeimpact.models.linear.feols`), PPML
 (:func:`tradeimpact.models.ppml.ppml`), randomization inference
 (:func:`tradeimpact.inference.randomization.randomization_inference`), Conley-Taber
-(:func:`tradeimpact.inference.conley_taber.conley_taber_panel`), synthetic control and synthetic
-DiD (:func:`tradeimpact.models.synthdid.synthdid`) and HonestDiD
+(:func:`tradeimpact.inference.conley_taber.conley_taber_panel`), the event study
+(:func:`tradeimpact.models.event_study.event_study`), synthetic control
+(:func:`tradeimpact.models.synth.synth`), synthetic DiD (:func:`tradeimpact.models.synthdid.synthdid`)
+and HonestDiD
 (:func:`tradeimpact.sensitivity.honestdid.sensitivity_relative_magnitudes`).
 
 Specification file schema (TOML, ``analysis/specs/*.toml``)
@@ -327,14 +329,17 @@ class CaseStudy:
     placebo_distributions : polars.DataFrame
         ``design, outcome, variant, assignment, estimate, is_actual``: every RI placebo estimate.
     event_studies : dict
-        ``design ->`` event-study result (feols with event-time dummies, reference period).
+        ``design ->`` :class:`~tradeimpact.models.results.EventStudyResult` of
+        :func:`tradeimpact.models.event_study.event_study` (TWFE, the treated importer's
+        event-time dummies; ``ref`` the reference period, ``event_study_inputs()``).
     event_study_frames : dict
         ``design ->`` frame ``rel_time, estimate, ci_low, ci_high, ri_low, ri_high,
         true_effect``: pointwise CR1 95% interval and the randomization band (range of the
         same coefficient over the placebo countries).
     synth : dict
-        ``"sc"``, ``"sdid"``, ``"did"`` -> SynthDIDResult (synthetic control, synthetic DiD, DiD on
-        the same aggregated panel).
+        ``"sc"`` -> :class:`~tradeimpact.models.synth.SynthResult` (synthetic control on the
+        demeaned outcome, in-space placebos, RMSPE-ratio p-value); ``"sdid"``, ``"did"`` ->
+        SynthDIDResult (synthetic DiD, DiD on the same aggregated panel).
     synth_gap, synth_placebos : polars.DataFrame or None
         ``period, gap`` (treated minus synthetic control) and ``period, unit, gap`` (each control
         given the treatment in turn).
@@ -592,8 +597,14 @@ def _event_study(
     spec: dict[str, Any],
     truth: dict[str, Any] | None,
 ) -> tuple[Any, pl.DataFrame]:
-    """Monthly event study (feols with event-time dummies of the treated unit) + placebo band."""
-    from tradeimpact.models.linear import feols
+    """Monthly event study of the treated unit (:func:`tradeimpact.models.event_study`).
+
+    TWFE with the treated unit's event-time dummies over the event file's ``event_time`` window
+    (reference ``reference_period``, or the spec's ``[event_study] reference``), the design's
+    fixed effects, CR1 by importer. The placebo band re-runs the same event study with each
+    control importer given the event in turn (placebo-in-space).
+    """
+    from tradeimpact.models.event_study import event_study
 
     es = spec.get("event_study", {})
     ref = int(event.reference_period if event.reference_period != -1 else es.get("reference", -1))
@@ -605,30 +616,34 @@ def _event_study(
         flows, event, design, es.get("outcome", "log_quantity"),
         window=(start, min(end, month_start(event.window_end))),
     )  # fmt: skip
-    data = panel.data
-    ks = [k for k in range(lo, hi + 1) if k != ref and k in set(data["rel_time"].to_list())]
-    names = [f"et_{k}".replace("-", "m") for k in ks]
     fe = spec.get("fixed_effects", {}).get(design, ["cell", "product_period"])
+    data = panel.data
 
     def fit(unit: str) -> Any:
-        d = data.with_columns(
-            [
-                ((pl.col("unit") == unit) & (pl.col("rel_time") == k)).cast(pl.Int8).alias(n)
-                for k, n in zip(ks, names, strict=True)
-            ]
-        )
+        # y is already the log outcome of the panel: outcome="level" uses it as it is
+        d = data.with_columns((pl.col("unit") == unit).cast(pl.Int8).alias("_es_treated"))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            return feols(d, "y", names, fe=fe, vcov={"CR1": "unit"})
+            return event_study(
+                d, "y", "unit", "period", treated="_es_treated", event_date=ev, window=(lo, hi),
+                ref=ref, endpoints="bin", fe=fe, vcov={"CR1": "unit"}, outcome="level",
+            )  # fmt: skip
 
     res = fit(event.treated)
+    ks = res.event_times
+    names = [res.event_terms[k] for k in ks]
     ci = res.analytic_conf_int(0.95)
+    # placebo band: the range of each coefficient over the control importers, each given the
+    # event in turn. Not event_study(inference="ri"): it needs every placebo importer to report
+    # every event month, and a control with a zero month (a hole in the log outcome) has a
+    # coefficient that cannot be estimated; here that one is missing and left out of the range.
     placebo = []
     for u in panel.units:
         if u == event.treated:
             continue
         r = fit(u)
-        placebo.append([float(r.params.get(n, np.nan)) for n in names])
+        placebo.append([float(r.params[r.event_terms[k]]) if k in r.event_terms else np.nan
+                        for k in ks])  # fmt: skip
     pmat = np.asarray(placebo, dtype=float)
     true_vals: list[float | None] = [None] * len(ks)
     if truth is not None:
@@ -650,8 +665,6 @@ def _event_study(
         },
         schema_overrides={"true_effect": pl.Float64},
     )
-    res.extra["event_times"] = ks
-    res.extra["reference"] = ref
     return res, frame
 
 
@@ -668,6 +681,7 @@ def _synth(
     spec: dict[str, Any],
 ) -> tuple[dict[str, Any], list[dict[str, Any]], pl.DataFrame | None, pl.DataFrame | None, Panel]:
     """Synthetic control, synthetic DiD and DiD on the importer-side aggregated panel."""
+    from tradeimpact.models.synth import synth
     from tradeimpact.models.synthdid import synthdid
 
     panel = build_panel(
@@ -689,80 +703,62 @@ def _synth(
     out: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
     truth_v = _truth_for(truth, "synth", "log_quantity", panel, variant)
-    for method, design in (("sc", "synth"), ("sdid", "sdid"), ("did", "synth_did")):
+    # synthetic control (Abadie, Diamond & Hainmueller 2010) on the demeaned outcome, with the
+    # in-space placebos (every control treated in turn, the other controls its donors) and the
+    # post/pre RMSPE ratio permutation p-value (an exact fraction of the units)
+    first_post = data.filter(pl.col("post") == 1)["period"].min()
+    note = (
+        f"units without a complete series dropped: {', '.join(dropped_units)}"
+        if dropped_units
+        else None
+    )
+    sc_row: dict[str, Any] = {
+        "design": "synth", "outcome": "log_quantity", "variant": variant.name,
+        "ci_low": None, "ci_high": None,
+        "ci_method": "none (synthetic control: see the in-space placebo p-value)",
+        "cr1_se": None, "nobs": int(data.height), "true_effect": truth_v,
+        "zeros_dropped": int(panel.dropped.get("zeros_in_log", 0)), "note": note,
+    }  # fmt: skip
+    gap = placebos = None
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = synthdid(data, "y_demeaned" if method == "sc" else "y", "unit", "period",
-                           "treat", method=method,  # type: ignore[arg-type]
+            sc = synth(data, "y_demeaned", "unit", "period", event.treated, first_post, seed=seed)
+    except ModelSpecError as exc:
+        sc_row.update(estimate=None, p_method="", note=f"synthetic control not estimated: {exc}")
+    else:
+        out["sc"] = sc
+        n_units = sc.placebos.height
+        sc_row.update(
+            estimate=float(sc.att), p_value=sc.pvalue, p_fraction=str(sc.pvalue_fraction),
+            n_placebos=n_units,
+            p_method=f"post/pre RMSPE ratio rank among {n_units} units (in-space placebos)",
+        )  # fmt: skip
+        gap = sc.path.select(pl.col("time").alias("period"), "gap")
+        if sc.placebo_gaps.height:
+            placebos = sc.placebo_gaps.select(pl.col("time").alias("period"), "unit", "gap")
+    rows.append(sc_row)
+    for method, design in (("sdid", "sdid"), ("did", "synth_did")):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = synthdid(data, "y", "unit", "period", "treat", method=method,  # type: ignore[arg-type]
                            vcov="placebo" if method == "sdid" else None, seed=seed)  # fmt: skip
         out[method] = res
         if design == "synth_did":
             continue
-        if method == "sdid":
-            ci = res.analytic_conf_int(0.95).iloc[0]
-            lo, hi = float(ci["lower"]), float(ci["upper"])
-            ci_m = "placebo variance (Arkhangelsky et al. 2021, Algorithm 4), normal"
-            p, p_m = float(res.analytic_pvalues.iloc[0]), "placebo variance, normal"
-        else:
-            lo = hi = p = None  # type: ignore[assignment]
-            ci_m = "none (synthetic control: see the in-space placebo p-value)"
-            p_m = ""
+        ci = res.analytic_conf_int(0.95).iloc[0]
         rows.append(
             {
                 "design": design, "outcome": "log_quantity", "variant": variant.name,
-                "estimate": float(res.att), "ci_low": lo, "ci_high": hi, "ci_method": ci_m,
-                "p_value": p, "p_method": p_m,
+                "estimate": float(res.att), "ci_low": float(ci["lower"]),
+                "ci_high": float(ci["upper"]),
+                "ci_method": "placebo variance (Arkhangelsky et al. 2021, Algorithm 4), normal",
+                "p_value": float(res.analytic_pvalues.iloc[0]),
+                "p_method": "placebo variance, normal",
                 "cr1_se": None, "nobs": int(data.height), "true_effect": truth_v,
-                "zeros_dropped": int(panel.dropped.get("zeros_in_log", 0)),
-                "note": (f"units without a complete series dropped: {', '.join(dropped_units)}"
-                         if dropped_units else None),
+                "zeros_dropped": int(panel.dropped.get("zeros_in_log", 0)), "note": note,
             }
         )  # fmt: skip
-    gap = None
-    placebos = None
-    sc = out["sc"]
-    try:
-        traj = sc.trajectories()
-        per = sorted(data["period"].unique().to_list())
-        gap = pl.DataFrame({"period": per, "gap": traj["gap"].to_list()})
-        plac = []
-        controls = [u for u in complete if u != event.treated]
-        for u in controls:
-            d = data.filter(pl.col("unit") != event.treated).with_columns(
-                ((pl.col("unit") == u) & (pl.col("post") == 1)).cast(pl.Int8).alias("treat")
-            )
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                r = synthdid(d, "y_demeaned", "unit", "period", "treat", method="sc", vcov=None)
-            plac.append(
-                pl.DataFrame({"period": per, "unit": u, "gap": r.trajectories()["gap"].to_list()})
-            )
-        placebos = pl.concat(plac) if plac else None
-        # RMSPE ratio rank of the treated unit (Abadie et al. 2010): the synth p-value
-        pre = np.asarray(
-            [not p for p in data.filter(pl.col("unit") == event.treated)["post"].cast(bool)]
-        )
-
-        def ratio(g: np.ndarray) -> float:
-            return float(np.sqrt(np.mean(g[~pre] ** 2)) / np.sqrt(np.mean(g[pre] ** 2)))
-
-        r_t = ratio(gap["gap"].to_numpy())
-        r_p = (
-            [ratio(placebos.filter(pl.col("unit") == u)["gap"].to_numpy()) for u in controls]
-            if placebos is not None
-            else []
-        )
-        k = 1 + sum(r >= r_t for r in r_p)
-        for row in rows:
-            if row["design"] == "synth":
-                row["p_value"] = k / (1 + len(r_p))
-                row["p_fraction"] = f"{k}/{1 + len(r_p)}"
-                row["n_placebos"] = 1 + len(r_p)
-                row["p_method"] = (
-                    f"post/pre RMSPE ratio rank among {1 + len(r_p)} units (in-space placebos)"
-                )
-    except (AttributeError, KeyError, ModelSpecError) as exc:
-        rows[0]["note"] = f"synthetic-control gap not available: {exc}"
     return out, rows, gap, placebos, panel
 
 
@@ -771,16 +767,14 @@ def _honestdid(event: Event, es_res: Any, spec: dict[str, Any]) -> Any:
     from tradeimpact.sensitivity.honestdid import sensitivity_relative_magnitudes
 
     hd = spec.get("honestdid", {})
-    ks = list(es_res.extra["event_times"])
-    ref = int(es_res.extra["reference"])
-    names = [f"et_{k}".replace("-", "m") for k in ks]
-    b = es_res.params[names].to_numpy()
-    s = es_res.cov.loc[names, names].to_numpy()
+    times, b, s = es_res.event_study_inputs()
+    ks = [int(k) for k in times]
+    ref = int(es_res.ref)
     # post coefficients: the anticipation months and the first post months (bounded for speed)
     max_post = int(hd.get("max_post", 3))
     ks_keep = [k for k in ks if k < ref or ref < k <= max_post]
     idx = [ks.index(k) for k in ks_keep]
-    ks, names = ks_keep, [names[i] for i in idx]
+    ks = ks_keep
     b, s = b[idx], s[np.ix_(idx, idx)]
     # HonestDiD: pre-periods are the event times before the reference (the reference is the
     # last pre-period); the months after the reference (anticipation included) are "post",
