@@ -22,6 +22,13 @@ Guarantees (each one tested in ``tests/test_store.py``):
   source is quarantined, naming that input;
 * **streaming**: each input is read lazily where its reader allows and written with
   ``sink_parquet``; stored rows are never collected into memory.
+
+One read of each input: the reader's checks and the shared checks (:func:`~tradeimpact.ingest.
+shared_checks`) are folded into one integer (the first failing check); valid rows go straight to
+their year partitions (inputs of more than ``_BATCH_ROWS`` rows: to a staging file, then to the
+partitions in batches of years, which bounds memory), rejected rows - their reason texts built for
+them only - to a staging file, both from the same scan. The flow-key check then reads the stored
+key columns (64-bit hashes first), and repeated keys are moved to the quarantine.
 """
 
 from __future__ import annotations
