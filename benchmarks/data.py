@@ -14,18 +14,6 @@ import polars as pl
 
 CACHE = Path(__file__).resolve().parents[1] / ".bench_data"
 
-#: The 47 fields of a UN Comtrade API v1 record, in the API's order.
-COMTRADE_FIELDS = [
-    "typeCode", "freqCode", "refPeriodId", "refYear", "refMonth", "period", "reporterCode",
-    "reporterISO", "reporterDesc", "flowCode", "flowDesc", "partnerCode", "partnerISO",
-    "partnerDesc", "partner2Code", "partner2ISO", "partner2Desc", "classificationCode",
-    "classificationSearchCode", "isOriginalClassification", "cmdCode", "cmdDesc", "aggrLevel",
-    "isLeaf", "customsCode", "customsDesc", "mosCode", "motCode", "motDesc", "qtyUnitCode",
-    "qtyUnitAbbr", "qty", "isQtyEstimated", "altQtyUnitCode", "altQtyUnitAbbr", "altQty",
-    "isAltQtyEstimated", "netWgt", "isNetWgtEstimated", "grossWgt", "isGrossWgtEstimated",
-    "cifvalue", "fobvalue", "primaryValue", "legacyEstimationFlag", "isReported", "isAggregate",
-]  # fmt: skip
-
 # (M49, ISO3, name) of reporters/partners used by the generated files
 _COUNTRIES = [
     (36, "AUS", "Australia"), (76, "BRA", "Brazil"), (124, "CAN", "Canada"),

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from tradeimpact.sources.comtrade import API_V1_FIELDS
+
 
 @dataclass
 class Seen:
@@ -108,16 +110,7 @@ class LocalServer:
 
 
 #: the 47 fields of a Comtrade v1 record, in the order of the real answer
-COMTRADE_FIELDS = [
-    "typeCode", "freqCode", "refPeriodId", "refYear", "refMonth", "period", "reporterCode",
-    "reporterISO", "reporterDesc", "flowCode", "flowDesc", "partnerCode", "partnerISO",
-    "partnerDesc", "partner2Code", "partner2ISO", "partner2Desc", "classificationCode",
-    "classificationSearchCode", "isOriginalClassification", "cmdCode", "cmdDesc", "aggrLevel",
-    "isLeaf", "customsCode", "customsDesc", "mosCode", "motCode", "motDesc", "qtyUnitCode",
-    "qtyUnitAbbr", "qty", "isQtyEstimated", "altQtyUnitCode", "altQtyUnitAbbr", "altQty",
-    "isAltQtyEstimated", "netWgt", "isNetWgtEstimated", "grossWgt", "isGrossWgtEstimated",
-    "cifvalue", "fobvalue", "primaryValue", "legacyEstimationFlag", "isReported", "isAggregate",
-]  # fmt: skip
+COMTRADE_FIELDS = list(API_V1_FIELDS)
 
 ISO = {"156": "CHN", "392": "JPN", "842": "USA", "410": "KOR", "276": "DEU", "251": "FRA",
        "490": "S19", "704": "VNM", "0": "W00"}  # fmt: skip

@@ -244,3 +244,15 @@ def test_portal_csv_pascal_case_with_bom(tmp_path: Path) -> None:
         1500.5,
         "isReported=true",
     )
+
+
+def test_api_v1_fields_are_the_real_answers_fields_in_order() -> None:
+    import json
+
+    from tests.conftest import shared_path
+    from tradeimpact.sources.comtrade import API_V1_FIELDS
+
+    path = shared_path("data", "real", "comtradr-vignette", "api_fixture", "HS-60a6ad.json")
+    records = json.loads(path.read_text(encoding="utf-8"))["data"]
+    assert all(tuple(rec) == API_V1_FIELDS for rec in records)
+    assert len(API_V1_FIELDS) == 47

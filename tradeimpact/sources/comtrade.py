@@ -60,7 +60,27 @@ from tradeimpact.sources._text import (
     split_header,
 )
 
-__all__ = ["FIELDS", "ComtradeReader", "canonical_comtrade", "normalise_name", "staged_comtrade"]
+__all__ = [
+    "API_V1_FIELDS",
+    "FIELDS",
+    "ComtradeReader",
+    "canonical_comtrade",
+    "normalise_name",
+    "staged_comtrade",
+]
+
+#: The 47 fields of a UN Comtrade API v1 record, in the order of the real answer
+#: (comtradeapi.un.org/data/v1/get; e.g. the comtradr test fixture HS-60a6ad.json).
+API_V1_FIELDS: tuple[str, ...] = (
+    "typeCode", "freqCode", "refPeriodId", "refYear", "refMonth", "period", "reporterCode",
+    "reporterISO", "reporterDesc", "flowCode", "flowDesc", "partnerCode", "partnerISO",
+    "partnerDesc", "partner2Code", "partner2ISO", "partner2Desc", "classificationCode",
+    "classificationSearchCode", "isOriginalClassification", "cmdCode", "cmdDesc", "aggrLevel",
+    "isLeaf", "customsCode", "customsDesc", "mosCode", "motCode", "motDesc", "qtyUnitCode",
+    "qtyUnitAbbr", "qty", "isQtyEstimated", "altQtyUnitCode", "altQtyUnitAbbr", "altQty",
+    "isAltQtyEstimated", "netWgt", "isNetWgtEstimated", "grossWgt", "isGrossWgtEstimated",
+    "cifvalue", "fobvalue", "primaryValue", "legacyEstimationFlag", "isReported", "isAggregate",
+)  # fmt: skip
 
 #: internal name <- Comtrade field, in camelCase (snake_case variants are matched by normalise_name)
 FIELDS: dict[str, str] = {
