@@ -244,3 +244,15 @@ def test_singletons_and_missing_counted() -> None:
     assert res.nobs == 50 - 1
     with pytest.raises(ModelSpecError, match="not in the data"):
         feols(df, "y", ["nope"], fe=["unit"])
+
+
+def test_is_nested_equals_the_pairs_definition() -> None:
+    """The O(n) nesting check against its definition: #distinct (inner, outer) == #inner groups."""
+    rng = np.random.default_rng(3)
+    for _ in range(200):
+        n = int(rng.integers(1, 60))
+        inner = rng.integers(0, int(rng.integers(1, 12)), n)
+        outer = rng.integers(0, int(rng.integers(1, 6)), n)
+        pairs = np.unique(np.column_stack([inner, outer]), axis=0).shape[0]
+        assert is_nested(inner, outer) == (pairs == np.unique(inner).size)
+        assert is_nested(inner, inner // 2)  # a coarsening always nests

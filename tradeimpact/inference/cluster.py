@@ -256,8 +256,10 @@ def is_nested(inner: npt.ArrayLike, outer: npt.ArrayLike) -> bool:
     ci, co = _codes(inner), _codes(outer)
     if ci.size == 0:
         return True
-    pairs = np.unique(np.column_stack([ci, co]), axis=0)
-    return bool(pairs.shape[0] == np.unique(ci).size)
+    # O(n): the outer group of each inner group's first row must be that of all its rows
+    first = np.empty(int(ci.max()) + 1, dtype=np.int64)
+    first[ci[::-1]] = co[::-1]  # later writes win: row order reversed, so the first row wins
+    return bool(np.array_equal(first[ci], co))
 
 
 def fe_dof(
