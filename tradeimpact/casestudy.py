@@ -56,8 +56,8 @@ import polars as pl
 from tradeimpact.errors import ModelSpecError, TradeImpactError
 from tradeimpact.panel import Event, Panel, build_panel, month_start
 
-#: Columns of :attr:`CaseStudy.main`, in order.
-MAIN_COLUMNS: tuple[str, ...] = (
+#: The columns of :attr:`CaseStudy.main` that the report's tables read (issue 5's table).
+RESULT_COLUMNS: tuple[str, ...] = (
     "design",
     "outcome",
     "variant",
@@ -70,6 +70,11 @@ MAIN_COLUMNS: tuple[str, ...] = (
     "cr1_se",
     "nobs",
     "true_effect",
+)
+
+#: Columns of :attr:`CaseStudy.main`, in order: :data:`RESULT_COLUMNS` and the details.
+MAIN_COLUMNS: tuple[str, ...] = (
+    *RESULT_COLUMNS,
     "p_fraction",
     "n_placebos",
     "cr1_p_value",

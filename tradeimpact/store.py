@@ -58,7 +58,7 @@ from tradeimpact.ingest import (
 )
 from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_SCHEMA
 from tradeimpact.sources import detect_reader, get_reader
-from tradeimpact.sources._text import Check, Staged, problem_index, problem_text
+from tradeimpact.sources._text import Check, Staged, polars_file_error, problem_index, problem_text
 from tradeimpact.sources.base import Reader
 
 __all__ = ["MANIFEST_FORMAT", "FlowStore", "file_sha256", "mirror"]
@@ -87,23 +87,6 @@ def _source_of(reader: Reader) -> str:
             f"source name '{source}' must be letters, digits, '_', '-' or '.' (it names a folder)"
         )
     return source
-
-
-def _polars_error(path: Path, exc: Exception) -> SourceFormatError:
-    """A polars error met while streaming ``path``, as a SourceFormatError naming the file."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "utf-8" in message.lower() or "utf8" in message.lower():
-        from tradeimpact.sources._text import locate_bad_utf8
-
-        where = locate_bad_utf8(path)
-        if where is not None:
-            return SourceFormatError(
-                path,
-                f"broken encoding: the bytes at column {where[1]} are not UTF-8 "
-                "(re-save the file as UTF-8)",
-                line=where[0],
-            )
-    return SourceFormatError(path, f"cannot parse the file: {message}")
 
 
 def _sink(frame: pl.LazyFrame, target: Any, **kwargs: Any) -> None:
@@ -502,7 +485,7 @@ class FlowStore:
                 stored.append((str(file.relative_to(staging)), int(count)))
             _sink(quarantine_rows(rejected), staging / quarantine_rel)
         except pl.exceptions.PolarsError as exc:
-            raise _polars_error(path, exc) from exc
+            raise polars_file_error(path, exc) from exc
         good_path.unlink(missing_ok=True)
         rejected_path.unlink()
         rows_stored = sum(count for _, count in stored)

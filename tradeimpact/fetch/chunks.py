@@ -25,7 +25,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from tradeimpact.fetch.http import atomic_write_bytes
+from tradeimpact.fetch.http import AuthError, FetchError, HttpClient, Response, atomic_write_bytes
 
 SIDECAR_SUFFIX = ".meta"
 
@@ -200,3 +200,30 @@ def print_summary(summary: Summary, console: Console | None = None) -> None:
     console.print(f"[{style}]{summary.line()}[/{style}]")
     for failure in summary.failures:
         console.print(f"  failed: {failure}", style="red", markup=False, highlight=False)
+
+
+def request_chunk(
+    client: HttpClient,
+    summary: Summary,
+    bar: Bar,
+    progress: bool,
+    call: Callable[[], Response],
+) -> Response | None:
+    """One request of a chunked fetch, counted in ``summary``.
+
+    A failed request (after the client's retries) is recorded, redacted, as a failure, the bar
+    advances and None is returned, so the fetch goes on with the next chunk; a refused key
+    (:class:`AuthError`) prints the summary so far (when showing progress) and stops the fetch.
+    """
+    summary.requests += 1
+    try:
+        return call()
+    except AuthError:
+        if progress:
+            print_summary(summary)
+        raise
+    except FetchError as err:
+        summary.failed += 1
+        summary.failures.append(client.redact(str(err)))
+        bar.advance()
+        return None

@@ -61,6 +61,7 @@ import os
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +71,13 @@ from tradeimpact.fetch.chunks import (
     is_intact,
     print_summary,
     progress_bar,
+    request_chunk,
     save_chunk,
     utc_now,
     write_json,
 )
 from tradeimpact.fetch.codes import comtrade_code
-from tradeimpact.fetch.http import AuthError, BadBody, FetchError, HttpClient, Response
+from tradeimpact.fetch.http import BadBody, HttpClient, Response
 
 PUBLIC_BASE = "https://comtradeapi.un.org/public/v1/preview"
 KEYED_BASE = "https://comtradeapi.un.org/data/v1/get"
@@ -372,19 +374,21 @@ def fetch_comtrade(
                 bar.grow(len(parts))
                 bar.advance()
                 continue
-            try:
-                summary.requests += 1
-                response = client.get(
-                    endpoint, params, headers=headers, validate=_validate, what=path.name
-                )
-            except AuthError:
-                if progress:
-                    print_summary(summary)
-                raise
-            except FetchError as err:
-                summary.failed += 1
-                summary.failures.append(client.redact(str(err)))
-                bar.advance()
+            response = request_chunk(
+                client,
+                summary,
+                bar,
+                progress,
+                partial(
+                    client.get,
+                    endpoint,
+                    params,
+                    headers=headers,
+                    validate=_validate,
+                    what=path.name,
+                ),
+            )
+            if response is None:
                 continue
             answer = _parse_answer(response.body)
             if answer.get("error"):

@@ -51,6 +51,7 @@ import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,7 @@ from tradeimpact.fetch.chunks import (
     is_intact,
     print_summary,
     progress_bar,
+    request_chunk,
     save_chunk,
     utc_now,
 )
@@ -267,17 +269,14 @@ def fetch_estat(
                 summary.files.append(path)
                 bar.advance()
                 continue
-            try:
-                summary.requests += 1
-                response = client.get(res.url, validate=_trade_csv, what=name)
-            except AuthError:
-                if progress:
-                    print_summary(summary)
-                raise
-            except FetchError as err:
-                summary.failed += 1
-                summary.failures.append(client.redact(str(err)))
-                bar.advance()
+            response = request_chunk(
+                client,
+                summary,
+                bar,
+                progress,
+                partial(client.get, res.url, validate=_trade_csv, what=name),
+            )
+            if response is None:
                 continue
             rows = _rows(response.body)
             save_chunk(

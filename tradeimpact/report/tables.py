@@ -23,6 +23,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from tradeimpact.casestudy import RESULT_COLUMNS
+
 #: fixest's default significance codes: ``***`` p < 0.01, ``**`` p < 0.05, ``*`` p < 0.1.
 SIGNIF: tuple[tuple[float, str], ...] = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
 
@@ -373,20 +375,8 @@ def etable(
 
 
 # -- the case-study tables -------------------------------------------------------------------------
-MAIN_COLUMNS = (
-    "design",
-    "outcome",
-    "variant",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "ci_method",
-    "p_value",
-    "p_method",
-    "cr1_se",
-    "nobs",
-    "true_effect",
-)
+#: the columns of ``CaseStudy.main`` these tables read
+MAIN_COLUMNS = RESULT_COLUMNS
 
 
 def _check_main(main: pl.DataFrame) -> None:

@@ -86,6 +86,27 @@ def require(
         )
 
 
+def polars_file_error(
+    path: Path,
+    exc: Exception,
+    bad_utf8: str = "the bytes at column {column} are not UTF-8 (re-save the file as UTF-8)",
+) -> SourceFormatError:
+    """A polars error met while scanning ``path`` as a SourceFormatError naming the file.
+
+    An encoding error names the line and column of the first bytes that are not UTF-8
+    (``bad_utf8`` is the message, formatted with ``column``); any other error keeps polars'
+    first line.
+    """
+    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "utf-8" in message.lower() or "utf8" in message.lower():
+        where = locate_bad_utf8(path)
+        if where is not None:
+            return SourceFormatError(
+                path, "broken encoding: " + bad_utf8.format(column=where[1]), line=where[0]
+            )
+    return SourceFormatError(path, f"cannot parse the file: {message}")
+
+
 def locate_bad_utf8(path: Path) -> tuple[int, int] | None:
     """``(line, column)`` (1-based) of the first byte that is not UTF-8, or None."""
     opener = gzip.open if is_gzip(path) else open

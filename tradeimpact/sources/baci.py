@@ -54,6 +54,7 @@ from tradeimpact.sources._codetables import (
     require_columns,
     split_header,
 )
+from tradeimpact.sources._text import polars_file_error
 
 __all__ = ["BACI_COLUMNS", "HS_REVISIONS", "BaciReader", "parse_file_name", "read_country_codes"]
 
@@ -165,22 +166,6 @@ def read_country_codes(path: str | Path) -> pl.DataFrame:
     return out.select("code", "iso3", "name", "iso2").sort(pl.col("code").cast(pl.Int64))
 
 
-def _file_error(path: Path, exc: Exception) -> SourceFormatError:
-    """A polars error met while scanning ``path``, as a SourceFormatError naming file and line."""
-    message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    if "utf-8" in message.lower() or "utf8" in message.lower():
-        from tradeimpact.sources._text import locate_bad_utf8
-
-        where = locate_bad_utf8(path)
-        if where is not None:
-            return SourceFormatError(
-                path,
-                f"broken encoding: the byte at column {where[1]} is not UTF-8 (BACI files are ASCII)",
-                line=where[0],
-            )
-    return SourceFormatError(path, f"cannot parse the file: {message}")
-
-
 class BaciReader:
     """Reader of CEPII BACI yearly files (``t,i,j,k,v,q``).
 
@@ -283,7 +268,9 @@ class BaciReader:
                 .row(0, named=True)
             )
         except pl.exceptions.PolarsError as exc:
-            raise _file_error(path, exc) from None
+            raise polars_file_error(
+                path, exc, "the byte at column {column} is not UTF-8 (BACI files are ASCII)"
+            ) from None
         k_numeric = bool(seen["five"]) and not bool(seen["zero"])
         k_ok6 = pl.col("k").str.contains(r"^\d{6}$").fill_null(False)
         k_ok5 = pl.col("k").str.contains(r"^\d{5}$").fill_null(False) & pl.lit(k_numeric)
