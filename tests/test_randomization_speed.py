@@ -105,11 +105,11 @@ def test_closed_form_is_used_only_with_the_unit_absorbed(monkeypatch: pytest.Mon
     frame = _unbalanced(seed=5)
     kw = dict(y="y", unit="unit", time="time", treated="u000", post="post", controls=["x1"])
     ri.randomization_inference(frame, **kw)  # type: ignore[arg-type]
-    assert len(calls) == 1  # y, D and the controls only: no placebo column is projected
+    assert len(calls) == 0  # exact closed form: neither y nor any placebo column is demeaned
     calls.clear()
     # region + time fixed effects: the unit is not absorbed, the placebo columns are projected
     res = ri.randomization_inference(frame, fe=["region", "time"], **kw)  # type: ignore[arg-type]
-    assert len(calls) == 2 and calls[1][1] == res.p_denominator
+    assert len(calls) == 2 and calls[1][1] == res.p_denominator  # y, D, controls; placebos
 
 
 def test_closed_form_names_a_placebo_unit_without_variation() -> None:

@@ -90,7 +90,10 @@ def _invert(
         k_lo = max(1, math.ceil(n0 * alpha / 2))
         k_hi = max(1, math.ceil(n0 * (1 - alpha / 2)))
         srt = np.sort(plac, axis=1)
-        keep = (stat >= srt[:, k_lo - 1]) & (stat <= srt[:, k_hi - 1])
+        # the endpoints are breakpoints where the statistic equals an order statistic: without a
+        # tie tolerance, rounding rejects them and the hull shrinks to the next midpoint
+        tol = TIE_RTOL * np.maximum(1.0, np.maximum(np.abs(stat), np.abs(srt).max(axis=1)))
+        keep = (stat >= srt[:, k_lo - 1] - tol) & (stat <= srt[:, k_hi - 1] + tol)
     if not keep.any():
         return (math.nan, math.nan)
     low = -math.inf if keep[0] else float(g[keep].min())
@@ -154,8 +157,9 @@ class ConleyTaberResult:
         if self.kind == "symmetric":
             tol = TIE_RTOL * max(1.0, abs(stat))
             return float((1 + (np.abs(plac) >= abs(stat) - tol).sum()) / (1 + n0))
-        below = (plac <= stat).mean()
-        above = (plac >= stat).mean()
+        tol = TIE_RTOL * max(1.0, abs(stat))
+        below = (plac <= stat + tol).mean()
+        above = (plac >= stat - tol).mean()
         return float(min(1.0, 2 * min(below, above)))
 
     @property

@@ -206,6 +206,13 @@ def _membership(assignments: Sequence[tuple[int, ...]], n_units: int) -> Any:
 #: Largest number of non-unit fixed-effect levels plus controls for the closed-form denominators.
 MAX_DENSE_REGRESSORS = 2_000
 
+#: Relative eigenvalue cut-off of the pseudo-inverse of the equilibrated ``H`` (diagonal 1). The
+#: null directions of ``H`` (one per redundant dummy, e.g. the sum of all period dummies) come out
+#: of the eigen-solver at about 1e-14; the default cut-off (``k eps``) can keep them and multiply
+#: rounding noise by 1e14 (a 1e6-row panel then lost five digits). Genuine directions of an
+#: equilibrated, connected design are far above 1e-10.
+PINV_RTOL = 1e-10
+
 
 class _UnitPlacebos:
     """Exact closed-form FWL moments of the placebo columns ``T_S = 1[unit in S] * post``.
@@ -306,7 +313,7 @@ class _UnitPlacebos:
         diag = np.sqrt(np.clip(np.diag(h), 0.0, None)) if k_r else np.empty(0)
         eq = np.divide(1.0, diag, out=np.ones(k_r), where=diag > 0)
         h_pinv = (
-            eq[:, None] * linalg.pinvh(eq[:, None] * h * eq[None, :]) * eq[None, :]
+            eq[:, None] * linalg.pinvh(eq[:, None] * h * eq[None, :], rtol=PINV_RTOL) * eq[None, :]
             if k_r
             else np.empty((0, 0))
         )
@@ -331,8 +338,8 @@ class _UnitPlacebos:
     ) -> tuple[FloatArray, FloatArray]:
         """Coefficients of ``y**`` and of the actual treatment ``d**`` on every assignment.
 
-        ``y_tt`` and ``d_tt`` must already be residualised on the fixed effects and controls;
-        ``member`` is the sparse ``(N, P)`` unit-membership matrix of the assignments.
+        ``y_tt`` and ``d_tt`` may be raw or residualised on the fixed effects and controls (the
+        same numbers; raw is exact, see :meth:`_numerator`); ``member`` is the sparse ``(N, P)`` unit-membership matrix of the assignments.
         """
         c_s = np.asarray((self.c @ member).toarray())  # (k_R, P)
         den = member.T @ self.q - np.einsum("kp,kp->p", c_s, self.h_pinv @ c_s)
@@ -344,9 +351,10 @@ class _UnitPlacebos:
     def _numerator(self, member: Any, c_s: FloatArray, resid: FloatArray) -> FloatArray:
         """``(M T_S)' W e`` for every assignment, with ``M T_S = s_S - M_U R H^+ c_S``.
 
-        Equal to ``T_S' W e`` when ``e`` is exactly residualised; written out in full so that the
-        iterative tolerance of ``e``'s demeaning enters as in the projection path (through
-        ``M T_S``), not through ``T_S`` itself.
+        Written out in full, so ``e`` may be the raw column (``y`` itself): ``(M T_S)' W y =
+        T_S' W M y`` because ``M`` is a ``W``-orthogonal projection. Passing the raw outcome makes
+        the estimate exact (no iterative demeaning enters); an already residualised ``e`` gives
+        the same number.
         """
         n_units = member.shape[0]
         unit_mean = np.bincount(self.ucode, weights=self.w * resid, minlength=n_units)
@@ -662,16 +670,18 @@ def randomization_inference(
     )
     y_arr = frame[y].cast(pl.Float64).to_numpy()
     d_actual = np.isin(ucode, actual).astype(np.float64) * post_arr
-    first = demean(np.column_stack([y_arr, d_actual, x]), fe_obj, w)
-    fwl = _FWL(first[:, 0], first[:, 2:], w)
-    d_tt = fwl.partial_x(first[:, 1:2])[:, 0]
 
     n_assign = len(assignments)
     member_all = _membership(assignments, n_units)
     fast = _UnitPlacebos.build(fe_obj, ucode, n_units, post_arr, x, w)
     if fast is not None:
-        betas, cross = fast.coefficients(member_all, fwl.y_tt[:, 0], d_tt, names)
+        # exact: (M T_S)' W y needs no demeaning of y (M is a W-orthogonal projection), so the
+        # estimate equals the direct solve to rounding, whatever the demeaning tolerance
+        betas, cross = fast.coefficients(member_all, y_arr, d_actual, names)
     else:
+        first = demean(np.column_stack([y_arr, d_actual, x]), fe_obj, w)
+        fwl = _FWL(first[:, 0], first[:, 2:], w)
+        d_tt = fwl.partial_x(first[:, 1:2])[:, 0]
         betas = np.empty(n_assign)
         cross = np.empty(n_assign)
         chunk = max(1, chunk_elements // max(n, 1))

@@ -234,6 +234,14 @@ def did(
         terms[f"{post}:{ddd}"] = p_ind * r_ind
         effect = f"{treat}:{post}:{ddd}"
         terms[effect] = t_ind * p_ind * r_ind
+    # A unit-specific (staggered) ``post`` that is 0 for every control row makes ``post`` itself
+    # the treatment indicator: ``post == treat x post`` (and ``post x ddd == treat x post x ddd``).
+    # The collinearity check keeps the first of two equal columns, which would drop the effect;
+    # such lower-order terms carry nothing beyond the effect, so they are left out instead
+    # (listed in ``dropped_regressors``), as fixest gives ``y ~ post | unit + time``.
+    redundant = _redundant_post_terms(terms, treat, post, ddd, effect, unit)
+    for term in redundant:
+        del terms[term]
     auto_terms = [t for t in terms if t != effect]
     names = [*terms, *controls]
     for c in controls:
@@ -290,6 +298,8 @@ def did(
         for w in caught:
             if not issubclass(w.category, CollinearityWarning):
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    if redundant:
+        res.dropped_regressors = [*redundant, *res.dropped_regressors]
     out = DiDResult(**{f: getattr(res, f) for f in _RESULT_FIELDS}, effect=effect)
     out.extra["sample"] = sample
     out.extra["frame"] = est
@@ -374,6 +384,28 @@ def _ppml_vcov(vcov: VcovArg, unit: str | None, time: str | None) -> VcovArg:
     ):
         raise ModelSpecError("Driscoll-Kraay is available for OLS outcomes, not PPML")
     return vcov
+
+
+def _redundant_post_terms(
+    terms: Mapping[str, npt.NDArray[np.float64]],
+    treat: str,
+    post: str,
+    ddd: str | None,
+    effect: str,
+    unit: str | None,
+) -> list[str]:
+    """Lower-order terms equal to the effect (or to ``treat x post``) when ``post`` is 0 for controls.
+
+    Only with unit fixed effects in view (``unit`` given): then ``post`` being 0 outside the
+    treated units means it is a unit-specific (e.g. staggered) treatment indicator.
+    """
+    if unit is None:
+        return []
+    t_ind, p_ind = terms[treat], terms[post]
+    ok = np.isfinite(t_ind) & np.isfinite(p_ind)
+    if not np.array_equal(p_ind[ok], (t_ind * p_ind)[ok]):
+        return []
+    return [post] if ddd is None else [post, f"{post}:{ddd}"]
 
 
 def _treated_units(est: pl.DataFrame, unit: str, treat: str) -> list[Hashable]:
@@ -463,7 +495,7 @@ def _attach(
             weights=weights,
             **ri,
         )
-        if not np.isclose(r.estimate, res.att, rtol=1e-6, atol=1e-10):
+        if not np.isclose(r.estimate, res.att, rtol=1e-8, atol=1e-12 * max(1.0, abs(res.att))):
             raise ModelSpecError(
                 f"randomization inference re-estimated {r.estimate} but the model gives {res.att}:"
                 " the placebo design does not reproduce this specification"
