@@ -3,7 +3,8 @@
 :class:`LocalServer` runs :class:`http.server.ThreadingHTTPServer` on port 0 in a thread; a
 ``respond(request) -> Reply`` function decides every answer, and every request (path, query,
 headers) is recorded so tests can assert what the client sent. A :class:`Reply` can be truncated:
-it announces the full ``Content-Length`` but sends fewer bytes and closes the connection.
+it announces the full ``Content-Length`` but sends fewer bytes and closes the connection; it can
+trickle: ``trickle=(n, seconds)`` sends ``n`` bytes, waits, sends the next ``n``... (a slow server).
 
 :class:`FakeComtrade` answers like UN Comtrade API v1: ``{"elapsedTime", "count", "data",
 "error"}`` with records of the 47 fields of the real answer (keys as in comtradr's fixture
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,12 +40,14 @@ class Seen:
 
 @dataclass
 class Reply:
-    """An answer: status, body, headers; ``truncate_to`` sends only that many bytes."""
+    """An answer: status, body, headers; ``truncate_to`` sends only that many bytes;
+    ``trickle = (n, seconds)`` sends the body ``n`` bytes at a time, ``seconds`` apart."""
 
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
     truncate_to: int | None = None
+    trickle: tuple[int, float] | None = None
 
 
 class LocalServer:
@@ -77,13 +81,22 @@ class LocalServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.send_header("Connection", "close")
                 self.end_headers()
-                if reply.truncate_to is not None:
-                    self.wfile.write(body[: reply.truncate_to])
-                    self.wfile.flush()
-                    self.close_connection = True
-                    return
-                self.wfile.write(body)
                 self.close_connection = True
+                try:
+                    if reply.truncate_to is not None:
+                        self.wfile.write(body[: reply.truncate_to])
+                        self.wfile.flush()
+                        return
+                    if reply.trickle is not None:
+                        step, pause = reply.trickle
+                        for start in range(0, len(body), step):
+                            self.wfile.write(body[start : start + step])
+                            self.wfile.flush()
+                            time.sleep(pause)
+                        return
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    return  # the client gave up (a deadline): nothing more to send
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -226,3 +226,23 @@ def test_fetched_csv_reads_with_the_japan_customs_reader(tmp_path: Path) -> None
     )
     assert china_jan["value_native"] == pytest.approx(1000 * 1000)  # 1000 thousand JPY
     assert china_jan["net_weight_kg"] == pytest.approx(100) and china_jan["flow"] == "M"
+
+
+def test_catalog_answer_with_a_file_url_is_refused_and_nothing_saved(tmp_path: Path) -> None:
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "stat-search").mkdir()
+    (local / "stat-search" / "file-download").write_bytes(trade_csv(2010))  # a readable file
+    out = tmp_path / "out"
+    fake = FakeEstat()
+    with LocalServer(fake) as srv:
+        fake.url = local.as_uri()  # the catalog now points at file:///.../stat-search/...
+        summary = run(srv, out)
+    assert (summary.fetched, summary.failed) == (0, 2)
+    assert all("refused URL 'file://" in f and "only https" in f for f in summary.failures)
+    assert [s.path for s in srv.seen] == ["/rest/3.0/app/json/getDataCatalog"]
+    assert not list(out.glob("*.csv"))
+    assert sorted(p.name for p in out.iterdir()) == [
+        "estat_catalog_M_2010.meta",
+        "estat_catalog_M_2010.meta.meta",
+    ]  # the catalog and its sidecar only

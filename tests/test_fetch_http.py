@@ -135,7 +135,7 @@ def test_truncated_body_retried_then_whole() -> None:
 def test_truncated_body_forever_is_a_clear_error() -> None:
     body = b'{"data": [1, 2, 3], "count": 3}'
     with LocalServer(scripted([Reply(body=body, truncate_to=10)])) as srv:
-        with pytest.raises(FetchError, match=r"gave up after 4 attempts.*IncompleteRead"):
+        with pytest.raises(FetchError, match=r"gave up after 4 attempts.*truncated body: 10 of"):
             make_client([]).get(srv.url + "/x", validate=validate_json)
 
 
@@ -222,4 +222,78 @@ def test_key_not_in_repr_nor_in_a_bad_url_error() -> None:
     assert KEY not in repr(client)
     with pytest.raises(FetchError) as info:
         client.get("nonsense-url", {"appId": KEY})
-    assert KEY not in str(info.value) and "unknown url type" in str(info.value)
+    assert KEY not in str(info.value) and "refused URL 'nonsense-url'" in str(info.value)
+
+
+def test_trickling_body_stops_at_the_deadline_of_each_attempt() -> None:
+    """A body of 400 bytes at 4 bytes per 50 ms (~5 s) against a 0.5 s deadline per attempt."""
+    sleeps: list[float] = []
+    body = b'{"data": "' + b"x" * 388 + b'"}'
+    client = HttpClient(
+        policy=RetryPolicy(max_attempts=3, backoff_base=0.01, timeout=0.5), sleep=sleeps.append
+    )
+    with LocalServer(scripted([Reply(body=body, trickle=(4, 0.05))])) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(FetchError) as info:
+            client.get(srv.url + "/slow", what="slow chunk")
+        elapsed = time.monotonic() - t0
+    message = str(info.value)
+    assert "gave up after 3 attempts" in message
+    assert "deadline of 0.5 s per attempt passed after" in message
+    assert len(srv.seen) == 3 and len(sleeps) == 2  # retried with backoff like other faults
+    assert 1.5 <= elapsed < 2.5, elapsed  # 3 attempts x 0.5 s, not 3 x 5 s
+
+
+def test_trickling_body_within_the_deadline_is_read_whole() -> None:
+    body = b'{"ok": true, "pad": "' + b"y" * 40 + b'"}'
+    client = HttpClient(policy=RetryPolicy(max_attempts=1, timeout=5.0))
+    with LocalServer(scripted([Reply(body=body, trickle=(8, 0.01))])) as srv:
+        assert client.get(srv.url + "/x", validate=validate_json).body == body
+
+
+def test_slow_download_stops_at_its_deadline_and_keeps_the_part(tmp_path: Path) -> None:
+    data = bytes(range(256)) * 4  # 1024 bytes at 64 bytes per 0.1 s: ~1.6 s
+    client = HttpClient(
+        policy=RetryPolicy(max_attempts=1, timeout=5.0, download_timeout=0.35), sleep=lambda s: None
+    )
+    with LocalServer(scripted([Reply(body=data, trickle=(64, 0.1))])) as srv:
+        with pytest.raises(FetchError, match=r"deadline of 0.35 s per attempt passed after \d+"):
+            client.download(srv.url + "/a.zip", tmp_path / "a.zip", block=64)
+    part = tmp_path / ".a.zip.part"
+    assert not (tmp_path / "a.zip").exists()
+    assert 0 < part.stat().st_size < len(data)  # kept, for the next attempt to resume by Range
+    assert part.read_bytes() == data[: part.stat().st_size]
+
+
+@pytest.mark.parametrize(
+    ("url", "scheme"),
+    [
+        ("file:///etc/passwd", "file:"),
+        ("ftp://example.org/x.csv", "ftp:"),
+        ("data:text/plain,hello", "data:"),
+        ("http://example.org/x.csv", "http:"),
+        ("gopher://example.org/x", "gopher:"),
+    ],
+)
+def test_only_https_or_loopback_http_is_fetched(url: str, scheme: str, tmp_path: Path) -> None:
+    client = make_client([])
+    with pytest.raises(FetchError, match=f"only https URLs are fetched.*not {scheme}"):
+        client.get(url, {"appId": KEY})
+    with pytest.raises(FetchError, match="refused URL"):
+        client.download(url, tmp_path / "x")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opener_has_no_file_ftp_or_data_handler() -> None:
+    handlers = {type(h).__name__ for h in make_client([])._opener.handlers}
+    assert not handlers & {"FileHandler", "FTPHandler", "DataHandler", "CacheFTPHandler"}
+    assert {"HTTPHandler", "HTTPSHandler"} <= handlers
+
+
+def test_redirect_to_a_file_url_is_refused(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.txt"
+    secret.write_text("local file")
+    with LocalServer(scripted([Reply(302, b"", {"Location": secret.as_uri()})])) as srv:
+        with pytest.raises(FetchError, match=r"redirect: refused URL 'file://.*not file:"):
+            make_client([]).get(srv.url + "/x", headers={"Ocp-Apim-Subscription-Key": KEY})
+    assert len(srv.seen) == 1  # refused at once, not retried

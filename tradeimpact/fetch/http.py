@@ -16,6 +16,18 @@ What it does with each answer (:meth:`HttpClient.get`):
 * a **truncated body** (fewer bytes than ``Content-Length``, or the connection dropped mid-body),
   a connection error, or a body the caller's ``validate`` rejects with :class:`BadBody` (e.g. not
   JSON): retried with backoff; after the last attempt a :class:`FetchError` says what was wrong.
+* a **slow answer**: every attempt has a wall-clock deadline (:attr:`RetryPolicy.timeout` for
+  :meth:`HttpClient.get`, :attr:`RetryPolicy.download_timeout` for :meth:`HttpClient.download`)
+  covering connect, headers and the whole body. The body is read in pieces (``read1``); the time
+  left is checked between pieces and is the socket timeout of each read, so a server trickling a
+  byte at a time cannot hold an attempt past its deadline. A passed deadline is retried like the
+  other transient failures.
+
+Schemes: only ``https`` URLs are fetched, and ``http`` to the loopback host (``127.0.0.1``,
+``localhost``, ``::1``: the tests' local servers). The opener has no ``file:``, ``ftp:`` or
+``data:`` handler, every URL is checked before it is opened, and so is every redirect target
+(:class:`FetchError`, not retried), so a URL taken from an answer (e-Stat's catalog) can never
+read a local file.
 
 Key hygiene: every secret given to the client (API keys, app IDs) is replaced by ``***`` in every
 message the client raises or logs (:meth:`HttpClient.redact`); headers are never logged.
@@ -62,6 +74,79 @@ class BadBody(Exception):
     """Raised by a ``validate`` callback: the body is unusable (truncated, not JSON, ...); retry."""
 
 
+class DeadlinePassed(BadBody):
+    """One attempt took longer than its deadline (a slow or trickling answer); retried."""
+
+
+#: hosts to which plain http is allowed (the tests' local servers)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+def check_url(url: str, what: str = "request") -> None:
+    """Refuse any URL that is not ``https`` (or ``http`` to the loopback host).
+
+    Raises
+    ------
+    FetchError
+        The scheme is not allowed (``file:``, ``ftp:``, ``data:``, plain ``http`` to another
+        host...); the message names the scheme and the host, never the query string.
+    """
+    parts = urllib.parse.urlsplit(url)
+    scheme = parts.scheme.lower()
+    host = (parts.hostname or "").lower()
+    if scheme == "https" and host:
+        return
+    if scheme == "http" and host in LOOPBACK_HOSTS:
+        return
+    shown = f"{scheme}://{parts.netloc}{parts.path}" if scheme else url.split("?", 1)[0]
+    raise FetchError(
+        f"{what}: refused URL {shown!r}: only https URLs are fetched (http only to the loopback "
+        f"host), not {scheme + ':' if scheme else 'a URL without a scheme'}"
+    )
+
+
+def _read_body(
+    resp: Any, deadline: float, started: float, block: int, sink: Callable[[bytes], object]
+) -> int:
+    """Read ``resp`` to its end in pieces into ``sink`` within ``deadline`` s of ``started``.
+
+    ``started`` is a :func:`time.monotonic` reading (the real clock, never the throttle's
+    injectable one). Returns the bytes read.
+    """
+    total = 0
+    reader = getattr(resp, "read1", None) or resp.read
+    while True:
+        left = deadline - (time.monotonic() - started)
+        if left <= 0:
+            raise DeadlinePassed(
+                f"deadline of {deadline:g} s per attempt passed after {total} bytes of the body"
+            )
+        _set_read_timeout(resp, left)
+        try:
+            chunk = reader(block)
+        except TimeoutError:
+            raise DeadlinePassed(
+                f"deadline of {deadline:g} s per attempt passed after {total} bytes of the body"
+            ) from None
+        if not chunk:
+            return total
+        total += len(chunk)
+        sink(chunk)
+
+
+def _set_read_timeout(resp: Any, seconds: float) -> None:
+    """Make the socket timeout of the next read of ``resp`` at most ``seconds``.
+
+    ``http.client.HTTPResponse.fp`` is a buffered reader over the socket; when it is not (another
+    response type), the timeout set at open time stays, and the deadline is still checked
+    between reads.
+    """
+    sock = getattr(getattr(getattr(resp, "fp", None), "raw", None), "_sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.settimeout(max(seconds, 0.001))
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """How often and how long to retry.
@@ -77,7 +162,11 @@ class RetryPolicy:
     retry_after_cap : float
         Upper bound of a server-requested ``Retry-After`` wait, seconds (tests set it small).
     timeout : float
-        Socket timeout per attempt, seconds.
+        Deadline of one attempt of :meth:`HttpClient.get`, seconds: connect, headers and the
+        whole body; also the socket timeout of each read of :meth:`HttpClient.download`.
+    download_timeout : float
+        Deadline of one attempt of :meth:`HttpClient.download`, seconds (a large archive; the
+        part already written is kept, and the next attempt resumes it by Range).
     """
 
     max_attempts: int = 5
@@ -85,6 +174,7 @@ class RetryPolicy:
     backoff_cap: float = 60.0
     retry_after_cap: float = 300.0
     timeout: float = 120.0
+    download_timeout: float = 3600.0
 
     def backoff(self, attempt: int) -> float:
         """Wait before attempt ``attempt + 1`` (``attempt`` counts from 1)."""
@@ -128,7 +218,18 @@ class HttpClient:
 
     def __post_init__(self) -> None:
         self.secrets = tuple(s for s in self.secrets if s)
-        self._opener = urllib.request.build_opener(_NoRedirectAuthLeak())
+        # not build_opener(): it adds FileHandler, FTPHandler and DataHandler (see check_url)
+        opener = urllib.request.OpenerDirector()
+        for handler in (
+            urllib.request.ProxyHandler(),
+            urllib.request.HTTPHandler(),
+            urllib.request.HTTPSHandler(),
+            urllib.request.HTTPDefaultErrorHandler(),
+            _NoRedirectAuthLeak(),
+            urllib.request.HTTPErrorProcessor(),
+        ):
+            opener.add_handler(handler)
+        self._opener = opener
 
     def redact(self, text: str) -> str:
         """``text`` with every secret (also URL-encoded) replaced by ``***``."""
@@ -189,10 +290,12 @@ class HttpClient:
             full = url + sep + urllib.parse.urlencode(list(params.items()))
         shown = self.redact(full)
 
-        def action(resp: Any) -> Response:
+        def action(resp: Any, started: float) -> Response:
             status = resp.status
             resp_headers = {k.lower(): v for k, v in resp.headers.items()}
-            body = resp.read()
+            pieces: list[bytes] = []
+            _read_body(resp, self.policy.timeout, started, 1 << 16, pieces.append)
+            body = b"".join(pieces)
             expected = resp_headers.get("content-length")
             if expected is not None and expected.isdigit() and int(expected) != len(body):
                 raise BadBody(f"truncated body: {len(body)} of {expected} bytes")
@@ -201,7 +304,9 @@ class HttpClient:
                 validate(response)
             return response
 
-        return self._with_retries(full, dict(headers or {}), what, lambda: {}, action)
+        return self._with_retries(
+            full, dict(headers or {}), what, lambda: {}, action, self.policy.timeout
+        )
 
     def download(
         self,
@@ -231,7 +336,7 @@ class HttpClient:
             have = part.stat().st_size if part.exists() else 0
             return {"Range": f"bytes={have}-"} if have else {}
 
-        def action(resp: Any) -> int:
+        def action(resp: Any, started: float) -> int:
             have = part.stat().st_size if part.exists() else 0
             resp_headers = {k.lower(): v for k, v in resp.headers.items()}
             append = resp.status == 206 and have > 0
@@ -244,17 +349,20 @@ class HttpClient:
                 int(expected) + (have if append else 0) if expected and expected.isdigit() else None
             )
             with part.open("ab" if append else "wb") as handle:
-                while chunk := resp.read(block):
-                    handle.write(chunk)
-                handle.flush()
-                os.fsync(handle.fileno())
+                try:
+                    _read_body(resp, self.policy.download_timeout, started, block, handle.write)
+                finally:  # what arrived is kept: the next attempt resumes it by Range
+                    handle.flush()
+                    os.fsync(handle.fileno())
             size = part.stat().st_size
             if total is not None and size != total:
                 raise BadBody(f"truncated download: {size} of {total} bytes")
             os.replace(part, dest)
             return size
 
-        return self._with_retries(url, dict(headers or {}), what, extra_headers, action)
+        return self._with_retries(
+            url, dict(headers or {}), what, extra_headers, action, self.policy.download_timeout
+        )
 
     def _with_retries(
         self,
@@ -262,10 +370,13 @@ class HttpClient:
         headers: dict[str, str],
         what: str,
         extra_headers: Callable[[], dict[str, str]],
-        action: Callable[[Any], T],
+        action: Callable[[Any, float], T],
+        deadline: float,
     ) -> T:
-        """Open ``full`` and run ``action`` on the answer, retrying as the module docstring says."""
+        """Open ``full`` and run ``action(resp, started)`` on the answer, retrying as the module
+        docstring says; each attempt must end within ``deadline`` seconds of its start."""
         shown = self.redact(full)
+        check_url(full, what)
         last_problem = "no attempt made"
         for attempt in range(1, self.policy.max_attempts + 1):
             self._throttle()
@@ -277,8 +388,14 @@ class HttpClient:
                     req = urllib.request.Request(full, headers=request_headers, method="GET")
                 except ValueError as err:  # e.g. "unknown url type: '<url>'": redact the URL
                     raise FetchError(f"{what}: {self.redact(str(err))}") from None
-                with self._opener.open(req, timeout=self.policy.timeout) as resp:
-                    return action(resp)
+                started = time.monotonic()
+                timeout = min(self.policy.timeout, deadline)
+                with self._opener.open(req, timeout=timeout) as resp:
+                    if time.monotonic() - started > deadline:
+                        raise DeadlinePassed(
+                            f"deadline of {deadline:g} s per attempt passed before the body"
+                        )
+                    return action(resp, started)
             except urllib.error.HTTPError as err:
                 code = err.code
                 err_headers = {k.lower(): v for k, v in (err.headers or {}).items()}
@@ -336,7 +453,17 @@ class HttpClient:
 class _NoRedirectAuthLeak(urllib.request.HTTPRedirectHandler):
     """Follow redirects, but drop the subscription-key header when the host changes."""
 
+    def http_error_302(self, req, fp, code, msg, headers):  # type: ignore[no-untyped-def]
+        # the target is checked before urllib looks at it: file:, ftp:, plain http... refused
+        location = headers.get("location") or headers.get("uri")
+        if location:
+            check_url(urllib.parse.urljoin(req.full_url, location), "redirect")
+        return super().http_error_302(req, fp, code, msg, headers)
+
+    http_error_301 = http_error_303 = http_error_307 = http_error_308 = http_error_302
+
     def redirect_request(self, req, fp, code, msg, headers, newurl):  # type: ignore[no-untyped-def]
+        check_url(newurl, "redirect")
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is not None and _host(newurl) != _host(req.full_url):
             for name in list(new.headers):
