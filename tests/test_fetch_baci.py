@@ -14,7 +14,10 @@ from pathlib import Path
 import pytest
 from fetch_server import LocalServer, Reply, Seen
 
+import tradeimpact.sources.baci as reader_module
 from tradeimpact.fetch.baci import (
+    MAX_COMPRESSION_RATIO,
+    MAX_UNPACKED_BYTES,
     UnsafeArchive,
     archive_name,
     fetch_baci,
@@ -234,7 +237,7 @@ def test_lying_declared_sizes_are_refused_and_leave_nothing(
 
 
 def test_unpacked_csv_reads_with_the_baci_reader(tmp_path: Path) -> None:
-    reader_module = pytest.importorskip("tradeimpact.sources.baci")
+
     archive = baci_zip([2010])
     with LocalServer(serve(archive)) as srv:
         summary = run(srv, tmp_path, [2010])
@@ -269,3 +272,51 @@ def test_corrupt_archive_fails_clearly_and_is_removed(tmp_path: Path) -> None:
         summary = run(srv, tmp_path, [2010])
     assert summary.failed == 1 and "not a readable zip archive" in summary.failures[0]
     assert list(tmp_path.glob("*.zip*")) == []
+
+
+def _bomb(path: Path, mib: int) -> None:
+    """A zip whose one year member is ``mib`` MiB of one repeated byte (deflate, ~1,000:1)."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as zf:
+        zf.writestr(f"BACI_HS07_Y2010_V{REL}.csv", year_csv(2010))
+        with zf.open(f"BACI_HS07_Y2011_V{REL}.csv", "w", force_zip64=True) as member:
+            block = b"0" * (1 << 20)
+            for _ in range(mib):
+                member.write(block)
+
+
+def test_compression_bomb_under_the_size_bound_is_refused_by_its_ratio(tmp_path: Path) -> None:
+    """510 KiB that would unpack to 512 MiB: far under the 20 GiB bound, refused by the ratio."""
+    archive = tmp_path / "bomb.zip"
+    _bomb(archive, 512)
+    size = archive.stat().st_size
+    assert 500 * 1024 < size < 530 * 1024  # ~510 KiB
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(f"BACI_HS07_Y2011_V{REL}.csv")
+    assert info.file_size == 512 * 1024**2 and info.file_size / info.compress_size > 1000
+    assert info.file_size < MAX_UNPACKED_BYTES and MAX_COMPRESSION_RATIO == 100
+    target = tmp_path / "out"
+    members = [f"BACI_HS07_Y2010_V{REL}.csv", f"BACI_HS07_Y2011_V{REL}.csv"]
+    with pytest.raises(UnsafeArchive, match=r"ratio 10\d\d\), over the bound of 100"):
+        safe_extract(archive, members, target)
+    assert list(target.iterdir()) == []  # refused before anything was written
+
+
+def test_ordinary_csv_ratio_passes(tmp_path: Path) -> None:
+    """A realistic BACI-like year (2 MiB of varied rows, ratio ~3-6) unpacks under the bound."""
+    import random
+
+    rng = random.Random(7)
+    lines = ["t,i,j,k,v,q"] + [
+        f"2010,{rng.randrange(4, 900)},{rng.randrange(4, 900)},{rng.randrange(10000, 970000):06d},"
+        f"{rng.random() * 1e4:.3f},{rng.random() * 1e3:.3f}"
+        for _ in range(50_000)
+    ]
+    data = ("\n".join(lines) + "\n").encode()
+    archive = tmp_path / "ok.zip"
+    with zipfile.ZipFile(archive, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(f"BACI_HS07_Y2010_V{REL}.csv", data)
+    with zipfile.ZipFile(archive) as zf:
+        info = zf.getinfo(f"BACI_HS07_Y2010_V{REL}.csv")
+    assert info.file_size > 1 << 20 and 1.5 < info.file_size / info.compress_size < 10
+    [path] = safe_extract(archive, [f"BACI_HS07_Y2010_V{REL}.csv"], tmp_path / "out")
+    assert path.read_bytes() == data

@@ -95,7 +95,6 @@ def test_baci_revision() -> None:
 def test_whole_run_fetches_then_ingests(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pytest.importorskip("tradeimpact.store")
     monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
     monkeypatch.delenv("ESTAT_APP_ID", raising=False)
     events = tmp_path / "events"

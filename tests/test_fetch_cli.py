@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fetch_server import FakeComtrade, LocalServer, Reply, Seen
 
+import tradeimpact.cli as cli
 from tradeimpact.fetch.cli import main
 
 KEY = "cli-KEY-7d1c0ffee42"
@@ -58,7 +59,6 @@ def test_bad_arguments_exit_code(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_tradeimpact_fetch_through_the_package_cli(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cli = pytest.importorskip("tradeimpact.cli")
     monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
     with LocalServer(FakeComtrade()) as srv:
         code = cli.main(["fetch", "comtrade", "--reporters", "JPN", "--partners", "CHN",

@@ -11,6 +11,7 @@ import pytest
 from conftest import shared_path
 from fetch_server import FakeComtrade, LocalServer, Reply, Seen, comtrade_body
 
+import tradeimpact.store as store_module
 from tradeimpact.fetch.chunks import read_sidecar, sha256_file
 from tradeimpact.fetch.comtrade import (
     ComtradeRequest,
@@ -325,7 +326,6 @@ def test_iso3_to_comtrade_codes() -> None:
 
 
 def test_fetched_answers_ingest_unchanged_through_the_comtrade_reader(tmp_path: Path) -> None:
-    store_module = pytest.importorskip("tradeimpact.store")
     from tradeimpact.sources.comtrade import ComtradeReader
 
     raw, store_root = tmp_path / "raw", tmp_path / "store"
@@ -350,7 +350,6 @@ def test_fetched_answers_ingest_unchanged_through_the_comtrade_reader(tmp_path: 
 
 
 def test_real_answer_ingests_through_the_comtrade_reader(tmp_path: Path) -> None:
-    store_module = pytest.importorskip("tradeimpact.store")
     fixture = shared_path("data", "real", "comtradr-vignette", "api_fixture", "HS-60a6ad.json")
     real = fixture.read_bytes()
     with LocalServer(lambda seen: Reply(body=real)) as srv:

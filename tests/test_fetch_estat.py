@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fetch_server import LocalServer, Reply, Seen
 
+import tradeimpact.sources.japan_customs as reader_module
 from tradeimpact.fetch.chunks import read_sidecar
 from tradeimpact.fetch.estat import fetch_estat, parse_catalog
 from tradeimpact.fetch.http import AuthError, FetchError, HttpClient, RetryPolicy
@@ -210,7 +211,6 @@ def test_parse_catalog_single_objects_and_paging() -> None:
 
 
 def test_fetched_csv_reads_with_the_japan_customs_reader(tmp_path: Path) -> None:
-    reader_module = pytest.importorskip("tradeimpact.sources.japan_customs")
     fake = FakeEstat()
     with LocalServer(fake) as srv:
         fake.url = srv.url

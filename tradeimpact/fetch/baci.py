@@ -20,6 +20,16 @@ drive letter or a ``..`` component, or the entry is a symbolic link. The members
 written under their base name only, each through a temporary file renamed when whole, and the
 total unpacked size is bounded (``max_unpacked_bytes``) by the sizes the archive declares *and*
 by the bytes actually written, so a zip bomb stops at the bound and leaves no partial file.
+
+The compression ratio (unpacked / compressed bytes) is bounded too (``max_ratio``, default
+:data:`MAX_COMPRESSION_RATIO` = 100), for each member and for the members together, again by the
+declared sizes before anything is written *and* by the bytes written while unpacking (a member may
+lie about its size). BACI's CSVs compress about 3.5-6 times (measured with deflate level 6 on the
+real files in ``../shared/data/real``: BACI V202201 ``product_codes.csv`` 5.7, a BACI-derived
+``i,j,cmd,value`` table 3.6, ``country_codes`` 1.7-2.3), so 100 leaves a wide margin, while a
+deflate bomb reaches about 1,000 (a 510 KiB archive unpacking to 512 MiB). Members smaller than
+:data:`RATIO_FLOOR_BYTES` (1 MiB unpacked) are not held to the ratio: a short readme or an empty
+table can compress far better without being a threat.
 """
 
 from __future__ import annotations
@@ -52,6 +62,10 @@ BASE_URL = "https://www.cepii.fr/DATA_DOWNLOAD/baci/data"
 REVISIONS = ("HS92", "HS96", "HS02", "HS07", "HS12", "HS17", "HS22")
 #: default bound of the unpacked size of one fetch (a year of BACI HS92 is ~250 MB)
 MAX_UNPACKED_BYTES = 20 * 1024**3
+#: default bound of unpacked / compressed bytes (per member and in total; see the module doc)
+MAX_COMPRESSION_RATIO = 100.0
+#: members unpacking to at most this many bytes are not held to the ratio bound
+RATIO_FLOOR_BYTES = 1 << 20
 
 
 class UnsafeArchive(FetchError):
@@ -107,6 +121,7 @@ def safe_extract(
     target: Path,
     *,
     max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
     block: int = 1 << 20,
 ) -> list[Path]:
     """Unpack ``members`` of ``archive`` into ``target`` (flat, by base name), safely.
@@ -121,6 +136,9 @@ def safe_extract(
         Folder to write into (created).
     max_unpacked_bytes : int
         Bound on the total bytes written.
+    max_ratio : float
+        Bound on unpacked / compressed bytes, per member and over the members (members up to
+        :data:`RATIO_FLOOR_BYTES` unpacked are exempt).
 
     Returns
     -------
@@ -131,7 +149,8 @@ def safe_extract(
     ------
     UnsafeArchive
         An entry of the archive is unsafe (absolute, ``..``, symlink), a member is missing, or
-        the unpacked size would pass the bound. Nothing partial is left behind.
+        the unpacked size or the compression ratio would pass its bound. Nothing partial is
+        left behind.
     """
     target.mkdir(parents=True, exist_ok=True)
     root = target.resolve()
@@ -153,9 +172,27 @@ def safe_extract(
                 f"{archive.name}: the members asked for would unpack to {declared} bytes, over "
                 f"the bound of {max_unpacked_bytes} bytes; nothing unpacked"
             )
+        compressed = sum(infos[m].compress_size for m in members)
+        ratio_total = _ratio_allowance(compressed, max_ratio)
+        for m in members:
+            info = infos[m]
+            if info.file_size > _ratio_allowance(info.compress_size, max_ratio):
+                raise UnsafeArchive(
+                    f"{archive.name}: entry {m!r} declares {info.file_size} bytes from "
+                    f"{info.compress_size} compressed (ratio "
+                    f"{info.file_size / max(info.compress_size, 1):.0f}), over the bound of "
+                    f"{max_ratio:g} (a zip bomb?); nothing unpacked"
+                )
+        if declared > ratio_total:
+            raise UnsafeArchive(
+                f"{archive.name}: the members asked for declare {declared} bytes from "
+                f"{compressed} compressed, over the ratio bound of {max_ratio:g}; nothing unpacked"
+            )
         total = 0
         try:
             for name in members:
+                allowed = _ratio_allowance(infos[name].compress_size, max_ratio)
+                entry_total = 0
                 base = posixpath.basename(name.replace("\\", "/"))
                 dest = (root / base).resolve()
                 if dest.parent != root:
@@ -165,10 +202,17 @@ def safe_extract(
                     with os.fdopen(fd, "wb") as out, zf.open(infos[name]) as src:
                         while chunk := src.read(block):
                             total += len(chunk)
+                            entry_total += len(chunk)
                             if total > max_unpacked_bytes:
                                 raise UnsafeArchive(
                                     f"{archive.name}: unpacking {name!r} passed the bound of "
                                     f"{max_unpacked_bytes} bytes (a zip bomb?); stopped"
+                                )
+                            if entry_total > allowed or total > ratio_total:
+                                raise UnsafeArchive(
+                                    f"{archive.name}: unpacking {name!r} passed the compression "
+                                    f"ratio bound of {max_ratio:g} (more than its declared size: "
+                                    "a zip bomb?); stopped"
                                 )
                             out.write(chunk)
                         out.flush()
@@ -186,6 +230,11 @@ def safe_extract(
             _remove(written)
             raise
     return written
+
+
+def _ratio_allowance(compressed: int, max_ratio: float) -> float:
+    """Most unpacked bytes ``compressed`` bytes may give: ``max_ratio`` times, at least 1 MiB."""
+    return max(max_ratio * compressed, float(RATIO_FLOOR_BYTES))
 
 
 def _year_of(member: str) -> int | None:
@@ -222,6 +271,7 @@ def fetch_baci(
     base_url: str = BASE_URL,
     expected_sha256: str | None = None,
     max_unpacked_bytes: int = MAX_UNPACKED_BYTES,
+    max_ratio: float = MAX_COMPRESSION_RATIO,
     keep_archive: bool = True,
     client: HttpClient | None = None,
     clock: Clock = utc_now,
@@ -245,6 +295,8 @@ def fetch_baci(
         Known sha256 of the archive; a mismatch fails (the archive is removed).
     max_unpacked_bytes : int
         Bound of the unpacked size.
+    max_ratio : float
+        Bound of the compression ratio (:func:`safe_extract`).
     keep_archive : bool
         Keep the archive after unpacking (so another year can be unpacked without downloading).
     client, clock, progress
@@ -338,7 +390,9 @@ def fetch_baci(
             else:
                 todo.append(member)
         try:
-            written = safe_extract(archive, todo, target, max_unpacked_bytes=max_unpacked_bytes)
+            written = safe_extract(
+                archive, todo, target, max_unpacked_bytes=max_unpacked_bytes, max_ratio=max_ratio
+            )
         except FetchError as err:
             summary.failed += 1
             summary.failures.append(str(err))
