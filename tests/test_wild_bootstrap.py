@@ -16,7 +16,11 @@ import pandas as pd
 import pytest
 
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.wild_bootstrap import draw_weights, wild_cluster_bootstrap
+from tradeimpact.inference.wild_bootstrap import (
+    BootstrapDraws,
+    draw_weights,
+    wild_cluster_bootstrap,
+)
 from tradeimpact.models.linear import feols
 
 pf = pytest.importorskip("pyfixest")
@@ -157,3 +161,168 @@ def test_weighted_fixed_effects_equal_explicit_dummies() -> None:
     _, tb_a = absorbed._engine.tstats(0.1)
     _, tb_e = explicit._engine.tstats(0.1)
     np.testing.assert_allclose(tb_a, tb_e, rtol=1e-6)
+
+
+# -- the blocked, low-rank algebra ---------------------------------------------------------------
+
+
+def wide_panel(seed: int = 5, n_units: int = 30, n_periods: int = 10) -> pd.DataFrame:
+    """SYNTHETIC panel with more clusters than time effects (the low-rank path: m = k + T <= G),
+    a grouping nested in the units (``half``) and weights."""
+    df = small_panel(seed, n_units, n_periods)
+    df["half"] = df["unit"] * 2 + (df["time"] >= n_periods // 2)
+    df["region"] = df["unit"] % 3  # not nested in the unit clusters' complement: spans clusters
+    df["w"] = np.random.default_rng(seed + 1).uniform(0.5, 2.0, len(df))
+    return df
+
+
+@pytest.mark.parametrize(("weights_type", "B"), [("rademacher", 199), ("webb", 999)])
+def test_low_rank_with_time_effects_equals_pyfixest(weights_type: str, B: int) -> None:
+    """G = 30 clusters, unit (nested) and time (not nested) effects: the low-rank algebra
+    ``diag(p) - F A^+ H`` gives pyfixest's p-value (same seed, same draws) up to ties."""
+    df = wide_panel()
+    res = feols(df, "y", ["x1", "x2"], fe=["unit", "time"], vcov={"CR1": "unit"})
+    wb = wild_cluster_bootstrap(res, param="x1", B=B, weights_type=weights_type, seed=11)
+    assert wb.algebra == "low-rank" and wb.draw_order == "wildboottest"
+    ref = reference(df, ["unit", "time"], reps=B, weights_type=weights_type, seed=11)
+    assert wb.pvalue_strict - 1e-12 <= ref <= wb.pvalue + 1e-12
+    assert wb.pvalue == pytest.approx(ref, abs=1e-12)  # no ties with random draws here
+    # the result form is the array form on the fit's design
+    d = res.extra["design"]
+    arrays = wild_cluster_bootstrap(
+        d.x_t, d.y_t, d.clusters[0], "x1", names=d.names, fe=d.fe, B=B,
+        weights_type=weights_type, seed=11,
+    )  # fmt: skip
+    assert arrays.pvalue == wb.pvalue
+    np.testing.assert_array_equal(arrays._engine.tstats(0.3)[1], wb._engine.tstats(0.3)[1])
+
+
+@pytest.mark.parametrize(
+    "fe",
+    [[], ["unit"], ["time"], ["unit", "time"], ["half", "time"], ["unit", "half", "time"],
+     ["time", "region"]],
+)  # fmt: skip
+@pytest.mark.parametrize("weighted", [False, True])
+def test_low_rank_equals_cluster_algebra(fe: list[str], weighted: bool) -> None:
+    """The two exact algebras (rank-m correction vs the G x G matrix from G projected columns)
+    give the same bootstrap t-statistics, with nested, non-nested and several groupings, WLS."""
+    df = wide_panel(n_units=14, n_periods=8)
+    res = feols(
+        df, "y", ["x1", "x2"], fe=fe, vcov={"CR1": "unit"}, weights="w" if weighted else None
+    )
+    a, b = (
+        wild_cluster_bootstrap(res, param="x1", B=499, weights_type="webb", seed=2, _algebra=alg)
+        for alg in ("low-rank", "cluster")
+    )
+    for r in (0.0, 0.2, -1.0):
+        np.testing.assert_allclose(a._engine.tstats(r)[1], b._engine.tstats(r)[1], rtol=1e-8)
+    assert a.pvalue == b.pvalue
+    assert a.conf_int(0.9) == pytest.approx(b.conf_int(0.9), rel=1e-8)
+
+
+@pytest.mark.parametrize("mode", ["enumeration", "wildboottest", "chunked"])
+def test_blocked_equals_unblocked(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any block size gives the same draws and identical statistics, in each draw order."""
+    import tradeimpact.inference.wild_bootstrap as wbmod
+
+    df = wide_panel(n_units=12 if mode == "enumeration" else 30)
+    res = feols(df, "y", ["x1", "x2"], fe=["unit", "time"], vcov={"CR1": "unit"})
+    if mode == "chunked":
+        monkeypatch.setattr(wbmod, "WILDBOOTTEST_ORDER_MAX", 10)
+    B = 9999 if mode == "enumeration" else 1000
+    out = [
+        wild_cluster_bootstrap(res, param="x1", B=B, seed=4, block_size=bs, _algebra="low-rank")
+        for bs in (1, 7, 256, 10**6)
+    ]
+    assert {o.draw_order for o in out} == {mode}
+    ref = out[-1]._engine
+    for o in out[:-1]:
+        for attr in ("n0", "n1", "d00", "d01", "d11"):
+            want = getattr(ref, attr)
+            np.testing.assert_allclose(
+                getattr(o._engine, attr), want, rtol=1e-10, atol=1e-12 * np.abs(want).max()
+            )
+        assert o.pvalue == out[-1].pvalue
+        assert o.conf_int() == pytest.approx(out[-1].conf_int(), rel=1e-12)
+    # the blocks are the all-at-once draws of draw_weights (the wildboottest order)
+    if mode != "chunked":
+        v_all, _ = draw_weights(res.n_clusters["unit"], B, "rademacher", 4)
+        got = np.concatenate(list(BootstrapDraws(v_all.shape[0], B, "rademacher", 4).blocks(13)), 1)
+        np.testing.assert_array_equal(got, v_all)
+
+
+def _peak_mib(res: object, B: int) -> float:
+    import gc
+    import tracemalloc
+
+    gc.collect()
+    tracemalloc.start()
+    wild_cluster_bootstrap(res, param="x1", B=B, seed=1, weights_type="webb")  # type: ignore[call-overload]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    return peak / 2**20
+
+
+def test_memory_does_not_grow_with_B() -> None:
+    """G = 2,000 clusters, n = 10,000: peak traced memory at B = 40,000 is that at B = 4,000
+    plus the five numbers kept per draw (1.5 MiB), far below the G x B matrix (610 MiB) that
+    drawing all weights at once would hold."""
+    df = small_panel(8, n_units=2000, n_periods=5)
+    res = feols(df, "y", ["x1", "x2"], fe=["unit", "time"], vcov={"CR1": "unit"})
+    small, big = _peak_mib(res, 4000), _peak_mib(res, 40000)
+    assert big < small + 4.0
+    assert big < 0.25 * 2000 * 40000 * 8 / 2**20
+
+
+def test_ten_thousand_clusters_against_direct_refits() -> None:
+    """G = 10,000 clusters (unit and time effects, 50,000 rows): the bootstrap t-statistics of
+    the first draws equal refits of the model on ``y* = fitted_r + e_r v*`` (CR1 t-statistic of
+    each refit, up to the common small-sample factor)."""
+    from tradeimpact.models.linear import VcovSpec, fit_feols
+
+    df = small_panel(9, n_units=10_000, n_periods=5)
+    res = feols(df, "y", ["x1", "x2"], fe=["unit", "time"], vcov={"CR1": "unit"})
+    r = 0.15
+    wb = wild_cluster_bootstrap(res, param="x1", B=999, seed=3, weights_type="webb", null=r)
+    assert wb.n_clusters == 10_000 and wb.algebra == "low-rank" and wb.draw_order == "chunked"
+    assert 0.0 <= wb.pvalue <= 1.0
+    d = res.extra["design"]
+    t_act, t_boot = wb._engine.tstats(r)
+    scale = res.std_errors["x1"] / (wb.estimate - r) * t_act  # sqrt(ssc): se_fit / sqrt(var_j)
+    # restricted fit in the demeaned space: y~ - r x1~ on x2~
+    e_r = d.y_t - r * d.x_t[:, 0]
+    e_r = e_r - d.x_t[:, 1] * (d.x_t[:, 1] @ e_r) / (d.x_t[:, 1] @ d.x_t[:, 1])
+    fitted = d.y_t - e_r
+    codes = np.unique(d.clusters[0], return_inverse=True)[1]
+    v = next(BootstrapDraws(10_000, 999, "webb", 3).blocks(5))
+    for b in range(5):
+        ystar = fitted + e_r * v[codes, b]
+        refit = fit_feols(
+            ystar, d.x_t, d.names, fe=d.fe, vcov=VcovSpec("CR1", [d.clusters[0]], ["unit"])
+        )
+        t_ref = (refit.params["x1"] - r) / refit.std_errors["x1"]
+        assert t_boot[b] == pytest.approx(t_ref * scale, rel=1e-7)
+
+
+def test_from_result_errors() -> None:
+    df = small_panel()
+    res = feols(df, "y", ["x1", "x2"], fe=["unit"], vcov="hetero")
+    with pytest.raises(ModelSpecError, match="not clustered"):
+        wild_cluster_bootstrap(res, param="x1")
+    wb = wild_cluster_bootstrap(res, param="x1", cluster=df["unit"].to_numpy(), B=99)
+    clustered = feols(df, "y", ["x1", "x2"], fe=["unit"], vcov={"CR1": "unit"})
+    assert wb.pvalue == wild_cluster_bootstrap(clustered, param="x1", B=99).pvalue
+    with pytest.raises(ModelSpecError, match="give param"):
+        wild_cluster_bootstrap(clustered)
+    with pytest.raises(ModelSpecError, match="not a coefficient"):
+        wild_cluster_bootstrap(clustered, param="nope")
+    with pytest.raises(ModelSpecError, match="labels"):
+        wild_cluster_bootstrap(res, param="x1", cluster=np.arange(5))
+    from tradeimpact.models.ppml import ppml
+
+    df["count"] = np.random.default_rng(0).poisson(2.0, len(df)).astype(float)
+    pres = ppml(df, "count", ["x1"], ["unit"], vcov={"CR1": "unit"})
+    with pytest.raises(ModelSpecError, match="ppml_randomization_inference"):
+        wild_cluster_bootstrap(pres, param="x1")
+    tab = wild_cluster_bootstrap(clustered, param="x1", B=99).tidy()
+    assert tab["term"].to_list() == ["x1"] and tab["p_value"][0] == pytest.approx(wb.pvalue)
