@@ -54,6 +54,8 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from tradeimpact.errors import ModelSpecError
+
 FloatArray = npt.NDArray[np.float64]
 SmallSample = Literal["fixest", "linearmodels", "none"]
 
@@ -93,6 +95,27 @@ def cluster_sums(scores: npt.ArrayLike, labels: npt.ArrayLike) -> FloatArray:
 def n_clusters(labels: npt.ArrayLike) -> int:
     """Number of distinct clusters."""
     return int(np.unique(np.asarray(labels)).size)
+
+
+def check_cluster_count(counts: Sequence[int], names: Sequence[str] | None = None) -> None:
+    """Raise :class:`ModelSpecError` when a cluster variable has fewer than two clusters.
+
+    CR1's factor ``G/(G-1)`` and its t(G-1) reference distribution need ``G >= 2``; with one
+    cluster the sandwich is identically zero and the factor divides by zero. ``counts`` are the
+    numbers of clusters per variable, ``names`` their column names (for the message).
+    """
+    labels = (
+        list(names)
+        if names is not None
+        else [f"cluster variable {i + 1}" for i in range(len(counts))]
+    )
+    for g, name in zip(counts, labels, strict=False):
+        if g < 2:
+            raise ModelSpecError(
+                f"CR1 clustered by {name!r} needs at least 2 clusters, but the estimation sample "
+                f"has {g}: cluster by a variable with more groups, or use vcov='hetero' "
+                "(with very few clusters, the wild cluster bootstrap or randomization inference)"
+            )
 
 
 def intersect_clusters(a: npt.ArrayLike, b: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -146,6 +169,7 @@ def vcov_cluster(
     small_sample: SmallSample = "fixest",
     G_adj: bool = True,
     G_df: Literal["min", "conventional"] = "min",
+    names: Sequence[str] | None = None,
 ) -> FloatArray:
     """One- or two-way cluster-robust covariance (CR1).
 
@@ -176,10 +200,18 @@ def vcov_cluster(
         Observations and parameters counted in the small-sample factor ``q``.
     small_sample, G_adj, G_df
         The corrections, see above.
+    names : list of str, optional
+        Names of the cluster variables, used in the error raised when one has fewer than two
+        clusters (:func:`check_cluster_count`).
 
     Returns
     -------
     numpy.ndarray (k, k)
+
+    Raises
+    ------
+    ModelSpecError
+        A cluster variable has fewer than two clusters (``G/(G-1)`` is undefined).
     """
     b = np.asarray(bread_inv, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64).reshape(-1, b.shape[0])
@@ -192,6 +224,7 @@ def vcov_cluster(
     else:
         raise ValueError(f"one- or two-way clustering only, got {len(cl)} cluster variables")
     gs = [n_clusters(c) for c, _ in dims]
+    check_cluster_count(gs[: len(cl)], names)
     g_min = min(gs[:2]) if len(cl) == 2 else gs[0]
     v = np.zeros_like(b)
     for (labels, sign), g in zip(dims, gs, strict=True):

@@ -26,6 +26,7 @@ tested against pyfixest ``feols`` and linearmodels ``PanelOLS`` in ``tests/test_
 
 from __future__ import annotations
 
+import difflib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ import polars as pl
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.cluster import (
     SmallSample,
+    check_cluster_count,
     fe_dof,
     n_clusters,
     vcov_cluster,
@@ -156,6 +158,8 @@ def fit_feols(
     dropped: Mapping[str, int] | None = None,
     require: Sequence[str] = (),
     model: str | None = None,
+    intercept: bool = True,
+    fixef_tol: float = 1e-10,
 ) -> RegressionResult:
     """Fit ``y ~ x | fe`` by (weighted) least squares on arrays; see the module docstring.
 
@@ -180,6 +184,12 @@ def fit_feols(
         Rows already dropped upstream (by reason), carried into the result.
     require : list of str
         Regressors that must survive the collinearity check (else :class:`ModelSpecError`).
+    model : str, optional
+        Model label shown in summaries (default ``"OLS"`` or ``"WLS"``).
+    intercept : bool
+        Without fixed effects, add an ``Intercept`` column (default); ignored with fixed effects.
+    fixef_tol : float
+        Convergence tolerance of the alternating projections (:func:`demean`).
 
     Returns
     -------
@@ -205,8 +215,9 @@ def fit_feols(
         drops["zero_weight"] = int(zero_w.sum())
         keep &= ~zero_w
     if fe is None:
-        xv = np.column_stack([np.ones(n0), xv])
-        names = ["Intercept", *names]
+        if intercept:
+            xv = np.column_stack([np.ones(n0), xv])
+            names = ["Intercept", *names]
     else:
         if drop_singletons and keep.any():
             single = np.zeros(n0, dtype=bool)
@@ -220,8 +231,8 @@ def fit_feols(
     ws = None if wv is None else wv[keep]
     fes = fe.subset(keep) if fe is not None else None
     if fes is not None:
-        y_t = demean(ys, fes, ws)
-        x_t = demean(xs, fes, ws) if xs.shape[1] else xs.copy()
+        y_t = demean(ys, fes, ws, tol=fixef_tol)
+        x_t = demean(xs, fes, ws, tol=fixef_tol) if xs.shape[1] else xs.copy()
     else:
         y_t, x_t = ys.copy(), xs.copy()
 
@@ -255,12 +266,21 @@ def fit_feols(
     fe_cols = [] if fes is None else [fes.codes[:, g] for g in range(fes.n_groupings)]
     n_cl: dict[str, int] = {}
     if vs.kind == "CR1":
-        k_tot = k + fe_dof(fe_cols, vs.clusters)
-        cov = vcov_cluster(
-            bread, scores, vs.clusters, n=n, k=k_tot, small_sample=vs.small_sample, G_df=vs.G_df
-        )
         for nm, c in zip(vs.cluster_names, vs.clusters, strict=True):
             n_cl[nm] = n_clusters(c)
+        # before the dof count: one cluster would otherwise divide by zero in G/(G-1)
+        check_cluster_count(list(n_cl.values()), list(n_cl))
+        k_tot = k + fe_dof(fe_cols, vs.clusters)
+        cov = vcov_cluster(
+            bread,
+            scores,
+            vs.clusters,
+            n=n,
+            k=k_tot,
+            small_sample=vs.small_sample,
+            G_df=vs.G_df,
+            names=vs.cluster_names,
+        )
         g_min = min(n_cl.values())
         df_inf: int | None = g_min - 1
         label = (
@@ -338,8 +358,34 @@ def fit_feols(
 VcovArg = str | Mapping[str, Any]
 
 
+def _mixed_object_column(pdf: Any) -> tuple[str, int, object] | None:
+    """The first object column of a pandas frame that mixes numbers and text.
+
+    Returns ``(column, row, value)`` of its first entry that is text while the column also holds
+    numbers (``"n/a"`` in a numeric column), or None.
+    """
+    import pandas as pd
+
+    for col in pdf.columns:
+        s = pdf[col]
+        if s.dtype != object:
+            continue
+        vals = s.dropna()
+        is_num = vals.map(
+            lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool)
+        )
+        if is_num.any() and not is_num.all():
+            pos = int(np.flatnonzero(~is_num.to_numpy())[0])
+            return str(col), int(pd.Index(s.index).get_loc(vals.index[pos])), vals.iloc[pos]
+    return None
+
+
 def to_polars(data: Any) -> pl.DataFrame:
-    """A polars DataFrame from a polars (lazy) or pandas frame."""
+    """A polars DataFrame from a polars (lazy) or pandas frame.
+
+    A pandas object column that mixes numbers and text (``"n/a"`` among floats), which pyarrow
+    cannot convert, raises :class:`ModelSpecError` naming the column, the row and the value.
+    """
     if isinstance(data, pl.LazyFrame):
         return data.collect()
     if isinstance(data, pl.DataFrame):
@@ -349,18 +395,71 @@ def to_polars(data: Any) -> pl.DataFrame:
     except ImportError as exc:  # pragma: no cover - pandas is a dependency
         raise ModelSpecError("data must be a polars or pandas DataFrame") from exc
     if isinstance(data, pd.DataFrame):
-        return pl.from_pandas(data.reset_index(drop=True))
+        pdf = data.reset_index(drop=True)
+        try:
+            return pl.from_pandas(pdf)
+        except (ValueError, TypeError) as err:  # pyarrow's ArrowInvalid / ArrowTypeError
+            bad = _mixed_object_column(pdf)
+            if bad is None:
+                raise ModelSpecError(f"cannot convert the pandas frame: {err}") from err
+            col, row, value = bad
+            raise ModelSpecError(
+                f"column {col!r} (dtype object) mixes numbers and text: row {row} holds "
+                f"{value!r}; use NaN/None for a missing value (pd.to_numeric(df[{col!r}], "
+                f"errors='coerce')) or convert the column to one type"
+            ) from err
     raise ModelSpecError(f"data must be a polars or pandas DataFrame, not {type(data).__name__}")
 
 
 def check_columns(frame: pl.DataFrame, columns: Sequence[str | None]) -> None:
-    """Raise :class:`ModelSpecError` naming any column absent from ``frame``."""
+    """Raise :class:`ModelSpecError` naming any column absent from ``frame``.
+
+    The message suggests the closest column names (``difflib``) for a misspelling.
+    """
     missing = [c for c in columns if c is not None and c not in frame.columns]
     if missing:
+        hints = []
+        for c in missing:
+            close = difflib.get_close_matches(c, frame.columns, n=3, cutoff=0.6)
+            if close:
+                hints.append(f"{c!r}: did you mean {' or '.join(repr(m) for m in close)}?")
         raise ModelSpecError(
-            f"column(s) {', '.join(repr(c) for c in missing)} not in the data "
-            f"(columns: {', '.join(frame.columns)})"
+            f"column(s) {', '.join(repr(c) for c in missing)} not in the data"
+            + (f" ({'; '.join(hints)})" if hints else "")
+            + f" (columns: {', '.join(frame.columns)})"
         )
+
+
+def numeric_column(frame: pl.DataFrame, column: str, role: str = "regressor") -> FloatArray:
+    """Column ``column`` of ``frame`` as float64, or :class:`ModelSpecError` if it is not numeric.
+
+    Numeric and Boolean columns are converted (nulls become NaN). A text, categorical or other
+    column raises an error naming the column, its role (``"outcome"``, ``"regressor"``,
+    ``"weights"``) and its dtype, with a hint: cast it when it holds numbers as text, or the
+    first entries that are not numbers (such as ``"n/a"``), which should be nulls.
+    """
+    s = frame[column]
+    if s.dtype.is_numeric() or s.dtype == pl.Boolean:
+        return np.asarray(s.cast(pl.Float64).to_numpy(), dtype=np.float64)
+    hint = ""
+    if s.dtype in (pl.String, pl.Categorical, pl.Enum):
+        text = s.cast(pl.String)
+        num = text.str.strip_chars().cast(pl.Float64, strict=False)
+        bad_mask = text.is_not_null() & num.is_null()
+        bad = text.filter(bad_mask).unique(maintain_order=True).head(3).to_list()
+        if not bad:
+            hint = (
+                f": it holds numbers as text; cast it first, "
+                f"e.g. pl.col({column!r}).cast(pl.Float64)"
+            )
+        else:
+            row = int(np.flatnonzero(bad_mask.to_numpy())[0])
+            hint = (
+                f": it holds text such as {', '.join(repr(b) for b in bad)} (first at row {row}); "
+                "make missing values null (e.g. pl.col(c).cast(pl.Float64, strict=False)) or "
+                "encode a categorical variable as dummies or fixed effects"
+            )
+    raise ModelSpecError(f"{role} column {column!r} must be numeric, not {s.dtype}{hint}")
 
 
 def resolve_vcov(
@@ -451,13 +550,20 @@ def feols(
     small_sample: SmallSample = "fixest",
     G_df: Literal["min", "conventional"] = "min",
     drop_singletons: bool = True,
+    intercept: bool = True,
+    fixef_tol: float = 1e-10,
+    dropped: Mapping[str, int] | None = None,
 ) -> RegressionResult:
     """Fixed-effects least squares on a frame: ``y ~ x | fe`` (fixest ``feols`` semantics).
 
     Formula: ``beta = (X~'WX~)^{-1} X~'W y~`` with ``~`` the within-transformation on all fixed
     effects (Frisch-Waugh-Lovell; Gaure 2013). ``vcov`` as in :func:`resolve_vcov` (``"CR1"``
     needs ``{"CR1": column}`` here); ``time`` names the period column for ``"DK"``. Rows with
-    missing values are dropped and counted in ``result.dropped``.
+    missing values are dropped and counted in ``result.dropped``. ``y``, ``x`` and ``weights``
+    must be numeric (or Boolean) columns (:func:`numeric_column`). ``intercept=False`` omits
+    the intercept of a model without fixed effects; ``fixef_tol`` is the demeaning tolerance;
+    ``dropped`` counts rows dropped before this call (by reason), carried into the result.
+    The formula interface (``feols("y ~ x | fe", data)``) is :mod:`tradeimpact.models.formula`.
     """
     frame = to_polars(data)
     fe_cols = [c for spec in fe for c in ([spec] if isinstance(spec, str) else spec)]
@@ -475,16 +581,18 @@ def feols(
         if c in frame.columns:
             lab_ok &= ~frame[c].is_null().to_numpy()
     n_bad_labels = int((~lab_ok).sum())
+    yv = numeric_column(frame, y, "outcome")[lab_ok].copy()
+    xv = (
+        np.column_stack([numeric_column(frame, c)[lab_ok] for c in x])
+        if x
+        else np.empty((int(lab_ok.sum()), 0))
+    )
+    wv = None if weights is None else numeric_column(frame, weights, "weights")[lab_ok]
     frame = frame.filter(pl.Series(lab_ok))
     fe_obj = build_fe(frame, fe)
     spec = resolve_vcov(vcov, frame, unit=None, time=time, small_sample=small_sample, G_df=G_df)
-    yv = frame[y].cast(pl.Float64).to_numpy().copy()
-    xv = (
-        np.column_stack([frame[c].cast(pl.Float64).to_numpy() for c in x])
-        if x
-        else np.empty((frame.height, 0))
-    )
-    wv = None if weights is None else frame[weights].cast(pl.Float64).to_numpy()
+    drops = dict(dropped or {})
+    drops["missing"] = drops.get("missing", 0) + n_bad_labels
     return fit_feols(
         yv,
         xv,
@@ -494,5 +602,7 @@ def feols(
         vcov=spec,
         depvar=y,
         drop_singletons=drop_singletons,
-        dropped={"missing": n_bad_labels},
+        dropped=drops,
+        intercept=intercept,
+        fixef_tol=fixef_tol,
     )
