@@ -70,13 +70,19 @@ def test_ingest_scan_layout_and_manifest(tmp_path: Path, two_files: tuple[Path, 
     assert dict(flows.schema) == FLOW_SCHEMA
     assert flows.height == 5
     assert flows.select(FLOW_KEY).is_unique().all()
-    parts = sorted(str(p.relative_to(store.root).parent) for p in store.root.rglob("*.parquet"))
+    hive = sorted(store.root.glob("flows/**/*.parquet"))
+    parts = sorted(str(p.relative_to(store.root).parent) for p in hive)
     assert parts == [
         "flows/source=comtrade/year=2010",
         "flows/source=comtrade/year=2010",
         "flows/source=comtrade/year=2011",
         "flows/source=comtrade/year=2011",
     ]
+    # the first commit's files (-g1), each also linked under versions/ (what scan() reads)
+    assert all(p.name.endswith("-g1.parquet") for p in hive)
+    for p in hive:
+        version = store.root / "versions" / p.relative_to(store.root)
+        assert os.path.samefile(p, version)
     manifest = json.loads(store.manifest_path.read_text())
     entry = manifest["inputs"][str(two_files[0].resolve())]
     assert entry["sha256"] == hashlib.sha256(two_files[0].read_bytes()).hexdigest()
@@ -109,10 +115,22 @@ def test_changed_file_replaces_only_its_rows(tmp_path: Path, two_files: tuple[Pa
         flows.filter(pl.col("source_file") == str(b)).sort("period").equals(b_rows.sort("period"))
     )
     assert flows.height == 3
-    # no orphan files of a's old version
+    # no orphan files of a's old version where other engines read
     live = {rel for e in store.manifest()["inputs"].values() for rel in e["files"]}
-    on_disk = {str(p.relative_to(store.root)) for p in store.root.rglob("*.parquet")}
+    on_disk = {str(p.relative_to(store.root)) for p in store.root.glob("flows/**/*.parquet")}
     assert on_disk == live
+    # a's old files stay under versions/ (for scans taken before) until a vacuum
+    versions = {
+        str(p.relative_to(store.root / "versions"))
+        for p in store.root.glob("versions/**/*.parquet")
+    }
+    assert live < versions and len(versions - live) == 2
+    assert store.vacuum().removed == sorted(f"versions/{rel}" for rel in versions - live)
+    versions = {
+        str(p.relative_to(store.root / "versions"))
+        for p in store.root.glob("versions/**/*.parquet")
+    }
+    assert versions == live
 
 
 def test_crash_mid_write_leaves_old_store_intact(
@@ -231,3 +249,38 @@ def test_mirror_pairs_reports_and_matches_pandas(
     assert sorted((merged.m - merged.x).dropna().tolist()) == sorted(
         out["value_gap"].drop_nulls().to_list()
     )
+
+
+def engines_read(root: Path) -> tuple[int, float, list[tuple[str, int]]]:
+    """(rows, sum of value_usd, sorted (source_file, source_line)) of the hive folder, by DuckDB.
+
+    pyarrow.dataset must count the same rows. This is what any other engine reading the documented
+    layout (``flows/**/*.parquet``, hive partitioning) sees.
+    """
+    import duckdb
+    import pyarrow.dataset as ds
+
+    if not list((root / "flows").glob("**/*.parquet")):
+        return 0, 0.0, []
+    glob = f"{root}/flows/**/*.parquet"
+    con = duckdb.connect()
+    n, total = con.execute(
+        "select count(*), coalesce(sum(value_usd), 0) from read_parquet(?, hive_partitioning=true)",
+        [glob],
+    ).fetchone()  # type: ignore[misc]
+    keys = con.execute(
+        "select source_file, source_line from read_parquet(?, hive_partitioning=true) "
+        "order by source_file, source_line",
+        [glob],
+    ).fetchall()
+    assert ds.dataset(root / "flows", format="parquet", partitioning="hive").count_rows() == n
+    return int(n), float(total), [(str(f), int(line)) for f, line in keys]
+
+
+def assert_engines_read_scan(root: Path) -> None:
+    """DuckDB and pyarrow reading ``flows/`` read exactly the rows FlowStore(root).scan() reads."""
+    flows = FlowStore(root).scan().collect().sort("source_file", "source_line")
+    n, total, keys = engines_read(root)
+    assert n == flows.height
+    assert total == pytest.approx(float(flows["value_usd"].sum() or 0.0), rel=1e-12, abs=1e-9)
+    assert keys == list(zip(flows["source_file"], flows["source_line"], strict=True))

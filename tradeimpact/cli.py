@@ -3,7 +3,15 @@
 Commands::
 
     tradeimpact ingest PATH... --store DIR [--source NAME] [--mapping FILE.json] [--all-or-nothing]
+                       [--lock-timeout SECONDS]
     tradeimpact sources
+    tradeimpact store check --store DIR [--repair] [--quick]
+    tradeimpact store vacuum --store DIR
+    tradeimpact store remove PATH... --store DIR
+    tradeimpact store rehome OLD NEW --store DIR
+
+Every command that writes a store holds its writer lock; a second writer waits up to
+``--lock-timeout`` seconds (default 600), saying so, then fails with exit code 1.
 
 Each command lives in a module with a ``register(subparsers)`` function that adds its parser and
 sets ``func(args) -> int`` (the exit code); :data:`SUBCOMMAND_MODULES` lists them, so adding a
@@ -13,9 +21,7 @@ command is one line here plus its module.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import importlib
-import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,15 +44,18 @@ SUBCOMMAND_MODULES: list[str] = [
 
 
 def _generic_reader(mapping_file: str) -> Any:
-    """A GenericReader from a JSON file of its keyword arguments (``mapping``, ``source``...)."""
-    from tradeimpact.sources.generic import GenericReader
+    """A GenericReader from a JSON file of its keyword arguments (``mapping``, ``source``...).
 
-    with open(mapping_file, encoding="utf-8") as handle:
-        config = json.load(handle)
-    if "period_range" in config and config["period_range"] is not None:
-        start, end = config["period_range"]
-        config["period_range"] = (dt.date.fromisoformat(start), dt.date.fromisoformat(end))
-    return GenericReader(**config)
+    Read by :meth:`GenericReader.from_json`; a bad file (invalid JSON with its line and column,
+    an unknown key with the nearest known one) prints the error and exits with status 2.
+    """
+    from tradeimpact.sources.generic import GenericReader, MappingError
+
+    try:
+        return GenericReader.from_json(mapping_file)
+    except MappingError as exc:
+        Console(file=sys.stderr).print(f"error: {exc}", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -60,7 +69,7 @@ def _ingest(args: argparse.Namespace) -> int:
     elif source == "generic":
         err.print("[red]--source generic needs --mapping FILE.json (GenericReader arguments)[/]")
         return 2
-    store = FlowStore(args.store)
+    store = FlowStore(args.store, lock_timeout=args.lock_timeout, on_wait=_waiting(err))
     paths = [Path(p) for p in args.paths]
     with Progress(
         SpinnerColumn(),
@@ -89,6 +98,14 @@ def _ingest(args: argparse.Namespace) -> int:
         except TradeImpactError as exc:
             err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
             err.print("nothing was stored (the store is unchanged)")
+            return 1
+        except OSError as exc:  # the store's disk (full, read-only): not one input's problem
+            err.print(f"[red]error:[/] {args.store}: {exc}", highlight=False, markup=True)
+            err.print(
+                "the store holds its state before or after this ingest, never half "
+                f"(tradeimpact store check --store {args.store})",
+                highlight=False,
+            )
             return 1
 
     table = Table(title=f"ingest into {args.store}")
@@ -133,6 +150,60 @@ def _ingest(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _waiting(err: Console) -> Any:
+    """The ``on_wait`` of a FlowStore: the message on stderr."""
+
+    def say(message: str) -> None:
+        err.print(message, highlight=False, markup=False)
+
+    return say
+
+
+def _store_command(args: argparse.Namespace) -> int:
+    """``tradeimpact store check|vacuum|remove|rehome``."""
+    from tradeimpact.store import FlowStore
+
+    out = Console(file=sys.stdout, width=args.width)
+    err = Console(file=sys.stderr, width=args.width)
+    store = FlowStore(args.store, lock_timeout=args.lock_timeout, on_wait=_waiting(err))
+    try:
+        if args.store_command == "check":
+            result = store.check(verify=not args.quick, repair=args.repair)
+            out.print(result.summary(), highlight=False, markup=False)
+            return 0 if result.ok else 1
+        if args.store_command == "vacuum":
+            vacuumed = store.vacuum()
+            for rel in vacuumed.removed:
+                out.print(f"removed {rel}", highlight=False, markup=False)
+            out.print(
+                f"{len(vacuumed.removed)} files removed, {vacuumed.bytes_freed:,} bytes freed",
+                highlight=False,
+            )
+            return 0
+        if args.store_command == "remove":
+            removed = store.remove(args.paths)
+            for path in removed.removed:
+                out.print(f"removed {path}", highlight=False, markup=False)
+            out.print(f"{removed.rows_removed:,} stored rows removed", highlight=False)
+            for path, n in removed.affected.items():
+                err.print(
+                    f"{path}: {n:,} rows quarantined as duplicates of a removed input are now "
+                    "stored nowhere; to store them: tradeimpact store remove "
+                    f"{path} --store {args.store}, then ingest it again",
+                    highlight=False,
+                    markup=False,
+                )
+            return 0
+        key = store.rehome(args.old, args.new)
+        out.print(f"{args.old} -> {key} (rows unchanged)", highlight=False, markup=False)
+        return 0
+    except TradeImpactError as exc:
+        err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
+        if args.store_command in ("remove", "rehome"):
+            err.print("nothing was changed")
+        return 1
+
+
 def _sources(args: argparse.Namespace) -> int:
     from tradeimpact.sources import READERS, available_readers
 
@@ -146,8 +217,18 @@ def _sources(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lock_timeout_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="wait at most this long for another process writing the store (default 600)",
+    )
+
+
 def register(subparsers: Any) -> None:
-    """Add ``ingest`` and ``sources``."""
+    """Add ``ingest``, ``store`` and ``sources``."""
     p = subparsers.add_parser(
         "ingest",
         help="validate raw files and store them in a Parquet store",
@@ -174,7 +255,31 @@ def register(subparsers: Any) -> None:
         help="abort and leave the store unchanged if any file cannot be read",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _lock_timeout_option(p)
     p.set_defaults(func=_ingest)
+
+    p = subparsers.add_parser(
+        "store",
+        help="check, vacuum, remove inputs from, or re-home inputs of a store",
+        description="Maintain a store: check its files against its manifest (and repair an "
+        "interrupted write), vacuum the files of earlier versions, remove inputs, or record that "
+        "an input file moved.",
+    )
+    verbs = p.add_subparsers(dest="store_command", metavar="VERB")
+    verbs.required = True
+    v = verbs.add_parser("check", help="check the files against the manifest (exit 1: problems)")
+    v.add_argument("--repair", action="store_true", help="recover an interrupted write first")
+    v.add_argument("--quick", action="store_true", help="names only: do not read the files' bytes")
+    v = verbs.add_parser("vacuum", help="recover, then remove the files of earlier versions")
+    v = verbs.add_parser("remove", help="remove inputs (their stored and quarantined rows)")
+    v.add_argument("paths", nargs="+", metavar="PATH", help="inputs as ingested")
+    v = verbs.add_parser("rehome", help="record that an input moved (same bytes), rows unchanged")
+    v.add_argument("old", metavar="OLD", help="the input's path as ingested")
+    v.add_argument("new", metavar="NEW", help="where the same file is now")
+    for v in verbs.choices.values():
+        v.add_argument("--store", required=True, metavar="DIR", help="the store's folder")
+        _lock_timeout_option(v)
+        v.set_defaults(func=_store_command)
 
     p = subparsers.add_parser("sources", help="list the raw formats tradeimpact reads")
     p.set_defaults(func=_sources)

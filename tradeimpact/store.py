@@ -2,26 +2,65 @@
 
 Layout of a store ``root``::
 
-    root/manifest.json                                   one entry per input file
+    root/manifest.json                                   the list of live files (the commit record)
     root/flows/source=<source>/year=<yyyy>/<id>.parquet  stored rows of one input, one year
     root/quarantine/source=<source>/<id>.parquet         rejected rows of one input, with reasons
+    root/versions/flows/..., root/versions/quarantine/... the same files (hard links), plus the
+                                                         files of earlier versions until a vacuum
+    root/.lock                                           the writer lock (not data)
 
-``<id>`` is a hash of (input path, input sha256, reader name and version): a changed input gets new
-file names, so its new files are written beside the old ones before anything is removed.
+``<id>`` is ``<hash>-g<generation>``: a hash of (input path, input sha256, reader name and version)
+and the number of the commit that wrote the file. The hive folders ``flows/`` and ``quarantine/``
+hold exactly the files the manifest lists (after any interrupted write is recovered), so DuckDB,
+pyarrow or Spark reading ``flows/**/*.parquet`` with hive partitioning read exactly what
+:meth:`FlowStore.scan` reads. :meth:`FlowStore.scan` reads the ``versions/`` links, so a LazyFrame
+taken before a later write keeps reading the state it was taken from until :meth:`FlowStore.vacuum`
+removes the files no manifest lists any more.
 
-Guarantees (each one tested in ``tests/test_store.py``):
+Guarantees (each one tested in ``tests/test_store*.py``):
 
 * **idempotent**: an input whose bytes, reader and reader version are unchanged is skipped;
   a changed input replaces its own rows only (inputs are identified by their resolved path);
-* **atomic**: new files are written under a staging folder, moved in, then ``manifest.json`` is
-  replaced in one ``os.replace``; the manifest is the only list of live files, so a failure at any
-  point before that rename leaves the previous store exactly as it was (the new files are removed);
+* **one writer at a time**: ingest, remove, rehome, vacuum and repair hold the store's exclusive
+  writer lock (:mod:`tradeimpact.store_lock`) from before they read the manifest to after their
+  last file operation; a second writer waits (``lock_timeout`` seconds, then
+  :class:`~tradeimpact.store_lock.StoreLockedError`). Readers take no lock.
+* **atomic and crash-safe**: the commit protocol below leaves the old or the new state whatever
+  the point at which the process dies; readers of the manifest see one or the other, never half;
+* **durable**: data files, the manifest and their folders are fsynced before the commit point;
+  the manifest records each data file's sha256 (:meth:`FlowStore.check` verifies them);
 * **deterministic**: rows in the input's order (sorted by ``source_line``), file names from
-  content hashes, no timestamps anywhere: the same inputs give byte-identical stores;
+  content hashes and the commit number, no timestamps anywhere: the same inputs ingested in the
+  same order give byte-identical stores, also when a write was killed and run again;
 * **one row per key** per source: a row whose key is already stored from another input of the same
   source is quarantined, naming that input;
 * **streaming**: each input is read lazily where its reader allows and written with
   ``sink_parquet``; stored rows are never collected into memory.
+
+Commit protocol (generation ``g`` is the manifest's ``generation``; a write makes ``g + 1``):
+
+1. take the writer lock; **recover** (below); read the manifest;
+2. stage: every new file is written under ``root/.staging-*/`` with a name ending ``-g<g+1>``;
+3. move each new file to ``versions/<rel>`` (fsynced), hard-link it to ``<rel>`` in the hive
+   folder; fsync the folders;
+4. write ``.manifest.json.tmp`` (fsync), ``os.replace`` it onto ``manifest.json``, fsync ``root``:
+   **the commit point**;
+5. unlink the replaced files from the hive folder (their ``versions/`` links stay for older
+   scans); remove empty folders; remove the staging folder; release the lock.
+
+Recovery (at the start of every write, and by :meth:`FlowStore.check` with ``repair=True`` and
+:meth:`FlowStore.vacuum`) needs no journal, because the manifest is one: it removes staging
+folders and ``.manifest.json.tmp``; removes every file of ``flows/`` and ``quarantine/`` the
+manifest does not list (files of an uncommitted write, or replaced files a kill left behind);
+restores a listed file's hive or ``versions/`` link from the other; removes ``versions/`` files of
+a generation above the manifest's (an uncommitted write). A kill before step 4 is thus rolled
+back, a kill after it rolled forward; recovery is idempotent, so a kill during recovery is
+recovered by the next one. Between steps 3 and 5 of a running write (and after a kill there,
+until the next recovery) the hive folder holds both the new and the replaced files; other engines
+see exactly the manifest's state when no write is running or interrupted.
+
+Environment variable ``TRADEIMPACT_CRASH_AT`` (test-only, see
+:func:`tradeimpact.store_lock.crash_point`) kills the process at a named point of this sequence.
 
 One read of each input: the reader's checks and the shared checks (:func:`~tradeimpact.ingest.
 shared_checks`) are folded into one integer (the first failing check); valid rows go straight to
@@ -33,13 +72,18 @@ key columns (64-bit hashes first), and repeated keys are moved to the quarantine
 
 from __future__ import annotations
 
+import contextlib
+import csv
+import errno
 import hashlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from collections.abc import Callable, Iterable
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,8 +104,18 @@ from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_S
 from tradeimpact.sources import detect_reader, get_reader
 from tradeimpact.sources._text import Check, Staged, polars_file_error, problem_index, problem_text
 from tradeimpact.sources.base import Reader
+from tradeimpact.store_lock import StoreLockedError, crash_point, writer_lock
 
-__all__ = ["MANIFEST_FORMAT", "FlowStore", "file_sha256", "mirror"]
+__all__ = [
+    "MANIFEST_FORMAT",
+    "FlowStore",
+    "RemoveReport",
+    "StoreCheck",
+    "StoreLockedError",
+    "VacuumReport",
+    "file_sha256",
+    "mirror",
+]
 
 MANIFEST_FORMAT = "tradeimpact-store/1"
 _SOURCE_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
@@ -69,6 +123,27 @@ _HIVE = {"source": pl.String(), "year": pl.Int32()}
 
 #: called as ``progress(path, stage)`` with stage "start", "done" or "unchanged"
 Progress = Callable[[str, str], None]
+
+#: the folder of the data files' version links (outside the hive folders other engines read)
+VERSIONS = "versions"
+_HIVE_DIRS = ("flows", "quarantine")
+_MANIFEST_TMP = ".manifest.json.tmp"
+_GENERATION = re.compile(r"-g(\d+)\.parquet$")
+#: an entry's fields and their types (a manifest is checked against them when read)
+_ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "path": str,
+    "source": str,
+    "reader": str,
+    "reader_version": str,
+    "sha256": str,
+    "rows_read": int,
+    "rows_stored": int,
+    "rows_quarantined": int,
+    "files": list,
+    "quarantine_files": list,
+}
+#: entry fields that are not columns of :meth:`FlowStore.inputs`
+_FILE_FIELDS = ("files", "quarantine_files", "file_sha256", "moved_from")
 
 
 def file_sha256(path: Path) -> str:
@@ -78,6 +153,127 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def _hash_and_sync(path: Path) -> str:
+    """SHA-256 of a file just written, flushed to disk (``fsync``) in the same pass."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+        os.fsync(handle.fileno())
+    return digest.hexdigest()
+
+
+def _sync_dir(folder: Path) -> None:
+    """``fsync`` a folder, so the names created or removed in it are on disk."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _link(source: Path, target: Path) -> None:
+    """``target`` as a hard link of ``source`` (a copy where the filesystem has no hard links)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.unlink(missing_ok=True)
+    try:
+        os.link(source, target)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
+            raise
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.copyfile(source, tmp)
+        _hash_and_sync(tmp)
+        os.replace(tmp, target)
+
+
+def _generation(file: Path) -> int:
+    """The commit number in a data file's name (0 for names of stores older than the counter)."""
+    match = _GENERATION.search(file.name)
+    return int(match.group(1)) if match else 0
+
+
+def _live(manifest: dict[str, Any]) -> set[str]:
+    """Relative paths of every file a manifest lists (stored rows and quarantine)."""
+    return {
+        rel
+        for entry in manifest["inputs"].values()
+        for rel in [*entry["files"], *entry["quarantine_files"]]
+    }
+
+
+def _remove_empty_dirs(top: Path) -> None:
+    """Remove the empty folders under ``top`` (and ``top`` itself when it ends up empty)."""
+    if not top.is_dir():
+        return
+    for folder in sorted((p for p in top.rglob("*") if p.is_dir()), reverse=True):
+        if not any(folder.iterdir()):
+            folder.rmdir()
+    if not any(top.iterdir()):
+        top.rmdir()
+
+
+def _files_under(top: Path) -> list[Path]:
+    """Every file under ``top`` (none when it does not exist), sorted."""
+    return sorted(p for p in top.rglob("*") if p.is_file()) if top.is_dir() else []
+
+
+_LINE = re.compile(r"\bline:? (\d+)", re.IGNORECASE)
+#: errors of the store's own disk, never of one input: they abort the call
+_STORE_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS)
+
+
+def _file_error(path: Path, exc: Exception) -> SourceFormatError | None:
+    """The per-file error for an exception raised while reading ``path`` (None: not per-file).
+
+    A reader may fail in many ways on a bad file (polars, csv, zlib, decoding, I/O errors); each
+    becomes a :class:`SourceFormatError` naming the file (and the line where the message gives
+    one), so the other files of the call are still stored. A full or read-only disk, memory
+    exhaustion and the store's own errors are not about one file and are re-raised.
+    """
+    if isinstance(exc, SourceFormatError):
+        return exc
+    if isinstance(exc, MemoryError | RecursionError) or (
+        isinstance(exc, TradeImpactError) and not isinstance(exc, SourceFormatError)
+    ):
+        return None
+    if isinstance(exc, OSError) and exc.errno in _STORE_ERRNOS:
+        return None
+    if isinstance(exc, pl.exceptions.PolarsError):
+        return polars_file_error(path, exc)
+    if isinstance(exc, UnicodeDecodeError) and exc.encoding.replace("-", "").lower() == "utf8":
+        return polars_file_error(path, exc)
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    kind = {
+        csv.Error: "malformed CSV",
+        zlib.error: "broken compressed data",
+        UnicodeError: "broken encoding",
+        EOFError: "the file ends early (truncated?)",
+        OSError: "cannot read the file",
+    }
+    what = next((label for cls, label in kind.items() if isinstance(exc, cls)), None)
+    what = what or f"cannot read the file ({type(exc).__name__})"
+    match = _LINE.search(text)
+    return SourceFormatError(
+        path,
+        f"{what}: {text}" if text else what,
+        line=int(match.group(1)) if match else None,
+    )
+
+
+def _reading(path: Path, call: Callable[..., Any], *args: Any) -> Any:
+    """``call(*args)``, a reader's call on ``path``: what it raises becomes the per-file error."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        error = _file_error(path, exc)
+        if error is None:
+            raise
+        if error is exc:
+            raise
+        raise error from exc
 
 
 def _source_of(reader: Reader) -> str:
@@ -230,6 +426,83 @@ def _first_pass(
     return good, rejected
 
 
+@dataclass
+class StoreCheck:
+    """What :meth:`FlowStore.check` found; :attr:`ok` when nothing needs repair.
+
+    Every list holds paths relative to the store (or messages naming them).
+    """
+
+    root: str
+    #: why the manifest cannot be read (nothing else is checked then), or None
+    manifest_error: str | None = None
+    #: files the manifest lists that are not on disk (in the hive folder or ``versions/``)
+    missing: list[str] = field(default_factory=list)
+    #: files in ``flows/`` or ``quarantine/`` the manifest does not list (other engines read them)
+    unlisted: list[str] = field(default_factory=list)
+    #: staging folders and temporary files an interrupted write left
+    leftovers: list[str] = field(default_factory=list)
+    #: ``versions/`` files of an interrupted (uncommitted) write
+    uncommitted: list[str] = field(default_factory=list)
+    #: files whose bytes or row counts differ from the manifest's record
+    mismatched: list[str] = field(default_factory=list)
+    #: facts that are no problem of the store (e.g. an input moved since it was ingested)
+    notes: list[str] = field(default_factory=list)
+    #: files of earlier versions kept for older scans, and their bytes (a vacuum frees them)
+    old_versions: int = 0
+    old_bytes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        """True when the manifest reads and every file is where it says, with its bytes."""
+        return self.manifest_error is None and not (
+            self.missing or self.unlisted or self.leftovers or self.uncommitted or self.mismatched
+        )
+
+    def summary(self) -> str:
+        """Plain text: one line per problem, then the notes."""
+        lines = [f"store {self.root}: " + ("ok" if self.ok else "PROBLEMS")]
+        if self.manifest_error:
+            lines.append(f"  manifest: {self.manifest_error}")
+        for label, items in (
+            ("listed but missing", self.missing),
+            ("not listed (orphan)", self.unlisted),
+            ("left by an interrupted write", self.leftovers),
+            ("uncommitted", self.uncommitted),
+            ("damaged", self.mismatched),
+        ):
+            lines += [f"  {label}: {item}" for item in items]
+        if self.old_versions:
+            lines.append(
+                f"  {self.old_versions} files of earlier versions ({self.old_bytes:,} bytes) kept "
+                "for older scans; `tradeimpact store vacuum` removes them"
+            )
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)
+
+
+@dataclass
+class VacuumReport:
+    """What :meth:`FlowStore.vacuum` removed: paths (relative to the store) and bytes freed."""
+
+    removed: list[str] = field(default_factory=list)
+    bytes_freed: int = 0
+
+
+@dataclass
+class RemoveReport:
+    """What :meth:`FlowStore.remove` did.
+
+    ``affected`` maps each remaining input to the number of its rows quarantined as duplicates of
+    a removed input's rows: those rows are in no input's stored rows now (remove that input and
+    ingest it again to store them).
+    """
+
+    removed: list[str] = field(default_factory=list)
+    rows_removed: int = 0
+    affected: dict[str, int] = field(default_factory=dict)
+
+
 class FlowStore:
     """A validated, hive-partitioned Parquet store of canonical flow records.
 
@@ -237,6 +510,11 @@ class FlowStore:
     ----------
     root : str or Path
         The store's folder (created on first ingest).
+    lock_timeout : float
+        Seconds a write waits for another process's write to finish before it fails with
+        :class:`~tradeimpact.store_lock.StoreLockedError` (default 600).
+    on_wait : callable, optional
+        Called with a message when a write has to wait for another writer (the CLI prints it).
 
     Examples
     --------
@@ -245,8 +523,16 @@ class FlowStore:
     >>> store.scan().filter(pl.col("reporter_iso3") == "JPN").collect()  # doctest: +SKIP
     """
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(
+        self,
+        root: str | Path,
+        *,
+        lock_timeout: float = 600.0,
+        on_wait: Callable[[str], None] | None = None,
+    ) -> None:
         self.root = Path(root)
+        self.lock_timeout = lock_timeout
+        self.on_wait = on_wait
 
     # ------------------------------------------------------------------ manifest
     @property
@@ -254,23 +540,74 @@ class FlowStore:
         """``root/manifest.json``."""
         return self.root / "manifest.json"
 
-    def manifest(self) -> dict[str, Any]:
-        """The manifest: ``{"format": ..., "inputs": {resolved path: entry}}``."""
-        if not self.manifest_path.exists():
-            return {"format": MANIFEST_FORMAT, "inputs": {}}
-        with open(self.manifest_path, encoding="utf-8") as handle:
-            manifest: dict[str, Any] = json.load(handle)
-        if manifest.get("format") != MANIFEST_FORMAT:
+    def _check_root(self) -> None:
+        if self.root.exists() and not self.root.is_dir():
             raise TradeImpactError(
-                f"{self.manifest_path}: not a tradeimpact store manifest "
-                f"(format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r})"
+                f"{self.root}: the store must be a folder, but this path is a file "
+                "(give --store a folder, new or holding a tradeimpact store)"
             )
+
+    def manifest(self) -> dict[str, Any]:
+        """The manifest: ``{"format": ..., "generation": n, "inputs": {resolved path: entry}}``.
+
+        Raises
+        ------
+        TradeImpactError
+            The store's path is a file, or ``manifest.json`` is not valid JSON or not a store
+            manifest (the message names the file and what is wrong; the file is never
+            overwritten: repair or remove it by hand).
+        """
+        self._check_root()
+        if not self.manifest_path.exists():
+            return {"format": MANIFEST_FORMAT, "generation": 0, "inputs": {}}
+        where = self.manifest_path
+        try:
+            with open(where, encoding="utf-8") as handle:
+                manifest = json.load(handle)
+        except json.JSONDecodeError as exc:
+            raise TradeImpactError(
+                f"{where}, line {exc.lineno}, column {exc.colno}: the store manifest is not valid "
+                f"JSON ({exc.msg}); it was not changed (restore it from a backup, or see "
+                "`tradeimpact store check`)"
+            ) from exc
+        except UnicodeDecodeError as exc:
+            raise TradeImpactError(f"{where}: the store manifest is not UTF-8 text") from exc
+        if not isinstance(manifest, dict) or manifest.get("format") != MANIFEST_FORMAT:
+            found = manifest.get("format") if isinstance(manifest, dict) else type(manifest)
+            raise TradeImpactError(
+                f"{where}: not a tradeimpact store manifest "
+                f"(format {found!r}, expected {MANIFEST_FORMAT!r})"
+            )
+        inputs = manifest.get("inputs")
+        generation = manifest.setdefault("generation", 0)
+        if not isinstance(inputs, dict) or not isinstance(generation, int):
+            raise TradeImpactError(
+                f"{where}: 'inputs' must be an object and 'generation' an integer"
+            )
+        for key, entry in inputs.items():
+            self._check_entry(key, entry)
         return manifest
+
+    def _check_entry(self, key: str, entry: Any) -> None:
+        where = f"{self.manifest_path}, input {key!r}"
+        if not isinstance(entry, dict):
+            raise TradeImpactError(f"{where}: an entry must be an object")
+        for name, kind in _ENTRY_FIELDS.items():
+            if not isinstance(entry.get(name), kind) or isinstance(entry.get(name), bool):
+                raise TradeImpactError(
+                    f"{where}: field '{name}' is missing or not a {getattr(kind, '__name__', kind)}"
+                )
+        for rel in [*entry["files"], *entry["quarantine_files"]]:
+            parts = Path(rel).parts if isinstance(rel, str) else ()
+            if not parts or parts[0] not in _HIVE_DIRS or ".." in parts or Path(rel).is_absolute():
+                raise TradeImpactError(
+                    f"{where}: {rel!r} is not a file of flows/ or quarantine/ in the store"
+                )
 
     def inputs(self) -> pl.DataFrame:
         """One row per ingested input: path, source, reader, version, sha256 and row counts."""
         rows = [
-            {k: v for k, v in entry.items() if k not in ("files", "quarantine_files")}
+            {k: v for k, v in entry.items() if k not in _FILE_FIELDS}
             for entry in self.manifest()["inputs"].values()
         ]
         schema = {
@@ -286,13 +623,25 @@ class FlowStore:
         return pl.DataFrame(rows, schema=schema).sort("path")
 
     def _files(self, kind: str, manifest: dict[str, Any] | None = None) -> list[Path]:
+        """The files of ``kind`` ("files", "quarantine_files") a scan reads: their versions/ links.
+
+        A store written before the ``versions/`` links (or not yet recovered) is read through its
+        hive folder.
+        """
         manifest = self.manifest() if manifest is None else manifest
         rels = sorted(rel for entry in manifest["inputs"].values() for rel in entry[kind])
+        versions = [self.root / VERSIONS / rel for rel in rels]
+        if all(path.exists() for path in versions):
+            return versions
         return [self.root / rel for rel in rels]
 
     # ------------------------------------------------------------------ reading
     def scan(self) -> pl.LazyFrame:
-        """All stored flows, lazily, with the canonical columns of :data:`FLOW_SCHEMA`."""
+        """All stored flows, lazily, with the canonical columns of :data:`FLOW_SCHEMA`.
+
+        The frame reads the state of the store when it was called: a later write does not change
+        what it reads (the files it reads are kept until :meth:`vacuum`).
+        """
         files = self._files("files")
         if not files:
             return pl.LazyFrame(schema=FLOW_SCHEMA)
@@ -307,6 +656,252 @@ class FlowStore:
             return pl.LazyFrame(schema=schema)
         frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={"source": pl.String()})
         return frame.select([pl.col(n).cast(t) for n, t in schema.items()])
+
+    # ------------------------------------------------------------------ lifecycle
+    def check(self, *, verify: bool = True, repair: bool = False) -> StoreCheck:
+        """Check that the files are what the manifest says; optionally repair first.
+
+        Parameters
+        ----------
+        verify : bool
+            Also read every listed file: its sha256 against the one recorded at ingest, its row
+            count against the input's counts (reads all the data; ``False``: names only).
+        repair : bool
+            First recover from any interrupted write under the writer lock (remove staging
+            folders, files no manifest lists, uncommitted files; restore links), then check.
+
+        Returns
+        -------
+        StoreCheck
+            ``ok`` when nothing is wrong; ``summary()`` for a report. A running writer is waited
+            for (up to ``lock_timeout``) so that its work in progress is not reported.
+        """
+        try:
+            self._check_root()
+        except TradeImpactError as exc:
+            return StoreCheck(str(self.root), manifest_error=str(exc))
+        if not self.root.is_dir():
+            return StoreCheck(str(self.root), notes=["no store here yet (nothing ingested)"])
+        try:
+            if repair:
+                with self._writing():
+                    return self._inspect(verify)
+            with writer_lock(self.root, self.lock_timeout, self.on_wait):
+                return self._inspect(verify)
+        except PermissionError:  # a read-only store: checked as it is, without the lock
+            result = self._inspect(verify)
+            result.notes.append("the store is read-only: checked without the writer lock")
+            return result
+        except StoreLockedError:
+            raise
+        except TradeImpactError:  # the manifest does not read: reported, nothing is touched
+            return self._inspect(verify)
+
+    def _inspect(self, verify: bool) -> StoreCheck:
+        result = StoreCheck(str(self.root))
+        result.leftovers = sorted(p.name for p in self.root.glob(".staging-*"))
+        if (self.root / _MANIFEST_TMP).exists():
+            result.leftovers.append(_MANIFEST_TMP)
+        try:
+            manifest = self.manifest()
+        except TradeImpactError as exc:
+            result.manifest_error = str(exc)
+            return result
+        live = _live(manifest)
+        for top in _HIVE_DIRS:
+            for file in _files_under(self.root / top):
+                if str(file.relative_to(self.root)) not in live:
+                    result.unlisted.append(str(file.relative_to(self.root)))
+        for rel in sorted(live):
+            for path in (self.root / rel, self.root / VERSIONS / rel):
+                if not path.exists():
+                    result.missing.append(str(path.relative_to(self.root)))
+        for file in _files_under(self.root / VERSIONS):
+            rel = str(file.relative_to(self.root / VERSIONS))
+            if _generation(file) > manifest["generation"]:
+                result.uncommitted.append(f"{VERSIONS}/{rel}")
+            elif rel not in live:
+                info = file.stat()
+                result.old_versions += 1
+                result.old_bytes += info.st_size * (info.st_nlink == 1)
+        for entry in sorted(manifest["inputs"].values(), key=lambda e: e["path"]):
+            if not Path(entry["path"]).exists():
+                result.notes.append(
+                    f"input {entry['path']} is no longer there (moved? `tradeimpact store "
+                    "rehome OLD NEW`; gone? `tradeimpact store remove OLD`)"
+                )
+            if verify:
+                result.mismatched += self._verify(entry)
+        return result
+
+    def _verify(self, entry: dict[str, Any]) -> list[str]:
+        """Problems of one input's files: sha256 against the recorded one, row counts."""
+        problems = []
+        recorded = entry.get("file_sha256", {})
+        counts = {"files": 0, "quarantine_files": 0}
+        for kind in counts:
+            for rel in entry[kind]:
+                path = self.root / rel
+                if not path.exists():
+                    continue  # reported as missing
+                if rel in recorded and file_sha256(path) != recorded[rel]:
+                    problems.append(f"{rel}: its sha256 is not the one recorded at ingest")
+                    continue
+                try:
+                    counts[kind] += int(pl.scan_parquet(path).select(pl.len()).collect().item())
+                except pl.exceptions.PolarsError as exc:
+                    problems.append(f"{rel}: not a readable Parquet file ({exc})")
+        for kind, field_name in (
+            ("files", "rows_stored"),
+            ("quarantine_files", "rows_quarantined"),
+        ):
+            if counts[kind] != entry[field_name] and all(
+                (self.root / rel).exists() for rel in entry[kind]
+            ):
+                problems.append(
+                    f"input {entry['path']}: its files hold {counts[kind]} rows, the manifest "
+                    f"records {field_name} = {entry[field_name]}"
+                )
+        return problems
+
+    def vacuum(self) -> VacuumReport:
+        """Recover, then remove the files of earlier versions (kept for older scans).
+
+        A :meth:`scan` taken before the latest write fails once its files are vacuumed; scans
+        taken after it are unaffected. Holds the writer lock.
+
+        Returns
+        -------
+        VacuumReport
+            The files and folders removed (relative paths) and the bytes freed.
+        """
+        with self._writing() as recovered:
+            report = VacuumReport([rel for rel, _ in recovered], sum(n for _, n in recovered))
+            live = _live(self.manifest())
+            for file in _files_under(self.root / VERSIONS):
+                rel = str(file.relative_to(self.root / VERSIONS))
+                if rel not in live:
+                    info = file.lstat()
+                    file.unlink()
+                    crash_point("vacuumed")
+                    report.removed.append(f"{VERSIONS}/{rel}")
+                    report.bytes_freed += info.st_size * (info.st_nlink == 1)
+            _remove_empty_dirs(self.root / VERSIONS)
+        return report
+
+    def _find(self, manifest: dict[str, Any], path: str | Path) -> str:
+        """The manifest key of an input given by the path it was ingested from."""
+        inputs = manifest["inputs"]
+        key = str(Path(path).resolve())
+        if key in inputs:
+            return key
+        for other, entry in inputs.items():
+            if entry["path"] == str(path):
+                return str(other)
+        raise TradeImpactError(
+            f"{path}: not an input of the store {self.root} (see FlowStore.inputs() or "
+            "`tradeimpact store check`)"
+        )
+
+    def remove(self, paths: Iterable[str | Path] | str | Path) -> RemoveReport:
+        """Remove inputs: their stored rows and their quarantined rows, in one commit.
+
+        Parameters
+        ----------
+        paths : iterable of str or Path
+            Inputs as ingested (the file need not exist any more).
+
+        Returns
+        -------
+        RemoveReport
+            The inputs removed, their rows, and the other inputs that have rows quarantined as
+            duplicates of a removed input's rows.
+
+        Raises
+        ------
+        TradeImpactError
+            A path is not an input of the store (nothing is removed then).
+        """
+        if isinstance(paths, str | Path):
+            paths = [paths]
+        with self._writing():
+            old = self.manifest()
+            work = self._next(old)
+            keys = sorted({self._find(old, path) for path in paths})
+            report = RemoveReport()
+            gone = [work["inputs"].pop(key) for key in keys]
+            report.removed = [entry["path"] for entry in gone]
+            report.rows_removed = sum(entry["rows_stored"] for entry in gone)
+            for _, entry in sorted(work["inputs"].items()):
+                reasons = [
+                    f"duplicate flow key: already stored from {g['path']}; none is summed"
+                    for g in gone
+                    if g["source"] == entry["source"]
+                ]
+                if reasons and entry["quarantine_files"]:
+                    n = (
+                        pl.scan_parquet([self.root / rel for rel in entry["quarantine_files"]])
+                        .filter(pl.col("reason").is_in(reasons))
+                        .select(pl.len())
+                        .collect()
+                        .item()
+                    )
+                    if n:
+                        report.affected[entry["path"]] = int(n)
+            try:
+                self._commit(old, work, None)
+            except BaseException:
+                self._recover_after_failure()
+                raise
+        return report
+
+    def rehome(self, old_path: str | Path, new_path: str | Path) -> str:
+        """Record that an input moved: its entry follows the file, no row is rewritten.
+
+        The file at ``new_path`` must have the stored input's bytes (same sha256); the stored
+        rows keep the ``source_file`` they were read from. Afterwards ``new_path`` is an unchanged
+        input (an ingest skips it) and ``old_path`` is no input.
+
+        Returns
+        -------
+        str
+            The input's new key (``new_path`` resolved).
+
+        Raises
+        ------
+        TradeImpactError
+            ``old_path`` is not an input, ``new_path`` is not a file or not the same bytes, or
+            ``new_path`` is already an input.
+        """
+        new = Path(new_path)
+        if not new.is_file():
+            raise SourceFormatError(new, "is a directory" if new.is_dir() else "file not found")
+        with self._writing():
+            old = self.manifest()
+            key = self._find(old, old_path)
+            entry = old["inputs"][key]
+            sha = file_sha256(new)
+            if sha != entry["sha256"]:
+                raise TradeImpactError(
+                    f"{new}: not the file stored from {entry['path']} (sha256 {sha[:12]}... "
+                    f"differs from the stored {entry['sha256'][:12]}...); ingest it instead"
+                )
+            new_key = str(new.resolve())
+            if new_key == key:
+                return key
+            if new_key in old["inputs"]:
+                raise TradeImpactError(f"{new}: already an input of the store {self.root}")
+            work = self._next(old)
+            moved = dict(work["inputs"].pop(key))
+            moved["moved_from"] = [*entry.get("moved_from", []), entry["path"]]
+            moved["path"] = str(new)
+            work["inputs"][new_key] = moved
+            try:
+                self._commit(old, work, None)
+            except BaseException:
+                self._recover_after_failure()
+                raise
+        return new_key
 
     # ------------------------------------------------------------------ ingest
     def _resolve_reader(self, path: Path, source: str | Reader | None) -> Reader:
@@ -350,46 +945,129 @@ class FlowStore:
             paths = [paths]
         if on_error not in ("raise", "skip"):
             raise ValueError("on_error must be 'raise' or 'skip'")
-        old = self.manifest()
-        work: dict[str, Any] = {"format": MANIFEST_FORMAT, "inputs": dict(old["inputs"])}
+        files = [Path(p) for p in paths]
         report = IngestReport()
-        self.root.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
-        moved: list[Path] = []
-        try:
-            for raw_path in paths:
-                path = Path(raw_path)
-                if progress:
-                    progress(str(path), "start")
-                try:
-                    file_report = self._ingest_one(path, source, work, staging)
-                except SourceFormatError as exc:
-                    if on_error == "raise":
-                        raise
-                    file_report = FileReport(str(path), "", "", "", 0, 0, 0, f"error: {exc}")
-                report.files.append(file_report)
-                if progress:
-                    progress(
-                        str(path), "unchanged" if file_report.status == "unchanged" else "done"
-                    )
-            self._commit(old, work, staging, moved)
-        except BaseException:
-            for target in moved:
-                target.unlink(missing_ok=True)
-            raise
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
+        with self._writing():
+            old = self.manifest()
+            work = self._next(old)
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
+            try:
+                for path in files:
+                    if progress:
+                        progress(str(path), "start")
+                    try:
+                        file_report = self._ingest_one(path, source, work, staging)
+                    except SourceFormatError as exc:
+                        if on_error == "raise":
+                            raise
+                        file_report = FileReport(str(path), "", "", "", 0, 0, 0, f"error: {exc}")
+                    report.files.append(file_report)
+                    crash_point("staged")
+                    if progress:
+                        stage = "unchanged" if file_report.status == "unchanged" else "done"
+                        progress(str(path), stage)
+                self._commit(old, work, staging)
+            except BaseException:
+                self._recover_after_failure()
+                raise
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
         return report
+
+    # ------------------------------------------------------------------ writing
+    @staticmethod
+    def _next(old: dict[str, Any]) -> dict[str, Any]:
+        """The manifest a write builds from ``old``: a copy of its inputs, the next generation."""
+        return {
+            "format": MANIFEST_FORMAT,
+            "generation": int(old.get("generation", 0)) + 1,
+            "inputs": dict(old["inputs"]),
+        }
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[list[tuple[str, int]]]:
+        """Hold the store's writer lock (the folder created), recovered from any interrupted
+        write; yields what the recovery removed (relative path, bytes freed)."""
+        self._check_root()
+        self.root.mkdir(parents=True, exist_ok=True)
+        with writer_lock(self.root, self.lock_timeout, self.on_wait):
+            crash_point("locked")
+            yield self._recover()
+
+    def _recover_after_failure(self) -> None:
+        """After an exception inside a write (still under its lock): recover now, as a kill would
+        be at the next write; a second error here is dropped so that the first one is seen."""
+        try:
+            self._recover()
+        except Exception:  # the next write recovers again; the caller sees the first error
+            pass
+
+    def _recover(self) -> list[tuple[str, int]]:
+        """Bring the files in line with the manifest (see the module docstring); needs the lock.
+
+        Returns the files removed (relative paths) with the bytes each freed.
+        """
+        manifest = self.manifest()  # a manifest that does not read stops here: nothing is touched
+        generation = int(manifest["generation"])
+        live = _live(manifest)
+        removed: list[tuple[str, int]] = []
+
+        def remove(file: Path) -> None:
+            info = file.lstat()
+            file.unlink()
+            removed.append((str(file.relative_to(self.root)), info.st_size * (info.st_nlink == 1)))
+            crash_point("recover-removed")
+
+        for leftover in sorted(self.root.glob(".staging-*")):
+            size = sum(f.stat().st_size for f in _files_under(leftover))
+            shutil.rmtree(leftover, ignore_errors=True)
+            removed.append((leftover.name, size))
+        (self.root / _MANIFEST_TMP).unlink(missing_ok=True)
+        for top in _HIVE_DIRS:
+            for file in _files_under(self.root / top):
+                if str(file.relative_to(self.root)) not in live:
+                    remove(file)
+        for file in _files_under(self.root / VERSIONS):
+            if _generation(file) > generation:
+                remove(file)
+        for rel in sorted(live):
+            hive, version = self.root / rel, self.root / VERSIONS / rel
+            if not hive.exists() and version.exists():
+                _link(version, hive)
+            elif hive.exists() and not version.exists():
+                _link(hive, version)  # a store written before the versions/ links
+        for top in (*_HIVE_DIRS, VERSIONS):
+            _remove_empty_dirs(self.root / top)
+        return removed
+
+    def _write_manifest(self, manifest: dict[str, Any]) -> None:
+        """Replace ``manifest.json`` atomically and durably: **the commit point** of a write."""
+        text = json.dumps(manifest, indent=2, sort_keys=True) + "\n"
+        tmp = self.root / _MANIFEST_TMP
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        crash_point("manifest-written")
+        os.replace(tmp, self.manifest_path)
+        crash_point("manifest-replaced")
+        _sync_dir(self.root)
 
     def _ingest_one(
         self, path: Path, source: str | Reader | None, work: dict[str, Any], staging: Path
     ) -> FileReport:
+        if path.is_dir():
+            raise SourceFormatError(
+                path, "is a directory, not a file (give the files in it, e.g. DIR/*.csv)"
+            )
         if not path.is_file():
-            raise SourceFormatError(path, "file not found")
-        reader = self._resolve_reader(path, source)
+            raise SourceFormatError(
+                path, "file not found" if not path.exists() else "not a regular file"
+            )
+        reader = _reading(path, self._resolve_reader, path, source)
         src = _source_of(reader)
         key = str(path.resolve())
-        sha = file_sha256(path)
+        sha = _reading(path, file_sha256, path)
         previous = work["inputs"].get(key)
         if (
             previous is not None
@@ -409,12 +1087,15 @@ class FlowStore:
                 "unchanged",
             )
 
-        stem = hashlib.sha256(
-            "\0".join([key, sha, reader.name, reader.version, src]).encode()
-        ).hexdigest()[:20]
-        staged = _staged(reader, path)
+        stem = (
+            hashlib.sha256(
+                "\0".join([key, sha, reader.name, reader.version, src]).encode()
+            ).hexdigest()[:20]
+            + f"-g{work['generation']}"
+        )
+        staged = _reading(path, _staged, reader, path)
         declared = getattr(reader, "declared_range", None)
-        period_range = declared(path) if callable(declared) else None
+        period_range = _reading(path, declared, path) if callable(declared) else None
         flows_rel = Path("flows") / f"source={src}"
         quarantine_rel = Path("quarantine") / f"source={src}" / f"{stem}.parquet"
         (staging / quarantine_rel).parent.mkdir(parents=True, exist_ok=True)
@@ -484,8 +1165,11 @@ class FlowStore:
                 count = pl.scan_parquet(file).select(pl.len()).collect().item()
                 stored.append((str(file.relative_to(staging)), int(count)))
             _sink(quarantine_rows(rejected), staging / quarantine_rel)
-        except pl.exceptions.PolarsError as exc:
-            raise polars_file_error(path, exc) from exc
+        except (pl.exceptions.PolarsError, UnicodeError, zlib.error, csv.Error) as exc:
+            error = _file_error(path, exc)  # the reader's lazy plan failed on this file
+            if error is None:
+                raise
+            raise error from exc
         good_path.unlink(missing_ok=True)
         rejected_path.unlink()
         rows_stored = sum(count for _, count in stored)
@@ -501,6 +1185,9 @@ class FlowStore:
         quarantine_files = [str(quarantine_rel)] if rows_quarantined else []
         if not rows_quarantined:
             (staging / quarantine_rel).unlink()
+        # each file's sha256 for `check`, read back in the same pass that flushes it to disk
+        # (the data must be durable before the manifest that lists it)
+        digests = {rel: _hash_and_sync(staging / rel) for rel in [*files, *quarantine_files]}
         work["inputs"][key] = {
             "path": str(path),
             "source": src,
@@ -512,6 +1199,7 @@ class FlowStore:
             "rows_quarantined": rows_quarantined,
             "files": files,
             "quarantine_files": quarantine_files,
+            "file_sha256": digests,
         }
         status = "replaced" if previous is not None else "ingested"
         return FileReport(
@@ -618,37 +1306,33 @@ class FlowStore:
         staged = staging / rel
         return staged if staged.exists() else self.root / rel
 
-    def _commit(
-        self, old: dict[str, Any], work: dict[str, Any], staging: Path, moved: list[Path]
-    ) -> None:
-        def live(manifest: dict[str, Any]) -> set[str]:
-            return {
-                rel
-                for entry in manifest["inputs"].values()
-                for rel in [*entry["files"], *entry["quarantine_files"]]
-            }
-
-        old_live, new_live = live(old), live(work)
+    def _commit(self, old: dict[str, Any], work: dict[str, Any], staging: Path | None) -> None:
+        """Steps 3-5 of the commit protocol (module docstring): ``old`` becomes ``work``."""
         if work["inputs"] == old["inputs"] and self.manifest_path.exists():
             return
-        for rel in sorted(new_live - old_live):
-            target = self.root / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, target)
-            moved.append(target)
-        text = json.dumps(work, indent=2, sort_keys=True) + "\n"
-        tmp = self.root / ".manifest.json.tmp"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.manifest_path)
-        moved.clear()  # committed: the new files are live now
-        for rel in sorted(old_live - new_live):
+        old_live, new_live = _live(old), _live(work)
+        added, dropped = sorted(new_live - old_live), sorted(old_live - new_live)
+        folders: set[Path] = set()
+        for rel in added:
+            if staging is None:
+                raise TradeImpactError(f"{self.root}: internal error, {rel} has no staged file")
+            version = self.root / VERSIONS / rel
+            version.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(staging / rel, version)
+            crash_point("moved")
+            _link(version, self.root / rel)
+            crash_point("linked")
+            folders |= {version.parent, (self.root / rel).parent}
+        for folder in sorted(folders):
+            _sync_dir(folder)
+        crash_point("synced")
+        self._write_manifest(work)
+        for rel in dropped:
             (self.root / rel).unlink(missing_ok=True)
-        for folder in sorted((p for p in self.root.rglob("*") if p.is_dir()), reverse=True):
-            if folder != staging and not any(folder.iterdir()):
-                folder.rmdir()
+            crash_point("dropped")
+        for top in (*_HIVE_DIRS, VERSIONS):
+            _remove_empty_dirs(self.root / top)
+        crash_point("swept")
 
 
 def mirror(flows: pl.LazyFrame | pl.DataFrame, *, by_source: bool = True) -> pl.DataFrame:

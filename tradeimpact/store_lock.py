@@ -1,0 +1,125 @@
+"""The writer lock of a :class:`~tradeimpact.store.FlowStore`, and the store's test-only crash hook.
+
+One writer at a time: every call that changes a store (ingest, remove, rehome, vacuum, repair)
+holds an exclusive ``fcntl.flock`` on ``<store>/.lock`` from before it reads the manifest until
+after its last file operation. The kernel releases the lock when the holder exits, however it
+exits (a ``kill -9`` included), so a lock is never stale. The lock file holds the holder's pid
+while it is held (for the message a waiting writer prints) and is emptied on release; it is not
+part of the data. Readers take no lock: they read the manifest, which is replaced atomically.
+
+``flock`` locks are advisory and local: they work between processes of one machine (any
+filesystem Linux and macOS lock locally), not between machines sharing an NFS or SMB folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from tradeimpact.errors import TradeImpactError
+
+__all__ = ["LOCK_NAME", "StoreLockedError", "crash_point", "writer_lock"]
+
+#: the lock file's name in the store's folder
+LOCK_NAME = ".lock"
+
+#: test-only environment variable: ``name`` or ``name#n`` (the n-th time that point is reached)
+CRASH_ENV = "TRADEIMPACT_CRASH_AT"
+_crash_counts: dict[str, int] = {}
+
+
+class StoreLockedError(TradeImpactError):
+    """Another process held a store's writer lock for longer than the timeout."""
+
+
+def crash_point(name: str) -> None:
+    """Test-only: ``SIGKILL`` this process at the named point when ``TRADEIMPACT_CRASH_AT`` asks.
+
+    ``TRADEIMPACT_CRASH_AT=moved`` kills at the first ``moved`` point, ``moved#2`` at the second.
+    Unset (always, outside the crash tests in ``tests/test_store_crash.py``), it costs one
+    environment look-up and does nothing.
+    """
+    wanted = os.environ.get(CRASH_ENV)
+    if not wanted:
+        return
+    point, _, nth = wanted.partition("#")
+    if point != name:
+        return
+    _crash_counts[name] = _crash_counts.get(name, 0) + 1
+    if _crash_counts[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _holder(handle: int) -> str:
+    """The pid written in the lock file by its holder, or "" when none is written."""
+    try:
+        os.lseek(handle, 0, os.SEEK_SET)
+        text = os.read(handle, 64).decode("ascii", "replace").strip()
+    except OSError:
+        return ""
+    return text if text.isdigit() else ""
+
+
+@contextlib.contextmanager
+def writer_lock(
+    root: Path, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """Hold ``root``'s exclusive writer lock for the ``with`` block.
+
+    Parameters
+    ----------
+    root : Path
+        The store's folder (it must exist).
+    timeout : float
+        Seconds to wait for another writer to finish; then :class:`StoreLockedError`.
+    on_wait : callable, optional
+        Called once with a message ("waiting for ...") when the lock is held by another process.
+
+    Raises
+    ------
+    StoreLockedError
+        The lock was not free within ``timeout`` seconds (the message names the store and the
+        holder's pid).
+    """
+    import fcntl
+
+    path = root / LOCK_NAME
+    handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = time.monotonic() + timeout
+        told = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                    raise
+            pid = _holder(handle)
+            who = f"process {pid}" if pid else "another process"
+            if time.monotonic() >= deadline:
+                raise StoreLockedError(
+                    f"{root}: the store is being written by {who} (its writer lock {path} was "
+                    f"not free within {timeout:g} s); try again when it has finished, or give a "
+                    "longer --lock-timeout"
+                ) from None
+            if not told:
+                told = True
+                if on_wait is not None:
+                    on_wait(f"{root}: waiting for {who} to finish writing (up to {timeout:g} s)")
+            time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
+        os.ftruncate(handle, 0)
+        os.lseek(handle, 0, os.SEEK_SET)
+        os.write(handle, f"{os.getpid()}\n".encode("ascii"))
+        try:
+            yield
+        finally:
+            os.ftruncate(handle, 0)  # the pid is only there while the lock is held
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
