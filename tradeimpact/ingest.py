@@ -8,7 +8,9 @@ problem of a row wins, the reader's first):
 * known codes: reporter, partner, exporter and importer ISO3 present (readers map source codes
   through :mod:`tradeimpact.codes` and mark unknown codes with the code in the reason);
 * flow, HS code, period (first day of a month; of January for ``freq`` A) and ``freq`` present;
-* a value (``value_usd`` or ``value_native``), no negative value, weight or quantity;
+* a value (``value_usd`` or ``value_native``); no value, weight or quantity that is not finite
+  (``NaN``, ``inf``: a Float64 parser accepts them, and ``NaN < 0`` is false, so without this check
+  they would be stored) or negative;
 * period inside the declared range of the input, where one is given;
 * one row per :data:`~tradeimpact.schema.FLOW_KEY`: when several otherwise valid rows of the input
   share a key, *all* of them are quarantined with the lines they share the key with. Nothing is
@@ -89,6 +91,14 @@ def shared_checks(
         ),
         (c("value_usd").is_null() & c("value_native").is_null(), "value_usd", "no value"),
     ]
+    for column in ("value_usd", "value_native", "net_weight_kg", "quantity"):
+        checks.append(
+            (
+                c(column).is_nan() | c(column).is_infinite(),
+                column,
+                (f"non-finite {column} ", c(column), " (NaN or infinity is not a trade value)"),
+            )
+        )
     for column in ("value_usd", "value_native", "net_weight_kg", "quantity"):
         checks.append(
             (

@@ -18,13 +18,21 @@ Every reader follows :class:`tradeimpact.sources.base.Reader`.
 from __future__ import annotations
 
 import importlib
+import zlib
 from pathlib import Path
 from typing import Any
 
 from tradeimpact.errors import SourceFormatError, TradeImpactError
 from tradeimpact.sources.base import Reader
 
-__all__ = ["READERS", "Reader", "available_readers", "detect_reader", "get_reader"]
+__all__ = [
+    "READERS",
+    "Reader",
+    "available_readers",
+    "detect_reader",
+    "explain_unrecognised",
+    "get_reader",
+]
 
 #: reader name -> "module:ClassName"
 READERS: dict[str, str] = {
@@ -87,7 +95,9 @@ def detect_reader(path: str | Path) -> Reader:
     ------
     SourceFormatError
         When no reader, or more than one, recognises the file (the message names the file and
-        the candidates).
+        the candidates). When none does because the file cannot be read at all, the error is the
+        one a reader gives with ``--source`` (:func:`explain_unrecognised`): empty file, corrupt
+        or truncated gzip, not UTF-8, wrong delimiter, invalid JSON, a Comtrade error answer.
     """
     path = Path(path)
     if not path.exists():
@@ -100,14 +110,14 @@ def detect_reader(path: str | Path) -> Reader:
             reader = get_reader(name)
         except TradeImpactError:
             continue
-        if reader.sniff(path):
+        try:
+            recognised = reader.sniff(path)
+        except (OSError, EOFError, zlib.error, UnicodeError, ValueError, TradeImpactError):
+            recognised = False  # a sniff reads raw bytes; the file's problem is said below
+        if recognised:
             hits.append((name, reader))
     if not hits:
-        raise SourceFormatError(
-            path,
-            "no reader recognises this file; name the format with --source "
-            f"({', '.join(sorted(READERS))}) or use the generic reader with a column mapping",
-        )
+        raise explain_unrecognised(path)
     if len(hits) > 1:
         raise SourceFormatError(
             path,
@@ -115,3 +125,33 @@ def detect_reader(path: str | Path) -> Reader:
             "name the format with --source",
         )
     return hits[0][1]
+
+
+def explain_unrecognised(path: Path) -> SourceFormatError:
+    """Why no reader recognises ``path``: the error a reader would give with ``--source``.
+
+    The file-level checks run in the readers' order: missing or empty file, a corrupt or
+    truncated gzip stream; for JSON, the Comtrade reader's parse (invalid or truncated JSON, an
+    API error answer quoted, no ``data`` array); for text, a header that is not UTF-8 and a
+    header split by another delimiter. A file that passes them all has a header no reader knows.
+    """
+    from tradeimpact.sources._text import head_bytes, header_line, split_header
+
+    try:
+        head = head_bytes(path)
+        if head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] in (b"{", b"["):
+            from tradeimpact.sources.comtrade import _load_json
+
+            _load_json(path)
+            what = "a JSON document without Comtrade records (cmdCode, primaryValue)"
+        else:
+            names = split_header(path, header_line(path, head))
+            shown = names if len(names) <= 8 else [*names[:8], "..."]
+            what = f"a header no reader knows: {shown}"
+    except SourceFormatError as err:
+        return err
+    return SourceFormatError(
+        path,
+        f"no reader recognises this file ({what}); name the format with --source "
+        f"({', '.join(sorted(READERS))}) or use the generic reader with a column mapping",
+    )

@@ -33,6 +33,7 @@ __all__ = [
     "first_problem",
     "hs_revision_for_year",
     "iso3_map",
+    "out_of_range",
     "quoted",
     "read_head",
     "require_columns",
@@ -68,13 +69,37 @@ def iso3_map(system: str) -> dict[str, str]:
     return dict(zip(table["code"].to_list(), table["iso3"].to_list(), strict=True))
 
 
+def max_digits(factor: int) -> int:
+    """Digits before the decimal point that :func:`exact_scaled` takes for ``factor``.
+
+    ``Decimal(38, 9)`` holds 29 digits before the point; the product by ``factor`` must fit too
+    (26 digits for ``factor = 1000``).
+    """
+    return 29 - (len(str(abs(int(factor)))) - 1)
+
+
+def out_of_range(raw: pl.Expr, factor: int) -> pl.Expr:
+    """True where the number in ``raw`` (text) has more digits than :func:`exact_scaled` takes."""
+    digits = (
+        raw.str.strip_chars()
+        .str.replace(r"^[+-]", "")
+        .str.replace(r"[.eE].*$", "")
+        .str.strip_chars_start("0")
+        .str.len_chars()
+    )
+    return digits > max_digits(factor)
+
+
 def exact_scaled(raw: pl.Expr, factor: int) -> pl.Expr:
     """``raw`` (text) as a number times ``factor``, computed in decimal then rounded once to float.
 
     ``"1234.567"`` thousand USD gives exactly ``1234567.0`` USD, where binary floating point would
-    give ``1234566.9999999998`` for some inputs (e.g. ``1.005 * 1000``). Unparsable text gives null.
+    give ``1234566.9999999998`` for some inputs (e.g. ``1.005 * 1000``). Unparsable text gives null,
+    and so does a number too large for the decimal type (:func:`out_of_range`; a reader
+    quarantines it with that reason) instead of failing the whole file.
     """
-    return (raw.cast(_EXACT, strict=False) * factor).cast(pl.Float64)
+    safe = pl.when(~out_of_range(raw, factor).fill_null(False)).then(raw)
+    return (safe.cast(_EXACT, strict=False) * factor).cast(pl.Float64)
 
 
 def hs_revision_for_year(year: pl.Expr) -> pl.Expr:

@@ -1,14 +1,36 @@
-"""File-level checks of delimited text files shared by the Comtrade and generic readers.
+"""File-level checks and the one scan of delimited text files shared by every reader.
 
-Each check raises :class:`tradeimpact.errors.SourceFormatError` naming the file, the line and, where
-it applies, the field: missing or empty file, undecodable text, wrong delimiter, missing column.
-The checks read only the head of the file; a decoding error further down is located by
+Each file-level check raises :class:`tradeimpact.errors.SourceFormatError` naming the file, the line
+and, where it applies, the field: missing or empty file, a corrupt or truncated gzip stream,
+undecodable text, wrong delimiter, missing or repeated column, an unterminated quote. The checks
+read only the head of the file; a decoding error further down is located by
 :func:`locate_bad_utf8` after polars reports it (so the hot path stays a plain ``scan_csv``).
+
+Rules every delimited reader (Comtrade CSV, legacy Comtrade, BACI, Japan Customs, GACC, generic)
+applies through :func:`scan_delimited`:
+
+* A UTF-8 byte-order mark before the header is ignored.
+* **A row with more fields than the header** is quarantined (field ``(row)``): its values are
+  shifted or it holds an unquoted delimiter, so no field of it can be trusted.
+* **The last line of a download cut mid-row.** A file whose last line ends without a line
+  terminator may have been cut anywhere in that line, and a cut number looks like a number
+  (``55050`` cut to ``550``, ``3.75`` to ``3``). That last row is quarantined with the reason
+  ``last line incomplete (file truncated?)`` followed by what was seen (fewer fields than the
+  header, or the value that may be cut). The one exception: a last line that has the header's
+  number of fields and ends with a closing quote is provably complete and is read. The real
+  files of every format read here end with a line terminator; a complete file that lacks one
+  needs a final newline to store its last row (the reason says so).
+* Numbers that are not finite (``NaN``, ``inf``, ``-Infinity``...) are quarantined by the shared
+  check of :func:`tradeimpact.ingest.shared_checks` (and by the readers' own checks, naming the
+  file's column): the Float64 parser accepts them, but they are not trade values.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,19 +48,54 @@ def is_gzip(path: Path) -> bool:
         return handle.read(2) == b"\x1f\x8b"
 
 
+def _gzip_error(path: Path, exc: BaseException) -> SourceFormatError:
+    """A gzip stream that cannot be decompressed, as a SourceFormatError naming the file."""
+    if isinstance(exc, EOFError):
+        return SourceFormatError(
+            path,
+            "truncated gzip file: the compressed stream ends before its end marker (the download "
+            "was cut?); download it again",
+        )
+    return SourceFormatError(path, f"corrupt gzip file: {exc}; download it again")
+
+
 def head_bytes(path: Path, nbytes: int = 65536) -> bytes:
-    """The first ``nbytes`` of the (decompressed) file; raises for a missing or empty file."""
+    """The first ``nbytes`` of the (decompressed) file; raises for a missing or empty file.
+
+    Raises
+    ------
+    SourceFormatError
+        Missing file; empty file (0 bytes, only blanks, or a gzip stream of nothing); a gzip
+        stream that is truncated or corrupt within its first ``nbytes``.
+    """
     try:
-        opener = gzip.open if is_gzip(path) else open
+        gz = is_gzip(path)
+        opener = gzip.open if gz else open
         with opener(path, "rb") as handle:
             head: bytes = handle.read(nbytes)
     except FileNotFoundError:
         raise SourceFormatError(path, "file not found") from None
-    except (OSError, EOFError) as exc:
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _gzip_error(path, exc) from None
+    except OSError as exc:
         raise SourceFormatError(path, f"cannot read the file: {exc}") from None
     if not head.strip(b" \t\r\n\xef\xbb\xbf"):
         raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
     return head
+
+
+def read_bytes(path: Path) -> bytes:
+    """The whole (decompressed) file; raises SourceFormatError for an unreadable gzip stream."""
+    head_bytes(path)  # missing / empty file
+    try:
+        if is_gzip(path):
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        return path.read_bytes()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
+        raise _gzip_error(path, exc) from None
+    except OSError as exc:
+        raise SourceFormatError(path, f"cannot read the file: {exc}") from None
 
 
 def header_line(path: Path, head: bytes) -> str:
@@ -58,7 +115,12 @@ def header_line(path: Path, head: bytes) -> str:
 
 def split_header(path: Path, line: str, delimiter: str = ",") -> list[str]:
     """Column names of a header line; raises when the file is split by another delimiter."""
-    names = [name.strip().strip('"').strip() for name in line.split(delimiter)]
+    line = line.lstrip(_BOM)
+    try:
+        fields = next(csv.reader([line], delimiter=delimiter))
+    except (csv.Error, StopIteration):
+        fields = line.split(delimiter)
+    names = [name.strip().strip('"').strip() for name in fields]
     if len(names) == 1:
         for other, label in (("\t", "tab"), (";", "';'"), ("|", "'|'")):
             if other in line:
@@ -90,12 +152,14 @@ def polars_file_error(
     path: Path,
     exc: Exception,
     bad_utf8: str = "the bytes at column {column} are not UTF-8 (re-save the file as UTF-8)",
+    data: bytes | None = None,
 ) -> SourceFormatError:
     """A polars error met while scanning ``path`` as a SourceFormatError naming the file.
 
     An encoding error names the line and column of the first bytes that are not UTF-8
-    (``bad_utf8`` is the message, formatted with ``column``); any other error keeps polars'
-    first line.
+    (``bad_utf8`` is the message, formatted with ``column``); a quote that is never closed names
+    the line where it opens; any other error keeps polars' first line. ``data``: the file's
+    (decoded, re-encoded) bytes when they were read in memory.
     """
     message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     if "utf-8" in message.lower() or "utf8" in message.lower():
@@ -104,7 +168,37 @@ def polars_file_error(
             return SourceFormatError(
                 path, "broken encoding: " + bad_utf8.format(column=where[1]), line=where[0]
             )
+    if "not properly escaped" in str(exc) or "could not parse" in message:
+        try:
+            body = data if data is not None else read_bytes(path)
+        except SourceFormatError as err:
+            return err
+        line = locate_open_quote(body)
+        if line is not None:
+            return SourceFormatError(
+                path,
+                'unterminated quote: a field opened with " on this line is never closed (the '
+                "file was cut, or a quote inside a field is not doubled)",
+                line=line,
+            )
     return SourceFormatError(path, f"cannot parse the file: {message}")
+
+
+def locate_open_quote(data: bytes) -> int | None:
+    """1-based line where a ``"`` opens a field that is never closed, or None.
+
+    Doubled quotes (``""``) inside a quoted field cancel out, so the parity of the quote count
+    tells whether a quoted field is open at the end of each line; the unclosed quote opens on
+    the last line where the parity turns odd and stays so to the end of the file.
+    """
+    inside = False
+    opened_at: int | None = None
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.count(b'"') % 2 == 1:
+            inside = not inside
+            if inside:
+                opened_at = number
+    return opened_at if inside else None
 
 
 def locate_bad_utf8(path: Path) -> tuple[int, int] | None:
@@ -119,21 +213,168 @@ def locate_bad_utf8(path: Path) -> tuple[int, int] | None:
     return None
 
 
+#: the field named by a problem of the whole row (extra fields, a truncated last line)
+ROW_FIELD = "(row)"
+#: the column that receives the fields beyond the header's (null on a well-formed row)
+EXTRA_COLUMN = "__extra_fields"
+#: the start of the reason of a last line cut by the end of the file
+TRUNCATED = "last line incomplete (file truncated?)"
+
+
+def _tail(path: Path, data: bytes | None) -> bytes:
+    """The last 64 KiB of the (decompressed) file."""
+    if data is not None:
+        return data[-65536:]
+    with open(path, "rb") as handle:
+        handle.seek(0, io.SEEK_END)
+        size = handle.tell()
+        handle.seek(max(0, size - 65536))
+        return handle.read()
+
+
+def _last_line_problem(tail: bytes, names: list[str], separator: str) -> str | None:
+    """The reason the last line is suspect, or None when it ends with a line terminator."""
+    if tail.endswith((b"\n", b"\r")):
+        return None
+    last = tail.rsplit(b"\n", 1)[-1].decode("utf-8", "replace").lstrip(_BOM)
+    try:
+        fields = next(csv.reader([last], delimiter=separator))
+    except (csv.Error, StopIteration):
+        fields = last.split(separator)
+    if len(fields) == len(names) and last.rstrip().endswith('"'):
+        return None  # the last field is closed by its quote: provably complete
+    if len(fields) < len(names):
+        return (
+            f"{TRUNCATED}: no line terminator and {len(fields)} of the header's {len(names)} "
+            f"fields (the last, {names[len(fields) - 1]!r}, may be cut too)"
+        )
+    value = fields[len(names) - 1] if len(fields) >= len(names) else fields[-1]
+    return (
+        f"{TRUNCATED}: no line terminator, so its last value {value.strip()!r} may be cut (a "
+        "download cut mid-row turns 55050 into 550); if the row is complete, end the file with "
+        "a newline"
+    )
+
+
+@dataclass(frozen=True)
+class Delimited:
+    """A delimited file scanned by :func:`scan_delimited`.
+
+    ``frame`` holds the header's columns (text unless ``numbers`` typed them), ``_line`` (the
+    1-based line of the row) and :data:`EXTRA_COLUMN`; ``checks`` are the whole-row checks
+    (extra fields, a truncated last line) to put first among the reader's checks.
+    """
+
+    names: list[str]
+    frame: pl.LazyFrame
+    checks: list[Check]
+
+
+def scan_delimited(
+    path: Path,
+    separator: str = ",",
+    numbers: dict[str, pl.DataType] | None = None,
+    *,
+    data: bytes | None = None,
+    header: str | None = None,
+) -> Delimited:
+    """Scan a delimited file with the shared rules of the module docstring.
+
+    Parameters
+    ----------
+    path : Path
+        The file (named in every message; read unless ``data`` is given).
+    separator : str
+        Field delimiter.
+    numbers : dict, optional
+        Column -> dtype parsed by the scan (a value that does not parse fails it at collect).
+    data : bytes, optional
+        The file's content as UTF-8, when the reader decoded it itself (Shift-JIS, GB18030).
+    header : str, optional
+        The header line, when the reader has read it already.
+
+    Raises
+    ------
+    SourceFormatError
+        Empty file, broken gzip, undecodable header, wrong delimiter, repeated column name, an
+        unterminated quote (in-memory data only; a lazily scanned file reports it when read,
+        through :func:`polars_file_error`).
+    """
+    if header is None:
+        head = data[:65536] if data is not None else head_bytes(path)
+        if data is not None and not head.strip(b" \t\r\n\xef\xbb\xbf"):
+            raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
+        header = header_line(path, head)
+    names = split_header(path, header.lstrip(_BOM).rstrip("\r"), separator)
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SourceFormatError(
+            path, f"repeated column name(s) {repeated} in the header", line=1, field=repeated[0]
+        )
+    gz = data is None and is_gzip(path)
+    if gz:
+        data = read_bytes(path)
+    numbers = numbers or {}
+    schema: dict[str, pl.DataType] = {name: numbers.get(name, pl.String()) for name in names}
+    schema[EXTRA_COLUMN] = pl.String()
+    text_schema: dict[str, pl.DataType] = {name: pl.String() for name in schema}
+    options = {
+        "has_header": False,
+        "skip_rows": 1,
+        "separator": separator,
+        "truncate_ragged_lines": True,
+        # the header is read by us (BOM removed, names checked); EXTRA_COLUMN receives the first
+        # field beyond the header's: it is absent from well-formed files, hence "insert"
+        # (documented as unstable in polars 2.1; covered by the tests of extra fields)
+        "missing_columns": "insert",
+    }
+
+    def scan(chosen: dict[str, pl.DataType]) -> pl.LazyFrame:
+        src = io.BytesIO(data) if data is not None else path
+        return pl.scan_csv(src, schema=chosen, **options)  # type: ignore[arg-type]
+
+    if data is not None:
+        try:  # in memory: parse now, so an unterminated quote is reported here with its line
+            scan(text_schema).select(pl.len()).collect()
+        except pl.exceptions.PolarsError as exc:
+            raise polars_file_error(path, exc, data=data) from None
+    frame = scan(schema)
+    frame = frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
+    extra = pl.col(EXTRA_COLUMN).is_not_null()
+    checks: list[Check] = [
+        (
+            extra,
+            ROW_FIELD,
+            (
+                f"more fields than the header's {len(names)} (first extra value '",
+                pl.col(EXTRA_COLUMN),
+                "'): the values are shifted or a field holds an unquoted delimiter",
+            ),
+        )
+    ]
+    problem = _last_line_problem(_tail(path, data), names, separator)
+    if problem is not None:
+        try:
+            rows = int(scan(text_schema).select(pl.len()).collect().item())
+        except pl.exceptions.PolarsError as exc:
+            raise polars_file_error(path, exc, data=data) from None
+        checks.insert(0, (pl.col("_line") == rows + 1, ROW_FIELD, problem))
+    return Delimited(names, frame, checks)
+
+
 def scan_text_csv(
     path: Path, separator: str = ",", numbers: dict[str, pl.DataType] | None = None
 ) -> pl.LazyFrame:
     """Every column as text (codes keep their leading zeros), plus ``_line`` (1-based file line).
 
-    Plain files are scanned lazily; gzip files are decompressed by polars' reader. ``numbers``
-    (column -> dtype) are parsed by the scan instead (a value that does not parse fails it).
+    The frame of :func:`scan_delimited` (without its whole-row checks).
     """
-    if is_gzip(path):
-        frame = pl.read_csv(
-            path, infer_schema=False, separator=separator, schema_overrides=numbers
-        ).lazy()
-    else:
-        frame = pl.scan_csv(path, infer_schema=False, separator=separator, schema_overrides=numbers)
-    return frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
+    return scan_delimited(path, separator, numbers).frame
+
+
+def non_finite(value: pl.Expr) -> pl.Expr:
+    """True where a Float64 ``value`` is NaN or infinite (the parser accepts ``NaN``, ``inf``)."""
+    return value.is_nan() | value.is_infinite()
 
 
 #: a reason: fixed text, a String expression, or a tuple of parts (texts and plain column

@@ -49,12 +49,14 @@ from tradeimpact.sources._codetables import (
     exact_scaled,
     first_problem,
     iso3_map,
+    max_digits,
+    out_of_range,
     quoted,
     read_head,
     require_columns,
     split_header,
 )
-from tradeimpact.sources._text import polars_file_error
+from tradeimpact.sources._text import EXTRA_COLUMN, Check, polars_file_error, scan_delimited
 
 __all__ = ["BACI_COLUMNS", "HS_REVISIONS", "BaciReader", "parse_file_name", "read_country_codes"]
 
@@ -228,7 +230,8 @@ class BaciReader:
                     f"{err.start} is not UTF-8 (BACI files are ASCII)",
                     line=line,
                 ) from None
-        first_line = head.split(b"\n", 1)[0].decode("utf-8", "replace")
+        first_line = head.split(b"\n", 1)[0].decode("utf-8", "replace").lstrip("\ufeff")
+        first_line = first_line.rstrip("\r")
         columns = split_header(path, first_line)
         require_columns(path, columns, BACI_COLUMNS)
 
@@ -246,10 +249,12 @@ class BaciReader:
             hs_revision = HS_REVISIONS[parsed[0]]
         file_year = parsed[1] if parsed else None
 
-        raw = pl.scan_csv(path, infer_schema=False, has_header=True, encoding="utf8")
-        raw = raw.rename(lambda c: c.lstrip("\ufeff").strip().strip('"'))
-        lf = raw.with_row_index("source_line", offset=2).select(
-            pl.col("source_line").cast(pl.Int64),
+        scanned = scan_delimited(path, header=first_line)
+        raw = scanned.frame
+        lf = raw.select(
+            pl.col("_line"),
+            pl.col("_line").alias("source_line"),
+            pl.col(EXTRA_COLUMN),
             *[pl.col(c).str.strip_chars().alias(c) for c in BACI_COLUMNS],
         )
 
@@ -296,7 +301,8 @@ class BaciReader:
         exporter = pl.col("_exporter")
         importer = pl.col("_importer")
 
-        checks: list[tuple[pl.Expr, str, pl.Expr | str]] = [
+        checks: list[Check] = [
+            *scanned.checks,
             (
                 t_num.is_null(),
                 "t",
@@ -353,11 +359,32 @@ class BaciReader:
                 "value missing",
             ),
             (
+                out_of_range(pl.col("v"), 1000),
+                "v",
+                pl.concat_str(
+                    pl.lit("value "),
+                    quoted("v"),
+                    pl.lit(
+                        f" is out of range: more than {max_digits(1000)} digits before the "
+                        "decimal point (thousand USD)"
+                    ),
+                ),
+            ),
+            (
                 value.is_null(),
                 "v",
                 pl.concat_str(pl.lit("non-numeric value "), quoted("v")),
             ),
             (value < 0, "v", pl.concat_str(pl.lit("negative value "), quoted("v"))),
+            (
+                ~q_missing & out_of_range(pl.col("q"), 1000),
+                "q",
+                pl.concat_str(
+                    pl.lit("quantity "),
+                    quoted("q"),
+                    pl.lit(f" is out of range: more than {max_digits(1000)} digits (tonnes)"),
+                ),
+            ),
             (
                 ~q_missing & weight.is_null(),
                 "q",

@@ -37,7 +37,6 @@ digits - a code written from a number column that lost its leading zero) are mar
 
 from __future__ import annotations
 
-import gzip
 import json
 from pathlib import Path
 from typing import Any
@@ -53,10 +52,12 @@ from tradeimpact.sources._text import (
     head_bytes,
     header_line,
     is_gzip,
+    non_finite,
     not_a_number,
     number,
+    read_bytes,
     require,
-    scan_text_csv,
+    scan_delimited,
     split_header,
 )
 
@@ -377,6 +378,21 @@ def staged_comtrade(
             "no value (primaryValue, cifvalue and fobvalue are all empty)",
         ),
         (
+            non_finite(value),
+            at("primary_value"),
+            ("non-finite value '", value_text, "' (NaN or infinity is not a trade value)"),
+        ),
+        (
+            non_finite(num("net_wgt")),
+            at("net_wgt"),
+            ("non-finite net weight '", col("net_wgt"), "'"),
+        ),
+        (
+            non_finite(quantity),
+            at("qty"),
+            ("non-finite quantity '", col("qty"), "'"),
+        ),
+        (
             non_numeric("net_wgt"),
             at("net_wgt"),
             ("non-numeric net weight '", col("net_wgt"), "'"),
@@ -444,10 +460,7 @@ def staged_comtrade(
 
 def _load_json(path: Path) -> list[dict[str, Any]]:
     """The ``data`` array of an API response; raises SourceFormatError naming line and column."""
-    head_bytes(path)  # missing / empty file
-    opener = gzip.open if is_gzip(path) else open
-    with opener(path, "rb") as handle:
-        raw = handle.read()
+    raw = read_bytes(path)  # missing / empty file, broken gzip
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -470,11 +483,17 @@ def _load_json(path: Path) -> list[dict[str, Any]]:
         raise SourceFormatError(
             path, f"invalid JSON: {exc.msg} (column {exc.colno})", line=exc.lineno
         ) from None
+    error = (doc.get("error") or doc.get("message")) if isinstance(doc, dict) else None
     if not isinstance(doc, dict) or "data" not in doc:
-        error = doc.get("error") if isinstance(doc, dict) else None
         detail = f" (the API said: {error})" if error else ""
         raise SourceFormatError(
             path, f"not a Comtrade API response: no 'data' array{detail}", field="data"
+        )
+    if error:
+        raise SourceFormatError(
+            path,
+            f"the Comtrade API answered with an error (the API said: {error}); no data to read",
+            field="error",
         )
     data = doc["data"]
     if not isinstance(data, list) or not all(isinstance(rec, dict) for rec in data):
@@ -517,6 +536,15 @@ def _json_frame(data: list[dict[str, Any]], columns: list[str]) -> pl.LazyFrame:
     return frame.lazy()
 
 
+def _is_empty_answer(head: bytes) -> bool:
+    """True for a whole (small) API answer whose ``data`` is an empty array."""
+    try:
+        doc = json.loads(head.decode("utf-8-sig"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return False
+    return isinstance(doc, dict) and doc.get("data") == [] and not doc.get("error")
+
+
 class ComtradeReader:
     """UN Comtrade API v1 records, as JSON (``{"data": [...]}``) or CSV (camelCase or snake_case).
 
@@ -542,7 +570,10 @@ class ComtradeReader:
         except SourceFormatError:
             return False
         if self._is_json(head):
-            return b'"data"' in head and b'"cmdCode"' in head and b'"primaryValue"' in head
+            if b'"data"' in head and b'"cmdCode"' in head and b'"primaryValue"' in head:
+                return True
+            # an empty answer has no field names: {"count": 0, "data": [], "error": ""}
+            return len(head) < 8192 and _is_empty_answer(head)
         try:
             names = {normalise_name(n) for n in header_line(Path(path), head).split(",")}
         except SourceFormatError:
@@ -562,15 +593,17 @@ class ComtradeReader:
         head = head_bytes(path)
         if self._is_json(head):
             data = _load_json(path)
-            columns = _json_columns(data)
+            # a valid empty answer ({"count": 0, "data": []}) has no fields: zero rows
+            columns = _json_columns(data) if data else list(API_V1_FIELDS)
             found = _match_columns(path, columns, "the records have the fields")
             frame = _json_frame(data, sorted(set(found.values()), key=columns.index))
             return staged_comtrade(frame, found, self.source, str(path))
-        split_header(path, header_line(path, head))  # wrong delimiter, broken encoding
-        frame = scan_text_csv(path)
-        columns = [name for name in frame.collect_schema().names() if name != "_line"]
-        found = _match_columns(path, columns, "the header has")
-        text = staged_comtrade(frame, found, self.source, str(path))
+        line = header_line(path, head)
+        split_header(path, line)  # wrong delimiter
+        scanned = scan_delimited(path, header=line)
+        found = _match_columns(path, scanned.names, "the header has")
+        text = staged_comtrade(scanned.frame, found, self.source, str(path))
+        text = Staged(text.frame, text.columns, [*scanned.checks, *text.checks])
         if is_gzip(path):
             return text
         # the fast path: number fields parsed by the scan; a file with a field that does not
@@ -579,6 +612,7 @@ class ComtradeReader:
         numbers: dict[str, pl.DataType] = {
             found[name]: pl.Float64() for name in NUMBER_FIELDS if name in found
         }
-        typed_frame = scan_text_csv(path, numbers=numbers)
-        typed = staged_comtrade(typed_frame, found, self.source, str(path), typed=True)
-        return Staged(typed.frame, typed.columns, typed.checks, fallback=text)
+        typed_scan = scan_delimited(path, numbers=numbers, header=line)
+        typed = staged_comtrade(typed_scan.frame, found, self.source, str(path), typed=True)
+        checks = [*typed_scan.checks, *typed.checks]
+        return Staged(typed.frame, typed.columns, checks, fallback=text)

@@ -27,13 +27,14 @@ import polars as pl
 
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.sources._text import (
+    Staged,
     head_bytes,
     header_line,
     require,
-    scan_text_csv,
+    scan_delimited,
     split_header,
 )
-from tradeimpact.sources.comtrade import canonical_comtrade
+from tradeimpact.sources.comtrade import staged_comtrade
 
 __all__ = ["LEGACY_COLUMNS", "ComtradeLegacyReader"]
 
@@ -90,23 +91,31 @@ class ComtradeLegacyReader:
 
     def read(self, path: Path) -> pl.LazyFrame:
         """Canonical columns + ``reject_field`` + ``reject_reason``; raises SourceFormatError."""
+        return self.read_staged(path).canonical()
+
+    def read_staged(self, path: Path) -> Staged:
+        """:meth:`read` before its final select (:class:`~tradeimpact.sources._text.Staged`)."""
         path = Path(path)
         head = head_bytes(path)
-        names = split_header(path, header_line(path, head))
+        line = header_line(path, head)
+        names = split_header(path, line)
         require(path, names, _REQUIRED, names)
-        frame = scan_text_csv(path)
+        scanned = scan_delimited(path, header=line)
         flow_text = pl.col("Trade Flow Code").str.strip_chars()
+        # the legacy codes become the v1 API's, in the columns of the same name (so a reason
+        # names the file's column: 'Trade Flow Code', not an internal one)
         derived = [
-            flow_text.replace_strict(_FLOW_CODES, default=flow_text).alias("_flow_code"),
+            flow_text.replace_strict(_FLOW_CODES, default=flow_text).alias("Trade Flow Code"),
         ]
         found = {k: v for k, v in LEGACY_COLUMNS.items() if v in names}
-        found["flow_code"] = "_flow_code"
+        found["flow_code"] = "Trade Flow Code"
         if "Qty Unit Code" in names:
             # legacy unit code 1 = "No Quantity"; the v1 API says -1
             unit = pl.col("Qty Unit Code").str.strip_chars()
             derived.append(
-                pl.when(unit == "1").then(pl.lit("-1")).otherwise(unit).alias("_qty_unit_code")
+                pl.when(unit == "1").then(pl.lit("-1")).otherwise(unit).alias("Qty Unit Code")
             )
-            found["qty_unit_code"] = "_qty_unit_code"
-        frame = frame.with_columns(derived)
-        return canonical_comtrade(frame, found, self.source, str(path))
+            found["qty_unit_code"] = "Qty Unit Code"
+        frame = scanned.frame.with_columns(derived)
+        staged = staged_comtrade(frame, found, self.source, str(path))
+        return Staged(staged.frame, staged.columns, [*scanned.checks, *staged.checks])

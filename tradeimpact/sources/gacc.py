@@ -36,7 +36,6 @@ is asked to sum them (``sum_breakdowns=True``, said so in ``flags``).
 
 from __future__ import annotations
 
-import io
 import logging
 import re
 from pathlib import Path
@@ -51,10 +50,13 @@ from tradeimpact.sources._codetables import (
     exact_scaled,
     first_problem,
     hs_revision_for_year,
+    max_digits,
+    out_of_range,
     quoted,
     read_head,
     split_header,
 )
+from tradeimpact.sources._text import EXTRA_COLUMN, Check, scan_delimited
 
 __all__ = ["COLUMN_ALIASES", "GaccReader"]
 
@@ -223,22 +225,19 @@ class GaccReader:
                 )
         currency = "USD" if "usd" in roles else "CNY"
 
-        frame = pl.read_csv(io.BytesIO(text.encode("utf-8")), infer_schema=False)
-        frame = frame.rename(lambda c: c.lstrip("\ufeff").strip())
+        scanned = scan_delimited(path, data=text.encode("utf-8"), header=text.split("\n", 1)[0])
         picked = {role: pl.col(col).str.strip_chars() for role, col in roles.items()}
         for role in ("partner_code", "partner_name", "trade_mode", "registration_place"):
             picked.setdefault(role, pl.lit(None, dtype=pl.String))
         for role in ("q1", "u1", "q2", "u2", "flow"):
             picked.setdefault(role, pl.lit(None, dtype=pl.String))
         value_role = "usd" if currency == "USD" else "cny"
-        lf = (
-            frame.lazy()
-            .with_row_index("source_line", offset=2)
-            .select(
-                pl.col("source_line").cast(pl.Int64),
-                *[expr.alias(f"_{role}") for role, expr in picked.items() if role != value_role],
-                picked[value_role].alias("_value"),
-            )
+        lf = scanned.frame.select(
+            pl.col("_line"),
+            pl.col("_line").alias("source_line"),
+            pl.col(EXTRA_COLUMN),
+            *[expr.alias(f"_{role}") for role, expr in picked.items() if role != value_role],
+            picked[value_role].alias("_value"),
         )
         digits = pl.col("_period").str.replace_all(r"[-/.年月\s]", "")
         year = digits.str.slice(0, 4).cast(pl.Int32, strict=False)
@@ -281,7 +280,8 @@ class GaccReader:
             "q1": pl.col("_q1").is_not_null() & (number("q1") != ""),
             "q2": pl.col("_q2").is_not_null() & (number("q2") != ""),
         }
-        checks: list[tuple[pl.Expr, str, pl.Expr | str]] = [
+        checks: list[Check] = [
+            *scanned.checks,
             (
                 ~period_ok,
                 roles["period"],
@@ -323,6 +323,15 @@ class GaccReader:
                 pl.col("_value").is_null() | (number("value") == ""),
                 roles[value_role],
                 "value missing",
+            ),
+            (
+                out_of_range(number("value"), 1),
+                roles[value_role],
+                pl.concat_str(
+                    pl.lit("value "),
+                    quoted("_value"),
+                    pl.lit(f" is out of range: more than {max_digits(1)} digits"),
+                ),
             ),
             (
                 value.is_null(),

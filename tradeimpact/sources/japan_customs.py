@@ -33,7 +33,6 @@ file that is neither raises SourceFormatError naming the byte offset and line of
 
 from __future__ import annotations
 
-import io
 import logging
 from pathlib import Path
 
@@ -47,11 +46,14 @@ from tradeimpact.sources._codetables import (
     first_problem,
     hs_revision_for_year,
     iso3_map,
+    max_digits,
+    out_of_range,
     quoted,
     read_head,
     require_columns,
     split_header,
 )
+from tradeimpact.sources._text import Check, non_finite, scan_delimited
 
 __all__ = ["MONTHS", "JapanCustomsReader", "detect_encoding"]
 
@@ -163,12 +165,9 @@ class JapanCustomsReader:
         required += [f"{m}-{month}" for month in months for m in _MEASURES]
         require_columns(path, columns, required)
 
-        frame = pl.read_csv(
-            io.BytesIO(text.encode("utf-8")), infer_schema=False, has_header=True
-        ).rename(lambda c: c.lstrip("\ufeff").strip())
-        lf = frame.lazy().with_row_index("source_line", offset=2)
-        lf = lf.with_columns(
-            pl.col("source_line").cast(pl.Int64),
+        scanned = scan_delimited(path, data=text.encode("utf-8"), header=text.split("\n", 1)[0])
+        lf = scanned.frame.with_columns(
+            pl.col("_line").alias("source_line"),
             *[pl.col(c).str.strip_chars() for c in _KEY_COLUMNS if c != "Exp or Imp"],
             # "1"/"2", also written "01"/"02" by some extracts
             pl.col("Exp or Imp").str.strip_chars().str.replace(r"^0+(\d)", "$1"),
@@ -189,7 +188,8 @@ class JapanCustomsReader:
 
         # line-level checks (a failing line rejects its twelve months)
         numeric = [c for c in required if c not in _KEY_COLUMNS]
-        checks: list[tuple[pl.Expr, str, pl.Expr | str]] = [
+        checks: list[Check] = [
+            *scanned.checks,
             (
                 ~pl.col("Exp or Imp").is_in(["1", "2"]).fill_null(False),
                 "Exp or Imp",
@@ -232,6 +232,28 @@ class JapanCustomsReader:
                     pl.concat_str(pl.lit(f"non-numeric {col} "), quoted(col)),
                 )
             )
+            checks.append(
+                (
+                    non_finite(number),
+                    col,
+                    pl.concat_str(pl.lit(f"non-finite {col} "), quoted(col)),
+                )
+            )
+            if col.startswith("Value"):
+                checks.append(
+                    (
+                        out_of_range(pl.col(col), 1000),
+                        col,
+                        pl.concat_str(
+                            pl.lit(f"{col} "),
+                            quoted(col),
+                            pl.lit(
+                                f" is out of range: more than {max_digits(1000)} digits "
+                                "(thousand JPY)"
+                            ),
+                        ),
+                    )
+                )
             checks.append((number < 0, col, pl.concat_str(pl.lit(f"negative {col} "), quoted(col))))
         for measure in _MEASURES:
             total = pl.col(f"{measure}-Year").cast(pl.Float64, strict=False)
