@@ -114,3 +114,69 @@ def test_vectorised_statistics_equal_the_public_functions() -> None:
     c = N_UNITS / (N_UNITS - 1) * (n - 1) / (n - 1 - N_TIME)
     assert np.sqrt(c * (s**2).sum()) / (d_t @ d_t) == pytest.approx(fit.se()["treat"], rel=1e-8)
     assert betas[0, 0] == pytest.approx(fit.coef()["treat"], abs=1e-10)
+
+
+# --- issue 10: the size table's closed forms, and a small fixed-seed version of it -------------
+
+
+def _frame(y_draw: np.ndarray) -> pd.DataFrame:
+    from benchmarks.size import EVENT as EV
+    from benchmarks.size import N_TIME as NT
+    from benchmarks.size import N_UNITS as NU
+
+    unit = np.repeat(np.arange(NU), NT)
+    time = np.tile(np.arange(NT), NU)
+    return pd.DataFrame(
+        {"unit": unit, "time": time, "post": (time >= EV).astype(float),
+         "treat": (unit == 0).astype(float), "y": y_draw.ravel()}
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("ratio", [3.0, 1.0 / 3.0])
+def test_size_table_closed_forms_equal_the_public_functions(ratio: float) -> None:
+    """benchmarks.size.statistics == did / randomization_inference / studentized RI / CT, draw by draw."""
+    from benchmarks import size
+    from tradeimpact.inference.conley_taber import conley_taber_panel
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+    from tradeimpact.models.did import did
+
+    rng = np.random.default_rng(11)
+    y = size.simulate(3, ratio, 0.5, rng)
+    pv = size.statistics(y, np.random.default_rng(0))
+    for r in range(y.shape[0]):
+        df = _frame(y[r])
+        args = (df, "y", "unit", "time", 0, "post")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = did(df, "y", "treat", "post", "unit", time="time", outcome="level")
+        assert res.analytic_pvalues["treat:post"] == pytest.approx(pv["cr1"][r], rel=1e-8)
+        assert randomization_inference(*args).pvalue == pytest.approx(pv["ri_beta"][r])
+        sri = studentized_randomization_inference
+        assert sri(*args).pvalue == pytest.approx(pv["ri_t_pre_sd"][r])
+        assert sri(*args, scale="cr1").pvalue == pytest.approx(pv["ri_t_cr1"][r])
+        assert conley_taber_panel(*args).pvalue == pytest.approx(pv["conley_taber"][r])
+        fp = conley_taber_panel(*args, correction="ferman_pinto", variance="pre_period")
+        assert fp.pvalue == pytest.approx(pv["ct_fp_pre_period"][r])
+        gs = conley_taber_panel(*args, correction="ferman_pinto", group_sizes=np.ones(len(df)))
+        assert gs.pvalue == pytest.approx(pv["ct_fp_group_size"][r]) and gs.reduces_to
+
+
+def test_small_size_table_headline_keeps_its_size() -> None:
+    """200 replications per setting (fixed seed): the headline (studentized RI, pre-period s.d.)
+    stays within 3 binomial s.d. of 5% whatever the treated unit's noise; CR1 and the
+    coefficient RI do not when the treated unit is noisier."""
+    from benchmarks import size
+
+    reps = 200
+    res = size.run(reps, seed=7)
+    tol = 3 * np.sqrt(0.05 * 0.95 / reps)
+    rates = {(r["setting"], r["effect_sd"]): r["rates"] for r in res["rows"]}
+    msg = "\n" + size.to_markdown(res)
+    for setting in size.SETTINGS:
+        assert abs(rates[setting, 0.0]["ri_t_pre_sd"] - 0.05) < tol, msg
+    assert rates["treated 3x noisier", 0.0]["cr1"] > 0.5, msg
+    assert rates["treated 3x noisier", 0.0]["ri_beta"] > 0.3, msg
+    assert rates["treated 3x noisier", 0.0]["conley_taber"] > 0.3, msg
+    assert rates["equal noise", 3.0]["ri_t_pre_sd"] > 0.9, msg  # power where noise is equal
+    for row in res["rows"]:
+        assert all(row["same_decisions"].values()), (row, msg)

@@ -1,4 +1,5 @@
-"""Inference valid with few treated units: cluster-robust, wild bootstrap, randomization, Conley-Taber."""
+"""Inference with few treated units: cluster-robust, wild bootstrap, randomization (coefficient and
+studentized), Conley-Taber (with the Ferman-Pinto correction), headline selection and size checks."""
 
 from tradeimpact.inference.cluster import (
     vcov_cluster,
@@ -12,16 +13,24 @@ from tradeimpact.inference.randomization import (
     placebo_in_space,
     randomization_inference,
 )
+from tradeimpact.inference.studentized import (
+    StudentizedRandomizationResult,
+    pre_period_scales,
+    studentized_randomization_inference,
+)
 from tradeimpact.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
 
 __all__ = [
     "ConleyTaberResult",
     "RandomizationResult",
+    "StudentizedRandomizationResult",
     "WildBootstrapResult",
     "conley_taber",
     "conley_taber_panel",
     "placebo_in_space",
+    "pre_period_scales",
     "randomization_inference",
+    "studentized_randomization_inference",
     "vcov_cluster",
     "vcov_driscoll_kraay",
     "vcov_hetero",

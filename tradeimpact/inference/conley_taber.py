@@ -29,6 +29,23 @@ linear in ``a0`` and the confidence set is found exactly from the breakpoints. T
   ``[alpha_hat - Q(1 - a/2), alpha_hat - Q(a/2)]``, ``Q`` the empirical quantiles of ``W``
   (order statistics ``ceil(N0 p)``); valid as ``N0 -> inf``, over-rejects with few controls.
 
+Ferman & Pinto (2019), "Inference in Differences-in-Differences with Few Treated Groups and
+Heteroskedasticity", Review of Economics and Statistics 101(3), 452-467: CT assume the treated
+group's error has the controls' distribution; when groups differ in size (an aggregate of ``M_j``
+individual observations per cell) the variance of ``W`` falls with ``M_j`` and CT over-reject for
+a small treated group, under-reject for a large one. Their correction (``correction=
+"ferman_pinto"``) models ``var(W_j | M_j) = A + B / M_j``, fits ``(A, B)`` by OLS of the controls'
+``W_l^2`` on ``[1, 1/M_l]`` (at ``a0 = alpha_hat``) and rescales each control's placebo value by
+``sqrt(var(W | M_treated) / var(W | M_l))`` before it stands in for the treated group's error
+(``variance="group_size"``). When every group has the same ``M`` (a unit-level aggregate panel
+such as country-month trade flows) the model is a constant and the test *is* Conley-Taber's: the
+result says so in ``reduces_to``. Their alternative for many pre-treatment periods (heteroskedas-
+ticity of unknown form, stationarity in time) estimates each group's own variance from its pre-
+period: ``variance="pre_period"`` rescales by ``s_treated / s_l``, ``s`` the residual s.d. of a
+group in the fit on the untreated cells only (free of ``a0``, so the inversion stays exact). With
+one treated unit in a balanced panel this ranks exactly as the studentized randomization test
+(:mod:`tradeimpact.inference.studentized`); results carry that note in ``same_test_as``.
+
 Written by hand because no Python package implements it; checked against a brute-force
 re-estimation (explicit dummies) at each candidate ``a0`` in ``tests/test_conley_taber.py``.
 """
@@ -39,7 +56,8 @@ import itertools
 import math
 from collections.abc import Hashable
 from dataclasses import dataclass, field
-from typing import Literal
+from fractions import Fraction
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -50,6 +68,8 @@ from tradeimpact.models.absorb import FixedEffects, demean
 
 FloatArray = npt.NDArray[np.float64]
 Kind = Literal["symmetric", "equal_tailed"]
+Correction = Literal["none", "ferman_pinto"]
+Variance = Literal["group_size", "pre_period"]
 
 TIE_RTOL = 1e-9
 
@@ -127,6 +147,18 @@ class ConleyTaberResult:
     _a: FloatArray = field(repr=False)
     _b: FloatArray = field(repr=False)
     nobs: int = 0
+    reduces_to: str | None = None
+    same_test_as: str | None = None
+
+    @property
+    def p_fraction(self) -> Fraction | None:
+        """The p-value of ``alpha = 0`` as a fraction (symmetric rule, all placebos enumerated)."""
+        if self.kind != "symmetric" or not self.exact:
+            return None
+        stat = self.estimate
+        tol = TIE_RTOL * max(1.0, abs(stat))
+        count = int((np.abs(self._a) >= abs(stat) - tol).sum())
+        return Fraction(1 + count, 1 + self._a.size)
 
     @property
     def placebo(self) -> FloatArray:
@@ -195,6 +227,85 @@ class ConleyTaberResult:
         return self.summary()
 
 
+def _fp_group_size(
+    num_a: list[FloatArray],
+    num_b: list[FloatArray],
+    dens: list[float],
+    alpha_hat: float,
+    m_g: FloatArray,
+    treated_g: npt.NDArray[np.int64],
+    control_g: npt.NDArray[np.int64],
+) -> tuple[list[FloatArray], str | None]:
+    """Ferman-Pinto factors ``sqrt(var(W | M_j) / var(W | M_l))`` from ``W_l^2 = A + B/M_l + u``.
+
+    ``W_jl = (A_jl - alpha_hat B_jl) / den_j`` is control ``l``'s placebo value on treated group
+    ``j``'s path; OLS of ``W_jl^2`` on ``[1, 1/M_l]`` over the controls gives ``(A, B)``.
+    Equal ``M`` for every group: the model is a constant, every factor is 1 and the test is
+    Conley-Taber's (returned as the second element).
+    """
+    m_all = m_g[np.concatenate([treated_g, control_g])]
+    if np.ptp(m_all) <= 1e-12 * float(np.max(np.abs(m_all))):
+        note = (
+            "Conley-Taber (2011): every group has the same number of observations per cell, so "
+            "the Ferman-Pinto variance A + B/M is constant and the correction does nothing"
+        )
+        return [np.ones(control_g.size) for _ in treated_g], note
+    z = np.column_stack([np.ones(control_g.size), 1.0 / m_g[control_g]])
+    factors = []
+    for j, a_j, b_j, den_j in zip(treated_g, num_a, num_b, dens, strict=True):
+        w_l = (a_j - alpha_hat * b_j) / den_j
+        coef = np.linalg.lstsq(z, w_l**2, rcond=None)[0]
+        var_l = coef[0] + coef[1] / m_g[control_g]
+        var_j = coef[0] + coef[1] / m_g[j]
+        floor = 1e-12 * max(float(np.max(np.abs(var_l))), 1e-300)
+        if var_j <= floor or (var_l <= floor).any():
+            raise ModelSpecError(
+                "the Ferman-Pinto variance model A + B/M is not positive at every group size "
+                f"(A = {coef[0]:.4g}, B = {coef[1]:.4g}): too few control groups to fit it, or "
+                "the variance does not fall with M; use variance='pre_period'"
+            )
+        factors.append(np.sqrt(var_j / var_l))
+    return factors, None
+
+
+def _pre_period_sd(
+    y: FloatArray,
+    d: FloatArray,
+    g: npt.NDArray[np.int64],
+    c: npt.NDArray[np.int64],
+    fe: FixedEffects,
+    x: FloatArray | None,
+    w: FloatArray | None,
+    g_lab: npt.NDArray[Any],
+) -> FloatArray:
+    """Residual s.d. of every group in the fit ``y ~ FE (+ X)`` on the cells without treatment."""
+    treated_cells = np.unique(c[d != 0])
+    pre = ~np.isin(c, treated_cells)
+    if not pre.any():
+        raise ModelSpecError("no cell without treatment: the pre-period variance is undefined")
+    cols = np.column_stack([y[pre], *([x[pre]] if x is not None else [])])
+    wp = None if w is None else w[pre]
+    dm = demean(cols, fe.subset(pre), wp)
+    e = dm[:, 0]
+    if x is not None:
+        xt = dm[:, 1:]
+        ww = np.ones(e.size) if wp is None else wp
+        e = e - xt @ np.linalg.lstsq(xt * np.sqrt(ww)[:, None], e * np.sqrt(ww), rcond=None)[0]
+    ww = np.ones(e.size) if wp is None else wp
+    n_g = g_lab.size
+    ss = np.bincount(g[pre], weights=ww * e * e, minlength=n_g)
+    cnt = np.bincount(g[pre], weights=ww, minlength=n_g)
+    sd = np.sqrt(np.divide(ss, cnt, out=np.zeros(n_g), where=cnt > 0))
+    tiny = 1e-12 * max(1.0, float(np.sqrt(np.mean(e * e))))
+    if (sd <= tiny).any():
+        bad = int(np.flatnonzero(sd <= tiny)[0])
+        raise ModelSpecError(
+            f"group {g_lab[bad]!r} has no pre-period cell or no residual variation there: the "
+            "pre-period variance is undefined"
+        )
+    return sd
+
+
 def conley_taber(
     y: npt.ArrayLike,
     treatment: npt.ArrayLike,
@@ -209,8 +320,17 @@ def conley_taber(
     max_exact: int = 10_000,
     n_draws: int = 9_999,
     seed: int = 0,
+    correction: Correction = "none",
+    group_sizes: npt.ArrayLike | None = None,
+    variance: Variance | None = None,
 ) -> ConleyTaberResult:
     """Conley & Taber (2011) confidence interval for a few treated groups.
+
+    With ``correction="ferman_pinto"`` the control groups' placebo values are rescaled to the
+    treated group's modelled variance before they stand in for its error (Ferman & Pinto 2019;
+    see the module docstring): ``variance="group_size"`` (default when ``group_sizes`` is given)
+    fits ``var(W | M) = A + B / M`` on the controls, ``"pre_period"`` (default otherwise) scales
+    by each group's pre-period residual s.d.
 
     Parameters
     ----------
@@ -238,12 +358,25 @@ def conley_taber(
     max_exact, n_draws, seed
         With several treated groups: enumerate all ``N0^N1`` assignments of control groups when
         at most ``max_exact``, else draw ``n_draws`` (seeded).
+    correction : {"none", "ferman_pinto"}
+        Heteroskedasticity correction of the placebo values (Ferman & Pinto 2019).
+    group_sizes : array (n,), optional
+        Number of individual observations behind each row (e.g. firms, shipments, population);
+        a group's ``M`` is its mean over its rows. Used by ``variance="group_size"``.
+    variance : {"group_size", "pre_period"}, optional
+        The Ferman-Pinto variance model (see above).
 
     Returns
     -------
     ConleyTaberResult
         ``low``, ``high``, ``ci``, ``method``, ``pvalue`` (``H0: alpha = 0``), ``conf_int(level)``.
     """
+    if correction not in ("none", "ferman_pinto"):
+        raise ModelSpecError(f"correction must be 'none' or 'ferman_pinto', not {correction!r}")
+    if variance is None:
+        variance = "group_size" if group_sizes is not None else "pre_period"
+    if variance not in ("group_size", "pre_period"):
+        raise ModelSpecError(f"variance must be 'group_size' or 'pre_period', not {variance!r}")
     if kind not in ("symmetric", "equal_tailed"):
         raise ModelSpecError(f"kind must be 'symmetric' or 'equal_tailed', got {kind!r}")
     y_arr = np.asarray(y, dtype=np.float64).ravel()
@@ -293,6 +426,7 @@ def conley_taber(
     ed[g, c] = d_t
     num_a = []  # per treated group: A (N0,), B (N0,) before dividing by the common denominator
     num_b = []
+    dens = []
     den = 0.0
     for j in treated_g:
         rows = g == j
@@ -308,8 +442,28 @@ def conley_taber(
             )
         num_a.append(sub_y @ wd)
         num_b.append(sub_d @ wd)
-        den += float(wd @ d_t[rows])
+        dens.append(float(wd @ d_t[rows]))
+        den += dens[-1]
     n1, n0 = treated_g.size, control_g.size
+    reduces_to: str | None = None
+    fp_label = ""
+    if correction == "ferman_pinto":
+        if variance == "group_size":
+            if group_sizes is None:
+                raise ModelSpecError("variance='group_size' needs group_sizes (one per row)")
+            m_rows = np.asarray(group_sizes, dtype=np.float64).ravel()
+            if m_rows.size != n or not (np.isfinite(m_rows).all() and (m_rows > 0).all()):
+                raise ModelSpecError("group_sizes must be positive and finite, one per row")
+            m_g = np.bincount(g, weights=m_rows, minlength=n_g) / np.bincount(g, minlength=n_g)
+            factors, reduces_to = _fp_group_size(num_a, num_b, dens, alpha_hat, m_g, treated_g,
+                                                 control_g)  # fmt: skip
+            fp_label = "variance A + B/M fitted on the controls"
+        else:
+            s_g = _pre_period_sd(y_arr, d, g, c, fe, x, None if weights is None else w, g_lab)
+            factors = [s_g[j] / s_g[control_g] for j in treated_g]
+            fp_label = "each group's pre-period residual s.d."
+        num_a = [a * f for a, f in zip(num_a, factors, strict=True)]
+        num_b = [b * f for b, f in zip(num_b, factors, strict=True)]
     total = n0**n1
     if total <= max_exact:
         exact = True
@@ -324,6 +478,27 @@ def conley_taber(
         if kind == "symmetric"
         else "equal-tailed quantiles of the placebo distribution (CT 2011)"
     )
+    balanced = n == n_g * n_c and weights is None and x is None and fe.n_groupings == 2
+    same: str | None = None
+    if n1 == 1 and kind == "symmetric" and balanced:
+        same = (
+            "coefficient randomization inference (placebo-in-space): with one treated unit in a "
+            "balanced panel each W_l is control l's placebo estimate, so p and interval coincide"
+            if correction == "none" or reduces_to is not None
+            else (
+                "studentized randomization inference (RI-t, pre-period s.d.): with one treated "
+                "unit in a balanced panel the rescaled W_l rank exactly as the studentized "
+                "placebo estimates"
+                if variance == "pre_period"
+                else None
+            )
+        )
+    method = f"Conley-Taber (2011), residual-based, test inversion ({rule})"
+    if correction == "ferman_pinto":
+        method = (
+            f"Conley-Taber with the Ferman-Pinto (2019) heteroskedasticity correction "
+            f"({fp_label}), test inversion ({rule})"
+        )
     return ConleyTaberResult(
         estimate=alpha_hat,
         level=level,
@@ -331,7 +506,9 @@ def conley_taber(
         n_treated=int(n1),
         n_control=int(n0),
         exact=exact,
-        method=f"Conley-Taber (2011), residual-based, test inversion ({rule})",
+        method=method,
+        reduces_to=reduces_to,
+        same_test_as=same,
         _a=np.asarray(a_vals, dtype=np.float64),
         _b=np.asarray(b_vals, dtype=np.float64),
         nobs=n,

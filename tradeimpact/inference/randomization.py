@@ -542,75 +542,48 @@ def _to_polars(data: Any, columns: Sequence[str]) -> pl.DataFrame:
     return frame
 
 
-def randomization_inference(
+@dataclass
+class _PlaceboFit:
+    """Everything the randomization tests share: the data as arrays, the assignments, ``beta_p``
+    and the cross coefficients ``c_p`` (of the actual treatment on each placebo column)."""
+
+    unit_labels: npt.NDArray[Any]
+    ucode: npt.NDArray[np.int64]
+    post: FloatArray
+    y: FloatArray
+    d_actual: FloatArray
+    x: FloatArray
+    w: FloatArray | None
+    fe: FixedEffects
+    assignments: list[tuple[int, ...]]
+    actual_idx: int
+    names: list[str]
+    exact: bool
+    betas: FloatArray
+    cross: FloatArray
+    n_permutations: int
+
+    @property
+    def actual(self) -> tuple[int, ...]:
+        return self.assignments[self.actual_idx]
+
+
+def _placebo_fit(
     data: Any,
     y: str,
     unit: str,
     time: str,
     treated: Hashable | Sequence[Hashable],
     post: str,
-    fe: Sequence[str] | None = None,
-    *,
-    controls: Sequence[str] | None = None,
-    weights: str | None = None,
-    max_exact: int = 10_000,
-    n_permutations: int = 999,
-    seed: int = 0,
-    chunk_elements: int = 20_000_000,
-) -> RandomizationResult:
-    """Placebo-in-space randomization inference for a DiD with few treated units.
-
-    The regression is ``y_it = beta D_it + X_it gamma + FE + e_it`` with
-    ``D_it = 1[i in S] * post_it`` and ``S`` the set of treated units. Each placebo assignment
-    replaces ``S`` by another set of ``|S|`` units (the actual treated units become controls
-    when not drawn). All ``C(N, |S|)`` sets are enumerated when there are at most
-    ``max_exact`` (with one treated unit: the actual unit and each control unit in turn);
-    otherwise ``n_permutations`` sets are drawn uniformly (seeded) and the actual one is added.
-
-    P-value rule (two-sided on ``|beta|``, actual assignment in the reference set):
-    ``p = #{p : |beta_p| >= |beta|} / P``; with random draws ``P = 1 + B``. Ties (within a
-    relative ``1e-9``) count against the null. Exact under the sharp null of no effect when
-    treatment is exchangeable across units (Fisher 1935; MacKinnon & Webb 2020, J. Econometrics
-    218, "Randomization inference for difference-in-differences with few treated clusters").
-
-    Unbalanced panels are fine (the projection handles them); a treated unit without pre- or
-    post-event observations, a placebo unit whose treatment column is absorbed by the fixed
-    effects (e.g. never observed after the event), missing values and a design with no control
-    unit raise :class:`~tradeimpact.errors.ModelSpecError` naming the unit, row or column.
-    Cost: with the unit among the fixed effects (the default), one demeaning of ``y``, ``D``
-    and the controls plus a closed form per placebo (see :class:`_UnitPlacebos`): 999 placebos
-    on a 1e5-row panel (833 units x 120 months) take about 0.05 s, less than one fit.
-    Otherwise one projection of the ``n x P`` placebo columns (chunked to bound memory).
-
-    Parameters
-    ----------
-    data : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
-        Long panel, one row per observation.
-    y, unit, time : str
-        Outcome, unit (the level of assignment) and time columns.
-    treated : label or sequence of labels
-        The actually treated unit(s).
-    post : str
-        0/1 column: the observation is after the event (for a treated unit it is treated).
-    fe : sequence of str, optional
-        Fixed-effect columns; default ``[unit, time]``.
-    controls : sequence of str, optional
-        Covariates.
-    weights : str, optional
-        Weight column.
-    max_exact : int
-        Enumerate all assignments when there are at most this many.
-    n_permutations : int
-        Random assignments drawn otherwise.
-    seed : int
-        Seed of the draws.
-    chunk_elements : int
-        Largest ``n * P`` block of placebo columns projected at once (memory bound).
-
-    Returns
-    -------
-    RandomizationResult
-    """
+    fe: Sequence[str] | None,
+    controls: Sequence[str] | None,
+    weights: str | None,
+    max_exact: int,
+    n_permutations: int,
+    seed: int,
+    chunk_elements: int,
+) -> _PlaceboFit:
+    """Validate the design, build the assignments and estimate every placebo coefficient."""
     treated_list = (
         list(treated)
         if isinstance(treated, Sequence) and not isinstance(treated, str)
@@ -694,6 +667,101 @@ def randomization_inference(
             assert c is not None
             cross[start : start + member.shape[1]] = c
 
+    return _PlaceboFit(
+        unit_labels=unit_labels,
+        ucode=ucode,
+        post=post_arr,
+        y=y_arr,
+        d_actual=d_actual,
+        x=x,
+        w=w,
+        fe=fe_obj,
+        assignments=assignments,
+        actual_idx=actual_idx,
+        names=names,
+        exact=exact,
+        betas=np.asarray(betas, dtype=np.float64),
+        cross=np.asarray(cross, dtype=np.float64),
+        n_permutations=n_permutations,
+    )
+
+
+def randomization_inference(
+    data: Any,
+    y: str,
+    unit: str,
+    time: str,
+    treated: Hashable | Sequence[Hashable],
+    post: str,
+    fe: Sequence[str] | None = None,
+    *,
+    controls: Sequence[str] | None = None,
+    weights: str | None = None,
+    max_exact: int = 10_000,
+    n_permutations: int = 999,
+    seed: int = 0,
+    chunk_elements: int = 20_000_000,
+) -> RandomizationResult:
+    """Placebo-in-space randomization inference for a DiD with few treated units.
+
+    The regression is ``y_it = beta D_it + X_it gamma + FE + e_it`` with
+    ``D_it = 1[i in S] * post_it`` and ``S`` the set of treated units. Each placebo assignment
+    replaces ``S`` by another set of ``|S|`` units (the actual treated units become controls
+    when not drawn). All ``C(N, |S|)`` sets are enumerated when there are at most
+    ``max_exact`` (with one treated unit: the actual unit and each control unit in turn);
+    otherwise ``n_permutations`` sets are drawn uniformly (seeded) and the actual one is added.
+
+    P-value rule (two-sided on ``|beta|``, actual assignment in the reference set):
+    ``p = #{p : |beta_p| >= |beta|} / P``; with random draws ``P = 1 + B``. Ties (within a
+    relative ``1e-9``) count against the null. Exact under the sharp null of no effect when
+    treatment is exchangeable across units (Fisher 1935; MacKinnon & Webb 2020, J. Econometrics
+    218, "Randomization inference for difference-in-differences with few treated clusters").
+
+    Unbalanced panels are fine (the projection handles them); a treated unit without pre- or
+    post-event observations, a placebo unit whose treatment column is absorbed by the fixed
+    effects (e.g. never observed after the event), missing values and a design with no control
+    unit raise :class:`~tradeimpact.errors.ModelSpecError` naming the unit, row or column.
+    Cost: with the unit among the fixed effects (the default), one demeaning of ``y``, ``D``
+    and the controls plus a closed form per placebo (see :class:`_UnitPlacebos`): 999 placebos
+    on a 1e5-row panel (833 units x 120 months) take about 0.05 s, less than one fit.
+    Otherwise one projection of the ``n x P`` placebo columns (chunked to bound memory).
+
+    Parameters
+    ----------
+    data : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+        Long panel, one row per observation.
+    y, unit, time : str
+        Outcome, unit (the level of assignment) and time columns.
+    treated : label or sequence of labels
+        The actually treated unit(s).
+    post : str
+        0/1 column: the observation is after the event (for a treated unit it is treated).
+    fe : sequence of str, optional
+        Fixed-effect columns; default ``[unit, time]``.
+    controls : sequence of str, optional
+        Covariates.
+    weights : str, optional
+        Weight column.
+    max_exact : int
+        Enumerate all assignments when there are at most this many.
+    n_permutations : int
+        Random assignments drawn otherwise.
+    seed : int
+        Seed of the draws.
+    chunk_elements : int
+        Largest ``n * P`` block of placebo columns projected at once (memory bound).
+
+    Returns
+    -------
+    RandomizationResult
+    """
+    fit = _placebo_fit(
+        data, y, unit, time, treated, post, fe, controls, weights, max_exact, n_permutations,
+        seed, chunk_elements,
+    )  # fmt: skip
+    betas, cross, actual_idx, exact = fit.betas, fit.cross, fit.actual_idx, fit.exact
+    names, n_assign, n = fit.names, len(fit.assignments), fit.y.size
+    unit_labels, actual = fit.unit_labels, fit.actual
     b0 = float(betas[actual_idx])
     tol = TIE_RTOL * max(1.0, abs(b0))
     numer = int((np.abs(betas) >= abs(b0) - tol).sum())

@@ -1,0 +1,409 @@
+"""Studentized randomization inference (RI-t) for a DiD with one or few treated units.
+
+Why: the coefficient randomization test (:func:`~tradeimpact.inference.randomization.
+randomization_inference`, "RI-beta") and Conley-Taber compare the treated unit's estimate with
+the estimates of placebo units. When the treated unit's noise differs from the controls' they are
+no longer exchangeable and the test is wrong: with the treated unit 3x noisier it rejects a true
+null about half the time at 5% (issue 10; MacKinnon & Webb 2020, section 4). Dividing every
+assignment's estimate by that assignment's *own* scale removes the scale difference: if the
+units' errors differ only by a factor (``e_it = sigma_i u_it`` with ``u`` exchangeable), the
+studentized statistics are again exchangeable and the test keeps its size, while it stays exact
+under the sharp null when the units are exchangeable anyway.
+
+Statistic of assignment ``p`` (the set ``S_p`` of units given the treatment ``1[i in S_p] post``):
+
+* ``scale="pre_sd"`` (default): ``t_p = beta_p / s_p`` with ``s_p`` the residual standard
+  deviation of the units in ``S_p`` in the **pre-period-only** fit ``y ~ FE (+ controls)`` on the
+  rows with ``post = 0``: ``s_p^2 = sum_{i in S_p, pre} w_i e_i^2 / sum_{i in S_p, pre} w_i``.
+  Under ``H0: y(1) = y(0) + tau`` those rows carry no treatment, so ``s_p`` does not depend on
+  ``tau``; ``beta_p(tau) = beta_p - tau c_p`` is linear (``c_p`` the coefficient of the actual
+  treatment on the placebo column) and the confidence set of ``tau`` is found exactly from the
+  breakpoints ``(beta_p/s_p -/+ beta/s) / (c_p/s_p -/+ 1/s)``.
+* ``scale="cr1"``: ``t_p = beta_p / se_p`` with ``se_p`` the CR1 (clustered by unit, fixest small-
+  sample factor) standard error of ``beta_p`` in the placebo regression, MacKinnon & Webb's RI-t.
+  Under ``H0: tau`` the cluster scores are ``A_pg - tau B_pg``, so ``se_p(tau)^2`` is a quadratic
+  in ``tau`` and each comparison ``|t_p(tau)| >= |t(tau)|`` changes sign only at the real roots
+  of a quartic: the inversion is again exact.
+
+P-value (two-sided, the actual assignment included): ``p = #{p : |t_p| >= |t|} / P``, ties within
+a relative ``1e-9`` counted against the null; exact (``p_fraction``) when all ``C(N, |S|)``
+assignments are enumerated, otherwise ``(1 + #) / (1 + B)`` with ``B`` seeded draws.
+
+Reference: MacKinnon, J. G. and Webb, M. D. (2020), "Randomization inference for difference-in-
+differences with few treated clusters", Journal of Econometrics 218(2), 435-450 (RI-t vs RI-beta);
+Imbens & Rosenbaum (2005) for the test inversion. Written by hand (no Python package offers it);
+the actual assignment's CR1 statistic equals pyfixest's t, the pre-period scales equal a
+pyfixest fit on the pre-period rows, and the size is checked by Monte Carlo in
+``tests/test_few_treated_monte_carlo.py`` and ``benchmarks/size.py``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Hashable, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+import polars as pl
+
+from tradeimpact.errors import ModelSpecError
+from tradeimpact.inference.randomization import (
+    _FWL,
+    TIE_RTOL,
+    _membership,
+    _placebo_fit,
+    _PlaceboFit,
+)
+from tradeimpact.models.absorb import demean
+
+FloatArray = npt.NDArray[np.float64]
+Scale = Literal["pre_sd", "cr1"]
+
+
+@dataclass
+class StudentizedRandomizationResult:
+    """Studentized randomization inference: the actual t among the placebo t statistics.
+
+    Attributes
+    ----------
+    estimate : float
+        Coefficient of the actual treatment.
+    statistic : float
+        Its studentized statistic ``beta / s`` (``s`` the assignment's own scale).
+    scale : {"pre_sd", "cr1"}
+        The scale of every assignment (see the module docstring).
+    placebo : polars.DataFrame
+        One row per assignment: ``assignment``, ``estimate``, ``scale``, ``statistic``,
+        ``is_actual`` (the actual assignment included).
+    p_numerator, p_denominator : int
+        The p-value as a fraction.
+    exact : bool
+        All assignments enumerated (else random draws plus the actual one).
+    method, rule : str
+        Name of the method; the p-value rule in words.
+    """
+
+    estimate: float
+    statistic: float
+    scale: Scale
+    placebo: pl.DataFrame
+    p_numerator: int
+    p_denominator: int
+    exact: bool
+    rule: str
+    treated: list[Any]
+    nobs: int
+    method: str
+    _cross: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
+    _quad: FloatArray = field(repr=False, default_factory=lambda: np.empty((0, 3)))
+    _actual: int = 0
+
+    @property
+    def p_fraction(self) -> Fraction:
+        """The p-value as a fraction (exact when ``exact``)."""
+        return Fraction(self.p_numerator, self.p_denominator)
+
+    @property
+    def p_value(self) -> Fraction:
+        """Alias of :attr:`p_fraction` (the name :class:`RandomizationResult` uses)."""
+        return self.p_fraction
+
+    @property
+    def pvalue(self) -> float:
+        return self.p_numerator / self.p_denominator
+
+    @property
+    def placebo_statistics(self) -> FloatArray:
+        return self.placebo["statistic"].to_numpy()
+
+    def _stats_at(self, taus: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """``|t(tau)|`` of the actual assignment (G,) and of every assignment (G, P)."""
+        b = self.placebo["estimate"].to_numpy()
+        c = self._cross
+        num = b[None, :] - taus[:, None] * c[None, :]
+        if self.scale == "pre_sd":
+            s = self.placebo["scale"].to_numpy()
+            t = np.abs(num) / s[None, :]
+        else:
+            q = self._quad
+            var = q[None, :, 0] * taus[:, None] ** 2 + q[None, :, 1] * taus[:, None] + q[None, :, 2]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                t = np.abs(num) / np.sqrt(np.clip(var, 0.0, None))
+            t = np.where(np.isfinite(t), t, np.inf)
+        return t[:, self._actual], t
+
+    def pvalue_at(self, tau: float = 0.0) -> float:
+        """P-value of ``H0: constant effect tau`` (the headline p-value is ``tau = 0``)."""
+        stat, plac = self._stats_at(np.array([float(tau)]))
+        tol = TIE_RTOL * np.maximum(1.0, stat)
+        return float((plac[0] >= stat[0] - tol[0]).sum() / self.p_denominator)
+
+    def _breakpoints(self) -> list[float]:
+        b = self.placebo["estimate"].to_numpy()
+        c = self._cross
+        a = self._actual
+        pts: list[float] = []
+        if self.scale == "pre_sd":
+            s = self.placebo["scale"].to_numpy()
+            u, v = b / s, c / s
+            with np.errstate(divide="ignore", invalid="ignore"):
+                for r in ((u - u[a]) / (v - v[a]), (u + u[a]) / (v + v[a])):
+                    pts.extend(r[np.isfinite(r)].tolist())
+            return pts
+        # (b_p - tau c_p)^2 V_a(tau) - (b_a - tau)^2 V_p(tau) = 0: a quartic per assignment
+        q = self._quad
+        for p in range(b.size):
+            if p == a:
+                continue
+            lhs = np.polymul(np.polymul([-c[p], b[p]], [-c[p], b[p]]), q[a])
+            rhs = np.polymul(np.polymul([-c[a], b[a]], [-c[a], b[a]]), q[p])
+            poly = np.polysub(lhs, rhs)
+            if not np.any(np.abs(poly) > 0):
+                continue
+            roots = np.roots(np.trim_zeros(poly, "f"))
+            real = roots[np.abs(roots.imag) <= 1e-9 * np.maximum(1.0, np.abs(roots.real))].real
+            pts.extend(real.tolist())
+        return pts
+
+    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        """Interval for a constant additive effect by exact test inversion.
+
+        ``tau`` is kept when ``p(tau) > 1 - level``; ``p(tau)`` changes only at the breakpoints
+        (see the module docstring), so it is evaluated at each breakpoint and between them.
+        Returns the hull of the accepted set; infinite ends when it is unbounded (e.g. when
+        ``1 / p_denominator > 1 - level``).
+        """
+        pts = sorted(set(self._breakpoints()))
+        b0 = self.estimate
+        span = max(1.0, *(abs(p) for p in pts)) if pts else max(1.0, abs(b0))
+        cand = [pts[0] - span] if pts else [b0 - span]
+        for lo, hi in itertools.pairwise(pts):
+            cand += [lo, 0.5 * (lo + hi)]
+        if pts:
+            cand += [pts[-1], pts[-1] + span]
+        g = np.array(cand)
+        stat, plac = self._stats_at(g)
+        tol = TIE_RTOL * np.maximum(1.0, stat)
+        p = (plac >= (stat - tol)[:, None]).sum(axis=1) / self.p_denominator
+        keep = p > (1.0 - level) + 1e-12
+        if not keep.any():
+            return (math.nan, math.nan)
+        low = -math.inf if keep[0] else float(g[keep].min())
+        high = math.inf if keep[-1] else float(g[keep].max())
+        return (low, high)
+
+    def tidy(self, level: float = 0.95) -> pl.DataFrame:
+        """One row: estimate, statistic, p-value (with its fraction), interval, method."""
+        low, high = self.conf_int(level)
+        return pl.DataFrame(
+            {
+                "term": ["treatment"],
+                "estimate": [self.estimate],
+                "statistic": [self.statistic],
+                "p_value": [self.pvalue],
+                "p_fraction": [f"{self.p_numerator}/{self.p_denominator}"],
+                "conf_low": [low],
+                "conf_high": [high],
+                "n_assignments": [self.p_denominator],
+                "method": [self.method],
+            }
+        )
+
+    def summary(self) -> str:
+        low, high = self.conf_int()
+        kind = "exact (all assignments)" if self.exact else "random draws of assignments"
+        return "\n".join(
+            [
+                f"{self.method}, {kind}",
+                f"treated: {', '.join(map(str, self.treated))}   nobs: {self.nobs}",
+                f"estimate: {self.estimate:.6g}   statistic: {self.statistic:.4g}",
+                f"p-value: {self.p_numerator}/{self.p_denominator} = {self.pvalue:.4f}",
+                f"rule: {self.rule}",
+                f"95% interval (test inversion, constant effect): [{low:.6g}, {high:.6g}]",
+            ]
+        )
+
+    def __str__(self) -> str:
+        return self.summary()
+
+
+def pre_period_scales(
+    fit: _PlaceboFit, member: Any, *, unit_name: str = "unit"
+) -> tuple[FloatArray, FloatArray]:
+    """Per-unit and per-assignment residual s.d. of the pre-period-only fit ``y ~ FE + X``.
+
+    Rows with ``post = 0`` only; ``s_S^2 = sum_{S, pre} w e^2 / sum_{S, pre} w``. Raises
+    :class:`ModelSpecError` naming a unit without pre-period rows or with zero residual variance.
+    """
+    pre = fit.post == 0
+    if not pre.any():
+        raise ModelSpecError("no pre-period rows (post = 0): the pre-period scale is undefined")
+    w = None if fit.w is None else fit.w[pre]
+    cols = np.column_stack([fit.y[pre], fit.x[pre]])
+    dm = demean(cols, fit.fe.subset(pre), w)
+    e = _FWL(dm[:, 0], dm[:, 1:], w).y_tt[:, 0]
+    n_units = fit.unit_labels.size
+    wp = np.ones(int(pre.sum())) if w is None else w
+    ss = np.bincount(fit.ucode[pre], weights=wp * e * e, minlength=n_units)
+    ws = np.bincount(fit.ucode[pre], weights=wp, minlength=n_units)
+    unit_sd = np.sqrt(np.divide(ss, ws, out=np.full(n_units, np.nan), where=ws > 0))
+    scale_tol = 1e-12 * max(1.0, float(np.sqrt(np.mean(e * e))) if e.size else 1.0)
+    used = np.unique(np.concatenate([np.asarray(a) for a in fit.assignments]))
+    bad = [int(u) for u in used if not (ws[u] > 0 and unit_sd[u] > scale_tol)]
+    if bad:
+        raise ModelSpecError(
+            f"{unit_name} {fit.unit_labels[bad[0]]!r} has no pre-period row or no residual "
+            f"variation in the pre-period fit ({len(bad)} unit(s)): the pre-period scale is "
+            "undefined; use scale='cr1' or drop such units"
+        )
+    s = np.sqrt((member.T @ ss) / (member.T @ ws))
+    return unit_sd, np.asarray(s, dtype=np.float64)
+
+
+def _cr1_quadratics(
+    fit: _PlaceboFit, member_all: Any, chunk_elements: int
+) -> tuple[FloatArray, float]:
+    """``se_p(tau)^2 = q0 tau^2 + q1 tau + q2`` for every assignment, CR1 clustered by unit.
+
+    Scores of unit ``g`` under ``H0: tau``: ``sum_{i in g} w T** e(tau) = A_pg - tau B_pg`` with
+    ``A_pg = sum w T** (y** - beta_p T**)``, ``B_pg = sum w T** (d** - c_p T**)``; the fixest
+    factor ``G/(G-1) (n-1)/(n-K)`` (``K`` = 1 + controls + the non-nested fixed-effect levels).
+    """
+    from tradeimpact.inference.cluster import fe_dof
+
+    n = fit.y.size
+    w = np.ones(n) if fit.w is None else fit.w
+    first = demean(np.column_stack([fit.y, fit.d_actual, fit.x]), fit.fe, fit.w)
+    fwl = _FWL(first[:, 0], first[:, 2:], fit.w)
+    y_tt = fwl.y_tt[:, 0]
+    d_tt = fwl.partial_x(first[:, 1:2])[:, 0]
+    n_units = fit.unit_labels.size
+    n_assign = len(fit.assignments)
+    quad = np.empty((n_assign, 3))
+    chunk = max(1, chunk_elements // max(n, 1))
+    for start in range(0, n_assign, chunk):
+        member = member_all[:, start : start + chunk].toarray()
+        raw = member[fit.ucode, :] * fit.post[:, None]
+        t_tt = fwl.partial_x(demean(raw, fit.fe, fit.w))
+        den = np.einsum("ij,ij,i->j", t_tt, t_tt, w)
+        beta = (t_tt.T @ (w * y_tt)) / den
+        c = (t_tt.T @ (w * d_tt)) / den
+        for j in range(t_tt.shape[1]):
+            a_g = np.bincount(
+                fit.ucode, weights=w * t_tt[:, j] * (y_tt - beta[j] * t_tt[:, j]), minlength=n_units
+            )
+            b_g = np.bincount(
+                fit.ucode, weights=w * t_tt[:, j] * (d_tt - c[j] * t_tt[:, j]), minlength=n_units
+            )
+            quad[start + j] = [b_g @ b_g, -2 * a_g @ b_g, a_g @ a_g]
+            quad[start + j] /= den[j] ** 2
+    g = n_units
+    fe_cols = [fit.fe.codes[:, k] for k in range(fit.fe.n_groupings)]
+    k_tot = 1 + fit.x.shape[1] + fe_dof(fe_cols, [fit.ucode])
+    factor = g / (g - 1) * (n - 1) / (n - k_tot)
+    return quad * factor, factor
+
+
+def studentized_randomization_inference(
+    data: Any,
+    y: str,
+    unit: str,
+    time: str,
+    treated: Hashable | Sequence[Hashable],
+    post: str,
+    fe: Sequence[str] | None = None,
+    *,
+    controls: Sequence[str] | None = None,
+    weights: str | None = None,
+    scale: Scale = "pre_sd",
+    max_exact: int = 10_000,
+    n_permutations: int = 999,
+    seed: int = 0,
+    chunk_elements: int = 20_000_000,
+) -> StudentizedRandomizationResult:
+    """Studentized placebo-in-space randomization inference (RI-t), valid under heteroskedasticity.
+
+    Same arguments and assignments as
+    :func:`~tradeimpact.inference.randomization.randomization_inference`; the statistic of each
+    assignment is its estimate over its own scale (``scale="pre_sd"``: the residual s.d. of its
+    units in the pre-period-only fit; ``"cr1"``: its own CR1 standard error). Formulas, the
+    p-value rule and the exact test inversion: see the module docstring.
+
+    ``pre_sd`` is the default because its scale is free of the null value and of the post-period
+    (the treated unit's post-period residuals are not used), and the Monte Carlo of issue 10
+    (``benchmarks/size.py``) keeps it at 5% whether the treated unit is 3x noisier, 2x, equal or
+    1/3 as noisy. ``cr1`` is MacKinnon & Webb's RI-t; with one treated unit the treated cluster's
+    own score is near zero and the CR1 scale of an assignment is mostly made of the *other*
+    units' residuals, so it corrects much less (see ``reports/size.md``).
+
+    Returns
+    -------
+    StudentizedRandomizationResult
+        ``pvalue``, ``p_fraction``, ``conf_int(level)``, ``method``, ``tidy()``, ``placebo``.
+    """
+    if scale not in ("pre_sd", "cr1"):
+        raise ModelSpecError(f"scale must be 'pre_sd' or 'cr1', not {scale!r}")
+    fit = _placebo_fit(
+        data, y, unit, time, treated, post, fe, controls, weights, max_exact, n_permutations,
+        seed, chunk_elements,
+    )  # fmt: skip
+    member = _membership(fit.assignments, fit.unit_labels.size)
+    n_assign = len(fit.assignments)
+    quad = np.empty((0, 3))
+    if scale == "pre_sd":
+        _, s = pre_period_scales(fit, member, unit_name=f"unit ({unit})")
+        label = "pre-period residual s.d."
+    else:
+        quad, _ = _cr1_quadratics(fit, member, chunk_elements)
+        s = np.sqrt(np.clip(quad[:, 2], 0.0, None))
+        if (s <= 0).any():
+            bad = int(np.flatnonzero(s <= 0)[0])
+            raise ModelSpecError(
+                f"assignment {fit.names[bad]!r} has a zero CR1 standard error: its t is undefined"
+            )
+        label = "own CR1 standard error"
+    t = fit.betas / s
+    a = fit.actual_idx
+    tol = TIE_RTOL * max(1.0, abs(t[a]))
+    numer = int((np.abs(t) >= abs(t[a]) - tol).sum())
+    rule = (
+        "p = #{assignments with |t_p| >= |t_actual|} / #{assignments}, t_p = beta_p / s_p with "
+        f"s_p the assignment's {label}, the actual assignment included"
+        + ("" if fit.exact else f" ({fit.n_permutations} random assignments + the actual one)")
+    )
+    placebo = pl.DataFrame(
+        {
+            "assignment": fit.names,
+            "estimate": fit.betas,
+            "scale": s,
+            "statistic": t,
+            "is_actual": np.arange(n_assign) == a,
+        }
+    )
+    return StudentizedRandomizationResult(
+        estimate=float(fit.betas[a]),
+        statistic=float(t[a]),
+        scale=scale,
+        placebo=placebo,
+        p_numerator=numer,
+        p_denominator=n_assign,
+        exact=fit.exact,
+        rule=rule,
+        treated=[fit.unit_labels[i] for i in fit.actual],
+        nobs=fit.y.size,
+        method=f"studentized randomization inference (RI-t, {label}; MacKinnon-Webb 2020)",
+        _cross=fit.cross,
+        _quad=quad,
+        _actual=a,
+    )
+
+
+__all__ = [
+    "StudentizedRandomizationResult",
+    "pre_period_scales",
+    "studentized_randomization_inference",
+]
