@@ -52,6 +52,7 @@ import pandas as pd
 import polars as pl
 
 from tradeimpact.errors import ModelSpecError
+from tradeimpact.inference.cluster import check_cluster_count
 from tradeimpact.models.linear import to_polars
 from tradeimpact.models.results import RegressionResult
 
@@ -352,13 +353,13 @@ _CONTEXT: dict[str, Any] = {"log": log, "i": i}
 # columns: existence and types
 # ---------------------------------------------------------------------------------------------
 def _did_you_mean(name: str, columns: Sequence[str]) -> str:
-    close = difflib.get_close_matches(name, list(columns), n=3, cutoff=0.6)
+    close = difflib.get_close_matches(name, list(columns), n=3, cutoff=0.5)
     return f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
 
 
 def _missing_column_error(name: str, where: str, columns: Sequence[str]) -> ModelSpecError:
     return ModelSpecError(
-        f"{where} uses {name!r}, which is not a column of the data{_did_you_mean(name, columns)} "
+        f"{where}: {name!r} is not a column of the data{_did_you_mean(name, columns)} "
         f"(columns: {', '.join(columns)})"
     )
 
@@ -531,10 +532,10 @@ def model_frame(
     cl_cols = [c.strip() for t in cluster_terms for c in t.split("^")]
     for c in cl_cols:
         if c not in cols:
-            raise _missing_column_error(c, "vcov", cols)
-    for c in extra:
-        if c is not None and c not in cols:
-            raise _missing_column_error(c, "argument", cols)
+            raise _missing_column_error(c, "vcov cluster variable", cols)
+    for e in extra:
+        if e is not None and e not in cols:
+            raise _missing_column_error(e, "weights/offset argument", cols)
     _check_types(frame, parsed)
 
     # every column the formula text names (formulaic's required_variables can miss some inside
@@ -723,6 +724,11 @@ def fepois(
     if isinstance(kw_vcov, str) and kw_vcov.upper() in ("CR1", "CRV1", "DK"):
         raise ModelSpecError(f"fepois: vcov {kw_vcov!r} needs a cluster column: {{'CRV1': col}}")
     mf = model_frame(parsed, data, cluster_terms=cl_terms, extra=[weights, offset])
+    # one cluster among the formula's rows means at most one in the estimation sample: say so
+    # with the column's name before the IRLS runs (the shared covariance code checks again)
+    check_cluster_count(
+        [mf.frame[t].drop_nulls().n_unique() for t in cl_terms] if cl_terms else [], cl_terms
+    )
     sep: Sequence[str] = ("fe", "simple", "relu")
     if separation_check is not None:
         tr = {"fe": "fe", "ir": "relu", "relu": "relu", "simple": "simple"}

@@ -420,7 +420,7 @@ def check_columns(frame: pl.DataFrame, columns: Sequence[str | None]) -> None:
     if missing:
         hints = []
         for c in missing:
-            close = difflib.get_close_matches(c, frame.columns, n=3, cutoff=0.6)
+            close = difflib.get_close_matches(c, frame.columns, n=3, cutoff=0.5)
             if close:
                 hints.append(f"{c!r}: did you mean {' or '.join(repr(m) for m in close)}?")
         raise ModelSpecError(
