@@ -201,3 +201,157 @@ class FakeComtrade:
         records = self.records(seen)
         cap = int(seen.query.get("maxRecords", "500"))
         return Reply(body=comtrade_body(records[:cap]))
+
+
+# ------------------------------------------------------------------ e-Stat getStatsData
+def estat_line(
+    cat01: str,
+    area: str,
+    year: int,
+    base: int,
+    *,
+    months: int = 12,
+    units: tuple[str, str] = ("NO", "KG"),
+) -> list[dict[str, str]]:
+    """The VALUE records of one (code, country, year) line, SYNTHETIC numbers checkable by hand.
+
+    Month m: Quantity1 = 10 m (unit ``units[0]``), Quantity2 = ``base`` m (``units[1]``),
+    Value = 7 ``base`` m thousand yen; the year totals are the sums of the ``months`` months given.
+    cat02 codes as in research/events.md 5.2 (Unit1 100, Unit2 110, year 120/130/140, month m
+    150/160/170 + 30 (m - 1)).
+    """
+    time = f"{year}000000"
+
+    def rec(cat02: int, text: str, unit: str = "") -> dict[str, str]:
+        out = {"@tab": "100", "@cat01": cat01, "@cat02": str(cat02), "@area": area, "@time": time}
+        if unit:
+            out["@unit"] = unit
+        out["$"] = text
+        return out
+
+    span = range(1, months + 1)
+    q1 = {m: 10 * m for m in span}
+    q2 = {m: base * m for m in span}
+    value = {m: 7 * base * m for m in span}
+    out = [rec(100, units[0]), rec(110, units[1])]
+    out += [rec(120, str(sum(q1.values())), units[0]), rec(130, str(sum(q2.values())), units[1])]
+    out.append(rec(140, str(sum(value.values())), "千円"))
+    for m in span:
+        out.append(rec(150 + 30 * (m - 1), str(q1[m]), units[0]))
+        out.append(rec(160 + 30 * (m - 1), str(q2[m]), units[1]))
+        out.append(rec(170 + 30 * (m - 1), str(value[m]), "千円"))
+    return out
+
+
+def estat_answer(
+    table_id: str,
+    values: list[dict[str, str]],
+    *,
+    total: int | None = None,
+    start: int = 1,
+    next_key: int | None = None,
+    title: str = "品別国別表 輸入",
+    notes: list[dict[str, str]] | None = None,
+    annotations: list[dict[str, str]] | None = None,
+    status: int = 0,
+    message: str = "正常に終了しました。",
+) -> dict[str, Any]:
+    """A getStatsData answer in the real JSON shape (GET_STATS_DATA / STATISTICAL_DATA ...)."""
+    total = len(values) if total is None else total
+    result_inf: dict[str, Any] = {
+        "TOTAL_NUMBER": total,
+        "FROM_NUMBER": start,
+        "TO_NUMBER": start + len(values) - 1,
+    }
+    if next_key is not None:
+        result_inf["NEXT_KEY"] = next_key
+    data_inf: dict[str, Any] = {}
+    if notes:
+        data_inf["NOTE"] = notes if len(notes) > 1 else notes[0]
+    if annotations:
+        data_inf["ANNOTATION"] = annotations
+    data_inf["VALUE"] = values
+    cat02 = sorted({int(v["@cat02"]) for v in values})
+    return {
+        "GET_STATS_DATA": {
+            "RESULT": {"STATUS": status, "ERROR_MSG": message, "DATE": "2026-05-29T10:00:00.000+09:00"},
+            "PARAMETER": {"LANG": "J", "STATS_DATA_ID": table_id, "DATA_FORMAT": "J",
+                          "START_POSITION": start, "METAGET_FLG": "Y"},
+            "STATISTICAL_DATA": {
+                "RESULT_INF": result_inf,
+                "TABLE_INF": {
+                    "@id": table_id,
+                    "STAT_NAME": {"@code": "00350300", "$": "貿易統計"},
+                    "GOV_ORG": {"@code": "00350", "$": "財務省"},
+                    "STATISTICS_NAME": "普通貿易統計 品別国別表",
+                    "TITLE": {"@no": "1", "$": title},
+                    "CYCLE": "月次",
+                },
+                "CLASS_INF": {"CLASS_OBJ": [
+                    {"@id": "tab", "@name": "表章項目", "CLASS": {"@code": "100", "@name": "値"}},
+                    {"@id": "cat01", "@name": "品目", "CLASS": [
+                        {"@code": c, "@name": c, "@level": "1"}
+                        for c in sorted({v["@cat01"] for v in values})]},
+                    {"@id": "cat02", "@name": "数量・金額", "CLASS": [
+                        {"@code": str(c), "@name": str(c), "@level": "1"} for c in cat02]},
+                    {"@id": "area", "@name": "国", "CLASS": [
+                        {"@code": a, "@name": a, "@level": "1"}
+                        for a in sorted({v["@area"] for v in values})]},
+                    {"@id": "time", "@name": "時間軸（年次）", "CLASS": [
+                        {"@code": t, "@name": t[:4] + "年", "@level": "1"}
+                        for t in sorted({v["@time"] for v in values})]},
+                ]},
+                "DATA_INF": data_inf,
+            },
+        }
+    }  # fmt: skip
+
+
+class FakeStatsData:
+    """Answers getStatsData like e-Stat from ``tables`` (statsDataId -> VALUE records, in order).
+
+    Filters ``cdCat01`` (comma list), ``cdCat01From``/``cdCat01To`` (range), ``cdArea``,
+    ``cdTime``; pages of ``limit`` records from ``startPosition`` with ``NEXT_KEY``; ``appId``
+    ``refused`` gives STATUS 100. ``titles`` and ``annotations`` per table.
+    """
+
+    def __init__(self, tables: dict[str, list[dict[str, str]]]) -> None:
+        self.tables = tables
+        self.titles: dict[str, str] = {}
+        self.annotations: dict[str, list[dict[str, str]]] = {}
+        self.hooks: list[Callable[[Seen], Reply | None]] = []
+
+    def __call__(self, seen: Seen) -> Reply:
+        for hook in self.hooks:
+            reply = hook(seen)
+            if reply is not None:
+                return reply
+        q = seen.query
+        if q.get("appId") == "refused":
+            body = estat_answer("", [], status=100, message="認証に失敗しました。")
+            return Reply(body=json.dumps(body, ensure_ascii=False).encode())
+        rows = self.tables.get(q.get("statsDataId", ""), [])
+        if "cdCat01" in q:
+            rows = [r for r in rows if r["@cat01"] in q["cdCat01"].split(",")]
+        if "cdCat01From" in q:
+            rows = [r for r in rows if q["cdCat01From"] <= r["@cat01"] <= q["cdCat01To"]]
+        if "cdArea" in q:
+            rows = [r for r in rows if r["@area"] in q["cdArea"].split(",")]
+        if "cdTime" in q:
+            rows = [r for r in rows if r["@time"] in q["cdTime"].split(",")]
+        table = q.get("statsDataId", "")
+        if not rows:
+            body = estat_answer(table, [], status=1, message="該当データはありません。")
+            del body["GET_STATS_DATA"]["STATISTICAL_DATA"]["DATA_INF"]
+            return Reply(body=json.dumps(body, ensure_ascii=False).encode())
+        start = int(q.get("startPosition", "1"))
+        limit = int(q.get("limit", "100000"))
+        page = rows[start - 1 : start - 1 + limit]
+        end = start + len(page) - 1
+        body = estat_answer(
+            table, page, total=len(rows), start=start,
+            next_key=end + 1 if end < len(rows) else None,
+            title=self.titles.get(table, "品別国別表 輸入"),
+            annotations=self.annotations.get(table),
+        )  # fmt: skip
+        return Reply(body=json.dumps(body, ensure_ascii=False).encode())

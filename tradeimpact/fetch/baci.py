@@ -46,6 +46,8 @@ from pathlib import Path
 
 from tradeimpact.fetch.chunks import (
     Clock,
+    FetchPlan,
+    PlannedCall,
     Summary,
     is_intact,
     print_summary,
@@ -260,6 +262,41 @@ def _count_rows(path: Path) -> int:
     if last != b"\n":
         lines += 1
     return max(0, lines - 1)
+
+
+def plan_baci(
+    release: str,
+    revision: str,
+    years: Sequence[int],
+    *,
+    out: Path,
+    base_url: str = BASE_URL,
+) -> FetchPlan:
+    """What :func:`fetch_baci` would download and unpack, without any network access.
+
+    Returns
+    -------
+    FetchPlan
+        One call (the archive; marked on disk when it, or every file asked for, is intact) and
+        the files it would unpack, in the notes.
+    """
+    name = archive_name(revision, release)
+    archive = out / name
+    target = out / name.removesuffix(".zip")
+    wanted = [
+        target / f"BACI_{revision.upper()}_Y{int(y)}_V{release}.csv" for y in sorted(set(years))
+    ] + [
+        target / f"country_codes_V{release}.csv",
+        target / f"product_codes_{revision.upper()}_V{release}.csv",
+    ]
+    done = is_intact(archive) or (not archive.exists() and all(is_intact(p) for p in wanted))
+    url = f"{base_url.rstrip('/')}/{name}"
+    notes = [f"unpacks {p}" for p in wanted]
+    notes.append(
+        "one archive holds every year of the revision (HS92 V202601: about 2.4 GB): the time is "
+        "the download's, resumed by Range if interrupted"
+    )
+    return FetchPlan("baci", [PlannedCall(url, archive, done)], 0.0, notes=notes)
 
 
 def fetch_baci(

@@ -200,36 +200,78 @@ def baci_revision(start_year: int) -> str:
     return eligible[-1]
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: fetch what the events need, then ingest. Returns the exit code."""
-    ap = argparse.ArgumentParser(
-        prog="python -m tradeimpact.fetch.case_studies",
-        description="Fetch the real data the events in analysis/events/ need, then ingest it.",
+DESCRIPTION = "Fetch the real data the events in analysis/events/ need, then ingest it."
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    """The options of ``tradeimpact fetch case-studies`` (and of this module's ``main``)."""
+    ap.add_argument(
+        "--events",
+        default=None,
+        help="folder of event *.toml files (default <project>/analysis/events)",
     )
-    ap.add_argument("--events", default="analysis/events", help="folder of event *.toml files")
-    ap.add_argument("--out", default="data_raw", help="raw data folder (default data_raw)")
-    ap.add_argument("--store", default="store", help="store to ingest into (default store)")
+    ap.add_argument("--out", default=None, help="raw data folder (default <project>/data_raw)")
+    ap.add_argument("--store", default=None, help="store to ingest into (default <project>/store)")
     ap.add_argument("--no-ingest", action="store_true", help="fetch only")
-    ap.add_argument("--dry-run", action="store_true", help="print the plan, fetch nothing")
+    ap.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the plan (requests without keys, calls, time, files) and fetch nothing",
+    )
     ap.add_argument("--baci-release", default=None, help="also fetch BACI, e.g. 202601")
+    ap.add_argument(
+        "--estat-route",
+        default="stats-data",
+        choices=["stats-data", "files"],
+        help="e-Stat by table id (getStatsData, default) or the catalog's CSV files",
+    )
     ap.add_argument("--comtrade-base", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--estat-base", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--baci-base", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--min-interval", type=float, default=6.0, help="seconds between calls")
     ap.add_argument("--no-progress", action="store_true", help="no progress bars")
-    args = ap.parse_args(list(argv) if argv is not None else None)
 
-    events = sorted(Path(args.events).glob("*.toml"))
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: fetch what the events need, then ingest. Returns the exit code."""
+    ap = argparse.ArgumentParser(
+        prog="python -m tradeimpact.fetch.case_studies", description=DESCRIPTION
+    )
+    add_arguments(ap)
+    return run(ap.parse_args(list(argv) if argv is not None else None))
+
+
+def _estat_requests(plan: EventPlan) -> list[Any]:
+    from tradeimpact.fetch.estat import plan_stats_data
+
+    return plan_stats_data(plan.hs, plan.estat_years, tables="imports")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``tradeimpact fetch case-studies`` with parsed ``args`` (see :func:`add_arguments`)."""
+    from tradeimpact.paths import ProjectPathError, default_data_dir, default_events_dir
+
+    try:
+        events_dir = Path(args.events) if args.events else default_events_dir()
+        out = Path(args.out) if args.out else default_data_dir(must_exist=False)
+    except ProjectPathError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    store = Path(args.store) if args.store else out.parent / "store"
+    events = sorted(events_dir.glob("*.toml"))
     if not events:
-        print(f"no event files (*.toml) in {args.events}", file=sys.stderr)
+        print(
+            f"error: no event files (*.toml) in {events_dir}; pass --events FOLDER",
+            file=sys.stderr,
+        )
         return 2
     try:
         plans = [plan_event(path) for path in events]
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = Path(args.out)
     keyed = bool(os.environ.get(KEY_ENV))
+    estat_on = bool(os.environ.get("ESTAT_APP_ID"))
     for plan in plans:
         calls = plan.comtrade_calls(KEYED_REPORTERS_PER_CALL if keyed else REPORTERS_PER_CALL)
         print(
@@ -248,8 +290,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{','.join(job.partners)}; flow {','.join(job.flows)}"
             )
     if args.dry_run:
+        _print_plans(args, plans, out, store, keyed, estat_on)
         return 0
-
     progress = not args.no_progress
     summaries: list[Summary] = []
     try:
@@ -271,17 +313,27 @@ def main(argv: Sequence[str] | None = None) -> int:
                     )
                 )
             if plan.estat_years:
-                if os.environ.get("ESTAT_APP_ID"):
-                    from tradeimpact.fetch.estat import fetch_estat
+                if estat_on:
+                    from tradeimpact.fetch.estat import fetch_estat, fetch_estat_stats_data
 
                     kwargs: dict[str, Any] = {}
                     if args.estat_base:
                         kwargs["api_base"] = args.estat_base
-                    summaries.append(
-                        fetch_estat(
-                            plan.estat_years, out=out / "estat", progress=progress, **kwargs
+                    if args.estat_route == "stats-data":
+                        summaries.append(
+                            fetch_estat_stats_data(
+                                _estat_requests(plan),
+                                out=out / "estat",
+                                progress=progress,
+                                **kwargs,
+                            )
                         )
-                    )
+                    else:
+                        summaries.append(
+                            fetch_estat(
+                                plan.estat_years, out=out / "estat", progress=progress, **kwargs
+                            )
+                        )
                 else:
                     print(
                         f"{plan.name}: ESTAT_APP_ID is not set: Japan's own customs files "
@@ -319,9 +371,71 @@ def main(argv: Sequence[str] | None = None) -> int:
         from tradeimpact.store import FlowStore
 
         ingest_files = [p for p in files if p.suffix.lower() in (".json", ".csv")]
-        report = FlowStore(args.store).ingest(ingest_files, on_error="skip")
+        report = FlowStore(store).ingest(ingest_files, on_error="skip")
         print(report.summary())
     return 1 if failed else 0
+
+
+def _print_plans(
+    args: argparse.Namespace,
+    plans: list[EventPlan],
+    out: Path,
+    store: Path,
+    keyed: bool,
+    estat_on: bool,
+) -> None:
+    """The dry run: every request the fetch would make first, its file, the calls and the time."""
+    from tradeimpact.fetch.baci import BASE_URL, plan_baci
+    from tradeimpact.fetch.comtrade import plan_comtrade
+    from tradeimpact.fetch.estat import API_BASE, plan_estat, plan_estat_stats_data
+
+    fetch_plans = []
+    for plan in plans:
+        for job in plan.comtrade:
+            fetch_plans.append(
+                plan_comtrade(
+                    job.reporters,
+                    job.partners,
+                    plan.hs,
+                    start=plan.start,
+                    end=plan.end,
+                    freq=plan.freq,
+                    flows=job.flows,
+                    out=out / "comtrade",
+                    keyed=keyed,
+                    base_url=args.comtrade_base,
+                    min_interval=args.min_interval,
+                )
+            )
+        if plan.estat_years and estat_on:
+            base = args.estat_base or API_BASE
+            if args.estat_route == "stats-data":
+                fetch_plans.append(
+                    plan_estat_stats_data(_estat_requests(plan), out=out / "estat", api_base=base)
+                )
+            else:
+                fetch_plans.append(plan_estat(plan.estat_years, out=out / "estat", api_base=base))
+        if args.baci_release:
+            y0, y1 = int(plan.start[:4]), int(plan.end[:4])
+            fetch_plans.append(
+                plan_baci(
+                    args.baci_release,
+                    baci_revision(y0),
+                    list(range(y0, y1 + 1)),
+                    out=out / "baci",
+                    base_url=args.baci_base or BASE_URL,
+                )
+            )
+    for fetch_plan in fetch_plans:
+        print(fetch_plan.render())
+    calls = sum(p.to_fetch for p in fetch_plans)
+    seconds = sum(p.estimated_seconds for p in fetch_plans)
+    print(
+        f"dry run: {calls} call(s) to make before splits and pages, about {seconds / 60:.1f} min "
+        f"of throttle; files under {out}"
+        + ("" if args.no_ingest else f"; ingest into {store}")
+        + "; nothing was fetched"
+    )
 
 
 if __name__ == "__main__":

@@ -227,3 +227,60 @@ def request_chunk(
         summary.failures.append(client.redact(str(err)))
         bar.advance()
         return None
+
+
+@dataclass(frozen=True)
+class PlannedCall:
+    """One request a fetch would make: its URL (never a key) and the file it would write."""
+
+    url: str
+    target: Path
+    on_disk: bool = False
+
+
+@dataclass
+class FetchPlan:
+    """What a fetch would do, computed without any network access (``--dry-run``).
+
+    Attributes
+    ----------
+    source : str
+        ``"comtrade"``, ``"estat"`` or ``"baci"``.
+    calls : list of PlannedCall
+        The requests known before asking anything, in order (a capped Comtrade answer, more
+        e-Stat pages or the files a catalog lists add calls: said in ``notes``).
+    seconds_per_call : float
+        The client-side throttle (the time estimate is ``calls to make x seconds_per_call``).
+    notes : list of str
+        What the plan cannot know in advance, and which key is used (never the key itself).
+    """
+
+    source: str
+    calls: list[PlannedCall] = field(default_factory=list)
+    seconds_per_call: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def to_fetch(self) -> int:
+        """Calls whose file is not already on disk and intact."""
+        return sum(not c.on_disk for c in self.calls)
+
+    @property
+    def estimated_seconds(self) -> float:
+        """Throttle time of the calls to make (network time not included)."""
+        return self.to_fetch * self.seconds_per_call
+
+    def render(self) -> str:
+        """The plan as text: a header line, one line per call, then the notes."""
+        minutes = self.estimated_seconds / 60
+        lines = [
+            f"{self.source}: {len(self.calls)} call(s) planned, {self.to_fetch} to make "
+            f"({len(self.calls) - self.to_fetch} already on disk and intact); about "
+            f"{minutes:.1f} min at one call per {self.seconds_per_call:g} s"
+        ]
+        for call in self.calls:
+            mark = "skip (on disk)" if call.on_disk else "GET"
+            lines.append(f"  {mark} {call.url}")
+            lines.append(f"      -> {call.target}")
+        lines += [f"  note: {note}" for note in self.notes]
+        return "\n".join(lines)

@@ -58,6 +58,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import urllib.parse
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -67,6 +68,8 @@ from typing import Any
 
 from tradeimpact.fetch.chunks import (
     Clock,
+    FetchPlan,
+    PlannedCall,
     Summary,
     is_intact,
     print_summary,
@@ -250,6 +253,97 @@ def _validate(response: Response) -> None:
     _parse_answer(response.body)
 
 
+def _setup(
+    reporters: Sequence[str],
+    partners: Sequence[str] | str | None,
+    hs: Sequence[str],
+    start: str,
+    end: str,
+    freq: str,
+    flows: Sequence[str],
+    keyed: bool,
+    base_url: str | None,
+    row_cap: int | None,
+    max_periods: int,
+    reporters_per_call: int | None,
+) -> tuple[str, int, list[ComtradeRequest]]:
+    """(endpoint, row cap, initial calls) of a fetch: shared by the fetch and its dry run."""
+    base = (base_url or (KEYED_BASE if keyed else PUBLIC_BASE)).rstrip("/")
+    cap = row_cap or (KEYED_ROW_CAP if keyed else PUBLIC_ROW_CAP)
+    endpoint = f"{base}/C/{freq}/HS"
+    reporter_codes = [comtrade_code(r) for r in reporters]
+    if isinstance(partners, str):
+        partners = None if partners.lower() == "all" else partners.split(",")
+    partner_codes = None if partners is None else [comtrade_code(p) for p in partners]
+    periods = periods_between(start, end, freq)
+    plan = plan_requests(
+        reporter_codes,
+        partner_codes,
+        [h.strip() for h in hs],
+        freq,
+        periods,
+        [f.strip().upper() for f in flows],
+        max_periods=max_periods,
+        reporters_per_call=reporters_per_call
+        or (KEYED_REPORTERS_PER_CALL if keyed else REPORTERS_PER_CALL),
+    )
+    return endpoint, cap, plan
+
+
+def plan_comtrade(
+    reporters: Sequence[str],
+    partners: Sequence[str] | str | None,
+    hs: Sequence[str],
+    *,
+    start: str,
+    end: str,
+    freq: str = "M",
+    flows: Sequence[str] = ("M",),
+    out: Path,
+    keyed: bool | None = None,
+    base_url: str | None = None,
+    row_cap: int | None = None,
+    max_periods: int = MAX_PERIODS_PER_CALL,
+    reporters_per_call: int | None = None,
+    min_interval: float = 6.0,
+) -> FetchPlan:
+    """What :func:`fetch_comtrade` with these arguments would ask, without asking (a dry run).
+
+    Parameters are those of :func:`fetch_comtrade`; ``keyed`` says whether a key would be used
+    (default: whether ``COMTRADE_API_KEY`` is set). The key itself is never read into the plan:
+    it travels in a header, so the URLs are the ones sent. Nothing is written, ``out`` is only
+    looked at (chunks already on disk and intact are marked).
+
+    Returns
+    -------
+    FetchPlan
+    """
+    if keyed is None:
+        keyed = bool(os.environ.get(KEY_ENV))
+    endpoint, cap, plan = _setup(
+        reporters, partners, hs, start, end, freq, flows, keyed, base_url, row_cap,
+        max_periods, reporters_per_call,
+    )  # fmt: skip
+    calls = []
+    for req in plan:
+        path = out / f"{req.stem()}.json"
+        url = f"{endpoint}?{urllib.parse.urlencode(list(req.params(cap).items()))}"
+        calls.append(PlannedCall(url, path, is_intact(path)))
+    return FetchPlan(
+        "comtrade",
+        calls,
+        min_interval,
+        notes=[
+            (
+                f"subscription key from {KEY_ENV} (sent in the {KEY_HEADER} header)"
+                if keyed
+                else f"no key: public preview endpoint, {cap} rows a call"
+            ),
+            f"an answer with {cap} rows (the cap) is split in two: more calls than planned",
+        ],
+    )
+
+
 def fetch_comtrade(
     reporters: Sequence[str],
     partners: Sequence[str] | str | None,
@@ -327,27 +421,11 @@ def fetch_comtrade(
         client = HttpClient(secrets=[key] if key else [], min_interval=min_interval)
     elif key:
         client.secrets = (*tuple(client.secrets), key)
-    base = (base_url or (KEYED_BASE if key else PUBLIC_BASE)).rstrip("/")
-    cap = row_cap or (KEYED_ROW_CAP if key else PUBLIC_ROW_CAP)
     headers = {KEY_HEADER: key} if key else {}
-    endpoint = f"{base}/C/{freq}/HS"
-
-    reporter_codes = [comtrade_code(r) for r in reporters]
-    if isinstance(partners, str):
-        partners = None if partners.lower() == "all" else partners.split(",")
-    partner_codes = None if partners is None else [comtrade_code(p) for p in partners]
-    periods = periods_between(start, end, freq)
-    plan = plan_requests(
-        reporter_codes,
-        partner_codes,
-        [h.strip() for h in hs],
-        freq,
-        periods,
-        [f.strip().upper() for f in flows],
-        max_periods=max_periods,
-        reporters_per_call=reporters_per_call
-        or (KEYED_REPORTERS_PER_CALL if key else REPORTERS_PER_CALL),
-    )
+    endpoint, cap, plan = _setup(
+        reporters, partners, hs, start, end, freq, flows, bool(key), base_url, row_cap,
+        max_periods, reporters_per_call,
+    )  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary(source="comtrade")
     queue = deque(plan)

@@ -46,9 +46,11 @@ skip the catalog: ``stat_inf_ids`` downloads them directly.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -57,6 +59,8 @@ from typing import Any
 
 from tradeimpact.fetch.chunks import (
     Clock,
+    FetchPlan,
+    PlannedCall,
     Summary,
     is_intact,
     print_summary,
@@ -369,3 +373,328 @@ def _catalog(
         for r in resources
         if r.format.upper() == "CSV" and r.url and (word in r.title or not r.title)
     ]
+
+
+# ------------------------------------------------------------------ getStatsData (by table id)
+#: records a getStatsData call returns at most (the API's cap; more come by startPosition)
+STATS_DATA_LIMIT = 100_000
+
+
+@dataclass(frozen=True)
+class StatsDataRequest:
+    """One getStatsData selection: a table, a code filter, years (``cdTime``), countries."""
+
+    stats_data_id: str
+    codes: tuple[str, ...]  # 9-digit codes (cdCat01), or one shorter prefix (a cdCat01 range)
+    years: tuple[int, ...]
+    areas: tuple[str, ...] = ()
+
+    def params(self, limit: int) -> dict[str, str]:
+        """The query parameters without the appId, in the order they are sent."""
+        out = {"lang": "J", "statsDataId": self.stats_data_id}
+        if len(self.codes) == 1 and len(self.codes[0]) < 9:
+            prefix = self.codes[0]
+            out["cdCat01From"] = prefix + "0" * (9 - len(prefix))
+            out["cdCat01To"] = prefix + "9" * (9 - len(prefix))
+        else:
+            out["cdCat01"] = ",".join(self.codes)
+        if self.years:
+            out["cdTime"] = ",".join(f"{y}000000" for y in self.years)
+        if self.areas:
+            out["cdArea"] = ",".join(self.areas)
+        out.update(
+            {"metaGetFlg": "Y", "cntGetFlg": "N", "annotationGetFlg": "Y", "limit": str(limit)}
+        )
+        return out
+
+    def stem(self) -> str:
+        """File stem: table id, codes, years and a hash of the whole selection."""
+        ident = json.dumps(
+            [self.stats_data_id, self.codes, self.years, self.areas], sort_keys=True
+        ).encode()
+        digest = hashlib.sha256(ident).hexdigest()[:10]
+        what = self.codes[0] if len(self.codes) == 1 else f"{len(self.codes)}codes"
+        span = "" if not self.years else f"_{self.years[0]}-{self.years[-1]}"
+        return f"estat_sd_{self.stats_data_id}_{what}{span}_{digest}"
+
+
+def plan_stats_data(
+    hs: Sequence[str],
+    years: Sequence[int],
+    *,
+    stats_data_ids: Sequence[str] = (),
+    tables: str | None = None,
+    areas: Sequence[str] = (),
+) -> list[StatsDataRequest]:
+    """The getStatsData calls for ``hs`` codes and ``years``.
+
+    Parameters
+    ----------
+    hs : sequence of str
+        9-digit statistical codes (asked together, ``cdCat01``) or HS prefixes of 2-8 digits
+        (each its own call, as the range ``cdCat01From``-``cdCat01To``).
+    years : sequence of int
+        Years (``cdTime = YYYY000000``); with ``tables`` they also choose the tables.
+    stats_data_ids : sequence of str
+        Tables to ask (``--stats-data-id``); all ``years`` are asked of each.
+    tables : {"imports", "exports"}, optional
+        Instead of ids: the commodity-by-country tables of research/events.md 5.2 holding
+        ``years`` (:func:`tradeimpact.sources.estat_api.table_for_year`), each asked for its years.
+    areas : sequence of str
+        e-Stat area codes (``50105`` China) to ask; all countries when empty.
+    """
+    from tradeimpact.sources.estat_api import table_for_year
+
+    codes = [h.strip() for h in hs if h.strip()]
+    bad = [c for c in codes if not c.isdigit() or not 2 <= len(c) <= 9]
+    if not codes or bad:
+        raise ValueError(
+            f"HS codes must be 2-9 digits (9 = Japan's statistical code), not {bad or codes}"
+        )
+    by_table: dict[str, list[int]] = {}
+    if tables is not None:
+        flow = {"imports": "M", "exports": "X"}.get(tables.lower())
+        if flow is None:
+            raise ValueError(f"tables must be 'imports' or 'exports', not {tables!r}")
+        if not years:
+            raise ValueError("--tables needs --years (the years choose the tables)")
+        for year in sorted(set(years)):
+            by_table.setdefault(table_for_year(int(year), flow), []).append(int(year))
+    for table_id in stats_data_ids:
+        if not re.fullmatch(r"\d{10}", table_id):
+            raise ValueError(f"a statsDataId has 10 digits, not {table_id!r}")
+        by_table.setdefault(table_id, []).extend(sorted({int(y) for y in years}))
+    if not by_table:
+        raise ValueError("name the tables: stats_data_ids (--stats-data-id) or tables (--tables)")
+    full = tuple(c for c in codes if len(c) == 9)
+    prefixes = [c for c in codes if len(c) < 9]
+    out = []
+    for table_id, table_years in by_table.items():
+        ys = tuple(sorted(set(table_years)))
+        if full:
+            out.append(StatsDataRequest(table_id, full, ys, tuple(areas)))
+        out += [StatsDataRequest(table_id, (p,), ys, tuple(areas)) for p in prefixes]
+    return out
+
+
+def _stats_answer(body: bytes) -> dict[str, Any]:
+    try:
+        answer = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadBody("body is not valid JSON") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get("GET_STATS_DATA"), dict):
+        raise BadBody("body is JSON but not a getStatsData answer (no GET_STATS_DATA)")
+    return answer
+
+
+def _stats_status(answer: dict[str, Any], what: str) -> tuple[int, str | None, int]:
+    """(STATUS, NEXT_KEY, records) of a getStatsData answer; AuthError / FetchError on errors."""
+    root = answer["GET_STATS_DATA"]
+    result = root.get("RESULT") or {}
+    status = int(str(result.get("STATUS", "0")) or 0)
+    message = str(result.get("ERROR_MSG", ""))
+    if status == 100:
+        raise AuthError(
+            f"{what}: e-Stat refused the application ID (STATUS 100: {message}). Check that "
+            f"{APP_ID_ENV} is set to a valid appId."
+        )
+    if status >= 100:
+        raise FetchError(f"{what}: e-Stat answered STATUS {status}: {message}")
+    data = root.get("STATISTICAL_DATA") or {}
+    info = data.get("RESULT_INF") or {}
+    next_key = info.get("NEXT_KEY")
+    values = (data.get("DATA_INF") or {}).get("VALUE")
+    n = len(values) if isinstance(values, list) else (1 if values else 0)
+    return status, (str(next_key) if next_key not in (None, "") else None), n
+
+
+def _stats_json(response: Response) -> None:
+    _stats_answer(response.body)
+
+
+def fetch_estat_stats_data(
+    requests: Sequence[StatsDataRequest],
+    *,
+    out: Path,
+    app_id: str | None = None,
+    api_base: str = API_BASE,
+    limit: int = STATS_DATA_LIMIT,
+    client: HttpClient | None = None,
+    min_interval: float = 1.0,
+    clock: Clock = utc_now,
+    progress: bool = True,
+) -> Summary:
+    """Fetch getStatsData answers (by table id) into ``out``, page by page, resumable.
+
+    Each call is ``GET {api_base}/getStatsData?appId=...&lang=J&statsDataId=...&cdCat01=...
+    &cdTime=...&metaGetFlg=Y&cntGetFlg=N&annotationGetFlg=Y&limit=100000``; while the answer's
+    ``RESULT_INF.NEXT_KEY`` is set, the next page is asked with ``startPosition=NEXT_KEY``. Page
+    ``n`` is saved as ``<stem>_p{n:03d}.json`` beside its sidecar (the request without the appId,
+    the page's first record, its record count); the reader
+    (:class:`tradeimpact.sources.estat_api.EstatApiReader`) reads the pages together. STATUS 1
+    ("no data") saves nothing and is reported; STATUS 100 (appId refused) stops with
+    :class:`AuthError`. An intact page on disk is not asked again (its ``NEXT_KEY`` leads on).
+
+    The answer is saved unchanged, unless the server echoed the appId into it: then every copy
+    is replaced by ``***`` (the sidecar says ``"redacted": true``), so the appId is never in a file.
+
+    Parameters
+    ----------
+    requests : sequence of StatsDataRequest
+        From :func:`plan_stats_data`.
+    out : Path
+        Folder of the answers.
+    app_id : str, optional
+        e-Stat application ID; default the ``ESTAT_APP_ID`` environment variable (required).
+    api_base : str
+        API base (tests point it at 127.0.0.1).
+    limit : int
+        Records a call (100,000, the API's cap).
+    client, min_interval, clock, progress
+        As in :func:`fetch_estat`.
+
+    Returns
+    -------
+    Summary
+    """
+    key = app_id if app_id is not None else os.environ.get(APP_ID_ENV) or None
+    if not key:
+        raise FetchError(
+            f"e-Stat's getStatsData needs an application ID: set {APP_ID_ENV} (free "
+            "registration at e-Stat)"
+        )
+    if client is None:
+        client = HttpClient(secrets=[key], min_interval=min_interval)
+    else:
+        client.secrets = (*tuple(client.secrets), key)
+    out.mkdir(parents=True, exist_ok=True)
+    endpoint = f"{api_base.rstrip('/')}/getStatsData"
+    summary = Summary(source="estat")
+    with progress_bar("e-Stat getStatsData", len(requests), enabled=progress) as bar:
+        for req in requests:
+            params = req.params(limit)
+            start: str | None = None
+            page = 1
+            while True:
+                path = out / f"{req.stem()}_p{page:03d}.json"
+                what = path.name
+                if is_intact(path):
+                    _, start, _ = _stats_status(_stats_answer(path.read_bytes()), what)
+                    summary.skipped += 1
+                    summary.files.append(path)
+                else:
+                    call = {"appId": key, **params}
+                    if start is not None:
+                        call["startPosition"] = start
+                    response = request_chunk(
+                        client, summary, bar, progress,
+                        partial(client.get, endpoint, call, validate=_stats_json, what=what),
+                    )  # fmt: skip
+                    if response is None:
+                        break
+                    body = response.body
+                    redacted = client.redact(body.decode("utf-8", "replace")).encode("utf-8")
+                    changed = redacted != body
+                    try:
+                        status, next_key, rows = _stats_status(_stats_answer(body), what)
+                    except FetchError as err:
+                        if isinstance(err, AuthError):
+                            raise
+                        summary.failed += 1
+                        summary.failures.append(client.redact(str(err)))
+                        bar.advance()
+                        break
+                    if status == 1:  # nothing saved: say so (a code or year the table lacks)
+                        summary.failed += 1
+                        summary.failures.append(
+                            f"{what}: e-Stat has no data for this selection (STATUS 1): "
+                            f"{client.redact(json.dumps(params, ensure_ascii=False))}"
+                        )
+                        bar.advance()
+                        break
+                    shown = {k: v for k, v in params.items()}
+                    if start is not None:
+                        shown["startPosition"] = start
+                    save_chunk(
+                        path,
+                        redacted if changed else body,
+                        request={"endpoint": endpoint, "params": shown, "page": page},
+                        rows=rows,
+                        fetcher="estat",
+                        clock=clock,
+                        extra={"redacted": True} if changed else None,
+                    )
+                    summary.fetched += 1
+                    summary.rows += rows
+                    summary.files.append(path)
+                    start = next_key
+                if start is None:
+                    bar.advance()
+                    break
+                page += 1
+    if progress:
+        print_summary(summary)
+    return summary
+
+
+def plan_estat_stats_data(
+    requests: Sequence[StatsDataRequest],
+    *,
+    out: Path,
+    api_base: str = API_BASE,
+    limit: int = STATS_DATA_LIMIT,
+    min_interval: float = 1.0,
+) -> FetchPlan:
+    """What :func:`fetch_estat_stats_data` would ask first (no network; URLs without appId)."""
+    endpoint = f"{api_base.rstrip('/')}/getStatsData"
+    calls = []
+    for req in requests:
+        path = out / f"{req.stem()}_p001.json"
+        url = f"{endpoint}?appId=<{APP_ID_ENV}>&{urllib.parse.urlencode(req.params(limit))}"
+        calls.append(PlannedCall(url, path, is_intact(path)))
+    return FetchPlan(
+        "estat",
+        calls,
+        min_interval,
+        notes=[
+            f"appId from {APP_ID_ENV} ({'set' if os.environ.get(APP_ID_ENV) else 'NOT set'})",
+            f"an answer of more than {limit} records comes in pages: one more call per page",
+        ],
+    )
+
+
+def plan_estat(
+    years: Sequence[int],
+    *,
+    out: Path,
+    flows: Sequence[str] = ("M",),
+    api_base: str = API_BASE,
+    search_word: str = SEARCH_WORD,
+    stat_inf_ids: Sequence[str] = (),
+    file_download: str = FILE_DOWNLOAD,
+    min_interval: float = 1.0,
+) -> FetchPlan:
+    """What :func:`fetch_estat` (the file route) would ask first (no network; no appId)."""
+    calls = []
+    for stat_id in stat_inf_ids:
+        path = out / f"estat_{re.sub(r'[^0-9A-Za-z_-]', '_', stat_id)}.csv"
+        url = f"{file_download}?statInfId={stat_id}&fileKind=1"
+        calls.append(PlannedCall(url, path, is_intact(path)))
+    for year in years:
+        for flow in flows:
+            word = FLOW_WORD.get(flow.upper())
+            if word is None:
+                raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
+            params = {"appId": f"<{APP_ID_ENV}>", "lang": "J", "statsCode": STATS_CODE,
+                      "surveyYears": str(year), "dataType": "CSV",
+                      "searchWord": f"{search_word} AND {word}", "limit": "100"}  # fmt: skip
+            path = out / f"estat_catalog_{flow.upper()}_{year}.meta"
+            url = f"{api_base.rstrip('/')}/getDataCatalog?{urllib.parse.urlencode(params)}"
+            calls.append(PlannedCall(url, path, is_intact(path)))
+    notes = [f"appId from {APP_ID_ENV} ({'set' if os.environ.get(APP_ID_ENV) else 'NOT set'})"]
+    if years:
+        notes.append(
+            "each catalog answer lists the year's CSV files: one more call per file "
+            "(estat_<flow>_<year>_<id>.csv), not known before the catalog is asked"
+        )
+    return FetchPlan("estat", calls, min_interval, notes=notes)

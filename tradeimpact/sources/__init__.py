@@ -40,6 +40,7 @@ READERS: dict[str, str] = {
     "comtrade_legacy": "tradeimpact.sources.comtrade_legacy:ComtradeLegacyReader",
     "baci": "tradeimpact.sources.baci:BaciReader",
     "japan_customs": "tradeimpact.sources.japan_customs:JapanCustomsReader",
+    "estat_api": "tradeimpact.sources.estat_api:EstatApiReader",  # e-Stat getStatsData JSON
     "gacc": "tradeimpact.sources.gacc:GaccReader",
     "generic": "tradeimpact.sources.generic:GenericReader",
 }
