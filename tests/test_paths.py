@@ -17,10 +17,9 @@ def test_defaults_resolve_from_the_package_in_any_folder(tmp_path: Path, monkeyp
     monkeypatch.chdir(tmp_path)  # a folder with no analysis/ in it
     assert paths.project_root() == REPO
     assert paths.default_events_dir() == REPO / "analysis" / "events"
-    assert sorted(p.name for p in paths.default_events_dir().glob("*.toml")) == [
-        "dual_use_2026.toml",
-        "rare_earth_2010.toml",
-    ]
+    assert {"dual_use_2026.toml", "rare_earth_2010.toml"} <= {
+        p.name for p in paths.default_events_dir().glob("*.toml")
+    }  # the two case studies (other event files may sit beside them)
     assert paths.default_spec_path() == REPO / "analysis" / "specs" / "main.toml"
     assert paths.default_data_dir(must_exist=False) == REPO / "data_raw"
     assert Path(os.getcwd()) == tmp_path
