@@ -204,20 +204,24 @@ def test_low_rank_with_time_effects_equals_pyfixest(weights_type: str, B: int) -
 )  # fmt: skip
 @pytest.mark.parametrize("weighted", [False, True])
 def test_low_rank_equals_cluster_algebra(fe: list[str], weighted: bool) -> None:
-    """The two exact algebras (rank-m correction vs the G x G matrix from G projected columns)
-    give the same bootstrap t-statistics, with nested, non-nested and several groupings, WLS."""
+    """The three exact algebras (the rank-m correction per draw; the G x G matrix formed from it;
+    the G x G matrix from the G cluster columns projected by alternating projections) give the
+    same bootstrap t-statistics, with nested, non-nested and several groupings, WLS."""
     df = wide_panel(n_units=14, n_periods=8)
     res = feols(
         df, "y", ["x1", "x2"], fe=fe, vcov={"CR1": "unit"}, weights="w" if weighted else None
     )
-    a, b = (
+    a, b, c = (
         wild_cluster_bootstrap(res, param="x1", B=499, weights_type="webb", seed=2, _algebra=alg)
-        for alg in ("low-rank", "cluster")
+        for alg in ("low-rank", "cluster", "projection")
     )
-    for r in (0.0, 0.2, -1.0):
-        np.testing.assert_allclose(a._engine.tstats(r)[1], b._engine.tstats(r)[1], rtol=1e-8)
-    assert a.pvalue == b.pvalue
-    assert a.conf_int(0.9) == pytest.approx(b.conf_int(0.9), rel=1e-8)
+    for other in (b, c):
+        for r in (0.0, 0.2, -1.0):
+            np.testing.assert_allclose(
+                a._engine.tstats(r)[1], other._engine.tstats(r)[1], rtol=1e-8
+            )
+        assert a.pvalue == other.pvalue
+        assert a.conf_int(0.9) == pytest.approx(other.conf_int(0.9), rel=1e-8)
 
 
 @pytest.mark.parametrize("mode", ["enumeration", "wildboottest", "chunked"])

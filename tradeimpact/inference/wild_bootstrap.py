@@ -30,16 +30,20 @@ groupings drop out (a nested level lies inside one cluster) and, by Frisch-Waugh
     ``Q = diag(p) - F_D A_D^+ H_D - F_X (X~'X~)^{-1} H_X``
 
 with ``F_D[g, l] = sum_{i in g, l(i)=l} c_i``, ``H_D[l, g] = sum_{i in g, l(i)=l} e_r,i``,
-``A_D = D_nn' M_N D_nn`` (pseudo-inverse: the groupings overlap in the constant), ``F_X =
-C' diag(c) X~`` and ``H_X = X~' diag(e_r) C``: a diagonal plus a rank-``m`` term,
-``m = k + #non-nested levels``. After the ``O(n k)`` setup each draw costs ``O(G m)``; draws are
-processed in blocks of ``block_size`` columns, so the peak memory is ``O(G x block + G m + n k)``
-and only five numbers per draw are stored (``p0'v, p1'v`` and the three inner products of
-``Q0 v, Q1 v``, with ``e_r = e_0 - r f`` affine in ``r``, so each candidate ``r`` of the test
-inversion costs ``O(B)``). When ``m > G`` (many non-nested levels, few clusters) ``Q`` itself
-(``G x G``) is built instead, by projecting the ``G`` columns ``e_r o C`` in blocks of clusters
-(one :func:`~tradeimpact.models.absorb.demean` call per block). Weights (WLS) enter through the
-``sqrt(w)`` transformation of every column.
+``A_D = D_nn' M_N D_nn`` (``A_D^+``: any generalized inverse, from a pivoted Cholesky
+factorization, since the groupings overlap at least in the constant and ``F_D`` annihilates that
+null space), ``F_X = C' diag(c) X~`` and ``H_X = X~' diag(e_r) C``: a diagonal plus a
+rank-``m`` term, ``m = k + #non-nested levels``. After the ``O(n k)`` setup each draw costs
+``O(G m)`` (``algebra="low-rank"``); draws are processed in blocks of ``block_size`` columns, so
+the peak memory is ``O(G x block + G m + n k)`` and only five numbers per draw are stored
+(``p0'v, p1'v`` and the three inner products of ``Q0 v, Q1 v``, with ``e_r = e_0 - r f`` affine
+in ``r``, so each candidate ``r`` of the test inversion costs ``O(B)``). When ``m > G`` (many
+non-nested levels, few clusters) ``Q`` itself (``G x G``) is formed from the same pieces
+(``"cluster"``, ``O(G^2)`` per draw); with more than ``MAX_NONNESTED_LEVELS`` non-nested levels
+``Q`` comes instead from projecting the ``G`` columns ``e_r o C`` by alternating projections, a
+block of clusters at a time (``"projection"``). Weights (WLS) enter through the ``sqrt(w)``
+transformation of every column. The three algebras agree to rounding
+(``tests/test_wild_bootstrap.py``).
 
 Draws: with Rademacher weights and ``2^G <= B`` all ``2^G`` sign vectors are enumerated (the test is
 then exact and deterministic). Otherwise, when ``G B <= WILDBOOTTEST_ORDER_MAX``, the ``B`` draws
@@ -90,6 +94,14 @@ BLOCK_ENTRIES = 2**21
 
 #: Largest dense ``G x m`` (low-rank path) or ``G x G`` (cluster path) matrix, in entries.
 MAX_DENSE_ENTRIES = 2**25
+
+#: Most non-nested fixed-effect levels for which ``A_D`` (levels x levels) is formed and factored;
+#: above, ``Q`` comes from projecting the ``G`` cluster columns by alternating projections.
+MAX_NONNESTED_LEVELS = 6000
+
+#: Pivots below this fraction of the largest diagonal entry of ``A_D`` count as zero (its null
+#: space: the fixed-effect groupings overlap, e.g. in the constant).
+PSD_RTOL = 1e-10
 
 WEBB_SUPPORT = np.concatenate([-np.sqrt(np.array([3, 2, 1]) / 2), np.sqrt(np.array([1, 2, 3]) / 2)])
 
@@ -214,7 +226,8 @@ class WildBootstrapResult:
     draw_order : str
         ``"enumeration"``, ``"wildboottest"`` or ``"chunked"`` (see :class:`BootstrapDraws`).
     algebra : str
-        ``"low-rank"`` (``O(G m)`` per draw) or ``"cluster"`` (``G x G`` matrix).
+        ``"low-rank"`` (``O(G m)`` per draw), ``"cluster"`` or ``"projection"`` (``G x G``
+        matrix; module docstring).
     method : str
         Label for result tables.
     """
@@ -298,6 +311,32 @@ def _is_nested(level: IntArray, n_levels: int, codes: IntArray) -> bool:
     return bool(np.all(first[level] == codes))
 
 
+def _psd_solve(a: FloatArray, rhs: FloatArray) -> FloatArray:
+    """A solution of ``a x = rhs`` for positive semi-definite ``a`` and ``rhs`` in its range
+    (``a`` is overwritten).
+
+    Pivoted Cholesky (LAPACK ``dpstrf``): ``P' a P = L L'`` with rank ``r``; ``x`` solves the
+    ``r x r`` leading block and is zero on the other pivots. Any solution serves here: the
+    bootstrap scores ``F_D x`` do not depend on the null-space component (module docstring).
+    """
+    from scipy.linalg import lapack, solve_triangular
+
+    if a.shape[0] == 0:
+        return np.zeros_like(rhs)
+    scale = float(np.max(np.diag(a)))
+    if scale <= 0:
+        return np.zeros_like(rhs)
+    fac, piv, rank, info = lapack.dpstrf(a, lower=1, tol=PSD_RTOL * scale, overwrite_a=1)
+    if info < 0:  # pragma: no cover - LAPACK argument error
+        raise ModelSpecError(f"pivoted Cholesky failed (info {info})")
+    idx = piv[:rank] - 1
+    low = fac[:rank, :rank]  # only its lower triangle is read (the upper holds leftovers)
+    z = solve_triangular(low, rhs[idx], lower=True, check_finite=False)
+    out = np.zeros_like(rhs)
+    out[idx] = solve_triangular(low, z, trans="T", lower=True, check_finite=False)
+    return out
+
+
 def _indicator(level: IntArray, n_levels: int, values: FloatArray) -> sp.csr_matrix:
     """Sparse ``n x L`` matrix with ``values[i]`` at ``(i, level[i])``."""
     n = level.size
@@ -351,18 +390,25 @@ class _WCREngine:
                 lv = fe.codes[:, h]
                 (nested if _is_nested(lv, fe.sizes[h], codes) else non_nested).append(h)
         m = k + sum(fe.sizes[h] for h in non_nested) if fe is not None else k
+        n_levels = m - k
         if algebra is None:
-            algebra = "low-rank" if m <= g else "cluster"
+            if m <= g:
+                algebra = "low-rank"
+            elif n_levels <= MAX_NONNESTED_LEVELS:
+                algebra = "cluster"
+            else:
+                algebra = "projection"
         size = g * m if algebra == "low-rank" else g * g
-        if size > MAX_DENSE_ENTRIES:
+        if size > MAX_DENSE_ENTRIES or (
+            algebra != "projection" and n_levels > MAX_NONNESTED_LEVELS
+        ):
             raise ModelSpecError(
-                f"wild bootstrap too large: {g} clusters and {m - k} fixed-effect levels not "
-                "nested in the clusters (a dense matrix of "
-                f"{size * 8 / 2**30:.1f} GiB); cluster on a coarser variable or absorb fewer "
-                "non-nested fixed effects"
+                f"wild bootstrap too large: {g} clusters and {n_levels} fixed-effect levels not "
+                f"nested in the clusters (dense matrices of {max(size, n_levels**2) * 8 / 2**30:.1f}"
+                " GiB); cluster on a coarser variable or absorb fewer non-nested fixed effects"
             )
         self.algebra = algebra
-        if algebra == "low-rank":
+        if algebra in ("low-rank", "cluster"):
             # Q_r v = p_r o v - F (M0 - r M1) v
             f_x = _csum(codes, g, c[:, None] * xs)  # G x k
             h_x0 = _csum(codes, g, e0[:, None] * xs).T  # k x G
@@ -375,15 +421,24 @@ class _WCREngine:
                     [_indicator(fe.codes[:, h], fe.sizes[h], sw) for h in non_nested], format="csr"
                 )  # sqrt(w) o D_nn
                 f_d = np.asarray((cl.T @ d_nn.multiply(c[:, None])).todense())  # G x L
-                h_d0 = np.asarray((d_nn.multiply(e0[:, None]).T @ cl).todense())  # L x G
-                h_d1 = np.asarray((d_nn.multiply(f[:, None]).T @ cl).todense())
-                a_inv = np.linalg.pinv(self._a_d(d_nn, fe, nested, sw, weights), hermitian=True)
+                h_d = np.column_stack(
+                    [
+                        np.asarray((d_nn.multiply(e0[:, None]).T @ cl).todense()),
+                        np.asarray((d_nn.multiply(f[:, None]).T @ cl).todense()),
+                    ]
+                )  # L x 2G
+                theta = _psd_solve(self._a_d(d_nn, fe, nested, sw, weights), h_d)
                 f_parts.insert(0, f_d)
-                m0_parts.insert(0, a_inv @ h_d0)
-                m1_parts.insert(0, a_inv @ h_d1)
-            self._f = np.ascontiguousarray(np.column_stack(f_parts))
-            self._m0 = np.ascontiguousarray(np.vstack(m0_parts))
-            self._m1 = np.ascontiguousarray(np.vstack(m1_parts))
+                m0_parts.insert(0, theta[:, :g])
+                m1_parts.insert(0, theta[:, g:])
+            f_all = np.ascontiguousarray(np.column_stack(f_parts))
+            m0 = np.ascontiguousarray(np.vstack(m0_parts))
+            m1 = np.ascontiguousarray(np.vstack(m1_parts))
+            if algebra == "low-rank":
+                self._f, self._m0, self._m1 = f_all, m0, m1
+            else:
+                self._q0 = np.diag(self.p0) - f_all @ m0
+                self._q1 = np.diag(self.p1) - f_all @ m1
         else:
             self._q0 = self._cluster_q(xs, xtx_inv, sw, codes, c, e0, fe, weights)
             self._q1 = self._cluster_q(xs, xtx_inv, sw, codes, c, f, fe, weights)
@@ -397,7 +452,7 @@ class _WCREngine:
         for v in draws.blocks(bs):
             n0.append(self.p0 @ v)
             n1.append(self.p1 @ v)
-            if algebra == "low-rank":
+            if self.algebra == "low-rank":
                 q0v = self.p0[:, None] * v - self._f @ (self._m0 @ v)
                 q1v = self.p1[:, None] * v - self._f @ (self._m1 @ v)
             else:
@@ -428,8 +483,13 @@ class _WCREngine:
             nmat = _indicator(lv, fe.sizes[h], sw)  # sqrt(w) o N
             ntn = np.asarray(nmat.power(2).sum(axis=0)).ravel()
             cross = nmat.T @ d_nn  # L_N x L_nn, sparse
-            scaled = sp.diags(1.0 / np.where(ntn > 0, ntn, 1.0)) @ cross
-            return a - np.asarray((cross.T @ scaled).todense())
+            inv = 1.0 / np.where(ntn > 0, ntn, 1.0)
+            n_l, n_nn = cross.shape
+            if cross.nnz >= 0.05 * n_l * n_nn and n_l * n_nn <= MAX_DENSE_ENTRIES:
+                dense = cross.toarray()  # e.g. balanced unit x time: BLAS beats sparse products
+                a -= (dense.T * inv) @ dense
+                return a
+            return a - np.asarray((cross.T @ (sp.diags(inv) @ cross)).todense())
         # several nested groupings: M_N by alternating projections, a block of columns at a time
         sub = FixedEffects(fe.codes[:, nested], [fe.names[h] for h in nested])
         n, L = d_nn.shape
