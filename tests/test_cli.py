@@ -150,7 +150,7 @@ def test_sources_lists_every_format(capsys: pytest.CaptureFixture[str]) -> None:
 def test_subcommands_registered_and_entry_point() -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices  # type: ignore[union-attr]
-    assert {"ingest", "sources"} <= set(commands)
+    assert {"ingest", "sources", "store"} <= set(commands)
     result = subprocess.run(
         [sys.executable, "-m", "tradeimpact.cli", "--version"],
         cwd=REPO,
@@ -159,3 +159,97 @@ def test_subcommands_registered_and_entry_point() -> None:
         check=True,
     )
     assert result.stdout.strip() == "tradeimpact 0.1.0"
+
+
+def _run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["--width", "250", *args])
+    out, err = capsys.readouterr()
+    return code, " ".join(out.split()), " ".join(err.split())
+
+
+def test_store_commands(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    a = tmp_path / "a.csv"
+    a.write_text(HEADER + "\nA,2010,392,M,156,H3,280530,2\nA,2011,392,M,156,H3,280530,3\n")
+    b = tmp_path / "b.csv"
+    b.write_text(HEADER + "\nA,2010,392,M,410,H3,280530,5\n")
+    store = str(tmp_path / "store")
+    assert _run(capsys, "ingest", str(a), str(b), "--store", store, "--no-progress")[0] == 0
+    assert _run(capsys, "store", "check", "--store", store)[:2] == (0, f"store {store}: ok")
+    # an orphan where other engines read: check fails and names it; --repair removes it
+    live = sorted((tmp_path / "store" / "flows").glob("**/*.parquet"))
+    (live[0].parent / "stray.parquet").write_bytes(live[0].read_bytes())
+    code, out, _ = _run(capsys, "store", "check", "--store", store, "--quick")
+    assert code == 1 and "not listed (orphan): flows/source=comtrade/year=2010/stray.parquet" in out
+    assert _run(capsys, "store", "check", "--repair", "--store", store)[:2] == (
+        0,
+        f"store {store}: ok",
+    )
+    # a moved input: rehome; a removed one: remove (then its old files are vacuumed)
+    moved = tmp_path / "moved-a.csv"
+    a.rename(moved)
+    code, out, _ = _run(capsys, "store", "check", "--store", store)
+    assert code == 0 and f"note: input {a} is no longer there" in out
+    code, out, _ = _run(capsys, "store", "rehome", str(a), str(moved), "--store", store)
+    assert code == 0 and out == f"{a} -> {moved} (rows unchanged)"
+    code, out, _ = _run(capsys, "ingest", str(moved), "--store", store, "--no-progress")
+    assert code == 0 and "unchanged" in out
+    code, out, _ = _run(capsys, "store", "remove", str(b), "--store", store)
+    assert code == 0 and out == f"removed {b} 1 stored rows removed"
+    assert FlowStore(store).scan().collect()["value_usd"].to_list() == [2.0, 3.0]
+    code, out, err = _run(capsys, "store", "remove", str(b), "--store", store)
+    assert code == 1 and f"{b}: not an input of the store" in err and "nothing was changed" in err
+    code, out, _ = _run(capsys, "store", "vacuum", "--store", store)
+    assert code == 0 and out.endswith("bytes freed") and out.count("removed versions/") == 1
+    assert int(out.split(" files removed, ")[1].split(" ")[0].replace(",", "")) > 0
+    code, out, _ = _run(capsys, "store", "vacuum", "--store", store)
+    assert out == "0 files removed, 0 bytes freed"
+    # a corrupt manifest: check exits 1 naming it, ingest refuses, the file is kept as it is
+    manifest = tmp_path / "store" / "manifest.json"
+    manifest.write_text("{not json")
+    code, out, _ = _run(capsys, "store", "check", "--store", store)
+    assert code == 1 and f"manifest: {manifest}, line 1, column 2: the store manifest" in out
+    code, _, err = _run(capsys, "ingest", str(moved), "--store", store, "--no-progress")
+    assert code == 1 and "is not valid JSON" in err and manifest.read_text() == "{not json"
+
+
+def test_ingest_bad_store_path_and_directory(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "\nA,2010,392,M,156,H3,280530,2\n")
+    code, _, err = _run(capsys, "ingest", str(good), "--store", str(good), "--no-progress")
+    assert code == 1
+    assert f"error: {good}: the store must be a folder, but this path is a file" in err
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    store = tmp_path / "store"
+    code, _, err = _run(
+        capsys, "ingest", str(folder), str(good), "--store", str(store), "--no-progress"
+    )
+    assert code == 1 and f"error: {folder}: is a directory, not a file" in err
+    assert FlowStore(store).scan().collect().height == 1
+
+
+def test_unterminated_quote_is_a_per_file_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The issue's case: a Japan Customs file with an unterminated quote raised a traceback from
+    its reader (outside the store's error handling), so the good file of the call was lost."""
+    from tests.test_sources_japan_customs import header, line, month_list
+
+    bad = tmp_path / "jc.csv"
+    rows = [
+        header(),
+        line("2", "2010", "'280530000", "105", "KG", "", month_list(Jan=(10, 0, 5)), "China"),
+        line("2", "2010", "'280530000", "103", "KG", "", month_list(Jan=(10, 0, 5)), '"Korea'),
+    ]
+    bad.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "\nA,2010,392,M,156,H3,280530,2\n")
+    store = tmp_path / "store"
+    code, _out, err = _run(
+        capsys, "ingest", str(bad), str(good), "--store", str(store), "--no-progress"
+    )
+    assert code == 1
+    assert f"error: {bad}" in err and "Traceback" not in err
+    assert FlowStore(store).inputs()["path"].to_list() == [str(good)]

@@ -738,28 +738,30 @@ class FlowStore:
         """Problems of one input's files: sha256 against the recorded one, row counts."""
         problems = []
         recorded = entry.get("file_sha256", {})
-        counts = {"files": 0, "quarantine_files": 0}
-        for kind in counts:
-            for rel in entry[kind]:
-                path = self.root / rel
-                if not path.exists():
-                    continue  # reported as missing
-                if rel in recorded and file_sha256(path) != recorded[rel]:
-                    problems.append(f"{rel}: its sha256 is not the one recorded at ingest")
-                    continue
-                try:
-                    counts[kind] += int(pl.scan_parquet(path).select(pl.len()).collect().item())
-                except pl.exceptions.PolarsError as exc:
-                    problems.append(f"{rel}: not a readable Parquet file ({exc})")
         for kind, field_name in (
             ("files", "rows_stored"),
             ("quarantine_files", "rows_quarantined"),
         ):
-            if counts[kind] != entry[field_name] and all(
-                (self.root / rel).exists() for rel in entry[kind]
-            ):
+            rows: int | None = 0  # None: a file is missing or damaged (reported on its own)
+            for rel in entry[kind]:
+                path = self.root / rel
+                if not path.exists():
+                    rows = None  # reported as missing
+                    continue
+                if rel in recorded and file_sha256(path) != recorded[rel]:
+                    problems.append(f"{rel}: its sha256 is not the one recorded at ingest")
+                    rows = None
+                    continue
+                try:
+                    n = int(pl.scan_parquet(path).select(pl.len()).collect().item())
+                except pl.exceptions.PolarsError as exc:
+                    problems.append(f"{rel}: not a readable Parquet file ({exc})")
+                    rows = None
+                    continue
+                rows = None if rows is None else rows + n
+            if rows is not None and rows != entry[field_name]:
                 problems.append(
-                    f"input {entry['path']}: its files hold {counts[kind]} rows, the manifest "
+                    f"input {entry['path']}: its files hold {rows} rows, the manifest "
                     f"records {field_name} = {entry[field_name]}"
                 )
         return problems
