@@ -256,3 +256,28 @@ def test_is_nested_equals_the_pairs_definition() -> None:
         pairs = np.unique(np.column_stack([inner, outer]), axis=0).shape[0]
         assert is_nested(inner, outer) == (pairs == np.unique(inner).size)
         assert is_nested(inner, inner // 2)  # a coarsening always nests
+
+
+def test_fewer_than_two_clusters_raise_naming_the_variable() -> None:
+    """CR1's G/(G-1) is undefined with one cluster: the package's error, not ZeroDivisionError,
+    from the shared covariance code (every estimator calling it) and from feols by column name."""
+    rng = np.random.default_rng(3)
+    s = rng.normal(size=(30, 2))
+    b = np.eye(2)
+    with pytest.raises(ModelSpecError, match=r"'country' needs at least 2 clusters.*has 1"):
+        vcov_cluster(b, s, [np.zeros(30)], n=30, k=2, names=["country"])
+    # two-way: the second dimension has one cluster
+    with pytest.raises(ModelSpecError, match=r"'cluster variable 2' needs at least 2"):
+        vcov_cluster(b, s, [np.arange(30) % 5, np.ones(30)], n=30, k=2)
+    # two clusters are enough (and give G/(G-1) = 2 times the uncorrected sandwich)
+    two = vcov_cluster(b, s, [np.arange(30) % 2], n=30, k=2, small_sample="none")
+    u = np.array([s[::2].sum(axis=0), s[1::2].sum(axis=0)])
+    np.testing.assert_allclose(two, 2 * u.T @ u, rtol=1e-12)
+    df = panel().assign(country="JPN")
+    with pytest.raises(ModelSpecError, match=r"'country' needs at least 2 clusters"):
+        feols(df, "y", ["x1"], fe=["unit"], vcov={"CR1": "country"})
+    # a cluster left with one group after rows with missing values are dropped
+    df2 = panel().assign(country=lambda d: np.where(d["unit"] == 0, "CHN", "JPN"))
+    df2.loc[df2["unit"] == 0, "x1"] = np.nan
+    with pytest.raises(ModelSpecError, match=r"'country' needs at least 2 clusters"):
+        feols(df2, "y", ["x1"], fe=["unit"], vcov={"CR1": "country"})
