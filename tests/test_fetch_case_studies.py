@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
+import polars as pl
 import pytest
 from conftest import REPO
-from fetch_server import FakeComtrade, LocalServer
+from fetch_server import FakeComtrade, FakeStatsData, LocalServer, estat_line
 
 from tradeimpact.fetch.case_studies import baci_revision, main, plan_event
 
@@ -129,11 +133,90 @@ def test_whole_run_fetches_then_ingests(
 
 
 def test_dry_run_prints_plan_and_fetches_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
+    monkeypatch.setenv("ESTAT_APP_ID", "appid-SECRET-9")
     events = tmp_path / "events"
     write_event(events)
-    assert main(["--events", str(events), "--out", str(tmp_path / "raw"), "--dry-run"]) == 0
+    with LocalServer(FakeComtrade()) as srv:
+        code = main(["--events", str(events), "--out", str(tmp_path / "raw"), "--dry-run",
+                     "--comtrade-base", srv.url + "/public/v1/preview",
+                     "--estat-base", srv.url + "/rest/3.0/app/json"])  # fmt: skip
+        assert srv.seen == []  # no request reached the server
     out = capsys.readouterr().out
+    assert code == 0 and "appid-SECRET-9" not in out
     assert "toy: 2010-02..2010-07" in out and "5 call(s) before splits" in out
+    # importer side 3 reporters, diversion 1, exporter side 1 (Comtrade) + 3 HS codes (e-Stat)
+    assert "comtrade: 3 call(s) planned, 3 to make" in out
+    assert "estat: 3 call(s) planned, 3 to make" in out
+    assert "statsDataId=0003228184&cdCat01From=280530000&cdCat01To=280530999" in out
+    assert str(tmp_path / "raw" / "comtrade" / "comtrade_M_r392_201002-201007_") in out
+    # 5 Comtrade calls x 6 s + 3 e-Stat calls x 1 s = 33 s = 0.55 min
+    assert out.rstrip().endswith(
+        f"dry run: 8 call(s) to make before splits and pages, about 0.6 min of throttle; files "
+        f"under {tmp_path / 'raw'}; ingest into {tmp_path / 'store'}; nothing was fetched"
+    )
     assert not (tmp_path / "raw").exists()
+
+
+def test_module_dry_run_from_another_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("COMTRADE_API_KEY", "ESTAT_APP_ID")}
+    done = subprocess.run(
+        [sys.executable, "-m", "tradeimpact.fetch.case_studies", "--dry-run"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "rare_earth_2010:" in done.stdout and "dual_use_2026:" in done.stdout
+    assert f"files under {REPO / 'data_raw'}" in done.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_no_default_events_folder_is_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tradeimpact import paths
+
+    monkeypatch.setattr(paths, "_PACKAGE_DIR", tmp_path / "site" / "tradeimpact")
+    assert main(["--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert str(tmp_path / "site" / "analysis" / "events") in err and "pass --events" in err
+    assert main(["--dry-run", "--events", str(tmp_path / "nothing"), "--out", str(tmp_path)]) == 2
+    assert "no event files (*.toml) in" in capsys.readouterr().err
+
+
+def test_whole_run_with_estat_by_table_id(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
+    monkeypatch.setenv("ESTAT_APP_ID", "appid-SECRET-9")
+    events = tmp_path / "events"
+    write_event(events)
+    table = (
+        estat_line("280530000", "50105", 2010, 10)
+        + estat_line("284690000", "50105", 2010, 20)
+        + estat_line("281820000", "50103", 2010, 30)
+    )
+    with LocalServer(FakeComtrade()) as ct, LocalServer(FakeStatsData({"0003228184": table})) as es:
+        code = main(["--events", str(events), "--out", str(tmp_path / "raw"),
+                     "--store", str(tmp_path / "store"), "--comtrade-base", ct.url + "/public/v1/preview",
+                     "--estat-base", es.url + "/rest/3.0/app/json", "--min-interval", "0",
+                     "--no-progress"])  # fmt: skip
+        asked = [
+            (s.query["statsDataId"], s.query["cdCat01From"], s.query["cdTime"]) for s in es.seen
+        ]
+    assert code == 0, capsys.readouterr()
+    assert asked == [
+        ("0003228184", f"{hs}000", "2010000000") for hs in ("280530", "284690", "281820")
+    ]
+    from tradeimpact.store import FlowStore
+
+    flows = (
+        FlowStore(tmp_path / "store").scan().filter(pl.col("source") == "japan_customs").collect()
+    )
+    assert flows.height == 3 * 12
+    assert flows.filter(pl.col("hs6") == "281820")["partner_iso3"].unique().to_list() == ["KOR"]
+    assert flows["value_native"].sum() == 7 * (10 + 20 + 30) * 78 * 1000
+    for path in (tmp_path / "raw").rglob("*"):
+        if path.is_file():
+            assert b"appid-SECRET-9" not in path.read_bytes(), path

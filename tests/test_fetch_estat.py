@@ -11,6 +11,7 @@ import json
 import logging
 from pathlib import Path
 
+import polars as pl
 import pytest
 from fetch_server import LocalServer, Reply, Seen
 
@@ -246,3 +247,139 @@ def test_catalog_answer_with_a_file_url_is_refused_and_nothing_saved(tmp_path: P
         "estat_catalog_M_2010.meta",
         "estat_catalog_M_2010.meta.meta",
     ]  # the catalog and its sidecar only
+
+
+# ------------------------------------------------------------------ getStatsData by table id
+from fetch_server import FakeStatsData, estat_line  # noqa: E402
+
+from tradeimpact.fetch.estat import (  # noqa: E402
+    fetch_estat_stats_data,
+    plan_stats_data,
+)
+
+
+def stats_tables() -> dict[str, list[dict[str, str]]]:
+    """Table 0003228184 (imports 2006-10): 850511000 from China and Korea, 280530000 from China."""
+    return {
+        "0003228184": estat_line("850511000", "50105", 2010, 100)
+        + estat_line("850511000", "50103", 2010, 7)
+        + estat_line("280530000", "50105", 2010, 3)
+        + estat_line("850511000", "50105", 2009, 50),
+        "0003228185": estat_line("850511000", "50105", 2011, 9),
+    }
+
+
+def run_stats(srv: LocalServer, out: Path, requests, **kw):  # type: ignore[no-untyped-def]
+    args = {"out": out, "app_id": APP_ID, "api_base": srv.url + "/rest/3.0/app/json",
+            "client": client(), "clock": lambda: FIXED, "progress": False}  # fmt: skip
+    args.update(kw)
+    return fetch_estat_stats_data(requests, **args)
+
+
+def test_plan_by_table_id_and_by_tables() -> None:
+    reqs = plan_stats_data(["850511", "280530000"], [2010], stats_data_ids=["0003228184"])
+    assert [(r.stats_data_id, r.codes, r.years) for r in reqs] == [
+        ("0003228184", ("280530000",), (2010,)),
+        ("0003228184", ("850511",), (2010,)),
+    ]
+    assert reqs[1].params(100_000) == {
+        "lang": "J", "statsDataId": "0003228184", "cdCat01From": "850511000",
+        "cdCat01To": "850511999", "cdTime": "2010000000", "metaGetFlg": "Y", "cntGetFlg": "N",
+        "annotationGetFlg": "Y", "limit": "100000",
+    }  # fmt: skip
+    by_year = plan_stats_data(["850511"], [2009, 2010, 2011, 2026], tables="imports")
+    assert [(r.stats_data_id, r.years) for r in by_year] == [
+        ("0003228184", (2009, 2010)), ("0003228185", (2011,)), ("0004049326", (2026,)),
+    ]  # fmt: skip
+    with pytest.raises(ValueError, match="10 digits"):
+        plan_stats_data(["850511"], [2010], stats_data_ids=["12345"])
+    with pytest.raises(ValueError, match="needs --years"):
+        plan_stats_data(["850511"], [], tables="imports")
+
+
+def test_stats_data_pages_by_next_key_saved_unchanged_and_ingested(tmp_path: Path) -> None:
+    from tradeimpact.store import FlowStore
+
+    fake = FakeStatsData(stats_tables())
+    bodies: list[bytes] = []
+
+    def record(seen: Seen) -> Reply | None:
+        hooks = fake.hooks
+        fake.hooks = []
+        reply = fake(seen)
+        fake.hooks = hooks
+        bodies.append(reply.body)
+        return reply
+
+    fake.hooks.append(record)
+    reqs = plan_stats_data(["850511", "280530"], [2010], stats_data_ids=["0003228184"])
+    with LocalServer(fake) as srv:
+        summary = run_stats(srv, tmp_path, reqs, limit=50)
+    # 850511 in 2010: 2 lines x 41 records = 82 -> pages of 50 and 32; 280530: one page of 41
+    assert (summary.fetched, summary.failed, summary.rows, summary.requests) == (3, 0, 123, 3)
+    asked = [(s.query["cdCat01From"], s.query.get("startPosition")) for s in srv.seen]
+    assert asked == [("850511000", None), ("850511000", "51"), ("280530000", None)]
+    assert all(s.query["appId"] == APP_ID and s.query["limit"] == "50" for s in srv.seen)
+    files = sorted(tmp_path.glob("*.json"))
+    assert [p.name.rsplit("_", 1)[-1] for p in files] == ["p001.json", "p001.json", "p002.json"]
+    assert sorted(p.read_bytes() for p in files) == sorted(bodies)  # unchanged
+    for path in tmp_path.iterdir():
+        assert APP_ID.encode() not in path.read_bytes(), path.name
+    meta = read_sidecar(files[-1])
+    assert meta is not None and meta["request"]["params"]["startPosition"] == "51"
+    assert meta["rows"] == 32 and "appId" not in meta["request"]["params"]
+
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest(files)
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (36, 36, 0)
+    flows = store.scan().collect()
+    china_mar = flows.filter(
+        (pl.col("hs_code") == "850511000") & (pl.col("partner_iso3") == "CHN")
+        & (pl.col("period") == dt.date(2010, 3, 1))
+    ).row(0, named=True)  # fmt: skip
+    assert china_mar["value_native"] == 7 * 100 * 3 * 1000  # 2,100 thousand yen
+    assert china_mar["net_weight_kg"] == 100 * 3 and china_mar["quantity"] == 10 * 3
+    korea = flows.filter(pl.col("partner_iso3") == "KOR")
+    assert korea.height == 12 and korea["value_native"].sum() == 7 * 7 * 78 * 1000
+    assert flows.filter(pl.col("hs_code") == "280530000")["net_weight_kg"].sum() == 3 * 78
+
+
+def test_stats_data_resume_asks_only_the_missing_page(tmp_path: Path) -> None:
+    fake = FakeStatsData(stats_tables())
+    reqs = plan_stats_data(["850511"], [2010], stats_data_ids=["0003228184"])
+    with LocalServer(fake) as srv:
+        run_stats(srv, tmp_path, reqs, limit=50)
+        [p2] = list(tmp_path.glob("*_p002.json"))
+        before = p2.read_bytes()
+        p2.unlink()
+        n = len(srv.seen)
+        again = run_stats(srv, tmp_path, reqs, limit=50)
+        asked = srv.seen[n:]
+    assert (again.skipped, again.fetched) == (1, 1)
+    assert [s.query.get("startPosition") for s in asked] == ["51"]  # NEXT_KEY of the saved page
+    assert p2.read_bytes() == before
+
+
+def test_stats_data_refused_app_id_and_no_data(tmp_path: Path) -> None:
+    fake = FakeStatsData(stats_tables())
+    reqs = plan_stats_data(["850511"], [2010], stats_data_ids=["0003228184"])
+    with LocalServer(fake) as srv:
+        with pytest.raises(AuthError) as info:
+            run_stats(srv, tmp_path, reqs, app_id="refused")
+        assert "ESTAT_APP_ID" in str(info.value)
+        empty = plan_stats_data(["999999"], [2010], stats_data_ids=["0003228184"])
+        summary = run_stats(srv, tmp_path, empty)
+    assert summary.failed == 1 and "no data for this selection (STATUS 1)" in summary.failures[0]
+    assert APP_ID not in summary.failures[0]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_stats_data_by_tables_asks_each_table_its_years(tmp_path: Path) -> None:
+    fake = FakeStatsData(stats_tables())
+    reqs = plan_stats_data(["850511"], [2010, 2011], tables="imports")
+    with LocalServer(fake) as srv:
+        summary = run_stats(srv, tmp_path, reqs)
+    assert [(s.query["statsDataId"], s.query["cdTime"]) for s in srv.seen] == [
+        ("0003228184", "2010000000"), ("0003228185", "2011000000"),
+    ]  # fmt: skip
+    assert summary.rows == 2 * 41 + 41
