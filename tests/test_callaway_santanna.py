@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from conftest import shared_path
 
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.callaway_santanna import att_gt
+from tradeimpact.models.callaway_santanna import SmallGroupWarning, att_gt
 
 # did README (mpdta, est_method="reg", never-treated controls): ATT(g, t)
 MPDTA_ATT = {
@@ -141,7 +141,12 @@ def test_aggregated_ses_match_a_unit_bootstrap(mpdta: pl.DataFrame) -> None:
 
 
 def test_ehec_not_yet_treated(ehec: pl.DataFrame) -> None:
-    res = att_gt(ehec, "dins", "stfips", "year", "yexp2", control_group="notyet")
+    # did warns on this panel too: four adoption cohorts have fewer than 5 states
+    small = r"Check groups: 2015 \(3 units\), 2016 \(2 units\), 2017 \(1 unit\), 2019 \(2 units\)"
+    with pytest.warns(SmallGroupWarning, match=small):
+        res = att_gt(ehec, "dins", "stfips", "year", "yexp2", control_group="notyet")
+    assert res.small_groups == {"2015": 3, "2016": 2, "2017": 1, "2019": 2}
+    assert "small groups" in res.summary()
     got = {
         int(t): a
         for g, t, a in res.att_gt.select("group", "time", "att").iter_rows()
@@ -162,7 +167,8 @@ def test_ehec_not_yet_treated(ehec: pl.DataFrame) -> None:
     ctrl = g_of.isna() | (g_of > 2014)
     assert got[2014] == pytest.approx(dy[g_of == 2014].mean() - dy[ctrl].mean(), abs=1e-12)
     # never-treated controls differ (fewer comparison states)
-    never = att_gt(ehec, "dins", "stfips", "year", "yexp2", control_group="nevertreated")
+    with pytest.warns(SmallGroupWarning):
+        never = att_gt(ehec, "dins", "stfips", "year", "yexp2", control_group="nevertreated")
     n_ctrl = never.att_gt.filter(pl.col("group") == 2014)["n_control"].unique().to_list()
     assert n_ctrl == [int(g_of.isna().sum())]
 
@@ -218,3 +224,68 @@ def test_bad_inputs_and_documented_handling() -> None:
     holes.loc[5, "y"] = np.nan
     with pytest.raises(ModelSpecError, match="row 5"):
         att_gt(holes, "y", "id", "year", "g")
+
+
+# -- very small groups (did's pre_process_did rules) ----------------------------------------------
+
+
+def _two_period(n_treated: int, n_never: int, seed: int = 0) -> pd.DataFrame:
+    """SYNTHETIC two-period panel: cohort 2 (``n_treated`` units) and never treated (g = 0)."""
+    rng = np.random.default_rng(seed)
+    n = n_treated + n_never
+    unit = np.repeat(np.arange(n), 2)
+    period = np.tile([1, 2], n)
+    g = np.where(unit < n_treated, 2, 0)
+    y = rng.normal(size=n)[unit] + rng.normal(size=2 * n)
+    return pd.DataFrame({"id": unit, "t": period, "g": g, "y": y})
+
+
+def test_one_never_treated_unit_is_refused() -> None:
+    """The issue's repro (100 treated units, 1 never-treated unit, 2 periods: SE 0.16 with
+    n_control 1): did stops ("never treated group is too small"); so do we, naming the
+    one-treated-unit headline methods."""
+    df = _two_period(100, 1)
+    with pytest.raises(ModelSpecError, match="never treated group is too small") as err:
+        att_gt(df, "y", "id", "t", "g")
+    assert "control_group='notyet'" in str(err.value)
+    assert "inference='ri_t'" in str(err.value)
+    # with not-yet-treated controls did only warns; the estimate is the plain 2x2 (unchanged)
+    with pytest.warns(SmallGroupWarning, match=r"never treated \(1 unit\)"):
+        res = att_gt(df, "y", "id", "t", "g", control_group="notyet")
+    dy = df[df.t == 2].set_index("id")["y"] - df[df.t == 1].set_index("id")["y"]
+    assert res.params["ATT(2,2)"] == pytest.approx(dy[:100].mean() - dy[100], abs=1e-12)
+    assert res.att_gt["n_control"].to_list() == [1]
+
+
+def test_one_treated_unit_warns_and_the_warning_is_right() -> None:
+    """One treated unit among 20 never treated: a SmallGroupWarning pointing to ri_t; the ATT is
+    the 2x2 difference, unchanged. The warning's claim checked: across the 20 choices of the
+    treated unit ATT(2,2) varies far more (here s.d. 1.87) than the largest
+    analytic SE reported for one choice (0.39; the issue: 1.42 against 0.044)."""
+    rng = np.random.default_rng(3)
+    n = 21
+    y1, y2 = rng.normal(size=n), rng.normal(size=n)
+    atts, ses = [], []
+    for treated in range(20):
+        g = np.zeros(n, dtype=int)
+        g[treated] = 2
+        df = pd.DataFrame(
+            {"id": np.repeat(np.arange(n), 2), "t": np.tile([1, 2], n),
+             "g": np.repeat(g, 2), "y": np.column_stack([y1, y2]).ravel()}
+        )  # fmt: skip
+        with pytest.warns(SmallGroupWarning, match=r"Check groups: 2 \(1 unit\).*ri_t"):
+            res = att_gt(df, "y", "id", "t", "g")
+        dy = y2 - y1
+        assert res.params["ATT(2,2)"] == pytest.approx(dy[treated] - dy[g == 0].mean(), abs=1e-12)
+        atts.append(res.params["ATT(2,2)"])
+        ses.append(res.std_errors["ATT(2,2)"])
+    assert np.std(atts, ddof=1) > 3 * max(ses)
+
+
+def test_mpdta_has_no_small_groups(mpdta: pl.DataFrame) -> None:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SmallGroupWarning)
+        res = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    assert res.small_groups == {}
