@@ -71,8 +71,16 @@ def test_moved_input_is_rehomed_not_quarantined(tmp_path: Path, inputs: tuple[Pa
     moved = tmp_path / "archive" / "a-2010.csv"
     moved.parent.mkdir()
     shutil.move(a, moved)
-    # the complaint, kept for reference: ingested from the new path, each of its rows is
-    # "already stored from" the old path. rehome instead:
+    # ingested from the new path, each of its rows would be "already stored from" the old path:
+    # a per-file error says to re-home it
+    report = store.ingest([moved, b], on_error="skip")
+    assert report.files[0].status == (
+        f"error: {moved}: has the bytes of {a}, an input of the store {store.root} whose file is "
+        f"no longer there: if it moved, re-home it (`tradeimpact store rehome {a} {moved} --store "
+        f"{store.root}`, no row is rewritten); to store it as a new input, remove the old one "
+        "first (`tradeimpact store remove`)"
+    )
+    assert report.files[1].status == "unchanged"
     assert store.rehome(a, moved) == str(moved.resolve())
     entry = store.manifest()["inputs"][str(moved.resolve())]
     assert entry["path"] == str(moved) and entry["moved_from"] == [str(a)]

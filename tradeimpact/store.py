@@ -1088,6 +1088,8 @@ class FlowStore:
                 previous["rows_quarantined"],
                 "unchanged",
             )
+        if previous is None:
+            self._refuse_moved_copy(path, sha, src, work)
 
         stem = (
             hashlib.sha256(
@@ -1214,6 +1216,22 @@ class FlowStore:
             rows_quarantined,
             status,
         )
+
+    def _refuse_moved_copy(self, path: Path, sha: str, src: str, work: dict[str, Any]) -> None:
+        """A new input with the bytes of a stored input whose file is gone was moved: say so.
+
+        Ingested as a new input, each of its rows would be quarantined as "already stored from"
+        the old path; the user means to re-home it (or to remove the old input first).
+        """
+        for key, entry in sorted(work["inputs"].items()):
+            if entry["sha256"] == sha and entry["source"] == src and not Path(key).exists():
+                raise SourceFormatError(
+                    path,
+                    f"has the bytes of {entry['path']}, an input of the store {self.root} whose "
+                    "file is no longer there: if it moved, re-home it (`tradeimpact store rehome "
+                    f"{entry['path']} {path} --store {self.root}`, no row is rewritten); to store "
+                    "it as a new input, remove the old one first (`tradeimpact store remove`)",
+                )
 
     @staticmethod
     def _discard(year_dir: Path, stem: str, *paths: Path) -> None:
