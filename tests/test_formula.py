@@ -344,3 +344,18 @@ def test_import_is_lazy_and_exports() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_twoway_string_is_fixest_first_two_fixed_effects(panel: pd.DataFrame) -> None:
+    ours = ti.feols("y ~ x1 | unit + time", panel, vcov="twoway")
+    ref = pf.feols("y ~ x1 | unit + time", data=panel, vcov={"CRV1": "unit+time"}, fixef_tol=1e-12)
+    np.testing.assert_allclose(ours.std_errors.to_numpy(), ref.se().to_numpy(), rtol=SE_RTOL)
+    assert ours.n_clusters == {"unit": 100, "time": 20}
+
+
+def test_weights_equal_pyfixest(panel: pd.DataFrame) -> None:
+    d = panel.assign(w=np.random.default_rng(5).uniform(0.5, 2.0, len(panel)))
+    for vcov in ("hetero", {"CRV1": "f1"}):
+        ref = pf.feols("y ~ x1 + x2 | f1 + time", data=d, vcov=vcov, weights="w", fixef_tol=1e-12)
+        ours = ti.feols("y ~ x1 + x2 | f1 + time", d, vcov=vcov, weights="w", fixef_tol=1e-12)
+        _assert_same(ref, ours)

@@ -649,6 +649,12 @@ def feols_formula(
     parsed = parse_formula(fml)
     _check_ssc(ssc)
     kw_vcov, cl_terms = translate_vcov(vcov)
+    if isinstance(kw_vcov, str) and kw_vcov.upper() == "TWOWAY":
+        # fixest's "twoway": clustered by the first two fixed effects
+        if len(parsed.fixed_effects) < 2:
+            raise ModelSpecError("vcov='twoway' clusters by the first two fixed effects: give two")
+        cl_terms = [parsed.fe_names[0], parsed.fe_names[1]]
+        kw_vcov = {"CR1": cl_terms}
     mf = model_frame(parsed, data, cluster_terms=cl_terms, extra=[weights])
     res = feols_kw(
         mf.frame,
