@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import REPO
 from tests.test_store import assert_engines_read_scan, comtrade_csv, snapshot
+from tradeimpact.errors import TradeImpactError
 from tradeimpact.store import FlowStore
 
 PARTNERS = ["156", "410", "840", "276", "250"]
@@ -39,9 +40,9 @@ POINTS = [
     ("locked", "before"),  # lock taken, nothing done
     ("staged", "before"),  # a staged
     ("staged#2", "before"),  # a and c staged
-    ("moved", "before"),  # first file moved to versions/, not linked into flows/
-    ("linked", "before"),  # first file linked into flows/ (other engines see it)
+    ("moved", "before"),  # first file moved to versions/ (commit marker written)
     ("moved#3", "before"),  # inside the moves
+    ("linked", "before"),  # all 4 moved, the first linked into flows/ (other engines see it)
     ("linked#4", "before"),  # every new file in flows/, beside the replaced ones
     ("synced", "before"),  # folders fsynced
     ("manifest-written", "before"),  # .manifest.json.tmp written, not renamed
@@ -156,12 +157,22 @@ def test_kill_at_point(
     assert isinstance(inputs, list)
     # a reader needs no recovery: it sees exactly the old or the new state
     assert _sorted(FlowStore(store).scan()).equals(trial[f"{state}_rows"])  # type: ignore[arg-type]
+    # other engines: killed before the commit began, the hive folder is the old state; killed
+    # inside it, FlowStore.hive() refuses until a recovery
+    if point in ("locked", "staged", "staged#2"):
+        with FlowStore(store).hive():
+            assert_engines_read_scan(store)
+    else:
+        with pytest.raises(TradeImpactError, match="interrupted write left"):
+            with FlowStore(store).hive():
+                pass
     # recovery (what the next write does first), then other engines read what scan() reads
     checked = FlowStore(store).check(repair=True)
     assert checked.ok, checked.summary()
     live = {rel for e in FlowStore(store).manifest()["inputs"].values() for rel in e["files"]}
     assert {str(p.relative_to(store)) for p in store.glob("flows/**/*.parquet")} == live
-    assert_engines_read_scan(store)
+    with FlowStore(store).hive():
+        assert_engines_read_scan(store)
     assert _sorted(FlowStore(store).scan()).equals(trial[f"{state}_rows"])  # type: ignore[arg-type]
     # the ingest run again ends where an uninterrupted one ends, byte for byte
     report = FlowStore(store).ingest(inputs)
@@ -178,12 +189,14 @@ def test_kill_during_recovery_then_recover(trial: dict[str, object], tmp_path: P
     shutil.copytree(trial["before"], store)  # type: ignore[arg-type]
     inputs = trial["inputs"]
     assert isinstance(inputs, list)
-    _killed(store, inputs, "linked#3")  # 3 new files in flows/ and versions/, uncommitted
-    assert len(FlowStore(store).check(verify=False).unlisted) == 3
+    _killed(store, inputs, "linked#3")  # 4 new files in versions/, 3 linked into flows/
+    found = FlowStore(store).check(verify=False)
+    assert (len(found.unlisted), len(found.uncommitted)) == (3, 4)
+    assert ".commit-pending" in found.leftovers
     repair = "import sys\nfrom tradeimpact.store import FlowStore\nFlowStore(sys.argv[1]).check(repair=True)\n"
     _killed(store, [], "recover-removed#2", script=repair)
     half = FlowStore(store).check(verify=False)
-    assert not half.ok and len(half.unlisted) + len(half.uncommitted) == 4
+    assert not half.ok and (len(half.unlisted), len(half.uncommitted)) == (1, 4)
     assert FlowStore(store).check(repair=True).ok
     assert _sorted(FlowStore(store).scan()).equals(trial["before_rows"])  # type: ignore[arg-type]
     assert_engines_read_scan(store)

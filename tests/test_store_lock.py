@@ -160,3 +160,28 @@ def test_lock_is_released_on_error_and_in_one_process(tmp_path: Path) -> None:
         with pytest.raises(StoreLockedError):
             with writer_lock(store, timeout=0.0):
                 pass
+
+
+def test_hive_readers_hold_off_a_commit(tmp_path: Path) -> None:
+    """While another engine reads flows/ inside FlowStore.hive(), no commit changes it."""
+    import duckdb
+
+    first = _file(tmp_path / "first.csv", "392", 1)
+    second = _file(tmp_path / "second.csv", "410", 1)
+    store = FlowStore(tmp_path / "store")
+    store.ingest([first])
+    messages: list[str] = []
+    with store.hive() as flows:
+        with pytest.raises(StoreLockedError, match=r"readers held .* for more than 0\.3 s"):
+            FlowStore(store.root, lock_timeout=0.3, on_wait=messages.append).ingest([second])
+        glob = f"{flows}/**/*.parquet"
+        n = duckdb.execute(
+            "select count(*) from read_parquet(?, hive_partitioning=true)", [glob]
+        ).fetchone()
+        assert n == (240,)
+    assert messages == [f"{store.root}: waiting for readers of {store.root / 'flows'} to finish"]
+    assert store.inputs()["path"].to_list() == [str(first)]  # the write left nothing
+    assert store.check().ok
+    store.ingest([second])
+    with store.hive():
+        assert_engines_read_scan(store.root)

@@ -41,12 +41,14 @@ Commit protocol (generation ``g`` is the manifest's ``generation``; a write make
 
 1. take the writer lock; **recover** (below); read the manifest;
 2. stage: every new file is written under ``root/.staging-*/`` with a name ending ``-g<g+1>``;
-3. move each new file to ``versions/<rel>`` (fsynced), hard-link it to ``<rel>`` in the hive
-   folder; fsync the folders;
+3. take the commit lock (exclusive; :meth:`FlowStore.hive` readers hold it shared), create the
+   marker ``.commit-pending`` (fsynced); move each new file (already fsynced) to
+   ``versions/<rel>``, then hard-link each to ``<rel>`` in the hive folder; fsync the folders;
 4. write ``.manifest.json.tmp`` (fsync), ``os.replace`` it onto ``manifest.json``, fsync ``root``:
    **the commit point**;
 5. unlink the replaced files from the hive folder (their ``versions/`` links stay for older
-   scans); remove empty folders; remove the staging folder; release the lock.
+   scans); remove empty folders and the marker; release the commit lock; remove the staging
+   folder; release the writer lock.
 
 Recovery (at the start of every write, and by :meth:`FlowStore.check` with ``repair=True`` and
 :meth:`FlowStore.vacuum`) needs no journal, because the manifest is one: it removes staging
@@ -55,9 +57,10 @@ manifest does not list (files of an uncommitted write, or replaced files a kill 
 restores a listed file's hive or ``versions/`` link from the other; removes ``versions/`` files of
 a generation above the manifest's (an uncommitted write). A kill before step 4 is thus rolled
 back, a kill after it rolled forward; recovery is idempotent, so a kill during recovery is
-recovered by the next one. Between steps 3 and 5 of a running write (and after a kill there,
-until the next recovery) the hive folder holds both the new and the replaced files; other engines
-see exactly the manifest's state when no write is running or interrupted.
+recovered by the next one; it removes the marker last. Between steps 3 and 5 of a running write
+(and after a kill there, until the next recovery) the hive folder holds both the new and the
+replaced files: other engines read it inside :meth:`FlowStore.hive`, which waits for a running
+commit and refuses (naming the repair) while the marker of an interrupted one is there.
 
 Environment variable ``TRADEIMPACT_CRASH_AT`` (test-only, see
 :func:`tradeimpact.store_lock.crash_point`) kills the process at a named point of this sequence.
@@ -104,7 +107,7 @@ from tradeimpact.schema import FLOW_COLUMNS, FLOW_KEY, FLOW_SCHEMA, QUARANTINE_S
 from tradeimpact.sources import detect_reader, get_reader
 from tradeimpact.sources._text import Check, Staged, polars_file_error, problem_index, problem_text
 from tradeimpact.sources.base import Reader
-from tradeimpact.store_lock import StoreLockedError, crash_point, writer_lock
+from tradeimpact.store_lock import StoreLockedError, commit_lock, crash_point, writer_lock
 
 __all__ = [
     "MANIFEST_FORMAT",
@@ -128,6 +131,8 @@ Progress = Callable[[str, str], None]
 VERSIONS = "versions"
 _HIVE_DIRS = ("flows", "quarantine")
 _MANIFEST_TMP = ".manifest.json.tmp"
+#: exists from the start of a commit's changes to the hive folder until they are complete
+_PENDING = ".commit-pending"
 _GENERATION = re.compile(r"-g(\d+)\.parquet$")
 #: an entry's fields and their types (a manifest is checked against them when read)
 _ENTRY_FIELDS: dict[str, type | tuple[type, ...]] = {
@@ -657,6 +662,45 @@ class FlowStore:
         frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={"source": pl.String()})
         return frame.select([pl.col(n).cast(t) for n, t in schema.items()])
 
+    @contextlib.contextmanager
+    def hive(self, timeout: float | None = None) -> Iterator[Path]:
+        """The hive folder ``root/flows``, held steady while another engine reads it.
+
+        Inside the ``with`` block no write changes ``flows/`` (a write's commit waits for it;
+        the block holds the shared commit lock), and ``flows/`` holds exactly the files of
+        :meth:`scan`: DuckDB's ``read_parquet('<flows>/**/*.parquet', hive_partitioning=true)``
+        or ``pyarrow.dataset.dataset(flows, partitioning="hive")`` read what :meth:`scan` reads.
+
+        Parameters
+        ----------
+        timeout : float, optional
+            Seconds to wait for a running commit (default: the store's ``lock_timeout``).
+
+        Raises
+        ------
+        TradeImpactError
+            An interrupted write left files in ``flows/`` that the manifest does not list (the
+            next write, ``check(repair=True)`` or :meth:`vacuum` recovers), or there is no store.
+
+        Examples
+        --------
+        >>> with FlowStore("store").hive() as flows:                          # doctest: +SKIP
+        ...     duckdb.sql(f"select count(*) from read_parquet('{flows}/**/*.parquet', "
+        ...                "hive_partitioning=true)")
+        """
+        self._check_root()
+        if not self.manifest_path.exists():
+            raise TradeImpactError(f"{self.root}: no store here (nothing ingested)")
+        wait = self.lock_timeout if timeout is None else timeout
+        with commit_lock(self.root, False, wait, self.on_wait):
+            if (self.root / _PENDING).exists():
+                raise TradeImpactError(
+                    f"{self.root}: an interrupted write left {self.root / 'flows'} with files "
+                    "the manifest does not list; recover it first (`tradeimpact store check "
+                    f"--repair --store {self.root}`, or any write)"
+                )
+            yield self.root / "flows"
+
     # ------------------------------------------------------------------ lifecycle
     def check(self, *, verify: bool = True, repair: bool = False) -> StoreCheck:
         """Check that the files are what the manifest says; optionally repair first.
@@ -700,8 +744,9 @@ class FlowStore:
     def _inspect(self, verify: bool) -> StoreCheck:
         result = StoreCheck(str(self.root))
         result.leftovers = sorted(p.name for p in self.root.glob(".staging-*"))
-        if (self.root / _MANIFEST_TMP).exists():
-            result.leftovers.append(_MANIFEST_TMP)
+        for name in (_MANIFEST_TMP, _PENDING):
+            if (self.root / name).exists():
+                result.leftovers.append(name)
         try:
             manifest = self.manifest()
         except TradeImpactError as exc:
@@ -1025,21 +1070,34 @@ class FlowStore:
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append((leftover.name, size))
         (self.root / _MANIFEST_TMP).unlink(missing_ok=True)
-        for top in _HIVE_DIRS:
-            for file in _files_under(self.root / top):
-                if str(file.relative_to(self.root)) not in live:
-                    remove(file)
-        for file in _files_under(self.root / VERSIONS):
-            if _generation(file) > generation:
+        unlisted = [
+            file
+            for top in _HIVE_DIRS
+            for file in _files_under(self.root / top)
+            if str(file.relative_to(self.root)) not in live
+        ]
+        unlinked = [rel for rel in sorted(live) if not (self.root / rel).exists()]
+        pending = self.root / _PENDING
+        hive_lock = (
+            commit_lock(self.root, True, self.lock_timeout, self.on_wait)
+            if unlisted or unlinked or pending.exists()
+            else contextlib.nullcontext()
+        )
+        with hive_lock:  # only when the hive folder changes: readers of it wait meanwhile
+            for file in unlisted:
                 remove(file)
-        for rel in sorted(live):
-            hive, version = self.root / rel, self.root / VERSIONS / rel
-            if not hive.exists() and version.exists():
-                _link(version, hive)
-            elif hive.exists() and not version.exists():
-                _link(hive, version)  # a store written before the versions/ links
-        for top in (*_HIVE_DIRS, VERSIONS):
-            _remove_empty_dirs(self.root / top)
+            for file in _files_under(self.root / VERSIONS):
+                if _generation(file) > generation:
+                    remove(file)
+            for rel in sorted(live):
+                hive, version = self.root / rel, self.root / VERSIONS / rel
+                if not hive.exists() and version.exists():
+                    _link(version, hive)
+                elif hive.exists() and not version.exists():
+                    _link(hive, version)  # a store written before the versions/ links
+            for top in (*_HIVE_DIRS, VERSIONS):
+                _remove_empty_dirs(self.root / top)
+            pending.unlink(missing_ok=True)
         return removed
 
     def _write_manifest(self, manifest: dict[str, Any]) -> None:
@@ -1332,27 +1390,38 @@ class FlowStore:
             return
         old_live, new_live = _live(old), _live(work)
         added, dropped = sorted(new_live - old_live), sorted(old_live - new_live)
-        folders: set[Path] = set()
-        for rel in added:
-            if staging is None:
-                raise TradeImpactError(f"{self.root}: internal error, {rel} has no staged file")
-            version = self.root / VERSIONS / rel
-            version.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(staging / rel, version)
-            crash_point("moved")
-            _link(version, self.root / rel)
-            crash_point("linked")
-            folders |= {version.parent, (self.root / rel).parent}
-        for folder in sorted(folders):
-            _sync_dir(folder)
-        crash_point("synced")
-        self._write_manifest(work)
-        for rel in dropped:
-            (self.root / rel).unlink(missing_ok=True)
-            crash_point("dropped")
-        for top in (*_HIVE_DIRS, VERSIONS):
-            _remove_empty_dirs(self.root / top)
-        crash_point("swept")
+        if added and staging is None:
+            raise TradeImpactError(f"{self.root}: internal error, {added[0]} has no staged file")
+        with commit_lock(self.root, True, self.lock_timeout, self.on_wait):
+            self._mark_pending()
+            folders: set[Path] = set()
+            for rel in added:  # into versions/ first: other engines do not see these yet
+                version = self.root / VERSIONS / rel
+                version.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(staging / rel, version)  # type: ignore[operator]
+                folders.add(version.parent)
+                crash_point("moved")
+            for rel in added:  # then the hive links, just before the manifest
+                _link(self.root / VERSIONS / rel, self.root / rel)
+                folders.add((self.root / rel).parent)
+                crash_point("linked")
+            for folder in sorted(folders):
+                _sync_dir(folder)
+            crash_point("synced")
+            self._write_manifest(work)
+            for rel in dropped:
+                (self.root / rel).unlink(missing_ok=True)
+                crash_point("dropped")
+            for top in (*_HIVE_DIRS, VERSIONS):
+                _remove_empty_dirs(self.root / top)
+            crash_point("swept")
+            (self.root / _PENDING).unlink()
+
+    def _mark_pending(self) -> None:
+        """Create the marker of a commit in progress (removed when the hive folder is in line)."""
+        with open(self.root / _PENDING, "w", encoding="utf-8"):
+            pass
+        _sync_dir(self.root)
 
 
 def mirror(flows: pl.LazyFrame | pl.DataFrame, *, by_source: bool = True) -> pl.DataFrame:

@@ -5,7 +5,10 @@ holds an exclusive ``fcntl.flock`` on ``<store>/.lock`` from before it reads the
 after its last file operation. The kernel releases the lock when the holder exits, however it
 exits (a ``kill -9`` included), so a lock is never stale. The lock file holds the holder's pid
 while it is held (for the message a waiting writer prints) and is emptied on release; it is not
-part of the data. Readers take no lock: they read the manifest, which is replaced atomically.
+part of the data. Readers of the manifest (:meth:`~tradeimpact.store.FlowStore.scan`) take no lock: the manifest
+is replaced atomically. Readers of the hive folder (DuckDB, pyarrow) can take the shared commit
+lock, ``<store>/.commit.lock``, which a writer holds exclusively only while it changes that folder
+(:meth:`~tradeimpact.store.FlowStore.hive`).
 
 ``flock`` locks are advisory and local: they work between processes of one machine (any
 filesystem Linux and macOS lock locally), not between machines sharing an NFS or SMB folder.
@@ -23,10 +26,19 @@ from pathlib import Path
 
 from tradeimpact.errors import TradeImpactError
 
-__all__ = ["LOCK_NAME", "StoreLockedError", "crash_point", "writer_lock"]
+__all__ = [
+    "COMMIT_LOCK_NAME",
+    "LOCK_NAME",
+    "StoreLockedError",
+    "commit_lock",
+    "crash_point",
+    "writer_lock",
+]
 
-#: the lock file's name in the store's folder
+#: the writer lock file's name in the store's folder
 LOCK_NAME = ".lock"
+#: the commit lock file's name (a writer holds it while it changes the hive folder)
+COMMIT_LOCK_NAME = ".commit.lock"
 
 #: test-only environment variable: ``name`` or ``name#n`` (the n-th time that point is reached)
 CRASH_ENV = "TRADEIMPACT_CRASH_AT"
@@ -65,6 +77,36 @@ def _holder(handle: int) -> str:
     return text if text.isdigit() else ""
 
 
+def _acquire(
+    handle: int,
+    exclusive: bool,
+    timeout: float,
+    on_wait: Callable[[str], None] | None,
+    waiting: Callable[[], str],
+    timed_out: Callable[[], str],
+) -> None:
+    """``flock`` ``handle`` (exclusive or shared), polling until ``timeout`` seconds."""
+    import fcntl
+
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    deadline = time.monotonic() + timeout
+    told = False
+    while True:
+        try:
+            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+            return
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+                raise
+        if time.monotonic() >= deadline:
+            raise StoreLockedError(timed_out()) from None
+        if not told:
+            told = True
+            if on_wait is not None:
+                on_wait(waiting())
+        time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
+
+
 @contextlib.contextmanager
 def writer_lock(
     root: Path, timeout: float = 600.0, on_wait: Callable[[str], None] | None = None
@@ -90,29 +132,24 @@ def writer_lock(
 
     path = root / LOCK_NAME
     handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+
+    def who() -> str:
+        pid = _holder(handle)
+        return f"process {pid}" if pid else "another process"
+
     try:
-        deadline = time.monotonic() + timeout
-        told = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except OSError as exc:
-                if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                    raise
-            pid = _holder(handle)
-            who = f"process {pid}" if pid else "another process"
-            if time.monotonic() >= deadline:
-                raise StoreLockedError(
-                    f"{root}: the store is being written by {who} (its writer lock {path} was "
-                    f"not free within {timeout:g} s); try again when it has finished, or give a "
-                    "longer --lock-timeout"
-                ) from None
-            if not told:
-                told = True
-                if on_wait is not None:
-                    on_wait(f"{root}: waiting for {who} to finish writing (up to {timeout:g} s)")
-            time.sleep(min(0.05, max(deadline - time.monotonic(), 0.0)))
+        _acquire(
+            handle,
+            True,
+            timeout,
+            on_wait,
+            lambda: f"{root}: waiting for {who()} to finish writing (up to {timeout:g} s)",
+            lambda: (
+                f"{root}: the store is being written by {who()} (its writer lock {path} was "
+                f"not free within {timeout:g} s); try again when it has finished, or give a "
+                "longer --lock-timeout"
+            ),
+        )
         os.ftruncate(handle, 0)
         os.lseek(handle, 0, os.SEEK_SET)
         os.write(handle, f"{os.getpid()}\n".encode("ascii"))
@@ -120,6 +157,49 @@ def writer_lock(
             yield
         finally:
             os.ftruncate(handle, 0)  # the pid is only there while the lock is held
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    finally:
+        os.close(handle)
+
+
+@contextlib.contextmanager
+def commit_lock(
+    root: Path,
+    exclusive: bool,
+    timeout: float = 600.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Iterator[None]:
+    """Hold ``root``'s commit lock: exclusive while a writer changes the hive folder (the
+    short steps 3-5 of the commit), shared while another engine reads it
+    (:meth:`tradeimpact.store.FlowStore.hive`).
+
+    A store that cannot be written (no permission to create the lock file) is read unlocked:
+    nobody can commit to it either.
+    """
+    import fcntl
+
+    path = root / COMMIT_LOCK_NAME
+    try:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except PermissionError:
+        if exclusive:
+            raise
+        try:
+            handle = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            yield
+            return
+    try:
+        if exclusive:
+            waiting = f"{root}: waiting for readers of {root / 'flows'} to finish"
+            failed = f"{root}: readers held {root / 'flows'} for more than {timeout:g} s"
+        else:
+            waiting = f"{root}: waiting for a write to finish its commit"
+            failed = f"{root}: a write held its commit for more than {timeout:g} s"
+        _acquire(handle, exclusive, timeout, on_wait, lambda: waiting, lambda: failed)
+        try:
+            yield
+        finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
     finally:
         os.close(handle)
