@@ -47,6 +47,8 @@ fits["interaction"] = pf.feols("y ~ x1:x2 + x1", data=df)
 fits["twoway_cluster"] = pf.feols("y ~ x1 | unit + time", data=df, vcov={"CRV1": "unit + time"})
 # PPML with three fixed effects, clustered
 fits["ppml"] = pf.fepois("cnt ~ x1 + x2 | f1 + f2 + time", data=df, vcov={"CRV1": "f1"})
+# a regression table of two of them
+table = pf.etable([fits["twfe"], fits["event_study"]])
 """
 
 ACCESSOR_SCRIPT = """
@@ -102,8 +104,11 @@ def _numbers(fit: Any) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
 
 
 def test_pyfixest_script_same_numbers_with_tradeimpact() -> None:
-    ref = _run("pyfixest")["fits"]
-    ours = _run("tradeimpact")["fits"]
+    ref_ns, ours_ns = _run("pyfixest"), _run("tradeimpact")
+    ref, ours = ref_ns["fits"], ours_ns["fits"]
+    # the etable line ran with both: tradeimpact's table holds both models' coefficients
+    table = str(ours_ns["table"])
+    assert "x1" in table and "rel::0:treat" in table
     assert set(ours) == set(ref)
     for name in ref:
         names_r, b_r, se_r, p_r = _numbers(ref[name])

@@ -390,7 +390,9 @@ def _syntax_message(parsed: ParsedFormula, side: str, text: str, err: Exception)
         except Exception:
             bad = term
             break
-    return f"cannot parse the {side} term {bad!r} of {parsed.formula!r}: {err}"
+    # formulaic's messages carry ANSI colour codes and a second line pointing at the operator
+    reason = re.sub(r"\x1b\[[0-9;]*m", "", str(err)).strip().splitlines()
+    return f"cannot parse the {side} term {bad!r} of {parsed.formula!r}: {reason[0] if reason else err}"
 
 
 def _bare_terms(text: str) -> list[str]:
