@@ -1,6 +1,11 @@
 """Fetch exactly the data the events in ``analysis/events/`` need, then ingest it (``nox -s fetch``).
 
-``python -m tradeimpact.fetch.case_studies --events analysis/events --out data_raw``
+``python -m tradeimpact.fetch.case_studies [--events DIR] [--out DIR] [--dry-run]`` (also
+``tradeimpact fetch case-studies ...``). The defaults come from the package location, not the
+current folder (:mod:`tradeimpact.paths`): ``<project>/analysis/events``, ``<project>/data_raw``
+and ``<project>/store``; outside a project checkout, pass them (a clear error says so).
+``--dry-run`` prints every first request (no key), its file, the calls and the throttle time,
+and fetches nothing.
 
 Keys read from each event file (``analysis/events/<name>.toml``, the schema of
 :mod:`tradeimpact.panel`; these files say "Keep the keys plain: tradeimpact.fetch also reads
@@ -26,14 +31,15 @@ before today):
 * UN Comtrade, importer side: reporters = treated + controls, partner = source, flow M;
 * UN Comtrade, diversion: reporter = treated, partners = suppliers, flow M;
 * UN Comtrade, exporter side (mirror): reporter = source, partners = treated + controls, flow X;
-* e-Stat (only when ``ESTAT_APP_ID`` is set): the treated country's commodity-by-country import
-  files of the window's years (Japan only: the fetcher is Japan's);
+* e-Stat (only when ``ESTAT_APP_ID`` is set; Japan only: the fetcher is Japan's): the event's HS
+  codes in the commodity-by-country import tables holding the window's years, by table id
+  (getStatsData, research/events.md 5.2); ``--estat-route files`` fetches the CSV files instead;
 * CEPII BACI (only with ``--baci-release``): the years of the window the release covers, in the
   newest HS revision in force at the window's start.
 
 Everything goes to ``<out>/comtrade/``, ``<out>/estat/``, ``<out>/baci/``; identical requests of
 two events are one file (names hash the request). Then the fetched files are ingested into the
-store (``--store``, default ``store``) with :class:`tradeimpact.store.FlowStore`.
+store (``--store``) with :class:`tradeimpact.store.FlowStore`.
 """
 
 from __future__ import annotations

@@ -1,16 +1,24 @@
 """Fetch Trade Statistics of Japan (commodity by country, monthly) through Japan's e-Stat.
 
-What is fetched, and why this route
------------------------------------
-Japan's trade statistics (Ministry of Finance, government statistics code ``00350300``, 普通貿易統計)
-are published on e-Stat as *files*: per year, CSV tables "品別国別表" (9-digit commodity by
-country) with the twelve months side by side -- exactly the layout of Japan Customs' own
-download, which :mod:`tradeimpact.sources.japan_customs` reads (``Exp or Imp,Year,HS,Country,
-Unit1,Unit2,Quantity1-Year,...,Value-Dec``; its docstring names e-Stat "品別国別表"). The files are
-saved **unchanged** (bytes as served, UTF-8 or Shift-JIS), so that reader takes them as they are.
+Two routes, both with the e-Stat application ID ``ESTAT_APP_ID`` (never written to a file, a
+sidecar, a log line or an error message).
 
-The e-Stat API (``ESTAT_APP_ID``) finds the files: ``getDataCatalog`` lists a statistic's files
-with their download URLs. Steps, per (year, flow):
+Route 1, by table id (:func:`fetch_estat_stats_data`, ``tradeimpact fetch estat --stats-data-id``
+or ``--tables imports``): the database tables of the commodity-by-country statistics, whose
+statsDataIds and dimensions research/events.md section 5.2 lists (imports 2006-10
+``0003228184`` ... 2026- ``0004049326``; ``cat01`` the 9-digit code, ``cat02`` measure x month,
+``area`` ``'5'`` + the country code, ``time`` the year). ``GET {api}/getStatsData?appId=...
+&lang=J&statsDataId=...&cdCat01=...`` (or ``cdCat01From``/``cdCat01To`` for an HS prefix)
+``&cdTime=YYYY000000&metaGetFlg=Y&cntGetFlg=N&annotationGetFlg=Y&limit=100000``; an answer of
+more than 100,000 records continues with ``startPosition`` = ``RESULT_INF.NEXT_KEY``. Each page
+is saved unchanged as ``<stem>_pNNN.json`` beside its sidecar and read by
+:class:`tradeimpact.sources.estat_api.EstatApiReader` (the pages of one answer together).
+
+Route 2, by file (:func:`fetch_estat`, the fallback): the same statistics published as CSV files
+"品別国別表" (9-digit commodity by country, twelve months side by side, the layout of Japan
+Customs' own download that :mod:`tradeimpact.sources.japan_customs` reads). Saved **unchanged**
+(bytes as served, UTF-8 or Shift-JIS). ``getDataCatalog`` lists a statistic's files with their
+download URLs. Steps, per (year, flow):
 
 1. ``GET {api}/getDataCatalog?appId=...&lang=J&statsCode=00350300&surveyYears=YYYY&dataType=CSV
    &searchWord=品別国別表 AND 輸入&limit=100`` (``輸出`` for exports; more pages by ``startPosition``
@@ -19,29 +27,37 @@ with their download URLs. Steps, per (year, flow):
    ``ERROR_MSG``). Resources: ``DATA_CATALOG_LIST_INF.DATA_CATALOG_INF[].RESOURCES.RESOURCE[]``
    with ``@id``, ``TITLE.NAME``, ``URL`` and ``FORMAT`` (one element comes as an object, several
    as a list: both are read). The answer is kept as ``estat_catalog_<flow>_<year>.meta``
-   (JSON; a ``.meta`` name, so no reader or ``flow_files`` takes it for data) and reused by a resumed fetch
-   unless ``refresh_catalog``; the appId is never written (redacted if the server echoed it).
+   (JSON; a ``.meta`` name, so no reader or ``flow_files`` takes it for data) and reused by a
+   resumed fetch unless ``refresh_catalog``; the appId is never written (redacted if the server
+   echoed it).
 2. Each CSV resource whose title names the flow (輸入 or 輸出) and matches ``title_filter`` is
-   downloaded from its ``URL`` (public file download, no appId), checked to be a
-   commodity-by-country table (first line has ``Exp or Imp``, ``HS`` and ``Country``; an HTML
-   error page is retried, then fails), and saved as ``estat_<flow>_<year>_<resource id>.csv``
-   beside its sidecar.
+   downloaded from its ``URL`` (public file download, no appId; only an https URL is followed,
+   :func:`tradeimpact.fetch.http.check_url`: a ``file:`` URL in an answer is refused), checked to
+   be a commodity-by-country table (first line has ``Exp or Imp``, ``HS`` and ``Country``; an
+   HTML error page is retried, then fails), and saved as
+   ``estat_<flow>_<year>_<resource id>.csv`` beside its sidecar.
+
+Every route has a dry run (:func:`plan_estat_stats_data`, :func:`plan_estat`): the calls it would
+make first, without any network access.
 
 Verified (search tool, stored copies): the API base ``https://api.e-stat.go.jp/rest/3.0/app/json``,
 the functions getStatsList / getMetaInfo / getStatsData / getDataCatalog and their parameters
 (``appId``, ``lang``, ``statsCode``, ``surveyYears``, ``searchWord`` with AND/OR, ``dataType``
-CSV, ``limit``, ``startPosition``/``NEXT_KEY``), the answer paths and the STATUS codes (0-2 normal,
-100 authentication failed, >= 100 errors) from a summary of the official "API仕様 ver 3.0";
-the statistics code 00350300 and the e-Stat file download ``/stat-search/file-download?statInfId=
-...&fileKind=1`` serving CSVs headed ``Exp or Imp,Year,HS,Country`` from public scripts that fetch
-these files (toukei 00350300, tstat 000001013141).
+CSV, ``limit``, ``startPosition``/``NEXT_KEY``), the answer paths (``GET_STATS_DATA.
+STATISTICAL_DATA.DATA_INF.VALUE`` with ``@cat01``... and ``$``, ``CLASS_INF.CLASS_OBJ``,
+``DATA_INF.NOTE``/``ANNOTATION``) and the STATUS codes (0-2 normal, 100 authentication failed,
+>= 100 errors) from public code calling the API and a summary of the official "API仕様 ver 3.0";
+the statsDataIds and dimension codes of the trade tables from research/events.md 5.2 (read
+there from public code; the official table pages were not readable); the statistics code
+00350300 and the e-Stat file download ``/stat-search/file-download?statInfId=...&fileKind=1``
+serving CSVs headed ``Exp or Imp,Year,HS,Country`` from public scripts that fetch these files
+(toukei 00350300, tstat 000001013141).
 
-Not verified: that getDataCatalog lists each trade-statistics CSV (the scripts seen browse the
-e-Stat file pages instead), the exact resource titles (hence the loose title match and
-``title_filter``), and whether getStatsData tables carry the 9-digit-by-country monthly detail
-(no statsDataId for it was found, and a guide to Japan's trade statistics, officekaisuiyoku.com
-"貿易統計", says e-Stat's database tables for trade are annual only: so that route is not used). A user who knows the files' ids can
-skip the catalog: ``stat_inf_ids`` downloads them directly.
+Not verified: that the ``cdCat01From``/``cdCat01To`` range filter selects a code prefix as
+documented for other tables (a user can pass the 9-digit codes instead), that getDataCatalog
+lists each trade-statistics CSV (the scripts seen browse the e-Stat file pages instead) and the
+exact resource titles (hence the loose title match and ``title_filter``). A user who knows the
+files' ids can skip the catalog: ``stat_inf_ids`` downloads them directly.
 """
 
 from __future__ import annotations
