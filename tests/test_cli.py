@@ -253,3 +253,19 @@ def test_unterminated_quote_is_a_per_file_error(
     assert code == 1
     assert f"error: {bad}" in err and "Traceback" not in err
     assert FlowStore(store).inputs()["path"].to_list() == [str(good)]
+
+
+def test_ingest_interrupted_says_what_the_store_holds(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = tmp_path / "good.csv"
+    good.write_text(HEADER + "\nA,2010,392,M,156,H3,280530,2\n")
+    store = tmp_path / "store"
+
+    def interrupted(self: FlowStore, *args: object, **kwargs: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(FlowStore, "ingest", interrupted)
+    code, _, err = _run(capsys, "ingest", str(good), "--store", str(store), "--no-progress")
+    assert code == 130
+    assert "error: interrupted the store holds its state before or after this ingest" in err

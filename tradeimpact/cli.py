@@ -96,14 +96,15 @@ def _ingest(args: argparse.Namespace) -> int:
             err.print(f"[red]error:[/] {exc}", highlight=False, markup=True)
             err.print("nothing was stored (the store is unchanged)")
             return 1
-        except OSError as exc:  # the store's disk (full, read-only): not one input's problem
-            err.print(f"[red]error:[/] {args.store}: {exc}", highlight=False, markup=True)
+        except (OSError, KeyboardInterrupt) as exc:  # the store's disk (full, read-only), ^C
+            what = "interrupted" if isinstance(exc, KeyboardInterrupt) else f"{args.store}: {exc}"
+            err.print(f"[red]error:[/] {what}", highlight=False, markup=True)
             err.print(
                 "the store holds its state before or after this ingest, never half "
                 f"(tradeimpact store check --store {args.store})",
                 highlight=False,
             )
-            return 1
+            return 130 if isinstance(exc, KeyboardInterrupt) else 1
 
     table = Table(title=f"ingest into {args.store}")
     table.add_column("file", overflow="fold")

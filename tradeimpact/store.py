@@ -1167,7 +1167,7 @@ class FlowStore:
         rejected_path = staging / f"{stem}.rejected.parquet"
         # a file of at most _BATCH_ROWS rows is written to its year partitions by the first pass;
         # a larger one to a staging file, then partitioned in batches of years
-        direct = _estimated_rows(path) <= _BATCH_ROWS
+        direct = _reading(path, _estimated_rows, path) <= _BATCH_ROWS
         good_target: Path | pl.PartitionBy = _partitions(year_dir, stem) if direct else good_path
         try:
             # pass 1, one read of the input: the reader's and the shared checks as one cheap
