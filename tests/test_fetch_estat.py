@@ -383,3 +383,23 @@ def test_stats_data_by_tables_asks_each_table_its_years(tmp_path: Path) -> None:
         ("0003228184", "2010000000"), ("0003228185", "2011000000"),
     ]  # fmt: skip
     assert summary.rows == 2 * 41 + 41
+
+
+def test_stats_data_refresh_replaces_a_revised_table_and_drops_stale_pages(tmp_path: Path) -> None:
+    from tradeimpact.sources.estat_api import EstatApiReader
+
+    tables = {"0004049326": estat_line("850511000", "50105", 2026, 4, months=3)}  # 14 records
+    fake = FakeStatsData(tables)
+    reqs = plan_stats_data(["850511"], [2026], stats_data_ids=["0004049326"])
+    with LocalServer(fake) as srv:
+        run_stats(srv, tmp_path, reqs, limit=5)  # 3 pages of 5, 5, 4
+        assert len(list(tmp_path.glob("*_p*.json"))) == 3
+        tables["0004049326"] = estat_line("850511000", "50105", 2026, 5, months=1)  # 8 records
+        n = len(srv.seen)
+        again = run_stats(srv, tmp_path, reqs, limit=5, refresh=True)
+        assert len(srv.seen) == n + 2 and again.fetched == 2
+    pages = sorted(tmp_path.glob("*_p*.json"))
+    assert [p.name[-9:] for p in pages] == ["p001.json", "p002.json"]  # stale p003 removed
+    assert not list(tmp_path.glob("*_p003.json.meta"))
+    frame = EstatApiReader().read(pages[0]).collect()
+    assert frame["value_native"].to_list() == [7 * 5 * 1000]  # the revised January only

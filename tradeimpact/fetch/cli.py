@@ -124,6 +124,7 @@ def _estat(args: argparse.Namespace, dry_run: bool = False) -> Any:
             requests,
             out=out,
             api_base=base,
+            refresh=args.refresh,
             min_interval=args.min_interval,
             progress=not args.no_progress,
         )
@@ -216,6 +217,9 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--title-filter", default=None, help="regular expression on file titles")
     p.add_argument("--stat-inf-ids", default=None, help="e-Stat file ids to download directly")
     p.add_argument("--refresh-catalog", action="store_true", help="ask the catalog again")
+    p.add_argument(
+        "--refresh", action="store_true", help="getStatsData route: ask every page again"
+    )
     p.add_argument("--min-interval", type=float, default=1.0, help="seconds between calls")
     p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
     p.add_argument("--no-progress", action="store_true")

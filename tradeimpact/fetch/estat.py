@@ -83,6 +83,7 @@ from tradeimpact.fetch.chunks import (
     progress_bar,
     request_chunk,
     save_chunk,
+    sidecar_path,
     utc_now,
 )
 from tradeimpact.fetch.http import AuthError, BadBody, FetchError, HttpClient, Response
@@ -535,6 +536,7 @@ def fetch_estat_stats_data(
     app_id: str | None = None,
     api_base: str = API_BASE,
     limit: int = STATS_DATA_LIMIT,
+    refresh: bool = False,
     client: HttpClient | None = None,
     min_interval: float = 1.0,
     clock: Clock = utc_now,
@@ -566,6 +568,10 @@ def fetch_estat_stats_data(
         API base (tests point it at 127.0.0.1).
     limit : int
         Records a call (100,000, the API's cap).
+    refresh : bool
+        Ask every page again even when it is on disk and intact (a table still being revised:
+        the current year's). Pages left from a longer earlier answer are removed either way, so
+        the pages on disk are always one answer.
     client, min_interval, clock, progress
         As in :func:`fetch_estat`.
 
@@ -594,7 +600,7 @@ def fetch_estat_stats_data(
             while True:
                 path = out / f"{req.stem()}_p{page:03d}.json"
                 what = path.name
-                if is_intact(path):
+                if not refresh and is_intact(path):
                     _, start, _ = _stats_status(_stats_answer(path.read_bytes()), what)
                     summary.skipped += 1
                     summary.files.append(path)
@@ -645,12 +651,22 @@ def fetch_estat_stats_data(
                     summary.files.append(path)
                     start = next_key
                 if start is None:
+                    _remove_pages_after(out, req.stem(), page)
                     bar.advance()
                     break
                 page += 1
     if progress:
         print_summary(summary)
     return summary
+
+
+def _remove_pages_after(out: Path, stem: str, last: int) -> None:
+    """Delete ``<stem>_pNNN.json`` (and sidecars) with NNN > ``last``: left from a longer answer."""
+    for path in out.glob(f"{stem}_p*.json"):
+        number = path.name.removeprefix(f"{stem}_p").removesuffix(".json")
+        if number.isdigit() and int(number) > last:
+            path.unlink()
+            sidecar_path(path).unlink(missing_ok=True)
 
 
 def plan_estat_stats_data(
