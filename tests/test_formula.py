@@ -359,3 +359,28 @@ def test_weights_equal_pyfixest(panel: pd.DataFrame) -> None:
         ref = pf.feols("y ~ x1 + x2 | f1 + time", data=d, vcov=vcov, weights="w", fixef_tol=1e-12)
         ours = ti.feols("y ~ x1 + x2 | f1 + time", d, vcov=vcov, weights="w", fixef_tol=1e-12)
         _assert_same(ref, ours)
+
+
+@pytest.mark.parametrize(
+    "fml",
+    [
+        "y ~ i(treat, region) | f1",
+        "y ~ i(region, x1, ref='east') | f1s",
+        "y ~ x1 | f1s + f2",
+        "y ~ i(region) + x1",
+        "y ~ i(f2, ref=3) | unit",
+    ],
+)
+def test_text_levels_factor_interactions_and_missing_fe_as_pyfixest(
+    panel: pd.DataFrame, fml: str
+) -> None:
+    """Text fixed effects and levels, i() of two factors, and a fixed effect with NaN labels
+    (their rows dropped, as pyfixest's factorize does)."""
+    d = panel.assign(
+        region=np.array(["north", "south", "east", "west"])[panel["f2"] % 4],
+        f1s="g" + panel["f1"].astype(str),
+        f2=panel["f2"].astype(float),
+    )
+    d.loc[[5, 9], "f2"] = np.nan
+    ref, ours = _fit_both("feols", fml, d, {"CRV1": "f1s"})
+    _assert_same(ref, ours)
