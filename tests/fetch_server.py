@@ -48,6 +48,7 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
     truncate_to: int | None = None
     trickle: tuple[int, float] | None = None
+    delay: float = 0.0  # seconds before the status line (a server slow to answer)
 
 
 class LocalServer:
@@ -73,6 +74,8 @@ class LocalServer:
                 )
                 outer.seen.append(seen)
                 reply = outer.respond(seen)
+                if reply.delay:
+                    time.sleep(reply.delay)
                 self.send_response(reply.status)
                 headers = {"Content-Type": "application/json", **reply.headers}
                 for name, value in headers.items():

@@ -297,3 +297,15 @@ def test_redirect_to_a_file_url_is_refused(tmp_path: Path) -> None:
         with pytest.raises(FetchError, match=r"redirect: refused URL 'file://.*not file:"):
             make_client([]).get(srv.url + "/x", headers={"Ocp-Apim-Subscription-Key": KEY})
     assert len(srv.seen) == 1  # refused at once, not retried
+
+
+def test_server_slow_to_send_its_headers_times_out_each_attempt() -> None:
+    client = HttpClient(
+        policy=RetryPolicy(max_attempts=2, backoff_base=0.01, timeout=0.3), sleep=lambda s: None
+    )
+    with LocalServer(scripted([Reply(body=b"{}", delay=1.5)])) as srv:
+        t0 = time.monotonic()
+        with pytest.raises(FetchError, match=r"gave up after 2 attempts.*(timed out|TimeoutError)"):
+            client.get(srv.url + "/x")
+        elapsed = time.monotonic() - t0
+    assert 0.6 <= elapsed < 1.4, elapsed  # 2 attempts x 0.3 s, not 2 x 1.5 s
