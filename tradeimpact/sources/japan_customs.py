@@ -43,7 +43,6 @@ from tradeimpact.sources._codetables import (
     canonical,
     decode_strict,
     exact_scaled,
-    first_problem,
     hs_revision_for_year,
     iso3_map,
     max_digits,
@@ -53,7 +52,13 @@ from tradeimpact.sources._codetables import (
     require_columns,
     split_header,
 )
-from tradeimpact.sources._text import Check, non_finite, scan_delimited
+from tradeimpact.sources._text import (
+    Check,
+    non_finite,
+    problem_index,
+    problem_text,
+    scan_delimited,
+)
 
 __all__ = ["MONTHS", "JapanCustomsReader", "detect_encoding"]
 
@@ -272,9 +277,21 @@ class JapanCustomsReader:
                     ),
                 )
             )
-        reject_field, reject_reason = first_problem(checks)
-        lf = lf.with_columns(
-            reject_field.alias("reject_field"), reject_reason.alias("reject_reason")
+        # the file is in memory already (decoded above): the ~200 line checks are evaluated here
+        # once, as the index of the first failing one (integers), and the reason texts are built
+        # for the failing lines only (a text expression per check over every line costs far more)
+        frame = lf.with_columns(problem_index(checks).alias("_problem")).collect()
+        failing = frame.filter(pl.col("_problem").is_not_null())
+        reject_field, reject_reason = problem_text(checks, pl.col("_problem"))
+        reasons = failing.select(
+            pl.col("source_line"),
+            reject_field.cast(pl.String).alias("reject_field"),
+            reject_reason.cast(pl.String).alias("reject_reason"),
+        )
+        lf = (
+            frame.drop("_problem")
+            .join(reasons, on="source_line", how="left", maintain_order="left")
+            .lazy()
         )
 
         # wide -> long: one struct per month, unpivoted, then unnested
