@@ -44,15 +44,18 @@ SUBCOMMAND_MODULES: list[str] = [
 
 
 def _generic_reader(mapping_file: str) -> Any:
-    """A GenericReader from a JSON file of its keyword arguments (``mapping``, ``source``...)."""
-    from tradeimpact.sources.generic import GenericReader
+    """A GenericReader from a JSON file of its keyword arguments (``mapping``, ``source``...).
 
-    with open(mapping_file, encoding="utf-8") as handle:
-        config = json.load(handle)
-    if "period_range" in config and config["period_range"] is not None:
-        start, end = config["period_range"]
-        config["period_range"] = (dt.date.fromisoformat(start), dt.date.fromisoformat(end))
-    return GenericReader(**config)
+    Read by :meth:`GenericReader.from_json`; a bad file (invalid JSON with its line and column,
+    an unknown key with the nearest known one) prints the error and exits with status 2.
+    """
+    from tradeimpact.sources.generic import GenericReader, MappingError
+
+    try:
+        return GenericReader.from_json(mapping_file)
+    except MappingError as exc:
+        Console(file=sys.stderr).print(f"error: {exc}", markup=False, highlight=False)
+        raise SystemExit(2) from None
 
 
 def _ingest(args: argparse.Namespace) -> int:
