@@ -348,3 +348,29 @@ def test_kill_during_vacuum_then_vacuum(tmp_path: Path, inputs: tuple[Path, Path
     assert store.check().old_versions == n - 2 and store.check().ok
     assert len(store.vacuum().removed) == n - 2
     assert not list(store.root.glob("versions/**/*.parquet"))
+
+
+def test_older_manifest_copy_costs_no_data(tmp_path: Path, inputs: tuple[Path, Path]) -> None:
+    """manifest.json replaced by an older copy (a restore gone wrong): the newer files are
+    reported, and neither a repair nor a vacuum removes them; the right manifest brings all back."""
+    a, b = inputs
+    store = FlowStore(tmp_path / "store")
+    store.ingest([a])  # generation 1
+    older = store.manifest_path.read_text()
+    store.ingest([b])  # generation 2
+    comtrade_csv(a, [("2010", "392", "M", "156", "280530", "1000", "5555")])
+    store.ingest([a])  # generation 3
+    newer = store.manifest_path.read_text()
+    flows = store.scan().collect()
+    store.manifest_path.write_text(older)
+    found = store.check()
+    assert not found.ok
+    assert found.later and all("-g2." in f or "-g3." in f for f in found.later)
+    assert "newer than the manifest" in found.summary()
+    assert not store.check(repair=True).ok
+    store.vacuum()
+    assert sorted(store.check().later) == sorted(found.later)  # nothing of them removed
+    store.manifest_path.write_text(newer)
+    assert store.check(repair=True).ok
+    assert store.scan().collect().equals(flows)
+    assert_engines_read_scan(store.root)

@@ -52,12 +52,15 @@ Commit protocol (generation ``g`` is the manifest's ``generation``; a write make
 
 Recovery (at the start of every write, and by :meth:`FlowStore.check` with ``repair=True`` and
 :meth:`FlowStore.vacuum`) needs no journal, because the manifest is one: it removes staging
-folders and ``.manifest.json.tmp``; removes every file of ``flows/`` and ``quarantine/`` the
-manifest does not list (files of an uncommitted write, or replaced files a kill left behind);
-restores a listed file's hive or ``versions/`` link from the other; removes ``versions/`` files of
-a generation above the manifest's (an uncommitted write). A kill before step 4 is thus rolled
-back, a kill after it rolled forward; recovery is idempotent, so a kill during recovery is
-recovered by the next one; it removes the marker last. Between steps 3 and 5 of a running write
+folders and ``.manifest.json.tmp``; unlinks from ``flows/`` and ``quarantine/`` every file the
+manifest does not list (a replaced file a kill left there stays under ``versions/`` until a
+vacuum); removes the files of generation ``g + 1`` when the marker is there (they are the
+interrupted commit's; a committed file is never removed by a recovery); restores a listed file's
+hive or ``versions/`` link from the other. A kill before step 4 is thus rolled back, a kill after
+it rolled forward; recovery is idempotent, so a kill during recovery is recovered by the next
+one; it removes the marker last. Files of a later generation than the manifest's that no marker
+explains (a ``manifest.json`` replaced by an older copy) are left alone and reported by
+:meth:`FlowStore.check`; only :meth:`FlowStore.vacuum` deletes committed files, and never those. Between steps 3 and 5 of a running write
 (and after a kill there, until the next recovery) the hive folder holds both the new and the
 replaced files: other engines read it inside :meth:`FlowStore.hive`, which waits for a running
 commit and refuses (naming the repair) while the marker of an interrupted one is there.
@@ -451,6 +454,9 @@ class StoreCheck:
     uncommitted: list[str] = field(default_factory=list)
     #: files whose bytes or row counts differ from the manifest's record
     mismatched: list[str] = field(default_factory=list)
+    #: files of generations after the manifest's that no interrupted write explains: was
+    #: ``manifest.json`` replaced by an older copy? Never removed by a repair or a vacuum
+    later: list[str] = field(default_factory=list)
     #: facts that are no problem of the store (e.g. an input moved since it was ingested)
     notes: list[str] = field(default_factory=list)
     #: files of earlier versions kept for older scans, and their bytes (a vacuum frees them)
@@ -461,7 +467,12 @@ class StoreCheck:
     def ok(self) -> bool:
         """True when the manifest reads and every file is where it says, with its bytes."""
         return self.manifest_error is None and not (
-            self.missing or self.unlisted or self.leftovers or self.uncommitted or self.mismatched
+            self.missing
+            or self.unlisted
+            or self.leftovers
+            or self.uncommitted
+            or self.mismatched
+            or self.later
         )
 
     def summary(self) -> str:
@@ -475,6 +486,7 @@ class StoreCheck:
             ("left by an interrupted write", self.leftovers),
             ("uncommitted", self.uncommitted),
             ("damaged", self.mismatched),
+            ("newer than the manifest (was manifest.json replaced by an older copy?)", self.later),
         ):
             lines += [f"  {label}: {item}" for item in items]
         if self.old_versions:
@@ -753,17 +765,25 @@ class FlowStore:
             result.manifest_error = str(exc)
             return result
         live = _live(manifest)
+        # the generation an interrupted commit wrote (its marker is there), and the first later
+        later = manifest["generation"] + 1
+        if (self.root / _PENDING).exists():
+            later += 1
         for top in _HIVE_DIRS:
             for file in _files_under(self.root / top):
                 if str(file.relative_to(self.root)) not in live:
                     result.unlisted.append(str(file.relative_to(self.root)))
+                    if _generation(file) >= later:
+                        result.later.append(str(file.relative_to(self.root)))
         for rel in sorted(live):
             for path in (self.root / rel, self.root / VERSIONS / rel):
                 if not path.exists():
                     result.missing.append(str(path.relative_to(self.root)))
         for file in _files_under(self.root / VERSIONS):
             rel = str(file.relative_to(self.root / VERSIONS))
-            if _generation(file) > manifest["generation"]:
+            if _generation(file) >= later:
+                result.later.append(f"{VERSIONS}/{rel}")
+            elif _generation(file) > manifest["generation"]:
                 result.uncommitted.append(f"{VERSIONS}/{rel}")
             elif rel not in live:
                 info = file.stat()
@@ -825,9 +845,10 @@ class FlowStore:
         with self._writing() as recovered:
             report = VacuumReport([rel for rel, _ in recovered], sum(n for _, n in recovered))
             live = _live(self.manifest())
+            generation = self.manifest()["generation"]
             for file in _files_under(self.root / VERSIONS):
                 rel = str(file.relative_to(self.root / VERSIONS))
-                if rel not in live:
+                if rel not in live and _generation(file) <= generation:
                     info = file.lstat()
                     file.unlink()
                     crash_point("vacuumed")
@@ -1070,14 +1091,18 @@ class FlowStore:
             shutil.rmtree(leftover, ignore_errors=True)
             removed.append((leftover.name, size))
         (self.root / _MANIFEST_TMP).unlink(missing_ok=True)
+        pending = self.root / _PENDING
+        # files of generation g+1 outside staging exist only inside a commit, which the marker
+        # brackets: without the marker they were committed (under a manifest since replaced)
+        uncommitted = generation + 1 if pending.exists() else None
         unlisted = [
             file
             for top in _HIVE_DIRS
             for file in _files_under(self.root / top)
             if str(file.relative_to(self.root)) not in live
+            and (_generation(file) <= generation or _generation(file) == uncommitted)
         ]
         unlinked = [rel for rel in sorted(live) if not (self.root / rel).exists()]
-        pending = self.root / _PENDING
         hive_lock = (
             commit_lock(self.root, True, self.lock_timeout, self.on_wait)
             if unlisted or unlinked or pending.exists()
@@ -1085,9 +1110,18 @@ class FlowStore:
         )
         with hive_lock:  # only when the hive folder changes: readers of it wait meanwhile
             for file in unlisted:
-                remove(file)
+                if _generation(file) == uncommitted:  # written by the interrupted commit
+                    remove(file)
+                elif _generation(file) <= generation:  # replaced: kept under versions/
+                    version = self.root / VERSIONS / file.relative_to(self.root)
+                    if not version.exists():
+                        _link(file, version)  # (left by a version without versions/ links)
+                    file.unlink()
+                    crash_point("recover-removed")
+                # a file of a later generation is left alone: `check` reports it (a manifest
+                # replaced by an older copy must not cost the newer data)
             for file in _files_under(self.root / VERSIONS):
-                if _generation(file) > generation:
+                if _generation(file) == uncommitted:
                     remove(file)
             for rel in sorted(live):
                 hive, version = self.root / rel, self.root / VERSIONS / rel
