@@ -656,8 +656,12 @@ def _irls(
     maxiter: int,
     fixef_tol: float,
     collin_tol: float,
+    mu_start: FloatArray | None = None,
 ) -> dict[str, Any]:
     """IRLS with warm-started weighted demeaning (see the module docstring).
+
+    ``mu_start`` replaces the starting values ``(y + mean(y)) / 2`` (e.g. the fitted means of a
+    nearby model, for the refits of placebo inference).
 
     The first iteration demeans at ``fixef_tol`` (the collinearity check needs exact residuals);
     later ones start at the looser ``max(fixef_tol, 1e-5)`` and tighten it tenfold whenever the
@@ -665,7 +669,7 @@ def _irls(
     Convergence is declared only for an iteration run at ``fixef_tol``, so the estimates,
     residuals and scores are those of the exact projections.
     """
-    mu = (y + y.mean()) / 2.0
+    mu = (y + y.mean()) / 2.0 if mu_start is None else np.asarray(mu_start, dtype=np.float64)
     eta = np.log(mu)
     last = _deviance(y, mu, w)
     z = eta - off + y / mu - 1.0
