@@ -384,3 +384,9 @@ def test_text_levels_factor_interactions_and_missing_fe_as_pyfixest(
     d.loc[[5, 9], "f2"] = np.nan
     ref, ours = _fit_both("feols", fml, d, {"CRV1": "f1s"})
     _assert_same(ref, ours)
+
+
+def test_cluster_by_a_regressor_column_as_pyfixest(panel: pd.DataFrame) -> None:
+    d = panel.assign(grp=panel["f2"] % 3)
+    ref, ours = _fit_both("feols", "y ~ x1 + grp | f1", d, {"CRV1": "grp"})
+    _assert_same(ref, ours)

@@ -576,14 +576,21 @@ def model_frame(
         {y_name: lhs.iloc[:, 0].to_numpy(dtype=np.float64)}
         | {c: rhs[c].to_numpy(dtype=np.float64) for c in x_names}
     )
-    clash = [c for c in keys if c in out.columns]
-    if clash:
-        raise ModelSpecError(
-            f"column(s) {clash} are used both as model terms and as fixed effects, clusters or "
-            "weights"
+    lab = lab.select(pl.all().gather(rows))
+    # a numeric column used both as a regressor and as cluster or weights (clustering by a
+    # regressor): the model matrix already holds it, with the same values
+    for c in [c for c in keys if c in out.columns]:
+        same = lab[c].dtype.is_numeric() and np.array_equal(
+            lab[c].cast(pl.Float64).to_numpy(), out[c].to_numpy(), equal_nan=True
         )
-    if keys:
-        out = out.with_columns(lab.select(pl.all().gather(rows)))
+        if not same:
+            raise ModelSpecError(
+                f"{c!r} names both a model term and a fixed effect, cluster or weight column "
+                "with other values: rename one of them"
+            )
+        lab = lab.drop(c)
+    if lab.width:
+        out = out.with_columns(lab)
     for t in cluster_terms:
         parts = [c.strip() for c in t.split("^")]
         if len(parts) > 1:
