@@ -246,3 +246,67 @@ def test_raw_comtrade_pull_duplicates_are_quarantined_not_summed(tmp_path: Path)
         (pl.col("exporter_iso3") == "JPN") & (pl.col("importer_iso3") == "CHN")
     ).row(0, named=True)
     assert (jpn_chn["value_import_cif"], jpn_chn["value_export_fob"]) == (76509277.0, 53269352.114)
+
+
+def test_magnets_status_note_into_flags(tmp_path: Path) -> None:
+    """The extract's own note says which years are provisional (2025, raw Comtrade
+    "self-reconciled") and which are a modelled nowcast (2026): ``status`` carries that into
+    ``flags``, the note kept verbatim, and the panel builder's rule (panel.not_data) sees it."""
+    from collections import Counter
+
+    import tradeimpact.panel as panel
+
+    path = shared_path(*MAGNETS)
+    with open(path, encoding="utf-8", newline="") as handle:
+        raw = list(csv.DictReader(handle))
+    by_year = Counter(row["year"] for row in raw if row["year"] in ("2025", "2026"))
+    reader = GenericReader(
+        mapping={
+            "year": "year",
+            "exporter": "exporter_iso2",
+            "importer": "importer_iso2",
+            "value_usd": "value_usd",
+            "net_weight_kg": "qty_tonnes",
+            "flags": "source_note",
+        },
+        code_system="iso2",
+        freq="A",
+        reported_by="importer",
+        units={"net_weight_kg": 1000},
+        constants={"hs_code": "850511"},
+        status={
+            "column": "source_note",
+            "flag": {"NOWCAST": "modelled", "self-reconciled": "provisional"},
+        },
+        valuation="FOB",
+        source="critmat_magnets",
+    )
+    store = FlowStore(tmp_path / "store")
+    report = store.ingest([path], reader)
+    assert (report.rows_read, report.rows_stored, report.rows_quarantined) == (32992, 32992, 0)
+    flows = store.scan().collect()
+    status = flows.select(
+        pl.col("period").dt.year().alias("year"),
+        pl.col("flags").str.extract(r"^status=(\w+)").alias("status"),
+    )
+    counts = status.group_by("year", "status").len().sort("year")
+    assert (
+        counts.filter(pl.col("year") <= 2024)["status"].null_count()
+        == counts.filter(pl.col("year") <= 2024).height
+    )  # BACI years carry no status
+    assert counts.filter(pl.col("year") == 2025).rows() == [(2025, "provisional", by_year["2025"])]
+    assert counts.filter(pl.col("year") == 2026).rows() == [(2026, "modelled", by_year["2026"])]
+    assert by_year == {"2025": 1293, "2026": 1293}
+    # the note is kept verbatim after the status
+    cj25 = flows.filter(
+        (pl.col("exporter_iso3") == "CHN")
+        & (pl.col("importer_iso3") == "JPN")
+        & (pl.col("period").dt.year() == 2025)
+    )
+    assert cj25["value_usd"].item() == 99_971_791.0  # SOURCES.md: 2025 (provisional)
+    assert cj25["flags"].item().startswith("status=provisional;UN Comtrade (raw) self-reconciled")
+    flagged = pl.col("flags").fill_null("").str.contains(r"\bstatus=(provisional|modelled)\b")
+    assert flows.filter(flagged).height == 1293 + 1293
+    if hasattr(panel, "not_data"):  # the panel builder's rule, where it has one
+        assert flows.filter(panel.not_data()).height == 1293 + 1293
+        assert flows.filter(~panel.not_data())["period"].max().year == 2024
