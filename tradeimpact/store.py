@@ -1000,7 +1000,10 @@ class FlowStore:
         on_error : {"raise", "skip"}
             ``"raise"``: a file-level error aborts the whole call and leaves the store unchanged.
             ``"skip"``: the failing file is reported with status ``"error: <message>"`` and the
-            others are stored.
+            others are stored. A file-level error is whatever a reader raises on one file
+            (:class:`SourceFormatError`, and polars, CSV, zlib, decoding or I/O errors, turned into
+            one naming the file and, where the message gives it, the line); a full or read-only
+            disk, memory exhaustion and the store's own errors abort the call.
         progress : callable, optional
             ``progress(path, stage)`` for a progress bar.
 
@@ -1008,6 +1011,19 @@ class FlowStore:
         -------
         IngestReport
             Per file: rows read, stored, quarantined (``read = stored + quarantined``).
+
+        Raises
+        ------
+        StoreLockedError
+            Another process kept writing the store for longer than ``lock_timeout``.
+        TradeImpactError
+            The store's path is a file, its manifest does not read, or (``on_error="raise"``) a
+            file-level error; the store is unchanged.
+
+        Notes
+        -----
+        The whole call holds the store's writer lock: from before it reads the manifest (so it
+        never works from a stale copy) to after its commit (module docstring).
         """
         if isinstance(paths, str | Path):
             paths = [paths]
@@ -1015,7 +1031,7 @@ class FlowStore:
             raise ValueError("on_error must be 'raise' or 'skip'")
         files = [Path(p) for p in paths]
         report = IngestReport()
-        with self._writing():
+        with self._writing(create=True):
             old = self.manifest()
             work = self._next(old)
             staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.root))
@@ -1053,11 +1069,14 @@ class FlowStore:
         }
 
     @contextlib.contextmanager
-    def _writing(self) -> Iterator[list[tuple[str, int]]]:
-        """Hold the store's writer lock (the folder created), recovered from any interrupted
-        write; yields what the recovery removed (relative path, bytes freed)."""
+    def _writing(self, create: bool = False) -> Iterator[list[tuple[str, int]]]:
+        """Hold the store's writer lock (the folder created with ``create``), recovered from any
+        interrupted write; yields what the recovery removed (relative path, bytes freed)."""
         self._check_root()
-        self.root.mkdir(parents=True, exist_ok=True)
+        if create:
+            self.root.mkdir(parents=True, exist_ok=True)
+        elif not self.root.is_dir():
+            raise TradeImpactError(f"{self.root}: no store here (nothing ingested)")
         with writer_lock(self.root, self.lock_timeout, self.on_wait):
             crash_point("locked")
             yield self._recover()
