@@ -82,10 +82,20 @@ def test_two_writer_processes_keep_every_row(tmp_path: Path) -> None:
     assert (store / ".lock").read_text() == ""  # the pid is only written while the lock is held
 
 
+def _big(path: Path, reporter: str, n: int = 50_000) -> Path:
+    """``n`` rows of distinct keys: 5,000 products x ``n / 5000`` months (the issue's files)."""
+    rows = [
+        (f"2000{1 + i // 5000:02d}", reporter, "M", "156", str(100_000 + i % 5000), "1", str(i))
+        for i in range(n)
+    ]
+    return comtrade_csv(path, rows)
+
+
 def test_two_writers_started_together(tmp_path: Path) -> None:
-    """The issue's race, as it happens: two ingests started at once on a new store."""
-    a = _file(tmp_path / "a.csv", "392", 20)
-    b = _file(tmp_path / "b.csv", "410", 20)
+    """The issue's race, as it happened: two ingests of 50,000 rows each started at once on one
+    store (before the lock, one of them lost its rows or died with a FileNotFoundError)."""
+    a = _big(tmp_path / "a.csv", "392")
+    b = _big(tmp_path / "b.csv", "410")
     store = tmp_path / "store"
     processes = [
         subprocess.Popen(
@@ -101,7 +111,9 @@ def test_two_writers_started_together(tmp_path: Path) -> None:
         _out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
     flows = FlowStore(store).scan().collect()
-    assert flows.height == 2 * 4800
+    assert flows.height == 100_000
+    assert flows["value_usd"].sum() == 2 * sum(range(50_000))
+    assert sorted(FlowStore(store).inputs()["rows_stored"].to_list()) == [50_000, 50_000]
     assert_engines_read_scan(store)
     assert FlowStore(store).check().ok
 
