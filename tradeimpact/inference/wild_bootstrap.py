@@ -181,7 +181,7 @@ class BootstrapDraws:
         done = 0
         while done < self.B:
             size = min(DRAW_CHUNK, self.B - done - have)
-            if size > 0:
+            if size > 0 and have < block_size:  # draw only what the next block needs
                 chunk = np.asarray(
                     rng.choice(self.support, size=(size, self.g), replace=True), dtype=np.float64
                 ).T
