@@ -67,6 +67,13 @@ def bench(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def size(session: nox.Session) -> None:
+    """Monte Carlo size and power of the one-treated-unit tests; writes reports/size.*"""
+    _install(session)
+    session.run("python", "-m", "benchmarks.size", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def fetch(session: nox.Session) -> None:
     """Fetch the real data the two events in analysis/events/ need, then ingest it (needs network)."""
     _install(session)

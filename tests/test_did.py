@@ -537,3 +537,78 @@ def test_ri_self_check_holds_on_a_large_unbalanced_panel() -> None:
               ri={"n_permutations": 49})  # fmt: skip
     assert res.att == pytest.approx(exact, rel=1e-8)
     assert res.attached["treat:post"].result.estimate == pytest.approx(res.att, rel=1e-8)
+
+
+def _one_treated_panel(noisy: float = 3.0, seed: int = 3, n_treated: int = 1) -> pl.DataFrame:
+    """SYNTHETIC 20 x 60 panel, the first ``n_treated`` units treated from t=30, no effect."""
+    rng = np.random.default_rng(seed)
+    n_u, n_t = 20, 60
+    u = np.repeat(np.arange(n_u), n_t)
+    t = np.tile(np.arange(n_t), n_u)
+    e = rng.normal(size=(n_u, n_t))
+    e[:n_treated] *= noisy
+    y = rng.normal(size=n_u)[u] + rng.normal(size=n_t)[t] + e.ravel()
+    return pl.DataFrame({"u": u, "t": t, "y": y, "post": (t >= 30).astype(float),
+                         "treat": (u < n_treated).astype(float)})  # fmt: skip
+
+
+def test_default_headline_is_studentized_ri_with_cr1_kept() -> None:
+    """Issue 10: no inference= and <= 5 treated units -> studentized RI headline; CR1 stays in
+    params/std_errors/pvalues/conf_int (unchanged numbers)."""
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+
+    df = _one_treated_panel()
+    res = did(df, "y", "treat", "post", "u", time="t", outcome="level")
+    cr1 = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="cr1")
+    ref = studentized_randomization_inference(df, "y", "u", "t", 0, "post")
+    h = res.headline
+    assert "studentized randomization inference" in h.method
+    assert h.pvalue == ref.pvalue and h.p_fraction == ref.p_fraction
+    assert h.conf_int(0.9) == ref.conf_int(0.9)
+    assert res.att_pvalue == res.analytic_pvalues["treat:post"] == cr1.att_pvalue
+    assert res.att_conf_int() == cr1.att_conf_int() and not res.attached
+    assert h.cr1_pvalue == pytest.approx(res.att_pvalue) and "CR1" in h.describe()
+    assert cr1.headline.method_key == "cr1" and "CR1" in cr1.headline.method
+    row = h.tidy().row(0, named=True)
+    assert row["p_fraction"] == f"{ref.p_numerator}/{ref.p_denominator}"
+    # six treated units: CR1 headline, with the reason
+    six = did(_one_treated_panel(n_treated=6), "y", "treat", "post", "u", time="t",
+              outcome="level")  # fmt: skip
+    assert six.headline.method_key == "cr1" and "6 treated units" in six.headline.note
+    # explicit "ri" keeps replacing pvalues exactly as before, and is the headline
+    ri = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="ri")
+    assert ri.att_pvalue == ri.headline.pvalue and ri.headline.same_test_as
+
+
+def test_explicit_new_methods_attach() -> None:
+    df = _one_treated_panel(seed=4)
+    for name, key in [("ri_t", "studentized"), ("conley_taber_fp", "Ferman-Pinto")]:
+        res = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference=name)
+        assert key in res.inference and res.att_pvalue == res.headline.pvalue
+    cr1t = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="ri_t",
+               ri={"scale": "cr1"})  # fmt: skip
+    ri = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="ri")
+    assert cr1t.att_pvalue == ri.att_pvalue  # one treated unit, balanced: the same test
+
+
+def test_size_check_on_the_users_panel() -> None:
+    """Headline (studentized RI) vs CR1 on a panel whose treated unit is 3x noisier."""
+    df = _one_treated_panel(seed=3)
+    res = did(df, "y", "treat", "post", "u", time="t", outcome="level")
+    sc = res.size_check()
+    assert sc.n == 25 + 19 and sc.counts("unit")[1] == 19
+    assert sc.k == int((sc.runs["pvalue"] <= 0.05).sum())
+    assert sc.sentence().startswith(f"in this panel the test rejected at 5% in {sc.k} of 44")
+    # the first date run by hand: pre-period rows, pseudo event at t=3
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+
+    pre = df.filter(pl.col("post") == 0).with_columns(
+        (pl.col("t") >= 3).cast(pl.Float64).alias("p3")
+    )
+    by_hand = studentized_randomization_inference(pre, "y", "u", "t", 0, "p3").pvalue
+    assert sc.runs.filter(pl.col("placebo") == "3")["pvalue"][0] == pytest.approx(by_hand)
+    cr1 = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="cr1")
+    sc_cr1 = cr1.size_check()
+    assert sc_cr1.rate > 0.3 and sc.rate < sc_cr1.rate
+    lo, hi = sc_cr1.conf_int
+    assert lo < sc_cr1.rate < hi

@@ -84,7 +84,7 @@ def test_twfe_matches_pyfixest(weights: str | None) -> None:
             pdf,
             vcov={"CRV1": "importer"},
             weights=weights,
-            fixef_tol=1e-13,
+            demeaner=pf.MapDemeaner(fixef_tol=1e-13),
         )
     assert res.event_times == [e for e in range(-6, 7) if e != -1]
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-9, atol=1e-12)
@@ -127,7 +127,7 @@ def test_endpoints_drop_and_window_none() -> None:
         f"ly ~ {' + '.join(names)} | importer + month",
         sub,
         vcov={"CRV1": "importer"},
-        fixef_tol=1e-13,
+        demeaner=pf.MapDemeaner(fixef_tol=1e-13),
     )
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-9, atol=1e-12)
     full = event_study(data, "value", "importer", "month", treat_date="ban_date", window=None)
@@ -211,7 +211,7 @@ def test_unbalanced_panel_allowed() -> None:
         f"ly ~ {' + '.join(names)} | importer + month",
         pdf,
         vcov={"CRV1": "importer"},
-        fixef_tol=1e-13,
+        demeaner=pf.MapDemeaner(fixef_tol=1e-13),
     )
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-8, atol=1e-11)
     np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), rtol=1e-7)
@@ -296,3 +296,54 @@ def test_plot(tmp_path) -> None:  # type: ignore[no-untyped-def]
     assert (tmp_path / "event_study_SYNTHETIC.png").stat().st_size > 1000
     tab = res.event_table()
     assert tab.filter(pl.col("event_time") == -1)["estimate"][0] == 0.0
+
+
+def test_default_headline_per_event_time_is_studentized_ri() -> None:
+    """Issue 10: one treated unit, one date, no inference= -> studentized RI per event time,
+    checked by brute force (each unit's block of event-time dummies refitted with explicit
+    dummies; its pre-event residual s.d.); CR1 stays in pvalues."""
+    data = monthly_panel(n_units=10, seed=2)
+    res = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3))
+    cr1 = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3),
+                      inference="cr1")  # fmt: skip
+    np.testing.assert_allclose(res.pvalues.to_numpy(), cr1.pvalues.to_numpy(), rtol=0, atol=0)
+    head = res.headline
+    assert "studentized" in head.method and set(head.pvalue.index) == set(res.event_terms.values())
+    pdf = data.to_pandas()
+    pdf["ly"] = np.log(pdf["value"])
+    m = (
+        (pd.to_datetime(pdf["month"]).dt.year - 2009) * 12
+        + pd.to_datetime(pdf["month"]).dt.month
+        - 1
+    )
+    rel = np.clip(m - 20, -3, 3).to_numpy()
+    times = [e for e in range(-3, 4) if e != -1]
+    ud = pd.get_dummies(pdf.importer, dtype=float).to_numpy()
+    md = pd.get_dummies(m, dtype=float).to_numpy()[:, 1:]
+    y = pdf["ly"].to_numpy()
+    pre = (m - 20 < 0).to_numpy()
+    z_pre = np.column_stack([ud[pre], pd.get_dummies(m[pre], dtype=float).to_numpy()[:, 1:]])
+    e_pre = y[pre] - z_pre @ np.linalg.lstsq(z_pre, y[pre], rcond=None)[0]
+    units = np.unique(pdf.importer)
+    s_u = np.array(
+        [np.sqrt(np.mean(e_pre[(pdf.importer[pre] == u).to_numpy()] ** 2)) for u in units]
+    )
+    coefs = []
+    for u in units:
+        block = np.column_stack(
+            [((pdf.importer == u).to_numpy() & (rel == e)).astype(float) for e in times]
+        )
+        x = np.column_stack([block, ud, md])
+        coefs.append(np.linalg.lstsq(x, y, rcond=None)[0][: len(times)])
+    t_ue = np.array(coefs) / s_u[:, None]
+    for k, e in enumerate(times):
+        want = np.mean(np.abs(t_ue[:, k]) >= abs(t_ue[0, k]) - 1e-9)
+        assert head[e].pvalue == pytest.approx(want), e
+        assert head[e].p_fraction is not None and head[e].p_fraction.denominator in (1, 2, 5, 10)
+    lo, hi = head[0].conf_int(0.8)
+    assert lo < float(res.params["e::0"]) < hi
+    tab = head.table()
+    assert tab.height == len(times) and "cr1_p_value" in tab.columns
+    explicit = event_study(data, "value", "importer", "month", treat_date="ban_date",
+                           window=(-3, 3), inference="ri_t")  # fmt: skip
+    np.testing.assert_allclose(explicit.pvalues.to_numpy(), head.pvalue.to_numpy())

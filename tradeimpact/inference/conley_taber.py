@@ -35,7 +35,7 @@ group's error has the controls' distribution; when groups differ in size (an agg
 individual observations per cell) the variance of ``W`` falls with ``M_j`` and CT over-reject for
 a small treated group, under-reject for a large one. Their correction (``correction=
 "ferman_pinto"``) models ``var(W_j | M_j) = A + B / M_j``, fits ``(A, B)`` by OLS of the controls'
-``W_l^2`` on ``[1, 1/M_l]`` (at ``a0 = alpha_hat``) and rescales each control's placebo value by
+``W_l^2`` on ``[1, 1/M_l]`` (at ``a0 = alpha_hat``; ``A, B >= 0``) and rescales each control's placebo value by
 ``sqrt(var(W | M_treated) / var(W | M_l))`` before it stands in for the treated group's error
 (``variance="group_size"``). When every group has the same ``M`` (a unit-level aggregate panel
 such as country-month trade flows) the model is a constant and the test *is* Conley-Taber's: the
@@ -62,6 +62,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 import polars as pl
+from scipy import optimize
 
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.absorb import FixedEffects, demean
@@ -239,7 +240,10 @@ def _fp_group_size(
     """Ferman-Pinto factors ``sqrt(var(W | M_j) / var(W | M_l))`` from ``W_l^2 = A + B/M_l + u``.
 
     ``W_jl = (A_jl - alpha_hat B_jl) / den_j`` is control ``l``'s placebo value on treated group
-    ``j``'s path; OLS of ``W_jl^2`` on ``[1, 1/M_l]`` over the controls gives ``(A, B)``.
+    ``j``'s path; least squares of ``W_jl^2`` on ``[1, 1/M_l]`` over the controls gives
+    ``(A, B)``, constrained to ``A, B >= 0`` (non-negative least squares: with few controls the
+    unconstrained fit can make a variance negative at some ``M``; the constraint gives the
+    homoskedastic CT scaling when ``B`` would be negative).
     Equal ``M`` for every group: the model is a constant, every factor is 1 and the test is
     Conley-Taber's (returned as the second element).
     """
@@ -254,15 +258,16 @@ def _fp_group_size(
     factors = []
     for j, a_j, b_j, den_j in zip(treated_g, num_a, num_b, dens, strict=True):
         w_l = (a_j - alpha_hat * b_j) / den_j
-        coef = np.linalg.lstsq(z, w_l**2, rcond=None)[0]
+        # A, B >= 0 (a variance cannot be negative at any M): non-negative least squares
+        coef = optimize.nnls(z, w_l**2)[0]
         var_l = coef[0] + coef[1] / m_g[control_g]
         var_j = coef[0] + coef[1] / m_g[j]
         floor = 1e-12 * max(float(np.max(np.abs(var_l))), 1e-300)
         if var_j <= floor or (var_l <= floor).any():
             raise ModelSpecError(
-                "the Ferman-Pinto variance model A + B/M is not positive at every group size "
-                f"(A = {coef[0]:.4g}, B = {coef[1]:.4g}): too few control groups to fit it, or "
-                "the variance does not fall with M; use variance='pre_period'"
+                "the Ferman-Pinto variance model A + B/M is zero at some group size "
+                f"(A = {coef[0]:.4g}, B = {coef[1]:.4g}): the controls' placebo values are all "
+                "zero; use variance='pre_period'"
             )
         factors.append(np.sqrt(var_j / var_l))
     return factors, None

@@ -80,8 +80,8 @@ def placebo_in_space(
     n_terms : int
         With ``K = n_terms > 1`` each placebo is a block of ``K`` columns estimated jointly (e.g.
         the event-time dummies of one placebo unit): ``treat_columns`` is ``(n, P*K)``, placebo
-        by placebo, and the result is ``(P, K)`` (``y`` must then be one column). Still one
-        ``demean`` call; each block costs a ``K x K`` solve.
+        by placebo, and the result is ``(P, K)`` (``(P, K, R)`` with ``R`` outcome columns).
+        Still one ``demean`` call; each block costs a ``K x K`` solve.
 
     Returns
     -------
@@ -117,8 +117,6 @@ def placebo_in_space(
 
 def _block_coefficients(proj: _FWL, t_t: FloatArray, raw: FloatArray, n_terms: int) -> FloatArray:
     """Joint coefficients of each block of ``n_terms`` demeaned columns (FWL, ``K x K`` solves)."""
-    if proj.y_tt.shape[1] != 1:
-        raise ModelSpecError("blocks of several terms take one outcome column")
     if t_t.shape[1] % n_terms:
         raise ModelSpecError(
             f"{t_t.shape[1]} treatment columns do not split into blocks of {n_terms}"
@@ -127,7 +125,7 @@ def _block_coefficients(proj: _FWL, t_t: FloatArray, raw: FloatArray, n_terms: i
     tt = proj.partial_x(t_t).reshape(t_t.shape[0], p, n_terms)
     w = proj.w
     xtx = np.einsum("npk,npl,n->pkl", tt, tt, w)  # (P, K, K)
-    xty = np.einsum("npk,n->pk", tt, w * proj.y_tt[:, 0])
+    xty = np.einsum("npk,nr->pkr", tt, w[:, None] * proj.y_tt)  # (P, K, R)
     scale = np.einsum("npk,npk,n->pk", *(2 * [raw.reshape(raw.shape[0], p, n_terms)]), w)
     cond = np.linalg.cond(xtx / np.maximum(scale, 1e-300)[:, :, None] ** 0.5
                           / np.maximum(scale, 1e-300)[:, None, :] ** 0.5)  # fmt: skip
@@ -137,7 +135,8 @@ def _block_coefficients(proj: _FWL, t_t: FloatArray, raw: FloatArray, n_terms: i
             f"{int(bad.sum())} placebo block(s) (e.g. block {int(np.flatnonzero(bad)[0])}) have "
             "terms collinear with the fixed effects, the controls or each other"
         )
-    return np.asarray(np.linalg.solve(xtx, xty[..., None])[..., 0], dtype=np.float64)
+    out = np.linalg.solve(xtx, xty)
+    return np.asarray(out[..., 0] if out.shape[2] == 1 else out, dtype=np.float64)
 
 
 class _FWL:
@@ -399,6 +398,12 @@ class RandomizationResult:
     nobs: int
     _cross: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
     method: str = "randomization inference (placebo-in-space)"
+    same_test_as: str | None = None
+
+    @property
+    def p_fraction(self) -> Fraction:
+        """The p-value as a fraction (exact when ``exact``), the common name of the results."""
+        return Fraction(self.p_numerator, self.p_denominator)
 
     @property
     def p_value(self) -> Fraction:
@@ -566,6 +571,17 @@ class _PlaceboFit:
     @property
     def actual(self) -> tuple[int, ...]:
         return self.assignments[self.actual_idx]
+
+    @property
+    def simple_one_treated(self) -> bool:
+        """One treated unit, balanced unit x time panel, two-way FE only, no controls/weights:
+        the design in which coefficient RI, Conley-Taber and RI-t (CR1) are one test."""
+        if len(self.actual) != 1 or self.x.shape[1] or self.w is not None:
+            return False
+        if self.fe.n_groupings != 2:
+            return False
+        sizes = sorted(self.fe.sizes)
+        return bool(self.y.size == sizes[0] * sizes[1] and self.unit_labels.size in sizes)
 
 
 def _placebo_fit(
@@ -777,7 +793,14 @@ def randomization_inference(
             "is_actual": np.arange(n_assign) == actual_idx,
         }
     )
+    same = (
+        "Conley-Taber (2011), symmetric rule, and studentized RI with the CR1 scale: with one "
+        "treated unit in a balanced panel they rank the placebo estimates exactly as this test"
+        if fit.simple_one_treated
+        else None
+    )
     return RandomizationResult(
+        same_test_as=same,
         estimate=b0,
         placebo=placebo,
         p_numerator=numer,

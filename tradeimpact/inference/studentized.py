@@ -101,6 +101,7 @@ class StudentizedRandomizationResult:
     _cross: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
     _quad: FloatArray = field(repr=False, default_factory=lambda: np.empty((0, 3)))
     _actual: int = 0
+    same_test_as: str | None = None
 
     @property
     def p_fraction(self) -> Fraction:
@@ -384,7 +385,18 @@ def studentized_randomization_inference(
             "is_actual": np.arange(n_assign) == a,
         }
     )
+    same = None
+    if fit.simple_one_treated:
+        same = (
+            "Conley-Taber with the Ferman-Pinto pre-period variance: with one treated unit in a "
+            "balanced panel it ranks the placebos exactly as this test"
+            if scale == "pre_sd"
+            else "coefficient randomization inference and Conley-Taber (2011): with one treated "
+            "unit in a balanced panel the treated cluster's CR1 score is zero, so the CR1 t of "
+            "an assignment is a monotone function of |beta_p|"
+        )
     return StudentizedRandomizationResult(
+        same_test_as=same,
         estimate=float(fit.betas[a]),
         statistic=float(t[a]),
         scale=scale,

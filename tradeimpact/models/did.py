@@ -13,11 +13,29 @@ third indicator ``R`` (e.g. restricted product) the regression contains every lo
 effect is the coefficient of ``T x Post x R`` (Gruber 1994; Olden & Moen 2022, "The triple
 difference estimator", Econometrics Journal 25(3)).
 
-Inference: the analytic covariance (``vcov``) gives the standard errors; ``inference`` chooses the
-headline p-value and interval of the effect: ``None`` (analytic), ``"wild"`` (restricted wild
-cluster bootstrap, :mod:`tradeimpact.inference.wild_bootstrap`), ``"ri"`` (placebo-in-space
-randomization inference, :mod:`tradeimpact.inference.randomization`) or ``"conley_taber"``
-(:mod:`tradeimpact.inference.conley_taber`). ``result.inference`` states which.
+Inference: the analytic covariance (``vcov``, CR1 by unit by default) gives ``std_errors``,
+``pvalues`` and ``conf_int()``. ``result.headline`` is the test a referee should read
+(:class:`~tradeimpact.models.results.Headline`: ``pvalue``, ``p_fraction``, ``conf_int(level)``,
+``method``, ``size_check()``):
+
+* ``inference=None`` (default): with at most :data:`FEW_TREATED` (5) treated units, the
+  studentized randomization test (``"ri_t"`` below), because with one or few treated units CR1
+  rejects a true null 60-90% of the time and the coefficient tests (RI, Conley-Taber) are wrong
+  when the treated unit's noise differs from the controls' (``reports/size.md``); CR1 stays in
+  ``pvalues``/``conf_int()`` and is printed beside it. More treated units (or a design without
+  placebo assignments: PPML, no unit/time, staggered post): the CR1 headline, with the reason.
+* ``"cr1"``: the analytic test as headline (nothing else is computed);
+* ``"wild"``: restricted wild cluster bootstrap (:mod:`tradeimpact.inference.wild_bootstrap`);
+* ``"ri"``: coefficient randomization inference, placebo-in-space, exactly as before
+  (:mod:`tradeimpact.inference.randomization`);
+* ``"ri_t"``: studentized randomization inference, ``ri={"scale": "pre_sd" | "cr1"}``
+  (:mod:`tradeimpact.inference.studentized`; MacKinnon & Webb 2020);
+* ``"conley_taber"`` and ``"conley_taber_fp"`` (Ferman & Pinto 2019 correction;
+  ``conley_taber={"group_sizes": column}``) (:mod:`tradeimpact.inference.conley_taber`).
+
+An explicitly requested method (not ``None``/``"cr1"``) also replaces the analytic p-value and
+interval of the effect in ``pvalues``/``conf_int()``/``tidy()``, as before; ``result.inference``
+states which.
 
 Sample: rows with missing values are dropped and counted; with ``outcome="log"`` zeros are dropped
 (counted as ``zeros_in_log``; use ``outcome="ppml"`` to keep them) and negative values are an
@@ -28,6 +46,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -47,7 +66,7 @@ from tradeimpact.models.linear import (
 from tradeimpact.models.results import DiDResult, RegressionResult
 
 Outcome = Literal["log", "level", "ppml"]
-Inference = Literal["wild", "ri", "conley_taber"] | None
+Inference = Literal["cr1", "wild", "ri", "ri_t", "conley_taber", "conley_taber_fp"] | None
 FeSpec = Sequence[str | Sequence[str]]
 
 
@@ -195,9 +214,10 @@ def did(
     vcov : str or dict
         ``"CR1"`` (clustered by ``unit``; default when ``unit`` is given), ``{"CR1": col}``,
         ``"twoway"``, ``"DK"``, ``"hetero"`` (default without ``unit``), ``"iid"``.
-    inference : {None, "wild", "ri", "conley_taber"}
+    inference : {None, "cr1", "wild", "ri", "ri_t", "conley_taber", "conley_taber_fp"}
         Method of the headline p-value and interval of the effect (see module docstring);
-        ``wild``, ``ri``, ``conley_taber`` pass options to each (e.g. ``{"B": 9999, "seed": 1}``).
+        ``wild``, ``ri`` (for ``"ri"`` and ``"ri_t"``, and the default headline),
+        ``conley_taber`` (both CT methods) pass options to each (e.g. ``{"B": 9999, "seed": 1}``).
 
     Returns
     -------
@@ -303,7 +323,20 @@ def did(
     out = DiDResult(**{f: getattr(res, f) for f in _RESULT_FIELDS}, effect=effect)
     out.extra["sample"] = sample
     out.extra["frame"] = est
-    if inference is not None:
+    # the call, for the size check (tradeimpact.inference.headline.size_check reruns it)
+    out.extra["did_args"] = {
+        "y": y, "unit": unit, "time": time, "post": post, "treat": treat, "ddd": ddd,
+        "fe": fe_list, "controls": list(controls), "weights": weights, "outcome": outcome,
+        "vcov": vcov, "small_sample": small_sample,
+    }  # fmt: skip
+    if inference is None:
+        default_headline(out, est, unit, time, post, treat, ddd, fe_list, controls, weights,
+                         outcome, dict(ri or {}))  # fmt: skip
+    elif inference in ("cr1", "analytic"):
+        from tradeimpact.models.results import Headline
+
+        out.headlines[effect] = Headline.analytic(out, effect, note="requested (inference='cr1')")
+    else:
         _attach(
             out,
             inference,
@@ -321,6 +354,16 @@ def did(
             dict(ri or {}),
             dict(conley_taber or {}),
             outcome,
+        )
+        from tradeimpact.models.results import Headline
+
+        opts = (
+            dict(wild or {})
+            if inference == "wild"
+            else dict((ri if inference in ("ri", "ri_t") else conley_taber) or {})
+        )
+        out.headlines[effect] = Headline.of(
+            out, effect, out.attached[effect].result, method_key=inference, options=opts
         )
     return out
 
@@ -449,8 +492,58 @@ def _attach(
         )
         res.attach_inference(effect, wb.method, wb)
         return
+    ctx = placebo_context(res, est, unit, time, post, treat, ddd, fe_list, controls, weights)
+    res.extra["placebo_context"] = ctx
+    options = {"ri": ri, "ri_t": ri, "conley_taber": ct, "conley_taber_fp": ct}.get(inference)
+    if options is None:
+        raise ModelSpecError(
+            f"unknown inference {inference!r}: use None, 'cr1', 'wild', 'ri', 'ri_t', "
+            "'conley_taber' or 'conley_taber_fp'"
+        )
+    r = run_placebo_method(ctx, inference, options)
+    if not np.isclose(r.estimate, res.att, rtol=1e-8, atol=1e-12 * max(1.0, abs(res.att))):
+        raise ModelSpecError(
+            f"{r.method} re-estimated {r.estimate} but the model gives {res.att}:"
+            " the placebo design does not reproduce this specification"
+        )
+    res.attach_inference(effect, r.method, r)
+
+
+@dataclass
+class PlaceboContext:
+    """The placebo design of a fitted DiD: what the randomization tests and the size check rerun.
+
+    ``frame`` holds the estimation rows with the outcome as fitted (``_y``), the effect's post
+    indicator (``_post_eff`` = post, or post x ddd) and interacted fixed effects materialised
+    as columns (``fe_names``); ``treated`` lists the actually treated units.
+    """
+
+    frame: pl.DataFrame
+    unit: str
+    time: str
+    treat: str
+    fe_names: list[str]
+    controls: list[str]
+    weights: str | None
+    treated: list[Hashable]
+    cells: list[str]
+
+
+def placebo_context(
+    res: DiDResult,
+    est: pl.DataFrame,
+    unit: str | None,
+    time: str | None,
+    post: str,
+    treat: str,
+    ddd: str | None,
+    fe_list: list[str | Sequence[str]],
+    controls: Sequence[str],
+    weights: str | None,
+) -> PlaceboContext:
+    """Build the :class:`PlaceboContext` of a fitted DiD (errors say why a design has none)."""
     if unit is None or time is None:
-        raise ModelSpecError(f"inference={inference!r} needs unit and time columns")
+        raise ModelSpecError("placebo (randomization) inference needs unit and time columns")
     # estimation rows of the fitted model (after singletons)
     keep = res.extra["design"].keep if "design" in res.extra else None
     frame = est if keep is None else est.filter(pl.Series(keep))
@@ -464,7 +557,7 @@ def _attach(
             frame = frame.with_columns(pl.struct(list(spec)).rank("dense").alias(nm))
             fe_names.append(nm)
     # the placebo treatment is 1[unit in S] x post (x ddd): lower-order terms must be absorbed
-    lower = [t for t in res.dropped_regressors]
+    lower = list(res.dropped_regressors)
     if ddd is not None:
         needed = [f"{treat}:{ddd}", f"{treat}:{post}"]
         if any(t not in lower for t in needed):
@@ -478,57 +571,138 @@ def _attach(
     else:
         frame = frame.with_columns(pl.col(post).cast(pl.Float64).alias("_post_eff"))
     extra_controls = [c for c in res.names if c in (post, ddd, f"{post}:{ddd}")]
-    ctrl = [*extra_controls, *controls]
-    treated = _treated_units(frame, unit, treat)
-    if inference == "ri":
-        from tradeimpact.inference.randomization import randomization_inference
+    ctrl = [c for c in [*extra_controls, *controls] if c in frame.columns]
+    frame = frame.with_columns(pl.col(c).cast(pl.Float64) for c in ctrl)
+    raw_fe = [c for spec in fe_list for c in ([spec] if isinstance(spec, str) else spec)]
+    cells = list(dict.fromkeys(c for c in (time, ddd, *raw_fe) if c and c != unit))
+    return PlaceboContext(
+        frame=frame,
+        unit=unit,
+        time=time,
+        treat=treat,
+        fe_names=fe_names,
+        controls=ctrl,
+        weights=weights,
+        treated=_treated_units(frame, unit, treat),
+        cells=cells,
+    )
 
-        r = randomization_inference(
-            frame.with_columns(pl.col(c).cast(pl.Float64) for c in ctrl if c in frame.columns),
+
+def run_placebo_method(
+    ctx: PlaceboContext,
+    method: str,
+    options: Mapping[str, Any],
+    *,
+    frame: pl.DataFrame | None = None,
+    treated: Sequence[Hashable] | None = None,
+) -> Any:
+    """Run one placebo-based test on the context (or on ``frame`` / ``treated`` in its place).
+
+    ``method``: ``"ri"`` (coefficient RI), ``"ri_t"`` (studentized RI; ``options["scale"]``),
+    ``"conley_taber"``, ``"conley_taber_fp"`` (Ferman-Pinto; ``options["group_sizes"]`` may name
+    a column). Used by :func:`did` and by the size check, which reruns the headline test on
+    placebo dates and units.
+    """
+    data = ctx.frame if frame is None else frame
+    tr = list(ctx.treated if treated is None else treated)
+    opts = dict(options)
+    if method in ("ri", "ri_t"):
+        from tradeimpact.inference.randomization import randomization_inference
+        from tradeimpact.inference.studentized import studentized_randomization_inference
+
+        fn = randomization_inference if method == "ri" else studentized_randomization_inference
+        return fn(
+            data,
             "_y",
-            unit,
-            time,
-            treated,
+            ctx.unit,
+            ctx.time,
+            tr,
             "_post_eff",
-            fe_names,
-            controls=[c for c in ctrl if c in frame.columns] or None,
-            weights=weights,
-            **ri,
+            ctx.fe_names,
+            controls=ctx.controls or None,
+            weights=ctx.weights,
+            **opts,
         )
-        if not np.isclose(r.estimate, res.att, rtol=1e-8, atol=1e-12 * max(1.0, abs(res.att))):
-            raise ModelSpecError(
-                f"randomization inference re-estimated {r.estimate} but the model gives {res.att}:"
-                " the placebo design does not reproduce this specification"
-            )
-        res.attach_inference(effect, r.method, r)
-        return
-    if inference == "conley_taber":
+    if method in ("conley_taber", "conley_taber_fp"):
         from tradeimpact.inference.conley_taber import conley_taber as ct_fn
         from tradeimpact.models.absorb import FixedEffects
 
-        fx = FixedEffects.from_columns([frame[c].to_numpy() for c in fe_names], fe_names)
-        d_col = frame[treat].cast(pl.Float64).to_numpy() * frame["_post_eff"].to_numpy()
+        fx = FixedEffects.from_columns([data[c].to_numpy() for c in ctx.fe_names], ctx.fe_names)
+        d_col = data[ctx.unit].is_in(tr).cast(pl.Float64).to_numpy() * data["_post_eff"].to_numpy()
         # a cell = the row of a unit: time and every other dimension named in the model
-        raw_fe = [c for spec in fe_list for c in ([spec] if isinstance(spec, str) else spec)]
-        cells_cols = list(dict.fromkeys(c for c in (time, ddd, *raw_fe) if c and c != unit))
-        cells = frame.select(pl.struct(cells_cols).rank("dense"))[:, 0].to_numpy()
-        ctrl_cols = [c for c in ctrl if c in frame.columns]
-        xc = (
-            np.column_stack([frame[c].cast(pl.Float64).to_numpy() for c in ctrl_cols])
-            if ctrl_cols
-            else None
-        )
-        r_ct = ct_fn(
-            frame["_y"].to_numpy().astype(float),
+        cells = data.select(pl.struct(ctx.cells).rank("dense"))[:, 0].to_numpy()
+        xc = np.column_stack([data[c].to_numpy() for c in ctx.controls]) if ctx.controls else None
+        if method == "conley_taber_fp":
+            opts.setdefault("correction", "ferman_pinto")
+            sizes = opts.get("group_sizes")
+            if isinstance(sizes, str):
+                if sizes not in data.columns:
+                    raise ModelSpecError(f"group_sizes column {sizes!r} not found")
+                opts["group_sizes"] = data[sizes].cast(pl.Float64).to_numpy()
+        return ct_fn(
+            data["_y"].to_numpy().astype(float),
             d_col,
-            frame[unit].to_numpy(),
+            data[ctx.unit].to_numpy(),
             cells,
             fx,
             xc,
-            None if weights is None else frame[weights].cast(pl.Float64).to_numpy(),
-            **ct,
+            None if ctx.weights is None else data[ctx.weights].cast(pl.Float64).to_numpy(),
+            **opts,
         )
-        method = getattr(r_ct, "method", "Conley-Taber (2011)")
-        res.attach_inference(effect, str(method), r_ct)
-        return
-    raise ModelSpecError(f"unknown inference {inference!r}: use None, 'wild', 'ri', 'conley_taber'")
+    raise ModelSpecError(f"no placebo method {method!r}")
+
+
+#: Largest number of treated units for which did() and event_study() headline the studentized
+#: randomization test by default (issue 10: with few treated units cluster-robust tests over-
+#: reject, and the coefficient tests are wrong when the treated units' noise differs).
+FEW_TREATED = 5
+
+
+def default_headline(
+    res: DiDResult,
+    est: pl.DataFrame,
+    unit: str | None,
+    time: str | None,
+    post: str,
+    treat: str,
+    ddd: str | None,
+    fe_list: list[str | Sequence[str]],
+    controls: Sequence[str],
+    weights: str | None,
+    outcome: str,
+    options: Mapping[str, Any],
+) -> None:
+    """Headline of a did() called without ``inference=``: studentized RI with few treated units.
+
+    CR1 stays in ``params`` / ``std_errors`` / ``pvalues`` / ``conf_int()``; the headline is
+    ``res.headline``. With more than :data:`FEW_TREATED` treated units, or a design the placebo
+    test cannot rerun (PPML, no unit/time, a staggered post), the headline is CR1 and
+    ``res.headline.note`` says why.
+    """
+    from tradeimpact.models.results import Headline
+
+    effect = res.effect
+    n_treated = int(est.filter(pl.col(treat).cast(pl.Float64) == 1)[unit].n_unique()) if unit else 0
+    why = ""
+    if outcome == "ppml":
+        why = "PPML: the placebo test is implemented for OLS outcomes"
+    elif unit is None or time is None:
+        why = "no unit and time columns: no placebo assignments"
+    elif n_treated > FEW_TREATED:
+        why = (
+            f"{n_treated} treated units (more than {FEW_TREATED}): cluster-robust inference is "
+            "the headline"
+        )
+    if not why:
+        try:
+            ctx = placebo_context(res, est, unit, time, post, treat, ddd, fe_list, controls,
+                                  weights)  # fmt: skip
+            r = run_placebo_method(ctx, "ri_t", options)
+        except ModelSpecError as exc:
+            why = f"studentized randomization inference not available here ({exc})"
+        else:
+            res.extra["placebo_context"] = ctx
+            res.headlines[effect] = Headline.of(res, effect, r, method_key="ri_t",
+                                                options=dict(options))  # fmt: skip
+            return
+    res.headlines[effect] = Headline.analytic(res, effect, note=why)

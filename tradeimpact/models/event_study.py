@@ -94,7 +94,7 @@ def event_study(
     estimator: Literal["twfe", "sunab", "cs"] = "twfe",
     freq: Freq | None = None,
     vcov: VcovArg = "CR1",
-    inference: Literal["wild", "ri"] | None = None,
+    inference: Literal["cr1", "wild", "ri", "ri_t"] | None = None,
     outcome: Outcome = "log",
     cs: Mapping[str, Any] | None = None,
     wild: Mapping[str, Any] | None = None,
@@ -130,10 +130,14 @@ def event_study(
         Period of dates (default monthly for date columns).
     vcov : str or dict
         As in :func:`tradeimpact.models.did` (default CR1 clustered by ``unit``).
-    inference : {None, "wild", "ri"}
-        Headline inference of each event-time coefficient: restricted wild cluster bootstrap
-        (per coefficient), or placebo-in-space randomization inference (one event date, TWFE;
-        placebo p-values per event time and the placebo band in ``extra["ri_band"]``).
+    inference : {None, "cr1", "wild", "ri", "ri_t"}
+        Headline inference of each event-time coefficient (``result.headline``). ``None``
+        (default): for one treated unit with one event date (TWFE), the studentized placebo
+        test per event time (``"ri_t"``), CR1 kept in ``pvalues``/``conf_int()``; otherwise CR1
+        with the reason. ``"wild"``: restricted wild cluster bootstrap (per coefficient);
+        ``"ri"``: coefficient randomization inference as before (placebo band in
+        ``extra["ri_band"]``); ``"ri_t"``: studentized RI; the requested methods also replace
+        the analytic p-values and intervals of the event-time terms.
     outcome : {"log", "level"}
     cs : dict, optional
         Options for ``att_gt`` (``control_group="never"|"notyet"``).
@@ -269,9 +273,60 @@ def event_study(
         if estimator != "twfe":
             raise ModelSpecError("inference='ri' is implemented for estimator='twfe'")
         _attach_ri(res, est, unit, cohort_s, period[sample], xc, fe_obj, wv, window, endpoints)
-    elif inference is not None:
-        raise ModelSpecError(f"inference must be None, 'wild' or 'ri', not {inference!r}")
+    elif inference == "ri_t":
+        if estimator != "twfe":
+            raise ModelSpecError("inference='ri_t' is implemented for estimator='twfe'")
+        _attach_ri(res, est, unit, cohort_s, period[sample], xc, fe_obj, wv, window, endpoints,
+                   mode="ri_t")  # fmt: skip
+    elif inference is None:
+        _default_headline(res, est, unit, cohort_s, period[sample], xc, fe_obj, wv, window,
+                          endpoints, estimator)  # fmt: skip
+    elif inference != "cr1":
+        raise ModelSpecError(
+            f"inference must be None, 'cr1', 'wild', 'ri' or 'ri_t', not {inference!r}"
+        )
     return res
+
+
+def _default_headline(
+    res: EventStudyResult,
+    est: pl.DataFrame,
+    unit: str,
+    cohort: FloatArray,
+    period: FloatArray,
+    xc: FloatArray | None,
+    fe_obj: Any,
+    wv: FloatArray | None,
+    window: tuple[int, int] | None,
+    endpoints: str,
+    estimator: str,
+) -> None:
+    """Studentized RI per event time as headline for one treated unit (CR1 kept in ``pvalues``).
+
+    Two to five treated units or several event dates: the placebo assignment of an event-time
+    block is not defined here, and the headline stays CR1 with that reason in ``note``.
+    """
+    from tradeimpact.models.results import Headline
+
+    why = ""
+    keep = res.extra["design"].keep
+    n_treated = np.unique(est[unit].to_numpy()[keep][np.isfinite(cohort[keep])]).size
+    if estimator != "twfe":
+        why = f"estimator={estimator!r}: the placebo test is implemented for TWFE"
+    elif n_treated != 1:
+        why = (
+            f"{n_treated} treated units: the per-event-time placebo test is implemented for one "
+            "treated unit with one event date"
+        )
+    if not why:
+        try:
+            _attach_ri(res, est, unit, cohort, period, xc, fe_obj, wv, window, endpoints,
+                       mode="ri_t", attach=False)  # fmt: skip
+            return
+        except ModelSpecError as exc:
+            why = f"studentized randomization inference not available here ({exc})"
+    for term in (res.event_terms[e] for e in res.event_times):
+        res.headlines[term] = Headline.analytic(res, term, note=why)
 
 
 def _check_units(
@@ -475,16 +530,27 @@ def _attach_ri(
     wv: FloatArray | None,
     window: tuple[int, int] | None,
     endpoints: str,
+    mode: Literal["ri", "ri_t"] = "ri",
+    attach: bool = True,
 ) -> None:
     """Placebo-in-space for one treated unit: give its event date to each unit in turn.
 
     Every unit's block of event-time dummies (binned like the actual ones) is estimated jointly
     with the fixed effects and controls by :func:`placebo_in_space` (one projection for all
-    placebos). Per event time ``e`` the headline p-value is ``#{u : |b_ue| >= |b_e|} / N`` (the
-    actual unit included) and the interval inverts the placebo distribution under a constant
-    effect; ``extra["ri_band"]`` is the 2.5%-97.5% band of the placebo (control-unit) estimates.
+    placebos). ``mode="ri"`` (coefficient RI, as before): per event time ``e`` the p-value is
+    ``#{u : |b_ue| >= |b_e|} / N`` (the actual unit included) and the interval inverts the
+    placebo distribution under a constant effect; ``extra["ri_band"]`` is the 2.5%-97.5% band
+    of the placebo (control-unit) estimates. ``mode="ri_t"`` (studentized, the default headline):
+    ``t_ue = b_ue / s_u`` with ``s_u`` unit ``u``'s residual s.d. in the fit on the rows before
+    the event date; p per event time ``#{u : |t_ue| >= |t_e|} / N`` and the interval by exact
+    inversion (``b_ue(tau) = b_ue - tau c_ue``, ``c_ue`` the coefficient of the actual unit's
+    dummy ``e`` on unit ``u``'s block; see :mod:`tradeimpact.inference.studentized`).
+    ``attach=False`` stores the results as headlines only (CR1 stays in ``pvalues``).
     """
-    from tradeimpact.inference.randomization import placebo_in_space
+    from tradeimpact.inference.randomization import _FWL, placebo_in_space
+    from tradeimpact.inference.studentized import StudentizedRandomizationResult
+    from tradeimpact.models.absorb import demean
+    from tradeimpact.models.results import Headline
 
     if window is not None and endpoints != "bin":
         raise ModelSpecError("event-study randomization inference needs endpoints='bin'")
@@ -499,49 +565,101 @@ def _attach_ri(
             "event-study randomization inference is for one treated unit with one event date"
         )
     times = res.event_times
+    n_k = len(times)
     rel_any = period[keep] - dates[0]
     if window is not None:
         rel_any = np.clip(rel_any, window[0], window[1])
     all_units = np.unique(units)
     y_keep = est["_y"].to_numpy().astype(np.float64)[keep]
+    actual_rows = (units == treated_units[0]) & np.isfinite(coh)
+    actual_cols = [(actual_rows & (rel_any == e)).astype(float) for e in times]
+    y_stack = np.column_stack([y_keep, *actual_cols]) if mode == "ri_t" else y_keep
     fe_keep = fe_obj.subset(keep)
+    x_keep = None if xc is None else xc[keep]
+    w_keep = None if wv is None else wv[keep]
     # placebo blocks in chunks of units so that the dense (n, units x K) matrix stays bounded
-    per_chunk = max(1, int(2e7 // max(1, units.size * len(times))))
+    per_chunk = max(1, int(2e7 // max(1, units.size * n_k)))
     parts = []
     for start in range(0, all_units.size, per_chunk):
         chunk = all_units[start : start + per_chunk]
-        cols = np.column_stack(
-            [((units == u) & (rel_any == e)).astype(float) for u in chunk for e in times]
-        )
-        parts.append(
-            np.asarray(
-                placebo_in_space(
-                    y_keep,
-                    cols,
-                    None if xc is None else xc[keep],
-                    fe_keep,
-                    None if wv is None else wv[keep],
-                    n_terms=len(times),
-                )
-            ).reshape(chunk.size, len(times))
-        )
-    coefs = np.vstack(parts)
-    coefs = np.asarray(coefs).reshape(all_units.size, len(times))
+        cols = np.column_stack([((units == u) & (rel_any == e)).astype(float)
+                                for u in chunk for e in times])  # fmt: skip
+        out = placebo_in_space(y_stack, cols, x_keep, fe_keep, w_keep, n_terms=n_k)
+        parts.append(np.asarray(out).reshape(chunk.size, n_k, -1))
+    allc = np.concatenate(parts, axis=0)  # (N, K, R)
+    coefs = allc[:, :, 0]
     actual = int(np.flatnonzero(all_units == treated_units[0])[0])
     b = np.array([float(res.params[res.event_terms[e]]) for e in times])
     if not np.allclose(coefs[actual], b, rtol=1e-6, atol=1e-9):
         raise ModelSpecError(
             "the placebo design does not reproduce the event-study estimates (check controls)"
         )
-    method = f"randomization inference (placebo-in-space over {all_units.size} units)"
-    others = np.delete(coefs, actual, axis=0)
-    for k, e in enumerate(times):
-        res.attach_inference(res.event_terms[e], method, _PlaceboTerm(b[k], coefs[:, k], method))
-    res.extra["ri_band"] = (
-        np.quantile(others, 0.025, axis=0),
-        np.quantile(others, 0.975, axis=0),
+    if mode == "ri":
+        method = f"randomization inference (placebo-in-space over {all_units.size} units)"
+        others = np.delete(coefs, actual, axis=0)
+        for k, e in enumerate(times):
+            term = _PlaceboTerm(b[k], coefs[:, k], method)
+            if attach:
+                res.attach_inference(res.event_terms[e], method, term)
+        res.extra["ri_band"] = (
+            np.quantile(others, 0.025, axis=0),
+            np.quantile(others, 0.975, axis=0),
+        )
+        res.extra["ri_placebo"] = coefs
+        return
+    # studentized: pre-period-only fit (rows before the event date), residual s.d. per unit
+    pre = (period[keep] - dates[0]) < 0
+    cols = np.column_stack([y_keep[pre], *([x_keep[pre]] if x_keep is not None else [])])
+    dm = demean(cols, fe_keep.subset(pre), None if w_keep is None else w_keep[pre])
+    e_pre = _FWL(dm[:, 0], dm[:, 1:], None if w_keep is None else w_keep[pre]).y_tt[:, 0]
+    wp = np.ones(int(pre.sum())) if w_keep is None else w_keep[pre]
+    ucode = np.searchsorted(all_units, units)
+    ss = np.bincount(ucode[pre], weights=wp * e_pre**2, minlength=all_units.size)
+    ws = np.bincount(ucode[pre], weights=wp, minlength=all_units.size)
+    if (ws <= 0).any() or (ss <= 0).any():
+        bad = all_units[int(np.flatnonzero((ws <= 0) | (ss <= 0))[0])]
+        raise ModelSpecError(
+            f"unit {bad!r} has no pre-event row or no residual variation before the event: the "
+            "studentized placebo test needs every unit's pre-period scale"
+        )
+    s_u = np.sqrt(ss / ws)
+    method = (
+        "studentized randomization inference (RI-t, pre-period residual s.d.; MacKinnon-Webb "
+        f"2020), placebo-in-space over {all_units.size} units, per event time"
     )
-    res.extra["ri_placebo"] = coefs
+    names = [str(u) for u in all_units]
+    for k, e in enumerate(times):
+        term_name = res.event_terms[e]
+        t_stat = coefs[:, k] / s_u
+        tol = 1e-9 * max(1.0, abs(t_stat[actual]))
+        numer = int((np.abs(t_stat) >= abs(t_stat[actual]) - tol).sum())
+        r = StudentizedRandomizationResult(
+            estimate=float(b[k]),
+            statistic=float(t_stat[actual]),
+            scale="pre_sd",
+            placebo=pl.DataFrame(
+                {
+                    "assignment": names,
+                    "estimate": coefs[:, k],
+                    "scale": s_u,
+                    "statistic": t_stat,
+                    "is_actual": np.arange(all_units.size) == actual,
+                }
+            ),
+            p_numerator=numer,
+            p_denominator=int(all_units.size),
+            exact=True,
+            rule="p = #{units u with |b_ue / s_u| >= |b_e / s|} / #{units}, actual included",
+            treated=[treated_units[0]],
+            nobs=int(units.size),
+            method=method,
+            _cross=np.asarray(allc[:, k, 1 + k], dtype=np.float64),
+            _actual=actual,
+        )
+        if attach:
+            res.attach_inference(term_name, method, r)
+        res.headlines[term_name] = Headline.of(res, term_name, r, method_key="ri_t")
+    res.extra["ri_t_placebo"] = coefs / s_u[:, None]
 
 
 __all__ = ["CollinearityWarning", "event_study", "to_period"]

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -83,6 +84,172 @@ class AttachedInference:
 
 
 @dataclass
+class Headline:
+    """The headline test of one coefficient: the p-value and interval a referee should read.
+
+    ``pvalue``, ``p_fraction`` (a :class:`~fractions.Fraction` where the p-value is exact, else
+    None), ``conf_int(level)``, ``method`` (what produced them), ``note`` (why this method, e.g.
+    "more than 5 treated units"), ``same_test_as`` (set when the method is, in this design, the
+    same test as another one the report may show, e.g. Conley-Taber = coefficient RI with one
+    treated unit in a balanced panel). The analytic CR1 figures are kept beside it
+    (``cr1_pvalue``, ``cr1_conf_int``, ``cr1_method``), as in ``params``/``pvalues``.
+    ``size_check()`` reruns the headline test at placebo dates and placebo units of the panel.
+    """
+
+    term: str
+    estimate: float
+    method: str
+    method_key: str
+    result: Any = None
+    note: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+    _owner: Any = field(default=None, repr=False)
+
+    @classmethod
+    def of(
+        cls,
+        res: RegressionResult,
+        term: str,
+        result: Any,
+        *,
+        method_key: str,
+        options: Mapping[str, Any] | None = None,
+        note: str = "",
+    ) -> Headline:
+        """Headline from an inference object (``pvalue``, ``conf_int(level)``, ``method``)."""
+        method = str(getattr(result, "method", method_key))
+        return cls(term, float(res.params[term]), method, method_key, result, note,
+                   dict(options or {}), res)  # fmt: skip
+
+    @classmethod
+    def analytic(cls, res: RegressionResult, term: str, *, note: str = "") -> Headline:
+        """The analytic (CR1 or other ``vcov``) test as headline."""
+        dist = "normal" if res.df_inference is None else f"t({res.df_inference})"
+        return cls(term, float(res.params[term]), f"analytic {res.vcov_type}, {dist}", "cr1",
+                   None, note, {}, res)  # fmt: skip
+
+    @property
+    def pvalue(self) -> float:
+        if self.result is None:
+            return float(self._owner.analytic_pvalues[self.term])
+        p = self.result.pvalue
+        return float(p() if callable(p) else p)
+
+    @property
+    def p_fraction(self) -> Fraction | None:
+        """The p-value as a fraction when it is exact (all assignments enumerated), else None."""
+        if self.result is None or not getattr(self.result, "exact", False):
+            return None
+        frac = getattr(self.result, "p_fraction", None)
+        if frac is None and hasattr(self.result, "p_numerator"):
+            frac = Fraction(self.result.p_numerator, self.result.p_denominator)
+        return frac if isinstance(frac, Fraction) else None
+
+    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        if self.result is None:
+            row = self._owner.analytic_conf_int(level).loc[self.term]
+            return float(row["lower"]), float(row["upper"])
+        return _interval(self.result, level)
+
+    @property
+    def p_fraction_text(self) -> str | None:
+        """``"k/P"`` as counted (unreduced: ``2/20``, not ``1/10``) when the p-value is exact."""
+        if self.p_fraction is None:
+            return None
+        if hasattr(self.result, "p_numerator"):
+            return f"{self.result.p_numerator}/{self.result.p_denominator}"
+        return f"{self.p_fraction.numerator}/{self.p_fraction.denominator}"
+
+    @property
+    def same_test_as(self) -> str | None:
+        """Where this test is the same test as another method, which and why (else None)."""
+        note = getattr(self.result, "same_test_as", None)
+        return str(note) if note else None
+
+    @property
+    def reduces_to(self) -> str | None:
+        note = getattr(self.result, "reduces_to", None)
+        return str(note) if note else None
+
+    @property
+    def cr1_method(self) -> str:
+        dist = "normal" if self._owner.df_inference is None else f"t({self._owner.df_inference})"
+        return f"analytic {self._owner.vcov_type}, {dist}"
+
+    @property
+    def cr1_pvalue(self) -> float:
+        return float(self._owner.analytic_pvalues[self.term])
+
+    def cr1_conf_int(self, level: float = 0.95) -> tuple[float, float]:
+        row = self._owner.analytic_conf_int(level).loc[self.term]
+        return float(row["lower"]), float(row["upper"])
+
+    def tidy(self, level: float = 0.95) -> pl.DataFrame:
+        """One row: the headline test and, beside it, the analytic (CR1) one, labelled."""
+        low, high = self.conf_int(level)
+        c_low, c_high = self.cr1_conf_int(level)
+        frac = self.p_fraction_text
+        return pl.DataFrame(
+            {
+                "term": [self.term],
+                "estimate": [self.estimate],
+                "p_value": [self.pvalue],
+                "p_fraction": [frac],
+                "conf_low": [low],
+                "conf_high": [high],
+                "method": [self.method],
+                "cr1_p_value": [self.cr1_pvalue],
+                "cr1_conf_low": [c_low],
+                "cr1_conf_high": [c_high],
+                "cr1_method": [self.cr1_method],
+                "same_test_as": [self.same_test_as],
+                "note": [self.note or None],
+            },
+            schema={
+                "term": pl.String,
+                "estimate": pl.Float64,
+                "p_value": pl.Float64,
+                "p_fraction": pl.String,
+                "conf_low": pl.Float64,
+                "conf_high": pl.Float64,
+                "method": pl.String,
+                "cr1_p_value": pl.Float64,
+                "cr1_conf_low": pl.Float64,
+                "cr1_conf_high": pl.Float64,
+                "cr1_method": pl.String,
+                "same_test_as": pl.String,
+                "note": pl.String,
+            },
+        )
+
+    def describe(self, level: float = 0.95) -> str:
+        """One paragraph: headline p (fraction), interval and method; CR1 beside it, labelled."""
+        low, high = self.conf_int(level)
+        frac = self.p_fraction_text
+        p = f"{self.pvalue:.3f}" + (f" ({frac})" if frac else "")
+        c_low, c_high = self.cr1_conf_int(level)
+        text = (
+            f"{self.term} = {self.estimate:.4g}; headline ({self.method}): p = {p}, "
+            f"{100 * level:g}% interval [{low:.4g}, {high:.4g}]; beside it, {self.cr1_method}: "
+            f"p = {self.cr1_pvalue:.3f}, [{c_low:.4g}, {c_high:.4g}]"
+        )
+        if self.same_test_as:
+            text += f"; the same test as {self.same_test_as}"
+        if self.note:
+            text += f" ({self.note})"
+        return text
+
+    def size_check(self, level: float = 0.05, **kwargs: Any) -> Any:
+        """Rerun this headline test at placebo dates and units of the panel.
+
+        See :func:`tradeimpact.inference.headline.size_check` (keyword arguments go there).
+        """
+        from tradeimpact.inference.headline import size_check
+
+        return size_check(self._owner, level=level, term=self.term, **kwargs)
+
+
+@dataclass
 class RegressionResult:
     """A fitted linear (or Poisson) model with fixed effects.
 
@@ -130,6 +297,7 @@ class RegressionResult:
     model: str = "OLS"
     extra: dict[str, Any] = field(default_factory=dict)
     attached: dict[str, AttachedInference] = field(default_factory=dict)
+    headlines: dict[str, Headline] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.coef = np.asarray(self.coef, dtype=np.float64).ravel()
@@ -213,6 +381,18 @@ class RegressionResult:
         if term not in self.names:
             raise KeyError(f"{term!r} is not a coefficient of this model ({self.names})")
         self.attached[term] = AttachedInference(term, method, result)
+
+    def headline_of(self, term: str) -> Headline:
+        """The headline test of ``term``: the default/requested one, else the attached or
+        analytic test."""
+        if term in self.headlines:
+            return self.headlines[term]
+        if term in self.attached:
+            inf = self.attached[term]
+            return Headline.of(self, term, inf.result, method_key=inf.method)
+        if term not in self.names:
+            raise KeyError(f"{term!r} is not a coefficient of this model ({self.names})")
+        return Headline.analytic(self, term)
 
     def inference_of(self, term: str) -> str:
         """The method behind the headline p-value and interval of ``term``."""
@@ -378,6 +558,19 @@ class DiDResult(RegressionResult):
     def att_pvalue(self) -> float:
         return float(self.pvalues[self.effect])
 
+    @property
+    def headline(self) -> Headline:
+        """The headline test of the effect (see :class:`Headline`; CR1 stays in ``pvalues``)."""
+        return self.headline_of(self.effect)
+
+    def size_check(self, level: float = 0.05, **kwargs: Any) -> Any:
+        """The headline test's rejection rate at placebo dates and units of this panel.
+
+        Shorthand for ``self.headline.size_check(level, ...)``; see
+        :func:`tradeimpact.inference.headline.size_check`.
+        """
+        return self.headline.size_check(level, **kwargs)
+
     def att_conf_int(self, level: float = 0.95) -> tuple[float, float]:
         row = self.conf_int(level).loc[self.effect]
         return float(row["lower"]), float(row["upper"])
@@ -404,6 +597,13 @@ class EventStudyResult(RegressionResult):
     @property
     def event_times(self) -> list[int]:
         return sorted(self.event_terms)
+
+    @property
+    def headline(self) -> EventStudyHeadline:
+        """Per event time, the headline test (see :class:`EventStudyHeadline`)."""
+        return EventStudyHeadline(
+            {e: self.headline_of(self.event_terms[e]) for e in self.event_times}
+        )
 
     def event_study_inputs(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(event_times, betahat, sigma)`` of the event-time coefficients (reference excluded)."""
@@ -545,3 +745,43 @@ class EventStudyResult(RegressionResult):
             ax.set_title(title)
         ax.legend(fontsize=8, loc="lower left")
         return ax
+
+
+@dataclass
+class EventStudyHeadline:
+    """The headline test of every event-time coefficient (a :class:`Headline` per event time).
+
+    ``method`` (one label when all coefficients share it), ``pvalue`` (labelled by term),
+    ``p_fraction`` (per term), ``conf_int(level)`` (``lower``/``upper`` by term), ``table()``,
+    and ``[e]`` for the :class:`Headline` of event time ``e``.
+    """
+
+    by_event_time: dict[int, Headline]
+
+    def __getitem__(self, e: int) -> Headline:
+        return self.by_event_time[e]
+
+    @property
+    def method(self) -> str:
+        methods = {h.method for h in self.by_event_time.values()}
+        return methods.pop() if len(methods) == 1 else "; ".join(sorted(methods))
+
+    @property
+    def pvalue(self) -> pd.Series:
+        return pd.Series({h.term: h.pvalue for h in self.by_event_time.values()}, name="pvalue")
+
+    @property
+    def p_fraction(self) -> dict[str, Fraction | None]:
+        return {h.term: h.p_fraction for h in self.by_event_time.values()}
+
+    def conf_int(self, level: float = 0.95) -> pd.DataFrame:
+        rows = {h.term: h.conf_int(level) for h in self.by_event_time.values()}
+        return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
+
+    def table(self, level: float = 0.95) -> pl.DataFrame:
+        """One row per event time: headline and CR1 beside it (``Headline.tidy`` columns)."""
+        parts = [
+            h.tidy(level).with_columns(pl.lit(e, dtype=pl.Int64).alias("event_time"))
+            for e, h in sorted(self.by_event_time.items())
+        ]
+        return pl.concat(parts) if parts else pl.DataFrame()
