@@ -165,7 +165,18 @@ def test_published_series() -> None:
     sep = pub.filter((pl.col("series") == "japan_re_imports_from_china")
                      & (pl.col("period").dt.year() == 2010) & (pl.col("period").dt.month() == 9))  # fmt: skip
     assert sep["value"].item() == 2246.0
-    assert pub.filter(pl.col("series") == "china_magnet_exports_to_japan").height == 4
+    # events.md 4.4 (Jul, Oct, Nov, Dec 2025) and 4.5 (Sep 2025: 228 t)
+    jp = pub.filter(pl.col("series") == "china_magnet_exports_to_japan").sort("period")
+    assert jp["value"].to_list() == [232.0, 228.0, 226.1, 305.0, 280.0]
+    # events.md 4.5: other destinations in Sep-Oct 2025, the US in Dec 2025 and Mar 2026
+    de = pub.filter(pl.col("series") == "china_magnet_exports_to_germany")
+    assert de["value"].to_list() == [1288.0, 1118.0]
+    us = pub.filter((pl.col("series") == "china_magnet_exports_to_usa") & (pl.col("unit") == "t"))
+    assert us["value"].to_list() == [420.0, 656.0, 564.0, 406.0]
+    q1 = pub.filter(
+        (pl.col("series") == "china_magnet_exports_total") & (pl.col("unit") == "t (Q1)")
+    )
+    assert q1["value"].item() == 16001.0
     assert pub["source"].str.starts_with("http").all()
 
 

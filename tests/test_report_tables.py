@@ -78,7 +78,7 @@ def test_etable_latex_and_markdown_equal_hand_written(two_results):
         "Headline inference &  & analytic iid, t(197) \\\\\n"
         "\\bottomrule\n"
         "\\end{tabular}\n"
-        "\\par\\footnotesize Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (headline p-values).\n"
+        "\\par\\footnotesize Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (each result's own p-values).\n"
     )
     assert latex == expected
     md = etable({"IV2SLS": lm, "OLS": rr}, fmt="markdown", signif=False)

@@ -54,7 +54,15 @@ import numpy as np
 import polars as pl
 
 from tradeimpact.errors import ModelSpecError, TradeImpactError
-from tradeimpact.panel import Event, Panel, build_panel, month_start
+from tradeimpact.panel import (
+    Event,
+    Panel,
+    add_periods,
+    build_panel,
+    month_start,
+    not_data,
+    period_start,
+)
 
 #: The columns of :attr:`CaseStudy.main` that the report's tables read (issue 5's table).
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -106,7 +114,6 @@ MAIN_SCHEMA: dict[str, Any] = {
 }
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_SPEC = REPO / "analysis" / "specs" / "main.toml"
 TRUE_EFFECTS_FILE = "SYNTHETIC_TRUE_EFFECTS.json"
 
 
@@ -131,6 +138,10 @@ def _sha256(path: Path) -> str:
 
 #: Folders of a data directory that hold no flow files (published press figures are read apart).
 NOT_FLOW_DIRS = ("published",)
+#: The ending of a column-mapping file: ``<name>.mapping.json`` beside ``<name>.csv`` (or any
+#: ``<name>.<ext>``) says how to read that file (the keyword arguments of
+#: :class:`~tradeimpact.sources.generic.GenericReader`, as ``tradeimpact ingest --mapping`` reads).
+MAPPING_SUFFIX = ".mapping.json"
 #: Endings of files that are not flow files: notes, the fetchers' sidecars (``.meta``,
 #: ``.split.meta``), checksums, downloaded archives still to unpack, Parquet stores.
 NOT_FLOW_SUFFIXES = (".md", ".txt", ".toml", ".meta", ".sha256", ".zip", ".parquet", ".part")
@@ -141,7 +152,8 @@ def raw_flow_files(data_dir: Path) -> list[Path]:
 
     Left out: hidden files, files directly in ``data_dir`` (READMEs, the true effects of the
     synthetic demo), the ``published/`` folder, notes, the fetchers' sidecars and checksums,
-    archives and Parquet (a store's files, e.g. ``manifest.json`` beside them).
+    archives and Parquet (a store's files, e.g. ``manifest.json`` beside them), and column-mapping
+    files (``<name>.mapping.json``: read with the file they describe, see :func:`mapping_file`).
     """
     data_dir = Path(data_dir)
     out = []
@@ -155,8 +167,53 @@ def raw_flow_files(data_dir: Path) -> list[Path]:
             continue
         if p.name.lower().endswith(NOT_FLOW_SUFFIXES) or p.name == "manifest.json":
             continue
+        if p.name.lower().endswith(MAPPING_SUFFIX):
+            continue
         out.append(p)
     return out
+
+
+def mapping_file(path: Path) -> Path | None:
+    """The column-mapping file of a raw file: ``<stem>.mapping.json`` beside it, or None.
+
+    ``data_raw/real/BACI_x.csv`` is read through ``data_raw/real/BACI_x.mapping.json`` when that
+    exists: a JSON object of :class:`~tradeimpact.sources.generic.GenericReader` keyword
+    arguments (``mapping``, ``source``, ``code_system``, ``freq``, ``reported_by``, ``units``,
+    ``constants``, ``valuation``, ``period_range`` as two ISO dates...). Without one, the reader is
+    detected from the file.
+    """
+    p = Path(path)
+    cand = p.with_name(p.name.split(".")[0] + MAPPING_SUFFIX)
+    return cand if cand.is_file() else None
+
+
+def mapping_reader(path: Path) -> Any:
+    """A :class:`~tradeimpact.sources.generic.GenericReader` from a mapping file.
+
+    Raises :class:`~tradeimpact.errors.TradeImpactError` naming the file and the key when the JSON
+    cannot be read or the reader rejects an argument.
+    """
+    from tradeimpact.sources.generic import GenericReader
+
+    try:
+        config = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise TradeImpactError(f"{path}: cannot read the column mapping: {exc}") from exc
+    if not isinstance(config, dict):
+        raise TradeImpactError(f"{path}: a column mapping is a JSON object of reader arguments")
+    if config.get("period_range") is not None:
+        try:
+            a, b = config["period_range"]
+            config["period_range"] = (date.fromisoformat(a), date.fromisoformat(b))
+        except (TypeError, ValueError) as exc:
+            raise TradeImpactError(
+                f"{path}: key 'period_range': two ISO dates expected, got "
+                f"{config['period_range']!r}"
+            ) from exc
+    try:
+        return GenericReader(**config)
+    except (TypeError, ValueError) as exc:
+        raise TradeImpactError(f"{path}: {exc}") from exc
 
 
 _LOADED: dict[tuple[Any, ...], LoadedFlows] = {}
@@ -191,17 +248,28 @@ def load_flows(source: Any) -> LoadedFlows:
         else:
             files = raw_flow_files(path)
             if not files:
-                raise TradeImpactError(f"{path}: no raw flow files found")
+                raise TradeImpactError(
+                    f"{path}: no raw flow files found (they go in sub-folders: "
+                    f"{path}/<source>/<file>)"
+                )
+            maps = {f: mapping_file(f) for f in files}
+            every = sorted([*files, *(m for m in maps.values() if m is not None)])
             # one ingest per unchanged data directory and process (each event reads the same)
             key = (str(path.resolve()), tuple((str(f), f.stat().st_size, f.stat().st_mtime_ns)
-                                              for f in files))  # fmt: skip
+                                              for f in every))  # fmt: skip
             if key in _LOADED:
                 return _LOADED[key]
             with tempfile.TemporaryDirectory(prefix="tradeimpact-store-") as tmp:
                 st = FlowStore(tmp)
-                st.ingest(files)
+                plain = [f for f in files if maps[f] is None]
+                if plain:
+                    st.ingest(plain)
+                for f in files:
+                    m = maps[f]
+                    if m is not None:
+                        st.ingest([f], mapping_reader(m))
                 flows = st.scan().collect()
-            inputs = [(f.relative_to(path).as_posix(), _sha256(f)) for f in files]
+            inputs = [(f.relative_to(path).as_posix(), _sha256(f)) for f in every]
             syn = any("SYNTHETIC" in f.name for f in files)
             _LOADED.clear()
             _LOADED[key] = LoadedFlows(flows, inputs, syn, path)
@@ -213,8 +281,14 @@ def load_flows(source: Any) -> LoadedFlows:
 
 
 def load_spec(path: str | Path | None = None) -> dict[str, Any]:
-    """Read a specification file (schema in the module docstring)."""
-    p = Path(path) if path is not None else DEFAULT_SPEC
+    """Read a specification file (schema in the module docstring).
+
+    ``path`` defaults to the project's ``analysis/specs/main.toml``
+    (:func:`tradeimpact.paths.default_spec_path`, found from the package, not the current folder).
+    """
+    from tradeimpact.paths import default_spec_path
+
+    p = Path(path) if path is not None else default_spec_path()
     try:
         spec = tomllib.loads(p.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:
@@ -223,6 +297,26 @@ def load_spec(path: str | Path | None = None) -> dict[str, Any]:
         raise TradeImpactError(f"{p}: key 'spec': missing")
     spec["_path"] = str(p)
     return spec
+
+
+def spec_for_event(spec: dict[str, Any], event: Event) -> dict[str, Any]:
+    """The specification as it applies to one event: ``[events.<name>]`` tables merged in.
+
+    ``[events.<name>.<table>]`` (``spec``, ``event_study``, ``inference``...) updates the keys of
+    ``[<table>]`` for that event only, e.g. the designs and outcomes an annual extract with value
+    only (no quantities) supports. Other events see the specification unchanged.
+    """
+    over = spec.get("events", {}).get(event.name)
+    if not over:
+        return spec
+    out = dict(spec)
+    for table, keys in over.items():
+        if not isinstance(keys, dict):
+            raise TradeImpactError(
+                f"{spec.get('_path', 'spec')}: key 'events.{event.name}.{table}': a table expected"
+            )
+        out[table] = {**spec.get(table, {}), **keys}
+    return out
 
 
 # ---------------------------------------------------------------------------- true effects
@@ -364,11 +458,15 @@ class CaseStudy:
     events : list of (date, str)
         Dates to mark on figures (event, end, confounders).
     is_synthetic : bool
-        True when any input file name says SYNTHETIC.
+        True when any input file this event's flows come from says SYNTHETIC in its name
+        (a real extract beside the synthetic demo gives real case studies).
     inputs : list of (str, str)
-        Input file names and their sha256.
+        The input files this event's flows come from (with their mapping files) and their sha256.
     notes : list of str
         How panels were built and what was dropped.
+    raw_side : str
+        Whose reports the raw series are: ``"importer"`` (each importer's imports from the
+        source) or ``"exporter"`` (the source's exports to each, when no importer reports exist).
     """
 
     event: Event
@@ -393,6 +491,12 @@ class CaseStudy:
     is_synthetic: bool
     inputs: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
+    raw_side: str = "importer"
+
+    @property
+    def freq(self) -> str:
+        """``"M"`` or ``"A"``: the event's frequency (periods are months or years)."""
+        return self.event.freq
 
     @property
     def name(self) -> str:
@@ -429,18 +533,25 @@ class _Variant:
 
 def _variants(event: Event, spec: dict[str, Any]) -> list[_Variant]:
     base_basket = spec["spec"].get("basket", "core")
-    default_end = event.end_month or month_start(event.window_end)
+    f = event.freq
+    default_end = period_start(event.end or event.window_end, f)
     antic = tuple(event.anticipation_months)
     out: list[_Variant] = []
     for v in spec.get("variants", [{"name": "baseline"}]):
         if "events" in v and event.name not in v["events"]:
             continue
+        # months-only changes have no meaning on years: 3-month sums, calendar-month effects
+        if f != "M" and (v.get("sum3") or "month_of_year" in v.get("extra_fe", ())):
+            continue
+        # a basket change that is no change (the event has no extended products)
+        if v.get("basket") and event.basket(v["basket"]) == event.basket(base_basket):
+            continue
         ev_month = event.event_month
         if v.get("event_month") == "alt":
             if event.alt_event_month is None:
                 continue
-            ev_month = month_start(event.alt_event_month)
-        end = month_start(event.window_end) if v.get("long_post") else default_end
+            ev_month = period_start(event.alt_event_month, f)
+        end = period_start(event.window_end, f) if v.get("long_post") else default_end
         excl = () if v.get("keep_anticipation") else antic
         if "drop_confounder" in v:
             excl = excl + event.confounder_months(v["drop_confounder"])
@@ -484,6 +595,59 @@ def _ri_columns(
     return {"unit": "unit", "treated": event.treated, "post": "post", "cells": "product_period"}
 
 
+def headline_inference(
+    data: pl.DataFrame, ric: dict[str, Any], fe: Sequence[str], spec: dict[str, Any]
+) -> tuple[Any, dict[str, Any]]:
+    """The headline p-value and interval of a regression design: THE one place that chooses it.
+
+    Every regression row of every case study (the real section's included) takes its headline
+    ``p_value``, ``ci_low``/``ci_high`` and their labels from here, with the cluster-robust
+    figures beside them (in :func:`_fit_row`). The method is the specification's
+    ``[inference] headline``:
+
+    * ``"ri"`` (the shipped default): coefficient randomization inference, placebo-in-space
+      (:func:`tradeimpact.inference.randomization.randomization_inference`): every assignment
+      of the treatment to one unit (exact when their number is at most ``ri_max_exact``, else
+      ``ri_draws`` random draws with ``seed``); p = the share of placebo estimates at least as
+      large in absolute value (an exact fraction); the interval by test inversion.
+
+    To switch the headline to another method (e.g. the studentized randomization inference of
+    MacKinnon & Webb 2020), add its branch here and set ``headline`` in the spec.
+
+    Returns
+    -------
+    (result, fields)
+        The inference result (kept in :attr:`CaseStudy.ri`; it must have ``placebo``,
+        ``estimate``) and the row fields ``ci_low, ci_high, ci_method, p_value, p_fraction,
+        n_placebos, p_method``.
+    """
+    from tradeimpact.inference.randomization import randomization_inference
+
+    inf = spec.get("inference", {})
+    method = str(inf.get("headline", "ri"))
+    level = float(spec["spec"].get("level", 0.95))
+    if method != "ri":
+        raise ModelSpecError(
+            f"{spec.get('_path', 'spec')}: key 'inference.headline': unknown method {method!r} "
+            "(offered: 'ri')"
+        )
+    ri = randomization_inference(
+        data, "y", unit=ric["unit"], time="period", treated=ric["treated"], post=ric["post"],
+        fe=list(fe), max_exact=int(inf.get("ri_max_exact", 10_000)),
+        n_permutations=int(inf.get("ri_draws", 999)), seed=int(inf.get("seed", 0)),
+    )  # fmt: skip
+    lo, hi = ri.conf_int(level)
+    kind = "exact" if ri.exact else "random draws"
+    fields = {
+        "ci_low": lo, "ci_high": hi,
+        "ci_method": "randomization inference, placebo-in-space (test inversion)",
+        "p_value": float(ri.pvalue), "p_fraction": f"{ri.p_numerator}/{ri.p_denominator}",
+        "n_placebos": int(ri.p_denominator),
+        "p_method": f"randomization inference ({kind}, {ri.p_numerator}/{ri.p_denominator})",
+    }  # fmt: skip
+    return ri, fields
+
+
 def _fit_row(
     panel: Panel,
     design: str,
@@ -497,11 +661,9 @@ def _fit_row(
 ) -> dict[str, Any]:
     """Estimate one (design, outcome, variant): estimator + RI + Conley-Taber + CR1."""
     from tradeimpact.inference.conley_taber import conley_taber_panel
-    from tradeimpact.inference.randomization import randomization_inference
     from tradeimpact.models.linear import feols
     from tradeimpact.models.ppml import ppml
 
-    inf = spec.get("inference", {})
     level = float(spec["spec"].get("level", 0.95))
     data = panel.data.with_columns(
         (pl.col("restricted") * pl.col("post")).alias("restricted_post"),
@@ -535,21 +697,9 @@ def _fit_row(
                    p_value=row["cr1_p_value"], p_method="CR1")  # fmt: skip
         notes.append("PPML: cluster-robust interval (not valid with one treated unit)")
     else:
-        ri = randomization_inference(
-            data, "y", unit=ric["unit"], time="period", treated=ric["treated"], post=ric["post"],
-            fe=fe, max_exact=int(inf.get("ri_max_exact", 10_000)),
-            n_permutations=int(inf.get("ri_draws", 999)), seed=int(inf.get("seed", 0)),
-        )  # fmt: skip
+        ri, head = headline_inference(data, ric, fe, spec)
         store["ri"][key] = ri
-        lo, hi = ri.conf_int(level)
-        kind = "exact" if ri.exact else "random draws"
-        row.update(
-            ci_low=lo, ci_high=hi,
-            ci_method="randomization inference, placebo-in-space (test inversion)",
-            p_value=float(ri.pvalue), p_fraction=f"{ri.p_numerator}/{ri.p_denominator}",
-            n_placebos=int(ri.p_denominator),
-            p_method=f"randomization inference ({kind}, {ri.p_numerator}/{ri.p_denominator})",
-        )  # fmt: skip
+        row.update(head)
         if abs(ri.estimate - est) > 1e-6 * max(1.0, abs(est)):
             notes.append(f"RI estimate {ri.estimate:.6g} differs from the fit {est:.6g}")
         pl_frame = ri.placebo.with_columns(
@@ -614,12 +764,13 @@ def _event_study(
     es = spec.get("event_study", {})
     ref = int(event.reference_period if event.reference_period != -1 else es.get("reference", -1))
     lo, hi = event.event_time
-    ev = event.event_month
-    start = _add_months(ev, lo)
-    end = _add_months(ev, hi)
+    f = event.freq
+    ev = period_start(event.event_month, f)
+    start = add_periods(ev, lo, f)
+    end = add_periods(ev, hi, f)
     panel = build_panel(
         flows, event, design, es.get("outcome", "log_quantity"),
-        window=(start, min(end, month_start(event.window_end))),
+        window=(start, min(end, period_start(event.window_end, f))),
     )  # fmt: skip
     fe = spec.get("fixed_effects", {}).get(design, ["cell", "product_period"])
     data = panel.data
@@ -632,6 +783,7 @@ def _event_study(
             return event_study(
                 d, "y", "unit", "period", treated="_es_treated", event_date=ev, window=(lo, hi),
                 ref=ref, endpoints="bin", fe=fe, vcov={"CR1": "unit"}, outcome="level",
+                freq=f,  # type: ignore[arg-type]  # "M" or "A": Event.from_toml checks it
             )  # fmt: skip
 
     res = fit(event.treated)
@@ -652,8 +804,8 @@ def _event_study(
     pmat = np.asarray(placebo, dtype=float)
     true_vals: list[float | None] = [None] * len(ks)
     if truth is not None:
-        months = [_add_months(ev, k) for k in ks]
-        ref_month = _add_months(ev, ref)
+        months = [add_periods(ev, k, f) for k in ks]
+        ref_month = add_periods(ev, ref, f)
         true_vals = [
             true_effect(truth, design, "log_quantity", [ref_month, m], [False, True])
             for m in months
@@ -674,8 +826,7 @@ def _event_study(
 
 
 def _add_months(d: date, k: int) -> date:
-    m = d.year * 12 + (d.month - 1) + k
-    return date(m // 12, m % 12 + 1, 1)
+    return add_periods(d, k, "M")
 
 
 def _synth(
@@ -690,7 +841,8 @@ def _synth(
     from tradeimpact.models.synthdid import synthdid
 
     panel = build_panel(
-        flows, event, "synth", spec["spec"].get("synth_outcome", "log_quantity"),
+        flows, event, str(spec["spec"].get("synth_design", "synth")),
+        spec["spec"].get("synth_outcome", "log_quantity"),
         products=variant.basket, controls=variant.controls, event_month=variant.event_month,
         window=(event.window_start, variant.sample_end), exclude_periods=variant.exclude,
     )  # fmt: skip
@@ -707,7 +859,8 @@ def _synth(
     seed = int(spec.get("inference", {}).get("seed", 0))
     out: dict[str, Any] = {}
     rows: list[dict[str, Any]] = []
-    truth_v = _truth_for(truth, "synth", "log_quantity", panel, variant)
+    s_outcome = str(spec["spec"].get("synth_outcome", "log_quantity"))
+    truth_v = _truth_for(truth, "synth", s_outcome, panel, variant)
     # synthetic control (Abadie, Diamond & Hainmueller 2010) on the demeaned outcome, with the
     # in-space placebos (every control treated in turn, the other controls its donors) and the
     # post/pre RMSPE ratio permutation p-value (an exact fraction of the units)
@@ -718,7 +871,7 @@ def _synth(
         else None
     )
     sc_row: dict[str, Any] = {
-        "design": "synth", "outcome": "log_quantity", "variant": variant.name,
+        "design": "synth", "outcome": s_outcome, "variant": variant.name,
         "ci_low": None, "ci_high": None,
         "ci_method": "none (synthetic control: see the in-space placebo p-value)",
         "cr1_se": None, "nobs": int(data.height), "true_effect": truth_v,
@@ -735,10 +888,19 @@ def _synth(
         out["sc"] = sc
         n_units = sc.placebos.height
         sc_row.update(
-            estimate=float(sc.att), p_value=sc.pvalue, p_fraction=str(sc.pvalue_fraction),
+            # the fraction unreduced (k of the N units), as the regression rows show theirs
+            estimate=float(sc.att), p_value=sc.pvalue,
+            p_fraction=f"{round(sc.pvalue * n_units)}/{n_units}",
             n_placebos=n_units,
             p_method=f"post/pre RMSPE ratio rank among {n_units} units (in-space placebos)",
         )  # fmt: skip
+        n_pre = int(data.filter(pl.col("post") == 0)["period"].n_unique())
+        if sc.pre_rmspe < 1e-6:
+            # more donors than pre-periods: the weights reproduce the treated unit's pre-period
+            # exactly, so the post/pre RMSPE ratios are ratios of rounding errors
+            sc_row["note"] = "; ".join(x for x in (note, (
+                f"pre-period fit exact (pre-RMSPE {sc.pre_rmspe:.1e}; {n_units - 1} donors, "
+                f"{n_pre} pre-periods): the RMSPE-ratio rank is not informative")) if x)  # fmt: skip
         gap = sc.path.select(pl.col("time").alias("period"), "gap")
         if sc.placebo_gaps.height:
             placebos = sc.placebo_gaps.select(pl.col("time").alias("period"), "unit", "gap")
@@ -754,7 +916,7 @@ def _synth(
         ci = res.analytic_conf_int(0.95).iloc[0]
         rows.append(
             {
-                "design": design, "outcome": "log_quantity", "variant": variant.name,
+                "design": design, "outcome": s_outcome, "variant": variant.name,
                 "estimate": float(res.att), "ci_low": float(ci["lower"]),
                 "ci_high": float(ci["upper"]),
                 "ci_method": "placebo variance (Arkhangelsky et al. 2021, Algorithm 4), normal",
@@ -800,37 +962,99 @@ def _honestdid(event: Event, es_res: Any, spec: dict[str, Any]) -> Any:
 
 
 def _series(
-    flows: pl.DataFrame, event: Event, basket: Sequence[str]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Raw importer-side series, mirror series and diversion series for the figures (kg)."""
+    flows: pl.DataFrame, event: Event, basket: Sequence[str], measure: str = "net_weight_kg"
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, str]:
+    """Raw series, mirror series and diversion series for the figures (``measure``'s unit).
+
+    The raw series are each importer's own reports of its imports from the source (importer
+    side) or, when the data hold none (an exporter-side extract), the source's reports of its
+    exports to each of them; the last item says which (``"importer"`` or ``"exporter"``).
+    Provisional or modelled rows (:func:`tradeimpact.panel.not_data`) are left out.
+    """
     c = pl.col
-    start, end = event.window_start, event.window_end
+    start = period_start(event.window_start, event.freq)
+    end = event.window_end
     base = flows.filter(c("hs6").is_in(list(basket)) & c("period").is_between(start, end)
-                        & (c("freq") == "M"))  # fmt: skip
+                        & (c("freq") == event.freq))  # fmt: skip
+    if "flags" in base.columns:
+        base = base.filter(~not_data())
     importers = [event.treated, *event.controls]
     raw = (
         base.filter((c("flow") == "M") & (c("partner_iso3") == event.source_country)
                     & c("reporter_iso3").is_in(importers))
-        .group_by("period", "reporter_iso3").agg(c("net_weight_kg").sum().alias("value"))
+        .group_by("period", "reporter_iso3").agg(c(measure).sum().alias("value"))
         .rename({"reporter_iso3": "unit"}).sort("unit", "period")
     )  # fmt: skip
+    side = "importer"
+    if raw.height == 0:
+        side = "exporter"
+        raw = (
+            base.filter((c("flow") == "X") & (c("reporter_iso3") == event.source_country)
+                        & c("partner_iso3").is_in(importers))
+            .group_by("period", "partner_iso3").agg(c(measure).sum().alias("value"))
+            .rename({"partner_iso3": "unit"}).sort("unit", "period")
+        )  # fmt: skip
     imp = base.filter((c("flow") == "M") & (c("reporter_iso3") == event.treated)
                       & (c("partner_iso3") == event.source_country))  # fmt: skip
     exp = base.filter((c("flow") == "X") & (c("reporter_iso3") == event.source_country)
                       & (c("partner_iso3") == event.treated))  # fmt: skip
     mirror = (
-        imp.group_by("period").agg(c("net_weight_kg").sum().alias("importer_reported"))
-        .join(exp.group_by("period").agg(c("net_weight_kg").sum().alias("exporter_reported")),
+        imp.group_by("period").agg(c(measure).sum().alias("importer_reported"))
+        .join(exp.group_by("period").agg(c(measure).sum().alias("exporter_reported")),
               on="period", how="full", coalesce=True)
         .select("period", "exporter_reported", "importer_reported").sort("period")
     )  # fmt: skip
+    if imp.height == 0 or exp.height == 0:  # one side only: there is no mirror to show
+        mirror = mirror.clear()
     div = (
         base.filter((c("flow") == "M") & (c("reporter_iso3") == event.treated)
                     & c("partner_iso3").is_in([event.source_country, *event.suppliers]))
-        .group_by("period", "partner_iso3").agg(c("net_weight_kg").sum().alias("value"))
+        .group_by("period", "partner_iso3").agg(c(measure).sum().alias("value"))
         .rename({"partner_iso3": "supplier"}).sort("supplier", "period")
     )  # fmt: skip
-    return raw, mirror, div
+    return raw, mirror, div, side
+
+
+def _event_inputs(
+    loaded: LoadedFlows, event: Event, spec: dict[str, Any]
+) -> tuple[bool, list[tuple[str, str]]]:
+    """Whether the flows one event can use are SYNTHETIC, and the input files they come from.
+
+    The flows of the event's frequency, window and products (every basket) that have the source
+    country as exporter or the treated country as importer. A case study is synthetic when any of
+    them comes from a file whose name says SYNTHETIC: a real extract beside the synthetic demo
+    gives a real case study (and the demo's events stay synthetic). Raises
+    :class:`~tradeimpact.errors.TradeImpactError` when there are none (naming what is missing).
+    """
+    c = pl.col
+    flows = loaded.flows
+    prods = sorted({*event.core, *event.extended, *event.comparison})
+    start = period_start(event.window_start, event.freq)
+    sel = flows.filter(
+        (c("freq") == event.freq) & c("period").is_between(start, event.window_end)
+        & c("hs6").is_in(prods)
+        & ((c("exporter_iso3") == event.source_country) | (c("importer_iso3") == event.treated))
+    )  # fmt: skip
+    if sel.height == 0:
+        where = f" in {loaded.data_dir}" if loaded.data_dir is not None else ""
+        freq_word = "annual" if event.freq == "A" else "monthly"
+        raise TradeImpactError(
+            f"event {event.name} ({event.path}): no {freq_word} flows{where} of products "
+            f"{', '.join(prods)} between {start} and {event.window_end} with exporter "
+            f"{event.source_country} or importer {event.treated}: is the data for this event "
+            "loaded?"
+        )
+    if "source_file" not in sel.columns:
+        return loaded.is_synthetic, loaded.inputs
+    used = {Path(str(n)).name for n in sel["source_file"].unique().drop_nulls().to_list()}
+    syn = any("SYNTHETIC" in n for n in used)
+    stems = {n.split(".")[0] for n in used}
+    inputs = [
+        (n, h) for n, h in loaded.inputs
+        if Path(n).name in used or (n.endswith(MAPPING_SUFFIX)
+                                    and Path(n).name[: -len(MAPPING_SUFFIX)] in stems)
+    ]  # fmt: skip
+    return syn, inputs or loaded.inputs
 
 
 def run_case_study(
@@ -867,10 +1091,11 @@ def run_case_study(
     CaseStudy
     """
     event = Event.from_toml(event_path)
-    spec = load_spec(spec_path)
+    spec = spec_for_event(load_spec(spec_path), event)
     loaded = load_flows(data_dir_or_store)
     flows = loaded.flows
-    truth = load_true_effects(loaded.data_dir) if loaded.is_synthetic else None
+    is_synthetic, inputs = _event_inputs(loaded, event, spec)
+    truth = load_true_effects(loaded.data_dir) if is_synthetic else None
     want = list(designs) if designs is not None else list(spec["spec"]["designs"])
     outcomes = list(spec["spec"].get("outcomes", ["log_quantity"]))
     fes = spec.get("fixed_effects", {})
@@ -889,7 +1114,7 @@ def run_case_study(
             event_month=v.event_month, window=(event.window_start, v.sample_end),
             exclude_periods=v.exclude, sum3=v.sum3,
         )  # fmt: skip
-        if (v.name == "baseline" and outcome in ("log_quantity",)) or design == "mirror":
+        if v.name == "baseline" or design == "mirror":
             panels.setdefault(design, panel)
         row = _fit_row(panel, design, panel.outcome if design == "mirror" else outcome, v, fe,
                        event, basket, spec, store)  # fmt: skip
@@ -903,9 +1128,11 @@ def run_case_study(
         for outcome in by_design.get(design, outcomes):
             run(design, outcome, baseline)
     if variants:
+        v_design = str(spec["spec"].get("variants_design", "importer"))
+        v_outcome = str(spec["spec"].get("variants_outcome", "log_quantity"))
         for v in all_variants:
             if v.name != "baseline":
-                run("importer", "log_quantity", v)
+                run(v_design, v_outcome, v)
     synth_res: dict[str, Any] = {}
     gap = placebos = None
     if "synth" in want or "sdid" in want:
@@ -938,7 +1165,9 @@ def run_case_study(
         )
     )
     basket = event.basket(baseline.basket)
-    raw, mirror_s, div = _series(flows, event, basket)
+    raw, mirror_s, div, raw_side = _series(
+        flows, event, basket, str(spec["spec"].get("raw_measure", "net_weight_kg"))
+    )
     for d, p in panels.items():
         notes.extend(f"{d}: {n}" for n in p.notes)
     pub_dir = Path(published_dir) if published_dir is not None else (
@@ -947,7 +1176,10 @@ def run_case_study(
     if event.end is not None:
         marks.append((event.end, "end"))
     marks.extend((c.date, c.name.replace("_", " ")) for c in event.confounders)
-    base_start = _add_months(event.event_month, -12)
+    f = event.freq
+    ev0 = period_start(event.event_month, f)
+    # index base of the raw-series figure: the 12 months (3 years) before the event
+    base_start = add_periods(ev0, -12 if f == "M" else -3, f)
     return CaseStudy(
         event=event,
         spec=spec,
@@ -963,14 +1195,15 @@ def run_case_study(
         synth_placebos=placebos,
         honestdid=hd,
         raw=raw,
-        raw_base=(base_start, _add_months(event.event_month, -1)),
+        raw_base=(base_start, add_periods(ev0, -1, f)),
         mirror=mirror_s,
         diversion=div,
         published=published_series(pub_dir),
         events=sorted(marks),
-        is_synthetic=loaded.is_synthetic,
-        inputs=loaded.inputs,
+        is_synthetic=is_synthetic,
+        inputs=inputs,
         notes=notes,
+        raw_side=raw_side,
     )
 
 
@@ -1014,4 +1247,5 @@ def published_series(folder: str | Path | None = None) -> pl.DataFrame:
                              "reported_by": r["reported_by"], "source": r["source"]})  # fmt: skip
     schema = {"series": pl.String, "period": pl.Date, "value": pl.Float64, "unit": pl.String,
               "reported_by": pl.String, "source": pl.String}  # fmt: skip
-    return pl.DataFrame(rows, schema=schema).sort("series", "period")
+    # unit and value break ties (a month with a monthly and a quarterly figure): a stable order
+    return pl.DataFrame(rows, schema=schema).sort("series", "period", "unit", "value")

@@ -9,7 +9,8 @@ Event file schema (TOML; plain keys, also read by :mod:`tradeimpact.fetch`)
 ``[event]``
     ``name`` (id), ``title``, ``announcement``, ``effective``, ``end`` (dates; ``end`` optional:
     the last day of the restriction where known), ``treated`` (ISO3 of the treated importer),
-    ``source_country`` (ISO3 of the restricting exporter), ``freq`` (``"M"``), ``sources`` (URLs),
+    ``source_country`` (ISO3 of the restricting exporter), ``freq`` (``"M"`` monthly, the default,
+    or ``"A"`` annual: periods are years, event time counts years), ``sources`` (URLs),
     optional ``anticipation_start``.
 ``[products]``
     ``core``, ``extended``, ``comparison``: lists of HS6 codes (the restricted basket, its extension,
@@ -38,6 +39,8 @@ Designs and their panels
                comparison products; ``unit`` is the supplier, the treatment restricted x post.
 ``synth``      one series per importer (importer-side, basket summed): ``unit x period``, wide
                with :meth:`Panel.wide`.
+``synth_exporter``  the same from the source country's reports of its exports to each importer
+               (for exporter-side data such as an annual BACI extract).
 ``mirror``     the gap ``log(importer-reported) - log(exporter-reported)`` of each importer's flow
                from the source (via :func:`tradeimpact.store.mirror`).
 
@@ -67,8 +70,16 @@ import polars as pl
 
 from tradeimpact.errors import ModelSpecError, TradeImpactError
 
-Design = Literal["importer", "exporter", "triple", "diversion", "synth", "mirror"]
-DESIGNS: tuple[str, ...] = ("importer", "exporter", "triple", "diversion", "synth", "mirror")
+Design = Literal["importer", "exporter", "triple", "diversion", "synth", "synth_exporter", "mirror"]
+DESIGNS: tuple[str, ...] = (
+    "importer",
+    "exporter",
+    "triple",
+    "diversion",
+    "synth",
+    "synth_exporter",
+    "mirror",
+)
 OUTCOMES: tuple[str, ...] = (
     "log_quantity",
     "log_value",
@@ -110,9 +121,46 @@ def month_start(d: date) -> date:
     return date(d.year, d.month, 1)
 
 
-def months_between(a: date, b: date) -> int:
-    """Whole months from ``a``'s month to ``b``'s month."""
-    return (b.year - a.year) * 12 + (b.month - a.month)
+def period_start(d: date, freq: str = "M") -> date:
+    """First day of the period of ``d``: its month (``freq="M"``) or its year (``"A"``)."""
+    if freq == "A":
+        return date(d.year, 1, 1)
+    if freq == "M":
+        return month_start(d)
+    raise ModelSpecError(f"unknown frequency '{freq}' (M or A)")
+
+
+def add_periods(d: date, k: int, freq: str = "M") -> date:
+    """The period ``k`` months (``freq="M"``) or ``k`` years (``"A"``) after ``d``'s period."""
+    if freq == "A":
+        return date(d.year + k, 1, 1)
+    m = d.year * 12 + (d.month - 1) + k
+    return date(m // 12, m % 12 + 1, 1)
+
+
+def period_grid(start: date, end: date, freq: str = "M") -> list[date]:
+    """Every period (first days) from ``start``'s period to ``end``'s, inclusive."""
+    out = []
+    d = period_start(start, freq)
+    while d <= end:
+        out.append(d)
+        d = add_periods(d, 1, freq)
+    return out
+
+
+#: Words in a flow's ``flags`` that mark it as not observed data: a provisional figure or a
+#: modelled one (a nowcast, a projection). :func:`build_panel` leaves such rows out unless asked.
+NOT_DATA_FLAGS: tuple[str, ...] = ("provisional", "modelled", "modeled", "nowcast")
+_NOT_DATA_RE = r"(?i)\b(" + "|".join(NOT_DATA_FLAGS) + r")\b"
+
+
+def not_data() -> pl.Expr:
+    """The rule of :func:`build_panel`: True where ``flags`` holds one of :data:`NOT_DATA_FLAGS`.
+
+    A word match, case-insensitive (``"status=provisional"``, ``"DIRECTIONAL 2026 NOWCAST"``); a
+    null ``flags`` is observed data. Use as ``flows.filter(~not_data())``.
+    """
+    return pl.col("flags").fill_null("").str.contains(_NOT_DATA_RE)
 
 
 @dataclass(frozen=True)
@@ -193,6 +241,9 @@ class Event:
                 )
             )
         effective = get("event", "effective", date)
+        freq = get("event", "freq", str, "M")
+        if freq not in ("M", "A"):
+            raise EventFileError(path, "event.freq", f"'M' (monthly) or 'A' (annual), got {freq!r}")
         sets = {k: tuple(v) for k, v in doc.get("controls", {}).get("sets", {}).items()}
         et = get("window", "event_time", list, [-24, 6])
         notes = {k: list(v) for k, v in doc.get("products", {}).items() if k.endswith("_notes")}
@@ -204,7 +255,7 @@ class Event:
             end=get("event", "end", date, None),
             treated=get("event", "treated", str),
             source_country=get("event", "source_country", str),
-            freq=get("event", "freq", str, "M"),
+            freq=freq,
             core=codes("products", "core"),
             extended=codes("products", "extended", []),
             comparison=codes("products", "comparison", []),
@@ -337,11 +388,14 @@ def _select_flows(
     start: date,
     end: date,
     freq: str,
+    include_provisional: bool = False,
+    counts: dict[str, int] | None = None,
 ) -> pl.LazyFrame:
-    """Filter to the design's flows and sum duplicates of the key across sources? No: one source.
+    """Filter to the design's flows and sum them over ``hs_code`` within an HS6.
 
     Rows are summed over ``hs_code`` within an HS6 (national codes under one HS6), never across
-    reporters, partners or sources.
+    reporters, partners or sources. Rows flagged provisional or modelled (:func:`not_data`) are
+    left out unless ``include_provisional``; their number goes to ``counts["not_data"]``.
     """
     c = pl.col
     q = lf.filter(
@@ -351,22 +405,19 @@ def _select_flows(
         & c("hs6").is_in(list(products))
         & c("period").is_between(pl.lit(start), pl.lit(end))
     )
-    if "freq" in lf.collect_schema().names():
+    names = lf.collect_schema().names()
+    if "freq" in names:
         q = q.filter(c("freq") == freq)
+    if "flags" in names and not include_provisional:
+        n = int(q.filter(not_data()).select(pl.len()).collect().item())
+        if counts is not None and n:
+            counts["not_data"] = counts.get("not_data", 0) + n
+        q = q.filter(~not_data())
     return q.group_by([unit_from, "hs6", "period"]).agg(
         c("net_weight_kg").sum().alias("quantity_kg"),
         c("value_usd").sum().alias("value_usd"),
         c("net_weight_kg").is_null().any().alias("_missing_weight"),
     )
-
-
-def _month_grid(start: date, end: date) -> list[date]:
-    out = []
-    d = month_start(start)
-    while d <= end:
-        out.append(d)
-        d = date(d.year + (d.month == 12), d.month % 12 + 1, 1)
-    return out
 
 
 def build_panel(
@@ -377,11 +428,12 @@ def build_panel(
     *,
     products: Sequence[str] | str | None = None,
     controls: Sequence[str] | None = None,
-    freq: str = "M",
+    freq: str | None = None,
     event_month: date | None = None,
     window: tuple[date, date] | None = None,
     exclude_periods: Sequence[date] = (),
     sum3: bool = False,
+    include_provisional: bool = False,
 ) -> Panel:
     """The tidy analysis panel of one design for one event.
 
@@ -401,18 +453,24 @@ def build_panel(
         comparison products.
     controls : sequence of ISO3, optional
         Control importers (default ``event.controls``).
-    freq : {"M", "A"}
-        Frequency of the flows used (with ``"A"`` the periods are years and ``rel_time`` counts
-        years since the event month's year).
+    freq : {"M", "A"}, optional
+        Frequency of the flows used (default the event's ``freq``). With ``"A"`` the periods are
+        years (1 January), ``rel_time`` counts years since the event month's year and the window,
+        event month and excluded periods are read as the years they fall in.
     event_month : date, optional
-        First treated month (default ``event.event_month``).
+        First treated month (default ``event.event_month``); with ``freq="A"`` its year.
     window : (date, date), optional
         Sample months (default the event's window).
     exclude_periods : sequence of date
         Months removed from the panel (counted in ``dropped["excluded_periods"]``).
     sum3 : bool
         Sum flows over 3-month bins aligned on the event month (bin 0 = the event month and the
-        two after it); ``period`` is the bin's first month and ``rel_time`` counts bins.
+        two after it); ``period`` is the bin's first month and ``rel_time`` counts bins. Monthly
+        data only.
+    include_provisional : bool, default False
+        Keep rows whose ``flags`` mark them provisional or modelled (a nowcast): the rule is
+        :func:`not_data` (a word of :data:`NOT_DATA_FLAGS` in ``flags``). By default they are
+        left out, and counted in ``dropped["not_data"]`` and the notes.
 
     Returns
     -------
@@ -431,9 +489,17 @@ def build_panel(
         else event.core
     )
     ctrl = tuple(controls) if controls is not None else event.controls
-    ev_month = month_start(event_month or event.event_month)
+    freq = freq or event.freq
+    if freq not in ("M", "A"):
+        raise ModelSpecError(f"unknown frequency '{freq}' (M or A)")
+    if sum3 and freq != "M":
+        raise ModelSpecError("sum3 (3-month bins) needs monthly data (freq 'M')")
+    ev_month = period_start(event_month or event.event_month, freq)
     start, end = window or (event.window_start, event.window_end)
-    start = month_start(start)
+    start = period_start(start, freq)
+    counts: dict[str, int] = {}
+    sel: dict[str, Any] = {"freq": freq, "include_provisional": include_provisional,
+                           "counts": counts}  # fmt: skip
     importers = (event.treated, *ctrl)
     src = event.source_country
     notes: list[str] = []
@@ -441,17 +507,17 @@ def build_panel(
 
     if design == "mirror":
         return _mirror_panel(lf, event, basket, importers, ev_month, start, end, exclude_periods,
-                             freq, sum3)  # fmt: skip
+                             freq, sum3, include_provisional)  # fmt: skip
 
     if design in ("importer", "triple", "synth"):
         prods = basket + (event.comparison if design == "triple" else ())
         agg = _select_flows(lf, reporters=importers, partners=[src], flow="M", products=prods,
-                            unit_from="reporter_iso3", start=start, end=end, freq=freq)  # fmt: skip
+                            unit_from="reporter_iso3", start=start, end=end, **sel)  # fmt: skip
         agg = agg.rename({"reporter_iso3": "unit"})
         notes.append(f"each importer's own reports of imports from {src} (flow M, CIF)")
-    elif design == "exporter":
+    elif design in ("exporter", "synth_exporter"):
         agg = _select_flows(lf, reporters=[src], partners=importers, flow="X", products=basket,
-                            unit_from="partner_iso3", start=start, end=end, freq=freq)  # fmt: skip
+                            unit_from="partner_iso3", start=start, end=end, **sel)  # fmt: skip
         agg = agg.rename({"partner_iso3": "unit"})
         notes.append(f"{src}'s reports of exports to each importer (flow X, FOB)")
     else:  # diversion
@@ -460,7 +526,7 @@ def build_panel(
         prods = basket + event.comparison
         agg = _select_flows(lf, reporters=[event.treated], partners=event.suppliers, flow="M",
                             products=prods, unit_from="partner_iso3", start=start, end=end,
-                            freq=freq)  # fmt: skip
+                            **sel)  # fmt: skip
         agg = agg.rename({"partner_iso3": "unit"})
         notes.append(
             f"{event.treated}'s reports of imports from {', '.join(event.suppliers)} "
@@ -468,23 +534,30 @@ def build_panel(
         )
     agg_df = agg.rename({"hs6": "product"}).collect()
     if agg_df.height == 0:
+        left_out = (
+            f"; {counts['not_data']} provisional or modelled rows left out "
+            "(include_provisional=True keeps them)"
+            if counts.get("not_data")
+            else ""
+        )
         raise ModelSpecError(
             f"no flows for design '{design}' of event {event.name} between {start} and {end} "
-            f"(products {', '.join(basket)}): is the data loaded?"
+            f"(freq {freq}, products {', '.join(basket)}){left_out}: is the data loaded?"
         )
-    if design == "synth":
+    if counts.get("not_data"):
+        notes.append(
+            f"{counts['not_data']} provisional or modelled rows (flags) left out of the panel"
+        )
+    if design in ("synth", "synth_exporter"):
         agg_df = agg_df.group_by(["unit", "period"]).agg(
             c("quantity_kg").sum(), c("value_usd").sum(), c("_missing_weight").any()
         )
         agg_df = agg_df.with_columns(pl.lit("basket").alias("product"))
-        notes.append(f"basket {', '.join(basket)} summed per importer and month")
+        per = "year" if freq == "A" else "month"
+        notes.append(f"basket {', '.join(basket)} summed per importer and {per}")
 
     # balanced grid: every cell seen in the window, every month (year); absent = zero flow
-    grid_months = (
-        _month_grid(start, end)
-        if freq == "M"
-        else [date(y, 1, 1) for y in range(start.year, end.year + 1)]
-    )
+    grid_months = period_grid(start, end, freq)
     cells = agg_df.select("unit", "product").unique()
     grid = cells.join(pl.DataFrame({"period": grid_months}), how="cross")
     data = grid.join(agg_df, on=["unit", "product", "period"], how="left")
@@ -495,10 +568,12 @@ def build_panel(
         c("_missing_weight").fill_null(False),
     )
     if zero_filled:
-        notes.append(f"{zero_filled} cell-months absent from the source kept as zero flows")
+        cells_word = "cell-years" if freq == "A" else "cell-months"
+        notes.append(f"{zero_filled} {cells_word} absent from the source kept as zero flows")
     missing_w = int(data["_missing_weight"].sum())
     if missing_w:
-        notes.append(f"{missing_w} cell-months with a value but no net weight (quantity null)")
+        cells_word = "cell-years" if freq == "A" else "cell-months"
+        notes.append(f"{missing_w} {cells_word} with a value but no net weight (quantity null)")
         data = data.with_columns(
             pl.when(c("_missing_weight"))
             .then(None)
@@ -506,9 +581,12 @@ def build_panel(
             .alias("quantity_kg")
         )
     data = data.drop("_missing_weight")
-    restricted = list(basket) + (["basket"] if design == "synth" else [])
-    return _finish(data, event, design, outcome, ev_month, restricted, exclude_periods, sum3,
-                   zero_filled, notes, freq)  # fmt: skip
+    restricted = list(basket) + (["basket"] if design in ("synth", "synth_exporter") else [])
+    panel = _finish(data, event, design, outcome, ev_month, restricted, exclude_periods, sum3,
+                    zero_filled, notes, freq)  # fmt: skip
+    if counts.get("not_data"):
+        panel.dropped["not_data"] = counts["not_data"]
+    return panel
 
 
 def _finish(
@@ -526,7 +604,7 @@ def _finish(
 ) -> Panel:
     c = pl.col
     dropped: dict[str, int] = {}
-    excl = [month_start(d) for d in exclude_periods]
+    excl = sorted({period_start(d, freq) for d in exclude_periods})
     if excl:
         before = data.height
         data = data.filter(~c("period").is_in(excl))
@@ -629,6 +707,7 @@ def _mirror_panel(
     exclude_periods: Sequence[date],
     freq: str,
     sum3: bool,
+    include_provisional: bool = False,
 ) -> Panel:
     """Mirror-gap panel: log(importer-reported) - log(exporter-reported), per importer x product."""
     from tradeimpact.store import mirror
@@ -646,6 +725,8 @@ def _mirror_panel(
             | ((c("flow") == "X") & (c("reporter_iso3") == src))
         )
     )
+    if "flags" in lf.collect_schema().names() and not include_provisional:
+        sub = sub.filter(~not_data())
     pairs = mirror(sub).lazy()
     # national codes under one HS6 are summed per side before the gap is taken
     pairs_df: pl.DataFrame = (
@@ -676,7 +757,7 @@ def _mirror_panel(
         c("value_usd_importer").alias("value_usd"),
     )
     panel = _finish(data, event, "mirror", "log_quantity", ev_month, basket, exclude_periods,
-                    False, 0, notes)  # fmt: skip
+                    False, 0, notes, freq)  # fmt: skip
     if sum3:
         raise ModelSpecError("sum3 is not offered for the mirror design")
     d = panel.data.with_columns(

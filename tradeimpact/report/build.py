@@ -114,6 +114,14 @@ class ReportCase:
         Column label -> result object (params, std_errors, ...), tabulated with :func:`etable`.
     outcome : str
         Outcome of the event study / synthetic control (for axis labels).
+    freq : {"M", "A"}
+        Periods of the data: months or years (axis labels, captions).
+    raw_side : {"importer", "exporter"}
+        Whose reports the raw series are (each importer's imports, or the source's exports).
+    raw_measure : str
+        What the raw series measure (``"net weight"``, ``"value (USD)"``).
+    design : str
+        The design of the regressions table and the event study (``importer``, ``exporter``).
     """
 
     name: str
@@ -136,6 +144,10 @@ class ReportCase:
     outcome: str = "log quantity"
     source_note: str = "UN Comtrade (monthly, net weight)"
     regressions: dict[str, Any] = field(default_factory=dict)
+    freq: str = "M"
+    raw_side: str = "importer"
+    raw_measure: str = "net weight"
+    design: str = "importer"
 
 
 @dataclass
@@ -215,6 +227,18 @@ def write_table(table: Table, outdir: Path, stem: str) -> list[Path]:
     ]
 
 
+def _period_words(case: ReportCase) -> tuple[str, str, str]:
+    """(``"month"``/``"year"``, ``"months"``/``"years"``, ``"monthly"``/``"annual"``)."""
+    if case.freq == "A":
+        return "year", "years", "annual"
+    return "month", "months", "monthly"
+
+
+def _base_text(case: ReportCase) -> str:
+    lo, hi = case.raw_base
+    return f"{lo:%Y}-{hi:%Y}" if case.freq == "A" else f"{lo:%b %Y}-{hi:%b %Y}"
+
+
 def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Path]]:
     figdir = out / "figures"
     syn = case.synthetic
@@ -222,6 +246,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
     refs: list[FigureRef] = []
     written: list[Path] = []
     year = case.title
+    per, pers, freq_word = _period_words(case)
 
     def save(fig: object, key: str, caption: str) -> None:
         stem = style.figure_stem(f"{key}_{case.name}", syn)
@@ -229,21 +254,34 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
         written.extend(paths[k] for k in sorted(paths))
         refs.append(FigureRef(f"figures/{stem}", caption))
 
+    if case.raw_side == "exporter":
+        raw_title = f"{case.source_country}'s exports: to {case.treated} vs to controls"
+        raw_caption = (
+            f"{year}: {case.source_country}'s exports to each importer ({case.raw_measure}, "
+            f"{freq_word}, index, mean {_base_text(case)} = 100); {case.treated} in red, every "
+            "control importer in grey, their mean in blue."
+        )
+    else:
+        raw_title = f"Imports from {case.source_country}: {case.treated} vs controls"
+        raw_caption = (
+            f"{year}: each importer's reported imports from {case.source_country} "
+            f"({case.raw_measure}, index, mean {_base_text(case)} = 100); "
+            f"{case.treated} in red, every control in grey, their mean in blue."
+        )
     save(
         figures.raw_series(
             case.raw,
             treated=case.treated,
             base=case.raw_base,
             events=case.events,
-            title=f"Imports from {case.source_country}: {case.treated} vs controls",
+            title=raw_title,
             source=src,
             synthetic=syn,
-            quantity="net weight",
+            quantity=case.raw_measure,
+            period=per,
         ),
         "raw_series",
-        f"{year}: each importer's reported imports from {case.source_country} (net weight, "
-        f"index, mean {case.raw_base[0]:%b %Y}-{case.raw_base[1]:%b %Y} = 100); "
-        f"{case.treated} in red, every control in grey, their mean in blue.",
+        raw_caption,
     )
     if case.event_study is not None:
         save(
@@ -253,9 +291,10 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
                 source=src,
                 synthetic=syn,
                 outcome=case.outcome,
+                unit=pers,
             ),
             "event_study",
-            f"{year}: monthly event-study coefficients ({case.outcome}) with pointwise 95% "
+            f"{year}: {freq_word} event-study coefficients ({case.outcome}) with pointwise 95% "
             "cluster-robust intervals; the shaded band is the range of the same coefficient "
             "over the placebo countries (each control given the treatment in turn: the "
             "randomization band).",
@@ -271,10 +310,12 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
                 source=src,
                 synthetic=syn,
                 outcome=case.outcome,
+                period=per,
             ),
             "synth_gap",
-            f"{year}: gap between {case.treated} and its synthetic control ({case.outcome}); "
-            "grey lines: the same gap with each donor treated as if it were the treated unit.",
+            f"{year}: gap between {case.treated} and its synthetic control ({case.outcome}, "
+            f"{freq_word}); grey lines: the same gap with each donor treated as if it were the "
+            "treated unit.",
         )
     if case.diversion is not None:
         save(
@@ -326,6 +367,73 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
     return refs, written
 
 
+#: Published series compared on one figure: every series with this prefix, in tonnes per month,
+#: the highlighted one in red (China's magnet exports to Japan vs to other destinations).
+PUBLISHED_COMPARISON_PREFIX = "china_magnet_exports_"
+PUBLISHED_COMPARISON_HIGHLIGHT = "china_magnet_exports_to_japan"
+
+
+def _published_label(series: str) -> str:
+    rest = series[len(PUBLISHED_COMPARISON_PREFIX) :]
+    names = {"usa": "USA", "total": "China's total"}
+    if rest.startswith("to_"):
+        rest = rest[3:]
+    extra = ""
+    if rest.endswith("_incl_powder_alloys"):
+        rest, extra = rest[: -len("_incl_powder_alloys")], " incl. powder, alloys"
+    return names.get(rest, rest.replace("_", " ").title()) + extra
+
+
+def published_figures(
+    published: pl.DataFrame | None, cases: Sequence[ReportCase], out: Path
+) -> tuple[list[FigureRef], list[Path]]:
+    """The comparison figure of the published magnet figures (real, never SYNTHETIC-labelled).
+
+    Every published series starting with :data:`PUBLISHED_COMPARISON_PREFIX` in plain tonnes per
+    month (two-month and quarterly totals stay in the table), drawn when there are at least two
+    such series; the event dates of the cases whose window holds them are marked.
+    """
+    if published is None or published.height == 0:
+        return [], []
+    pub = published.filter(
+        pl.col("series").str.starts_with(PUBLISHED_COMPARISON_PREFIX) & (pl.col("unit") == "t")
+    )
+    series = sorted(pub["series"].unique().to_list())
+    if len(series) < 2 or PUBLISHED_COMPARISON_HIGHLIGHT not in series:
+        return [], []
+    lo, hi = pub["period"].min(), pub["period"].max()
+    marks = sorted(
+        {m for c in cases for m in c.events if lo <= m[0] <= hi}  # type: ignore[operator]
+    )
+    labels = {PUBLISHED_COMPARISON_HIGHLIGHT: "Japan"}
+    labels.update({s: _published_label(s) for s in series if s != PUBLISHED_COMPARISON_HIGHLIGHT})
+    fig = figures.published_comparison(
+        pub, highlight=PUBLISHED_COMPARISON_HIGHLIGHT, labels=labels, events=marks,
+        title="China's magnet exports by destination (published)",
+        source="China GAC monthly figures as quoted by the press (data_raw/published/*.csv, URLs)",
+    )  # fmt: skip
+    stem = "published_china_magnet_exports_by_destination"
+    paths = style.save_figure(fig, out / "figures", stem)
+    jp = pub.filter(pl.col("series") == PUBLISHED_COMPARISON_HIGHLIGHT)["period"]
+    # the other destinations (not a wider Japan basket, not China's total)
+    other = pub.filter(
+        ~pl.col("series").str.starts_with(PUBLISHED_COMPARISON_HIGHLIGHT)
+        & pl.col("series").str.contains("_to_")
+    )["period"]
+    both = sorted(set(jp.to_list()) & set(other.to_list()))
+    last_jp = jp.max()
+    assert isinstance(lo, date) and isinstance(hi, date) and isinstance(last_jp, date)
+    caption = (
+        "REAL published figures: China's exports of rare-earth magnets (tonnes per month, log "
+        "scale) to Japan (red diamonds) and to the other destinations the press quoted, "
+        f"{lo:%b %Y}-{hi:%b %Y}. Japan can be set beside the others only in the months where "
+        f"both were published ({', '.join(f'{d:%b %Y}' for d in both) or 'none'}); the last "
+        f"published monthly figure for Japan is {last_jp:%b %Y}. Figures as quoted, not "
+        "generated."
+    )
+    return [FigureRef(f"figures/{stem}", caption)], [paths[k] for k in sorted(paths)]
+
+
 def _recovery_sentence(case: ReportCase) -> str:
     m = case.main.filter(pl.col("true_effect").is_not_null() & pl.col("true_effect").is_not_nan())
     if m.height == 0:
@@ -340,18 +448,22 @@ def _recovery_sentence(case: ReportCase) -> str:
 
 
 def regression_table(case: ReportCase) -> Table:
-    """:func:`etable` of the case's regressions (the importer-side design, one column per outcome)."""
+    """:func:`etable` of the case's regressions (its main design, one column per outcome)."""
     vcovs = sorted({str(getattr(r, "vcov_type", "")) for r in case.regressions.values()} - {""})
     notes = [
         "Standard errors in parentheses: " + ("; ".join(vcovs) or "as reported by each model") + "."
     ]
     if case.synthetic:
         notes.insert(0, "SYNTHETIC DATA: seeded demonstration panel, not real trade flows.")
+    # no significance stars: the regressions' own p-values are cluster-robust, which
+    # over-reject with one treated unit; the headline p-values are in the main-results table
+    notes.append("No significance stars: the headline p-values are in the main-results table.")
     tab = etable(
         case.regressions,
         notes=notes,
-        caption=f"{case.title}: importer-side design",
+        caption=f"{case.title}: {case.design}-side design",
         footer=("nobs", "fixed_effects"),
+        signif=False,
     )
     assert isinstance(tab, Table)
     return tab
@@ -380,25 +492,56 @@ def _published_mirror(case: ReportCase) -> pl.DataFrame | None:
     return pub.select("period", (pl.col("value") * 1000.0).alias("value")) if pub.height else None
 
 
-def build_document(
-    cases: Sequence[ReportCase], fig_refs: dict[str, list[FigureRef]], info: BuildInfo
-) -> Document:
-    """The report's text, tables and figure references."""
+#: The page header of the REAL part of a report that also holds the SYNTHETIC demonstration.
+REAL_BANNER = (
+    "REAL DATA: CEPII BACI extract (data_raw/real/) and published press figures "
+    "(data_raw/published/)"
+)
+
+
+def _published_table(pub: pl.DataFrame, caption_note: str) -> Table:
+    return Table(
+        ["Series", "Month", "Value", "Unit", "Reported by"],
+        [
+            (
+                "",
+                [
+                    [
+                        str(r["series"]),
+                        f"{r['period']:%b %Y}",
+                        f"{r['value']:,.0f}",
+                        str(r["unit"]),
+                        str(r.get("reported_by") or ""),
+                    ]
+                    for r in pub.sort("series", "period", "unit", "value").iter_rows(named=True)
+                ],
+            )
+        ],
+        notes=[caption_note],
+    )
+
+
+_PUBLISHED_NOTE = (
+    "REAL published figures as quoted by the press (sources, with URLs: "
+    "data_raw/published/*.csv), not generated."
+)
+
+
+def _demo_sections(
+    cases: Sequence[ReportCase],
+    fig_refs: dict[str, list[FigureRef]],
+    *,
+    published_here: bool,
+    pub_refs: Sequence[FigureRef] = (),
+    mixed: bool = False,
+) -> list[Section]:
+    """Data, Designs, Results (one subsection per case), Robustness, Caveats of ``cases``."""
     synthetic = any(c.synthetic for c in cases)
     sec: list[Section] = []
-    q = Section("Question")
-    if synthetic:
-        q.blocks.append(Paragraph(BANNER, emphasis=True))
-    q.blocks.append(
-        Paragraph(
-            "What did China's 2010 rare-earth restriction (Japan-bound shipments held at "
-            "customs, about 21 Sep to 20 Nov 2010) and its 6 January 2026 ban on dual-use exports "
-            "to Japan do to Japan's rare-earth imports (HS 280530, 284610, 284690; magnets "
-            "850511 as an extended basket)?"
-        )
-    )
-    sec.append(q)
-    d = Section("Data")
+    d = Section("Synthetic demonstration: data" if mixed else "Data",
+                banner=BANNER if mixed else None)  # fmt: skip
+    if mixed:
+        d.blocks.append(Paragraph(BANNER, emphasis=True))
     if synthetic:
         d.blocks.append(
             Paragraph(
@@ -416,32 +559,13 @@ def build_document(
             "The input files and their SHA-256 are listed in the appendix."
         )
     )
-    for c in cases:
-        pub = _published_in_range(c)
-        if pub is not None:
-            tab = Table(
-                ["Series", "Month", "Value", "Unit", "Reported by"],
-                [
-                    (
-                        "",
-                        [
-                            [
-                                str(r["series"]),
-                                f"{r['period']:%b %Y}",
-                                f"{r['value']:,.0f}",
-                                str(r["unit"]),
-                                str(r.get("reported_by") or ""),
-                            ]
-                            for r in pub.sort("series", "period").iter_rows(named=True)
-                        ],
-                    )
-                ],
-                notes=[
-                    "REAL published figures as quoted by the press (sources, with URLs: "
-                    "data_raw/published/*.csv), not generated."
-                ],
-            )
-            d.blocks.append(TableRef(tab, f"{c.title}: published figures (real)"))
+    if published_here:
+        for c in cases:
+            pub = _published_in_range(c)
+            if pub is not None:
+                d.blocks.append(TableRef(_published_table(pub, _PUBLISHED_NOTE),
+                                         f"{c.title}: published figures (real)"))  # fmt: skip
+        d.blocks.extend(pub_refs)
     sec.append(d)
     sec.append(
         Section(
@@ -470,7 +594,7 @@ def build_document(
             ],
         )
     )
-    res = Section("Results")
+    res = Section("Results (SYNTHETIC)" if mixed else "Results")
     if synthetic:
         res.blocks.append(
             Paragraph(
@@ -490,7 +614,7 @@ def build_document(
             )
         s.blocks.extend(fig_refs.get(c.name, []))
         sec.append(s)
-    rob = Section("Robustness")
+    rob = Section("Robustness (SYNTHETIC)" if mixed else "Robustness")
     for c in cases:
         rob.blocks.append(
             TableRef(
@@ -516,21 +640,242 @@ def build_document(
     ]
     for c in cases:
         cav.extend(c.notes)
-    sec.append(Section("Caveats", [Bullets(tuple(cav))]))
+    sec.append(Section("Caveats (SYNTHETIC demonstration)" if mixed else "Caveats",
+                       [Bullets(tuple(cav))]))  # fmt: skip
+    return sec
+
+
+def _row(main: pl.DataFrame, design: str, outcome: str | None = None) -> dict[str, Any] | None:
+    m = main.filter((pl.col("design") == design) & (pl.col("variant") == "baseline"))
+    if outcome is not None:
+        m = m.filter(pl.col("outcome") == outcome)
+    return m.row(0, named=True) if m.height else None
+
+
+def _f(x: Any, d: int = 3) -> str:
+    return "n/a" if x is None or (isinstance(x, float) and x != x) else f"{float(x):.{d}f}"
+
+
+def real_headline(case: ReportCase) -> list[str]:
+    """Sentences with the headline numbers of a real case (DiD, CR1, RI, event study, synth)."""
+    per, pers, freq_word = _period_words(case)
+    out: list[str] = []
+    did = next((r for o in ("log_value", "log_quantity")
+                if (r := _row(case.main, case.design, o)) is not None), None)  # fmt: skip
+    if did is not None:
+        out.append(
+            f"{case.design.capitalize()}-side DiD ({did['outcome'].replace('_', ' ')}, "
+            f"{freq_word}): {_f(did['estimate'])} log points (N = {did['nobs']}); "
+            f"randomization inference p = {did['p_fraction']} = {_f(did['p_value'])}, 95% "
+            f"interval [{_f(did['ci_low'])}, {_f(did['ci_high'])}] (the headline, valid with "
+            f"one treated unit); CR1 standard error {_f(did['cr1_se'])} beside it (over-rejects "
+            "with one treated unit)."
+        )
+    es = case.event_study
+    if es is not None and es.height:
+        post = es.filter(pl.col("rel_time") >= 0).sort("rel_time")
+        parts = [
+            f"{int(r['rel_time']):+d}: {_f(r['estimate'])} [{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
+            for r in post.iter_rows(named=True)
+        ]
+        first = es.sort("rel_time").row(0, named=True)
+        out.append(
+            f"Event study in {pers} (reference {per} -1): " + "; ".join(parts)
+            + f" (CR1 95% intervals); the earliest pre-{per} coefficient ({int(first['rel_time'])}) "
+            f"is {_f(first['estimate'])}: a pre-trend the pooled DiD absorbs into its estimate."
+        )  # fmt: skip
+    sc = _row(case.main, "synth")
+    if sc is not None:
+        txt = (
+            f"Synthetic control (demeaned, {freq_word}): gap {_f(sc['estimate'])} log points in "
+            f"the post {pers}; RMSPE-ratio rank {sc['p_fraction']}"
+        )
+        if sc.get("note") and "not informative" in str(sc["note"]):
+            txt += " (not informative here: the pre-period fit is exact)"
+        out.append(txt + ".")
+    sd = _row(case.main, "sdid")
+    if sd is not None:
+        out.append(
+            f"Synthetic DiD: {_f(sd['estimate'])} [{_f(sd['ci_low'])}, {_f(sd['ci_high'])}] "
+            "(placebo variance)."
+        )
+    return out
+
+
+def _real_sections(
+    cases: Sequence[ReportCase], fig_refs: dict[str, list[FigureRef]], *, banner: str
+) -> list[Section]:
+    """One REAL section per real case: data and caveats, headline, tables, figures, robustness."""
+    out: list[Section] = []
+    for i, c in enumerate(cases):
+        per, _pers, freq_word = _period_words(c)
+        s = Section(f"Real data: {c.title.removeprefix('REAL: ')}",
+                    banner=banner if i == 0 else None)  # fmt: skip
+        s.blocks.append(
+            Paragraph(
+                f"Data: {c.source_note}. China's exports of HS 850511 (permanent magnets: "
+                f"NdFeB, SmCo and alnico together) by destination, {freq_word}, in value (USD). "
+                f"Treated: {c.treated}; controls: every other importer with a flow in every "
+                f"{per} of the window (see the event file analysis/events/{c.name}.toml)."
+            )
+        )
+        s.blocks.append(
+            Bullets(
+                (
+                    f"Annual data: the hold on Japan-bound rare-earth shipments lasted about two "
+                    f"months (21 Sep - 20 Nov 2010); in {freq_word} data it is diluted into the "
+                    "year 2010, which also holds China's global quota cut of July 2010 (the "
+                    "controls absorb what hit every importer).",
+                    "The extended basket only: HS 850511 magnets, not the rare-earth basket "
+                    "(280530, 284610, 284690) that was held at customs; magnets of every metal "
+                    "are in one code.",
+                    "BACI reconciles both partners' reports into one value per pair: the series is "
+                    "neither China's customs record nor Japan's, so importer- and exporter-side "
+                    "designs coincide here and mirror gaps cannot be seen.",
+                    "Truncated extract: each year keeps only each importer's top-6 suppliers and "
+                    "each exporter's top-6 customers; a missing flow is unknown, not zero (hence "
+                    "the control rule). 2025 (provisional) and 2026 (a modelled nowcast) are left "
+                    "out.",
+                    "Values, not quantities: tonnes are in the extract for 2024 only; magnet "
+                    "prices rose with rare-earth prices in 2010-2011 for every importer.",
+                )
+            )
+        )
+        s.blocks.append(Paragraph("Headline numbers: " + " ".join(real_headline(c))))
+        s.blocks.append(TableRef(main_table(c.main, synthetic=False), f"{c.title}: main results"))
+        if c.regressions:
+            s.blocks.append(
+                TableRef(regression_table(c), f"{c.title}: {c.design}-side regressions (etable)")
+            )
+        s.blocks.extend(fig_refs.get(c.name, []))
+        s.blocks.append(
+            TableRef(robustness_table(c.main, synthetic=False),
+                     f"{c.title}: every variant (leave-one-out: one row per dropped control)")
+        )  # fmt: skip
+        out.append(s)
+    return out
+
+
+def _published_section(
+    cases: Sequence[ReportCase], pub_refs: Sequence[FigureRef]
+) -> Section | None:
+    pub = next((c.published for c in cases if c.published is not None), None)
+    if pub is None or pub.height == 0:
+        return None
+    s = Section("Published monthly figures (real, press)")
+    s.blocks.append(
+        Paragraph(
+            "Monthly figures quoted by the press, typed from the project's research notes with "
+            "the URL of each row (data_raw/published/). They are another basket and another "
+            "reporter than the annual BACI series above: Japan's Ministry of Finance figures for "
+            "'rare earths' from China (basket not stated, tonnes) in 2010-2011, and China's "
+            "customs figures for magnets by destination in 2025-2026. They are shown beside the "
+            "estimates, not used in them."
+        )
+    )
+    early = pub.filter(pl.col("period") < date(2015, 1, 1))
+    late = pub.filter(pl.col("period") >= date(2015, 1, 1))
+    if early.height:
+        s.blocks.append(TableRef(_published_table(early, _PUBLISHED_NOTE),
+                                 "Published figures, 2010-2011 (real)"))  # fmt: skip
+    if late.height:
+        s.blocks.append(TableRef(_published_table(late, _PUBLISHED_NOTE),
+                                 "Published figures, 2025-2026 (real)"))  # fmt: skip
+    s.blocks.extend(pub_refs)
+    return s
+
+
+def _conclusion(real: Sequence[ReportCase], synthetic: Sequence[ReportCase]) -> Section:
+    s = Section("Closing note", banner="")
+    for c in real:
+        s.blocks.append(Paragraph(f"{c.title}: " + " ".join(real_headline(c))))
+    for c in real:
+        did = _row(c.main, c.design, "log_value") or _row(c.main, c.design, "log_quantity")
+        if did is None or did["p_value"] is None:
+            continue
+        p = float(did["p_value"])
+        verdict = (
+            "no departure from the other importers that randomization inference can tell from "
+            f"chance (p = {did['p_fraction']})"
+            if p >= 0.10
+            else f"a departure from the other importers (randomization p = {did['p_fraction']})"
+        )
+        s.blocks.append(
+            Paragraph(
+                f"Reading ({c.name}): in {_period_words(c)[2]} data, {c.source_country}'s flows "
+                f"to {c.treated} in the event period show {verdict}. Annual data cannot resolve "
+                "a two-month hold, and the basket held at customs (rare-earth compounds and "
+                "metals) is not in the real extract."
+            )
+        )
+    if not real:
+        s.blocks.append(Paragraph("No real case study in this build."))
+    if synthetic:
+        s.blocks.append(
+            Paragraph(
+                "The SYNTHETIC sections show what the methods recover on a seeded panel with "
+                "known effects; their numbers are not evidence about 2010 or 2026."
+            )
+        )
+    return s
+
+
+def _reproducibility(info: BuildInfo) -> Section:
     app = Section("Reproducibility")
     app.blocks.append(Paragraph(f"Built by: {info.command}"))
     app.blocks.append(Paragraph(f"Git commit: {info.commit}"))
     app.blocks.append(Code("\n".join(f"{n:<12} {v}" for n, v in info.versions) or "(none)"))
     app.blocks.append(Paragraph("Input files (SHA-256):"))
     app.blocks.append(Code("\n".join(f"{h}  {n}" for n, h in info.inputs) or "(none)"))
-    sec.append(app)
+    return app
+
+
+def build_document(
+    cases: Sequence[ReportCase],
+    fig_refs: dict[str, list[FigureRef]],
+    info: BuildInfo,
+    pub_refs: Sequence[FigureRef] = (),
+) -> Document:
+    """The report's text, tables and figure references.
+
+    With only synthetic cases: the demonstration report, SYNTHETIC on every page. With real
+    cases: a REAL part first (page header :data:`REAL_BANNER`: the real case studies and the
+    published figures), then the SYNTHETIC demonstration (page header :data:`BANNER`), a closing
+    note with the real headline numbers, and the appendix. Labels follow the data of each part.
+    """
+    real = [c for c in cases if not c.synthetic]
+    demo = [c for c in cases if c.synthetic]
     title = "What China's export restrictions did to Japan's rare-earth imports"
-    subtitle = (
-        "SYNTHETIC demonstration build: methods check, not evidence"
-        if synthetic
-        else "Built from the data in data_raw/"
+    q = Section("Question")
+    q.blocks.append(
+        Paragraph(
+            "What did China's 2010 rare-earth restriction (Japan-bound shipments held at "
+            "customs, about 21 Sep to 20 Nov 2010) and its 6 January 2026 ban on dual-use exports "
+            "to Japan do to Japan's rare-earth imports (HS 280530, 284610, 284690; magnets "
+            "850511 as an extended basket)?"
+        )
     )
-    return Document(title, subtitle, sec, banner=BANNER if synthetic else "")
+    if not real:
+        q.blocks.insert(0, Paragraph(BANNER, emphasis=True))
+        sec = [q, *_demo_sections(demo, fig_refs, published_here=True, pub_refs=pub_refs),
+               _reproducibility(info)]  # fmt: skip
+        subtitle = "SYNTHETIC demonstration build: methods check, not evidence"
+        return Document(title, subtitle, sec, banner=BANNER)
+    q.banner = REAL_BANNER
+    sec = [q, *_real_sections(real, fig_refs, banner=REAL_BANNER)]
+    pub_sec = _published_section(cases, pub_refs)
+    if pub_sec is not None:
+        sec.append(pub_sec)
+    if demo:
+        sec.extend(_demo_sections(demo, fig_refs, published_here=False, mixed=True))
+    sec += [_conclusion(real, demo), _reproducibility(info)]
+    subtitle = (
+        "REAL data (CEPII BACI, annual; published press figures) and the SYNTHETIC "
+        "demonstration of the methods, each labelled on its pages"
+        if demo
+        else "Built from the real data in data_raw/"
+    )
+    return Document(title, subtitle, sec, banner="")
 
 
 def render(cases: Sequence[ReportCase], out: Path, info: BuildInfo) -> list[Path]:
@@ -556,7 +901,10 @@ def render(cases: Sequence[ReportCase], out: Path, info: BuildInfo) -> list[Path
         )
         if c.regressions:
             written += write_table(regression_table(c), out / "tables", f"{pre}etable_{c.name}")
-    doc = build_document(sorted(cases, key=lambda c: c.name), refs, info)
+    pub = next((c.published for c in cases if c.published is not None), None)
+    pub_refs, pub_written = published_figures(pub, cases, out)
+    written += pub_written
+    doc = build_document(sorted(cases, key=lambda c: c.name), refs, info, pub_refs)
     stem = "SYNTHETIC_report" if doc.banner else "report"
     typ, pdf = typst_report.compile_pdf(doc, out, f"{stem}.typ", f"{stem}.pdf")
     html_path = _write_text(out / f"{stem}.html", html_render.render(doc, out))
@@ -598,6 +946,21 @@ def _marks(ev: dict[str, object]) -> list[tuple[date, str]]:
             seen.add(m[0])
             out.append(m)
     return sorted(out)
+
+
+def _period_marks(marks: list[tuple[date, str]], freq: str) -> list[tuple[date, str]]:
+    """Annual data: each mark moved to the first day of its year (where the year's point is
+    drawn), one mark per year (the first named wins)."""
+    if freq != "A":
+        return marks
+    seen: set[date] = set()
+    out = []
+    for d, label in sorted(marks):
+        y = date(d.year, 1, 1)
+        if y not in seen:
+            seen.add(y)
+            out.append((y, label))
+    return out
 
 
 def _in_range(marks: list[tuple[date, str]], raw: pl.DataFrame) -> list[tuple[date, str]]:
@@ -644,11 +1007,27 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
 
     synthetic = bool(study.is_synthetic)
     results = getattr(study, "results", None) or {}
+    spec = getattr(study, "spec", None) or {}
+    design = str(spec.get("spec", {}).get("variants_design", "importer"))
     regressions = {
         key.split("/")[1]: res
         for key, res in sorted(results.items())
-        if key.startswith("importer/") and key.endswith("/baseline") and hasattr(res, "params")
+        if key.startswith(f"{design}/") and key.endswith("/baseline") and hasattr(res, "params")
     }
+    freq = str(getattr(ev, "freq", "M"))
+    marks = _marks(ev_toml) if ev_toml else list(study.events)
+    measure = str(spec.get("spec", {}).get("raw_measure", "net_weight_kg"))
+    es_outcome = str(spec.get("event_study", {}).get("outcome", "log_quantity"))
+    names = " ".join(n for n, _h in getattr(study, "inputs", []))
+    if synthetic:
+        source_note = "tradeimpact.demo panel in UN Comtrade v1 format"
+    elif "BACI" in names:
+        source_note = (
+            "CEPII BACI HS02/HS17 V202601 (Etalab Open Licence 2.0), via "
+            "Varcolacus/critical-materials-atlas; annual values"
+        )
+    else:
+        source_note = "UN Comtrade and national customs files in data_raw/"
     return ReportCase(
         name=str(ev.name),
         title=str(ev.title),
@@ -656,7 +1035,7 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
         main=study.main,
         treated=str(ev.treated),
         source_country=str(ev.source_country),
-        events=_in_range(_marks(ev_toml) if ev_toml else list(study.events), study.raw),
+        events=_in_range(_period_marks(marks, freq), study.raw),
         raw=study.raw,
         raw_base=tuple(study.raw_base),  # type: ignore[arg-type]
         event_study=es,
@@ -668,54 +1047,135 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
         published=nonempty(study.published),
         notes=[],
         regressions=regressions,
-        source_note=(
-            "tradeimpact.demo panel in UN Comtrade v1 format"
-            if synthetic
-            else "UN Comtrade and national customs files in data_raw/"
-        ),
+        source_note=source_note,
+        outcome=es_outcome.replace("_", " "),
+        freq=freq,
+        raw_side=str(getattr(study, "raw_side", "importer")),
+        raw_measure="value (USD)" if measure == "value_usd" else "net weight",
+        design=design,
     )
 
 
+def _shown(path: Path, default: Path | None) -> str | None:
+    """How a path appears in the rebuild command: None when it is the project default, else
+    relative to the project root when inside it, else absolute."""
+    from tradeimpact.paths import ProjectPathError, project_root
+
+    p = path.resolve()
+    if default is not None and p == default.resolve():
+        return None
+    try:
+        return p.relative_to(project_root()).as_posix()
+    except (ValueError, ProjectPathError):
+        return str(p)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``."""
+    """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``.
+
+    From any folder: the defaults (``data_raw``, ``analysis/events``, ``analysis/specs/main.toml``
+    and ``reports``) are the project's (:mod:`tradeimpact.paths`), not the current folder's.
+    Exits 2 with a message naming what is missing when there is no data folder, no flow file in
+    it, no event file, or an event without flows.
+    """
     from tradeimpact.casestudy import raw_flow_files, run_case_study
+    from tradeimpact.errors import TradeImpactError
+    from tradeimpact.paths import (
+        ProjectPathError,
+        default_data_dir,
+        default_events_dir,
+        default_spec_path,
+        project_root,
+    )
     from tradeimpact.store import FlowStore
 
     ap = argparse.ArgumentParser(
         prog="python -m tradeimpact.report.build", description=(__doc__ or "").split("\n")[0]
     )
-    ap.add_argument("--data", default="data_raw", help="raw data folder (default data_raw)")
-    ap.add_argument("--out", default="reports", help="output folder (default reports)")
+    ap.add_argument(
+        "--data", default=None, help="raw data folder (default: the project's data_raw)"
+    )
+    ap.add_argument("--out", default=None, help="output folder (default: the project's reports)")
     ap.add_argument(
         "--store", default=None, help="an existing FlowStore to use instead of ingesting --data"
     )
-    ap.add_argument("--events", default="analysis/events", help="event definitions (*.toml)")
-    ap.add_argument("--spec", default="analysis/specs/main.toml", help="specification file")
+    ap.add_argument(
+        "--events",
+        default=None,
+        help="folder of event files (*.toml; default: the project's analysis/events)",
+    )
+    ap.add_argument(
+        "--spec",
+        default=None,
+        help="specification file (default: the project's analysis/specs/main.toml)",
+    )
     ap.add_argument("--no-variants", action="store_true", help="baseline only (quick build)")
     args = ap.parse_args(list(argv) if argv is not None else None)
-    data, out = Path(args.data), Path(args.out)
+
+    def fail(msg: str) -> int:
+        print(f"tradeimpact.report.build: {msg}", file=sys.stderr)
+        return 2
+
+    try:
+        data = Path(args.data) if args.data else default_data_dir()
+        events_dir = Path(args.events) if args.events else default_events_dir()
+        spec = Path(args.spec) if args.spec else default_spec_path()
+        out = Path(args.out) if args.out else project_root() / "reports"
+    except ProjectPathError as exc:
+        return fail(str(exc))
+    if not args.store:
+        if not data.is_dir():
+            return fail(f"no data folder {data.resolve()} (pass --data PATH)")
+        if not raw_flow_files(data):
+            return fail(
+                f"no flow files under {data.resolve()}/<source>/ (e.g. comtrade/*.json.gz, "
+                "real/*.csv with a .mapping.json): nothing to build"
+            )
+    if not events_dir.is_dir():
+        return fail(f"no event folder {events_dir.resolve()} (pass --events PATH)")
+    event_files = sorted(events_dir.glob("*.toml"))
+    if not event_files:
+        return fail(f"no event files (*.toml) in {events_dir.resolve()} (pass --events PATH)")
+    if not spec.is_file():
+        return fail(f"no specification file {spec.resolve()} (pass --spec PATH)")
     # A data directory is ingested by the case study itself (into a temporary FlowStore), which
     # also finds SYNTHETIC_TRUE_EFFECTS.json there for the recovery check.
     source: Any = FlowStore(args.store) if args.store else data
-    if not args.store and not raw_flow_files(data):
-        print(f"no flow files under {data}/<source>/: nothing to build", file=sys.stderr)
-        return 2
     studies = []
-    for path in sorted(Path(args.events).glob("*.toml")):
+    for path in event_files:
         print(f"case study {path.name} ...", flush=True)
-        studies.append(
-            run_case_study(path, source, spec_path=args.spec, variants=not args.no_variants)
-        )
-    cases = [
-        case_from_study(s, _event_toml(p))
-        for s, p in zip(studies, sorted(Path(args.events).glob("*.toml")), strict=True)
-    ]
+        try:
+            studies.append(
+                run_case_study(path, source, spec_path=spec, variants=not args.no_variants)
+            )
+        except TradeImpactError as exc:
+            return fail(f"{path.name}: {exc}")
+    cases = [case_from_study(s, _event_toml(p)) for s, p in zip(studies, event_files, strict=True)]
     inputs = sorted({(n, h) for s in studies for n, h in s.inputs})
+    # the command that rebuilds this report, from any folder: non-default inputs named (relative
+    # to the project root when inside it); --out is left out (it does not change the report)
+    try:
+        defaults = {"data": default_data_dir(), "events": default_events_dir(),
+                    "spec": default_spec_path()}  # fmt: skip
+    except ProjectPathError:
+        defaults = {}
+    cmd = ["python -m tradeimpact.report.build"]
+    if args.store:
+        cmd.append(f"--store {_shown(Path(args.store), None)}")
+    else:
+        cmd.append(f"--data {_shown(data, None)}")
+    for flag, path in (("events", events_dir), ("spec", spec)):
+        shown = _shown(path, defaults.get(flag))
+        if shown is not None:
+            cmd.append(f"--{flag} {shown}")
+    if args.no_variants:
+        cmd.append("--no-variants")
     info = BuildInfo(
         inputs=inputs,
         versions=[("python", platform.python_version()), *package_versions()],
         commit=git_commit(Path(__file__).resolve().parents[2]),
-        command=f"python -m tradeimpact.report.build --data {args.data} --out {args.out}",
+        command=" ".join(cmd) + " --out <folder> (from any folder; paths relative to the "
+        "project root)",
     )
     written = render(cases, out, info)
     print(f"wrote {len(written)} files under {out}/")

@@ -60,11 +60,17 @@ Block = Paragraph | Bullets | FigureRef | TableRef | Code
 
 @dataclass
 class Section:
-    """A titled section (``level`` 1) or subsection (``level`` 2)."""
+    """A titled section (``level`` 1) or subsection (``level`` 2).
+
+    ``banner``: ``None`` keeps the page header of the section before; a text (``""`` for none)
+    sets the page header from this section on (the PDF starts a new page where it changes), so
+    that REAL and SYNTHETIC parts of one report carry their own label on every page.
+    """
 
     title: str
     blocks: list[Block] = field(default_factory=list)
     level: int = 1
+    banner: str | None = None
 
 
 @dataclass

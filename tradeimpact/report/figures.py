@@ -17,11 +17,13 @@ synthetic-control gap  ``period``, ``gap`` (treated); placebos: ``period``, ``un
 diversion              ``period``, ``supplier``, ``value``
 mirror gap             ``period``, ``exporter_reported``, ``importer_reported``
 HonestDiD              ``param``, ``lb``, ``ub`` and the original interval
+published figures      ``series``, ``period``, ``value`` (press-quoted monthly figures, tonnes)
 =====================  ===========================================================================
 """
 
 from __future__ import annotations
 
+import datetime as _dt
 from collections.abc import Sequence
 from datetime import date
 
@@ -89,6 +91,7 @@ def raw_series(
     source: str,
     synthetic: bool,
     quantity: str = "quantity",
+    period: str = "month",
 ) -> Figure:
     """Treated unit vs each control and the control mean, indexed (base-window mean = 100).
 
@@ -102,6 +105,8 @@ def raw_series(
         Base window of the index.
     quantity : str
         What ``value`` measures (for the y label), e.g. ``"net weight"``.
+    period : str
+        The x label: ``"month"`` or ``"year"`` (the data's period).
     """
     idx = index_series(frame, base)
     with style.publication_style():
@@ -118,7 +123,7 @@ def raw_series(
         ax.plot([], [], color=style.CONTROL, lw=0.4, label="each control")
         style.mark_events(ax, _within(events, idx["period"]))
         ax.set_ylabel(f"{quantity}, index (base mean = 100)")
-        ax.set_xlabel("month")
+        ax.set_xlabel(period)
         _date_axis(ax)
         style.legend_above(ax, ncols=3)
         top = float(np.nanquantile(idx["index"].drop_nulls().to_numpy(), 0.99)) if idx.height else 1
@@ -216,8 +221,12 @@ def synth_gap(
     source: str,
     synthetic: bool,
     outcome: str = "log quantity",
+    period: str = "month",
 ) -> Figure:
-    """Treated minus synthetic control over time, with the in-space placebo gaps in grey."""
+    """Treated minus synthetic control over time, with the in-space placebo gaps in grey.
+
+    ``period`` is the x label (``"month"`` or ``"year"``).
+    """
     with style.publication_style():
         fig, ax = style.new_figure(2.6)
         if placebos is not None and placebos.height:
@@ -233,7 +242,7 @@ def synth_gap(
         ax.axhline(0, color="black", lw=0.5)
         style.mark_events(ax, _within(events, g["period"]))
         _date_axis(ax)
-        ax.set_xlabel("month")
+        ax.set_xlabel(period)
         ax.set_ylabel(f"gap in {outcome} (log points)")
         style.legend_above(ax, ncols=2)
         style.finish(fig, title=title, source=source, synthetic=synthetic)
@@ -391,4 +400,75 @@ def honestdid(
         ax.set_ylabel(f"effect on {outcome} (log points)")
         style.legend_above(ax, ncols=2)
         style.finish(fig, title=title, source=source, synthetic=synthetic)
+    return fig
+
+
+def published_comparison(
+    frame: pl.DataFrame,
+    *,
+    highlight: str,
+    labels: dict[str, str],
+    events: EventMarks,
+    title: str,
+    source: str,
+    unit_label: str = "tonnes per month",
+) -> Figure:
+    """Published monthly figures of several series on one log axis, one highlighted.
+
+    Each series is drawn as points (joined where consecutive months are both published), so a
+    reader sees where the figures fall and which months have a figure for ``highlight`` and for
+    the others: the comparison holds only in months where both exist. Always real data (the
+    published figures are never synthetic): no SYNTHETIC label.
+
+    Parameters
+    ----------
+    frame : polars.DataFrame
+        ``series``, ``period`` (Date), ``value``.
+    highlight : str
+        The series drawn in vermillion (e.g. China's magnet exports to Japan).
+    labels : dict
+        Series -> legend label, in legend order (series not in it are not drawn).
+    """
+    palette = [c for c in style.PALETTE if c != style.TREATED]
+    with style.publication_style():
+        fig, ax = style.new_figure(3.0)
+        others = [s for s in labels if s != highlight]
+        for i, name in enumerate([*others, highlight]):
+            part = frame.filter(pl.col("series") == name).sort("period")
+            if part.height == 0:
+                continue
+            is_hl = name == highlight
+            # a variant of the highlighted series (e.g. a wider code basket): same colour, open
+            variant = not is_hl and name.startswith(highlight)
+            color = style.TREATED if is_hl or variant else palette[i % len(palette)]
+            per = part["period"].to_list()
+            val = part["value"].to_list()
+            # join consecutive months only: a gap in the published record stays a gap
+            run_x: list[date] = []
+            run_y: list[float] = []
+            for j, (x, y) in enumerate(zip(per, val, strict=True)):
+                if j and (x.year * 12 + x.month) - (per[j - 1].year * 12 + per[j - 1].month) > 1:
+                    if len(run_x) > 1:
+                        ax.plot(run_x, run_y, color=color, lw=1.2 if is_hl else 0.8)  # type: ignore[arg-type]
+                    run_x, run_y = [], []
+                run_x.append(x)
+                run_y.append(y)
+            if len(run_x) > 1:
+                ax.plot(run_x, run_y, color=color, lw=1.2 if is_hl else 0.8)  # type: ignore[arg-type]
+            ax.plot(per, val, ls="none", marker="D" if is_hl or variant else "o",
+                    ms=3.5 if is_hl or variant else 2.8, color=color, label=labels[name],
+                    mfc="white" if variant else color, zorder=3 if is_hl else 2)  # fmt: skip
+        ax.set_yscale("log")
+        ax.set_ylabel(f"published figure ({unit_label}, log scale)")
+        ax.set_xlabel("month")
+        lo, hi = frame["period"].min(), frame["period"].max()
+        if isinstance(lo, date) and isinstance(hi, date):
+            pad = _dt.timedelta(days=20)
+            ax.set_xlim(date(lo.year, lo.month, 1) - pad, date(hi.year, hi.month, 1) + pad)  # type: ignore[arg-type]
+        style.mark_events(ax, _within(events, frame["period"]))
+        locator = mdates.MonthLocator()
+        ax.xaxis.set_major_locator(locator)
+        ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+        style.legend_above(ax, ncols=2)
+        style.finish(fig, title=title, source=source, synthetic=False)
     return fig

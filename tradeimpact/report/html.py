@@ -26,6 +26,8 @@ body { font-family: "DejaVu Sans", Verdana, sans-serif; max-width: 56rem; margin
        padding: 0 1rem 3rem; line-height: 1.45; color: #111; }
 .banner { position: sticky; top: 0; background: #D55E00; color: #fff; font-weight: bold;
           padding: .5rem 1rem; text-align: center; z-index: 10; }
+.realbanner { position: sticky; top: 0; background: #0072B2; color: #fff; font-weight: bold;
+              padding: .5rem 1rem; text-align: center; z-index: 10; }
 .warning { background: #fde8dc; border: 2px solid #D55E00; padding: .6rem .8rem; }
 figure { margin: 1.2rem 0; text-align: center; }
 figure img { width: 100%; max-width: 36rem; }
@@ -67,9 +69,15 @@ def _block(b: object, root: Path) -> str:
 
 def _section(s: Section, root: Path) -> str:
     tag = f"h{s.level + 1}"
+    label = (
+        f'<div class="{"banner" if "SYNTHETIC" in s.banner else "realbanner"}">'
+        f"{html.escape(s.banner)}</div>"
+        if s.banner
+        else ""
+    )
     return "\n".join(
         [
-            f"<section>\n<{tag}>{html.escape(s.title)}</{tag}>",
+            f"<section>\n{label}<{tag}>{html.escape(s.title)}</{tag}>",
             *(_block(b, root) for b in s.blocks),
             "</section>",
         ]

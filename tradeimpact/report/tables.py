@@ -369,7 +369,9 @@ def etable(
             foot.append([labels_of[attr], *cells])
     all_notes = list(notes)
     if signif:
-        all_notes.append("Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (headline p-values).")
+        all_notes.append(
+            "Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (each result's own p-values)."
+        )
     table = Table(["", *heads], [("", body)], foot, all_notes, caption)
     return table.render(fmt) if fmt else table
 

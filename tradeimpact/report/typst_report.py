@@ -107,13 +107,26 @@ def _section(s: Section) -> str:
     return "\n\n".join([head, *(_block(b) for b in s.blocks)])
 
 
-def source(doc: Document) -> str:
-    """The typst source of ``doc``."""
-    header = (
-        f'  header: align(center, text(fill: rgb("#D55E00"), weight: "bold", size: 8pt, [{text(doc.banner)}])),\n'
-        if doc.banner
-        else ""
+#: Colour of a page header: vermillion for SYNTHETIC, blue for REAL data.
+def _header_colour(banner: str) -> str:
+    return "#D55E00" if "SYNTHETIC" in banner else "#0072B2"
+
+
+def _header(banner: str) -> str:
+    return (
+        f'align(center, text(fill: rgb("{_header_colour(banner)}"), weight: "bold", size: 8pt, '
+        f"[{text(banner)}]))"
     )
+
+
+def source(doc: Document) -> str:
+    """The typst source of ``doc``.
+
+    The page header is ``doc.banner`` or, without one, the first section banner; a section whose
+    ``banner`` differs from the current header sets a new one (typst starts a new page there).
+    """
+    first = doc.banner or next((s.banner for s in doc.sections if s.banner), "")
+    header = f"  header: {_header(first)},\n" if first else ""
     preamble = (
         f'#set document(title: [{text(doc.title)}], author: "tradeimpact", date: none)\n'
         '#set page(paper: "a4", margin: (x: 2cm, y: 2.2cm),\n'
@@ -128,7 +141,15 @@ def source(doc: Document) -> str:
         f'#align(center, text(size: 16pt, weight: "bold", [{text(doc.title)}]))\n'
         f"#align(center, text(size: 10pt, [{text(doc.subtitle)}]))\n"
     )
-    return preamble + "\n" + "\n\n".join(_section(s) for s in doc.sections) + "\n"
+    parts = []
+    current = first
+    for s in doc.sections:
+        if s.banner is not None and s.banner != current and not doc.banner:
+            head = _header(s.banner) if s.banner else "none"
+            parts.append(f"#set page(header: {head})")
+            current = s.banner
+        parts.append(_section(s))
+    return preamble + "\n" + "\n\n".join(parts) + "\n"
 
 
 def font_paths() -> list[str]:
