@@ -125,3 +125,26 @@ def test_bad_input() -> None:
         )
     with pytest.raises(ModelSpecError, match="not in the data"):
         ppml_randomization_inference(df, "nope", "unit", "period", 0, "post")
+
+
+def test_separated_placebo_counts_as_extreme() -> None:
+    """A control unit with no trade after the event: its placebo coefficient diverges; it counts
+    as the most extreme statistic (never lowers the p-value)."""
+    df = simulate_panel(np.random.default_rng(9), effect=0.0)
+    df = df.with_columns(
+        pl.when((pl.col("unit") == 5) & (pl.col("post") == 1)).then(0.0).otherwise("y").alias("y")
+    )
+    ri = ppml_randomization_inference(df, "y", "unit", "period", 0, "post", maxiter=30)
+    row = ri.placebo.filter(pl.col("assignment") == "5")
+    assert np.isinf(row["estimate"][0]) and row["estimate"][0] < 0
+    assert np.isinf(row["tstat"][0])
+    assert ri.p_numerator >= 2  # the actual assignment and the separated one
+    with pytest.raises(ModelSpecError, match="fixed effects"):
+        ppml_randomization_inference(df, "y", "unit", "period", 0, "post", fe=[])
+
+
+def test_unit_without_post_rows_is_an_error() -> None:
+    df = simulate_panel(np.random.default_rng(10))
+    df = df.filter(~((pl.col("unit") == 3) & (pl.col("post") == 1)))
+    with pytest.raises(ModelSpecError, match="before or after"):
+        ppml_randomization_inference(df, "y", "unit", "period", 0, "post")

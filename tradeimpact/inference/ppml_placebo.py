@@ -47,6 +47,11 @@ away from the estimate on each side). With ``A`` assignments no ``b0`` is reject
 returns None with the reason in :attr:`PPMLPlaceboResult.ci_note` (also when the refits would
 exceed ``ci_max_fits``).
 
+A placebo unit separated under its placebo treatment (no positive outcome after, or before, the
+event) has a diverging coefficient (``-inf`` or ``+inf``); so has a refit that does not
+converge; its statistic counts as the most extreme one (conservative: it can only raise the
+p-value).
+
 Written by hand because no Python or R package offers randomization inference for PPML with
 absorbed fixed effects (ritest-style permutations of a Stata ``ppmlhdfe`` fit are the nearest).
 """
@@ -273,6 +278,18 @@ class _Refitter:
         se = np.empty(len(self.assignments))
         for a, units in enumerate(self.assignments):
             d = self.treatment(units)
+            in_units = np.isin(self.unit_codes, units)
+            if not np.any(d > 0) or not np.any(in_units & (d == 0)):
+                raise ModelSpecError(
+                    f"unit(s) {units} (codes on the estimation rows) lack rows before or after "
+                    "the event: every unit needs both for its placebo assignment"
+                )
+            # separated placebo (no positive outcome after, or before, the event): the
+            # coefficient diverges; it counts as the most extreme statistic (conservative)
+            if not np.any(y[d > 0] > 0) or not np.any(y[in_units & (d == 0)] > 0):
+                b[a] = -math.inf if not np.any(y[d > 0] > 0) else math.inf
+                se[a] = 0.0
+                continue
             fit = _irls(
                 y,
                 np.column_stack([d, self.x]),
@@ -287,6 +304,10 @@ class _Refitter:
                     f"the placebo treatment of unit(s) {units} is collinear with the fixed "
                     "effects (no post-event rows?): every unit needs rows before and after"
                 )
+            if not fit["converged"]:
+                b[a] = math.copysign(math.inf, float(fit["beta"][0]))
+                se[a] = 0.0
+                continue
             b[a] = float(fit["beta"][0])
             se[a] = self.own_se(y, fit["mu"], d, units)
         return b, se
@@ -416,6 +437,8 @@ def ppml_randomization_inference(
         except (TypeError, ValueError) as err:
             raise ModelSpecError(f"data must be a polars or pandas frame: {err}") from err
     fe_specs: list[str | Sequence[str]] = list(fe) if fe is not None else [unit, time]
+    if not fe_specs:
+        raise ModelSpecError("give fixed effects (at least the unit and time effects)")
     fe_cols = [_fe_columns(s)[1] for s in fe_specs]
     needed = list(
         dict.fromkeys([y, unit, time, post, *controls, *(c for cs in fe_cols for c in cs)])
