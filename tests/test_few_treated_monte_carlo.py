@@ -180,3 +180,31 @@ def test_small_size_table_headline_keeps_its_size() -> None:
     assert rates["equal noise", 3.0]["ri_t_pre_sd"] > 0.9, msg  # power where noise is equal
     for row in res["rows"]:
         assert all(row["same_decisions"].values()), (row, msg)
+
+
+def test_size_table_wild_bootstrap_equals_the_library_within_bootstrap_error() -> None:
+    """The closed-form restricted WCR (Rademacher, B=999) against did(inference="wild")."""
+    from benchmarks import size
+    from tradeimpact.models.did import did
+
+    y = size.simulate(2, 1.0, 1.0, np.random.default_rng(21))
+    pv = size.statistics(y, np.random.default_rng(1))["wild"]
+    for r in range(y.shape[0]):
+        df = _frame(y[r])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = did(
+                df,
+                "y",
+                "treat",
+                "post",
+                "unit",
+                time="time",
+                outcome="level",
+                inference="wild",
+                wild={"B": 4999, "weights_type": "rademacher", "seed": r},
+            )
+        p = res.headline.pvalue
+        sd = np.sqrt(max(p * (1 - p), 0.01) * (1 / 999 + 1 / 4999))
+        assert 0.02 < p < 0.98  # an informative draw, not a trivial 0 or 1
+        assert abs(pv[r] - p) < 4 * sd + 1e-9, (r, pv[r], p)

@@ -657,6 +657,9 @@ def run_placebo_method(
 #: reject, and the coefficient tests are wrong when the treated units' noise differs).
 FEW_TREATED = 5
 
+#: Largest rows x placebo columns the default headline projects when the unit is not absorbed.
+DEFAULT_PROJECTION_LIMIT = 50_000_000
+
 
 def default_headline(
     res: DiDResult,
@@ -693,12 +696,22 @@ def default_headline(
             f"{n_treated} treated units (more than {FEW_TREATED}): cluster-robust inference is "
             "the headline"
         )
+    if not why and unit not in fe_list:
+        # without the unit among the absorbed effects every placebo column is projected (n x P):
+        # too slow to run unasked on a large panel
+        n_units = int(est[unit].n_unique()) if unit else 0
+        if est.height * min(n_units, 1_000) > DEFAULT_PROJECTION_LIMIT:
+            why = (
+                f"the unit ({unit}) is not an absorbed fixed effect, so the placebo columns would "
+                f"be projected one by one ({est.height} rows x {n_units} units); pass "
+                "inference='ri_t' to run it"
+            )
     if not why:
         try:
             ctx = placebo_context(res, est, unit, time, post, treat, ddd, fe_list, controls,
                                   weights)  # fmt: skip
             r = run_placebo_method(ctx, "ri_t", options)
-        except ModelSpecError as exc:
+        except (ModelSpecError, np.linalg.LinAlgError) as exc:
             why = f"studentized randomization inference not available here ({exc})"
         else:
             res.extra["placebo_context"] = ctx

@@ -288,6 +288,10 @@ def event_study(
     return res
 
 
+#: Largest rows x units x event times for which the default headline runs the placebo blocks.
+DEFAULT_PLACEBO_LIMIT = 200_000_000
+
+
 def _default_headline(
     res: EventStudyResult,
     est: pl.DataFrame,
@@ -317,6 +321,13 @@ def _default_headline(
         why = (
             f"{n_treated} treated units: the per-event-time placebo test is implemented for one "
             "treated unit with one event date"
+        )
+    n_units = np.unique(est[unit].to_numpy()[keep]).size
+    cost = int(keep.sum()) * n_units * max(1, len(res.event_times))
+    if not why and cost > DEFAULT_PLACEBO_LIMIT:
+        why = (
+            f"{int(keep.sum())} rows x {n_units} units x {len(res.event_times)} event times: too "
+            "large to run the placebo blocks unasked; pass inference='ri_t' to run it"
         )
     if not why:
         try:
