@@ -607,6 +607,12 @@ def test_size_check_on_the_users_panel() -> None:
     )
     by_hand = studentized_randomization_inference(pre, "y", "u", "t", 0, "p3").pvalue
     assert sc.runs.filter(pl.col("placebo") == "3")["pvalue"][0] == pytest.approx(by_hand)
+    # the frame-level version (for tests called on a frame, as the case studies do) agrees
+    from tradeimpact.inference.headline import size_check_panel
+
+    sp = size_check_panel(df, "y", "u", "t", 0, "post")
+    assert (sp.k, sp.n) == (sc.k, sc.n)
+    np.testing.assert_allclose(sp.runs["pvalue"].to_numpy(), sc.runs["pvalue"].to_numpy())
     cr1 = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="cr1")
     sc_cr1 = cr1.size_check()
     assert sc_cr1.rate > 0.3 and sc.rate < sc_cr1.rate

@@ -8,6 +8,13 @@ from tradeimpact.inference.cluster import (
     vcov_iid,
 )
 from tradeimpact.inference.conley_taber import ConleyTaberResult, conley_taber, conley_taber_panel
+from tradeimpact.inference.headline import (
+    SizeCheck,
+    clopper_pearson,
+    same_test,
+    size_check,
+    size_check_panel,
+)
 from tradeimpact.inference.randomization import (
     RandomizationResult,
     placebo_in_space,
@@ -23,13 +30,18 @@ from tradeimpact.inference.wild_bootstrap import WildBootstrapResult, wild_clust
 __all__ = [
     "ConleyTaberResult",
     "RandomizationResult",
+    "SizeCheck",
     "StudentizedRandomizationResult",
     "WildBootstrapResult",
+    "clopper_pearson",
     "conley_taber",
     "conley_taber_panel",
     "placebo_in_space",
     "pre_period_scales",
     "randomization_inference",
+    "same_test",
+    "size_check",
+    "size_check_panel",
     "studentized_randomization_inference",
     "vcov_cluster",
     "vcov_driscoll_kraay",

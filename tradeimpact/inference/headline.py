@@ -201,11 +201,41 @@ def size_check(
             fit = did(frame, post="_sc_post", treat="_sc_treat", inference=inference, **kw)
         return fit.headline_of(fit.effect)
 
-    rows: list[dict[str, Any]] = []
-    skipped: list[str] = []
     treated: list[Hashable] = (
         est.filter(pl.col(treat).cast(pl.Float64) == 1)[unit].unique().sort().to_list()
     )
+
+    def runner(frame: pl.DataFrame, placebo_treated: list[Hashable], post_col: str) -> Any:
+        frame = frame.with_columns(
+            pl.col(post_col).cast(pl.Float64).alias("_sc_post"),
+            pl.col(unit).is_in(placebo_treated).cast(pl.Float64).alias("_sc_treat"),
+        )
+        h = run(frame)
+        return h.pvalue, _min_p(h.result)
+
+    return _size_runs(est, unit, time, post, treated, runner, head.method, level, dates, units,
+                      min_periods, max_runs, seed, ci_level)  # fmt: skip
+
+
+def _size_runs(
+    est: pl.DataFrame,
+    unit: str,
+    time: str,
+    post: str,
+    treated: list[Hashable],
+    runner: Any,
+    method: str,
+    level: float,
+    dates: bool,
+    units: bool,
+    min_periods: int,
+    max_runs: int,
+    seed: int,
+    ci_level: float,
+) -> SizeCheck:
+    """The placebo-date and placebo-unit runs; ``runner(frame, treated, post_col) -> (p, min_p)``."""
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
     if dates:
         pre = est.filter(pl.col(post).cast(pl.Float64) == 0)
         times = pre.filter(pl.col(unit).is_in(treated))[time].unique().sort().to_list()
@@ -214,17 +244,13 @@ def size_check(
             idx = np.unique(np.linspace(0, len(cands) - 1, max_runs).round().astype(int))
             cands = [cands[i] for i in idx]
         for c in cands:
-            frame = pre.with_columns(
-                (pl.col(time) >= c).cast(pl.Float64).alias("_sc_post"),
-                pl.col(treat).cast(pl.Float64).alias("_sc_treat"),
-            )
+            frame = pre.with_columns((pl.col(time) >= c).cast(pl.Float64).alias("_sc_date_post"))
             try:
-                h = run(frame)
+                p, mp = runner(frame, treated, "_sc_date_post")
             except ModelSpecError as exc:
                 skipped.append(f"date {c}: {exc}")
                 continue
-            rows.append({"kind": "date", "placebo": str(c), "pvalue": h.pvalue,
-                         "min_p": _min_p(h.result)})  # fmt: skip
+            rows.append({"kind": "date", "placebo": str(c), "pvalue": p, "min_p": mp})
     if units:
         rest = est.filter(~pl.col(unit).is_in(treated))
         controls = rest[unit].unique().sort().to_list()
@@ -238,23 +264,19 @@ def size_check(
                 for _ in range(max_runs)
             ]
         for s in sets:
-            frame = rest.with_columns(
-                pl.col(post).cast(pl.Float64).alias("_sc_post"),
-                pl.col(unit).is_in(s).cast(pl.Float64).alias("_sc_treat"),
-            )
             try:
-                h = run(frame)
+                p, mp = runner(rest, s, post)
             except ModelSpecError as exc:
                 skipped.append(f"unit(s) {s}: {exc}")
                 continue
-            rows.append({"kind": "unit", "placebo": "+".join(map(str, s)), "pvalue": h.pvalue,
-                         "min_p": _min_p(h.result)})  # fmt: skip
+            rows.append({"kind": "unit", "placebo": "+".join(map(str, s)), "pvalue": p,
+                         "min_p": mp})  # fmt: skip
     runs = pl.DataFrame(
         rows,
         schema={"kind": pl.String, "placebo": pl.String, "pvalue": pl.Float64, "min_p": pl.Float64},
     ).with_columns((pl.col("pvalue") <= level + 1e-12).alias("reject"))
     return SizeCheck(
-        method=head.method,
+        method=method,
         level=level,
         k=int(runs["reject"].sum()),
         n=runs.height,
@@ -262,6 +284,68 @@ def size_check(
         ci_level=ci_level,
         skipped=skipped,
     )
+
+
+def size_check_panel(
+    data: Any,
+    y: str,
+    unit: str,
+    time: str,
+    treated: Hashable | list[Hashable],
+    post: str,
+    fe: list[str] | None = None,
+    *,
+    method: str = "ri_t",
+    options: dict[str, Any] | None = None,
+    level: float = 0.05,
+    dates: bool = True,
+    units: bool = True,
+    min_periods: int = 3,
+    max_runs: int = 200,
+    seed: int = 0,
+    ci_level: float = 0.95,
+) -> SizeCheck:
+    """:func:`size_check` on a panel, for a test called on a frame (as the case studies do).
+
+    ``data, y, unit, time, treated, post, fe`` as in
+    :func:`~tradeimpact.inference.randomization.randomization_inference`; ``method`` one of
+    ``"ri_t"`` (studentized RI, the default headline), ``"ri"``, ``"conley_taber"``,
+    ``"conley_taber_fp"``; ``options`` go to that function (e.g. ``{"max_exact": 10_000}``,
+    ``{"controls": [...]}``).
+    """
+    from tradeimpact.inference.conley_taber import conley_taber_panel
+    from tradeimpact.inference.randomization import _to_polars, randomization_inference
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+
+    opts = dict(options or {})
+    fns = {
+        "ri_t": studentized_randomization_inference,
+        "ri": randomization_inference,
+        "conley_taber": conley_taber_panel,
+        "conley_taber_fp": conley_taber_panel,
+    }
+    if method not in fns:
+        raise ModelSpecError(f"method must be one of {sorted(fns)}, not {method!r}")
+    if method == "conley_taber_fp":
+        opts.setdefault("correction", "ferman_pinto")
+    fn: Any = fns[method]
+    tl = list(treated) if isinstance(treated, list | tuple) else [treated]
+    frame = data if isinstance(data, pl.DataFrame) else _to_polars(data, list(data.columns))
+    if isinstance(frame, pl.LazyFrame):
+        frame = frame.collect()
+    label: list[str] = []
+
+    def runner(fr: pl.DataFrame, placebo_treated: list[Hashable], post_col: str) -> Any:
+        r = fn(fr, y, unit, time, list(placebo_treated), post_col, fe, **opts)
+        if not label:
+            label.append(str(r.method))
+        return float(r.pvalue), _min_p(r)
+
+    out = _size_runs(frame, unit, time, post, tl, runner, method, level, dates, units,
+                     min_periods, max_runs, seed, ci_level)  # fmt: skip
+    if label:
+        out.method = label[0]
+    return out
 
 
 def same_test(a: Any, b: Any, *, level: float = 0.95, rtol: float = 1e-9) -> str | None:
@@ -297,4 +381,4 @@ def same_test(a: Any, b: Any, *, level: float = 0.95, rtol: float = 1e-9) -> str
     return None
 
 
-__all__ = ["SizeCheck", "clopper_pearson", "same_test", "size_check"]
+__all__ = ["SizeCheck", "clopper_pearson", "same_test", "size_check", "size_check_panel"]
