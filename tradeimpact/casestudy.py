@@ -693,7 +693,7 @@ def _fit_row(
     if outcome.startswith("ppml"):
         ci = res.analytic_conf_int(level).loc["treat"]
         row.update(ci_low=float(ci["lower"]), ci_high=float(ci["upper"]),
-                   ci_method="CR1 (t, G-1 df): no randomization inference for PPML here",
+                   ci_method="CR1 (normal, as fixest fepois): no randomization inference for PPML",
                    p_value=row["cr1_p_value"], p_method="CR1")  # fmt: skip
         notes.append("PPML: cluster-robust interval (not valid with one treated unit)")
     else:

@@ -741,6 +741,20 @@ def _real_sections(
                 )
             )
         )
+        did = _row(c.main, c.design)
+        n_units = did["n_placebos"] if did is not None and did["n_placebos"] else None
+        units = f" ({n_units} importers)" if n_units else ""
+        s.blocks.append(
+            Paragraph(
+                f"Designs on {per}s: {c.design}-side DiD, {c.source_country}'s exports to "
+                f"{c.treated} vs to the other importers{units}, importer and {per} fixed effects, "
+                f"post = the {per} of the hold; the event study in {per}s (reference: the {per} "
+                f"before); synthetic control on the demeaned {freq_word} series with the controls "
+                "as donors, and synthetic DiD. Headline p-value and interval: randomization "
+                "inference over the importers (each given the treatment in turn, exact), with "
+                "the CR1 standard error beside it, labelled."
+            )
+        )
         s.blocks.append(Paragraph("Headline numbers: " + " ".join(real_headline(c))))
         s.blocks.append(TableRef(main_table(c.main, synthetic=False), f"{c.title}: main results"))
         if c.regressions:
