@@ -187,17 +187,7 @@ def test_fepois_three_fixed_effects_crv1_equals_pyfixest(fml: str) -> None:
     assert same.params.iloc[0] == ours.params.iloc[0]
 
 
-IID_SSC = pytest.param(
-    "iid",
-    marks=pytest.mark.xfail(
-        strict=True,
-        reason="ppml's iid covariance is the bare bread (X~'Omega X~)^-1; pyfixest and fixest "
-        "multiply it by (n-1)/(n-k) (1.46% in the standard errors here): ppml.py to fix",
-    ),
-)
-
-
-@pytest.mark.parametrize("vcov", [IID_SSC, "hetero", {"CRV1": "f1+time"}])
+@pytest.mark.parametrize("vcov", ["iid", "hetero", {"CRV1": "f1+time"}])
 def test_fepois_vcov_forms_equal_pyfixest(panel: pd.DataFrame, vcov: Any) -> None:
     ref, ours = _fit_both("fepois", "cnt ~ x1 + x2 | f1 + f2 + time", panel, vcov)
     np.testing.assert_allclose(ours.params.to_numpy(), ref.coef().to_numpy(), rtol=COEF_RTOL)

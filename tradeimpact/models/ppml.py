@@ -53,7 +53,7 @@ scores ``s_i = omega_i e_i x~_i`` (``e`` the working residual; at convergence
 ``omega_i e_i = w_i (y_i - mu_i)``): ``"hetero"`` (HC1, ``n/(n-k)``), ``{"CR1": col}`` or
 ``{"CR1": [col1, col2]}`` (one- or two-way, ``G/(G-1) (n-1)/(n-k)``, two-way with
 ``min(G)``), ``"twoway"`` (clustered by the first two fixed effects, fixest's ``"twoway"``),
-``"iid"`` (``B``, the Poisson variance). ``k`` counts the regressors plus the fixed-effect
+``"iid"`` (``(n-1)/(n-k) B``, the Poisson variance). ``k`` counts the regressors plus the fixed-effect
 parameters not nested in a cluster variable (fixest's ``fixef.K = "nested"``, pyfixest's
 ``k_fixef = "nonnested"``): these are fixest's and pyfixest's small-sample corrections, so the
 standard errors equal theirs. Reference distribution of the p-values and intervals: the standard
@@ -600,7 +600,8 @@ def ppml(
         vcov_type = "HC1 (heteroskedasticity-robust)"
     else:
         k_dof = k + _fe_dof(fes)
-        cov = bread_inv
+        # fixest's and pyfixest's small-sample factor (n-1)/(n-K) applies to iid as well
+        cov = bread_inv * ((n - 1) / (n - k_dof) if n > k_dof else 1.0)
         vcov_type = "iid (Poisson variance)"
 
     sample = np.zeros(n_input, dtype=bool)
