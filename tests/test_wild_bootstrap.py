@@ -330,3 +330,30 @@ def test_from_result_errors() -> None:
         wild_cluster_bootstrap(pres, param="x1")
     tab = wild_cluster_bootstrap(clustered, param="x1", B=99).tidy()
     assert tab["term"].to_list() == ["x1"] and tab["p_value"][0] == pytest.approx(wb.pvalue)
+
+
+def test_result_form_on_did_equals_its_attached_wild_bootstrap() -> None:
+    """``wild_cluster_bootstrap(did_result, param=...)`` reads the fit's design and clusters: the
+    same p-value and interval as ``did(..., inference="wild")`` attaches."""
+    from tradeimpact.models.did import did
+
+    rng = np.random.default_rng(12)
+    n_imp, n_t = 12, 8
+    df = pd.DataFrame(
+        {
+            "importer": np.repeat(np.arange(n_imp), n_t),
+            "month": np.tile(np.arange(n_t), n_imp),
+        }
+    )
+    df["treated"] = (df["importer"] < 2).astype(int)
+    df["post"] = (df["month"] >= 4).astype(int)
+    df["value"] = np.exp(rng.normal(size=len(df)) + rng.normal(size=n_imp)[df["importer"]])
+    opts = {"weights_type": "webb", "B": 999, "seed": 1}
+    attached = did(
+        df, "value", "treated", "post", "importer", time="month", inference="wild", wild=opts
+    )
+    plain = did(df, "value", "treated", "post", "importer", time="month")
+    wb = wild_cluster_bootstrap(plain, param="treated:post", **opts)  # type: ignore[arg-type]
+    ref = attached.attached["treated:post"].result
+    assert wb.pvalue == ref.pvalue
+    assert wb.conf_int(0.9) == pytest.approx(ref.conf_int(0.9), rel=1e-12)
