@@ -17,6 +17,12 @@ coefficient(s) it tests in ``pvalues``, ``conf_int()`` and ``tidy()``; ``inferen
 and ``tidy()`` carries an ``inference`` column per row. The analytic figures stay available as
 ``analytic_pvalues`` and ``analytic_conf_int()``.
 
+The headline test (issue 10). ``result.headline`` (:class:`Headline`; per event time for event
+studies, :class:`EventStudyHeadline`) is the test a referee should read: with few treated units
+and no ``inference=`` the estimators set it to the studentized randomization test *without*
+touching ``pvalues``/``conf_int()``, which stay analytic (CR1) and are shown beside it, labelled.
+An explicitly requested method is both the headline and, as described above, in ``pvalues``.
+
 Reference distribution of the analytic tests: Student t with ``df_inference`` degrees of freedom
 (``G - 1`` with clustered covariances, the smallest ``G`` for two-way; ``n - K`` otherwise), as
 fixest/pyfixest and Stata do; linearmodels uses the normal (``df_inference=None`` gives that).
@@ -467,8 +473,18 @@ class RegressionResult:
             f"Observations: {self.nobs}",
             f"Fixed effects: {', '.join(self.fixed_effects) if self.fixed_effects else 'none'}",
             f"Standard errors: {self.vcov_type}",
-            f"Headline inference: {self.inference}",
+            f"Inference in the table: {self.inference}",
         ]
+        for term, head in self.headlines.items():
+            low, high = head.conf_int(level)
+            frac = head.p_fraction_text
+            lines.append(
+                f"Headline test of {term}: {head.method}: p = {head.pvalue:.4f}"
+                + (f" ({frac})" if frac else "")
+                + f", {100 * level:g}% interval [{low:.5g}, {high:.5g}]"
+                + (f"; the same test as {head.same_test_as}" if head.same_test_as else "")
+                + (f" ({head.note})" if head.note else "")
+            )
         dropped = {k: v for k, v in self.dropped.items() if v}
         if dropped:
             lines.append("Dropped rows: " + ", ".join(f"{k} {v}" for k, v in dropped.items()))
