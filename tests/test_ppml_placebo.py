@@ -148,3 +148,33 @@ def test_unit_without_post_rows_is_an_error() -> None:
     df = df.filter(~((pl.col("unit") == 3) & (pl.col("post") == 1)))
     with pytest.raises(ModelSpecError, match="before or after"):
         ppml_randomization_inference(df, "y", "unit", "period", 0, "post")
+
+
+def test_product_panel_cell_and_product_period_effects() -> None:
+    """The case studies' shape: importer x product x month, importer-product (nested in the
+    importer) and product-month effects; the refits equal pyfixest fepois."""
+    pf = pytest.importorskip("pyfixest")
+    rng = np.random.default_rng(11)
+    n_imp, n_prod, n_t = 8, 3, 8
+    imp, prod, t = (
+        a.ravel()
+        for a in np.meshgrid(np.arange(n_imp), np.arange(n_prod), np.arange(n_t), indexing="ij")
+    )
+    post = (t >= 4).astype(int)
+    mu = np.exp(3 + rng.normal(0, 0.5, n_imp * n_prod)[imp * n_prod + prod] + 0.1 * t)
+    y = rng.poisson(mu * np.exp(0.2 * rng.normal(size=imp.size))).astype(float)
+    df = pl.DataFrame({"imp": imp, "prod": prod, "t": t, "post": post, "y": y})
+    fe = [("imp", "prod"), ("prod", "t")]
+    ri = ppml_randomization_inference(
+        df, "y", "imp", "t", 0, "post", fe=fe, tol=1e-12, fixef_tol=1e-13
+    )
+    assert ri.p_denominator == n_imp
+    pdf = df.to_pandas()
+    for a in (0, 5):
+        pdf["D"] = ((pdf["imp"] == a) & (pdf["post"] == 1)).astype(float)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = pf.fepois("y ~ D | imp^prod + prod^t", pdf, iwls_tol=1e-12, fixef_tol=1e-13)
+        got = ri.placebo.filter(pl.col("assignment") == str(a))["estimate"][0]
+        assert got == pytest.approx(float(ref.coef()["D"]), abs=1e-7)
+    assert (ri.placebo["std_error"].to_numpy() > 0).all()
