@@ -148,3 +148,17 @@ def test_provisional_and_modelled_rows_left_out_of_panels(real_dir: Path, tmp_pa
     q = build_panel(both, ev, "exporter", "log_value", window=window, include_provisional=True)
     assert "not_data" not in q.dropped
     assert q.data.filter(pl.col("unit") == "JPN")["period"].max() == date(2012, 1, 1)
+
+
+def test_event_reads_its_data_source_only(real_dir: Path) -> None:
+    """The same flow from another source (e.g. a Comtrade download beside the BACI extract) is
+    not added to the event's data_source rows."""
+    flows = load_flows(real_dir).flows
+    ev = Event.from_toml(EVENT)
+    assert ev.data_source == "cepii_baci_v202601"
+    other = flows.filter(pl.col("partner_iso3") == "JPN").with_columns(
+        pl.lit("comtrade").alias("source"), pl.col("value_usd") * 1.1
+    )
+    a = build_panel(flows, ev, "exporter", "log_value")
+    b = build_panel(pl.concat([flows, other]), ev, "exporter", "log_value")
+    assert a.data.equals(b.data)

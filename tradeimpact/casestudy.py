@@ -974,6 +974,8 @@ def _series(
     c = pl.col
     start = period_start(event.window_start, event.freq)
     end = event.window_end
+    if event.data_source is not None and "source" in flows.columns:
+        flows = flows.filter(c("source") == event.data_source)
     base = flows.filter(c("hs6").is_in(list(basket)) & c("period").is_between(start, end)
                         & (c("freq") == event.freq))  # fmt: skip
     if "flags" in base.columns:
@@ -1028,6 +1030,8 @@ def _event_inputs(
     """
     c = pl.col
     flows = loaded.flows
+    if event.data_source is not None and "source" in flows.columns:
+        flows = flows.filter(c("source") == event.data_source)
     prods = sorted({*event.core, *event.extended, *event.comparison})
     start = period_start(event.window_start, event.freq)
     sel = flows.filter(
@@ -1039,7 +1043,8 @@ def _event_inputs(
         where = f" in {loaded.data_dir}" if loaded.data_dir is not None else ""
         freq_word = "annual" if event.freq == "A" else "monthly"
         raise TradeImpactError(
-            f"event {event.name} ({event.path}): no {freq_word} flows{where} of products "
+            f"event {event.name} ({event.path}): no {freq_word} flows{where}"
+            f"{f' from source {event.data_source!r}' if event.data_source else ''} of products "
             f"{', '.join(prods)} between {start} and {event.window_end} with exporter "
             f"{event.source_country} or importer {event.treated}: is the data for this event "
             "loaded?"

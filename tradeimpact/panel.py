@@ -11,7 +11,8 @@ Event file schema (TOML; plain keys, also read by :mod:`tradeimpact.fetch`)
     the last day of the restriction where known), ``treated`` (ISO3 of the treated importer),
     ``source_country`` (ISO3 of the restricting exporter), ``freq`` (``"M"`` monthly, the default,
     or ``"A"`` annual: periods are years, event time counts years), ``sources`` (URLs),
-    optional ``anticipation_start``.
+    optional ``anticipation_start``, optional ``data_source`` (the store's ``source`` the event
+    reads, e.g. ``"cepii_baci_v202601"``: flows of other sources are left out, never summed in).
 ``[products]``
     ``core``, ``extended``, ``comparison``: lists of HS6 codes (the restricted basket, its extension,
     non-restricted comparison products of the triple difference); ``*_notes``: the national codes
@@ -191,6 +192,7 @@ class Event:
     anticipation_months: tuple[date, ...]
     confounders: tuple[Confounder, ...]
     sources: tuple[str, ...] = ()
+    data_source: str | None = None
     notes: dict[str, list[str]] = field(default_factory=dict)
     path: str = ""
 
@@ -274,6 +276,7 @@ class Event:
             ),
             confounders=tuple(confs),
             sources=tuple(get("event", "sources", list, [])),
+            data_source=get("event", "data_source", str, None),
             notes=notes,
             path=str(path),
         )
@@ -481,6 +484,9 @@ def build_panel(
     if outcome not in OUTCOMES:
         raise ModelSpecError(f"unknown outcome '{outcome}' (one of {', '.join(OUTCOMES)})")
     lf = _flows_frame(flows)
+    if event.data_source is not None and "source" in lf.collect_schema().names():
+        # one data set only: rows of another source for the same flow would be added to it
+        lf = lf.filter(pl.col("source") == event.data_source)
     basket = (
         event.basket(products)
         if isinstance(products, str)
@@ -542,6 +548,7 @@ def build_panel(
         )
         raise ModelSpecError(
             f"no flows for design '{design}' of event {event.name} between {start} and {end} "
+            f"{f'from source {event.data_source!r} ' if event.data_source else ''}"
             f"(freq {freq}, products {', '.join(basket)}){left_out}: is the data loaded?"
         )
     if counts.get("not_data"):
