@@ -235,3 +235,26 @@ def test_reproducibility_facts(tmp_path):
     versions = dict(package_versions(("polars", "numpy", "no-such-package-xyz")))
     assert versions["polars"] == metadata.version("polars")
     assert versions["no-such-package-xyz"] == "not installed"
+
+
+def test_mixed_build_labels_each_part(tmp_path):
+    """A real case beside the synthetic demo: the report is real (report.*), its REAL pages carry
+    the REAL header and its SYNTHETIC pages the SYNTHETIC one; each case's files follow its data."""
+    from tradeimpact.report.build import BANNER, REAL_BANNER
+
+    written = render([make_case("a_real", False), make_case("b_demo", True)], tmp_path, INFO)
+    names = [p.name for p in written]
+    assert "report.typ" in names and not any(n.startswith("SYNTHETIC_report") for n in names)
+    for n in names:
+        if "a_real" in n:
+            assert "SYNTHETIC" not in n, n
+        if "b_demo" in n:
+            assert n.startswith("SYNTHETIC_"), n
+    typ = (tmp_path / "report.typ").read_text(encoding="utf-8")
+    real_at, demo_at = typ.index(REAL_BANNER), typ.index(f"#set page(header: align(center")
+    assert real_at < demo_at  # the REAL header first (the preamble), then the SYNTHETIC one
+    assert BANNER in typ[demo_at:] and typ.index("Real data:") < demo_at
+    # the closing note and the appendix: a neutral header again
+    assert "#set page(header: none)" in typ[demo_at:]
+    real_svg = (tmp_path / "figures" / "raw_series_a_real.svg").read_text(encoding="utf-8")
+    assert "SYNTHETIC" not in real_svg
