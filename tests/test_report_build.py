@@ -251,7 +251,7 @@ def test_mixed_build_labels_each_part(tmp_path):
         if "b_demo" in n:
             assert n.startswith("SYNTHETIC_"), n
     typ = (tmp_path / "report.typ").read_text(encoding="utf-8")
-    real_at, demo_at = typ.index(REAL_BANNER), typ.index(f"#set page(header: align(center")
+    real_at, demo_at = typ.index(REAL_BANNER), typ.index("#set page(header: align(center")
     assert real_at < demo_at  # the REAL header first (the preamble), then the SYNTHETIC one
     assert BANNER in typ[demo_at:] and typ.index("Real data:") < demo_at
     # the closing note and the appendix: a neutral header again
