@@ -21,7 +21,7 @@ def _digests(root: Path) -> dict[str, str]:
     return {
         p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and "published" not in p.parts
+        if p.is_file() and "published" not in p.parts and "real" not in p.parts  # real extracts
     }
 
 
