@@ -175,6 +175,8 @@ def _hash_and_sync(path: Path) -> str:
 
 def _sync_dir(folder: Path) -> None:
     """``fsync`` a folder, so the names created or removed in it are on disk."""
+    if os.name == "nt":  # Windows cannot open a folder; NTFS journals its metadata itself
+        return
     handle = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(handle)

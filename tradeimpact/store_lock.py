@@ -12,6 +12,8 @@ lock, ``<store>/.commit.lock``, which a writer holds exclusively only while it c
 
 ``flock`` locks are advisory and local: they work between processes of one machine (any
 filesystem Linux and macOS lock locally), not between machines sharing an NFS or SMB folder.
+Where there is no ``fcntl`` (Windows) the first byte of the lock file is locked with
+``msvcrt.locking`` instead (exclusive only; not exercised by the test suite, which runs on Linux).
 """
 
 from __future__ import annotations
@@ -77,6 +79,42 @@ def _holder(handle: int) -> str:
     return text if text.isdigit() else ""
 
 
+def _try_lock(handle: int, exclusive: bool) -> bool:
+    """One non-blocking attempt to lock ``handle``: ``flock``; on Windows (no ``fcntl``)
+    ``msvcrt.locking`` of its first byte, always exclusive (shared readers then take turns)."""
+    try:
+        import fcntl
+    except ModuleNotFoundError:  # Windows
+        import msvcrt
+
+        os.lseek(handle, 0, os.SEEK_SET)
+        try:
+            msvcrt.locking(handle, msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+        except OSError:
+            return False
+        return True
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    try:
+        fcntl.flock(handle, mode | fcntl.LOCK_NB)
+    except OSError as exc:
+        if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
+            raise
+        return False
+    return True
+
+
+def _unlock(handle: int) -> None:
+    try:
+        import fcntl
+    except ModuleNotFoundError:  # Windows
+        import msvcrt
+
+        os.lseek(handle, 0, os.SEEK_SET)
+        msvcrt.locking(handle, msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+        return
+    fcntl.flock(handle, fcntl.LOCK_UN)
+
+
 def _acquire(
     handle: int,
     exclusive: bool,
@@ -85,19 +123,12 @@ def _acquire(
     waiting: Callable[[], str],
     timed_out: Callable[[], str],
 ) -> None:
-    """``flock`` ``handle`` (exclusive or shared), polling until ``timeout`` seconds."""
-    import fcntl
-
-    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    """Lock ``handle`` (exclusive or shared), polling until ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     told = False
     while True:
-        try:
-            fcntl.flock(handle, mode | fcntl.LOCK_NB)
+        if _try_lock(handle, exclusive):
             return
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise
         if time.monotonic() >= deadline:
             raise StoreLockedError(timed_out()) from None
         if not told:
@@ -128,8 +159,6 @@ def writer_lock(
         The lock was not free within ``timeout`` seconds (the message names the store and the
         holder's pid).
     """
-    import fcntl
-
     path = root / LOCK_NAME
     handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
 
@@ -157,7 +186,7 @@ def writer_lock(
             yield
         finally:
             os.ftruncate(handle, 0)  # the pid is only there while the lock is held
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _unlock(handle)
     finally:
         os.close(handle)
 
@@ -176,8 +205,6 @@ def commit_lock(
     A store that cannot be written (no permission to create the lock file) is read unlocked:
     nobody can commit to it either.
     """
-    import fcntl
-
     path = root / COMMIT_LOCK_NAME
     try:
         handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -200,6 +227,6 @@ def commit_lock(
         try:
             yield
         finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+            _unlock(handle)
     finally:
         os.close(handle)
