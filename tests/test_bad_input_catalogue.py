@@ -568,6 +568,7 @@ CASES: list[Case] = [
     Q("gacc-qty-text", "gacc", GA_NAME, ga(GA_OK, GA_OK.replace("116,Japan", "502,USA")
       .replace("228000", "1x")), 1, (3, "First quantity", "non-numeric quantity '1x'", 1)),
     Q("gacc-bom", "gacc", GA_NAME, "\ufeff" + ga(GA_OK), 1),
+    Q("gacc-trailing-empty-columns", "gacc", GA_NAME, ga(GA_OK + ",,", header=GA + ",,"), 1),
     E("gacc-unterminated-quote", "gacc", GA_NAME, ga(GA_OK, '202510,"85051110,x,116,Japan,1,'
       "kilogram,,,5", GA_OK.replace("202509", "202511")), "unterminated quote", 3, None),
     E("gacc-no-direction", "gacc", "data.csv", ga(GA_OK),

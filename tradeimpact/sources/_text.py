@@ -306,6 +306,8 @@ def scan_delimited(
             raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
         header = header_line(path, head)
     names = split_header(path, header.lstrip(_BOM).rstrip("\r"), separator)
+    # a header cell left empty (a trailing delimiter is common) names no column a reader reads
+    names = [name or f"__unnamed_{i + 1}" for i, name in enumerate(names)]
     repeated = sorted({n for n in names if names.count(n) > 1})
     if repeated:
         raise SourceFormatError(

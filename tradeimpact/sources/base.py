@@ -11,6 +11,12 @@ ingest step sends marked rows to the quarantine table, so ``rows in = rows store
 quarantined``. File-level problems (empty file, missing column, wrong delimiter, truncated JSON,
 undecodable text) raise :class:`tradeimpact.errors.SourceFormatError` naming the file, line and field.
 
+The delimited readers share one scan, :func:`tradeimpact.sources._text.scan_delimited`, and its
+rules (a byte-order mark ignored; a row with more fields than the header, and the last row of a
+file whose last line has no line terminator, quarantined; an unterminated quote an error naming
+its line); non-finite numbers are quarantined by the readers and by
+:func:`tradeimpact.ingest.shared_checks`.
+
 Two optional members are honoured by :class:`tradeimpact.store.FlowStore` when a reader has them:
 
 * ``source`` (str): the store's ``source=`` partition for the rows (defaults to ``name``; the
