@@ -444,7 +444,11 @@ CASES: list[Case] = [
       (3, "Period", "period '2011' is outside the record's declared refYear 2010", 1)),
     Q("leg-negative-weight", "legacy", "x.csv", leg(leg_row(), leg_row(kg="-4").replace(
       "156,China,CHN", "410,Korea,KOR")), 1, (3, "net_weight_kg", "negative net_weight_kg", 1)),
-    Q("leg-non-numeric", "legacy", "x.csv", leg(leg_row(v="1,5")), 0, (2, ROW, "more fields", 1)),
+    Q("leg-unquoted-comma", "legacy", "x.csv", leg(leg_row(v="1,5")), 0,
+      (2, ROW, "more fields than the header's 22 (first extra value '0')", 1)),
+    Q("leg-non-numeric", "legacy", "x.csv", leg(leg_row(), leg_row(v="n/a").replace(
+      "156,China,CHN", "410,Korea,KOR")), 1,
+      (3, "Trade Value (US$)", "non-numeric value 'n/a'", 1)),
     Q("leg-bom", "legacy", "x.csv", "\ufeff" + leg(leg_row()), 1),
     E("leg-missing-column", "legacy", "x.csv", leg(leg_row()).replace("Trade Value (US$)",
       "Value"), "missing column(s) ['Trade Value (US$)']", 1, "Trade Value (US$)"),
