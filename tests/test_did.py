@@ -618,3 +618,18 @@ def test_size_check_on_the_users_panel() -> None:
     assert sc_cr1.rate > 0.3 and sc.rate < sc_cr1.rate
     lo, hi = sc_cr1.conf_int
     assert lo < sc_cr1.rate < hi
+
+
+def test_conley_taber_fp_group_sizes_from_a_column() -> None:
+    """did(inference="conley_taber_fp", conley_taber={"group_sizes": col}) = conley_taber_panel."""
+    from tradeimpact.inference.conley_taber import conley_taber_panel
+
+    df = _one_treated_panel(seed=8)
+    m = np.random.default_rng(1).integers(10, 500, size=20).astype(float)
+    df = df.with_columns(pl.Series("M", m[df["u"].to_numpy()]))
+    res = did(df, "y", "treat", "post", "u", time="t", outcome="level",
+              inference="conley_taber_fp", conley_taber={"group_sizes": "M"})  # fmt: skip
+    ref = conley_taber_panel(df, "y", "u", "t", 0, "post", correction="ferman_pinto",
+                             group_sizes=df["M"].to_numpy())  # fmt: skip
+    assert res.headline.pvalue == ref.pvalue and res.att_conf_int() == ref.conf_int()
+    assert "A + B/M" in res.headline.method
