@@ -475,15 +475,15 @@ class RegressionResult:
             f"Standard errors: {self.vcov_type}",
             f"Inference in the table: {self.inference}",
         ]
-        for term, head in self.headlines.items():
-            low, high = head.conf_int(level)
-            frac = head.p_fraction_text
+        for term, hl in self.headlines.items():
+            low, high = hl.conf_int(level)
+            frac = hl.p_fraction_text
             lines.append(
-                f"Headline test of {term}: {head.method}: p = {head.pvalue:.4f}"
+                f"Headline test of {term}: {hl.method}: p = {hl.pvalue:.4f}"
                 + (f" ({frac})" if frac else "")
                 + f", {100 * level:g}% interval [{low:.5g}, {high:.5g}]"
-                + (f"; the same test as {head.same_test_as}" if head.same_test_as else "")
-                + (f" ({head.note})" if head.note else "")
+                + (f"; the same test as {hl.same_test_as}" if hl.same_test_as else "")
+                + (f" ({hl.note})" if hl.note else "")
             )
         dropped = {k: v for k, v in self.dropped.items() if v}
         if dropped:
