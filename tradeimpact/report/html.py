@@ -67,12 +67,12 @@ def _block(b: object, root: Path) -> str:
     raise TypeError(f"unknown block {type(b).__name__}")
 
 
-def _section(s: Section, root: Path) -> str:
+def _section(s: Section, root: Path, show_banner: bool = True) -> str:
     tag = f"h{s.level + 1}"
     label = (
         f'<div class="{"banner" if "SYNTHETIC" in s.banner else "realbanner"}">'
         f"{html.escape(s.banner)}</div>"
-        if s.banner
+        if s.banner and show_banner
         else ""
     )
     return "\n".join(
@@ -88,7 +88,13 @@ def render(doc: Document, root: Path) -> str:
     """The HTML text of ``doc``; figure stems are resolved relative to ``root``."""
     esc = html.escape
     banner = f'<div class="banner">{esc(doc.banner)}</div>\n' if doc.banner else ""
-    body = "\n".join(_section(s, Path(root)) for s in doc.sections)
+    parts, current = [], doc.banner
+    for s in doc.sections:  # a section banner is shown where the label changes
+        show = s.banner is not None and s.banner != current and not doc.banner
+        if show:
+            current = s.banner or ""
+        parts.append(_section(s, Path(root), show))
+    body = "\n".join(parts)
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{esc(doc.title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
