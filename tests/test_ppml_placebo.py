@@ -44,6 +44,12 @@ def test_refits_equal_pyfixest_and_own_se_closed_form() -> None:
         v = sum(np.sum(e[rows & m] ** 2) / np.sum(mu[rows & m]) ** 2 for m in (post, ~post))
         n_a = int(rows.sum())
         assert got["std_error"][0] == pytest.approx(np.sqrt(v * n_a / (n_a - 2)), rel=1e-6)
+        # log-scale residuals, demeaned before and after, over n_a - 2; times 1/5 + 1/5
+        r = np.log((pdf["y"].to_numpy()[rows] + 0.5) / (mu[rows] + 0.5))
+        p_a = post[rows]
+        ss = np.sum((r[p_a] - r[p_a].mean()) ** 2) + np.sum((r[~p_a] - r[~p_a].mean()) ** 2)
+        se_log = np.sqrt(ss / (n_a - 2) * (1 / 5 + 1 / 5))
+        assert got["std_error_log"][0] == pytest.approx(se_log, rel=1e-6)
     # the CR1 figures are the PPML fit's (pyfixest's CRV1 with the normal reference)
     pdf["D"] = ((pdf["unit"] == 0) & (pdf["post"] == 1)).astype(float)
     with warnings.catch_warnings():
@@ -57,7 +63,7 @@ def test_refits_equal_pyfixest_and_own_se_closed_form() -> None:
 
 def test_p_value_is_the_exact_fraction() -> None:
     df = simulate_panel(np.random.default_rng(5), noise_ratio=1.0)
-    for statistic, col in (("t", "tstat"), ("coef", "estimate")):
+    for statistic, col in (("t", "tstat"), ("t_log", "tstat_log"), ("coef", "estimate")):
         ri = ppml_randomization_inference(df, "y", "unit", "period", 0, "post", statistic=statistic)
         s = np.abs(ri.placebo[col].to_numpy())
         actual = s[ri.placebo["is_actual"].to_numpy()][0]
@@ -68,18 +74,20 @@ def test_p_value_is_the_exact_fraction() -> None:
 
 
 def test_size_studentized_monte_carlo() -> None:
-    """Treated unit 3x noisier, 20 units, one treated: 300 fixed-seed replications. The
-    studentized test rejects at 5% within 3 binomial s.e. (0.038) of 5%; CR1 and the
-    coefficient test over-reject (beyond 5% + 3 s.e.). reports/size_ppml.md has the full table."""
+    """Treated unit 3x noisier, 20 units, one treated: 300 fixed-seed replications. Both
+    studentized tests reject at 5% within 3 binomial s.e. (0.038) of 5%; CR1 and the
+    coefficient test over-reject (beyond 5% + 3 s.e.). reports/size_ppml.md has the full table
+    (5,000 replications per row)."""
     rng = np.random.default_rng([20261201, 99])
     reps = 300
-    hits = {"cr1": 0, "ri_coef": 0, "ri_t": 0}
+    hits = {"cr1": 0, "ri_coef": 0, "ri_t": 0, "ri_t_log": 0}
     for _ in range(reps):
         for key, rej in one_replication(rng, 3.0, 0.0).items():
             hits[key] += int(rej)
     rate = {k: v / reps for k, v in hits.items()}
     tol = 3 * np.sqrt(0.05 * 0.95 / reps)
     assert abs(rate["ri_t"] - 0.05) <= tol, rate
+    assert abs(rate["ri_t_log"] - 0.05) <= tol, rate
     assert rate["cr1"] > 0.05 + tol, rate
     assert rate["ri_coef"] > 0.05 + tol, rate
 
