@@ -598,7 +598,9 @@ def test_size_check_on_the_users_panel() -> None:
     sc = res.size_check()
     assert sc.n == 25 + 19 and sc.counts("unit")[1] == 19
     assert sc.k == int((sc.runs["pvalue"] <= 0.05).sum())
-    assert sc.sentence().startswith(f"in this panel the test rejected at 5% in {sc.k} of 44")
+    assert sc.sentence().startswith(
+        f"in this panel the test rejected at 5% in {sc.k} of 44 placebo runs"
+    )
     # the first date run by hand: pre-period rows, pseudo event at t=3
     from tradeimpact.inference.studentized import studentized_randomization_inference
 

@@ -347,3 +347,22 @@ def test_default_headline_per_event_time_is_studentized_ri() -> None:
     explicit = event_study(data, "value", "importer", "month", treat_date="ban_date",
                            window=(-3, 3), inference="ri_t")  # fmt: skip
     np.testing.assert_allclose(explicit.pvalues.to_numpy(), head.pvalue.to_numpy())
+
+
+def test_event_study_size_check() -> None:
+    """Per-event-time headline rerun at placebo dates and units; one run checked by hand."""
+    data = monthly_panel(n_units=21, seed=4, effect=0.0)
+    res = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3))
+    sc = res.headline.size_check()
+    post_terms = [e for e in res.event_times if e >= 0]
+    assert sc.counts("unit")[1] == 20 * len(post_terms)
+    assert sc.k == int((sc.runs["pvalue"] <= 0.05).sum()) and "placebo tests" in sc.sentence()
+    first = sc.runs.filter(pl.col("kind") == "date").row(0, named=True)
+    date_s, e_s = first["placebo"].split(" e=")
+    pre = data.filter(pl.col("month") < dt.date(2010, 9, 1))
+    by_hand = event_study(pre, "value", "importer", "month", treated="treated",
+                          event_date=dt.date.fromisoformat(date_s), window=(-3, 3))  # fmt: skip
+    assert by_hand.headline[int(e_s)].pvalue == pytest.approx(first["pvalue"])
+    cr1 = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3),
+                      inference="cr1").size_check()  # fmt: skip
+    assert cr1.n == sc.n and cr1.rate >= sc.rate

@@ -70,6 +70,7 @@ class SizeCheck:
     runs: pl.DataFrame
     ci_level: float = 0.95
     skipped: list[str] = field(default_factory=list)
+    counted: str = "placebo runs"
 
     @property
     def rate(self) -> float:
@@ -97,16 +98,17 @@ class SizeCheck:
         ku, nu = self.counts("unit")
         text = (
             f"in this panel the test rejected at {100 * self.level:g}% in {self.k} of {self.n} "
-            f"placebo runs ({kd} of {nd} placebo dates in the pre-period, {ku} of {nu} placebo "
-            f"units; rate {100 * self.rate:.1f}%, {100 * self.ci_level:g}% Clopper-Pearson "
-            f"interval {100 * low:.1f}-{100 * high:.1f}%)"
+            f"{self.counted} ({kd} of {nd} at placebo dates in the pre-period, {ku} of {nu} at "
+            f"placebo units; rate {100 * self.rate:.1f}%, {100 * self.ci_level:g}% Clopper-"
+            f"Pearson interval {100 * low:.1f}-{100 * high:.1f}%)"
         )
-        unit_min = self.runs.filter(pl.col("kind") == "unit")["min_p"].to_numpy()
-        if nu and float(unit_min.min()) > self.level:
-            text += (
-                f"; a placebo-unit run cannot reach p <= {self.level:g} (smallest attainable p "
-                f"{float(unit_min.min()):.3f}), so those runs cannot reject"
-            )
+        for kind, n_kind in (("date", nd), ("unit", nu)):
+            mins = self.runs.filter(pl.col("kind") == kind)["min_p"].to_numpy()
+            if n_kind and float(mins.min()) > self.level:
+                text += (
+                    f"; a placebo-{kind} run cannot reach p <= {self.level:g} (smallest "
+                    f"attainable p {float(mins.min()):.3f}), so those runs cannot reject"
+                )
         return text
 
     def tidy(self) -> pl.DataFrame:
@@ -348,6 +350,102 @@ def size_check_panel(
     return out
 
 
+def event_study_size_check(
+    res: Any,
+    level: float = 0.05,
+    *,
+    post_only: bool = True,
+    min_periods: int = 3,
+    max_runs: int = 200,
+    ci_level: float = 0.95,
+) -> SizeCheck:
+    """Size check of an event study's per-event-time headline (one treated unit, one date).
+
+    Reruns :func:`~tradeimpact.models.event_study` with the same specification and the same
+    headline method (the studentized placebo test by default) at placebo dates (rows before the
+    event only, the treated unit given each pre-period date with ``min_periods`` periods on
+    both sides) and at placebo units (the treated unit left out, each control given the actual
+    date). Every event-time coefficient at ``e >= 0`` (all of them with ``post_only=False``)
+    of every run is one test: ``k`` of ``n`` such tests rejected at ``level``.
+    """
+    from tradeimpact.models.event_study import event_study
+
+    args = res.extra.get("es_args") if hasattr(res, "extra") else None
+    if args is None:
+        raise ModelSpecError("event_study_size_check needs a result of event_study()")
+    head = res.headline
+    keys = {h.method_key for h in head.by_event_time.values()}
+    key = keys.pop() if len(keys) == 1 else "cr1"
+    inference: Any = {"ri_t": "ri_t", "ri": "ri", "cr1": "cr1"}.get(key, key)
+    est: pl.DataFrame = res.extra["frame"]
+    unit, time = args["unit"], args["time"]
+    cohort = res.extra["cohort"]
+    units_arr = est[unit].to_numpy()
+    treated = np.unique(units_arr[np.isfinite(cohort)])
+    dates = np.unique(cohort[np.isfinite(cohort)])
+    if treated.size != 1 or dates.size != 1:
+        raise ModelSpecError("event_study_size_check is for one treated unit with one event date")
+    period = res.extra["period"]
+    call = {k: v for k, v in args.items() if k not in ("unit", "time", "y")}
+
+    def run(frame: pl.DataFrame, tr_unit: Any, date_value: Any) -> list[tuple[int, float, float]]:
+        frame = frame.with_columns((pl.col(unit) == tr_unit).cast(pl.Int8).alias("_sc_treated"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # placebo fits drop absorbed terms like the actual one
+            fit = event_study(frame, args["y"], unit, time, treated="_sc_treated",
+                              event_date=date_value, inference=inference, **call)  # fmt: skip
+        out = []
+        for e, h in fit.headline.by_event_time.items():
+            if e >= 0 or not post_only:
+                out.append((e, h.pvalue, _min_p(h.result)))
+        return out
+
+    rows: list[dict[str, Any]] = []
+    skipped: list[str] = []
+    date_value = est.filter(pl.Series(period == dates[0]))[time][0]
+    pre = est.filter(pl.Series(period < dates[0]))
+    pre_period = period[period < dates[0]]
+    tr_rows = pre[unit].to_numpy() == treated[0]
+    cand_p = np.unique(pre_period[tr_rows])[min_periods : -min_periods or None]
+    if cand_p.size > max_runs:
+        cand_p = cand_p[np.unique(np.linspace(0, cand_p.size - 1, max_runs).round().astype(int))]
+    for cp in cand_p:
+        value = pre.filter(pl.Series(pre_period == cp))[time][0]
+        try:
+            res_run = run(pre, treated[0], value)
+        except ModelSpecError as exc:
+            skipped.append(f"date {value}: {exc}")
+            continue
+        rows += [{"kind": "date", "placebo": f"{value} e={e}", "pvalue": p, "min_p": mp}
+                 for e, p, mp in res_run]  # fmt: skip
+    rest = est.filter(pl.col(unit) != treated[0])
+    controls = np.unique(rest[unit].to_numpy())[:max_runs]
+    for c in controls:
+        try:
+            res_run = run(rest, c, date_value)
+        except ModelSpecError as exc:
+            skipped.append(f"unit {c}: {exc}")
+            continue
+        rows += [{"kind": "unit", "placebo": f"{c} e={e}", "pvalue": p, "min_p": mp}
+                 for e, p, mp in res_run]  # fmt: skip
+    runs = pl.DataFrame(
+        rows,
+        schema={"kind": pl.String, "placebo": pl.String, "pvalue": pl.Float64, "min_p": pl.Float64},
+    ).with_columns((pl.col("pvalue") <= level + 1e-12).alias("reject"))
+    return SizeCheck(
+        method=head.method,
+        counted="placebo tests (runs x "
+        + ("post-event" if post_only else "event-time")
+        + " coefficients)",
+        level=level,
+        k=int(runs["reject"].sum()),
+        n=runs.height,
+        runs=runs,
+        ci_level=ci_level,
+        skipped=skipped,
+    )
+
+
 def same_test(a: Any, b: Any, *, level: float = 0.95, rtol: float = 1e-9) -> str | None:
     """Why two inference results are the same test, or None.
 
@@ -381,4 +479,11 @@ def same_test(a: Any, b: Any, *, level: float = 0.95, rtol: float = 1e-9) -> str
     return None
 
 
-__all__ = ["SizeCheck", "clopper_pearson", "same_test", "size_check", "size_check_panel"]
+__all__ = [
+    "SizeCheck",
+    "clopper_pearson",
+    "event_study_size_check",
+    "same_test",
+    "size_check",
+    "size_check_panel",
+]

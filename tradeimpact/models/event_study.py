@@ -267,6 +267,13 @@ def event_study(
     res.extra["frame"] = est
     res.extra["rel"] = rel_s
     res.extra["cohort"] = cohort_s
+    res.extra["period"] = period[sample]
+    # the call, for the size check (tradeimpact.inference.headline.event_study_size_check)
+    res.extra["es_args"] = {
+        "y": y, "unit": unit, "time": time, "window": window, "ref": ref,
+        "endpoints": endpoints, "fe": fe, "controls": list(controls), "weights": weights,
+        "freq": freq, "vcov": vcov, "outcome": outcome,
+    }  # fmt: skip
     if inference == "wild":
         _attach_wild(res, dict(wild or {}))
     elif inference == "ri":

@@ -618,8 +618,17 @@ class EventStudyResult(RegressionResult):
     def headline(self) -> EventStudyHeadline:
         """Per event time, the headline test (see :class:`EventStudyHeadline`)."""
         return EventStudyHeadline(
-            {e: self.headline_of(self.event_terms[e]) for e in self.event_times}
+            {e: self.headline_of(self.event_terms[e]) for e in self.event_times}, self
         )
+
+    def size_check(self, level: float = 0.05, **kwargs: Any) -> Any:
+        """The per-event-time headline test rerun at placebo dates and units of this panel.
+
+        See :func:`tradeimpact.inference.headline.event_study_size_check`.
+        """
+        from tradeimpact.inference.headline import event_study_size_check
+
+        return event_study_size_check(self, level=level, **kwargs)
 
     def event_study_inputs(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(event_times, betahat, sigma)`` of the event-time coefficients (reference excluded)."""
@@ -773,6 +782,11 @@ class EventStudyHeadline:
     """
 
     by_event_time: dict[int, Headline]
+    _owner: Any = field(default=None, repr=False)
+
+    def size_check(self, level: float = 0.05, **kwargs: Any) -> Any:
+        """See :meth:`EventStudyResult.size_check`."""
+        return self._owner.size_check(level, **kwargs)
 
     def __getitem__(self, e: int) -> Headline:
         return self.by_event_time[e]
