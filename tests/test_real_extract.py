@@ -51,3 +51,37 @@ def test_shipped_extract_content() -> None:
     for must in ("CEPII BACI", "V202601", "Etalab", "17b328d2239864e993895582a29fdd3b5ceb479b",
                  "top-6", "make_real_extract.py", "nowcast", "provisional"):  # fmt: skip
         assert must in notes, must
+
+
+def test_status_notes_keep_provisional_and_nowcast_rows_out_of_panels(tmp_path: Path) -> None:
+    """The source's 2025 (provisional) and 2026 (nowcast) rows, read through the shipped mapping
+    without its declared range, carry their status in ``flags``; build_panel leaves them out."""
+    import dataclasses
+    import json
+    from datetime import date
+
+    import polars as pl
+
+    from tradeimpact.panel import Event, build_panel
+    from tradeimpact.sources.generic import GenericReader
+    from tradeimpact.store import FlowStore
+
+    source = shared_path(
+        "data", "real", "critmat-atlas-comtrade-baci", "magnets_850511_flows_2002_2026.csv"
+    )
+    mapping = REPO / "data_raw" / "real" / "BACI_magnets_850511_CHN_exports_2002-2024.mapping.json"
+    config = json.loads(mapping.read_text(encoding="utf-8"))
+    config.pop("period_range")
+    store = FlowStore(tmp_path / "store")
+    no_range = tmp_path / "mapping.json"
+    no_range.write_text(json.dumps(config), encoding="utf-8")
+    store.ingest([source], GenericReader.from_json(no_range))
+    flows = store.scan().collect()
+    late = flows.filter(pl.col("period") >= date(2025, 1, 1))
+    assert late["flags"].str.contains("^status=(provisional|modelled)").all()
+    assert late.filter(pl.col("exporter_iso3") == "CHN").height == 142  # 71 rows a year
+    ev = Event.from_toml(REPO / "analysis" / "events" / "magnets_2010_real.toml")
+    ev = dataclasses.replace(ev, window_end=date(2026, 12, 31))
+    panel = build_panel(flows, ev, "exporter", "log_value")
+    assert panel.dropped["not_data"] > 0
+    assert panel.data.filter(pl.col("unit") == "JPN")["period"].max() == date(2024, 1, 1)

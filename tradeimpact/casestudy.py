@@ -188,32 +188,12 @@ def mapping_file(path: Path) -> Path | None:
 
 
 def mapping_reader(path: Path) -> Any:
-    """A :class:`~tradeimpact.sources.generic.GenericReader` from a mapping file.
-
-    Raises :class:`~tradeimpact.errors.TradeImpactError` naming the file and the key when the JSON
-    cannot be read or the reader rejects an argument.
-    """
+    """A :class:`~tradeimpact.sources.generic.GenericReader` from a mapping file
+    (:meth:`GenericReader.from_json <tradeimpact.sources.generic.GenericReader.from_json>`:
+    its errors name the file, the line or the argument)."""
     from tradeimpact.sources.generic import GenericReader
 
-    try:
-        config = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise TradeImpactError(f"{path}: cannot read the column mapping: {exc}") from exc
-    if not isinstance(config, dict):
-        raise TradeImpactError(f"{path}: a column mapping is a JSON object of reader arguments")
-    if config.get("period_range") is not None:
-        try:
-            a, b = config["period_range"]
-            config["period_range"] = (date.fromisoformat(a), date.fromisoformat(b))
-        except (TypeError, ValueError) as exc:
-            raise TradeImpactError(
-                f"{path}: key 'period_range': two ISO dates expected, got "
-                f"{config['period_range']!r}"
-            ) from exc
-    try:
-        return GenericReader(**config)
-    except (TypeError, ValueError) as exc:
-        raise TradeImpactError(f"{path}: {exc}") from exc
+    return GenericReader.from_json(path)
 
 
 _LOADED: dict[tuple[Any, ...], LoadedFlows] = {}
