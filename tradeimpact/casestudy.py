@@ -22,12 +22,26 @@ Specification file schema (TOML, ``analysis/specs/*.toml``)
 ``unit_period``, ``month_of_year_fe``).
 ``[inference]`` ``headline`` (``ri``), ``ri_max_exact``, ``ri_draws``, ``seed``.
 ``[event_study]`` ``reference``, ``designs``, ``outcome``.
+``[spec]`` also: ``synth_design`` (``synth``: importer side, ``synth_exporter``: the source's
+export reports), ``raw_measure`` (``net_weight_kg`` or ``value_usd``: the raw-series figure),
+``variants_design``/``variants_outcome`` (where the variants run: ``importer``/``log_quantity``).
+``[events.<name>.<table>]`` updates ``[<table>]`` for the event ``<name>`` only
+(:func:`spec_for_event`), e.g. an annual value-only extract's designs and outcomes.
 ``[honestdid]`` ``events`` (names), ``mbar`` (list).
 ``[[variants]]`` ``name``, ``description``, optional ``events`` (names it applies to) and one
 change each: ``event_month = "alt"``, ``long_post``, ``drop_confounder`` (name),
 ``keep_anticipation``, ``sum3``, ``extra_fe`` (list), ``basket``, ``control_set`` (name),
 ``leave_one_out`` (one row per dropped control, variant ``loo_<ISO3>``). Variants run on the
 importer-side design with ``log_quantity``.
+
+Data. A data directory's raw files are those of :func:`raw_flow_files`; a file with a column
+mapping beside it (``<stem>.mapping.json``: :class:`~tradeimpact.sources.generic.GenericReader`
+arguments) is read through it, the others by the detected reader. A case study is SYNTHETIC when
+the files its own flows come from say so (:attr:`CaseStudy.is_synthetic`).
+
+Frequency. An event with ``freq = "A"`` runs on years: periods, event time, the sample end, the
+event-study window and reference, the synthetic-control pre-period and the figures' axes are in
+years; variants that only mean something on months (``sum3``, ``month_of_year``) are skipped.
 
 Samples. The DiD sample runs from the window's start to the restriction's last month (``[event]
 end``) when one is known, else to the window's end (``long_post`` variants: to the window's end);
