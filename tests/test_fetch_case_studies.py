@@ -64,6 +64,18 @@ def test_plan_from_a_small_event(tmp_path: Path) -> None:
     assert plan.comtrade_calls() == 3 + 1 + 1 and plan.estat_years == (2010,)
 
 
+def test_event_reading_one_unfetched_source_plans_nothing(tmp_path: Path) -> None:
+    # an event that reads only the shipped BACI extract (data_source) needs no Comtrade call
+    text = EVENT.replace('freq = "M"', 'freq = "M"\ndata_source = "cepii_baci_v202601"')
+    plan = plan_event(write_event(tmp_path, text), today=dt.date(2026, 11, 28))
+    assert plan.comtrade == [] and plan.estat_years == () and plan.comtrade_calls() == 0
+    assert "'cepii_baci_v202601'" in plan.skip_reason and "nothing to fetch" in plan.skip_reason
+    # a Comtrade-sourced event is planned as before
+    text = EVENT.replace('freq = "M"', 'freq = "M"\ndata_source = "comtrade"')
+    plan = plan_event(write_event(tmp_path, text), today=dt.date(2026, 11, 28))
+    assert plan.skip_reason == "" and plan.comtrade_calls() == 5
+
+
 def test_window_clipped_to_last_month_and_bad_files_named(tmp_path: Path) -> None:
     text = EVENT.replace("end = 2010-06-30", "end = 2027-06-30")
     plan = plan_event(write_event(tmp_path, text), today=dt.date(2026, 11, 28))

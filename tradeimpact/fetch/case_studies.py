@@ -103,6 +103,9 @@ class EventPlan:
     comtrade: list[ComtradeJob] = field(default_factory=list)
     estat_years: tuple[int, ...] = ()
     treated: str = ""
+    #: Why nothing is fetched for this event (it reads one store source this command does not
+    #: fetch, e.g. the shipped BACI extract); empty when the jobs above are the plan.
+    skip_reason: str = ""
 
     def n_periods(self) -> int:
         """Months (or years) of the window."""
@@ -140,6 +143,10 @@ def _codes(table: dict[str, Any], key: str, path: Path, *, required: bool = True
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value) or not value:
         raise ValueError(f"{path}: '{key}' must be a non-empty list of strings")
     return [v.strip().upper() for v in value]
+
+
+#: The store sources this command fetches (the Comtrade readers' and the e-Stat reader's).
+FETCHED_SOURCES: frozenset[str] = frozenset({"comtrade", "japan_customs"})
 
 
 def plan_event(path: Path, *, today: dt.date | None = None) -> EventPlan:
@@ -189,6 +196,15 @@ def plan_event(path: Path, *, today: dt.date | None = None) -> EventPlan:
         hs=tuple(hs),
         treated=treated,
     )
+    data_source = event.get("data_source")
+    if data_source is not None and str(data_source) not in FETCHED_SOURCES:
+        # The event reads only this store source (panel.Event.data_source): Comtrade or e-Stat
+        # answers would never enter its panel, so fetching them would only cost calls.
+        plan.skip_reason = (
+            f"reads only the store source {data_source!r} (its files are shipped or brought by "
+            f"the user, e.g. data_raw/real/); nothing to fetch"
+        )
+        return plan
     plan.comtrade.append(ComtradeJob("importer side", (treated, *importers), (source,), ("M",)))
     if suppliers:
         plan.comtrade.append(ComtradeJob("diversion", (treated,), tuple(suppliers), ("M",)))
@@ -279,6 +295,9 @@ def run(args: argparse.Namespace) -> int:
     keyed = bool(os.environ.get(KEY_ENV))
     estat_on = bool(os.environ.get("ESTAT_APP_ID"))
     for plan in plans:
+        if plan.skip_reason:
+            print(f"{plan.name}: {plan.skip_reason}")
+            continue
         calls = plan.comtrade_calls(KEYED_REPORTERS_PER_CALL if keyed else REPORTERS_PER_CALL)
         print(
             f"{plan.name}: {plan.start}..{plan.end}, HS {', '.join(plan.hs)}; UN Comtrade "
