@@ -36,14 +36,15 @@ Two statistics ``s``:
   unit: the heteroskedasticity-robust studentization of MacKinnon & Webb (2020, sec. 3), with the
   own-unit variance as the scale. Checked by Monte Carlo (``tests/test_ppml_placebo.py``,
   ``benchmarks/size_ppml.py``): with the treated unit 1x, 2x, 3x noisier the studentized test
-  keeps its 5% size where CR1 and the coefficient test do not (6.1% at 3x, 5,000 replications).
+  keeps its 5% size where CR1 and the coefficient test do not (5,000 replications: 5.0%, 5.1%,
+  6.1% at 1x, 2x, 3x; CR1 66-85%; the coefficient 4.9%, 21.5%, 39.4%).
 * ``"t_log"``: ``beta_a / se_log,a`` with the log-scale residuals of the assigned units,
   ``r = log((y + 1/2) / (mu + 1/2))`` (the half keeps zeros finite), demeaned within each unit's
   pre- and post-event rows: ``se_log^2 = s^2 (1/n_pre + 1/n_post)``, ``s^2`` their sum of squares
   over ``n_a - 2|S'|``. Under multiplicative (log-normal) noise the log residuals are symmetric
   and nearly independent of the coefficient, so this ratio is closer to pivotal than the
   level-residual sandwich, whose large positive residuals inflate the numerator and denominator
-  together (5.2% against 6.1% at 3x in the same Monte Carlo); with many zeros (where PPML is
+  together (5.6% against 6.1% at 3x in the same Monte Carlo); with many zeros (where PPML is
   used because of them) the ``+ 1/2`` dominates and ``"t"`` is the safer choice.
 
 Interval: by test inversion of the same test for a constant multiplicative effect
