@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import json
 import logging
@@ -244,6 +245,54 @@ def test_trickling_body_stops_at_the_deadline_of_each_attempt() -> None:
     assert 1.5 <= elapsed < 2.5, elapsed  # 3 attempts x 0.5 s, not 3 x 5 s
 
 
+@pytest.mark.parametrize("kind", ["trickled headers", "no answer"])
+def test_slow_status_line_and_headers_stop_at_the_deadline(kind: str) -> None:
+    """Headers a byte every 0.2 s (the socket timeout of each read never passes), or no answer at
+    all, against a 0.5 s deadline per attempt: each attempt ends at its deadline, not at the
+    server's pleasure (issue 11 item 9: the deadline covers connect, headers and body)."""
+    import socket
+    import threading
+
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nX-Pad: " + b"p" * 200
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def serve(conn: socket.socket) -> None:
+        with conn:
+            conn.recv(65536)
+            for byte in head if kind == "trickled headers" else b"":
+                if stop.is_set():
+                    return
+                with contextlib.suppress(OSError):
+                    conn.sendall(bytes([byte]))
+                time.sleep(0.2)
+            stop.wait(10)
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return
+            threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=accept, daemon=True).start()
+    client = HttpClient(
+        policy=RetryPolicy(max_attempts=2, backoff_base=0.01, timeout=0.5), sleep=lambda s: None
+    )
+    t0 = time.monotonic()
+    try:
+        with pytest.raises(FetchError) as info:
+            client.get(f"http://127.0.0.1:{listener.getsockname()[1]}/slow", what="slow chunk")
+    finally:
+        stop.set()
+        listener.close()
+    elapsed = time.monotonic() - t0
+    assert "gave up after 2 attempts" in str(info.value)
+    assert "deadline of 0.5 s per attempt passed before the body" in str(info.value)
+    assert 1.0 <= elapsed < 2.0, elapsed  # 2 attempts x 0.5 s, not 2 x 40 s of trickle
+
+
 def test_trickling_body_within_the_deadline_is_read_whole() -> None:
     body = b'{"ok": true, "pad": "' + b"y" * 40 + b'"}'
     client = HttpClient(policy=RetryPolicy(max_attempts=1, timeout=5.0))
@@ -285,9 +334,15 @@ def test_only_https_or_loopback_http_is_fetched(url: str, scheme: str, tmp_path:
 
 
 def test_opener_has_no_file_ftp_or_data_handler() -> None:
-    handlers = {type(h).__name__ for h in make_client([])._opener.handlers}
+    import urllib.request
+
+    opener = make_client([])._opener
+    handlers = {type(h).__name__ for h in opener.handlers}
     assert not handlers & {"FileHandler", "FTPHandler", "DataHandler", "CacheFTPHandler"}
-    assert {"HTTPHandler", "HTTPSHandler"} <= handlers
+    for kind in (urllib.request.FileHandler, urllib.request.FTPHandler, urllib.request.DataHandler):
+        assert not any(isinstance(h, kind) for h in opener.handlers)
+    for kind in (urllib.request.HTTPHandler, urllib.request.HTTPSHandler):  # (the watchdog's)
+        assert any(isinstance(h, kind) for h in opener.handlers)
 
 
 def test_redirect_to_a_file_url_is_refused(tmp_path: Path) -> None:
@@ -305,7 +360,10 @@ def test_server_slow_to_send_its_headers_times_out_each_attempt() -> None:
     )
     with LocalServer(scripted([Reply(body=b"{}", delay=1.5)])) as srv:
         t0 = time.monotonic()
-        with pytest.raises(FetchError, match=r"gave up after 2 attempts.*(timed out|TimeoutError)"):
+        with pytest.raises(
+            FetchError,
+            match=r"gave up after 2 attempts.*(timed out|TimeoutError|deadline of 0.3 s)",
+        ):
             client.get(srv.url + "/x")
         elapsed = time.monotonic() - t0
     assert 0.6 <= elapsed < 1.4, elapsed  # 2 attempts x 0.3 s, not 2 x 1.5 s

@@ -43,7 +43,9 @@ import email.utils
 import http.client
 import logging
 import os
+import socket
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -222,8 +224,8 @@ class HttpClient:
         opener = urllib.request.OpenerDirector()
         for handler in (
             urllib.request.ProxyHandler(),
-            urllib.request.HTTPHandler(),
-            urllib.request.HTTPSHandler(),
+            _HTTPHandler(),
+            _HTTPSHandler(),
             urllib.request.HTTPDefaultErrorHandler(),
             _NoRedirectAuthLeak(),
             urllib.request.HTTPErrorProcessor(),
@@ -364,6 +366,43 @@ class HttpClient:
             url, dict(headers or {}), what, extra_headers, action, self.policy.download_timeout
         )
 
+    def _open(self, req: urllib.request.Request, timeout: float, deadline: float) -> Any:
+        """``self._opener.open(req)`` within ``deadline`` seconds, headers included.
+
+        The socket timeout bounds each read, not their sum: a server sending its status line and
+        headers a byte at a time would hold the attempt for as long as it likes. A watchdog timer
+        shuts the attempt's sockets (registered by :class:`_HTTPConnection` /
+        :class:`_HTTPSConnection` when they connect) down at the deadline; the body is then read
+        under :func:`_read_body`'s own checks.
+        """
+        sockets: list[socket.socket] = []
+        fired = threading.Event()
+
+        def abort() -> None:
+            fired.set()
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
+
+        timer = threading.Timer(deadline, abort)
+        timer.daemon = True
+        _attempt.sockets = sockets
+        timer.start()
+        try:
+            return self._opener.open(req, timeout=timeout)
+        except urllib.error.HTTPError:
+            raise
+        except (OSError, http.client.HTTPException) as err:
+            if fired.is_set():
+                raise DeadlinePassed(
+                    f"deadline of {deadline:g} s per attempt passed before the body (the status "
+                    "line and headers came too slowly)"
+                ) from None
+            raise err
+        finally:
+            timer.cancel()
+            _attempt.sockets = None
+
     def _with_retries(
         self,
         full: str,
@@ -390,7 +429,7 @@ class HttpClient:
                     raise FetchError(f"{what}: {self.redact(str(err))}") from None
                 started = time.monotonic()
                 timeout = min(self.policy.timeout, deadline)
-                with self._opener.open(req, timeout=timeout) as resp:
+                with self._open(req, timeout, deadline) as resp:
                     if time.monotonic() - started > deadline:
                         raise DeadlinePassed(
                             f"deadline of {deadline:g} s per attempt passed before the body"
@@ -448,6 +487,42 @@ class HttpClient:
         raise FetchError(
             f"{what}: gave up after {self.policy.max_attempts} attempts for {shown}: {last_problem}"
         )
+
+
+#: the sockets of the attempt running in this thread (see :meth:`HttpClient._open`)
+_attempt = threading.local()
+
+
+def _register(sock: socket.socket | None) -> None:
+    sockets = getattr(_attempt, "sockets", None)
+    if sockets is not None and sock is not None:
+        sockets.append(sock)
+
+
+class _HTTPConnection(http.client.HTTPConnection):
+    """An HTTP connection whose socket the running attempt's watchdog can shut down."""
+
+    def connect(self) -> None:
+        super().connect()
+        _register(self.sock)
+
+
+class _HTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection whose socket the running attempt's watchdog can shut down."""
+
+    def connect(self) -> None:
+        super().connect()
+        _register(self.sock)
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_HTTPConnection, req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req: urllib.request.Request) -> Any:
+        return self.do_open(_HTTPSConnection, req, context=self._context)  # type: ignore[attr-defined]
 
 
 class _NoRedirectAuthLeak(urllib.request.HTTPRedirectHandler):
