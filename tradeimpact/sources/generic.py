@@ -65,7 +65,7 @@ from typing import Any
 
 import polars as pl
 
-from tradeimpact.codes import join_iso3
+from tradeimpact.codes import join_iso3, systems
 from tradeimpact.errors import TradeImpactError
 from tradeimpact.schema import FLOW_SCHEMA
 from tradeimpact.sources._text import (
@@ -238,6 +238,21 @@ class GenericReader:
                 raise _unknown("mapping", key, MAPPABLE)
             if not isinstance(column, str) or not column:
                 raise MappingError(f"mapping[{key!r}] must be a column name, not {column!r}")
+        for name, value in (("units", units), ("constants", constants)):
+            if value is not None and not isinstance(value, Mapping):
+                raise MappingError(
+                    f"{name} must be a dict (canonical field -> "
+                    f"{'factor' if name == 'units' else 'value'}), not {value!r}"
+                )
+        if not isinstance(code_system, str) or code_system not in systems():
+            raise MappingError(
+                f"code_system must be one of {', '.join(systems())} (a shipped country table), "
+                f"not {code_system!r}"
+            )
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise MappingError(f"separator must be one character, not {separator!r}")
+        if not isinstance(source, str) or not source:
+            raise MappingError(f"source must be a name (text), not {source!r}")
         for key, factor in (units or {}).items():
             if key not in _NUMERIC:
                 raise _unknown("units", key, _NUMERIC)
@@ -251,9 +266,14 @@ class GenericReader:
                     f"units[{key!r}] must be a positive finite number (the factor to the "
                     f"canonical unit, e.g. 1000 for tonnes -> kg), not {factor!r}"
                 )
-        for key in constants or {}:
+        for key, constant in (constants or {}).items():
             if key not in CONSTANT_KEYS:
                 raise _unknown("constants", key, CONSTANT_KEYS)
+            if not isinstance(constant, str):
+                raise MappingError(
+                    f'constants[{key!r}] must be text (e.g. "850511", leading zeros kept), '
+                    f"not {constant!r}"
+                )
         self.status = self._check_status(status)
         pairwise = {"exporter", "importer"} <= set(mapping)
         directed = {"reporter", "partner", "flow"} <= set(mapping)
@@ -415,7 +435,11 @@ class GenericReader:
             wrong = readable & ~has_month
             reason = ("period '", shown, "' is a year but freq is 'M' (monthly data needs YYYYMM)")
         problem = pl.when(~readable.fill_null(False)).then(pl.lit(1)).when(wrong).then(pl.lit(2))
-        unreadable: tuple[str | pl.Expr, ...] = (f"period not readable for freq {self.freq}: '", shown, "'")
+        unreadable: tuple[str | pl.Expr, ...] = (
+            f"period not readable for freq {self.freq}: '",
+            shown,
+            "'",
+        )
         parts = [
             pl.when(problem == 2)
             .then(pl.lit(r) if isinstance(r, str) else r)
