@@ -4,7 +4,8 @@ Every case is a small file written from an in-test string that follows the real 
 format (UN Comtrade v1 JSON and CSV as in ../shared/data/real/comtradr-vignette; the legacy
 Comtrade CSV header; CEPII BACI ``t,i,j,k,v,q`` as in baci_readme.txt; Japan Customs and GACC as
 described in tests/test_sources_japan_customs.py and tests/test_sources_gacc.py; the generic
-reader over the magnets extract's layout). Each is ingested through ``FlowStore.ingest`` and one of
+reader over the magnets extract's layout; e-Stat getStatsData answers in the real JSON shape of
+tests/fetch_server.estat_answer). Each is ingested through ``FlowStore.ingest`` and one of
 two outcomes is asserted:
 
 * a file-level error: ingested with ``on_error="skip"`` beside a good file of the same reader,
@@ -25,10 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fetch_server import estat_answer, estat_line
 
 from tradeimpact.sources.baci import BaciReader
 from tradeimpact.sources.comtrade import ComtradeReader
 from tradeimpact.sources.comtrade_legacy import ComtradeLegacyReader
+from tradeimpact.sources.estat_api import EstatApiReader
 from tradeimpact.sources.gacc import GaccReader
 from tradeimpact.sources.generic import GenericReader
 from tradeimpact.sources.japan_customs import MONTHS, JapanCustomsReader
@@ -172,6 +175,20 @@ def gm(*rows: str) -> str:
     return GM + "\n" + "\n".join(rows) + "\n"
 
 
+ES_TABLE = "0003228184"  # imports 2006-10 (research/events.md 5.2)
+
+
+def es(measure_month: str = "", value: str = "", *, area: str = "50105", hs: str = "850511000",
+       months: int = 4) -> str:  # fmt: skip
+    """An e-Stat getStatsData answer of one line (code, country, 2010) of ``months`` months (no
+    year-total check below twelve), its record ``measure_month`` (a cat02 code) set to ``value``."""
+    records = estat_line(hs, area, 2010, 100, months=months)
+    for rec in records:
+        if rec["@cat02"] == measure_month:
+            rec["$"] = value
+    return json.dumps(estat_answer(ES_TABLE, records), ensure_ascii=False)
+
+
 def gz(text: str) -> bytes:
     return gzip.compress(text.encode("utf-8"), mtime=0)
 
@@ -252,6 +269,7 @@ READERS: dict[str, tuple[Callable[[], Any] | None, str, str]] = {
     "generic_monthly": (generic_monthly, "good.csv", gm("2012-09,JPN,CHN,M,280530,5")),
     "generic_annual": (generic_annual_period, "good.csv", gm("2012,JPN,CHN,M,280530,5")),
     "detect": (None, "good.csv", ct("A,2012,392,M,156,H3,280530,12.5")),
+    "estat_api": (EstatApiReader, "good.json", es(hs="280530000")),
 }
 
 
@@ -630,6 +648,29 @@ CASES: list[Case] = [
     Q("gen-annual-with-month", "generic_annual", "x.csv", gm("2010,JPN,CHN,M,280530,5",
       "201009,JPN,CHN,M,280530,5"), 1,
       (3, "period", "period '201009' has a month other than January but freq is 'A'", 1)),
+    # ---------------------------------------------------------------- e-Stat getStatsData JSON
+    # (cat02 200 = Value-Feb, 190 = Quantity2-Feb, 180 = Quantity1-Feb; one line of 4 months,
+    # its rows on source_line 1, the line's first record)
+    Q("es-nan", "estat_api", J, es("200", "NaN"), 3,
+      (1, "Value", "Value-Feb is non-finite 'NaN'", 1)),
+    Q("es-infinity", "estat_api", J, es("200", "Infinity"), 3,
+      (1, "Value", "Value-Feb is non-finite 'Infinity'", 1)),
+    Q("es-overflow-to-inf", "estat_api", J, es("200", "1e400"), 3,
+      (1, "Value", "Value-Feb is non-finite '1e400'", 1)),
+    Q("es-qty-nan", "estat_api", J, es("190", "nan"), 3,
+      (1, "Quantity2", "Quantity2-Feb is non-finite 'nan'", 1)),
+    Q("es-value-30-digits", "estat_api", J, es("200", "9" * 30), 3,
+      (1, "Value", "is out of range: more than 26 digits (thousand JPY)", 1)),
+    Q("es-negative", "estat_api", J, es("200", "-5"), 3, (1, "Value", "Value-Feb is negative", 1)),
+    Q("es-text", "estat_api", J, es("200", "abc"), 3,
+      (1, "Value", "Value-Feb is 'abc' (not a number)", 1)),
+    Q("es-unknown-area", "estat_api", J, es(area="50999"), 0,
+      (1, "area", "unknown Japan Customs country code '999'", 4)),
+    E("es-truncated", "estat_api", J, es()[:300], "truncated JSON: the file ends before", 1,
+      None),
+    E("es-invalid", "estat_api", J, '{"GET_STATS_DATA": {,}}', "not valid JSON", 1, None),
+    E("es-status-100", "estat_api", J, json.dumps(estat_answer(ES_TABLE, [], status=100,
+      message="appId invalid")), "e-Stat answered STATUS 100: appId invalid", None, "STATUS"),
     # ---------------------------------------------------------------- detection (no --source)
     E("detect-empty", "detect", "x.csv", "", "empty file (no header, no rows)", 1, None),
     E("detect-gz-zero-bytes", "detect", "x.csv.gz", b"", "empty file", 1, None),

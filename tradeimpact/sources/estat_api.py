@@ -81,7 +81,14 @@ from typing import Any
 import polars as pl
 
 from tradeimpact.errors import SourceFormatError
-from tradeimpact.sources._codetables import canonical, first_problem, iso3_map
+from tradeimpact.sources._codetables import (
+    canonical,
+    first_problem,
+    iso3_map,
+    max_digits,
+    out_of_range,
+)
+from tradeimpact.sources._text import non_finite
 from tradeimpact.sources.japan_customs import MONTHS, JapanCustomsReader
 
 __all__ = [
@@ -156,10 +163,19 @@ def _text(value: Any) -> str:
 
 
 def _answer(path: Path) -> dict[str, Any]:
+    raw = path.read_bytes()
     try:
-        doc = json.loads(path.read_bytes())
+        doc = json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         line = getattr(err, "lineno", None)
+        if isinstance(err, json.JSONDecodeError) and not raw.rstrip().endswith((b"}", b"]")):
+            # a download cut short (the fetcher saves only complete answers; a copy may not be)
+            raise SourceFormatError(
+                path,
+                f"truncated JSON: the file ends before the document does ({err.msg} at line "
+                f"{err.lineno}, column {err.colno}); download it again",
+                line=line,
+            ) from None
         raise SourceFormatError(path, f"not valid JSON ({err})", line=line) from None
     root = doc.get("GET_STATS_DATA") if isinstance(doc, dict) else None
     if not isinstance(root, dict):
@@ -585,6 +601,34 @@ class EstatApiReader:
                     ),
                 )
             )
+            checks.append(
+                (
+                    non_finite(number),
+                    m,
+                    pl.concat_str(
+                        field,
+                        pl.lit(" is non-finite '"),
+                        c(f"_{m}"),
+                        pl.lit("' (NaN or infinity is not a trade figure)"),
+                    ),
+                )
+            )
+            if m == "Value":  # thousand yen, scaled exactly into Decimal(38, 9)
+                checks.append(
+                    (
+                        out_of_range(c(f"_{m}"), 1000),
+                        m,
+                        pl.concat_str(
+                            field,
+                            pl.lit(" '"),
+                            c(f"_{m}"),
+                            pl.lit(
+                                f"' is out of range: more than {max_digits(1000)} digits "
+                                "(thousand JPY)"
+                            ),
+                        ),
+                    )
+                )
             checks.append((number < 0, m, pl.concat_str(field, pl.lit(" is negative"))))
             year_total = (
                 c(f"_{m}_year").str.replace_all(r"[,\s]", "").cast(pl.Float64, strict=False)
