@@ -29,6 +29,7 @@ from tests.conftest import REPO
 from tests.test_store import assert_engines_read_scan, comtrade_csv, snapshot
 from tradeimpact.errors import TradeImpactError
 from tradeimpact.store import FlowStore
+from tradeimpact.store_lock import writer_lock
 
 PARTNERS = ["156", "410", "840", "276", "250"]
 PRODUCTS = ["280530", "280540", "284690", "850511"]
@@ -158,14 +159,17 @@ def test_kill_at_point(
     # a reader needs no recovery: it sees exactly the old or the new state
     assert _sorted(FlowStore(store).scan()).equals(trial[f"{state}_rows"])  # type: ignore[arg-type]
     # other engines: killed before the commit began, the hive folder is the old state; killed
-    # inside it, FlowStore.hive() refuses until a recovery
-    if point in ("locked", "staged", "staged#2"):
-        with FlowStore(store).hive():
-            assert_engines_read_scan(store)
-    else:
-        with pytest.raises(TradeImpactError, match="interrupted write left"):
+    # inside it, FlowStore.hive() refuses while another process holds the writer lock, and
+    # otherwise recovers first (as the next write would): then they read what scan() reads
+    if point not in ("locked", "staged", "staged#2"):
+        with writer_lock(store, 0.0), pytest.raises(TradeImpactError, match="interrupted write"):
             with FlowStore(store).hive():
                 pass
+        assert (store / ".commit-pending").exists()
+    with FlowStore(store).hive():
+        assert not (store / ".commit-pending").exists()
+        assert_engines_read_scan(store)
+    assert _sorted(FlowStore(store).scan()).equals(trial[f"{state}_rows"])  # type: ignore[arg-type]
     # recovery (what the next write does first), then other engines read what scan() reads
     checked = FlowStore(store).check(repair=True)
     assert checked.ok, checked.summary()

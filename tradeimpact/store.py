@@ -63,7 +63,8 @@ explains (a ``manifest.json`` replaced by an older copy) are left alone and repo
 :meth:`FlowStore.check`; only :meth:`FlowStore.vacuum` deletes committed files, and never those. Between steps 3 and 5 of a running write
 (and after a kill there, until the next recovery) the hive folder holds both the new and the
 replaced files: other engines read it inside :meth:`FlowStore.hive`, which waits for a running
-commit and refuses (naming the repair) while the marker of an interrupted one is there.
+commit and recovers an interrupted one first (it refuses, naming the repair, only when another
+process holds the writer lock or the store is read-only).
 
 Environment variable ``TRADEIMPACT_CRASH_AT`` (test-only, see
 :func:`tradeimpact.store_lock.crash_point`) kills the process at a named point of this sequence.
@@ -690,11 +691,16 @@ class FlowStore:
         timeout : float, optional
             Seconds to wait for a running commit (default: the store's ``lock_timeout``).
 
+        An interrupted write (a kill inside a commit leaves ``flows/`` holding files the
+        manifest does not list) is recovered first, as the next write would, when no writer
+        holds the store and the store can be written.
+
         Raises
         ------
         TradeImpactError
-            An interrupted write left files in ``flows/`` that the manifest does not list (the
-            next write, ``check(repair=True)`` or :meth:`vacuum` recovers), or there is no store.
+            An interrupted write could not be recovered here (another process holds the writer
+            lock, or the store is read-only: ``check(repair=True)`` or the next write recovers),
+            or there is no store.
 
         Examples
         --------
@@ -706,6 +712,12 @@ class FlowStore:
         if not self.manifest_path.exists():
             raise TradeImpactError(f"{self.root}: no store here (nothing ingested)")
         wait = self.lock_timeout if timeout is None else timeout
+        if (self.root / _PENDING).exists():  # recover on open (before the shared commit lock,
+            # which the recovery's exclusive one would wait for); a writer holding the lock
+            # recovers itself, a read-only store cannot be: both fall through to the refusal
+            with contextlib.suppress(StoreLockedError, PermissionError):
+                with FlowStore(self.root, lock_timeout=0.0)._writing():
+                    pass
         with commit_lock(self.root, False, wait, self.on_wait):
             if (self.root / _PENDING).exists():
                 raise TradeImpactError(
