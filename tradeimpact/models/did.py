@@ -194,7 +194,9 @@ def did(
         0/1 column marking the treated group (constant within a unit).
     post : str, optional
         0/1 column marking the post-event period; or give ``time`` and ``event_date`` and
-        ``Post = time >= event_date``.
+        ``Post = time >= event_date``. A ``post`` that is 1 on treated rows only (0 for every
+        control) is the same model; the placebo tests read it as ``1[time >= date]`` of its one
+        event date (:func:`common_post`); with several dates (staggered) they are not defined.
     unit : str, optional
         Unit (panel) column: unit fixed effects and default clustering.
     time : str, optional
@@ -322,10 +324,21 @@ def did(
         res.dropped_regressors = [*redundant, *res.dropped_regressors]
     out = DiDResult(**{f: getattr(res, f) for f in _RESULT_FIELDS}, effect=effect)
     out.extra["sample"] = sample
+    # the size check reruns the call with its post: a post coded on the treated rows only goes
+    # there as the common post of its event date (else a placebo unit would have no post rows)
+    post_rerun = post
+    if unit is not None and time is not None and ddd is None:
+        try:
+            common = common_post(est, unit, time, treat, post)
+        except ModelSpecError:
+            common = None  # staggered: no common post; the headline says why (CR1)
+        if common is not None:
+            post_rerun = "_post_common"
+            est = est.with_columns(common.alias(post_rerun))
     out.extra["frame"] = est
     # the call, for the size check (tradeimpact.inference.headline.size_check reruns it)
     out.extra["did_args"] = {
-        "y": y, "unit": unit, "time": time, "post": post, "treat": treat, "ddd": ddd,
+        "y": y, "unit": unit, "time": time, "post": post_rerun, "treat": treat, "ddd": ddd,
         "fe": fe_list, "controls": list(controls), "weights": weights, "outcome": outcome,
         "vcov": vcov, "small_sample": small_sample,
     }  # fmt: skip
@@ -509,6 +522,48 @@ def _attach(
     res.attach_inference(effect, r.method, r)
 
 
+def common_post(frame: pl.DataFrame, unit: str, time: str, treat: str, post: str) -> pl.Expr | None:
+    """The common post indicator ``1[time >= date]`` when ``post`` marks treated rows only.
+
+    Users often code ``post`` as "treated and after the event", 0 for every control row. For the
+    fit that is the same model (``post`` equals the effect and is left out as redundant), but a
+    placebo assignment ``1[unit in S] x post`` of control units would then be a column of zeros.
+    When every treated unit's ``post`` is ``1[time >= date]`` with one ``date``, this returns
+    that expression (for all rows); with a common ``post`` (some control row has ``post = 1``)
+    it returns None. Several event dates (staggered adoption) or a ``post`` that is not of that
+    form raise :class:`ModelSpecError` saying so: placebo assignments need one event date.
+    """
+    p = frame[post].cast(pl.Float64)
+    tr = frame[treat].cast(pl.Float64) == 1
+    if (p.filter(~tr) != 0).any() or not (~tr).any():
+        return None
+    sub = frame.filter(tr)
+    starts = (
+        sub.filter(pl.col(post).cast(pl.Float64) == 1)
+        .group_by(unit)
+        .agg(pl.col(time).min().alias("_date"))
+    )
+    dates = starts["_date"].unique().sort()
+    if dates.len() != 1:
+        raise ModelSpecError(
+            f"'{post}' is 0 for every control unit and starts at {dates.len()} different dates "
+            f"among the treated units ({dates.head(5).to_list()}): a staggered adoption has no "
+            "placebo assignment of one event date; use event_study(..., treat_date=...) for "
+            "staggered designs"
+        )
+    date = dates[0]
+    expected = (sub[time] >= date).cast(pl.Float64)
+    bad = sub[post].cast(pl.Float64) != expected
+    if bad.any():
+        row = int(bad.arg_max() or 0)
+        raise ModelSpecError(
+            f"'{post}' is 0 for every control unit but is not 1[{time} >= {date}] for treated "
+            f"unit {sub[unit][row]!r} at {time} = {sub[time][row]!r}: placebo assignments need "
+            "one event date"
+        )
+    return (pl.col(time) >= pl.lit(date)).cast(pl.Float64)
+
+
 @dataclass
 class PlaceboContext:
     """The placebo design of a fitted DiD: what the randomization tests and the size check rerun.
@@ -527,6 +582,7 @@ class PlaceboContext:
     weights: str | None
     treated: list[Hashable]
     cells: list[str]
+    no_common_post: str = ""
 
 
 def placebo_context(
@@ -565,11 +621,19 @@ def placebo_context(
                 f"placebo inference for a triple difference needs the unit-level terms "
                 f"{needed} absorbed by the fixed effects (e.g. unit x {ddd} and unit x {time})"
             )
-        frame = frame.with_columns(
-            (pl.col(post).cast(pl.Float64) * pl.col(ddd).cast(pl.Float64)).alias("_post_eff")
-        )
+    # a post coded on the treated rows only (0 for every control) is a common post once its
+    # single event date is read off; the placebo assignment 1[unit in S] x post needs that
+    # (Conley-Taber takes each treated unit's own post, staggered or not; RI needs one date)
+    try:
+        common = common_post(frame, unit, time, treat, post)
+        no_common = ""
+    except ModelSpecError as exc:
+        common, no_common = None, str(exc)
+    post_expr = pl.col(post).cast(pl.Float64) if common is None else common
+    if ddd is not None:
+        frame = frame.with_columns((post_expr * pl.col(ddd).cast(pl.Float64)).alias("_post_eff"))
     else:
-        frame = frame.with_columns(pl.col(post).cast(pl.Float64).alias("_post_eff"))
+        frame = frame.with_columns(post_expr.alias("_post_eff"))
     extra_controls = [c for c in res.names if c in (post, ddd, f"{post}:{ddd}")]
     ctrl = [c for c in [*extra_controls, *controls] if c in frame.columns]
     frame = frame.with_columns(pl.col(c).cast(pl.Float64) for c in ctrl)
@@ -585,6 +649,7 @@ def placebo_context(
         weights=weights,
         treated=_treated_units(frame, unit, treat),
         cells=cells,
+        no_common_post=no_common,
     )
 
 
@@ -607,6 +672,8 @@ def run_placebo_method(
     tr = list(ctx.treated if treated is None else treated)
     opts = dict(options)
     if method in ("ri", "ri_t"):
+        if ctx.no_common_post and frame is None:
+            raise ModelSpecError(ctx.no_common_post)
         from tradeimpact.inference.randomization import randomization_inference
         from tradeimpact.inference.studentized import studentized_randomization_inference
 
