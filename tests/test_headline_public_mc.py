@@ -150,3 +150,21 @@ def test_staggered_post_headline_is_cr1_and_says_why() -> None:
         did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="ri")
     ct = did(df, "y", "treat", "post", "u", time="t", outcome="level", inference="conley_taber")
     assert 0 < ct.headline.pvalue <= 1
+
+
+def test_several_treated_units_headline_carries_its_caveat() -> None:
+    """With 2-5 treated units the studentized headline is not exact when their noise differs
+    from the controls' (3 of 20 treated, 1/3 as noisy: ~17% rejections at 5%): the headline note
+    says so; with one treated unit there is no such note."""
+    rng = np.random.default_rng(11)
+    df = _panel(rng, 1.0)
+    three = df.with_columns(
+        treat=pl.col("unit").is_in(["u00", "u01", TREATED_LABEL]).cast(pl.Int64)
+    )
+    res = _fit(three)
+    assert res.headline.method_key == "ri_t"
+    assert "3 treated units" in res.headline.note and "size check" in res.headline.note
+    assert _fit(df).headline.note == ""
+
+
+TREATED_LABEL = f"u{TREATED:02d}"
