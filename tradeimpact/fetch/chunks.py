@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -284,3 +284,26 @@ class FetchPlan:
             lines.append(f"      -> {call.target}")
         lines += [f"  note: {note}" for note in self.notes]
         return "\n".join(lines)
+
+
+def plan_calls(
+    source: str,
+    targets: Iterable[tuple[str, Path]],
+    seconds_per_call: float,
+    notes: list[str],
+) -> FetchPlan:
+    """The :class:`FetchPlan` of ``(url, target file)`` pairs, each marked on disk when intact.
+
+    Parameters
+    ----------
+    source : str
+        ``"comtrade"``, ``"estat"`` or ``"baci"``.
+    targets : iterable of (str, Path)
+        Each request's URL (never a key) and the file it would write, in order.
+    seconds_per_call : float
+        The client-side throttle.
+    notes : list of str
+        What the plan cannot know in advance (see :class:`FetchPlan`).
+    """
+    calls = [PlannedCall(url, target, is_intact(target)) for url, target in targets]
+    return FetchPlan(source, calls, seconds_per_call, notes=notes)

@@ -69,9 +69,9 @@ from typing import Any
 from tradeimpact.fetch.chunks import (
     Clock,
     FetchPlan,
-    PlannedCall,
     Summary,
     is_intact,
+    plan_calls,
     print_summary,
     progress_bar,
     request_chunk,
@@ -80,7 +80,7 @@ from tradeimpact.fetch.chunks import (
     write_json,
 )
 from tradeimpact.fetch.codes import comtrade_code
-from tradeimpact.fetch.http import BadBody, HttpClient, Response
+from tradeimpact.fetch.http import BadBody, HttpClient, Response, client_with_key
 
 PUBLIC_BASE = "https://comtradeapi.un.org/public/v1/preview"
 KEYED_BASE = "https://comtradeapi.un.org/data/v1/get"
@@ -324,14 +324,16 @@ def plan_comtrade(
         reporters, partners, hs, start, end, freq, flows, keyed, base_url, row_cap,
         max_periods, reporters_per_call,
     )  # fmt: skip
-    calls = []
-    for req in plan:
-        path = out / f"{req.stem()}.json"
-        url = f"{endpoint}?{urllib.parse.urlencode(list(req.params(cap).items()))}"
-        calls.append(PlannedCall(url, path, is_intact(path)))
-    return FetchPlan(
+    targets = [
+        (
+            f"{endpoint}?{urllib.parse.urlencode(list(req.params(cap).items()))}",
+            out / f"{req.stem()}.json",
+        )
+        for req in plan
+    ]
+    return plan_calls(
         "comtrade",
-        calls,
+        targets,
         min_interval,
         notes=[
             (
@@ -417,10 +419,7 @@ def fetch_comtrade(
         The key was refused (the fetch stops: every further call would be refused too).
     """
     key = api_key if api_key is not None else os.environ.get(KEY_ENV) or None
-    if client is None:
-        client = HttpClient(secrets=[key] if key else [], min_interval=min_interval)
-    elif key:
-        client.secrets = (*tuple(client.secrets), key)
+    client = client_with_key(client, key, min_interval)
     headers = {KEY_HEADER: key} if key else {}
     endpoint, cap, plan = _setup(
         reporters, partners, hs, start, end, freq, flows, bool(key), base_url, row_cap,

@@ -76,9 +76,9 @@ from typing import Any
 from tradeimpact.fetch.chunks import (
     Clock,
     FetchPlan,
-    PlannedCall,
     Summary,
     is_intact,
+    plan_calls,
     print_summary,
     progress_bar,
     request_chunk,
@@ -86,7 +86,14 @@ from tradeimpact.fetch.chunks import (
     sidecar_path,
     utc_now,
 )
-from tradeimpact.fetch.http import AuthError, BadBody, FetchError, HttpClient, Response
+from tradeimpact.fetch.http import (
+    AuthError,
+    BadBody,
+    FetchError,
+    HttpClient,
+    Response,
+    client_with_key,
+)
 
 API_BASE = "https://api.e-stat.go.jp/rest/3.0/app/json"
 FILE_DOWNLOAD = "https://www.e-stat.go.jp/stat-search/file-download"
@@ -119,6 +126,76 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
+def _checked_status(root: dict[str, Any], what: str) -> int:
+    """The STATUS of an e-Stat answer's RESULT; AuthError at 100, FetchError above it.
+
+    Raises
+    ------
+    AuthError
+        STATUS 100 (the appId was refused).
+    FetchError
+        Any other STATUS >= 100, with e-Stat's message.
+    """
+    result = root.get("RESULT") or {}
+    status = int(str(result.get("STATUS", "0")) or 0)
+    message = str(result.get("ERROR_MSG", ""))
+    if status == 100:
+        raise AuthError(
+            f"{what}: e-Stat refused the application ID (STATUS 100: {message}). Check that "
+            f"{APP_ID_ENV} is set to a valid appId."
+        )
+    if status >= 100:
+        raise FetchError(f"{what}: e-Stat answered STATUS {status}: {message}")
+    return status
+
+
+def _next_key(result_inf: dict[str, Any]) -> str | None:
+    """The ``NEXT_KEY`` of an answer's ``RESULT_INF`` (the next page's start), or None."""
+    next_key = result_inf.get("NEXT_KEY")
+    return str(next_key) if next_key not in (None, "") else None
+
+
+def _flow_word(flow: str) -> str:
+    """The catalog's word of ``flow`` (``M`` 輸入, ``X`` 輸出); ValueError for any other flow."""
+    word = FLOW_WORD.get(flow.upper())
+    if word is None:
+        raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
+    return word
+
+
+def _catalog_params(app_id: str, year: int, word: str, search_word: str) -> dict[str, str]:
+    """The getDataCatalog query of one year and flow word, in the order it is sent."""
+    return {
+        "appId": app_id,
+        "lang": "J",
+        "statsCode": STATS_CODE,
+        "surveyYears": str(year),
+        "dataType": "CSV",
+        "searchWord": f"{search_word} AND {word}",
+        "limit": "100",
+    }
+
+
+def _catalog_path(out: Path, flow: str, year: int) -> Path:
+    """Where the catalog answer of (flow, year) is saved."""
+    return out / f"estat_catalog_{flow.upper()}_{year}.meta"
+
+
+def _catalog_endpoint(api_base: str) -> str:
+    """The getDataCatalog URL under ``api_base``."""
+    return f"{api_base.rstrip('/')}/getDataCatalog"
+
+
+def _file_url(file_download: str, stat_id: str) -> str:
+    """The download URL of the e-Stat file ``stat_id`` (``fileKind=1``: CSV)."""
+    return f"{file_download}?statInfId={stat_id}&fileKind=1"
+
+
+def _app_id_note() -> str:
+    """The dry run's note on the appId (whether it is set, never its value)."""
+    return f"appId from {APP_ID_ENV} ({'set' if os.environ.get(APP_ID_ENV) else 'NOT set'})"
+
+
 def parse_catalog(answer: dict[str, Any], what: str) -> tuple[list[Resource], str | None]:
     """Resources and the next page's start position of a ``getDataCatalog`` answer.
 
@@ -132,16 +209,7 @@ def parse_catalog(answer: dict[str, Any], what: str) -> tuple[list[Resource], st
     root = answer.get("GET_DATA_CATALOG")
     if not isinstance(root, dict):
         raise BadBody("not a getDataCatalog answer (no GET_DATA_CATALOG)")
-    result = root.get("RESULT") or {}
-    status = int(str(result.get("STATUS", "0")) or 0)
-    message = str(result.get("ERROR_MSG", ""))
-    if status == 100:
-        raise AuthError(
-            f"{what}: e-Stat refused the application ID (STATUS 100: {message}). Check that "
-            f"{APP_ID_ENV} is set to a valid appId."
-        )
-    if status >= 100:
-        raise FetchError(f"{what}: e-Stat answered STATUS {status}: {message}")
+    _checked_status(root, what)
     listing = root.get("DATA_CATALOG_LIST_INF") or {}
     out = []
     for inf in _as_list(listing.get("DATA_CATALOG_INF")):
@@ -156,8 +224,7 @@ def parse_catalog(answer: dict[str, Any], what: str) -> tuple[list[Resource], st
                     dataset=dataset,
                 )
             )
-    next_key = (listing.get("RESULT_INF") or {}).get("NEXT_KEY")
-    return out, (str(next_key) if next_key not in (None, "") else None)
+    return out, _next_key(listing.get("RESULT_INF") or {})
 
 
 def _catalog_json(response: Response) -> None:
@@ -249,16 +316,13 @@ def fetch_estat(
         No appId and no ``stat_inf_ids``.
     """
     key = app_id if app_id is not None else os.environ.get(APP_ID_ENV) or None
-    if client is None:
-        client = HttpClient(secrets=[key] if key else [], min_interval=min_interval)
-    elif key:
-        client.secrets = (*tuple(client.secrets), key)
+    client = client_with_key(client, key, min_interval)
     out.mkdir(parents=True, exist_ok=True)
     summary = Summary(source="estat")
 
     targets: list[tuple[str, str, Resource]] = []  # (flow, year, resource)
     for stat_id in stat_inf_ids:
-        url = f"{file_download}?statInfId={stat_id}&fileKind=1"
+        url = _file_url(file_download, stat_id)
         targets.append(("file", stat_id, Resource(stat_id, "", url, "CSV", "")))
     if years and flows:
         if not key:
@@ -337,30 +401,20 @@ def _catalog(
     summary: Summary,
 ) -> list[Resource]:
     """CSV resources of (year, flow): from the saved catalog when intact, else from the API."""
-    word = FLOW_WORD.get(flow.upper())
-    if word is None:
-        raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
-    path = out / f"estat_catalog_{flow.upper()}_{year}.meta"
+    word = _flow_word(flow)
+    path = _catalog_path(out, flow, year)
     pages: list[dict[str, Any]] = []
     if not refresh and is_intact(path):
         pages = json.loads(path.read_bytes())["pages"]
     else:
         start: str | None = None
         while True:
-            params = {
-                "appId": app_id,
-                "lang": "J",
-                "statsCode": STATS_CODE,
-                "surveyYears": str(year),
-                "dataType": "CSV",
-                "searchWord": f"{search_word} AND {word}",
-                "limit": "100",
-            }
+            params = _catalog_params(app_id, year, word, search_word)
             if start:
                 params["startPosition"] = start
             summary.requests += 1
             response = client.get(
-                f"{api_base.rstrip('/')}/getDataCatalog",
+                _catalog_endpoint(api_base),
                 params,
                 validate=_catalog_json,
                 what=f"e-Stat catalog {flow} {year}",
@@ -376,7 +430,7 @@ def _catalog(
         save_chunk(
             path,
             body,
-            request={"endpoint": f"{api_base.rstrip('/')}/getDataCatalog", "params": params_shown},
+            request={"endpoint": _catalog_endpoint(api_base), "params": params_shown},
             rows=None,
             fetcher="estat",
             clock=clock,
@@ -507,22 +561,11 @@ def _stats_answer(body: bytes) -> dict[str, Any]:
 def _stats_status(answer: dict[str, Any], what: str) -> tuple[int, str | None, int]:
     """(STATUS, NEXT_KEY, records) of a getStatsData answer; AuthError / FetchError on errors."""
     root = answer["GET_STATS_DATA"]
-    result = root.get("RESULT") or {}
-    status = int(str(result.get("STATUS", "0")) or 0)
-    message = str(result.get("ERROR_MSG", ""))
-    if status == 100:
-        raise AuthError(
-            f"{what}: e-Stat refused the application ID (STATUS 100: {message}). Check that "
-            f"{APP_ID_ENV} is set to a valid appId."
-        )
-    if status >= 100:
-        raise FetchError(f"{what}: e-Stat answered STATUS {status}: {message}")
+    status = _checked_status(root, what)
     data = root.get("STATISTICAL_DATA") or {}
-    info = data.get("RESULT_INF") or {}
-    next_key = info.get("NEXT_KEY")
     values = (data.get("DATA_INF") or {}).get("VALUE")
     n = len(values) if isinstance(values, list) else (1 if values else 0)
-    return status, (str(next_key) if next_key not in (None, "") else None), n
+    return status, _next_key(data.get("RESULT_INF") or {}), n
 
 
 def _stats_json(response: Response) -> None:
@@ -585,10 +628,7 @@ def fetch_estat_stats_data(
             f"e-Stat's getStatsData needs an application ID: set {APP_ID_ENV} (free "
             "registration at e-Stat)"
         )
-    if client is None:
-        client = HttpClient(secrets=[key], min_interval=min_interval)
-    else:
-        client.secrets = (*tuple(client.secrets), key)
+    client = client_with_key(client, key, min_interval)
     out.mkdir(parents=True, exist_ok=True)
     endpoint = f"{api_base.rstrip('/')}/getStatsData"
     summary = Summary(source="estat")
@@ -679,17 +719,19 @@ def plan_estat_stats_data(
 ) -> FetchPlan:
     """What :func:`fetch_estat_stats_data` would ask first (no network; URLs without appId)."""
     endpoint = f"{api_base.rstrip('/')}/getStatsData"
-    calls = []
-    for req in requests:
-        path = out / f"{req.stem()}_p001.json"
-        url = f"{endpoint}?appId=<{APP_ID_ENV}>&{urllib.parse.urlencode(req.params(limit))}"
-        calls.append(PlannedCall(url, path, is_intact(path)))
-    return FetchPlan(
+    targets = [
+        (
+            f"{endpoint}?appId=<{APP_ID_ENV}>&{urllib.parse.urlencode(req.params(limit))}",
+            out / f"{req.stem()}_p001.json",
+        )
+        for req in requests
+    ]
+    return plan_calls(
         "estat",
-        calls,
+        targets,
         min_interval,
         notes=[
-            f"appId from {APP_ID_ENV} ({'set' if os.environ.get(APP_ID_ENV) else 'NOT set'})",
+            _app_id_note(),
             f"an answer of more than {limit} records comes in pages: one more call per page",
         ],
     )
@@ -707,26 +749,19 @@ def plan_estat(
     min_interval: float = 1.0,
 ) -> FetchPlan:
     """What :func:`fetch_estat` (the file route) would ask first (no network; no appId)."""
-    calls = []
+    targets: list[tuple[str, Path]] = []
     for stat_id in stat_inf_ids:
         path = out / f"estat_{re.sub(r'[^0-9A-Za-z_-]', '_', stat_id)}.csv"
-        url = f"{file_download}?statInfId={stat_id}&fileKind=1"
-        calls.append(PlannedCall(url, path, is_intact(path)))
+        targets.append((_file_url(file_download, stat_id), path))
     for year in years:
         for flow in flows:
-            word = FLOW_WORD.get(flow.upper())
-            if word is None:
-                raise ValueError(f"flow must be 'M' or 'X', not {flow!r}")
-            params = {"appId": f"<{APP_ID_ENV}>", "lang": "J", "statsCode": STATS_CODE,
-                      "surveyYears": str(year), "dataType": "CSV",
-                      "searchWord": f"{search_word} AND {word}", "limit": "100"}  # fmt: skip
-            path = out / f"estat_catalog_{flow.upper()}_{year}.meta"
-            url = f"{api_base.rstrip('/')}/getDataCatalog?{urllib.parse.urlencode(params)}"
-            calls.append(PlannedCall(url, path, is_intact(path)))
-    notes = [f"appId from {APP_ID_ENV} ({'set' if os.environ.get(APP_ID_ENV) else 'NOT set'})"]
+            params = _catalog_params(f"<{APP_ID_ENV}>", year, _flow_word(flow), search_word)
+            url = f"{_catalog_endpoint(api_base)}?{urllib.parse.urlencode(params)}"
+            targets.append((url, _catalog_path(out, flow, year)))
+    notes = [_app_id_note()]
     if years:
         notes.append(
             "each catalog answer lists the year's CSV files: one more call per file "
             "(estat_<flow>_<year>_<id>.csv), not known before the catalog is asked"
         )
-    return FetchPlan("estat", calls, min_interval, notes=notes)
+    return plan_calls("estat", targets, min_interval, notes=notes)

@@ -489,6 +489,26 @@ class HttpClient:
         )
 
 
+def client_with_key(client: HttpClient | None, key: str | None, min_interval: float) -> HttpClient:
+    """The client a fetch asks with, redacting ``key`` wherever it could show.
+
+    Parameters
+    ----------
+    client : HttpClient, optional
+        A pre-built client (tests inject sleeps and retry policy): ``key`` is added to its
+        secrets. None: a new client throttled to ``min_interval`` seconds between requests.
+    key : str, optional
+        The key or appId of the fetch; None or empty for none.
+    min_interval : float
+        Seconds between requests of a new client.
+    """
+    if client is None:
+        return HttpClient(secrets=[key] if key else [], min_interval=min_interval)
+    if key:
+        client.secrets = (*tuple(client.secrets), key)
+    return client
+
+
 #: the sockets of the attempt running in this thread (see :meth:`HttpClient._open`)
 _attempt = threading.local()
 
