@@ -58,7 +58,7 @@ def test_headline_intervals_recover_true_effects(cases: dict, name: str) -> None
     assert sdid["ci_low"] <= sdid["true_effect"] <= sdid["ci_high"]
     sc = cs.headline("synth")
     assert abs(sc["estimate"] - sc["true_effect"]) < 0.15, sc
-    # PPML on levels (CR1 interval, labelled as such): the estimate is near its estimand
+    # PPML on levels (headline: PPML studentized RI): the estimate is near its estimand
     ppml = main.filter((pl.col("variant") == "baseline") & (pl.col("outcome") == "ppml_value"))
     assert ppml.height == 3
     for r in ppml.iter_rows(named=True):
@@ -87,6 +87,98 @@ def test_ri_p_values_are_exact_fractions(cases: dict, name: str) -> None:
         & (pl.col("outcome") == "log_quantity")
     )  # fmt: skip
     assert dist.height == 21
+
+
+def _baseline_frame(cs, design: str, outcome: str):
+    """The design frame a baseline row was estimated on, rebuilt from the same inputs."""
+    from tradeimpact import casestudy as c
+
+    v = next(x for x in c._variants(cs.event, cs.spec) if x.name == "baseline")
+    basket = cs.event.basket(v.basket)
+    panel = c.build_panel(
+        load_flows(REPO / "data_raw").flows, cs.event, design, outcome, products=basket,
+        controls=v.controls, event_month=v.event_month, window=(cs.event.window_start, v.sample_end),
+        exclude_periods=v.exclude, sum3=v.sum3,
+    )  # fmt: skip
+    data = c.design_frame(panel)
+    fe = list(cs.spec["fixed_effects"][design])
+    return data, c.inference_columns(design, data, cs.event, basket), fe
+
+
+def test_headline_is_studentized_ri_and_size_check_equals_library(cases: dict) -> None:
+    """The headline of every log row is studentized RI (pre-period s.d.) called directly on the
+    same frame (same exact fraction and interval); the PPML headline is
+    ppml_randomization_inference(statistic='t_log'); the size-check columns are
+    size_check_panel of the same test; CR1 stays beside it and the regression result's headline
+    is the same object."""
+    from tradeimpact.inference.headline import size_check_panel
+    from tradeimpact.inference.ppml_placebo import ppml_randomization_inference
+    from tradeimpact.inference.randomization import randomization_inference
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+
+    cs = cases["rare_earth_2010"]
+    assert cs.spec["inference"]["headline"] == "ri_t"
+    opts = {"max_exact": 10_000, "n_permutations": 999, "seed": cs.spec["inference"]["seed"]}
+    data, ric, fe = _baseline_frame(cs, "importer", "log_quantity")
+    args = (data, "y", ric["unit"], "period", ric["treated"], ric["post"], fe)
+    ref = studentized_randomization_inference(*args, scale="pre_sd", **opts)
+    row = cs.headline("importer")
+    assert row["headline"] == "ri_t" and row["p_method"].startswith("studentized RI")
+    assert row["p_fraction"] == f"{ref.p_numerator}/{ref.p_denominator}" == "1/21"
+    assert Fraction(row["p_value"]).limit_denominator(21) == ref.p_fraction
+    assert (row["ci_low"], row["ci_high"]) == ref.conf_int(0.95)
+    assert row["estimate"] == pytest.approx(ref.estimate, abs=1e-10)
+    # the coefficient RI is kept beside it, as randomization_inference gives it
+    coef = randomization_inference(*args, **opts)
+    assert row["ri_p_fraction"] == f"{coef.p_numerator}/{coef.p_denominator}"
+    assert (row["ri_low"], row["ri_high"]) == coef.conf_int(0.95)
+    # the size check is size_check_panel of the same test
+    sc = size_check_panel(*args, method="ri_t", options={**opts, "scale": "pre_sd"},
+                          level=0.05, max_runs=10, seed=opts["seed"])  # fmt: skip
+    assert (row["size_k"], row["size_n"]) == (sc.k, sc.n) and sc.n == 20
+    assert row["size_check"] == sc.sentence()
+    assert row["size_check"].startswith(f"in this panel the test rejected at 5% in {sc.k} of 20")
+    # the regression result carries the same headline; CR1 stays in params/std_errors
+    res = cs.results["importer/log_quantity/baseline"]
+    assert res.headline_of("treat").pvalue == row["p_value"]
+    assert res.headline_of("treat").cr1_pvalue == pytest.approx(row["cr1_p_value"], abs=0)
+    assert float(res.std_errors["treat"]) == row["cr1_se"]
+    # PPML: every assignment refitted, statistic t_log
+    pdata, pric, pfe = _baseline_frame(cs, "importer", "ppml_value")
+    pargs = (pdata, "y", pric["unit"], "period", pric["treated"], pric["post"], pfe)
+    pref = ppml_randomization_inference(*pargs, statistic="t_log", **opts)
+    prow = cs.main.filter((pl.col("design") == "importer") & (pl.col("outcome") == "ppml_value")
+                          & (pl.col("variant") == "baseline")).row(0, named=True)  # fmt: skip
+    assert prow["headline"] == "ppml_ri"
+    assert prow["p_fraction"] == f"{pref.p_numerator}/{pref.p_denominator}"
+    assert prow["estimate"] == pytest.approx(pref.estimate, rel=1e-9)
+    assert (prow["ci_low"], prow["ci_high"]) == pytest.approx(pref.conf_int(0.95), abs=1e-12)
+    psc = cs.size_checks["importer/ppml_value/baseline"]
+    assert (prow["size_k"], prow["size_n"]) == (psc.k, psc.n) and psc.n > 0
+    # variants carry no size check (main-specification rows only)
+    var = cs.main.filter(pl.col("variant") != "baseline")
+    assert var["size_n"].is_null().all() and var["headline"].drop_nulls().unique().to_list() == [
+        "ri_t"
+    ]
+
+
+def test_headline_ri_keeps_the_coefficient_test(cases: dict) -> None:
+    """headline = "ri" gives the coefficient RI unchanged; an unknown method is a clear error."""
+    from tradeimpact.casestudy import headline_inference
+    from tradeimpact.errors import ModelSpecError
+    from tradeimpact.inference.randomization import randomization_inference
+
+    cs = cases["rare_earth_2010"]
+    data, ric, fe = _baseline_frame(cs, "triple", "log_quantity")
+    spec = {**cs.spec, "inference": {**cs.spec["inference"], "headline": "ri"}}
+    res, fields = headline_inference(data, ric, fe, spec)
+    ref = randomization_inference(data, "y", ric["unit"], "period", ric["treated"], ric["post"],
+                                  fe, seed=cs.spec["inference"]["seed"])  # fmt: skip
+    assert fields["headline"] == "ri" and res.p_value == ref.p_value
+    assert (fields["ci_low"], fields["ci_high"]) == ref.conf_int(0.95)
+    bad = {**cs.spec, "inference": {"headline": "cr2"}}
+    with pytest.raises(ModelSpecError, match=r"inference.headline.*'cr2'.*'ri_t'"):
+        headline_inference(data, ric, fe, bad)
 
 
 def test_estimates_equal_pyfixest(cases: dict) -> None:

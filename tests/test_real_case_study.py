@@ -3,8 +3,9 @@
 China's annual exports of HS 850511 to Japan vs 57 other importers, 2002-2012 (data_raw/real/):
 an event file with ``freq = "A"`` runs through :func:`run_case_study` with every design that makes
 sense on years. The numbers the report prints are checked against pyfixest on the same panels
-(coefficients 1e-8, CR1 standard errors and bounds 1e-6), the headline randomization p-value
-against 58 pyfixest refits (each importer given the treatment in turn).
+(coefficients 1e-8, CR1 standard errors and bounds 1e-6), the headline studentized randomization
+p-value and the coefficient randomization p-value beside it against 58 pyfixest refits (each
+importer given the treatment in turn) and pyfixest's pre-period residuals.
 """
 
 from __future__ import annotations
@@ -73,14 +74,23 @@ def test_did_and_cr1_equal_pyfixest(cs) -> None:  # type: ignore[no-untyped-def]
     assert row["cr1_se"] == pytest.approx(float(fit.se()["treat"]), rel=1e-6)
     assert row["nobs"] == fit._N == 522
     print(f"\nREAL exporter DiD log value {row['estimate']:.6f} (CR1 SE {row['cr1_se']:.6f}), "
-          f"RI p {row['p_fraction']}")  # fmt: skip
+          f"RI-t p {row['p_fraction']}")  # fmt: skip
 
 
-def test_headline_ri_equals_pyfixest_refits(cs) -> None:  # type: ignore[no-untyped-def]
-    """RI p = share of the 58 assignments (each importer treated in turn) whose |estimate| is at
-    least Japan's, every estimate from pyfixest."""
+def test_headline_ri_t_and_coefficient_ri_equal_pyfixest_refits(cs) -> None:  # type: ignore[no-untyped-def]
+    """Headline (studentized RI): p = share of the 58 assignments (each importer treated in turn)
+    whose |estimate / s_u| is at least Japan's, with s_u the importer's residual s.d. in the
+    pre-period-only fit ``y ~ 1 | cell + product_period``; every estimate and residual from
+    pyfixest. The coefficient RI beside it: the share whose |estimate| is at least Japan's. Both
+    equal the library functions called directly on the same panel (exact fractions)."""
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+
     row = cs.headline("exporter", "log_value")
     data = cs.panels["exporter"].data
+    pre = data.filter(pl.col("post") == 0).to_pandas()
+    fit0 = pf.feols("y ~ 1 | cell + product_period", data=pre)
+    pre["e2"] = np.asarray(fit0.resid()) ** 2
+    scale = np.sqrt(pre.groupby("unit")["e2"].mean())
     est = {}
     for u in sorted(data["unit"].unique().to_list()):
         d = data.with_columns(((pl.col("unit") == u) & (pl.col("post") == 1)).cast(pl.Int8)
@@ -88,8 +98,19 @@ def test_headline_ri_equals_pyfixest_refits(cs) -> None:  # type: ignore[no-unty
         est[u] = float(pf.feols("y ~ t_u | cell + product_period", data=d).coef()["t_u"])
     b = np.abs(np.array(list(est.values())))
     k = int(np.sum(b >= abs(est["JPN"]) - 1e-12))
-    assert row["p_fraction"] == f"{k}/58"
-    assert row["p_value"] == pytest.approx(k / 58, abs=1e-12)
+    assert row["ri_p_fraction"] == f"{k}/58"
+    assert row["ri_p_value"] == pytest.approx(k / 58, abs=1e-12)
+    t = {u: abs(v) / scale[u] for u, v in est.items()}
+    kt = sum(v >= t["JPN"] * (1 - 1e-9) for v in t.values())
+    assert row["headline"] == "ri_t" and row["p_fraction"] == f"{kt}/58"
+    ref = studentized_randomization_inference(data, "y", "unit", "period", "JPN", "post",
+                                              ["cell", "product_period"])  # fmt: skip
+    assert row["p_fraction"] == f"{ref.p_numerator}/{ref.p_denominator}"
+    assert (row["ci_low"], row["ci_high"]) == ref.conf_int(0.95)
+    sc = cs.size_checks["exporter/log_value/baseline"]
+    assert (row["size_k"], row["size_n"]) == (sc.k, sc.n) and row["size_check"] == sc.sentence()
+    print(f"\nREAL headline RI-t p {row['p_fraction']} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]"
+          f"; coefficient RI p {row['ri_p_fraction']}; {row['size_check']}")  # fmt: skip
 
 
 def test_event_study_in_years_equals_pyfixest(cs) -> None:  # type: ignore[no-untyped-def]

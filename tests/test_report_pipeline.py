@@ -58,8 +58,15 @@ def test_pipeline_report_is_deterministic_and_labelled(studies, tmp_path):
         k = Fraction(row["p_value"]).limit_denominator(row["n_placebos"])
         assert k * row["n_placebos"] == int(k * row["n_placebos"])
         assert row["p_fraction"] == f"{int(k * row['n_placebos'])}/{row['n_placebos']}"
+        # the headline is the studentized RI and its size check is printed beside it
+        assert row["headline"] == "ri_t" and row["size_n"] > 0
+        assert row["size_check"].startswith("in this panel the test rejected at 5% in ")
+        assert row["size_check"] in html
+        assert (
+            f"headline studentized randomization inference (RI-t) p = {row['p_fraction']}" in html
+        )
         print(
             f"{s.event.name}: importer log quantity {row['estimate']:.3f} "
             f"[{row['ci_low']:.3f}, {row['ci_high']:.3f}], true {row['true_effect']:.3f}, "
-            f"RI p = {row['p_fraction']}"
+            f"RI-t p = {row['p_fraction']}; {row['size_check']}"
         )

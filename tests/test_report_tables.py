@@ -170,10 +170,13 @@ def test_main_and_robustness_tables_with_recovery_check():
         "0.062",
         "b",
         "0.100",
+        "",  # no CR1 p in this frame
         "3,840",
         "-0.800",
         "yes",
     ]
+    assert tab.columns[:5] == ["Outcome", "Estimate", "Headline interval", "Interval method",
+                               "Headline p"]  # fmt: skip
     # methods are short keys spelled out in the notes, in order of first use
     assert tab.notes[1:] == [
         "[a] RI (test inversion)",
@@ -201,3 +204,62 @@ def test_main_and_robustness_tables_with_recovery_check():
     assert rob.columns[:2] == ["Variant", "Estimate"]
     with pytest.raises(ValueError, match="lacks columns"):
         main_table(main.drop("cr1_se"), synthetic=True)
+
+
+def test_etable_stars_follow_the_headline_p_value():
+    """A result whose headline test (here a studentized randomization test over five units, p >= 1/5) differs
+    from its CR1 p (about 1e-10) gets the stars of the headline p; the footer names the SE type
+    and the headline method, and the note says which p the stars follow."""
+    from tradeimpact.inference.studentized import studentized_randomization_inference
+    from tradeimpact.models.linear import feols
+    from tradeimpact.models.results import Headline
+
+    rng = np.random.default_rng(3)
+    units, periods = 5, 8
+    u = np.repeat(np.arange(units), periods)
+    t = np.tile(np.arange(periods), units)
+    post = (t >= 4).astype(float)
+    y = 0.1 * u + 0.05 * t + rng.normal(scale=0.2, size=u.size) + 2.0 * (u == 0) * post
+    df = pl.DataFrame({"y": y, "u": u, "t": t, "post": post,
+                       "treat": ((u == 0) * post).astype(float)})  # fmt: skip
+    res = feols(df, "y", ["treat"], fe=["u", "t"], vcov={"CR1": "u"})
+    ri = studentized_randomization_inference(df, "y", "u", "t", 0, "post", ["u", "t"])
+    assert ri.p_denominator == 5 and ri.pvalue >= 0.2  # five units: p is at least 1/5
+    plain = etable([res])
+    assert plain.panels[0][1][0][1].endswith("***")  # CR1 p < 0.01 without a headline
+    res.headlines["treat"] = Headline.of(res, "treat", ri, method_key="ri_t")
+    tab = etable([res], footer=("nobs", "vcov_type", "inference"))
+    est = f"{float(res.params['treat']):.3f}"
+    assert tab.panels[0][1][0] == ["treat", est]  # p >= 0.2: no star
+    assert tab.footer[1] == ["Standard errors", res.vcov_type]
+    assert tab.footer[2] == ["Headline inference", ri.method]
+    assert "from each estimate's headline p-value" in tab.notes[-1]
+
+
+def test_main_table_headline_size_check_and_same_test_columns():
+    main = _main_frame().with_columns(
+        pl.Series("headline", ["ri_t", "ri_t", "ri_t", None]),
+        pl.Series("size_k", [1, None, 7, None], dtype=pl.Int64),
+        pl.Series("size_n", [20, None, 20, None], dtype=pl.Int64),
+        pl.Series("cr1_p_value", [1e-5, 1e-4, 0.3, None]),
+        pl.Series("ri_p_value", [1 / 16, 2 / 16, 8 / 16, None]),
+        pl.Series(
+            "same_test", ["coefficient RI and Conley-Taber are the same test here (x)"] + [None] * 3
+        ),
+    )
+    tab = main_table(main, synthetic=False)
+    assert tab.columns == ["Outcome", "Estimate", "Headline interval", "Interval method",
+                           "Headline p", "p method", "Size check", "CR1 SE", "CR1 p",
+                           "Coef. RI p", "N"]  # fmt: skip
+    assert tab.panels[0][1][0] == ["log quantity", "-0.812", "[-1.200, -0.400]", "a", "0.062",
+                                   "b", "1 of 20", "0.100", "<0.001", "0.062", "3,840"]  # fmt: skip
+    # 7 of 20: Clopper-Pearson 95% interval 15.4-59.2%, above 5%: flagged
+    assert tab.panels[0][1][1][6] == "7 of 20!"
+    assert tab.panels[1][1][0][6] == ""  # no size check for the synthetic control
+    notes = " ".join(tab.notes)
+    assert "Headline p and interval" in notes and "studentized randomization" in notes
+    assert "in this panel the headline test rejected at 5% in k of n" in notes
+    assert (
+        "Same test, shown once: coefficient RI and Conley-Taber are the same test here (x) "
+        "(1 of 3 rows)." in tab.notes
+    )

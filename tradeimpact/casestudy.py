@@ -5,7 +5,10 @@
 :class:`~tradeimpact.store.FlowStore`, or a frame of canonical flows), builds each design's panel
 (:func:`tradeimpact.panel.build_panel`) and calls the package's estimators on it. It holds no
 estimation logic of its own: fixed-effects OLS (:func:`tradeimpact.models.linear.feols`), PPML
-(:func:`tradeimpact.models.ppml.ppml`), randomization inference
+(:func:`tradeimpact.models.ppml.ppml`), studentized randomization inference
+(:func:`tradeimpact.inference.studentized.studentized_randomization_inference`; PPML:
+:func:`tradeimpact.inference.ppml_placebo.ppml_randomization_inference`), its size check
+(:func:`tradeimpact.inference.headline.size_check_panel`), coefficient randomization inference
 (:func:`tradeimpact.inference.randomization.randomization_inference`), Conley-Taber
 (:func:`tradeimpact.inference.conley_taber.conley_taber_panel`), the event study
 (:func:`tradeimpact.models.event_study.event_study`), synthetic control
@@ -20,7 +23,10 @@ Specification file schema (TOML, ``analysis/specs/*.toml``)
 ``basket`` (``core``, ``core+extended``), ``level``.
 ``[fixed_effects]`` design -> list of panel columns absorbed (``cell``, ``product_period``,
 ``unit_period``, ``month_of_year_fe``).
-``[inference]`` ``headline`` (``ri``), ``ri_max_exact``, ``ri_draws``, ``seed``.
+``[inference]`` ``headline`` (``ri_t`` or ``ri``: :func:`headline_inference`),
+``ppml_statistic`` (``t_log``, ``t`` or ``coef``), ``ri_max_exact``, ``ri_draws``, ``seed``,
+``size_check_runs`` (placebo dates and placebo units of the size check, at most this many each;
+``size_check_runs_ppml`` for the PPML rows, whose every run refits every assignment).
 ``[event_study]`` ``reference``, ``designs``, ``outcome``.
 ``[spec]`` also: ``synth_design`` (``synth``: importer side, ``synth_exporter``: the source's
 export reports), ``raw_measure`` (``net_weight_kg`` or ``value_usd``: the raw-series figure),
@@ -104,6 +110,16 @@ MAIN_COLUMNS: tuple[str, ...] = (
     "ct_high",
     "zeros_dropped",
     "note",
+    "headline",
+    "size_k",
+    "size_n",
+    "size_kinds",
+    "size_check",
+    "ri_p_value",
+    "ri_p_fraction",
+    "ri_low",
+    "ri_high",
+    "same_test",
 )
 MAIN_SCHEMA: dict[str, Any] = {
     "design": pl.String,
@@ -125,6 +141,16 @@ MAIN_SCHEMA: dict[str, Any] = {
     "ct_high": pl.Float64,
     "zeros_dropped": pl.Int64,
     "note": pl.String,
+    "headline": pl.String,
+    "size_k": pl.Int64,
+    "size_n": pl.Int64,
+    "size_kinds": pl.String,
+    "size_check": pl.String,
+    "ri_p_value": pl.Float64,
+    "ri_p_fraction": pl.String,
+    "ri_low": pl.Float64,
+    "ri_high": pl.Float64,
+    "same_test": pl.String,
 }
 
 REPO = Path(__file__).resolve().parents[1]
@@ -405,20 +431,31 @@ class CaseStudy:
         The specification (TOML as a dict; ``spec["_path"]`` its file).
     main : polars.DataFrame
         One row per (design, outcome, variant), columns :data:`MAIN_COLUMNS`: ``estimate``;
-        the headline interval ``ci_low, ci_high`` and ``ci_method`` (randomization inference by
-        test inversion for the regression designs; synthetic DiD's placebo SE interval for
-        ``sdid``; the placebo range for ``synth``); ``p_value`` with ``p_method`` and
-        ``p_fraction`` (``"k/N"``: the exact randomization p-value, ``N = n_placebos``
-        assignments); ``cr1_se`` and ``cr1_p_value`` (cluster-robust by importer, labelled,
-        beside the headline); ``ct_low, ct_high`` (Conley-Taber, where computable); ``nobs``;
-        ``true_effect`` (SYNTHETIC data only, else null); ``zeros_dropped`` (zero flows left out
-        of a log outcome); ``note``.
+        the headline interval ``ci_low, ci_high`` and ``ci_method`` (for the regression
+        designs :func:`headline_inference`: studentized randomization inference by exact test
+        inversion, PPML rows its PPML version; synthetic DiD's placebo SE interval for
+        ``sdid``; none for ``synth``); ``p_value`` with ``p_method`` and ``p_fraction``
+        (``"k/N"``: the exact randomization p-value, ``N = n_placebos`` assignments);
+        ``headline`` (the method's key: ``ri_t``, ``ri`` or ``ppml_ri``); ``size_k``,
+        ``size_n``, ``size_kinds``, ``size_check`` (the baseline rows: the headline test's
+        rejections at 5% in ``size_n`` placebo runs on this panel, :func:`headline_size_check`,
+        which kinds of run there were, ``date+unit``, ``date`` or ``unit``, and its sentence);
+        ``cr1_se`` and ``cr1_p_value`` (cluster-robust by importer, labelled, beside the
+        headline); ``ri_p_value``, ``ri_p_fraction``, ``ri_low``, ``ri_high`` (coefficient
+        randomization inference, secondary: valid only when the units are equally noisy);
+        ``ct_low, ct_high`` (Conley-Taber, where computable); ``same_test`` (where two of these
+        methods are one test on this panel, which and why); ``nobs``; ``true_effect``
+        (SYNTHETIC data only, else null); ``zeros_dropped`` (zero flows left out of a log
+        outcome); ``note``.
     panels : dict
         ``design -> Panel`` of the baseline specification (log quantity; the mirror's gap).
     results : dict
         ``"design/outcome/variant" -> `` the estimator's result object (feols / ppml / synthdid).
     ri : dict
-        ``"design/outcome/variant" ->`` :class:`~tradeimpact.inference.randomization.RandomizationResult`.
+        ``"design/outcome/variant" ->`` the headline inference result of that row
+        (:class:`~tradeimpact.inference.studentized.StudentizedRandomizationResult`, or
+        :class:`~tradeimpact.inference.ppml_placebo.PPMLPlaceboResult` for PPML rows); the same
+        object is each regression result's ``headlines["treat"].result``.
     placebo_distributions : polars.DataFrame
         ``design, outcome, variant, assignment, estimate, is_actual``: every RI placebo estimate.
     event_studies : dict
@@ -461,6 +498,9 @@ class CaseStudy:
     raw_side : str
         Whose reports the raw series are: ``"importer"`` (each importer's imports from the
         source) or ``"exporter"`` (the source's exports to each, when no importer reports exist).
+    size_checks : dict
+        ``"design/outcome/baseline" ->`` :class:`~tradeimpact.inference.headline.SizeCheck` of
+        the row's headline test (:func:`headline_size_check`).
     """
 
     event: Event
@@ -486,6 +526,7 @@ class CaseStudy:
     inputs: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
     raw_side: str = "importer"
+    size_checks: dict[str, Any] = field(default_factory=dict)
 
     @property
     def freq(self) -> str:
@@ -576,10 +617,27 @@ def _month_end(d: date) -> date:
     return date(d.year + (d.month == 12), d.month % 12 + 1, 1)
 
 
-def _ri_columns(
+def design_frame(panel: Panel) -> pl.DataFrame:
+    """The panel's rows as the regression designs and their inference read them.
+
+    :attr:`Panel.data` with ``restricted_post`` (restricted product x post: the triple
+    difference's treatment) and ``cell_period`` (product x period: the cells Conley-Taber
+    compares). Every headline test, secondary test and size check of a row runs on this frame.
+    """
+    return panel.data.with_columns(
+        (pl.col("restricted") * pl.col("post")).alias("restricted_post"),
+        pl.concat_str([pl.col("product"), pl.col("period").cast(pl.String)], separator="|").alias(
+            "cell_period"
+        ),
+    )
+
+
+def inference_columns(
     design: str, data: pl.DataFrame, event: Event, basket: Sequence[str]
 ) -> dict[str, Any]:
-    """Arguments of randomization inference / Conley-Taber for a design."""
+    """Arguments of the headline test, randomization inference and Conley-Taber for a design:
+    ``unit`` (the level of assignment), ``treated``, ``post`` and ``cells`` (see
+    :func:`design_frame`)."""
     if design == "diversion":
         # placebo-in-product-space: which products are "restricted" is re-assigned
         return {"unit": "product", "treated": list(basket), "post": "post", "cells": "unit_period"}
@@ -589,8 +647,30 @@ def _ri_columns(
     return {"unit": "unit", "treated": event.treated, "post": "post", "cells": "product_period"}
 
 
+#: Methods ``[inference] headline`` may name (:func:`headline_inference`).
+HEADLINE_METHODS = ("ri_t", "ri")
+
+#: Short labels of the headline and secondary methods, as the tables print them.
+METHOD_LABELS = {
+    "ri_t": "studentized RI (RI-t)",
+    "ri": "coefficient RI",
+    "ppml_ri": "PPML studentized RI",
+}
+
+
+def _inference_options(spec: dict[str, Any]) -> dict[str, Any]:
+    inf = spec.get("inference", {})
+    return {"max_exact": int(inf.get("ri_max_exact", 10_000)),
+            "n_permutations": int(inf.get("ri_draws", 999)), "seed": int(inf.get("seed", 0))}  # fmt: skip
+
+
 def headline_inference(
-    data: pl.DataFrame, ric: dict[str, Any], fe: Sequence[str], spec: dict[str, Any]
+    data: pl.DataFrame,
+    ric: dict[str, Any],
+    fe: Sequence[str],
+    spec: dict[str, Any],
+    *,
+    ppml: bool = False,
 ) -> tuple[Any, dict[str, Any]]:
     """The headline p-value and interval of a regression design: THE one place that chooses it.
 
@@ -599,47 +679,127 @@ def headline_inference(
     figures beside them (in :func:`_fit_row`). The method is the specification's
     ``[inference] headline``:
 
-    * ``"ri"`` (the shipped default): coefficient randomization inference, placebo-in-space
-      (:func:`tradeimpact.inference.randomization.randomization_inference`): every assignment
-      of the treatment to one unit (exact when their number is at most ``ri_max_exact``, else
-      ``ri_draws`` random draws with ``seed``); p = the share of placebo estimates at least as
-      large in absolute value (an exact fraction); the interval by test inversion.
+    * ``"ri_t"`` (the shipped default): studentized randomization inference, placebo-in-space
+      (:func:`tradeimpact.inference.studentized.studentized_randomization_inference`, scale
+      ``"pre_sd"``; MacKinnon & Webb 2020): the statistic of every assignment of the treatment
+      is its estimate over the residual s.d. of its own units in the pre-period-only fit, so
+      that a treated country noisier than the controls does not make the test over-reject
+      (issue 10: 5% where the coefficient test rejects 48% with the treated unit 3x noisier);
+      exact p as a fraction when every assignment is enumerated (at most ``ri_max_exact``,
+      else ``ri_draws`` seeded draws); the interval by exact test inversion.
+    * ``"ri"``: coefficient randomization inference
+      (:func:`tradeimpact.inference.randomization.randomization_inference`): p = the share of
+      placebo estimates at least as large in absolute value. Valid when the units are
+      exchangeable (equal noise); kept as a labelled secondary column under ``"ri_t"``.
 
-    To switch the headline to another method (e.g. the studentized randomization inference of
-    MacKinnon & Webb 2020), add its branch here and set ``headline`` in the spec.
+    PPML rows (``ppml=True``, the outcome in levels) headline
+    :func:`tradeimpact.inference.ppml_placebo.ppml_randomization_inference` (every assignment
+    refitted by PPML) with the statistic ``[inference] ppml_statistic`` (``"t_log"`` shipped:
+    the coefficient over the assigned units' own log-residual s.e., the one whose size held at
+    5 +- 1.5 points with the treated unit 1x-3x noisier in ``reports/size_ppml.md``); its
+    interval by test inversion for a constant multiplicative effect (None, with the reason in
+    ``p_method``, when it cannot be computed).
 
     Returns
     -------
     (result, fields)
-        The inference result (kept in :attr:`CaseStudy.ri`; it must have ``placebo``,
+        The inference result (kept in :attr:`CaseStudy.ri`; it has ``placebo`` with
         ``estimate``) and the row fields ``ci_low, ci_high, ci_method, p_value, p_fraction,
-        n_placebos, p_method``.
+        n_placebos, p_method, headline``.
     """
+    from tradeimpact.inference.ppml_placebo import ppml_randomization_inference
     from tradeimpact.inference.randomization import randomization_inference
+    from tradeimpact.inference.studentized import studentized_randomization_inference
 
     inf = spec.get("inference", {})
-    method = str(inf.get("headline", "ri"))
+    method = str(inf.get("headline", "ri_t"))
     level = float(spec["spec"].get("level", 0.95))
-    if method != "ri":
+    if method not in HEADLINE_METHODS:
         raise ModelSpecError(
             f"{spec.get('_path', 'spec')}: key 'inference.headline': unknown method {method!r} "
-            "(offered: 'ri')"
+            f"(offered: {', '.join(repr(m) for m in HEADLINE_METHODS)})"
         )
-    ri = randomization_inference(
-        data, "y", unit=ric["unit"], time="period", treated=ric["treated"], post=ric["post"],
-        fe=list(fe), max_exact=int(inf.get("ri_max_exact", 10_000)),
-        n_permutations=int(inf.get("ri_draws", 999)), seed=int(inf.get("seed", 0)),
-    )  # fmt: skip
-    lo, hi = ri.conf_int(level)
-    kind = "exact" if ri.exact else "random draws"
+    opts = _inference_options(spec)
+    args = (data, "y", ric["unit"], "period", ric["treated"], ric["post"], list(fe))
+    res: Any
+    if ppml:
+        stat = str(inf.get("ppml_statistic", "t_log"))
+        res = ppml_randomization_inference(*args, statistic=stat, **opts)  # type: ignore[arg-type]
+        ci = res.conf_int(level)
+        lo, hi = ci if ci is not None else (None, None)
+        key = "ppml_ri"
+        stat_word = {"t_log": "coefficient / own log-residual s.e.",
+                     "t": "coefficient / own sandwich s.e.", "coef": "coefficient"}[stat]  # fmt: skip
+        ci_method = ("PPML studentized RI, placebo-in-space, every assignment refitted "
+                     f"({stat_word}; test inversion, constant multiplicative effect)")  # fmt: skip
+        if ci is None:
+            ci_method += f": {res.ci_note}"
+        label = f"PPML studentized RI ({stat_word})"
+    elif method == "ri_t":
+        res = studentized_randomization_inference(*args, scale="pre_sd", **opts)
+        lo, hi = res.conf_int(level)
+        key = "ri_t"
+        ci_method = ("studentized RI (RI-t, pre-period residual s.d.; MacKinnon-Webb 2020), "
+                     "placebo-in-space (exact test inversion)")  # fmt: skip
+        label = "studentized RI (RI-t, pre-period residual s.d.)"
+    else:
+        res = randomization_inference(*args, **opts)
+        lo, hi = res.conf_int(level)
+        key = "ri"
+        ci_method = "coefficient randomization inference, placebo-in-space (test inversion)"
+        label = "coefficient randomization inference"
+    kind = "exact" if res.exact else "random draws"
     fields = {
-        "ci_low": lo, "ci_high": hi,
-        "ci_method": "randomization inference, placebo-in-space (test inversion)",
-        "p_value": float(ri.pvalue), "p_fraction": f"{ri.p_numerator}/{ri.p_denominator}",
-        "n_placebos": int(ri.p_denominator),
-        "p_method": f"randomization inference ({kind}, {ri.p_numerator}/{ri.p_denominator})",
+        "ci_low": lo, "ci_high": hi, "ci_method": ci_method,
+        "p_value": float(res.pvalue), "p_fraction": f"{res.p_numerator}/{res.p_denominator}",
+        "n_placebos": int(res.p_denominator),
+        "p_method": f"{label} ({kind}, {res.p_numerator}/{res.p_denominator})",
+        "headline": key,
     }  # fmt: skip
-    return ri, fields
+    return res, fields
+
+
+def headline_size_check(
+    data: pl.DataFrame,
+    ric: dict[str, Any],
+    fe: Sequence[str],
+    spec: dict[str, Any],
+    *,
+    ppml: bool = False,
+) -> Any:
+    """The headline test's size on this panel (:func:`~tradeimpact.inference.headline.size_check_panel`).
+
+    The same test as :func:`headline_inference` (same design, fixed effects and options) rerun
+    where the true effect is zero by construction: at placebo event dates inside the pre-period
+    (the actual treated units, pre-period rows only) and at placebo units (each control given
+    the treatment at the actual date, the treated units left out), at most
+    ``[inference] size_check_runs`` (PPML rows: ``size_check_runs_ppml``) runs of each kind
+    (evenly spaced dates; all control units or seeded draws of them). Returns a :class:`~tradeimpact.inference.headline.SizeCheck`
+    (``k``, ``n``, ``sentence()``).
+    """
+    from tradeimpact.inference.headline import size_check_panel
+
+    inf = spec.get("inference", {})
+    opts = _inference_options(spec)
+    runs = int(inf.get("size_check_runs", 10))
+    if ppml:
+        # every PPML run refits every assignment by IRLS: fewer runs keep the build bounded
+        method = "ppml_ri"
+        opts["statistic"] = str(inf.get("ppml_statistic", "t_log"))
+        runs = int(inf.get("size_check_runs_ppml", runs))
+    else:
+        method = str(inf.get("headline", "ri_t"))
+        if method == "ri_t":
+            opts["scale"] = "pre_sd"
+    with warnings.catch_warnings():
+        # a placebo date whose treatment the fixed effects absorb raises ModelSpecError after
+        # a CollinearityWarning; size_check_panel records that run in SizeCheck.skipped
+        warnings.simplefilter("ignore")
+        return size_check_panel(
+            data, "y", ric["unit"], "period", ric["treated"], ric["post"], list(fe),
+            method=method, options=opts, level=0.05, max_runs=runs,
+            seed=int(inf.get("seed", 0)),
+        )  # fmt: skip
 
 
 def _fit_row(
@@ -655,18 +815,16 @@ def _fit_row(
 ) -> dict[str, Any]:
     """Estimate one (design, outcome, variant): estimator + RI + Conley-Taber + CR1."""
     from tradeimpact.inference.conley_taber import conley_taber_panel
+    from tradeimpact.inference.headline import same_test
+    from tradeimpact.inference.randomization import randomization_inference
     from tradeimpact.models.linear import feols
     from tradeimpact.models.ppml import ppml
+    from tradeimpact.models.results import Headline
 
     level = float(spec["spec"].get("level", 0.95))
-    data = panel.data.with_columns(
-        (pl.col("restricted") * pl.col("post")).alias("restricted_post"),
-        pl.concat_str([pl.col("product"), pl.col("period").cast(pl.String)], separator="|").alias(
-            "cell_period"
-        ),
-    )
+    data = design_frame(panel)
     key = f"{design}/{outcome}/{variant.name}"
-    ric = _ri_columns(design, data, event, basket)
+    ric = inference_columns(design, data, event, basket)
     cluster = ric["unit"]
     row: dict[str, Any] = {"design": design, "outcome": outcome, "variant": variant.name}
     notes: list[str] = []
@@ -683,24 +841,39 @@ def _fit_row(
     row.update(estimate=est, cr1_se=se, cr1_p_value=float(res.analytic_pvalues["treat"]),
                nobs=int(res.nobs))  # fmt: skip
     row["zeros_dropped"] = int(panel.dropped.get("zeros_in_log", 0))
-    # headline: randomization inference (log outcomes; PPML uses the CR1 figures, labelled)
-    if outcome.startswith("ppml"):
-        ci = res.analytic_conf_int(level).loc["treat"]
-        row.update(ci_low=float(ci["lower"]), ci_high=float(ci["upper"]),
-                   ci_method="CR1 (normal, as fixest fepois): no randomization inference for PPML",
-                   p_value=row["cr1_p_value"], p_method="CR1")  # fmt: skip
-        notes.append("PPML: cluster-robust interval (not valid with one treated unit)")
-    else:
-        ri, head = headline_inference(data, ric, fe, spec)
-        store["ri"][key] = ri
-        row.update(head)
-        if abs(ri.estimate - est) > 1e-6 * max(1.0, abs(est)):
-            notes.append(f"RI estimate {ri.estimate:.6g} differs from the fit {est:.6g}")
-        pl_frame = ri.placebo.with_columns(
-            pl.lit(design).alias("design"), pl.lit(outcome).alias("outcome"),
-            pl.lit(variant.name).alias("variant"),
-        ).select("design", "outcome", "variant", "assignment", "estimate", "is_actual")  # fmt: skip
-        store["placebos"].append(pl_frame)
+    # headline: studentized randomization inference (PPML: every assignment refitted by PPML);
+    # CR1 beside it (cr1_se, cr1_p_value), labelled; coefficient RI and Conley-Taber secondary
+    is_ppml = outcome.startswith("ppml")
+    head_res, head = headline_inference(data, ric, fe, spec, ppml=is_ppml)
+    store["ri"][key] = head_res
+    row.update(head)
+    res.headlines["treat"] = Headline.of(res, "treat", head_res, method_key=head["headline"])
+    if abs(head_res.estimate - est) > 1e-6 * max(1.0, abs(est)):
+        notes.append(f"headline estimate {head_res.estimate:.6g} differs from the fit {est:.6g}")
+    if variant.name == "baseline":
+        sc = headline_size_check(data, ric, fe, spec, ppml=is_ppml)
+        store["size_checks"][key] = sc
+        kinds = [w for w in ("date", "unit") if sc.counts(w)[1]]
+        row.update(size_k=sc.k, size_n=sc.n, size_check=sc.sentence(),
+                   size_kinds="+".join(kinds) or None)  # fmt: skip
+    pl_frame = head_res.placebo.with_columns(
+        pl.lit(design).alias("design"), pl.lit(outcome).alias("outcome"),
+        pl.lit(variant.name).alias("variant"),
+    ).select("design", "outcome", "variant", "assignment", "estimate", "is_actual")  # fmt: skip
+    store["placebos"].append(pl_frame)
+    if not is_ppml:
+        same: list[str] = []
+        if head_res.same_test_as:
+            same.append(f"the headline is the same test as {head_res.same_test_as}")
+        coef = head_res
+        if head["headline"] != "ri":
+            coef = randomization_inference(
+                data, "y", unit=ric["unit"], time="period", treated=ric["treated"],
+                post=ric["post"], fe=list(fe), **_inference_options(spec),
+            )  # fmt: skip
+        c_lo, c_hi = coef.conf_int(level)
+        row.update(ri_p_value=float(coef.pvalue), ri_low=c_lo, ri_high=c_hi,
+                   ri_p_fraction=f"{coef.p_numerator}/{coef.p_denominator}")  # fmt: skip
         if design != "diversion":
             # Conley-Taber compares the treated group with each control group cell by cell:
             # it runs on the cells (product x month) every unit reports (zeros leave holes)
@@ -720,8 +893,12 @@ def _fit_row(
                     notes.append(
                         f"Conley-Taber on the {ct_data.height} rows whose cell every unit reports"
                     )
+                why = same_test(coef, ct, level=level)
+                if why:
+                    same.append(f"coefficient RI and Conley-Taber are the same test here ({why})")
             except (ModelSpecError, ValueError) as exc:
                 notes.append(f"Conley-Taber not computed: {exc}")
+        row["same_test"] = "; ".join(same) if same else None
     row["note"] = "; ".join(notes) if notes else None
     return row
 
@@ -1100,7 +1277,7 @@ def run_case_study(
     fes = spec.get("fixed_effects", {})
     all_variants = _variants(event, spec)
     baseline = next(v for v in all_variants if v.name == "baseline")
-    store: dict[str, Any] = {"results": {}, "ri": {}, "placebos": []}
+    store: dict[str, Any] = {"results": {}, "ri": {}, "placebos": [], "size_checks": {}}
     rows: list[dict[str, Any]] = []
     panels: dict[str, Panel] = {}
     notes: list[str] = []
@@ -1187,6 +1364,7 @@ def run_case_study(
         results=store["results"],
         ri=store["ri"],
         placebo_distributions=placebo,
+        size_checks=store["size_checks"],
         event_studies=es_results,
         event_study_frames=es_frames,
         synth=synth_res,

@@ -312,10 +312,13 @@ def size_check_panel(
     ``data, y, unit, time, treated, post, fe`` as in
     :func:`~tradeimpact.inference.randomization.randomization_inference`; ``method`` one of
     ``"ri_t"`` (studentized RI, the default headline), ``"ri"``, ``"conley_taber"``,
-    ``"conley_taber_fp"``; ``options`` go to that function (e.g. ``{"max_exact": 10_000}``,
+    ``"conley_taber_fp"``, ``"ppml_ri"`` (PPML refits,
+    :func:`~tradeimpact.inference.ppml_placebo.ppml_randomization_inference`, ``y`` in
+    levels); ``options`` go to that function (e.g. ``{"max_exact": 10_000}``,
     ``{"controls": [...]}``).
     """
     from tradeimpact.inference.conley_taber import conley_taber_panel
+    from tradeimpact.inference.ppml_placebo import ppml_randomization_inference
     from tradeimpact.inference.randomization import _to_polars, randomization_inference
     from tradeimpact.inference.studentized import studentized_randomization_inference
 
@@ -325,6 +328,7 @@ def size_check_panel(
         "ri": randomization_inference,
         "conley_taber": conley_taber_panel,
         "conley_taber_fp": conley_taber_panel,
+        "ppml_ri": ppml_randomization_inference,
     }
     if method not in fns:
         raise ModelSpecError(f"method must be one of {sorted(fns)}, not {method!r}")

@@ -451,19 +451,21 @@ def regression_table(case: ReportCase) -> Table:
     """:func:`etable` of the case's regressions (its main design, one column per outcome)."""
     vcovs = sorted({str(getattr(r, "vcov_type", "")) for r in case.regressions.values()} - {""})
     notes = [
-        "Standard errors in parentheses: " + ("; ".join(vcovs) or "as reported by each model") + "."
+        "Standard errors in parentheses: cluster-robust (row 'Standard errors'), for reference "
+        "only: with one treated unit they over-reject."
+        if vcovs
+        else "Standard errors in parentheses: as reported by each model."
     ]
     if case.synthetic:
         notes.insert(0, "SYNTHETIC DATA: seeded demonstration panel, not real trade flows.")
-    # no significance stars: the regressions' own p-values are cluster-robust, which
-    # over-reject with one treated unit; the headline p-values are in the main-results table
-    notes.append("No significance stars: the headline p-values are in the main-results table.")
+    # stars follow each estimate's headline p-value (the studentized randomization test the
+    # case study attaches), not the CR1 standard errors, which over-reject with one treated unit
     tab = etable(
         case.regressions,
         notes=notes,
         caption=f"{case.title}: {case.design}-side design",
-        footer=("nobs", "fixed_effects"),
-        signif=False,
+        footer=("nobs", "fixed_effects", "vcov_type", "inference"),
+        signif=True,
     )
     assert isinstance(tab, Table)
     return tab
@@ -585,11 +587,21 @@ def _demo_sections(
                 ),
                 Paragraph(
                     "Inference: with one treated country cluster-robust standard errors "
-                    "over-reject, so the headline p-values and intervals come from "
-                    "randomization inference over placebo countries (p = share of placebo "
-                    "estimates at least as large, an exact fraction) and Conley-Taber; CR1 "
-                    "standard errors are shown beside them, labelled. HonestDiD bounds the 2026 "
-                    "estimate when the pre-period is contaminated by front-loading."
+                    "over-reject, and so do coefficient randomization inference and Conley-Taber "
+                    "when the treated country's noise differs from the controls'. The headline "
+                    "p-values and intervals come from studentized randomization inference over "
+                    "placebo countries (MacKinnon & Webb 2020): every assignment's estimate over "
+                    "its own units' pre-period residual s.d., p = the share of assignments at "
+                    "least as extreme (an exact fraction), the interval by test inversion; PPML "
+                    "rows refit every assignment by PPML (statistic: the coefficient over the "
+                    "assigned units' log-residual s.e.). Each headline carries a size check: the "
+                    "same test rerun at placebo dates in the pre-period and at placebo units, "
+                    "where the effect is zero ('in this panel the test rejected at 5% in k of n "
+                    "placebo runs'). CR1 standard errors and p-values and the coefficient "
+                    "randomization p are shown beside them, labelled; where two methods are the "
+                    "same test on a panel (coefficient RI and Conley-Taber with one treated unit "
+                    "in a balanced panel) the table notes say so and show one. HonestDiD bounds "
+                    "the 2026 estimate when the pre-period is contaminated by front-loading."
                 ),
             ],
         )
@@ -605,6 +617,7 @@ def _demo_sections(
     sec.append(res)
     for c in cases:
         s = Section(c.title, level=2)
+        s.blocks.append(Paragraph("Headline numbers: " + " ".join(headline_sentences(c))))
         s.blocks.append(
             TableRef(main_table(c.main, synthetic=c.synthetic), f"{c.title}: main results")
         )
@@ -656,6 +669,67 @@ def _f(x: Any, d: int = 3) -> str:
     return "n/a" if x is None or (isinstance(x, float) and x != x) else f"{float(x):.{d}f}"
 
 
+#: What the report calls each headline method key (``CaseStudy.main["headline"]``).
+HEADLINE_NAMES = {
+    "ri_t": "studentized randomization inference (RI-t)",
+    "ppml_ri": "PPML studentized randomization inference",
+    "ri": "coefficient randomization inference",
+}
+
+
+def size_flag(r: dict[str, Any], level: float = 0.05) -> bool:
+    """True when the row's size check rejects more often than a ``level`` test can explain:
+    the Clopper-Pearson 95% interval of its rejection rate lies above ``level``."""
+    from tradeimpact.inference.headline import clopper_pearson
+
+    k, n = r.get("size_k"), r.get("size_n")
+    if k is None or n is None or not n:
+        return False
+    return clopper_pearson(int(k), int(n), 0.95)[0] > level
+
+
+def _headline_sentence(r: dict[str, Any], what: str) -> str:
+    """One headline row: estimate, headline p and interval, its size check, CR1 beside it."""
+    name = HEADLINE_NAMES.get(str(r.get("headline")), str(r.get("p_method")))
+    ci = (
+        f"95% interval [{_f(r['ci_low'])}, {_f(r['ci_high'])}]"
+        if r.get("ci_low") is not None
+        else "no interval"
+    )
+    text = (
+        f"{what}: {_f(r['estimate'])} log points (N = {r['nobs']}); headline {name} p = "
+        f"{r['p_fraction']} = {_f(r['p_value'])}, {ci}"
+    )
+    if r.get("size_check"):
+        text += f"; {r['size_check']}"
+        if size_flag(r):
+            text += (
+                ": more rejections than a 5% test allows (the lower end of that interval is "
+                "above 5%), so this p-value overstates the evidence on data like these"
+            )
+    cr1_p = r["cr1_p_value"]
+    cr1_txt = "p < 0.001" if cr1_p is not None and cr1_p < 0.0005 else f"p = {_f(cr1_p)}"
+    text += (
+        f"; beside it, labelled, CR1 standard error {_f(r['cr1_se'])} ({cr1_txt}; "
+        "over-rejects with one treated unit)"
+    )
+    if r.get("ri_p_fraction"):
+        text += f" and coefficient randomization p = {r['ri_p_fraction']}"
+    return text + "."
+
+
+def headline_sentences(case: ReportCase) -> list[str]:
+    """The main design's log and PPML headline rows, each with its size check."""
+    out: list[str] = []
+    _per, _pers, freq_word = _period_words(case)
+    for o in ("log_quantity", "log_value", "ppml_value"):
+        r = _row(case.main, case.design, o)
+        if r is not None and r.get("p_fraction"):
+            what = f"{case.design.capitalize()}-side DiD ({o.replace('_', ' ')}, {freq_word})"
+            out.append(_headline_sentence(r, what))
+    return out
+
+
 def real_headline(case: ReportCase) -> list[str]:
     """Sentences with the headline numbers of a real case (DiD, CR1, RI, event study, synth)."""
     per, pers, freq_word = _period_words(case)
@@ -663,14 +737,13 @@ def real_headline(case: ReportCase) -> list[str]:
     did = next((r for o in ("log_value", "log_quantity")
                 if (r := _row(case.main, case.design, o)) is not None), None)  # fmt: skip
     if did is not None:
-        out.append(
-            f"{case.design.capitalize()}-side DiD ({did['outcome'].replace('_', ' ')}, "
-            f"{freq_word}): {_f(did['estimate'])} log points (N = {did['nobs']}); "
-            f"randomization inference p = {did['p_fraction']} = {_f(did['p_value'])}, 95% "
-            f"interval [{_f(did['ci_low'])}, {_f(did['ci_high'])}] (the headline, valid with "
-            f"one treated unit); CR1 standard error {_f(did['cr1_se'])} beside it (over-rejects "
-            "with one treated unit)."
+        what = (
+            f"{case.design.capitalize()}-side DiD ({did['outcome'].replace('_', ' ')}, {freq_word})"
         )
+        out.append(_headline_sentence(did, what))
+    pp = _row(case.main, case.design, "ppml_value")
+    if pp is not None and pp.get("p_fraction"):
+        out.append(_headline_sentence(pp, f"PPML on values ({freq_word})"))
     es = case.event_study
     if es is not None and es.height:
         post = es.filter(pl.col("rel_time") >= 0).sort("rel_time")
@@ -750,9 +823,13 @@ def _real_sections(
                 f"{c.treated} vs to the other importers{units}, importer and {per} fixed effects, "
                 f"post = the {per} of the hold; the event study in {per}s (reference: the {per} "
                 f"before); synthetic control on the demeaned {freq_word} series with the controls "
-                "as donors, and synthetic DiD. Headline p-value and interval: randomization "
-                "inference over the importers (each given the treatment in turn, exact), with "
-                "the CR1 standard error beside it, labelled."
+                "as donors, and synthetic DiD. Headline p-value and interval: studentized "
+                "randomization inference over the importers (each given the treatment in turn, "
+                "exact; each placebo estimate over its importer's own pre-period residual s.d., "
+                "so that a noisier treated country does not make it over-reject; PPML: the same "
+                "test with every assignment refitted by PPML), each with its size check on this "
+                "panel; the CR1 standard error and p and the coefficient randomization p beside "
+                "them, labelled."
             )
         )
         s.blocks.append(Paragraph("Headline numbers: " + " ".join(real_headline(c))))
@@ -809,10 +886,11 @@ def _conclusion(real: Sequence[ReportCase], synthetic: Sequence[ReportCase]) -> 
             continue
         p = float(did["p_value"])
         verdict = (
-            "no departure from the other importers that randomization inference can tell from "
-            f"chance (p = {did['p_fraction']})"
+            "no departure from the other importers that the studentized randomization test can "
+            f"tell from chance (p = {did['p_fraction']})"
             if p >= 0.10
-            else f"a departure from the other importers (randomization p = {did['p_fraction']})"
+            else "a departure from the other importers (studentized randomization p = "
+            f"{did['p_fraction']})"
         )
         s.blocks.append(
             Paragraph(

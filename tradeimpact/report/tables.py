@@ -182,6 +182,13 @@ def fmt_num(x: float | None, digits: int = 3) -> str:
     return "0." + "0" * digits if s == "-0." + "0" * digits else s
 
 
+def fmt_p(p: float | None, digits: int = 3) -> str:
+    """A p-value: ``<0.001`` below what ``digits`` decimals show, else :func:`fmt_num`."""
+    if p is not None and not math.isnan(p) and p < 0.5 * 10.0**-digits:
+        return f"<{10.0**-digits:.{digits}f}"
+    return fmt_num(p, digits)
+
+
 def fmt_int(n: int | float | None) -> str:
     """Integer with thousands separators (``12,345``); empty for missing."""
     if n is None or (isinstance(n, float) and math.isnan(n)):
@@ -228,6 +235,7 @@ def coefficients(result: Any) -> pl.DataFrame:
         terms = list(params)
         se = _as_mapping(getattr(result, "std_errors", None), terms)
         pv = _as_mapping(getattr(result, "pvalues", None), terms)
+        pv.update({t: _headline(result, t).pvalue for t in terms if _headline(result, t)})
     elif hasattr(result, "tidy"):
         t = result.tidy()
         terms = t["term"].cast(pl.String).to_list()
@@ -258,6 +266,23 @@ def coefficients(result: Any) -> pl.DataFrame:
     )
 
 
+def _headline(result: Any, term: str) -> Any:
+    """The headline test of ``term`` where the result has one (``headlines``/``attached``)."""
+    if not hasattr(result, "headline_of"):
+        return None
+    if term in getattr(result, "headlines", {}) or term in getattr(result, "attached", {}):
+        return result.headline_of(term)
+    return None
+
+
+def _headline_text(result: Any, terms: Sequence[str]) -> str:
+    """The headline method of the shown terms (the result's ``inference`` without a headline)."""
+    methods = list(dict.fromkeys(h.method for t in terms if (h := _headline(result, t))))
+    if methods:
+        return "; ".join(methods)
+    return _attr_text(result, "inference")
+
+
 def _attr_text(result: Any, name: str) -> str:
     v = getattr(result, name, None)
     if v is None:
@@ -284,10 +309,13 @@ def etable(
     """A regression table over several results, in the style of fixest's ``etable``.
 
     One column per result (``(1)``, ``(2)``... or the mapping's keys), one block per coefficient:
-    the estimate (with significance stars from the result's headline ``pvalues`` when
-    ``signif``) and the standard error in parentheses below it. Footer rows: dependent
-    variable, observations, fixed effects, standard errors (``vcov_type``) and headline inference,
-    each only when at least one result has it.
+    the estimate (with significance stars when ``signif``: from the term's headline test,
+    ``result.headline_of(term).pvalue``, where the result has one, e.g. the studentized
+    randomization test the case studies attach, else from ``pvalues``) and the standard error
+    in parentheses below it. Footer rows: dependent variable, observations, fixed effects,
+    standard errors (``vcov_type``) and headline inference (the headline method of the shown
+    terms, else ``inference``), each only when at least one result has it; the note says which
+    p-values the stars follow.
 
     Parameters
     ----------
@@ -364,13 +392,21 @@ def etable(
             if any(n is not None for n in nobs):
                 foot.append([labels_of[attr], *[fmt_int(n) for n in nobs]])
             continue
-        cells = [_attr_text(r, attr) for r in objs]
+        if attr == "inference":
+            cells = [_headline_text(r, order) for r in objs]
+        else:
+            cells = [_attr_text(r, attr) for r in objs]
         if any(cells):
             foot.append([labels_of[attr], *cells])
     all_notes = list(notes)
     if signif:
+        with_head = any(_headline(r, t) for r in objs for t in order)
         all_notes.append(
-            "Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (each result's own p-values)."
+            "Signif. codes: *** p<0.01, ** p<0.05, * p<0.1, from each estimate's headline "
+            "p-value (the test in the 'Headline inference' row), not from the standard errors "
+            "in parentheses."
+            if with_head
+            else "Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (each result's own p-values)."
         )
     table = Table(["", *heads], [("", body)], foot, all_notes, caption)
     return table.render(fmt) if fmt else table
@@ -427,18 +463,23 @@ def results_table(
         return keys[m]
 
     by_outcome = group_by == "design+outcome"
+    has = set(main.columns)
+    show_size = "size_n" in has and main["size_n"].is_not_null().any()
+    show_ri = "ri_p_value" in has and main["ri_p_value"].is_not_null().any()
     cols = (
         ([] if by_outcome else ["Outcome"])
         + (["Variant"] if show_variant else [])
         + [
             "Estimate",
-            "Interval",
+            "Headline interval",
             "Interval method",
-            "p-value",
+            "Headline p",
             "p method",
-            "CR1 SE",
-            "N",
         ]
+        + (["Size check"] if show_size else [])
+        + ["CR1 SE", "CR1 p"]
+        + (["Coef. RI p"] if show_ri else [])
+        + ["N"]
     )
     if synthetic:
         cols += ["True effect", "Covered"]
@@ -465,9 +506,11 @@ def results_table(
                     key(r["ci_method"]),
                     fmt_num(r["p_value"], digits),
                     key(r["p_method"]),
-                    fmt_num(r["cr1_se"], digits),
-                    fmt_int(r["nobs"]),
                 ]
+                + ([_size_cell(r)] if show_size else [])
+                + [fmt_num(r["cr1_se"], digits), fmt_p(r.get("cr1_p_value"), digits)]
+                + ([fmt_num(r.get("ri_p_value"), digits)] if show_ri else [])
+                + [fmt_int(r["nobs"])]
             )
             if synthetic:
                 te = r["true_effect"]
@@ -478,6 +521,35 @@ def results_table(
             rows.append(row)
         panels.append((str(grp), rows))
     all_notes = list(notes)
+    present = (
+        {str(h) for h in main["headline"].drop_nulls().to_list()} if "headline" in has else set()
+    )
+    heads = [h for h in HEADLINE_NOTES if h in present] + sorted(present - set(HEADLINE_NOTES))
+    if heads:
+        all_notes.append(
+            "Headline p and interval: valid with one treated unit whatever its noise ("
+            + "; ".join(HEADLINE_NOTES.get(h, h) for h in heads)
+            + "). CR1 SE and CR1 p (clustered by the assignment unit) beside them, labelled: they "
+            "over-reject with one treated unit."
+            + (" Coef. RI p: coefficient randomization inference (placebo estimates ranked by "
+               "size), valid only when the units are equally noisy." if show_ri else "")
+        )  # fmt: skip
+    if show_size:
+        all_notes.append(
+            "Size check 'k of n': in this panel the headline test rejected at 5% in k of n "
+            "placebo runs (placebo event dates inside the pre-period and placebo units, each "
+            "with no effect by construction; '(units)' or '(dates)' where the design allows "
+            "only one kind: with importer x period effects a placebo date of the treated "
+            "importer is absorbed, and a few comparison products leave no placebo set); "
+            "main-specification rows only. A rate near 5% says the headline test holds its "
+            "size on data like these; '!' marks a rate whose 95% Clopper-Pearson interval lies "
+            "above 5%: there the headline p-value overstates the evidence."
+        )
+    if "same_test" in has:
+        same = [str(x) for x in main["same_test"].drop_nulls().unique(maintain_order=True)]
+        for why in same:
+            n_same = main.filter(pl.col("same_test") == why).height
+            all_notes.append(f"Same test, shown once: {why} ({n_same} of {main.height} rows).")
     all_notes.extend(f"[{k}] {m}" for m, k in keys.items())
     if synthetic:
         all_notes.insert(
@@ -486,6 +558,33 @@ def results_table(
             "effect the generator put in, 'Covered' says whether the headline interval holds it.",
         )
     return Table(cols, panels, [], all_notes, caption)
+
+
+#: How the table notes describe each headline method key (``CaseStudy.main["headline"]``).
+HEADLINE_NOTES = {
+    "ri_t": "regressions: studentized randomization inference, each placebo estimate over its "
+    "units' pre-period residual s.d., MacKinnon & Webb 2020",
+    "ppml_ri": "PPML: the same studentized test with every placebo assignment refitted by PPML",
+    "ri": "coefficient randomization inference",
+}
+
+
+def _size_cell(r: Mapping[str, Any]) -> str:
+    """``"k of n"``; ``(dates)`` or ``(units)`` when the panel allows only one kind of run."""
+    k, n = r.get("size_k"), r.get("size_n")
+    if k is None or n is None:
+        return ""
+    kinds = r.get("size_kinds")
+    tag = {"date": " (dates)", "unit": " (units)"}.get(str(kinds), "")
+    # "!" where the rate's Clopper-Pearson 95% interval lies above 5% (over-rejection)
+    flag = "!" if n and _cp_low(int(k), int(n)) > 0.05 else ""
+    return f"{int(k)} of {int(n)}{tag}{flag}"
+
+
+def _cp_low(k: int, n: int) -> float:
+    from tradeimpact.inference.headline import clopper_pearson
+
+    return clopper_pearson(k, n, 0.95)[0]
 
 
 #: Names the main specification's ``variant`` may carry (the first one present is used).
