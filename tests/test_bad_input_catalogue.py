@@ -304,6 +304,7 @@ def Q(id: str, reader: str, name: str, content: str | bytes, stored: int,
 
 
 NF = "non-finite value"
+SHORT = "fields: a field is missing, the values cannot be placed"
 J = "x.json"
 
 CASES: list[Case] = [
@@ -615,6 +616,64 @@ CASES: list[Case] = [
       (3, ROW, "its last value 'CEPII BACI HS02 V202601' may be cut", 1)),
     Q("gen-extra-field", "generic", "x.csv", gn(GN_OK, GN_OK.replace("CN,JP", "CN,KR") + ",x"),
       1, (3, ROW, "more fields than the header's 7", 1)),
+    # ------------------------------------------------ rows with fewer fields than the header
+    # (issue 11: the parser fills missing trailing fields like empty ones, so the values of a
+    # short row land in the wrong columns; every delimited reader counts the fields of each row)
+    Q("ct-short-middle", "comtrade", "x.csv", ct(CT_W_OK, "A,2010,392,M,410,H3,280530,1000,8,"
+      "1000", CT_W_OK.replace("156", "36"), header=CT_W), 2,
+      (3, ROW, f"10 of the header's 11 {SHORT}", 1)),
+    Q("ct-short-last-terminated", "comtrade", "x.csv", ct(CT_OK, "A,2010,392,M,410,H3,280530"),
+      1, (3, ROW, f"7 of the header's 8 {SHORT}", 1)),
+    Q("ct-short-gz", "comtrade", "x.csv.gz", gz(ct(CT_W_OK, "A,2010,392,M,410,H3,280530,1000,8,"
+      "1000", CT_W_OK.replace("156", "36"), header=CT_W)), 2,
+      (3, ROW, f"10 of the header's 11 {SHORT}", 1)),
+    Q("ct-short-crlf", "comtrade", "x.csv", ct(CT_OK, "A,2010,392,M,410,H3,280530",
+      CT_OK.replace("156", "36")).replace("\n", "\r\n"), 2,
+      (3, ROW, f"7 of the header's 8 {SHORT}", 1)),
+    Q("ct-short-bom", "comtrade", "x.csv", "\ufeff" + ct(CT_OK, "A,2010,392,M,410,H3,280530",
+      CT_OK.replace("156", "36")), 2, (3, ROW, f"7 of the header's 8 {SHORT}", 1)),
+    Q("ct-short-after-quoted-newline", "comtrade", "x.csv", ct(CT_OK + ',"Rare-earth\nmetals"',
+      "A,2010,392,M,410,H3,280530,5", CT_OK.replace("156", "36") + ",x", header=CT + ",cmdDesc"),
+      2, (3, ROW, f"8 of the header's 9 {SHORT}", 1)),
+    Q("ct-quoted-separator", "comtrade", "x.csv", ct(CT_OK + ',"Rare-earth metals, scandium"',
+      CT_OK.replace("156", "36") + ',"a ""b"", c"', header=CT + ",cmdDesc"), 2),
+    Q("ct-trailing-empty-field", "comtrade", "x.csv", ct(CT_W_OK,
+      CT_OK.replace("156", "36") + ",1000,8,", header=CT_W), 2),
+    Q("ct-empty-line", "comtrade", "x.csv", ct(CT_OK, "", CT_OK.replace("156", "36")), 2,
+      (3, ROW, "empty line", 1)),
+    Q("ct-blank-line-crlf", "comtrade", "x.csv", ct(CT_OK, "  ", CT_OK.replace("156", "36"))
+      .replace("\n", "\r\n"), 2, (3, ROW, "empty line", 1)),
+    Q("leg-short-middle", "legacy", "x.csv", leg(leg_row(), leg_row().replace(
+      ",Rare-earth metals", ""), leg_row().replace("156,China,CHN", "410,Korea,KOR")), 2,
+      (3, ROW, f"21 of the header's 22 {SHORT}", 1)),
+    Q("leg-quoted-separator", "legacy", "x.csv", leg(leg_row().replace("Rare-earth metals",
+      '"Rare-earth metals, scandium and yttrium"')), 1),
+    Q("baci-short-middle", "baci", BACI_NAME, bc(BC_OK, "2022,156,410,850511,3.75",
+      "2022,156,842,850511,1,1"), 2, (3, ROW, f"5 of the header's 6 {SHORT}", 1)),
+    Q("baci-short-gz", "baci", BACI_NAME + ".gz", gz(bc(BC_OK, "2022,156,410,850511,3.75",
+      "2022,156,842,850511,1,1")), 2, (3, ROW, f"5 of the header's 6 {SHORT}", 1)),
+    Q("baci-trailing-empty-quantity", "baci", BACI_NAME, bc(BC_OK, "2022,156,410,850511,3.75,"),
+      2),
+    Q("jc-short-middle", "japan_customs", "x.csv", jc(jc_row(), jc_row(country="103").replace(
+      ",KG,", ","), jc_row(country="106")), 24, (3, ROW, f"44 of the header's 45 {SHORT}", 12)),
+    Q("jc-short-shift-jis", "japan_customs", "x.csv", jc(jc_row() + ",中華人民共和国",
+      jc_row(country="103").replace(",KG,", ",") + ",韓国", jc_row(country="106") + ",台湾",
+      header=JC + ",備考").encode("cp932"), 24, (3, ROW, f"45 of the header's 46 {SHORT}", 12)),
+    Q("gacc-short-middle", "gacc", GA_NAME, ga(GA_OK, GA_OK.replace("116,Japan", "410,Korea")
+      .replace(",kilogram", ""), GA_OK.replace("116,Japan", "502,USA")), 2,
+      (3, ROW, f"9 of the header's 10 {SHORT}", 1)),
+    Q("gacc-quoted-separator-middle", "gacc", GA_NAME, ga(GA_OK.replace("12345678",
+      '"12,345,678"'), GA_OK.replace("116,Japan", "502,USA")), 2),
+    Q("gen-short-middle", "generic", "x.csv", gn(GN_OK, GN_OK.replace("CN,JP", "CN,US")
+      .replace(",120.5", ""), GN_OK.replace("CN,JP", "CN,KR")), 2,
+      (3, ROW, f"6 of the header's 7 {SHORT}", 1)),
+    Q("gen-quoted-separator", "generic", "x.csv", gn(GN_OK.replace("CEPII BACI HS02 V202601",
+      '"CEPII BACI, HS02"'), GN_OK.replace("CN,JP", "CN,KR")), 2),
+    Q("gen-trailing-empty-field", "generic", "x.csv", gn(GN_OK, GN_OK.replace("CN,JP", "CN,KR")
+      .replace("CEPII BACI HS02 V202601", "")), 2),
+    Q("gen-monthly-short-middle", "generic_monthly", "x.csv", gm("2010-09,JPN,CHN,M,280530,5",
+      "2010-09,JPN,KOR,M,5", "2010-09,JPN,USA,M,280530,7"), 2,
+      (3, ROW, f"5 of the header's 6 {SHORT}", 1)),
     Q("gen-unknown-country", "generic", "x.csv", gn(GN_OK, GN_OK.replace("CN,JP", "CN,QQ")), 1,
       (3, "importer", "unknown reporter code 'QQ' (not in the iso2 table)", 1)),
     Q("gen-bad-hs", "generic", "x.csv", gn(GN_OK, GN_OK.replace("CN,JP,850511", "CN,KR,85051")),
@@ -752,6 +811,28 @@ def test_bad_input(tmp_path: Path, case: Case) -> None:
     assert reason in status, status
     assert (bad_report.rows_read, bad_report.rows_stored, bad_report.rows_quarantined) == (0, 0, 0)
     assert store.quarantine().collect().height == 0
+
+
+def test_rows_around_a_short_row_keep_their_values(tmp_path: Path) -> None:
+    """Issue 11: a row missing a field is quarantined, not stored with the weight as its value;
+    the rows before and after it are stored with their own values (by hand from the file)."""
+    path = _write(tmp_path / "x.csv", ct(
+        "A,2010,392,M,156,H3,280530,12.5,1000,8,1000",
+        "A,2010,392,M,410,H3,280530,1000,8,1000",  # primaryValue missing: 10 of 11 fields
+        "A,2010,392,M,36,H3,280530,77.25,300,8,",  # qty empty: a field, the row is valid
+        header=CT_W,
+    ))  # fmt: skip
+    store = FlowStore(tmp_path / "store")
+    (file,) = store.ingest([path]).files
+    assert (file.rows_read, file.rows_stored, file.rows_quarantined) == (3, 2, 1)
+    stored = store.scan().sort("source_line").collect()
+    assert stored.select("source_line", "partner_iso3", "value_usd", "net_weight_kg").rows() == [
+        (2, "CHN", 12.5, 1000.0),
+        (4, "AUS", 77.25, 300.0),
+    ]
+    assert stored["quantity"].to_list() == [1000.0, None]
+    (row,) = store.quarantine().collect().select("source_line", "field", "reason").rows()
+    assert row == (3, ROW, f"10 of the header's 11 {SHORT}")
 
 
 # ---------------------------------------------------------------- bad reader arguments

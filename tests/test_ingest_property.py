@@ -123,3 +123,57 @@ def test_valid_rows_survive_ingest(rows: list[dict[str, object]], as_json: bool)
                 reporter if is_import else partner,
             )
         assert got == expected
+
+
+# ------------------------------------------------ field counts of the shared delimited scan
+cells = st.one_of(
+    st.text(alphabet="ab1 ", max_size=4),
+    # quoted: separators, line breaks and doubled quotes inside do not split the field
+    st.text(alphabet='ab,;\n\r"', max_size=5).map(lambda t: '"' + t.replace('"', '""') + '"'),
+)
+records = st.lists(st.lists(cells, min_size=1, max_size=5), min_size=1, max_size=12)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    records=records,
+    separator=st.sampled_from([",", ";", "\t"]),
+    crlf=st.booleans(),
+    block=st.sampled_from([3, 7, 64, 1 << 20]),
+)
+def test_field_counts_match_the_csv_module(
+    records: list[list[str]], separator: str, crlf: bool, block: int
+) -> None:
+    """``count_fields`` lists exactly the records :mod:`csv` splits into fewer fields than the
+    header, and the blank ones, at every block size (records cut across blocks)."""
+    import csv
+    import io
+
+    import tradeimpact.sources._text as text_module
+
+    width = 3
+    end = "\r\n" if crlf else "\n"
+    lines = [separator.join(["h1", "h2", "h3"])]
+    lines += [separator.join(cell.replace(",", separator) for cell in r) for r in records]
+    content = end.join(lines) + end
+    expected_short: list[int] = []
+    expected_fields: list[int] = []
+    expected_blank: list[int] = []
+    parsed = list(csv.reader(io.StringIO(content, newline=""), delimiter=separator))
+    assert len(parsed) == len(lines)
+    for number, fields in enumerate(parsed[1:], start=2):
+        if not lines[number - 1].strip(" \t\r"):  # blanks only
+            expected_blank.append(number)
+        elif len(fields) < width:
+            expected_short.append(number)
+            expected_fields.append(len(fields))
+    original = text_module._BLOCK
+    text_module._BLOCK = block
+    try:
+        got = text_module.count_fields(Path("x.csv"), width, separator, content.encode("utf-8"))
+    finally:
+        text_module._BLOCK = original
+    assert got.records == len(lines) - 1
+    assert got.short == expected_short
+    assert got.fields == expected_fields
+    assert got.blank == expected_blank

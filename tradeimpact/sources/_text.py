@@ -12,6 +12,12 @@ applies through :func:`scan_delimited`:
 * A UTF-8 byte-order mark before the header is ignored.
 * **A row with more fields than the header** is quarantined (field ``(row)``): its values are
   shifted or it holds an unquoted delimiter, so no field of it can be trusted.
+* **A row with fewer fields than the header** is quarantined (field ``(row)``) the same way: the
+  parser fills missing trailing fields like empty ones, so ``...,280530,1000,8,1000`` with one
+  field missing would put the weight in the value column. The fields of every record are
+  counted by :func:`count_fields` (one vectorised pass over the bytes, quote-aware); a trailing
+  empty field (``...,8,``) is a field and stays valid. A blank line is quarantined as ``empty
+  line``.
 * **The last line of a download cut mid-row.** A file whose last line ends without a line
   terminator may have been cut anywhere in that line, and a cut number looks like a number
   (``55050`` cut to ``550``, ``3.75`` to ``3``). That last row is quarantined with the reason
@@ -35,6 +41,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from tradeimpact.errors import SourceFormatError
@@ -256,6 +263,136 @@ def _last_line_problem(tail: bytes, names: list[str], separator: str) -> str | N
     )
 
 
+#: bytes per block of :func:`count_fields` (small enough to stay in the CPU caches)
+_BLOCK = 1 << 20
+
+
+@dataclass(frozen=True)
+class FieldCounts:
+    """The records of a delimited file whose number of fields differs from the header's.
+
+    ``short`` and ``blank`` hold ``_line`` values (1-based, the header is line 1, as in
+    :func:`scan_delimited`'s frame); ``fields`` the number of fields of each ``short`` line.
+    """
+
+    records: int
+    short: list[int]
+    fields: list[int]
+    blank: list[int]
+
+
+def _blocks(path: Path, data: bytes | None) -> Iterable[bytes]:
+    """The (uncompressed) content in blocks of :data:`_BLOCK` bytes."""
+    if data is not None:
+        for start in range(0, len(data), _BLOCK):
+            yield data[start : start + _BLOCK]
+        return
+    with open(path, "rb") as handle:
+        while block := handle.read(_BLOCK):
+            yield block
+
+
+def _csv_fields(record: bytes, separator: str) -> int:
+    """Fields of one record by the rules of :mod:`csv` (a quote opens a field only at its start)."""
+    text = record.decode("utf-8", "replace")
+    try:
+        return len(next(csv.reader(io.StringIO(text, newline=""), delimiter=separator)))
+    except (csv.Error, StopIteration):
+        return text.count(separator) + 1
+
+
+def count_fields(
+    path: Path, width: int, separator: str = ",", data: bytes | None = None
+) -> FieldCounts:
+    """Count the fields of every record (the header is record 1) and keep those not ``width``.
+
+    One pass over the bytes with numpy, a block of :data:`_BLOCK` bytes at a time: positions of
+    line feeds and separators; in a block that holds a ``"``, those inside a quoted field (odd
+    number of quotes before them since the record began; doubled quotes cancel out) are dropped,
+    so a quoted separator or line break does not count and a record spans its quoted line
+    breaks, as polars reads it. A record counted short that holds a quote is counted again by
+    :mod:`csv` (a quote inside an unquoted field is a plain character there and in polars). A
+    carriage return before the line feed is part of the last field (not a separator). A record
+    of blanks only is ``blank``. Records with more fields than ``width`` are not listed (the scan
+    flags them itself, naming the first extra value).
+    """
+    sep = ord(separator)
+    short: list[int] = []
+    fields: list[int] = []
+    blank: list[int] = []
+    base = 0  # records before the current buffer
+    tail = b""  # bytes after the last record end (starts a record, outside quotes)
+    blocks = iter(_blocks(path, data))
+    done = False
+    while not done:
+        block = next(blocks, None)
+        if block is None:
+            done = True
+            if not tail:
+                break
+            buffer = tail + b"\n"  # the last record, without its line terminator
+        else:
+            if len(tail) > len(block):  # a record longer than a block (an open quote?): read
+                more = [block]  # as much again, so the copies of ``tail`` add up to O(file)
+                while sum(map(len, more)) < len(tail) and (extra := next(blocks, None)):
+                    more.append(extra)
+                block = b"".join(more)
+            buffer = tail + block if tail else block
+        array = np.frombuffer(buffer, dtype=np.uint8)
+        ends = np.flatnonzero(array == 10)
+        seps = np.flatnonzero(array == sep)
+        if b'"' in buffer:
+            quotes = np.flatnonzero(array == 34)
+            ends = ends[(np.searchsorted(quotes, ends) & 1) == 0]
+            seps = seps[(np.searchsorted(quotes, seps) & 1) == 0]
+        if ends.size == 0:
+            tail = buffer
+            continue
+        counts = np.diff(np.searchsorted(seps, ends), prepend=0) + 1
+        for i in np.flatnonzero(counts != width).tolist():
+            start = int(ends[i - 1]) + 1 if i else 0
+            record = buffer[start : int(ends[i])]
+            line = base + i + 1
+            n = int(counts[i])
+            if n > width:
+                continue
+            if not record.strip(b" \t\r"):
+                if line > 1:
+                    blank.append(line)
+                continue
+            if b'"' in record:
+                n = _csv_fields(record, separator)
+            if n < width and line > 1:
+                short.append(line)
+                fields.append(n)
+        base += int(ends.size)
+        tail = buffer[int(ends[-1]) + 1 :]
+    return FieldCounts(max(base - 1, 0), short, fields, blank)
+
+
+def _count_checks(counts: FieldCounts, width: int) -> list[Check]:
+    """The whole-row checks of the short and blank records of ``counts`` (none when none)."""
+    checks: list[Check] = []
+    if counts.blank:
+        checks.append((pl.col("_line").is_in(counts.blank), ROW_FIELD, "empty line"))
+    if counts.short:
+        n_fields = pl.col("_line").replace_strict(
+            counts.short, counts.fields, default=None, return_dtype=pl.Int64
+        )
+        checks.append(
+            (
+                pl.col("_line").is_in(counts.short),
+                ROW_FIELD,
+                (
+                    n_fields,
+                    f" of the header's {width} fields: a field is missing, the values cannot "
+                    "be placed",
+                ),
+            )
+        )
+    return checks
+
+
 @dataclass(frozen=True)
 class Delimited:
     """A delimited file scanned by :func:`scan_delimited`.
@@ -268,6 +405,8 @@ class Delimited:
     names: list[str]
     frame: pl.LazyFrame
     checks: list[Check]
+    #: the records with fewer fields than the header (:func:`count_fields`)
+    counts: FieldCounts
 
 
 def scan_delimited(
@@ -277,6 +416,7 @@ def scan_delimited(
     *,
     data: bytes | None = None,
     header: str | None = None,
+    counts: FieldCounts | None = None,
 ) -> Delimited:
     """Scan a delimited file with the shared rules of the module docstring.
 
@@ -292,6 +432,8 @@ def scan_delimited(
         The file's content as UTF-8, when the reader decoded it itself (Shift-JIS, GB18030).
     header : str, optional
         The header line, when the reader has read it already.
+    counts : FieldCounts, optional
+        :attr:`Delimited.counts` of an earlier scan of the same file (saves counting again).
 
     Raises
     ------
@@ -361,7 +503,10 @@ def scan_delimited(
         except pl.exceptions.PolarsError as exc:
             raise polars_file_error(path, exc, data=data) from None
         checks.insert(0, (pl.col("_line") == rows + 1, ROW_FIELD, problem))
-    return Delimited(names, frame, checks)
+    if counts is None:
+        counts = count_fields(path, len(names), separator, data)
+    checks += _count_checks(counts, len(names))
+    return Delimited(names, frame, checks, counts)
 
 
 def scan_text_csv(
