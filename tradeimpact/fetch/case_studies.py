@@ -269,6 +269,24 @@ def _estat_requests(plan: EventPlan) -> list[Any]:
     return plan_stats_data(plan.hs, plan.estat_years, tables="imports")
 
 
+def _comtrade_args(
+    args: argparse.Namespace, plan: EventPlan, job: ComtradeJob, out: Path
+) -> dict[str, Any]:
+    """The arguments of one job's :func:`fetch_comtrade` call, shared with its dry run."""
+    return {
+        "reporters": job.reporters,
+        "partners": job.partners,
+        "hs": plan.hs,
+        "start": plan.start,
+        "end": plan.end,
+        "freq": plan.freq,
+        "flows": job.flows,
+        "out": out / "comtrade",
+        "base_url": args.comtrade_base,
+        "min_interval": args.min_interval,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tradeimpact fetch case-studies`` with parsed ``args`` (see :func:`add_arguments`)."""
     from tradeimpact.paths import ProjectPathError, default_data_dir, default_events_dir
@@ -323,19 +341,7 @@ def run(args: argparse.Namespace) -> int:
         for plan in plans:
             for job in plan.comtrade:
                 summaries.append(
-                    fetch_comtrade(
-                        job.reporters,
-                        job.partners,
-                        plan.hs,
-                        start=plan.start,
-                        end=plan.end,
-                        freq=plan.freq,
-                        flows=job.flows,
-                        out=out / "comtrade",
-                        base_url=args.comtrade_base,
-                        min_interval=args.min_interval,
-                        progress=progress,
-                    )
+                    fetch_comtrade(**_comtrade_args(args, plan, job, out), progress=progress)
                 )
             if plan.estat_years:
                 if estat_on:
@@ -417,21 +423,7 @@ def _print_plans(
     fetch_plans = []
     for plan in plans:
         for job in plan.comtrade:
-            fetch_plans.append(
-                plan_comtrade(
-                    job.reporters,
-                    job.partners,
-                    plan.hs,
-                    start=plan.start,
-                    end=plan.end,
-                    freq=plan.freq,
-                    flows=job.flows,
-                    out=out / "comtrade",
-                    keyed=keyed,
-                    base_url=args.comtrade_base,
-                    min_interval=args.min_interval,
-                )
-            )
+            fetch_plans.append(plan_comtrade(**_comtrade_args(args, plan, job, out), keyed=keyed))
         if plan.estat_years and estat_on:
             base = args.estat_base or API_BASE
             if args.estat_route == "stats-data":

@@ -171,6 +171,14 @@ def _baci(args: argparse.Namespace, dry_run: bool = False) -> Any:
 _DRY_RUN = "print the plan (requests without keys, calls, time, files) and fetch nothing"
 
 
+def _add_run_options(p: argparse.ArgumentParser, func: Any) -> None:
+    """The options every source command ends with, and its ``func``: ``_run(func, args)``."""
+    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--dry-run", action="store_true", help=_DRY_RUN)
+    p.set_defaults(func=lambda a: _run(func, a))
+
+
 def register(subparsers: Any) -> argparse.ArgumentParser:
     """Add ``fetch`` and its sub-commands to ``subparsers`` (from ``add_subparsers()``)."""
     fetch = subparsers.add_parser(
@@ -192,10 +200,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="default <project>/data_raw/comtrade")
     p.add_argument("--row-cap", type=int, default=None, help="rows a call (500 / 100,000)")
     p.add_argument("--min-interval", type=float, default=6.0, help="seconds between calls")
-    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--dry-run", action="store_true", help=_DRY_RUN)
-    p.set_defaults(func=lambda a: _run(_comtrade, a))
+    _add_run_options(p, _comtrade)
 
     p = sub.add_parser("estat", help="Japan's trade statistics from e-Stat (ESTAT_APP_ID)")
     p.add_argument("--years", default="", help="e.g. 2009-2011 or 2010,2012")
@@ -221,10 +226,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
         "--refresh", action="store_true", help="getStatsData route: ask every page again"
     )
     p.add_argument("--min-interval", type=float, default=1.0, help="seconds between calls")
-    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--dry-run", action="store_true", help=_DRY_RUN)
-    p.set_defaults(func=lambda a: _run(_estat, a))
+    _add_run_options(p, _estat)
 
     p = sub.add_parser("baci", help="CEPII BACI release archive, only the years asked unpacked")
     p.add_argument("--release", required=True, help="e.g. 202601")
@@ -233,10 +235,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--out", default=None, help="default <project>/data_raw/baci")
     p.add_argument("--sha256", default=None, help="expected sha256 of the archive")
     p.add_argument("--remove-archive", action="store_true", help="delete the zip once unpacked")
-    p.add_argument("--base-url", default=None, help=argparse.SUPPRESS)
-    p.add_argument("--no-progress", action="store_true")
-    p.add_argument("--dry-run", action="store_true", help=_DRY_RUN)
-    p.set_defaults(func=lambda a: _run(_baci, a))
+    _add_run_options(p, _baci)
 
     from tradeimpact.fetch import case_studies
 
