@@ -268,3 +268,21 @@ def test_ambiguous_format_names_the_candidates(
         f"{path}: ambiguous format: readers ['comtrade', 'comtrade_again'] all recognise this file; "
         "name the format with --source"
     )
+
+
+def test_store_under_a_file_is_a_clear_error(tmp_path: Path) -> None:
+    """A store path whose parent is a file: the store's own message naming that file, not the
+    OS error "Not a directory"; nothing is created."""
+    from functools import partial
+
+    from tradeimpact.errors import TradeImpactError
+
+    blocker = write(tmp_path, "notes.txt", "a file\n")
+    good = write(tmp_path, "x.csv", HEADER + "\nA,2010,392,M,156,H3,280530,12.5\n")
+    for root in (blocker / "store", blocker / "a" / "store"):
+        store = FlowStore(root)
+        for call in (partial(store.ingest, [good]), store.scan, store.manifest):
+            with pytest.raises(TradeImpactError, match="cannot be created there") as info:
+                call()
+            assert f"{blocker} is a file, not a folder" in str(info.value)
+    assert blocker.read_text() == "a file\n"

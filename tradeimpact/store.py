@@ -566,6 +566,13 @@ class FlowStore:
                 f"{self.root}: the store must be a folder, but this path is a file "
                 "(give --store a folder, new or holding a tradeimpact store)"
             )
+        if not self.root.exists():  # a new store: it cannot be made under a file
+            above = next((p for p in self.root.absolute().parents if p.exists()), None)
+            if above is not None and not above.is_dir():
+                raise TradeImpactError(
+                    f"{self.root}: the store cannot be created there, {above} is a file, not a "
+                    "folder (give --store a folder, new or holding a tradeimpact store)"
+                )
 
     def manifest(self) -> dict[str, Any]:
         """The manifest: ``{"format": ..., "generation": n, "inputs": {resolved path: entry}}``.
