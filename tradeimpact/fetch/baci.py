@@ -35,11 +35,9 @@ table can compress far better without being a threat.
 from __future__ import annotations
 
 import contextlib
-import os
 import posixpath
 import re
 import stat
-import tempfile
 import zipfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -58,7 +56,7 @@ from tradeimpact.fetch.chunks import (
     utc_now,
     write_json,
 )
-from tradeimpact.fetch.http import FetchError, HttpClient
+from tradeimpact.fetch.http import FetchError, HttpClient, atomic_writer
 
 BASE_URL = "https://www.cepii.fr/DATA_DOWNLOAD/baci/data"
 REVISIONS = ("HS92", "HS96", "HS02", "HS07", "HS12", "HS17", "HS22")
@@ -199,31 +197,22 @@ def safe_extract(
                 dest = (root / base).resolve()
                 if dest.parent != root:
                     raise UnsafeArchive(f"{archive.name}: entry {name!r} escapes the target")
-                fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=root)
-                try:
-                    with os.fdopen(fd, "wb") as out, zf.open(infos[name]) as src:
-                        while chunk := src.read(block):
-                            total += len(chunk)
-                            entry_total += len(chunk)
-                            if total > max_unpacked_bytes:
-                                raise UnsafeArchive(
-                                    f"{archive.name}: unpacking {name!r} passed the bound of "
-                                    f"{max_unpacked_bytes} bytes (a zip bomb?); stopped"
-                                )
-                            if entry_total > allowed or total > ratio_total:
-                                raise UnsafeArchive(
-                                    f"{archive.name}: unpacking {name!r} passed the compression "
-                                    f"ratio bound of {max_ratio:g} (more than its declared size: "
-                                    "a zip bomb?); stopped"
-                                )
-                            out.write(chunk)
-                        out.flush()
-                        os.fsync(out.fileno())
-                    os.replace(tmp, dest)
-                except BaseException:
-                    with contextlib.suppress(FileNotFoundError):
-                        os.unlink(tmp)
-                    raise
+                with atomic_writer(dest) as out, zf.open(infos[name]) as src:
+                    while chunk := src.read(block):
+                        total += len(chunk)
+                        entry_total += len(chunk)
+                        if total > max_unpacked_bytes:
+                            raise UnsafeArchive(
+                                f"{archive.name}: unpacking {name!r} passed the bound of "
+                                f"{max_unpacked_bytes} bytes (a zip bomb?); stopped"
+                            )
+                        if entry_total > allowed or total > ratio_total:
+                            raise UnsafeArchive(
+                                f"{archive.name}: unpacking {name!r} passed the compression "
+                                f"ratio bound of {max_ratio:g} (more than its declared size: "
+                                "a zip bomb?); stopped"
+                            )
+                        out.write(chunk)
                 written.append(dest)
         except zipfile.BadZipFile as err:
             _remove(written)
