@@ -49,6 +49,16 @@ def write_event(folder: Path, text: str = EVENT) -> Path:
     return path
 
 
+@pytest.fixture
+def events_with_app_id(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The toy event's folder, with no Comtrade key and the e-Stat appId ``appid-SECRET-9``."""
+    monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
+    monkeypatch.setenv("ESTAT_APP_ID", "appid-SECRET-9")
+    events = tmp_path / "events"
+    write_event(events)
+    return events
+
+
 def test_plan_from_a_small_event(tmp_path: Path) -> None:
     plan = plan_event(write_event(tmp_path), today=dt.date(2026, 11, 28))
     # window widened by the event study: May 2010 -3 .. +2 = Feb..Jul 2010
@@ -145,12 +155,9 @@ def test_whole_run_fetches_then_ingests(
 
 
 def test_dry_run_prints_plan_and_fetches_nothing(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, events_with_app_id: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
-    monkeypatch.setenv("ESTAT_APP_ID", "appid-SECRET-9")
-    events = tmp_path / "events"
-    write_event(events)
+    events = events_with_app_id
     with LocalServer(FakeComtrade()) as srv:
         code = main(["--events", str(events), "--out", str(tmp_path / "raw"), "--dry-run",
                      "--comtrade-base", srv.url + "/public/v1/preview",
@@ -198,12 +205,9 @@ def test_no_default_events_folder_is_a_clear_error(
 
 
 def test_whole_run_with_estat_by_table_id(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, events_with_app_id: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.delenv("COMTRADE_API_KEY", raising=False)
-    monkeypatch.setenv("ESTAT_APP_ID", "appid-SECRET-9")
-    events = tmp_path / "events"
-    write_event(events)
+    events = events_with_app_id
     table = (
         estat_line("280530000", "50105", 2010, 10)
         + estat_line("284690000", "50105", 2010, 20)

@@ -287,6 +287,20 @@ def _comtrade_args(
     }
 
 
+def _baci_args(args: argparse.Namespace, plan: EventPlan, out: Path) -> dict[str, Any]:
+    """The arguments of the event's :func:`fetch_baci` call, shared with its dry run."""
+    from tradeimpact.fetch.baci import BASE_URL
+
+    y0, y1 = int(plan.start[:4]), int(plan.end[:4])
+    return {
+        "release": args.baci_release,
+        "revision": baci_revision(y0),
+        "years": list(range(y0, y1 + 1)),
+        "out": out / "baci",
+        "base_url": args.baci_base or BASE_URL,
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     """Run ``tradeimpact fetch case-studies`` with parsed ``args`` (see :func:`add_arguments`)."""
     from tradeimpact.paths import ProjectPathError, default_data_dir, default_events_dir
@@ -371,19 +385,10 @@ def run(args: argparse.Namespace) -> int:
                         "(e-Stat) skipped; Japan's reports come from UN Comtrade"
                     )
             if args.baci_release:
-                from tradeimpact.fetch.baci import BASE_URL, fetch_baci
+                from tradeimpact.fetch.baci import fetch_baci
 
-                y0, y1 = int(plan.start[:4]), int(plan.end[:4])
                 summaries.append(
-                    fetch_baci(
-                        args.baci_release,
-                        baci_revision(y0),
-                        list(range(y0, y1 + 1)),
-                        out=out / "baci",
-                        base_url=args.baci_base or BASE_URL,
-                        keep_archive=False,
-                        progress=progress,
-                    )
+                    fetch_baci(**_baci_args(args, plan, out), keep_archive=False, progress=progress)
                 )
     except AuthError as err:
         print(f"error: {err}", file=sys.stderr)
@@ -416,7 +421,7 @@ def _print_plans(
     estat_on: bool,
 ) -> None:
     """The dry run: every request the fetch would make first, its file, the calls and the time."""
-    from tradeimpact.fetch.baci import BASE_URL, plan_baci
+    from tradeimpact.fetch.baci import plan_baci
     from tradeimpact.fetch.comtrade import plan_comtrade
     from tradeimpact.fetch.estat import API_BASE, plan_estat, plan_estat_stats_data
 
@@ -433,16 +438,7 @@ def _print_plans(
             else:
                 fetch_plans.append(plan_estat(plan.estat_years, out=out / "estat", api_base=base))
         if args.baci_release:
-            y0, y1 = int(plan.start[:4]), int(plan.end[:4])
-            fetch_plans.append(
-                plan_baci(
-                    args.baci_release,
-                    baci_revision(y0),
-                    list(range(y0, y1 + 1)),
-                    out=out / "baci",
-                    base_url=args.baci_base or BASE_URL,
-                )
-            )
+            fetch_plans.append(plan_baci(**_baci_args(args, plan, out)))
     for fetch_plan in fetch_plans:
         print(fetch_plan.render())
     calls = sum(p.to_fetch for p in fetch_plans)
