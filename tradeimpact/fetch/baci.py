@@ -411,8 +411,7 @@ def fetch_baci(
             dest = target / posixpath.basename(member.replace("\\", "/"))
             meta = read_sidecar(dest)
             if is_intact(dest) and meta is not None and meta.get("archive_sha256") == archive_sha:
-                summary.skipped += 1
-                summary.files.append(dest)
+                summary.add_skipped(dest)
             else:
                 todo.append(member)
         try:
@@ -438,9 +437,7 @@ def fetch_baci(
                     "rows": rows,
                 },
             )
-            summary.fetched += 1
-            summary.rows += rows
-            summary.files.append(path)
+            summary.add_fetched(path, rows)
         bar.advance()
     if not keep_archive and summary.ok:
         archive.unlink()

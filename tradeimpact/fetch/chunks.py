@@ -144,6 +144,17 @@ class Summary:
         """True when no chunk failed."""
         return self.failed == 0
 
+    def add_fetched(self, path: Path, rows: int) -> None:
+        """Count the chunk saved at ``path`` with ``rows`` rows as fetched."""
+        self.fetched += 1
+        self.rows += rows
+        self.files.append(path)
+
+    def add_skipped(self, path: Path) -> None:
+        """Count the chunk at ``path`` as skipped (already on disk and intact)."""
+        self.skipped += 1
+        self.files.append(path)
+
     def line(self) -> str:
         """One-line summary for the terminal."""
         return (

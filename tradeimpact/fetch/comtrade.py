@@ -434,8 +434,7 @@ def fetch_comtrade(
             path = out / f"{req.stem()}.json"
             split_mark = out / f"{req.stem()}.split.meta"
             if is_intact(path):
-                summary.skipped += 1
-                summary.files.append(path)
+                summary.add_skipped(path)
                 bar.advance()
                 continue
             parts = req.split()
@@ -507,9 +506,7 @@ def fetch_comtrade(
                 fetcher="comtrade",
                 clock=clock,
             )
-            summary.fetched += 1
-            summary.rows += rows
-            summary.files.append(path)
+            summary.add_fetched(path, rows)
             bar.advance()
             if on_saved is not None:
                 on_saved(path)

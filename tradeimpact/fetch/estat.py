@@ -350,8 +350,7 @@ def fetch_estat(
             )
             path = out / name
             if is_intact(path):
-                summary.skipped += 1
-                summary.files.append(path)
+                summary.add_skipped(path)
                 bar.advance()
                 continue
             response = request_chunk(
@@ -379,9 +378,7 @@ def fetch_estat(
                 fetcher="estat",
                 clock=clock,
             )
-            summary.fetched += 1
-            summary.rows += rows
-            summary.files.append(path)
+            summary.add_fetched(path, rows)
             bar.advance()
     if progress:
         print_summary(summary)
@@ -642,8 +639,7 @@ def fetch_estat_stats_data(
                 what = path.name
                 if not refresh and is_intact(path):
                     _, start, _ = _stats_status(_stats_answer(path.read_bytes()), what)
-                    summary.skipped += 1
-                    summary.files.append(path)
+                    summary.add_skipped(path)
                 else:
                     call = {"appId": key, **params}
                     if start is not None:
@@ -686,9 +682,7 @@ def fetch_estat_stats_data(
                         clock=clock,
                         extra={"redacted": True} if changed else None,
                     )
-                    summary.fetched += 1
-                    summary.rows += rows
-                    summary.files.append(path)
+                    summary.add_fetched(path, rows)
                     start = next_key
                 if start is None:
                     _remove_pages_after(out, req.stem(), page)
