@@ -252,13 +252,13 @@ def test_main_table_headline_size_check_and_same_test_columns():
                            "Headline p", "p method", "Size check", "CR1 SE", "CR1 p",
                            "Coef. RI p", "N"]  # fmt: skip
     assert tab.panels[0][1][0] == ["log quantity", "-0.812", "[-1.200, -0.400]", "a", "0.062",
-                                   "b", "1 of 20", "0.100", "<0.001", "0.062", "3,840"]  # fmt: skip
+                                   "b", "1/20", "0.100", "<0.001", "0.062", "3,840"]  # fmt: skip
     # 7 of 20: Clopper-Pearson 95% interval 15.4-59.2%, above 5%: flagged
-    assert tab.panels[0][1][1][6] == "7 of 20!"
+    assert tab.panels[0][1][1][6] == "7/20!"
     assert tab.panels[1][1][0][6] == ""  # no size check for the synthetic control
     notes = " ".join(tab.notes)
     assert "Headline p and interval" in notes and "studentized randomization" in notes
-    assert "in this panel the headline test rejected at 5% in k of n" in notes
+    assert "in this panel the headline test rejected at 5% in k of n placebo runs" in notes
     assert (
         "Same test, shown once: coefficient RI and Conley-Taber are the same test here (x) "
         "(1 of 3 rows)." in tab.notes

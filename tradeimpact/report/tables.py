@@ -433,6 +433,7 @@ def results_table(
     group_by: str = "design",
     show_variant: bool = False,
     method_keys: bool = True,
+    secondary: bool = True,
 ) -> Table:
     """Rows: designs (panels) and outcomes; columns: estimate, headline interval and its method,
     p-value and its method, CR1 SE, N, and, on synthetic data, the true effect and whether the
@@ -450,6 +451,9 @@ def results_table(
     method_keys : bool
         Print each distinct interval / p-value method as a short key (``a``, ``b``...) spelled
         out in the notes, so that the table fits a page.
+    secondary : bool
+        Show the size check, the CR1 p-value and the coefficient randomization p-value beside
+        the headline (when ``main`` has them); the robustness table leaves them out.
     """
     _check_main(main)
     keys: dict[str, str] = {}
@@ -464,8 +468,9 @@ def results_table(
 
     by_outcome = group_by == "design+outcome"
     has = set(main.columns)
-    show_size = "size_n" in has and main["size_n"].is_not_null().any()
-    show_ri = "ri_p_value" in has and main["ri_p_value"].is_not_null().any()
+    show_size = secondary and "size_n" in has and main["size_n"].is_not_null().any()
+    show_ri = secondary and "ri_p_value" in has and main["ri_p_value"].is_not_null().any()
+    show_cr1_p = secondary
     cols = (
         ([] if by_outcome else ["Outcome"])
         + (["Variant"] if show_variant else [])
@@ -477,7 +482,8 @@ def results_table(
             "p method",
         ]
         + (["Size check"] if show_size else [])
-        + ["CR1 SE", "CR1 p"]
+        + ["CR1 SE"]
+        + (["CR1 p"] if show_cr1_p else [])
         + (["Coef. RI p"] if show_ri else [])
         + ["N"]
     )
@@ -508,7 +514,8 @@ def results_table(
                     key(r["p_method"]),
                 ]
                 + ([_size_cell(r)] if show_size else [])
-                + [fmt_num(r["cr1_se"], digits), fmt_p(r.get("cr1_p_value"), digits)]
+                + [fmt_num(r["cr1_se"], digits)]
+                + ([fmt_p(r.get("cr1_p_value"), digits)] if show_cr1_p else [])
                 + ([fmt_num(r.get("ri_p_value"), digits)] if show_ri else [])
                 + [fmt_int(r["nobs"])]
             )
@@ -536,11 +543,11 @@ def results_table(
         )  # fmt: skip
     if show_size:
         all_notes.append(
-            "Size check 'k of n': in this panel the headline test rejected at 5% in k of n "
-            "placebo runs (placebo event dates inside the pre-period and placebo units, each "
-            "with no effect by construction; '(units)' or '(dates)' where the design allows "
-            "only one kind: with importer x period effects a placebo date of the treated "
-            "importer is absorbed, and a few comparison products leave no placebo set); "
+            "Size check k/n: in this panel the headline test rejected at 5% in k of n placebo "
+            "runs (placebo event dates inside the pre-period and placebo units, each with no "
+            "effect by construction; 'u' = placebo units only, 'd' = placebo dates only, where "
+            "the design allows one kind: with importer x period effects a placebo date of the "
+            "treated importer is absorbed, and a few comparison products leave no placebo set); "
             "main-specification rows only. A rate near 5% says the headline test holds its "
             "size on data like these; '!' marks a rate whose 95% Clopper-Pearson interval lies "
             "above 5%: there the headline p-value overstates the evidence."
@@ -570,15 +577,16 @@ HEADLINE_NOTES = {
 
 
 def _size_cell(r: Mapping[str, Any]) -> str:
-    """``"k of n"``; ``(dates)`` or ``(units)`` when the panel allows only one kind of run."""
+    """``"k/n"``; ``u`` (placebo units only) or ``d`` (placebo dates only) after it when the
+    design allows one kind of run; ``!`` when the rate is above what a 5% test explains."""
     k, n = r.get("size_k"), r.get("size_n")
     if k is None or n is None:
         return ""
     kinds = r.get("size_kinds")
-    tag = {"date": " (dates)", "unit": " (units)"}.get(str(kinds), "")
+    tag = {"date": "d", "unit": "u"}.get(str(kinds), "")
     # "!" where the rate's Clopper-Pearson 95% interval lies above 5% (over-rejection)
     flag = "!" if n and _cp_low(int(k), int(n)) > 0.05 else ""
-    return f"{int(k)} of {int(n)}{tag}{flag}"
+    return f"{int(k)}/{int(n)}{tag}{flag}"
 
 
 def _cp_low(k: int, n: int) -> float:
@@ -639,4 +647,5 @@ def robustness_table(
         .drop("_row", "_d", "_o", "_alt")
     )
     kw.setdefault("group_by", "design+outcome")
+    kw.setdefault("secondary", False)
     return results_table(ordered, synthetic=synthetic, show_variant=True, **kw)

@@ -50,16 +50,20 @@ def table_source(table: Table, small: bool = True) -> str:
         for j in range(k)
     ]
     align = "(" + " ".join("right," if numeric[j] and j else "left," for j in range(k)) + ")"
+    # a wide table (the main results: headline, size check and the labelled tests beside it)
+    # gets a smaller font and tighter gutters so that it fits the text width
+    wide = k >= 11
+    size = ("6.5pt" if wide else "7pt") if small else "9pt"
     lines = [
         "#{",
-        f"  set text(size: {'7pt' if small else '9pt'})",
+        f"  set text(size: {size})",
         "  set par(justify: false)",
         "  table(",
         f"    columns: {k},",
         f"    align: {align},",
         "    stroke: none,",
-        "    column-gutter: 4pt,",
-        "    inset: (x: 3pt, y: 2pt),",
+        f"    column-gutter: {'2pt' if wide else '4pt'},",
+        f"    inset: (x: {'2pt' if wide else '3pt'}, y: 2pt),",
         "    table.hline(stroke: 0.8pt),",
         "    table.header(" + ", ".join(_cell(c, True) for c in table.columns) + "),",
         "    table.hline(stroke: 0.5pt),",
