@@ -403,3 +403,12 @@ def test_stats_data_refresh_replaces_a_revised_table_and_drops_stale_pages(tmp_p
     assert not list(tmp_path.glob("*_p003.json.meta"))
     frame = EstatApiReader().read(pages[0]).collect()
     assert frame["value_native"].to_list() == [7 * 5 * 1000]  # the revised January only
+
+
+def test_dry_run_names_the_file_the_fetch_writes(tmp_path: Path) -> None:
+    # the file route's plan and fetch share one naming rule (an id that is all punctuation too)
+    from tradeimpact.fetch.estat import plan_estat
+
+    plan = plan_estat([], out=tmp_path, stat_inf_ids=["20100001", "", "a/b"])
+    names = sorted(c.target.name for c in plan.calls)
+    assert names == ["estat_20100001.csv", "estat_a_b.csv", "estat_file.csv"]

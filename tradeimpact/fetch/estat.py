@@ -186,6 +186,11 @@ def _catalog_endpoint(api_base: str) -> str:
     return f"{api_base.rstrip('/')}/getDataCatalog"
 
 
+def _safe_id(resource_id: str) -> str:
+    """A resource id as a file-name part (fetch and dry run name the same file)."""
+    return re.sub(r"[^0-9A-Za-z_-]", "_", resource_id) or "file"
+
+
 def _file_url(file_download: str, stat_id: str) -> str:
     """The download URL of the e-Stat file ``stat_id`` (``fileKind=1``: CSV)."""
     return f"{file_download}?statInfId={stat_id}&fileKind=1"
@@ -342,7 +347,7 @@ def fetch_estat(
 
     with progress_bar("e-Stat", len(targets), enabled=progress) as bar:
         for flow, year_text, res in targets:
-            safe_id = re.sub(r"[^0-9A-Za-z_-]", "_", res.id) or "file"
+            safe_id = _safe_id(res.id)
             name = (
                 f"estat_{safe_id}.csv"
                 if flow == "file"
@@ -745,7 +750,7 @@ def plan_estat(
     """What :func:`fetch_estat` (the file route) would ask first (no network; no appId)."""
     targets: list[tuple[str, Path]] = []
     for stat_id in stat_inf_ids:
-        path = out / f"estat_{re.sub(r'[^0-9A-Za-z_-]', '_', stat_id)}.csv"
+        path = out / f"estat_{_safe_id(stat_id)}.csv"
         targets.append((_file_url(file_download, stat_id), path))
     for year in years:
         for flow in flows:
