@@ -177,3 +177,16 @@ def test_field_counts_match_the_csv_module(
     assert got.short == expected_short
     assert got.fields == expected_fields
     assert got.blank == expected_blank
+
+
+def test_field_counts_of_a_wide_file() -> None:
+    """A header of 300 fields (counts beyond one byte): a row short by one and a row short by
+    256 are listed with their counts; a full row and one with a trailing empty field are not."""
+    from tradeimpact.sources._text import count_fields
+
+    width = 300
+    full = ",".join(str(i) for i in range(width))
+    rows = [full, ",".join(["1"] * (width - 1)), full[: full.rindex(",") + 1], ",".join(["2"] * 44)]
+    content = ("\n".join([",".join(f"c{i}" for i in range(width)), *rows]) + "\n").encode()
+    got = count_fields(Path("wide.csv"), width, ",", content)
+    assert (got.records, got.short, got.fields, got.blank) == (4, [3, 5], [299, 44], [])

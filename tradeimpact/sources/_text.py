@@ -306,9 +306,10 @@ def count_fields(
 ) -> FieldCounts:
     """Count the fields of every record (the header is record 1) and keep those not ``width``.
 
-    One pass over the bytes with numpy, a block of :data:`_BLOCK` bytes at a time: positions of
-    line feeds and separators; in a block that holds a ``"``, those inside a quoted field (odd
-    number of quotes before them since the record began; doubled quotes cancel out) are dropped,
+    One pass over the bytes with numpy, a block of :data:`_BLOCK` bytes at a time: the
+    separators of each record summed between its line feeds; in a block that holds a ``"``, line feeds and
+    separators inside a quoted field (odd number of quotes before them since the record began;
+    doubled quotes cancel out) are dropped,
     so a quoted separator or line break does not count and a record spans its quoted line
     breaks, as polars reads it. A record counted short that holds a quote is counted again by
     :mod:`csv` (a quote inside an unquoted field is a plain character there and in polars). A
@@ -339,16 +340,25 @@ def count_fields(
                 block = b"".join(more)
             buffer = tail + block if tail else block
         array = np.frombuffer(buffer, dtype=np.uint8)
-        ends = np.flatnonzero(array == 10)
-        seps = np.flatnonzero(array == sep)
-        if b'"' in buffer:
-            quotes = np.flatnonzero(array == 34)
-            ends = ends[(np.searchsorted(quotes, ends) & 1) == 0]
-            seps = seps[(np.searchsorted(quotes, seps) & 1) == 0]
+        is_end = array == 10
+        is_sep = array == sep
+        if b'"' in buffer:  # inside a quoted field: an odd number of quotes before
+            outside = (np.cumsum(array == 34, dtype=np.int32) & 1) == 0
+            is_end &= outside
+            is_sep &= outside
+        ends = np.flatnonzero(is_end)
         if ends.size == 0:
             tail = buffer
             continue
-        counts = np.diff(np.searchsorted(seps, ends), prepend=0) + 1
+        # separators of each record: sums over [previous end + 1, next start); the buffer starts
+        # a record; the last sum also covers the tail, whose separators are taken off. In uint8
+        # (wrapping at 256) when the header has fewer than 256 fields: a short row's count is
+        # then exact; only a long row's may wrap, and the scan flags long rows itself
+        starts = np.concatenate(([0], ends[:-1] + 1))
+        wide = np.int32 if width >= 256 else np.uint8
+        counts = np.add.reduceat(is_sep.view(np.uint8), starts, dtype=wide).astype(np.int64)
+        counts[-1] -= int(np.count_nonzero(is_sep[int(ends[-1]) :]))
+        counts += 1
         for i in np.flatnonzero(counts != width).tolist():
             start = int(ends[i - 1]) + 1 if i else 0
             record = buffer[start : int(ends[i])]
