@@ -19,7 +19,8 @@ Inference: the analytic covariance (``vcov``, CR1 by unit by default) gives ``st
 ``method``, ``size_check()``):
 
 * ``inference=None`` (default): with at most :data:`FEW_TREATED` (5) treated units, the
-  studentized randomization test (``"ri_t"`` below), because with one or few treated units CR1
+  studentized randomization test (``"ri_t"`` below; scale ``"pre_sd"`` with one treated unit,
+  ``"pre_var_model"`` with 2-5), because with one or few treated units CR1
   rejects a true null 60-90% of the time and the coefficient tests (RI, Conley-Taber) are wrong
   when the treated unit's noise differs from the controls' (``reports/size.md``); CR1 stays in
   ``pvalues``/``conf_int()`` and is printed beside it. More treated units (or a design without
@@ -28,7 +29,7 @@ Inference: the analytic covariance (``vcov``, CR1 by unit by default) gives ``st
 * ``"wild"``: restricted wild cluster bootstrap (:mod:`tradeimpact.inference.wild_bootstrap`);
 * ``"ri"``: coefficient randomization inference, placebo-in-space, exactly as before
   (:mod:`tradeimpact.inference.randomization`);
-* ``"ri_t"``: studentized randomization inference, ``ri={"scale": "pre_sd" | "cr1"}``
+* ``"ri_t"``: studentized randomization inference, ``ri={"scale": "pre_sd" | "cr1" | "pre_var_model"}``
   (:mod:`tradeimpact.inference.studentized`; MacKinnon & Webb 2020);
 * ``"conley_taber"`` and ``"conley_taber_fp"`` (Ferman & Pinto 2019 correction;
   ``conley_taber={"group_sizes": column}``) (:mod:`tradeimpact.inference.conley_taber`).
@@ -729,23 +730,26 @@ DEFAULT_PROJECTION_LIMIT = 50_000_000
 
 
 def several_treated_caveat(n_treated: int) -> str:
-    """What the studentized headline does not control with 2-5 treated units (else "").
+    """What the default studentized headline with 2-5 treated units does not control (else "").
 
-    Its scale is each assignment's own pre-period residual s.d., but a placebo estimate also
-    carries the noise of the actually treated units, which sit among its controls. With one
-    treated unit among 20 that share is small (size 4.5-5% whatever its noise,
-    ``reports/size.md``); with several it is not: in the issue-10 design with 3 of 20 units
-    treated (an independent Monte Carlo through ``did()``, 150-200 replications; the same in
-    closed form with 1,000) the test rejected a true null at 5% in about 17% of draws when the
-    treated units were 1/3 as noisy as the controls, and in under 1% when 3x as noisy.
+    With several treated units the default scale is ``"pre_var_model"`` (t over the s.e.
+    modelled from each unit's pre-period residual variance, the treated units outside a placebo
+    assignment left out of its sample; :mod:`tradeimpact.inference.studentized`). Closed-form
+    Monte Carlo of issue 10 (20 units x 60 periods, AR(1) 0.5, 2,000 replications each, checked
+    against the public function in ``tests/test_studentized_several_treated.py``), rejections of
+    a true null at 5% with the treated units 3x / 2x / 1x / 1/3 as noisy as the controls:
+    2 treated 4.5 / 3.6 / 3.6 / 3.9 (exact level 4.74), 3 treated 4.0 / 3.2 / 5.0 / 5.0,
+    4 treated 3.8 / 2.9 / 4.4 / 5.8, 5 treated 2.5 / 2.5 / 3.4 / 4.8; the former ``pre_sd``
+    headline gave 0.1-1.9 (3x) and 9.9-20.3 (1/3).
     """
     if n_treated <= 1:
         return ""
     return (
-        f"{n_treated} treated units: the studentized test is near exact when their noise matches "
-        "the controls'; when it differs a placebo estimate also carries the treated units' noise "
-        "(Monte Carlo, 3 of 20 treated: ~17% rejections at 5% when they are 1/3 as noisy, <1% "
-        "when 3x); read it with the size check (result.size_check())"
+        f"{n_treated} treated units: t over the s.e. modelled from each unit's pre-period "
+        "variance, placebos estimated without the other treated units; Monte Carlo (20 units, "
+        "2-5 treated, noise 1/3x to 3x the controls'): 2.5-5.8% rejections at 5%, conservative "
+        "(2.5-3.6%) when the treated units are noisier; read it with the size check "
+        "(result.size_check())"
     )
 
 
@@ -798,6 +802,11 @@ def default_headline(
         try:
             ctx = placebo_context(res, est, unit, time, post, treat, ddd, fe_list, controls,
                                   weights)  # fmt: skip
+            if 2 <= n_treated < est[unit].n_unique() / 2 and "scale" not in options:
+                # several treated units: t over the s.e. modelled from the pre-period variances,
+                # the treated units outside each placebo left out of its sample (issue 10; it
+                # needs more than 2 x n_treated units)
+                options = {**options, "scale": "pre_var_model"}
             r = run_placebo_method(ctx, "ri_t", options)
         except (ModelSpecError, np.linalg.LinAlgError) as exc:
             why = f"studentized randomization inference not available here ({exc})"
