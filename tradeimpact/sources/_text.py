@@ -220,7 +220,7 @@ def locate_bad_utf8(path: Path) -> tuple[int, int] | None:
     return None
 
 
-#: the field named by a problem of the whole row (extra fields, a truncated last line)
+#: the field named by a problem of the whole row (extra or missing fields, a truncated last line)
 ROW_FIELD = "(row)"
 #: the column that receives the fields beyond the header's (null on a well-formed row)
 EXTRA_COLUMN = "__extra_fields"
@@ -409,7 +409,8 @@ class Delimited:
 
     ``frame`` holds the header's columns (text unless ``numbers`` typed them), ``_line`` (the
     1-based line of the row) and :data:`EXTRA_COLUMN`; ``checks`` are the whole-row checks
-    (extra fields, a truncated last line) to put first among the reader's checks.
+    (a truncated last line, extra fields, an empty line, missing fields, in that order) to put
+    first among the reader's checks.
     """
 
     names: list[str]
