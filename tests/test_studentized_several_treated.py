@@ -107,8 +107,9 @@ def test_size_under_unit_specific_noise(k: int) -> None:
 
 
 def test_five_treated_is_not_liberal() -> None:
-    """With 5 of 20 treated the test is conservative when they are noisier (2,000 reps: 2.5% at
-    3x and 2x, 3.4% at 1x, 4.8% at 1/3); it must never over-reject beyond the MC error."""
+    """With 5 of 20 treated the test is conservative when they are noisier (benchmarks/size.py,
+    5,000 reps: 2.0% at 3x, 2.6% at 2x, 4.1% at 1x, 5.2% at 1/3); it must not over-reject
+    beyond the Monte Carlo error."""
     reps, k = 500, 5
     level = math.floor(0.05 * math.comb(N, k)) / math.comb(N, k)
     tol = 3 * math.sqrt(level * (1 - level) / reps)

@@ -38,11 +38,12 @@ Statistic of assignment ``p`` (the set ``S_p`` of units given the treatment ``1[
   estimated; the actual one uses every other unit as a control. The test is approximate (the
   leave-out makes the samples differ, so it is not exact even with exchangeable units; the
   assignments that share treated units with the actual one are correlated with it): Monte Carlo
-  of issue 10 (20 x 60, AR(1) 0.5, 2,000 replications each, treated units 3x / 2x / 1x / 1/3 as
-  noisy): 2 treated 4.5 / 3.6 / 3.6 / 3.9%, 3 treated 4.0 / 3.2 / 5.0 / 5.0%, 4 treated
-  3.8 / 2.9 / 4.4 / 5.8%, 5 treated 2.5 / 2.5 / 3.4 / 4.8% (``pre_sd``: 0.1-1.9% at 3x,
-  9.9-20.3% at 1/3); ``tests/test_studentized_several_treated.py``. The scale and ``beta_p(tau) =
-  beta_p - tau c_p`` are as in ``pre_sd``, so the interval is the same exact inversion.
+  of issue 10 (``benchmarks/size.py``: 20 x 60, AR(1) 0.5, 5,000 replications per cell, treated
+  units 3x / 2x / 1x / 1/3 as noisy): 2 treated 3.9 / 4.3 / 5.0 / 3.9%, 3 treated
+  4.4 / 4.2 / 4.6 / 4.1%, 4 treated 2.8 / 3.3 / 4.2 / 5.0%, 5 treated 2.0 / 2.6 / 4.1 / 5.2%
+  (``pre_sd``: 0.0-2.0% at 3x, 9.1-21.8% at 1/3); ``tests/test_studentized_several_treated.py``.
+  The scale and ``beta_p(tau) = beta_p - tau c_p`` are as in ``pre_sd``, so the interval is
+  the same exact inversion.
 
 P-value (two-sided, the actual assignment included): ``p = #{p : |t_p| >= |t|} / P``, ties within
 a relative ``1e-9`` counted against the null; exact (``p_fraction``) when all ``C(N, |S|)``

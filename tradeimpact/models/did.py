@@ -735,21 +735,22 @@ def several_treated_caveat(n_treated: int) -> str:
     With several treated units the default scale is ``"pre_var_model"`` (t over the s.e.
     modelled from each unit's pre-period residual variance, the treated units outside a placebo
     assignment left out of its sample; :mod:`tradeimpact.inference.studentized`). Closed-form
-    Monte Carlo of issue 10 (20 units x 60 periods, AR(1) 0.5, 2,000 replications each, checked
-    against the public function in ``tests/test_studentized_several_treated.py``), rejections of
-    a true null at 5% with the treated units 3x / 2x / 1x / 1/3 as noisy as the controls:
-    2 treated 4.5 / 3.6 / 3.6 / 3.9 (exact level 4.74), 3 treated 4.0 / 3.2 / 5.0 / 5.0,
-    4 treated 3.8 / 2.9 / 4.4 / 5.8, 5 treated 2.5 / 2.5 / 3.4 / 4.8; the former ``pre_sd``
-    headline gave 0.1-1.9 (3x) and 9.9-20.3 (1/3).
+    Monte Carlo of issue 10 (``benchmarks/size.py``, 20 units x 60 periods, AR(1) 0.5, 5,000
+    replications per cell, checked against the public function in
+    ``tests/test_studentized_several_treated.py``), rejections of a true null at 5% with the
+    treated units 3x / 2x / 1x / 1/3 as noisy as the controls: 2 treated 3.9 / 4.3 / 5.0 / 3.9
+    (exact level 4.74), 3 treated 4.4 / 4.2 / 4.6 / 4.1, 4 treated 2.8 / 3.3 / 4.2 / 5.0,
+    5 treated 2.0 / 2.6 / 4.1 / 5.2; the former ``pre_sd`` headline gave 0.0-2.0 (3x) and
+    9.1-21.8 (1/3).
     """
     if n_treated <= 1:
         return ""
     return (
         f"{n_treated} treated units: t over the s.e. modelled from each unit's pre-period "
         "variance, placebos estimated without the other treated units; Monte Carlo (20 units, "
-        "2-5 treated, noise 1/3x to 3x the controls'): 2.5-5.8% rejections at 5%, conservative "
-        "(2.5-3.6%) when the treated units are noisier; read it with the size check "
-        "(result.size_check())"
+        "noise 1/3x to 3x the controls'): 3.9-5.0% rejections at 5% with 2-3 treated, 2.0-5.2% "
+        "with 4-5 (conservative when the treated units are noisier); read it with the size "
+        "check (result.size_check())"
     )
 
 
@@ -802,7 +803,7 @@ def default_headline(
         try:
             ctx = placebo_context(res, est, unit, time, post, treat, ddd, fe_list, controls,
                                   weights)  # fmt: skip
-            if 2 <= n_treated < est[unit].n_unique() / 2 and "scale" not in options:
+            if 2 <= n_treated < est[ctx.unit].n_unique() / 2 and "scale" not in options:
                 # several treated units: t over the s.e. modelled from the pre-period variances,
                 # the treated units outside each placebo left out of its sample (issue 10; it
                 # needs more than 2 x n_treated units)
