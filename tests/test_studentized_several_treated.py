@@ -148,3 +148,20 @@ def test_too_few_units_for_leave_out_is_an_error() -> None:
     df = pl.DataFrame({"y": e.ravel(), "u": u, "t": t, "post": (t >= T0).astype(float)})
     with pytest.raises(ModelSpecError, match="more than 2 x 3 units"):
         sri(df, "y", "u", "t", [0, 1, 2], "post", scale="pre_var_model")
+
+
+def test_did_keeps_pre_sd_when_too_few_units_for_the_leave_out() -> None:
+    from tradeimpact.models.did import did
+
+    rng = np.random.default_rng(5)
+    e = _errors(rng, 1, np.ones(N))[0][:6]
+    u = np.repeat(np.arange(6), T)
+    t = np.tile(np.arange(T), 6)
+    df = pl.DataFrame(
+        {"y": e.ravel(), "u": u, "t": t, "post": (t >= T0).astype(float),
+         "treat": (u < 3).astype(float)}
+    )  # fmt: skip
+    res = did(df, "y", "treat", "post", "u", time="t", outcome="level")
+    ref = sri(df, "y", "u", "t", [0, 1, 2], "post", scale="pre_sd")
+    assert res.headline.p_fraction == ref.p_fraction
+    assert res.headline.conf_int(0.95) == pytest.approx(ref.conf_int(0.95), rel=1e-9)
