@@ -725,7 +725,8 @@ def headline_sentences(case: ReportCase) -> list[str]:
     for o in ("log_quantity", "log_value", "ppml_value"):
         r = _row(case.main, case.design, o)
         if r is not None and r.get("p_fraction"):
-            what = f"{case.design.capitalize()}-side DiD ({o.replace('_', ' ')}, {freq_word})"
+            label = "PPML, value in levels" if o.startswith("ppml") else o.replace("_", " ")
+            what = f"{case.design.capitalize()}-side DiD ({label}, {freq_word})"
             out.append(_headline_sentence(r, what))
     return out
 

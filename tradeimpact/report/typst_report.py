@@ -72,8 +72,9 @@ def table_source(table: Table, small: bool = True) -> str:
         if title:
             lines.append(f"    table.cell(colspan: {k}, emph({_cell(title)})),")
         for r in rows:
-            # no line breaks inside numbers and intervals: non-breaking spaces after the stub
-            cells = [r[0], *(c.replace(" ", "\u00a0") for c in r[1:])]
+            # no line breaks inside numbers and intervals: non-breaking spaces after the stub;
+            # a wide table may break an interval after its comma (else columns overlap)
+            cells = [r[0], *(c if wide else c.replace(" ", "\u00a0") for c in r[1:])]
             lines.append("    " + ", ".join(_cell(c) for c in cells) + ",")
         lines.append("    table.hline(stroke: 0.3pt),")
     for r in table.footer:
