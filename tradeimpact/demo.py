@@ -569,6 +569,18 @@ the Mar-May 2011 earthquake; a price premium; China's under-recording of exports
 Oct-Nov 2010; diversion to other suppliers) are in `SYNTHETIC_TRUE_EFFECTS.json`; the report
 puts them beside the estimates (a recovery check on every build).
 
+## REAL data: `real/`
+
+`real/BACI_magnets_850511_CHN_exports_2002-2024.csv` is REAL: China's annual exports of HS 850511
+(permanent magnets) by importer, 2002-2024, values from CEPII BACI HS02/HS17 V202601 (Etalab Open
+Licence 2.0), extracted by `analysis/make_real_extract.py` from
+`../shared/data/real/critmat-atlas-comtrade-baci/magnets_850511_flows_2002_2026.csv` (source,
+licence, the intermediate repository and commit, and the caveats in `real/SOURCES.md`: each year
+keeps only each importer's top-6 suppliers and each exporter's top-6 customers; 2025, provisional,
+and 2026, a modelled nowcast, are left out). The mapping file beside it gives the GenericReader
+arguments. The report's first part estimates the 2010 episode on it
+(`analysis/events/magnets_2010_real.toml`); nothing made from it is labelled synthetic.
+
 ## Published figures (real)
 
 `published/*.csv`: monthly figures quoted in the press, typed by hand from
