@@ -56,10 +56,12 @@ def _fit_both(kind: str, fml: str, data: pd.DataFrame, vcov: Any) -> tuple[Any, 
         # pyfixest warns about dropped singletons / collinear columns; the numbers are compared
         warnings.simplefilter("ignore")
         if kind == "feols":
-            ref = pf.feols(fml, data=data, vcov=vcov, fixef_tol=1e-12)
+            ref = pf.feols(fml, data=data, vcov=vcov, demeaner=pf.MapDemeaner(fixef_tol=1e-12))
             ours = ti.feols(fml, data, vcov=vcov, fixef_tol=1e-12)
         else:
-            ref = pf.fepois(fml, data=data, vcov=vcov, fixef_tol=1e-12, iwls_tol=1e-12)
+            ref = pf.fepois(
+                fml, data=data, vcov=vcov, demeaner=pf.MapDemeaner(fixef_tol=1e-12), iwls_tol=1e-12
+            )
             ours = ti.fepois(fml, data, vcov=vcov, fixef_tol=1e-12, iwls_tol=1e-12)
     return ref, ours
 
@@ -127,7 +129,12 @@ def test_missing_values_and_log_domain_as_pyfixest(panel: pd.DataFrame) -> None:
         ours = ti.feols("log(y) ~ x1 | f1", d, vcov={"CRV1": "f1"}, fixef_tol=1e-12)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # pyfixest's own note on the dropped rows
-        ref = pf.feols("log(y) ~ x1 | f1", data=d, vcov={"CRV1": "f1"}, fixef_tol=1e-12)
+        ref = pf.feols(
+            "log(y) ~ x1 | f1",
+            data=d,
+            vcov={"CRV1": "f1"},
+            demeaner=pf.MapDemeaner(fixef_tol=1e-12),
+        )
     _assert_same(ref, ours)
     assert ours.nobs == 2000 - 5
     assert ours.dropped["missing"] == 5
@@ -160,7 +167,10 @@ def test_i_with_several_reference_levels_equals_explicit_dummies() -> None:
     for nm, lv in zip(names, levels, strict=True):
         b[nm] = (b["time_to_treatment"] == lv).astype(float)
     ref = pf.feols(
-        f"y ~ x1 + {' + '.join(names)} | id + year", data=b, vcov={"CRV1": "id"}, fixef_tol=1e-12
+        f"y ~ x1 + {' + '.join(names)} | id + year",
+        data=b,
+        vcov={"CRV1": "id"},
+        demeaner=pf.MapDemeaner(fixef_tol=1e-12),
     )
     assert list(ours.params.index) == ["x1", *(f"time_to_treatment::{lv}" for lv in levels)]
     np.testing.assert_allclose(ours.params.to_numpy(), ref.coef().to_numpy(), rtol=COEF_RTOL)
@@ -338,7 +348,12 @@ def test_import_is_lazy_and_exports() -> None:
 
 def test_twoway_string_is_fixest_first_two_fixed_effects(panel: pd.DataFrame) -> None:
     ours = ti.feols("y ~ x1 | unit + time", panel, vcov="twoway")
-    ref = pf.feols("y ~ x1 | unit + time", data=panel, vcov={"CRV1": "unit+time"}, fixef_tol=1e-12)
+    ref = pf.feols(
+        "y ~ x1 | unit + time",
+        data=panel,
+        vcov={"CRV1": "unit+time"},
+        demeaner=pf.MapDemeaner(fixef_tol=1e-12),
+    )
     np.testing.assert_allclose(ours.std_errors.to_numpy(), ref.se().to_numpy(), rtol=SE_RTOL)
     assert ours.n_clusters == {"unit": 100, "time": 20}
 
@@ -346,7 +361,13 @@ def test_twoway_string_is_fixest_first_two_fixed_effects(panel: pd.DataFrame) ->
 def test_weights_equal_pyfixest(panel: pd.DataFrame) -> None:
     d = panel.assign(w=np.random.default_rng(5).uniform(0.5, 2.0, len(panel)))
     for vcov in ("hetero", {"CRV1": "f1"}):
-        ref = pf.feols("y ~ x1 + x2 | f1 + time", data=d, vcov=vcov, weights="w", fixef_tol=1e-12)
+        ref = pf.feols(
+            "y ~ x1 + x2 | f1 + time",
+            data=d,
+            vcov=vcov,
+            weights="w",
+            demeaner=pf.MapDemeaner(fixef_tol=1e-12),
+        )
         ours = ti.feols("y ~ x1 + x2 | f1 + time", d, vcov=vcov, weights="w", fixef_tol=1e-12)
         _assert_same(ref, ours)
 

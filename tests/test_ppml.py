@@ -186,7 +186,12 @@ def test_equals_pyfixest(seed: int, ours: object, theirs: object) -> None:
         res = ppml(d, "y", ["x1", "x2"], ["exp", "imp", "year"], vcov=ours)  # type: ignore[arg-type]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ref = pf.fepois("y ~ x1 + x2 | exp + imp + year", data=d, vcov=theirs, fixef_tol=1e-10)
+        ref = pf.fepois(
+            "y ~ x1 + x2 | exp + imp + year",
+            data=d,
+            vcov=theirs,
+            demeaner=pf.MapDemeaner(fixef_tol=1e-10),
+        )
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), atol=1e-6, rtol=0)
     np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), atol=1e-5, rtol=0)
     assert res.nobs == ref._N
@@ -221,7 +226,7 @@ def test_conf_int_and_pvalues_normal_as_pyfixest(ours: object, theirs: object) -
             data=d,
             vcov=theirs,
             iwls_tol=1e-12,
-            fixef_tol=1e-13,
+            demeaner=pf.MapDemeaner(fixef_tol=1e-13),
         )
     assert res.df_inference is None
     for level in (0.95, 0.90):
@@ -249,7 +254,7 @@ def test_weights_offset_equal_pyfixest() -> None:
             weights="w",
             offset="off",
             vcov="hetero",
-            fixef_tol=1e-10,
+            demeaner=pf.MapDemeaner(fixef_tol=1e-10),
         )
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), atol=1e-6, rtol=0)
     np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), atol=1e-5, rtol=0)
@@ -309,7 +314,10 @@ def test_regressor_separation(method: str) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = pf.fepois(
-            "y ~ x1 + x2 | exp + imp + year", data=rest, vcov={"CRV1": "cl"}, fixef_tol=1e-10
+            "y ~ x1 + x2 | exp + imp + year",
+            data=rest,
+            vcov={"CRV1": "cl"},
+            demeaner=pf.MapDemeaner(fixef_tol=1e-10),
         )
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), atol=1e-6, rtol=0)
     assert res.nobs == ref._N

@@ -33,7 +33,12 @@ def test_refits_equal_pyfixest_and_own_se_closed_form() -> None:
         pdf["D"] = ((pdf["unit"] == a) & (pdf["post"] == 1)).astype(float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = pf.fepois("y ~ D | unit + period", pdf, iwls_tol=1e-12, fixef_tol=1e-13)
+            ref = pf.fepois(
+                "y ~ D | unit + period",
+                pdf,
+                iwls_tol=1e-12,
+                demeaner=pf.MapDemeaner(fixef_tol=1e-13),
+            )
         got = ri.placebo.filter(pl.col("assignment") == str(a))
         assert got["estimate"][0] == pytest.approx(float(ref.coef()["D"]), abs=1e-8)
         # own-unit sandwich = delta method of the pre/post log ratio from the unit's residuals
@@ -55,7 +60,11 @@ def test_refits_equal_pyfixest_and_own_se_closed_form() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         ref = pf.fepois(
-            "y ~ D | unit + period", pdf, vcov={"CRV1": "unit"}, iwls_tol=1e-12, fixef_tol=1e-13
+            "y ~ D | unit + period",
+            pdf,
+            vcov={"CRV1": "unit"},
+            iwls_tol=1e-12,
+            demeaner=pf.MapDemeaner(fixef_tol=1e-13),
         )
     assert ri.cr1_std_error == pytest.approx(float(ref.se()["D"]), rel=1e-6)
     assert ri.cr1_pvalue == pytest.approx(float(ref.pvalue()["D"]), abs=1e-8)
@@ -182,7 +191,12 @@ def test_product_panel_cell_and_product_period_effects() -> None:
         pdf["D"] = ((pdf["imp"] == a) & (pdf["post"] == 1)).astype(float)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            ref = pf.fepois("y ~ D | imp^prod + prod^t", pdf, iwls_tol=1e-12, fixef_tol=1e-13)
+            ref = pf.fepois(
+                "y ~ D | imp^prod + prod^t",
+                pdf,
+                iwls_tol=1e-12,
+                demeaner=pf.MapDemeaner(fixef_tol=1e-13),
+            )
         got = ri.placebo.filter(pl.col("assignment") == str(a))["estimate"][0]
         assert got == pytest.approx(float(ref.coef()["D"]), abs=1e-7)
     assert (ri.placebo["std_error"].to_numpy() > 0).all()

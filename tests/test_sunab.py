@@ -74,7 +74,12 @@ def test_sunab_equals_interaction_regression_in_pyfixest(base_stagg: pl.DataFram
             (pdf["year_treated"] == float(c)) & (pdf["year"] - pdf["year_treated"] == float(r))
         ).astype(float)
         cols.append(col)
-    m = pf.feols(f"y ~ {' + '.join(cols)} | id + year", pdf, vcov={"CRV1": "id"}, fixef_tol=1e-13)
+    m = pf.feols(
+        f"y ~ {' + '.join(cols)} | id + year",
+        pdf,
+        vcov={"CRV1": "id"},
+        demeaner=pf.MapDemeaner(fixef_tol=1e-13),
+    )
     np.testing.assert_allclose(raw.params.to_numpy(), m.coef().to_numpy(), rtol=1e-8)
     np.testing.assert_allclose(raw.std_errors.to_numpy(), m.se().to_numpy(), rtol=1e-7)
 
