@@ -10,7 +10,7 @@ import pytest
 import statsmodels.api as sm
 
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.cluster import (
+from tradeimpact.core.covariance import (
     fe_dof,
     is_nested,
     vcov_cluster,
@@ -162,7 +162,7 @@ def test_feols_matches_pyfixest(fe: list[str], vcov: object, weights: str | None
 def test_feols_matches_linearmodels(weighted: bool) -> None:
     """PanelOLS with entity and time effects: coefficients and clustered/DK covariances to 1e-8.
 
-    Mapping (stated in tradeimpact.inference.cluster): PanelOLS(..., auto_df=False,
+    Mapping (stated in tradeimpact.core.covariance): PanelOLS(..., auto_df=False,
     count_effects=False) with debiased=True, group_debias=True is our CR1 with k = regressors
     (two-way: G_df="conventional"); cov_type="kernel" with debiased=False is our Driscoll-Kraay
     with small_sample="none", same Bartlett bandwidth.

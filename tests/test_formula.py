@@ -22,7 +22,7 @@ from conftest import shared_path
 
 import tradeimpact as ti
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.cluster import vcov_cluster
+from tradeimpact.core.covariance import vcov_cluster
 from tradeimpact.models.formula import LogDomainWarning, parse_formula
 
 pf = pytest.importorskip("pyfixest")

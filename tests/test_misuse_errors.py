@@ -61,7 +61,7 @@ def test_event_study_one_cluster(panel: pl.DataFrame) -> None:
 
 
 def test_ppml_keyword_one_cluster(panel: pl.DataFrame) -> None:
-    # the shared covariance code (inference.cluster.vcov_cluster) raises; ppml does not pass
+    # the shared covariance code (core.covariance.vcov_cluster) raises; ppml does not pass
     # the column names to it, hence the generic variable name
     with pytest.raises(ModelSpecError, match="needs at least 2 clusters"):
         ti.ppml(panel, "cnt", ["post"], ["unit"], vcov={"CR1": "country"})

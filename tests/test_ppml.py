@@ -79,7 +79,7 @@ def test_agtpa_pair_fixed_effects(agtpa: pl.DataFrame) -> None:
     assert res.std_errors["rta"] == pytest.approx(0.1022, rel=0.02)
     assert res.converged
     # the replication's 0.1022 is the same sandwich with G/(G-1) alone (no (n-1)/(n-k), k = 828)
-    from tradeimpact.inference.cluster import vcov_cluster
+    from tradeimpact.core.covariance import vcov_cluster
 
     clusters = agtpa.filter(pl.Series(res.sample))["pair_id"].to_numpy()
     assert res.extra["k_dof"] == 828
@@ -397,8 +397,8 @@ def test_result_tables() -> None:
 
 
 def test_fast_fe_dof_equals_cluster_fe_dof() -> None:
-    """ppml's O(n) count of fixed-effect parameters equals inference.cluster.fe_dof."""
-    from tradeimpact.inference.cluster import fe_dof
+    """ppml's O(n) count of fixed-effect parameters equals core.covariance.fe_dof."""
+    from tradeimpact.core.covariance import fe_dof
     from tradeimpact.models.absorb import FixedEffects
     from tradeimpact.models.ppml import _fe_dof, _recode
 

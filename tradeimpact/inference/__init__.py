@@ -1,7 +1,7 @@
 """Inference with few treated units: cluster-robust, wild bootstrap, randomization (coefficient and
 studentized), Conley-Taber (with the Ferman-Pinto correction), headline selection and size checks."""
 
-from tradeimpact.inference.cluster import (
+from tradeimpact.core.covariance import (
     vcov_cluster,
     vcov_driscoll_kraay,
     vcov_hetero,
@@ -16,6 +16,7 @@ from tradeimpact.inference.headline import (
     size_check,
     size_check_panel,
 )
+from tradeimpact.inference.ppml_placebo import PPMLPlaceboResult, ppml_randomization_inference
 from tradeimpact.inference.randomization import (
     RandomizationResult,
     placebo_in_space,
@@ -30,6 +31,7 @@ from tradeimpact.inference.wild_bootstrap import WildBootstrapResult, wild_clust
 
 __all__ = [
     "ConleyTaberResult",
+    "PPMLPlaceboResult",
     "RandomizationResult",
     "SizeCheck",
     "StudentizedRandomizationResult",
@@ -39,6 +41,7 @@ __all__ = [
     "conley_taber_panel",
     "event_study_size_check",
     "placebo_in_space",
+    "ppml_randomization_inference",
     "pre_period_scales",
     "randomization_inference",
     "same_test",

@@ -294,7 +294,7 @@ def _cr1_quadratics(
     ``A_pg = sum w T** (y** - beta_p T**)``, ``B_pg = sum w T** (d** - c_p T**)``; the fixest
     factor ``G/(G-1) (n-1)/(n-K)`` (``K`` = 1 + controls + the non-nested fixed-effect levels).
     """
-    from tradeimpact.inference.cluster import fe_dof
+    from tradeimpact.core.covariance import fe_dof
 
     n = fit.y.size
     w = np.ones(n) if fit.w is None else fit.w

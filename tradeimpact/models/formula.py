@@ -51,8 +51,8 @@ import numpy.typing as npt
 import pandas as pd
 import polars as pl
 
+from tradeimpact.core.covariance import check_cluster_count
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.cluster import check_cluster_count
 from tradeimpact.models.linear import to_polars
 from tradeimpact.models.results import RegressionResult
 

@@ -7,7 +7,7 @@ Model::
 estimated by Frisch-Waugh-Lovell: ``y~ = M_D y`` and ``X~ = M_D X`` with the weighted
 within-transformation :func:`tradeimpact.models.absorb.demean` (alternating projections), then
 ``beta = (X~' W X~)^{-1} X~' W y~`` (Lovell 2008; Gaure 2013; Correia 2016 for singletons).
-Covariances come from :mod:`tradeimpact.inference.cluster` with scores ``s_i = w_i x~_i e_i``.
+Covariances come from :mod:`tradeimpact.core.covariance` with scores ``s_i = w_i x~_i e_i``.
 
 Sample handling, like fixest/pyfixest:
 
@@ -36,8 +36,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.cluster import (
+from tradeimpact.core.covariance import (
     SmallSample,
     check_cluster_count,
     fe_dof,
@@ -47,6 +46,7 @@ from tradeimpact.inference.cluster import (
     vcov_hetero,
     vcov_iid,
 )
+from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.results import RegressionResult
 
@@ -305,7 +305,7 @@ def fit_feols(
         t_count = n_clusters(vs.time)
         n_cl["time"] = t_count
         df_inf = t_count - 1
-        from tradeimpact.inference.cluster import default_bandwidth
+        from tradeimpact.core.covariance import default_bandwidth
 
         bw = default_bandwidth(t_count) if vs.bandwidth is None else vs.bandwidth
         label = f"Driscoll-Kraay (Bartlett, bandwidth {bw:g}, T={t_count})"

@@ -48,7 +48,7 @@ weighted demeaning by a sequential Cholesky test (a column is dropped when the p
 explained by the kept columns has weighted sum of squares below ``collin_tol`` times its own)
 and listed in ``dropped_regressors``.
 
-Covariances (:mod:`tradeimpact.inference.cluster`), with bread ``B = (X~' Omega X~)^{-1}`` and
+Covariances (:mod:`tradeimpact.core.covariance`), with bread ``B = (X~' Omega X~)^{-1}`` and
 scores ``s_i = omega_i e_i x~_i`` (``e`` the working residual; at convergence
 ``omega_i e_i = w_i (y_i - mu_i)``): ``"hetero"`` (HC1, ``n/(n-k)``), ``{"CR1": col}`` or
 ``{"CR1": [col1, col2]}`` (one- or two-way, ``G/(G-1) (n-1)/(n-k)``, two-way with
@@ -77,8 +77,8 @@ import pandas as pd
 import polars as pl
 from scipy.special import gammaln
 
+from tradeimpact.core.covariance import vcov_cluster, vcov_hetero
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.cluster import vcov_cluster, vcov_hetero
 from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.linear import CollinearityWarning
 from tradeimpact.models.results import RegressionResult
@@ -215,7 +215,7 @@ def _nested(codes: npt.NDArray[np.int64], size: int, cluster: npt.NDArray[np.int
 
 
 def _fe_dof(fe: FixedEffects | None, clusters: Sequence[npt.NDArray[np.int64]] = ()) -> int:
-    """The rule of :func:`tradeimpact.inference.cluster.fe_dof` (fixest "nested") in O(n).
+    """The rule of :func:`tradeimpact.core.covariance.fe_dof` (fixest "nested") in O(n).
 
     ``sum_g L_g - (G - 1)``, minus the levels of groupings nested in a cluster variable plus one
     per nested grouping. Re-implemented because ``fe_dof`` detects nesting with a row-wise

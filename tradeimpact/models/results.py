@@ -10,7 +10,7 @@ groupings), ``dropped`` (number of rows dropped, by reason: ``singletons``, ``mi
 describe the estimation.
 
 Headline inference. The analytic covariance (CR1, two-way, Driscoll-Kraay, HC1; see
-:mod:`tradeimpact.inference.cluster`) always gives ``std_errors``. When an estimator is called with
+:mod:`tradeimpact.core.covariance`) always gives ``std_errors``. When an estimator is called with
 ``inference="wild" | "ri" | "conley_taber"``, the resulting inference object is attached with
 :meth:`RegressionResult.attach_inference` and *replaces* the analytic p-value and interval of the
 coefficient(s) it tests in ``pvalues``, ``conf_int()`` and ``tidy()``; ``inference`` then names it
