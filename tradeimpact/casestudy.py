@@ -74,6 +74,7 @@ import numpy as np
 import polars as pl
 
 from tradeimpact.errors import ModelSpecError, TradeImpactError
+from tradeimpact.models.linear import CollinearityWarning
 from tradeimpact.panel import (
     Event,
     Panel,
@@ -792,9 +793,10 @@ def headline_size_check(
         if method == "ri_t":
             opts["scale"] = "pre_sd"
     with warnings.catch_warnings():
-        # a placebo date whose treatment the fixed effects absorb raises ModelSpecError after
-        # a CollinearityWarning; size_check_panel records that run in SizeCheck.skipped
-        warnings.simplefilter("ignore")
+        # Safe: a placebo date whose treatment the fixed effects absorb raises ModelSpecError
+        # after a CollinearityWarning, and size_check_panel records that run in
+        # SizeCheck.skipped (printed in the tables); only that warning is silenced.
+        warnings.simplefilter("ignore", CollinearityWarning)
         return size_check_panel(
             data, "y", ric["unit"], "period", ric["treated"], ric["post"], list(fe),
             method=method, options=opts, level=0.05, max_runs=runs,
@@ -829,12 +831,10 @@ def _fit_row(
     row: dict[str, Any] = {"design": design, "outcome": outcome, "variant": variant.name}
     notes: list[str] = []
     res: Any
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if outcome.startswith("ppml"):
-            res = ppml(data, "y", ["treat"], fe, vcov={"CR1": cluster})
-        else:
-            res = feols(data, "y", ["treat"], fe=fe, vcov={"CR1": cluster})
+    if outcome.startswith("ppml"):
+        res = ppml(data, "y", ["treat"], fe, vcov={"CR1": cluster})
+    else:
+        res = feols(data, "y", ["treat"], fe=fe, vcov={"CR1": cluster})
     store["results"][key] = res
     est = float(res.params["treat"])
     se = float(res.std_errors["treat"])
@@ -950,7 +950,10 @@ def _event_study(
         # y is already the log outcome of the panel: outcome="level" uses it as it is
         d = data.with_columns((pl.col("unit") == unit).cast(pl.Int8).alias("_es_treated"))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+            # Safe: with one placebo unit treated, the binned endpoints or event times that the
+            # fixed effects absorb are dropped exactly as in the actual fit (which warns once);
+            # only that warning is silenced.
+            warnings.simplefilter("ignore", CollinearityWarning)
             return event_study(
                 d, "y", "unit", "period", treated="_es_treated", event_date=ev, window=(lo, hi),
                 ref=ref, endpoints="bin", fe=fe, vcov={"CR1": "unit"}, outcome="level",
@@ -1050,9 +1053,7 @@ def _synth(
     }  # fmt: skip
     gap = placebos = None
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            sc = synth(data, "y_demeaned", "unit", "period", event.treated, first_post, seed=seed)
+        sc = synth(data, "y_demeaned", "unit", "period", event.treated, first_post, seed=seed)
     except ModelSpecError as exc:
         sc_row.update(estimate=None, p_method="", note=f"synthetic control not estimated: {exc}")
     else:
@@ -1077,10 +1078,8 @@ def _synth(
             placebos = sc.placebo_gaps.select(pl.col("time").alias("period"), "unit", "gap")
     rows.append(sc_row)
     for method, design in (("sdid", "sdid"), ("did", "synth_did")):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            res = synthdid(data, "y", "unit", "period", "treat", method=method,  # type: ignore[arg-type]
-                           vcov="placebo" if method == "sdid" else None, seed=seed)  # fmt: skip
+        res = synthdid(data, "y", "unit", "period", "treat", method=method,  # type: ignore[arg-type]
+                       vcov="placebo" if method == "sdid" else None, seed=seed)  # fmt: skip
         out[method] = res
         if design == "synth_did":
             continue

@@ -32,6 +32,7 @@ import polars as pl
 from scipy import stats
 
 from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.linear import CollinearityWarning
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -198,8 +199,9 @@ def size_check(
         if option_kw is not None:
             kw[option_kw] = options
         with warnings.catch_warnings():
-            # placebo fits drop absorbed lower-order terms, as the actual fit did
-            warnings.simplefilter("ignore")
+            # Safe: a placebo fit drops the same absorbed lower-order terms as the actual fit did
+            # (which warned the user once); only that warning is silenced, any other shows.
+            warnings.simplefilter("ignore", CollinearityWarning)
             fit = did(frame, post="_sc_post", treat="_sc_treat", inference=inference, **kw)
         return fit.headline_of(fit.effect)
 
@@ -395,7 +397,9 @@ def event_study_size_check(
     def run(frame: pl.DataFrame, tr_unit: Any, date_value: Any) -> list[tuple[int, float, float]]:
         frame = frame.with_columns((pl.col(unit) == tr_unit).cast(pl.Int8).alias("_sc_treated"))
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # placebo fits drop absorbed terms like the actual one
+            # Safe: a placebo fit drops the same absorbed event times as the actual fit did (which
+            # warned once); only that warning is silenced.
+            warnings.simplefilter("ignore", CollinearityWarning)
             fit = event_study(frame, args["y"], unit, time, treated="_sc_treated",
                               event_date=date_value, inference=inference, **call)  # fmt: skip
         out = []
