@@ -7,6 +7,7 @@ import email.utils
 import json
 import logging
 import os
+import re
 import time
 from pathlib import Path
 
@@ -242,7 +243,10 @@ def test_trickling_body_stops_at_the_deadline_of_each_attempt() -> None:
     assert "gave up after 3 attempts" in message
     assert "deadline of 0.5 s per attempt passed after" in message
     assert len(srv.seen) == 3 and len(sleeps) == 2  # retried with backoff like other faults
-    assert 1.5 <= elapsed < 2.5, elapsed  # 3 attempts x 0.5 s, not 3 x 5 s
+    # each attempt was cut before the ~5 s body ended: fewer bytes read than the body holds
+    read = int(re.search(r"passed after (\d+) bytes", message).group(1))  # type: ignore[union-attr]
+    assert read < len(body), (read, len(body))
+    assert elapsed < 10, elapsed  # 3 attempts at the 0.5 s deadline; without it 3 x 5 s
 
 
 @pytest.mark.parametrize("kind", ["trickled headers", "no answer"])
@@ -257,6 +261,8 @@ def test_slow_status_line_and_headers_stop_at_the_deadline(kind: str) -> None:
     listener = socket.create_server(("127.0.0.1", 0))
     stop = threading.Event()
 
+    sent: list[int] = []
+
     def serve(conn: socket.socket) -> None:
         with conn:
             conn.recv(65536)
@@ -265,6 +271,7 @@ def test_slow_status_line_and_headers_stop_at_the_deadline(kind: str) -> None:
                     return
                 with contextlib.suppress(OSError):
                     conn.sendall(bytes([byte]))
+                    sent.append(byte)
                 time.sleep(0.2)
             stop.wait(10)
 
@@ -290,7 +297,10 @@ def test_slow_status_line_and_headers_stop_at_the_deadline(kind: str) -> None:
     elapsed = time.monotonic() - t0
     assert "gave up after 2 attempts" in str(info.value)
     assert "deadline of 0.5 s per attempt passed before the body" in str(info.value)
-    assert 1.0 <= elapsed < 2.0, elapsed  # 2 attempts x 0.5 s, not 2 x 40 s of trickle
+    # the attempts ended at their deadlines, long before the server finished its headers
+    # (2 x 40 s of trickle): only a few of the header bytes were ever sent
+    assert len(sent) < len(head) // 4, (len(sent), len(head))
+    assert elapsed < 20, elapsed
 
 
 def test_trickling_body_within_the_deadline_is_read_whole() -> None:
