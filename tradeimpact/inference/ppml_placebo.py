@@ -71,7 +71,6 @@ import itertools
 import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any, Literal
 
 import numpy as np
@@ -79,6 +78,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.errors import ModelSpecError
+from tradeimpact.inference.randomization import AssignmentTest
 from tradeimpact.models.absorb import FixedEffects
 from tradeimpact.models.ppml import PPMLResult, _fe_columns, _group_codes, _irls, ppml
 
@@ -93,7 +93,7 @@ __all__ = ["PPMLPlaceboResult", "ppml_randomization_inference"]
 
 
 @dataclass
-class PPMLPlaceboResult:
+class PPMLPlaceboResult(AssignmentTest):
     """Randomization inference for a PPML effect: the actual statistic among its placebos.
 
     Attributes
@@ -136,15 +136,6 @@ class PPMLPlaceboResult:
     method: str = ""
     _refit: Any = field(default=None, repr=False)
     _ci_cache: dict[float, tuple[float, float] | None] = field(default_factory=dict, repr=False)
-
-    @property
-    def p_fraction(self) -> Fraction:
-        """The p-value as a fraction (exact when ``exact``)."""
-        return Fraction(self.p_numerator, self.p_denominator)
-
-    @property
-    def pvalue(self) -> float:
-        return self.p_numerator / self.p_denominator
 
     @property
     def tstat(self) -> float:

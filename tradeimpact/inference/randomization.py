@@ -367,8 +367,62 @@ class _UnitPlacebos:
         return np.asarray(direct - c_s.T @ g, dtype=np.float64)
 
 
+class AssignmentTest:
+    """What every placebo-assignment test result shares (coefficient RI, studentized RI, PPML).
+
+    Subclasses are dataclasses with ``p_numerator`` and ``p_denominator`` (the count of
+    assignments at least as extreme as the actual one, and of all assignments), ``estimate``,
+    ``method``, ``treated``, ``nobs``, ``exact``, ``rule`` and a ``conf_int(level)``.
+    """
+
+    p_numerator: int
+    p_denominator: int
+
+    @property
+    def p_fraction(self) -> Fraction:
+        """The p-value as a fraction (exact when ``exact``), the common name of the results."""
+        return Fraction(self.p_numerator, self.p_denominator)
+
+    @property
+    def pvalue(self) -> float:
+        return self.p_numerator / self.p_denominator
+
+    def _tidy_row(self, low: float, high: float, **extra: Any) -> pl.DataFrame:
+        """One row: estimate, ``extra`` columns, p-value (with its fraction), interval, method."""
+        res: Any = self
+        return pl.DataFrame(
+            {
+                "term": ["treatment"],
+                "estimate": [res.estimate],
+                **{k: [v] for k, v in extra.items()},
+                "p_value": [self.pvalue],
+                "p_fraction": [f"{self.p_numerator}/{self.p_denominator}"],
+                "conf_low": [low],
+                "conf_high": [high],
+                "n_assignments": [self.p_denominator],
+                "method": [res.method],
+            }
+        )
+
+    def _summary_text(self, title: str, estimate_line: str) -> str:
+        """The plain-text summary: title, treated units, estimate, p-value and its rule, interval."""
+        res: Any = self
+        low, high = res.conf_int()
+        kind = "exact (all assignments)" if res.exact else "random draws of assignments"
+        return "\n".join(
+            [
+                f"{title}, {kind}",
+                f"treated: {', '.join(map(str, res.treated))}   nobs: {res.nobs}",
+                estimate_line,
+                f"p-value: {self.p_numerator}/{self.p_denominator} = {self.pvalue:.4f}",
+                f"rule: {res.rule}",
+                f"95% interval (test inversion, constant effect): [{low:.6g}, {high:.6g}]",
+            ]
+        )
+
+
 @dataclass
-class RandomizationResult:
+class RandomizationResult(AssignmentTest):
     """Placebo-in-space randomization inference: the actual estimate within its placebo distribution.
 
     Attributes
@@ -401,18 +455,9 @@ class RandomizationResult:
     same_test_as: str | None = None
 
     @property
-    def p_fraction(self) -> Fraction:
-        """The p-value as a fraction (exact when ``exact``), the common name of the results."""
-        return Fraction(self.p_numerator, self.p_denominator)
-
-    @property
     def p_value(self) -> Fraction:
         """The p-value as an unreduced-by-display fraction ``p_numerator / p_denominator``."""
         return Fraction(self.p_numerator, self.p_denominator)
-
-    @property
-    def pvalue(self) -> float:
-        return self.p_numerator / self.p_denominator
 
     @property
     def params(self) -> pl.Series:
@@ -468,32 +513,12 @@ class RandomizationResult:
     def tidy(self) -> pl.DataFrame:
         """One row: estimate, p-value (with its fraction), interval, method."""
         low, high = self.conf_int()
-        return pl.DataFrame(
-            {
-                "term": ["treatment"],
-                "estimate": [self.estimate],
-                "p_value": [self.pvalue],
-                "p_fraction": [f"{self.p_numerator}/{self.p_denominator}"],
-                "conf_low": [low],
-                "conf_high": [high],
-                "n_assignments": [self.p_denominator],
-                "method": [self.method],
-            }
-        )
+        return self._tidy_row(low, high)
 
     def summary(self) -> str:
         """Plain-text summary stating the p-value rule."""
-        low, high = self.conf_int()
-        kind = "exact (all assignments)" if self.exact else "random draws of assignments"
-        return "\n".join(
-            [
-                f"Randomization inference (placebo-in-space), {kind}",
-                f"treated: {', '.join(map(str, self.treated))}   nobs: {self.nobs}",
-                f"estimate: {self.estimate:.6g}",
-                f"p-value: {self.p_numerator}/{self.p_denominator} = {self.pvalue:.4f}",
-                f"rule: {self.rule}",
-                f"95% interval (test inversion, constant effect): [{low:.6g}, {high:.6g}]",
-            ]
+        return self._summary_text(
+            "Randomization inference (placebo-in-space)", f"estimate: {self.estimate:.6g}"
         )
 
     def __str__(self) -> str:

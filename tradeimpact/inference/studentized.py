@@ -74,6 +74,7 @@ from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.randomization import (
     _FWL,
     TIE_RTOL,
+    AssignmentTest,
     _membership,
     _placebo_fit,
     _PlaceboFit,
@@ -85,7 +86,7 @@ Scale = Literal["pre_sd", "cr1", "pre_var_model"]
 
 
 @dataclass
-class StudentizedRandomizationResult:
+class StudentizedRandomizationResult(AssignmentTest):
     """Studentized randomization inference: the actual t among the placebo t statistics.
 
     Attributes
@@ -124,18 +125,9 @@ class StudentizedRandomizationResult:
     same_test_as: str | None = None
 
     @property
-    def p_fraction(self) -> Fraction:
-        """The p-value as a fraction (exact when ``exact``)."""
-        return Fraction(self.p_numerator, self.p_denominator)
-
-    @property
     def p_value(self) -> Fraction:
         """Alias of :attr:`p_fraction` (the name :class:`RandomizationResult` uses)."""
         return self.p_fraction
-
-    @property
-    def pvalue(self) -> float:
-        return self.p_numerator / self.p_denominator
 
     @property
     def placebo_statistics(self) -> FloatArray:
@@ -220,32 +212,11 @@ class StudentizedRandomizationResult:
     def tidy(self, level: float = 0.95) -> pl.DataFrame:
         """One row: estimate, statistic, p-value (with its fraction), interval, method."""
         low, high = self.conf_int(level)
-        return pl.DataFrame(
-            {
-                "term": ["treatment"],
-                "estimate": [self.estimate],
-                "statistic": [self.statistic],
-                "p_value": [self.pvalue],
-                "p_fraction": [f"{self.p_numerator}/{self.p_denominator}"],
-                "conf_low": [low],
-                "conf_high": [high],
-                "n_assignments": [self.p_denominator],
-                "method": [self.method],
-            }
-        )
+        return self._tidy_row(low, high, statistic=self.statistic)
 
     def summary(self) -> str:
-        low, high = self.conf_int()
-        kind = "exact (all assignments)" if self.exact else "random draws of assignments"
-        return "\n".join(
-            [
-                f"{self.method}, {kind}",
-                f"treated: {', '.join(map(str, self.treated))}   nobs: {self.nobs}",
-                f"estimate: {self.estimate:.6g}   statistic: {self.statistic:.4g}",
-                f"p-value: {self.p_numerator}/{self.p_denominator} = {self.pvalue:.4f}",
-                f"rule: {self.rule}",
-                f"95% interval (test inversion, constant effect): [{low:.6g}, {high:.6g}]",
-            ]
+        return self._summary_text(
+            self.method, f"estimate: {self.estimate:.6g}   statistic: {self.statistic:.4g}"
         )
 
     def __str__(self) -> str:
