@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 
-from tradeimpact.errors import ModelSpecError
 from tradeimpact.core.covariance import (
     fe_dof,
     is_nested,
@@ -18,6 +17,7 @@ from tradeimpact.core.covariance import (
     vcov_hetero,
     vcov_iid,
 )
+from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.linear import CollinearityWarning, feols
 
 TOL = 1e-8

@@ -21,8 +21,8 @@ import pytest
 from conftest import shared_path
 
 import tradeimpact as ti
-from tradeimpact.errors import ModelSpecError
 from tradeimpact.core.covariance import vcov_cluster
+from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.formula import LogDomainWarning, parse_formula
 
 pf = pytest.importorskip("pyfixest")
