@@ -314,10 +314,12 @@ def count_fields(
     breaks, as polars reads it. A record counted short that holds a quote is counted again by
     :mod:`csv` (a quote inside an unquoted field is a plain character there and in polars). A
     carriage return before the line feed is part of the last field (not a separator). A record
-    of blanks only is ``blank``. Records with more fields than ``width`` are not listed (the scan
+    of blanks only (spaces, tabs and CR other than the separator) is ``blank``. Records with more fields than ``width`` are not listed (the scan
     flags them itself, naming the first extra value).
     """
     sep = ord(separator)
+    # blank = only spaces, tabs and CR; a tab is a field separator, not a blank, in a TSV file
+    blanks = b" \t\r".replace(bytes([sep]), b"")
     short: list[int] = []
     fields: list[int] = []
     blank: list[int] = []
@@ -366,7 +368,7 @@ def count_fields(
             n = int(counts[i])
             if n > width:
                 continue
-            if not record.strip(b" \t\r"):
+            if not record.strip(blanks):
                 if line > 1:
                     blank.append(line)
                 continue
