@@ -198,7 +198,7 @@ def test_fed_from_an_event_study_result(ehec_event_study: tuple[np.ndarray, np.n
     names = [f"year::{y}:D" for y in years]
     es = EventStudyResult(
         names=names,
-        coef=b,
+        beta=b,
         cov_matrix=s,
         nobs=344,
         vcov_type="CR1 clustered by stfips",

@@ -114,7 +114,7 @@ def test_from_an_event_study_result() -> None:
     b = np.array([0.01, -0.02, 0.0, 0.1, 0.2])
     es = EventStudyResult(
         names=names,
-        coef=b,
+        beta=b,
         cov_matrix=s,
         nobs=100,
         vcov_type="CR1",

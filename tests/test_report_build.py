@@ -130,7 +130,7 @@ def make_case(name: str, synthetic: bool, seed: int = 3) -> ReportCase:
         regressions={
             "log quantity": RegressionResult(
                 names=["treat_post"],
-                coef=np.array([ri.estimate]),
+                beta=np.array([ri.estimate]),
                 cov_matrix=np.array([[0.01]]),
                 nobs=panel.height,
                 vcov_type="CR1 by unit",

@@ -37,7 +37,7 @@ def two_results() -> tuple[object, RegressionResult]:
     cov = resid @ resid / (n - 3) * np.linalg.inv(xmat.T @ xmat)
     rr = RegressionResult(
         names=["const", "treat_post", "z_var"],
-        coef=beta,
+        beta=beta,
         cov_matrix=cov,
         nobs=n,
         vcov_type="iid",

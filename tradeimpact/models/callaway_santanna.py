@@ -145,7 +145,7 @@ class CSAggregate(RegressionResult):
         psi = np.column_stack([influence, component_influence])
         return cls(
             names=["overall", *[f"{label}={k}" for k in keys]],
-            coef=np.concatenate([[overall], components["att"].to_numpy().astype(float)])
+            beta=np.concatenate([[overall], components["att"].to_numpy().astype(float)])
             if components.height
             else np.array([overall]),
             cov_matrix=psi.T @ psi / n**2,
@@ -597,7 +597,7 @@ def att_gt(
     ]
     res = CallawaySantAnnaResult(
         names=labels,
-        coef=table["att"].to_numpy().astype(float),
+        beta=table["att"].to_numpy().astype(float),
         cov_matrix=psi.T @ psi / n**2,
         nobs=n * nT,
         vcov_type=VCOV_TYPE,

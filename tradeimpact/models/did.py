@@ -395,7 +395,7 @@ def did(
 
 _RESULT_FIELDS = (
     "names",
-    "coef",
+    "beta",
     "cov_matrix",
     "nobs",
     "vcov_type",

@@ -415,7 +415,7 @@ def _twfe(
     event_terms = {e: nm for e, nm in zip(times, names, strict=True) if nm in res.names}
     out = EventStudyResult(
         names=res.names,
-        coef=res.coef,
+        beta=res.beta,
         cov_matrix=res.cov_matrix,
         nobs=res.nobs,
         vcov_type=res.vcov_type,
@@ -439,7 +439,7 @@ def _twfe(
         for p in post:
             wv_[out.names.index(p)] = 1 / len(post)
         out.aggregate = {
-            "post_mean": float(wv_ @ out.coef),
+            "post_mean": float(wv_ @ out.beta),
             "post_mean_se": float(np.sqrt(wv_ @ out.cov_matrix @ wv_)),
         }
     return out
@@ -477,7 +477,7 @@ def _cs(
     simple = res.aggregate("simple")
     out = EventStudyResult(
         names=names,
-        coef=att,
+        beta=att,
         cov_matrix=sigma,
         nobs=est.height,
         vcov_type="influence function, clustered by unit (did::aggte)",

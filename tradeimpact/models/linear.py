@@ -331,7 +331,7 @@ def fit_feols(
     design = LinearDesign(y_t, x_t, kept_names, ws, fes, keep, vs.clusters, bread, coef, resid)
     return RegressionResult(
         names=kept_names,
-        coef=coef,
+        beta=coef,
         cov_matrix=cov,
         nobs=n,
         vcov_type=label,

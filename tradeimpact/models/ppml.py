@@ -615,7 +615,7 @@ def ppml(
     loglik0 = float(np.sum(wts * (yv * np.log(y_bar) - y_bar - gammaln(yv + 1))))
     return PPMLResult(
         names=names,
-        coef=fit["beta"],
+        beta=fit["beta"],
         cov_matrix=cov,
         nobs=n,
         vcov_type=vcov_type,

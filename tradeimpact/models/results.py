@@ -86,6 +86,35 @@ def _interval(obj: Any, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _select_names(
+    names: list[str],
+    keep: str | Sequence[str] | None,
+    drop: str | Sequence[str] | None,
+    exact_match: bool,
+) -> list[str]:
+    """The coefficient names that ``keep`` selects and ``drop`` removes (pyfixest's rule).
+
+    Patterns are regular expressions (``re.search``) unless ``exact_match``; the result is in
+    the order of the ``keep`` patterns, then of the model. No match raises a ModelSpecError.
+    """
+    import re
+
+    def as_list(x: str | Sequence[str] | None) -> list[str]:
+        return [x] if isinstance(x, str) else list(x or [])
+
+    def hit(pattern: str, name: str) -> bool:
+        return name == pattern if exact_match else re.search(pattern, name) is not None
+
+    keeps, drops = as_list(keep), as_list(drop)
+    chosen = names if not keeps else [n for k in keeps for n in names if hit(k, n)]
+    chosen = list(dict.fromkeys(n for n in chosen if not any(hit(d, n) for d in drops)))
+    if not chosen:
+        raise ModelSpecError(
+            f"no coefficient matches keep={keeps} / drop={drops}; the coefficients are {names}"
+        )
+    return chosen
+
+
 @dataclass
 class AttachedInference:
     """An inference method attached to one coefficient (see :meth:`RegressionResult.attach_inference`)."""
@@ -295,8 +324,8 @@ class RegressionResult:
     ----------
     names : list of str
         Coefficient names (the kept regressors, in order).
-    coef : array (k,)
-        Estimates.
+    beta : array (k,)
+        Estimates (``coef()`` gives them labelled, as in pyfixest).
     cov : array (k, k)
         Covariance matrix of the estimates (from ``vcov_type``).
     nobs : int
@@ -322,7 +351,7 @@ class RegressionResult:
     """
 
     names: list[str]
-    coef: FloatArray
+    beta: FloatArray
     cov_matrix: FloatArray
     nobs: int
     vcov_type: str
@@ -338,19 +367,19 @@ class RegressionResult:
     headlines: dict[str, Headline] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        self.coef = np.asarray(self.coef, dtype=np.float64).ravel()
+        self.beta = np.asarray(self.beta, dtype=np.float64).ravel()
         self.cov_matrix = np.asarray(self.cov_matrix, dtype=np.float64).reshape(
-            self.coef.size, self.coef.size
+            self.beta.size, self.beta.size
         )
         self.names = list(self.names)
-        if len(self.names) != self.coef.size:
+        if len(self.names) != self.beta.size:
             raise ValueError("names and coefficients differ in length")
 
     # -- labelled estimates -------------------------------------------------------------------
     @property
     def params(self) -> pd.Series:
         """Estimated coefficients, labelled."""
-        return pd.Series(self.coef, index=self.names, name="parameter")
+        return pd.Series(self.beta, index=self.names, name="parameter")
 
     @property
     def cov(self) -> pd.DataFrame:
@@ -368,7 +397,7 @@ class RegressionResult:
     def tstats(self) -> pd.Series:
         """``params / std_errors``."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return pd.Series(self.coef / self.std_errors.to_numpy(), index=self.names, name="tstat")
+            return pd.Series(self.beta / self.std_errors.to_numpy(), index=self.names, name="tstat")
 
     def _crit(self, level: float) -> float:
         q = 0.5 + level / 2
@@ -391,7 +420,7 @@ class RegressionResult:
         c = self._crit(level)
         se = self.std_errors.to_numpy()
         return pd.DataFrame(
-            {"lower": self.coef - c * se, "upper": self.coef + c * se}, index=self.names
+            {"lower": self.beta - c * se, "upper": self.beta + c * se}, index=self.names
         )
 
     @property
@@ -412,6 +441,46 @@ class RegressionResult:
         for term, inf in self.attached.items():
             ci.loc[term, ["lower", "upper"]] = inf.conf_int(level)
         return ci
+
+    # -- pyfixest's accessors -------------------------------------------------------------------
+    # The same numbers as ``params``/``std_errors``/``tstats``/``pvalues``/``conf_int`` under
+    # pyfixest's names, so a pyfixest script runs unchanged (tests/test_pyfixest_script.py).
+    def coef(self) -> pd.Series:
+        """The estimates, labelled (pyfixest's ``coef()``; the same as ``params``)."""
+        return self.params.rename("Estimate")
+
+    def se(self) -> pd.Series:
+        """Standard errors (pyfixest's ``se()``; the same as ``std_errors``)."""
+        return self.std_errors.rename("Std. Error")
+
+    def tstat(self) -> pd.Series:
+        """t statistics (pyfixest's ``tstat()``; the same as ``tstats``)."""
+        return self.tstats.rename("t value")
+
+    def pvalue(self) -> pd.Series:
+        """p-values (pyfixest's ``pvalue()``; the same as ``pvalues``)."""
+        return self.pvalues.rename("Pr(>|t|)")
+
+    def confint(
+        self,
+        alpha: float = 0.05,
+        keep: str | Sequence[str] | None = None,
+        drop: str | Sequence[str] | None = None,
+        exact_match: bool = False,
+    ) -> pd.DataFrame:
+        """Confidence intervals at level ``1 - alpha`` (pyfixest's ``confint()``).
+
+        Columns ``"2.5%"`` and ``"97.5%"`` (named after ``alpha``), the same numbers as
+        ``conf_int(1 - alpha)``. ``keep`` / ``drop`` select coefficients by regular expression
+        (or by name with ``exact_match=True``), as in pyfixest.
+        """
+        if not 0.0 < alpha < 1.0:
+            raise ModelSpecError(f"alpha must be in (0, 1), not {alpha!r}")
+        ci = self.conf_int(1.0 - alpha)
+        names = _select_names(list(ci.index), keep, drop, exact_match)
+        lo, hi = f"{100 * alpha / 2:g}%", f"{100 * (1 - alpha / 2):g}%"
+        out = ci.loc[names].rename(columns={"lower": lo, "upper": hi})
+        return out[[lo, hi]]
 
     # -- inference bookkeeping ------------------------------------------------------------------
     def attach_inference(self, term: str, method: str, result: Any) -> None:
@@ -495,7 +564,7 @@ class RegressionResult:
         return pl.DataFrame(
             {
                 "term": self.names,
-                "estimate": self.coef,
+                "estimate": self.beta,
                 "std_error": self.std_errors.to_numpy(),
                 "statistic": self.tstats.to_numpy(),
                 "p_value": self.pvalues.to_numpy(),
@@ -524,7 +593,7 @@ class RegressionResult:
         available, else of the chi-square.
         """
         idx = [self.names.index(t) for t in terms]
-        b = self.coef[idx] - (np.zeros(len(idx)) if values is None else np.asarray(values, float))
+        b = self.beta[idx] - (np.zeros(len(idx)) if values is None else np.asarray(values, float))
         v = self.cov_matrix[np.ix_(idx, idx)]
         stat = float(b @ np.linalg.pinv(v) @ b)
         q = len(idx)
@@ -707,7 +776,7 @@ class EventStudyResult(RegressionResult):
         idx = [self.names.index(self.event_terms[e]) for e in times]
         return (
             np.asarray(times, dtype=float),
-            self.coef[idx].copy(),
+            self.beta[idx].copy(),
             self.cov_matrix[np.ix_(idx, idx)].copy(),
         )
 

@@ -145,7 +145,7 @@ def sunab_fit(
             w_rows.append(row)
             out_names.append(cn)
     w = np.vstack(w_rows)
-    coef = w @ raw.coef
+    coef = w @ raw.beta
     cov = w @ raw.cov_matrix @ w.T
     # overall ATT over r >= 0
     att_w = np.zeros(len(raw.names))
@@ -155,11 +155,11 @@ def sunab_fit(
     tot = sum(counts.get(cr, 0) for cr, _ in post_cells)
     for cr, nm in post_cells:
         att_w[pos[nm]] = counts.get(cr, 0) / tot
-    att = float(att_w @ raw.coef)
+    att = float(att_w @ raw.beta)
     att_se = float(np.sqrt(att_w @ raw.cov_matrix @ att_w))
     res = EventStudyResult(
         names=out_names,
-        coef=coef,
+        beta=coef,
         cov_matrix=cov,
         nobs=raw.nobs,
         vcov_type=raw.vcov_type,

@@ -263,7 +263,7 @@ class SynthDIDResult(RegressionResult):
 
     @property
     def att(self) -> float:
-        return float(self.coef[0])
+        return float(self.beta[0])
 
     def trajectories(self) -> pl.DataFrame:
         """Per period: treated mean, synthetic control (``omega``-weighted controls) and the gap."""
@@ -464,7 +464,7 @@ def synthdid(
 
     return SynthDIDResult(
         names=["att"],
-        coef=np.array([tau]),
+        beta=np.array([tau]),
         cov_matrix=np.array([[se**2]]),
         nobs=int(ymat.size),
         vcov_type=se_label,
