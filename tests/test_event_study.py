@@ -236,7 +236,7 @@ def test_staggered_estimators() -> None:
     sa = event_study(
         data, "y", "u", "t", treat_date="g", window=None, estimator="sunab", outcome="level"
     )
-    assert sa.aggregate is not None and sa.aggregate["ATT"] == pytest.approx(-1.0, abs=0.2)
+    assert sa.aggregates is not None and sa.aggregates["ATT"] == pytest.approx(-1.0, abs=0.2)
     cs = event_study(
         data, "y", "u", "t", treat_date="g", window=(-4, 4), estimator="cs", outcome="level"
     )

@@ -20,9 +20,9 @@ def base_stagg() -> pl.DataFrame:
 def test_sunab_att_with_x1(base_stagg: pl.DataFrame) -> None:
     """feols(y ~ x1 + sunab(year_treated, year) | id + year); summary(agg = "att"), CR1 by id."""
     res = sunab(base_stagg, "y", "year_treated", "year", "id", controls=["x1"])
-    assert res.aggregate is not None
-    assert res.aggregate["ATT"] == pytest.approx(-1.133749, abs=1e-6)
-    assert res.aggregate["ATT_se"] == pytest.approx(0.205070, abs=1e-5)
+    assert res.aggregates is not None
+    assert res.aggregates["ATT"] == pytest.approx(-1.133749, abs=1e-6)
+    assert res.aggregates["ATT_se"] == pytest.approx(0.205070, abs=1e-5)
     assert res.params["x1"] == pytest.approx(0.994678, abs=1e-6)
     assert res.std_errors["x1"] == pytest.approx(0.018378, abs=1e-5)
     assert res.n_clusters == {"id": 95}

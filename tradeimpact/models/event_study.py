@@ -438,7 +438,7 @@ def _twfe(
         wv_ = np.zeros(len(out.names))
         for p in post:
             wv_[out.names.index(p)] = 1 / len(post)
-        out.aggregate = {
+        out.aggregates = {
             "post_mean": float(wv_ @ out.beta),
             "post_mean_se": float(np.sqrt(wv_ @ out.cov_matrix @ wv_)),
         }
@@ -490,7 +490,7 @@ def _cs(
         event_terms={int(k): nm for k, nm in zip(e, names, strict=True)},
         ref=ref,
         freq=freq,
-        aggregate={
+        aggregates={
             "ATT": float(np.asarray(simple.params)[0]),
             "ATT_se": float(np.asarray(simple.std_errors)[0]),
         },

@@ -747,7 +747,7 @@ class EventStudyResult(RegressionResult):
     pretrend: WaldTest | None = None
     freq: str = ""
     event_date: Any = None
-    aggregate: Mapping[str, float] | None = None
+    aggregates: Mapping[str, float] | None = None
 
     @property
     def event_times(self) -> list[int]:

@@ -79,7 +79,7 @@ def sunab_fit(
     -------
     EventStudyResult
         Names ``e::r`` for the aggregated relative periods, then the controls;
-        ``aggregate = {"ATT": ..., "ATT_se": ...}``; ``extra["interactions"]`` is the raw fit.
+        ``aggregates = {"ATT": ..., "ATT_se": ...}``; ``extra["interactions"]`` is the raw fit.
     """
     n = y.size
     treated = np.isfinite(cohort)
@@ -180,7 +180,7 @@ def sunab_fit(
         event_terms=event_terms,
         ref=int(ref_p[0]),
         freq=freq,
-        aggregate={"ATT": att, "ATT_se": att_se},
+        aggregates={"ATT": att, "ATT_se": att_se},
     )
     pre = [event_terms[e] for e in sorted(event_terms) if e < 0]
     res.pretrend = res.wald_test(pre) if pre else None
@@ -207,7 +207,7 @@ def sunab(
     outside the observed periods, e.g. 10000 as in fixest's ``base_stagg``); ``period`` an integer
     period. All relative periods observed are estimated except ``ref_p`` (no binning; use
     :func:`tradeimpact.models.event_study` with ``estimator="sunab"`` for a window and bins).
-    Returns the aggregated event-time coefficients and ``aggregate["ATT"]`` (see module docstring).
+    Returns the aggregated event-time coefficients and ``aggregates["ATT"]`` (see module docstring).
     """
     from tradeimpact.models.event_study import event_study
 
