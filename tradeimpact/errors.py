@@ -37,3 +37,11 @@ class SourceFormatError(TradeImpactError):
 
 class ModelSpecError(TradeImpactError, ValueError):
     """An estimator was given a panel or specification it cannot estimate (with the reason)."""
+
+
+class TradeImpactWarning(UserWarning):
+    """Base class of every warning raised by tradeimpact.
+
+    The test run turns these into errors unless a test expects them (``pytest.warns``), so a
+    warning the package raises is always either asserted or a failure (pyproject.toml).
+    """
