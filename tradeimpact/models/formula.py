@@ -52,8 +52,8 @@ import pandas as pd
 import polars as pl
 
 from tradeimpact.core.covariance import check_cluster_count
+from tradeimpact.core.frame import numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.linear import to_polars
 from tradeimpact.models.results import RegressionResult
 
 __all__ = [
@@ -413,7 +413,6 @@ def _check_types(frame: pl.DataFrame, parsed: ParsedFormula) -> None:
     unless its entries are numbers written as text or it mixes numbers with text such as
     ``"n/a"``: those are misuse and raise, naming the column.
     """
-    from tradeimpact.models.linear import numeric_column
 
     lhs_cols = [c for c in _bare_terms(parsed.lhs) if c in frame.columns]
     if _NAME.match(parsed.lhs) and parsed.lhs in frame.columns:

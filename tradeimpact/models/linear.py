@@ -26,7 +26,6 @@ tested against pyfixest ``feols`` and linearmodels ``PanelOLS`` in ``tests/test_
 
 from __future__ import annotations
 
-import difflib
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -46,6 +45,9 @@ from tradeimpact.core.covariance import (
     vcov_hetero,
     vcov_iid,
 )
+from tradeimpact.core.frame import check_columns as check_columns
+from tradeimpact.core.frame import numeric_column as numeric_column
+from tradeimpact.core.frame import to_polars as to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.results import RegressionResult
@@ -356,110 +358,6 @@ def fit_feols(
 # frame layer
 # ---------------------------------------------------------------------------------------------
 VcovArg = str | Mapping[str, Any]
-
-
-def _mixed_object_column(pdf: Any) -> tuple[str, int, object] | None:
-    """The first object column of a pandas frame that mixes numbers and text.
-
-    Returns ``(column, row, value)`` of its first entry that is text while the column also holds
-    numbers (``"n/a"`` in a numeric column), or None.
-    """
-    import pandas as pd
-
-    for col in pdf.columns:
-        s = pdf[col]
-        if s.dtype != object:
-            continue
-        vals = s.dropna()
-        is_num = vals.map(
-            lambda v: isinstance(v, int | float | np.number) and not isinstance(v, bool)
-        )
-        if is_num.any() and not is_num.all():
-            pos = int(np.flatnonzero(~is_num.to_numpy())[0])
-            return str(col), int(pd.Index(s.index).get_loc(vals.index[pos])), vals.iloc[pos]
-    return None
-
-
-def to_polars(data: Any) -> pl.DataFrame:
-    """A polars DataFrame from a polars (lazy) or pandas frame.
-
-    A pandas object column that mixes numbers and text (``"n/a"`` among floats), which pyarrow
-    cannot convert, raises :class:`ModelSpecError` naming the column, the row and the value.
-    """
-    if isinstance(data, pl.LazyFrame):
-        return data.collect()
-    if isinstance(data, pl.DataFrame):
-        return data
-    try:
-        import pandas as pd
-    except ImportError as exc:  # pragma: no cover - pandas is a dependency
-        raise ModelSpecError("data must be a polars or pandas DataFrame") from exc
-    if isinstance(data, pd.DataFrame):
-        pdf = data.reset_index(drop=True)
-        try:
-            return pl.from_pandas(pdf)
-        except (ValueError, TypeError) as err:  # pyarrow's ArrowInvalid / ArrowTypeError
-            bad = _mixed_object_column(pdf)
-            if bad is None:
-                raise ModelSpecError(f"cannot convert the pandas frame: {err}") from err
-            col, row, value = bad
-            raise ModelSpecError(
-                f"column {col!r} (dtype object) mixes numbers and text: row {row} holds "
-                f"{value!r}; use NaN/None for a missing value (pd.to_numeric(df[{col!r}], "
-                f"errors='coerce')) or convert the column to one type"
-            ) from err
-    raise ModelSpecError(f"data must be a polars or pandas DataFrame, not {type(data).__name__}")
-
-
-def check_columns(frame: pl.DataFrame, columns: Sequence[str | None]) -> None:
-    """Raise :class:`ModelSpecError` naming any column absent from ``frame``.
-
-    The message suggests the closest column names (``difflib``) for a misspelling.
-    """
-    missing = [c for c in columns if c is not None and c not in frame.columns]
-    if missing:
-        hints = []
-        for c in missing:
-            close = difflib.get_close_matches(c, frame.columns, n=3, cutoff=0.5)
-            if close:
-                hints.append(f"{c!r}: did you mean {' or '.join(repr(m) for m in close)}?")
-        raise ModelSpecError(
-            f"column(s) {', '.join(repr(c) for c in missing)} not in the data"
-            + (f" ({'; '.join(hints)})" if hints else "")
-            + f" (columns: {', '.join(frame.columns)})"
-        )
-
-
-def numeric_column(frame: pl.DataFrame, column: str, role: str = "regressor") -> FloatArray:
-    """Column ``column`` of ``frame`` as float64, or :class:`ModelSpecError` if it is not numeric.
-
-    Numeric and Boolean columns are converted (nulls become NaN). A text, categorical or other
-    column raises an error naming the column, its role (``"outcome"``, ``"regressor"``,
-    ``"weights"``) and its dtype, with a hint: cast it when it holds numbers as text, or the
-    first entries that are not numbers (such as ``"n/a"``), which should be nulls.
-    """
-    s = frame[column]
-    if s.dtype.is_numeric() or s.dtype == pl.Boolean:
-        return np.asarray(s.cast(pl.Float64).to_numpy(), dtype=np.float64)
-    hint = ""
-    if s.dtype in (pl.String, pl.Categorical, pl.Enum):
-        text = s.cast(pl.String)
-        num = text.str.strip_chars().cast(pl.Float64, strict=False)
-        bad_mask = text.is_not_null() & num.is_null()
-        bad = text.filter(bad_mask).unique(maintain_order=True).head(3).to_list()
-        if not bad:
-            hint = (
-                f": it holds numbers as text; cast it first, "
-                f"e.g. pl.col({column!r}).cast(pl.Float64)"
-            )
-        else:
-            row = int(np.flatnonzero(bad_mask.to_numpy())[0])
-            hint = (
-                f": it holds text such as {', '.join(repr(b) for b in bad)} (first at row {row}); "
-                "make missing values null (e.g. pl.col(c).cast(pl.Float64, strict=False)) or "
-                "encode a categorical variable as dummies or fixed effects"
-            )
-    raise ModelSpecError(f"{role} column {column!r} must be numeric, not {s.dtype}{hint}")
 
 
 def resolve_vcov(

@@ -73,11 +73,11 @@ from typing import Any
 
 import numpy as np
 import numpy.typing as npt
-import pandas as pd
 import polars as pl
 from scipy.special import gammaln
 
 from tradeimpact.core.covariance import vcov_cluster, vcov_hetero
+from tradeimpact.core.frame import to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.linear import CollinearityWarning
@@ -127,16 +127,6 @@ class PPMLResult(RegressionResult):
 
 # --------------------------------------------------------------------------------------------
 # input handling
-
-
-def _as_polars(data: Any) -> pl.DataFrame:
-    if isinstance(data, pl.LazyFrame):
-        return data.collect()
-    if isinstance(data, pl.DataFrame):
-        return data
-    if isinstance(data, pd.DataFrame):
-        return pl.from_pandas(data)
-    raise ModelSpecError(f"data must be a polars or pandas frame, not {type(data).__name__}")
 
 
 def _fe_columns(spec: str | Sequence[str]) -> tuple[str, list[str]]:
@@ -422,7 +412,7 @@ def ppml(
     -------
     PPMLResult
     """
-    df = _as_polars(data)
+    df = to_polars(data)
     n_input = df.height
     x_exprs = [pl.col(v) if isinstance(v, str) else v for v in x]
     x_names = [e.meta.output_name() for e in x_exprs]

@@ -45,6 +45,7 @@ import pandas as pd
 import polars as pl
 from scipy import optimize
 
+from tradeimpact.core.frame import to_polars
 from tradeimpact.errors import ModelSpecError
 
 FloatArray = npt.NDArray[np.float64]
@@ -258,14 +259,6 @@ class SynthResult:
         return ax
 
 
-def _as_polars(data: Any) -> pl.DataFrame:
-    if isinstance(data, pl.LazyFrame):
-        return data.collect()
-    if isinstance(data, pl.DataFrame):
-        return data
-    return pl.from_pandas(data)
-
-
 def synth(
     data: Any,
     y: str,
@@ -312,7 +305,7 @@ def synth(
     -------
     SynthResult
     """
-    df = _as_polars(data)
+    df = to_polars(data)
     needed = {y, unit, time}
     for p in predictors or []:
         needed.add(p if isinstance(p, str) else p[0])

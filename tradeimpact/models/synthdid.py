@@ -52,6 +52,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.frame import to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
 
@@ -314,9 +315,7 @@ def _panel(
     data: Any, y: str, unit: str, time: str, treated: str
 ) -> tuple[FloatArray, list[Any], list[Any], int, int]:
     """Balanced ``Y`` (controls first, then treated; periods in order), units, times, N0, T0."""
-    if isinstance(data, pl.LazyFrame):
-        data = data.collect()
-    df = data if isinstance(data, pl.DataFrame) else pl.from_pandas(data)
+    df = to_polars(data)
     missing = [c for c in (y, unit, time, treated) if c not in df.columns]
     if missing:
         raise ModelSpecError(f"columns not in the data: {missing}")
