@@ -84,75 +84,8 @@ from tradeimpact.panel import (
     not_data,
     period_start,
 )
-
-#: The columns of :attr:`CaseStudy.main` that the report's tables read (issue 5's table).
-RESULT_COLUMNS: tuple[str, ...] = (
-    "design",
-    "outcome",
-    "variant",
-    "estimate",
-    "ci_low",
-    "ci_high",
-    "ci_method",
-    "p_value",
-    "p_method",
-    "cr1_se",
-    "nobs",
-    "true_effect",
-)
-
-#: Columns of :attr:`CaseStudy.main`, in order: :data:`RESULT_COLUMNS` and the details.
-MAIN_COLUMNS: tuple[str, ...] = (
-    *RESULT_COLUMNS,
-    "p_fraction",
-    "n_placebos",
-    "cr1_p_value",
-    "ct_low",
-    "ct_high",
-    "zeros_dropped",
-    "note",
-    "headline",
-    "size_k",
-    "size_n",
-    "size_kinds",
-    "size_check",
-    "ri_p_value",
-    "ri_p_fraction",
-    "ri_low",
-    "ri_high",
-    "same_test",
-)
-MAIN_SCHEMA: dict[str, Any] = {
-    "design": pl.String,
-    "outcome": pl.String,
-    "variant": pl.String,
-    "estimate": pl.Float64,
-    "ci_low": pl.Float64,
-    "ci_high": pl.Float64,
-    "ci_method": pl.String,
-    "p_value": pl.Float64,
-    "p_method": pl.String,
-    "cr1_se": pl.Float64,
-    "nobs": pl.Int64,
-    "true_effect": pl.Float64,
-    "p_fraction": pl.String,
-    "n_placebos": pl.Int64,
-    "cr1_p_value": pl.Float64,
-    "ct_low": pl.Float64,
-    "ct_high": pl.Float64,
-    "zeros_dropped": pl.Int64,
-    "note": pl.String,
-    "headline": pl.String,
-    "size_k": pl.Int64,
-    "size_n": pl.Int64,
-    "size_kinds": pl.String,
-    "size_check": pl.String,
-    "ri_p_value": pl.Float64,
-    "ri_p_fraction": pl.String,
-    "ri_low": pl.Float64,
-    "ri_high": pl.Float64,
-    "same_test": pl.String,
-}
+from tradeimpact.schema import MAIN_COLUMNS, MAIN_SCHEMA
+from tradeimpact.schema import RESULT_COLUMNS as RESULT_COLUMNS  # re-exported (issue 5 table)
 
 REPO = Path(__file__).resolve().parents[1]
 TRUE_EFFECTS_FILE = "SYNTHETIC_TRUE_EFFECTS.json"

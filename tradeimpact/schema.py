@@ -11,6 +11,11 @@ columns; units are converted once, at ingest, and never again:
 
 Lineage columns ``source_file`` (file name as given) and ``source_line`` (1-based line or record
 number in that file) let every stored or quarantined row be traced back to its input.
+
+The case studies' results table (one row per design, outcome and variant: what
+:mod:`tradeimpact.casestudy` produces and :mod:`tradeimpact.report.tables` reads) is described here
+too (:data:`RESULT_COLUMNS`, :data:`MAIN_COLUMNS`, :data:`MAIN_SCHEMA`), so that the tables need not
+load the case-study machinery to know its columns.
 """
 
 from __future__ import annotations
@@ -68,3 +73,57 @@ QUARANTINE_SCHEMA: dict[str, pl.DataType] = {
 def empty_flows() -> pl.DataFrame:
     """An empty frame with the canonical schema."""
     return pl.DataFrame(schema=FLOW_SCHEMA)
+
+
+#: The columns of ``CaseStudy.main`` that the report's tables read (issue 5's table).
+RESULT_COLUMNS: tuple[str, ...] = (
+    "design",
+    "outcome",
+    "variant",
+    "estimate",
+    "ci_low",
+    "ci_high",
+    "ci_method",
+    "p_value",
+    "p_method",
+    "cr1_se",
+    "nobs",
+    "true_effect",
+)
+
+#: Column name -> polars dtype of ``CaseStudy.main``, in order: :data:`RESULT_COLUMNS`, then the
+#: details (the exact randomization fraction, the size check, the secondary tests, notes).
+MAIN_SCHEMA: dict[str, pl.DataType] = {
+    "design": pl.String(),
+    "outcome": pl.String(),
+    "variant": pl.String(),
+    "estimate": pl.Float64(),
+    "ci_low": pl.Float64(),
+    "ci_high": pl.Float64(),
+    "ci_method": pl.String(),
+    "p_value": pl.Float64(),
+    "p_method": pl.String(),
+    "cr1_se": pl.Float64(),
+    "nobs": pl.Int64(),
+    "true_effect": pl.Float64(),
+    "p_fraction": pl.String(),
+    "n_placebos": pl.Int64(),
+    "cr1_p_value": pl.Float64(),
+    "ct_low": pl.Float64(),
+    "ct_high": pl.Float64(),
+    "zeros_dropped": pl.Int64(),
+    "note": pl.String(),
+    "headline": pl.String(),
+    "size_k": pl.Int64(),
+    "size_n": pl.Int64(),
+    "size_kinds": pl.String(),
+    "size_check": pl.String(),
+    "ri_p_value": pl.Float64(),
+    "ri_p_fraction": pl.String(),
+    "ri_low": pl.Float64(),
+    "ri_high": pl.Float64(),
+    "same_test": pl.String(),
+}
+
+#: Columns of ``CaseStudy.main``, in order (the keys of :data:`MAIN_SCHEMA`).
+MAIN_COLUMNS: tuple[str, ...] = tuple(MAIN_SCHEMA)

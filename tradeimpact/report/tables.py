@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from tradeimpact.casestudy import RESULT_COLUMNS
+from tradeimpact.schema import RESULT_COLUMNS
 
 #: fixest's default significance codes: ``***`` p < 0.01, ``**`` p < 0.05, ``*`` p < 0.1.
 SIGNIF: tuple[tuple[float, str], ...] = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
