@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tradeimpact.models.absorb import FixedEffects, demean
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 
 
 def _dummy_residuals(x: np.ndarray, groups: list[np.ndarray], w: np.ndarray) -> np.ndarray:

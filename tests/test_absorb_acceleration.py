@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tradeimpact.models.absorb as ab
-from tradeimpact.models.absorb import FixedEffects, demean
+import tradeimpact.core.fixed_effects as ab
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 
 
 def _low_mobility(n_workers: int = 400, spells: int = 8, seed: int = 0) -> FixedEffects:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import polars as pl
-import pyarrow as pa
 import pytest
 
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
@@ -60,4 +59,3 @@ def test_numeric_column_refuses_text() -> None:
         numeric_column(df, "t")
     out = numeric_column(df, "b")
     assert out[:2].tolist() == [1.0, 0.0] and np.isnan(out[2])
-    assert isinstance(pa.table({"a": [1]}), pa.Table)

@@ -397,25 +397,29 @@ def test_result_tables() -> None:
 
 
 def test_fast_fe_dof_equals_cluster_fe_dof() -> None:
-    """ppml's O(n) count of fixed-effect parameters equals core.covariance.fe_dof."""
-    from tradeimpact.core.covariance import fe_dof
-    from tradeimpact.models.absorb import FixedEffects
-    from tradeimpact.models.ppml import _fe_dof, _recode
+    """The O(n) subset and fe_dof on coded fixed effects equal the label-based definitions."""
+    from tradeimpact.core.fixed_effects import FixedEffects, fe_dof
 
     d = _panel(13)
     fe = FixedEffects.from_columns([d["exp"], d["imp"], d["year"], d["exp"] * 100 + d["imp"]])
     keep = np.random.default_rng(0).random(len(d)) < 0.8
-    sub = _recode(fe, keep)
-    ref_sub = fe.subset(keep)
+    sub = fe.subset(keep)
+    ref_sub = FixedEffects.from_columns([fe.codes[keep, g] for g in range(fe.n_groupings)])
     np.testing.assert_array_equal(sub.codes, ref_sub.codes)
-    codes = [sub.codes[:, g] for g in range(sub.n_groupings)]
+    labels = [d[c].to_numpy()[keep] for c in ("exp", "imp", "year")] + [
+        (d["exp"] * 100 + d["imp"]).to_numpy()[keep]
+    ]
     for cl in (
         [],
         [d["exp"].to_numpy()[keep]],
         [d["cl"].to_numpy()[keep], d["exp"].to_numpy()[keep]],
     ):
-        dense = [np.unique(c, return_inverse=True)[1] for c in cl]
-        assert _fe_dof(sub, dense) == fe_dof(codes, cl)
+        assert fe_dof(sub, cl) == fe_dof(labels, cl)
+    # the count by hand: exp and exp x imp are nested in exp clusters -> one level each
+    n_exp, n_imp, n_year = (np.unique(a).size for a in labels[:3])
+    n_pair = np.unique(labels[3]).size
+    assert fe_dof(sub, []) == n_exp + n_imp + n_year + n_pair - 3
+    assert fe_dof(sub, [labels[0]]) == 1 + n_imp + n_year + 1 - 3
 
 
 def test_log_of_gravity_table3() -> None:

@@ -19,7 +19,7 @@ Driscoll-Kraay         Newey-West of ``h_t = sum_{i in t} s_i``    ``1`` (or ``n
 
 ``k`` is the number of parameters the caller counts for the degrees-of-freedom correction: the
 regressors plus the fixed-effect parameters that are *not* nested in a cluster variable (fixest's
-``fixef.K = "nested"``, pyfixest's ``k_fixef = "nonnested"``; see :func:`fe_dof`).
+``fixef.K = "nested"``, pyfixest's ``k_fixef = "nonnested"``; see :func:`tradeimpact.core.fixed_effects.fe_dof`).
 
 Conventions of the references these match (tests/test_cluster.py):
 
@@ -54,6 +54,9 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+# one copy of the fixed-effect parameter count; re-exported (callers import it from here)
+from tradeimpact.core.fixed_effects import fe_dof as fe_dof
+from tradeimpact.core.fixed_effects import is_nested as is_nested
 from tradeimpact.errors import ModelSpecError
 
 FloatArray = npt.NDArray[np.float64]
@@ -282,36 +285,3 @@ def vcov_driscoll_kraay(
         gamma = h[j:].T @ h[:-j]
         meat += w[j] * (gamma + gamma.T)
     return _sym(_k_factor(n, k, small_sample) * b @ meat @ b)
-
-
-def is_nested(inner: npt.ArrayLike, outer: npt.ArrayLike) -> bool:
-    """True when every group of ``inner`` lies within a single group of ``outer``."""
-    ci, co = _codes(inner), _codes(outer)
-    if ci.size == 0:
-        return True
-    # O(n): the outer group of each inner group's first row must be that of all its rows
-    first = np.empty(int(ci.max()) + 1, dtype=np.int64)
-    first[ci[::-1]] = co[::-1]  # later writes win: row order reversed, so the first row wins
-    return bool(np.array_equal(first[ci], co))
-
-
-def fe_dof(
-    fe_codes: Sequence[npt.ArrayLike],
-    clusters: Sequence[npt.ArrayLike] = (),
-) -> int:
-    """Fixed-effect parameters counted in ``k`` for the small-sample factor (fixest "nested").
-
-    ``sum_g L_g - (n_fe - 1)`` over all groupings, minus the levels of the groupings nested in a
-    cluster variable, plus one per nested grouping; the rule of pyfixest's
-    ``ssc(k_fixef="nonnested")`` and fixest's default (``fixef.K = "nested"``). With no fixed
-    effects it is 0.
-    """
-    fes = list(fe_codes)
-    if not fes:
-        return 0
-    levels = [n_clusters(f) for f in fes]
-    total = sum(levels) - (len(fes) - 1)
-    nested = [i for i, f in enumerate(fes) if any(is_nested(f, c) for c in clusters)]
-    if nested:
-        total += -sum(levels[i] for i in nested) + len(nested)
-    return int(total)

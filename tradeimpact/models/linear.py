@@ -5,7 +5,7 @@ Model::
     y_it = x_it' beta + sum_g alpha_{g, c_g(it)} + e_it,          weights w_it (optional)
 
 estimated by Frisch-Waugh-Lovell: ``y~ = M_D y`` and ``X~ = M_D X`` with the weighted
-within-transformation :func:`tradeimpact.models.absorb.demean` (alternating projections), then
+within-transformation :func:`tradeimpact.core.fixed_effects.demean` (alternating projections), then
 ``beta = (X~' W X~)^{-1} X~' W y~`` (Lovell 2008; Gaure 2013; Correia 2016 for singletons).
 Covariances come from :mod:`tradeimpact.core.covariance` with scores ``s_i = w_i x~_i e_i``.
 
@@ -38,18 +38,17 @@ import polars as pl
 from tradeimpact.core.covariance import (
     SmallSample,
     check_cluster_count,
-    fe_dof,
     n_clusters,
     vcov_cluster,
     vcov_driscoll_kraay,
     vcov_hetero,
     vcov_iid,
 )
+from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import check_columns as check_columns
 from tradeimpact.core.frame import numeric_column as numeric_column
 from tradeimpact.core.frame import to_polars as to_polars
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -265,14 +264,13 @@ def fit_feols(
     k = len(kept_names)
 
     vs = vcov.subset(keep)
-    fe_cols = [] if fes is None else [fes.codes[:, g] for g in range(fes.n_groupings)]
     n_cl: dict[str, int] = {}
     if vs.kind == "CR1":
         for nm, c in zip(vs.cluster_names, vs.clusters, strict=True):
             n_cl[nm] = n_clusters(c)
         # before the dof count: one cluster would otherwise divide by zero in G/(G-1)
         check_cluster_count(list(n_cl.values()), list(n_cl))
-        k_tot = k + fe_dof(fe_cols, vs.clusters)
+        k_tot = k + fe_dof(fes, vs.clusters)
         cov = vcov_cluster(
             bread,
             scores,
@@ -294,7 +292,7 @@ def fit_feols(
     elif vs.kind == "DK":
         if vs.time is None:
             raise ModelSpecError("Driscoll-Kraay needs the time variable")
-        k_tot = k + fe_dof(fe_cols)
+        k_tot = k + fe_dof(fes)
         cov = vcov_driscoll_kraay(
             bread,
             scores,
@@ -312,12 +310,12 @@ def fit_feols(
         bw = default_bandwidth(t_count) if vs.bandwidth is None else vs.bandwidth
         label = f"Driscoll-Kraay (Bartlett, bandwidth {bw:g}, T={t_count})"
     elif vs.kind == "hetero":
-        k_tot = k + fe_dof(fe_cols)
+        k_tot = k + fe_dof(fes)
         cov = vcov_hetero(bread, scores, n=n, k=k_tot, small_sample=vs.small_sample)
         df_inf = n - k_tot
         label = "heteroskedasticity-robust (HC1)"
     elif vs.kind == "iid":
-        k_tot = k + fe_dof(fe_cols)
+        k_tot = k + fe_dof(fes)
         cov = vcov_iid(bread, resid, n=n, k=k_tot, weights=ws)
         df_inf = n - k_tot
         label = "iid"

@@ -17,7 +17,7 @@ weights ``omega = w mu`` and working outcome ``z = eta - offset + (y - mu)/mu``:
     b = (X~' Omega X~)^{-1} X~' Omega z~,   eta <- z - (z~ - X~ b) + offset,   mu = exp(eta)
 
 where ``~`` is the within transformation on all fixed effects with weights ``omega``
-(:func:`tradeimpact.models.absorb.demean`). Starting values ``mu = (y + mean(y)) / 2`` (fixest,
+(:func:`tradeimpact.core.fixed_effects.demean`). Starting values ``mu = (y + mean(y)) / 2`` (fixest,
 pyfixest). Convergence when the relative change of the deviance
 ``|D_t - D_{t-1}| / (0.1 + |D_t|) < tol`` (fixest, pyfixest; ``tol = 1e-8``), with
 ``D = 2 sum_i w_i [y_i log(y_i/mu_i) - (y_i - mu_i)]``; a :class:`PPMLConvergenceWarning` when
@@ -77,9 +77,9 @@ import polars as pl
 from scipy.special import gammaln
 
 from tradeimpact.core.covariance import vcov_cluster, vcov_hetero
+from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import to_polars
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.linear import CollinearityWarning
 from tradeimpact.models.results import RegressionResult
 
@@ -182,43 +182,6 @@ def _parse_vcov(vcov: str | Mapping[str, Any], fe_specs: list[list[str]]) -> tup
             raise ModelSpecError("CR1 clusters by one or two columns")
         return "cluster", cols
     raise ModelSpecError(f"vcov {vcov!r} unknown: use 'hetero', 'iid', 'twoway' or {{'CR1': col}}")
-
-
-def _recode(fe: FixedEffects, keep: BoolArray) -> FixedEffects:
-    """``fe.subset(keep)`` in O(n): dense codes kept in their order, without sorting."""
-    if keep.all():
-        return fe
-    cols = []
-    for g in range(fe.n_groupings):
-        c = fe.codes[keep, g]
-        present = np.bincount(c, minlength=fe.sizes[g]) > 0
-        mapping = np.cumsum(present) - 1
-        cols.append(mapping[c])
-    return FixedEffects(np.column_stack(cols), fe.names)
-
-
-def _nested(codes: npt.NDArray[np.int64], size: int, cluster: npt.NDArray[np.int64]) -> bool:
-    """Every group of ``codes`` (dense ``0..size-1``) lies within one cluster (O(n))."""
-    first = np.empty(size, dtype=np.int64)
-    first[codes[::-1]] = cluster[::-1]  # the last write wins: each group's first cluster
-    return bool(np.array_equal(first[codes], cluster))
-
-
-def _fe_dof(fe: FixedEffects | None, clusters: Sequence[npt.NDArray[np.int64]] = ()) -> int:
-    """The rule of :func:`tradeimpact.core.covariance.fe_dof` (fixest "nested") in O(n).
-
-    ``sum_g L_g - (G - 1)``, minus the levels of groupings nested in a cluster variable plus one
-    per nested grouping. Re-implemented because ``fe_dof`` detects nesting with a row-wise
-    ``np.unique`` that took 6 s of a 17 s fit on 10^6 rows; tests assert both agree.
-    """
-    if fe is None:
-        return 0
-    levels = list(fe.sizes)
-    total = sum(levels) - (fe.n_groupings - 1)
-    for g in range(fe.n_groupings):
-        if any(_nested(fe.codes[:, g], levels[g], c) for c in clusters):
-            total += 1 - levels[g]
-    return int(total)
 
 
 # --------------------------------------------------------------------------------------------
@@ -536,7 +499,7 @@ def ppml(
     n = yv.size
     wv = w_arr[keep] if w_arr is not None else None
     off = off_arr[keep] if off_arr is not None else np.zeros(n)
-    fes = _recode(fe_full, keep) if fe_full is not None else None
+    fes = fe_full.subset(keep) if fe_full is not None else None
     names = list(x_names)
     xv = x_arr[keep]
     if fes is None:
@@ -576,7 +539,7 @@ def ppml(
         clusters = [_group_codes(sub, [c]) for c in cluster_cols]
         for c, codes in zip(cluster_cols, clusters, strict=True):
             n_clusters[c] = int(codes.max()) + 1
-        k_dof = k + _fe_dof(fes, clusters)
+        k_dof = k + fe_dof(fes, clusters)
         cov: FloatArray = (
             vcov_cluster(bread_inv, scores, clusters, n=n, k=k_dof) if k else bread_inv
         )
@@ -585,11 +548,11 @@ def ppml(
             f"({', '.join(f'G={g}' for g in n_clusters.values())})"
         )
     elif kind == "hetero":
-        k_dof = k + _fe_dof(fes)
+        k_dof = k + fe_dof(fes)
         cov = vcov_hetero(bread_inv, scores, n=n, k=k_dof) if k else bread_inv
         vcov_type = "HC1 (heteroskedasticity-robust)"
     else:
-        k_dof = k + _fe_dof(fes)
+        k_dof = k + fe_dof(fes)
         # fixest's and pyfixest's small-sample factor (n-1)/(n-K) applies to iid as well
         cov = bread_inv * ((n - 1) / (n - k_dof) if n > k_dof else 1.0)
         vcov_type = "iid (Poisson variance)"
