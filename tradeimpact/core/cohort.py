@@ -4,9 +4,20 @@ One rule for every staggered estimator (``did``, ``event_study``, ``sunab``, ``a
 unit's ``cohort`` is the first period in which it is treated, in the units of the time column
 (a number such as a year or a period counter, or a date), and a unit that is never treated may be
 coded **0, infinity or null** (NaN too), as R's ``did`` (0), fixest's ``sunab`` (any value
-outside the periods, often ``Inf`` or 10000) and pyfixest users do. A cohort of 0 is read as
-never treated even when the time column contains 0: a unit treated from period 0 has no
-pre-period and identifies nothing in these designs. The cohort must be constant within a unit.
+outside the periods, often ``Inf`` or 10000) and pyfixest users do. The three codes give the same
+estimates (``tests/test_naming.py``).
+
+* **0** is read as never treated, as R's ``did`` reads it (``did`` does so even when 0 is a
+  period of the data). When the time column has periods *before* 0 (a centred counter such as
+  ``-5..5``), 0 could be a real first treated period and the code is refused with an error that
+  asks for ``inf`` or null instead.
+* A cohort **after the last observed period** is never treated within the sample (``did``'s
+  ``gname > max(tname) -> 0``, fixest's "cohorts outside the periods"; 10000 in ``base_stagg``).
+* The cohort must be **constant within a unit** (:func:`check_constant_within`); the
+  never-treated codes count as one value.
+
+Date cohorts are turned into the same period index as the time column (:func:`period_index`:
+months ``12*year + month - 1``, quarters or years).
 """
 
 from __future__ import annotations
@@ -14,12 +25,53 @@ from __future__ import annotations
 from collections.abc import Hashable
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.errors import ModelSpecError
 
+FloatArray = npt.NDArray[np.float64]
+
 #: How the rule is stated in error messages and docstrings.
 NEVER_TREATED_RULE = "never-treated units may be coded 0, inf or null"
+
+__all__ = [
+    "NEVER_TREATED_RULE",
+    "check_constant_within",
+    "cohort_values",
+    "never_treated",
+    "period_index",
+]
+
+
+def _is_date(s: pl.Series) -> bool:
+    return s.dtype == pl.Date or isinstance(s.dtype, pl.Datetime)
+
+
+def period_index(s: pl.Series, freq: str | None = None) -> FloatArray:
+    """Integer period index of a time (or cohort) column, as float64.
+
+    Dates/datetimes: months ``12*year + month - 1`` (``"M"``, the default), quarters
+    ``4*year + quarter - 1`` (``"Q"``) or years (``"A"``/``"Y"``). Numbers are used as they are
+    (already consecutive periods, e.g. years or a month counter). Nulls give NaN. Anything else
+    raises :class:`~tradeimpact.errors.ModelSpecError` naming the column.
+    """
+    if _is_date(s):
+        f = (freq or "M").upper()
+        yr = s.dt.year().cast(pl.Float64)
+        mo = s.dt.month().cast(pl.Float64)
+        if f == "M":
+            out = yr * 12 + mo - 1
+        elif f == "Q":
+            out = yr * 4 + ((mo - 1) / 3).floor()
+        elif f in ("A", "Y"):
+            out = yr
+        else:
+            raise ModelSpecError(f"freq must be 'M', 'Q' or 'A', not {freq!r}")
+        return np.asarray(out.to_numpy(), dtype=np.float64)
+    if s.dtype.is_numeric():
+        return np.asarray(s.cast(pl.Float64).to_numpy(), dtype=np.float64)
+    raise ModelSpecError(f"time column '{s.name}' must be a date or a number, not {s.dtype}")
 
 
 def never_treated(s: pl.Series) -> pl.Series:
@@ -30,38 +82,87 @@ def never_treated(s: pl.Series) -> pl.Series:
     return s.is_null()
 
 
-def cohort_values(frame: pl.DataFrame, cohort: str, time: str | None = None) -> pl.Series:
+def cohort_values(
+    frame: pl.DataFrame,
+    cohort: str,
+    time: str | None = None,
+    *,
+    freq: str | None = None,
+) -> pl.Series:
     """The cohort column as Float64 with every never-treated code turned into ``+inf``.
 
-    Numeric cohorts are used as they are; date cohorts are turned into the same period index as
-    ``time`` when ``time`` is a date column of the same type (months ``12*year + month - 1``),
-    else their epoch days. Raises :class:`~tradeimpact.errors.ModelSpecError` naming the column
-    when it is neither a number nor a date.
+    Parameters
+    ----------
+    frame : polars.DataFrame
+    cohort : str
+        The first-treated-period column (numbers or dates; never treated: 0, inf or null).
+    time : str, optional
+        The time column. When given, date cohorts use its period index (``freq``), a cohort
+        after its last period becomes ``inf`` (never treated within the sample), and a cohort
+        of 0 is refused when the time column has periods before 0 (module docstring).
+    freq : {"M", "Q", "A"}, optional
+        Period of date columns (default monthly), as in :func:`period_index`.
+
+    Raises
+    ------
+    ModelSpecError
+        Naming the column when it is neither a number nor a date, when a date cohort meets a
+        numeric time column (or the reverse), or when 0 is ambiguous.
     """
     if cohort not in frame.columns:
         raise ModelSpecError(f"cohort column {cohort!r} not found in the data")
     s = frame[cohort]
-    nt = never_treated(s)
-    if s.dtype.is_numeric():
-        vals = s.cast(pl.Float64)
-    elif s.dtype == pl.Date or isinstance(s.dtype, pl.Datetime):
-        d = s.cast(pl.Date)
-        vals = (d.dt.year().cast(pl.Float64) * 12 + d.dt.month().cast(pl.Float64) - 1).alias(cohort)
-    else:
+    if not (s.dtype.is_numeric() or _is_date(s) or s.dtype == pl.Null):
         raise ModelSpecError(
             f"cohort column {cohort!r} must hold the first treated period (a number or a date; "
             f"{NEVER_TREATED_RULE}), not {s.dtype}"
         )
-    return pl.Series(cohort, np.where(nt.to_numpy(), np.inf, vals.fill_null(np.inf).to_numpy()))
+    nt = never_treated(s).to_numpy()
+    if s.dtype == pl.Null:
+        vals = np.full(len(s), np.nan)
+    else:
+        vals = period_index(s, freq)
+    out = np.where(nt | np.isnan(vals), np.inf, vals)
+    if time is not None:
+        t = frame[time]
+        if _is_date(t) != _is_date(s) and s.dtype != pl.Null and not nt.all():
+            kind = "a date" if _is_date(t) else "a number"
+            raise ModelSpecError(
+                f"cohort column {cohort!r} ({s.dtype}) must be in the units of the time column "
+                f"{time!r}, which holds {kind} ({t.dtype}): give each unit's first treated "
+                f"period as {kind} ({NEVER_TREATED_RULE})"
+            )
+        periods = period_index(t, freq)
+        finite = periods[np.isfinite(periods)]
+        if finite.size:
+            if s.dtype.is_numeric() and finite.min() < 0:
+                zero = (s.cast(pl.Float64) == 0).fill_null(False).to_numpy()
+                if zero.any():
+                    row = int(np.flatnonzero(zero)[0])
+                    raise ModelSpecError(
+                        f"cohort column {cohort!r} holds 0 (first at row {row}) while the time "
+                        f"column {time!r} has periods before 0 ({finite.min():g}): 0 could be a "
+                        "first treated period there, so it cannot code never-treated units; "
+                        "code them as inf or null"
+                    )
+            out = np.where(out > finite.max(), np.inf, out)  # treated after the sample
+    return pl.Series(cohort, out, dtype=pl.Float64)
 
 
-def check_constant_within(frame: pl.DataFrame, cohort: str, unit: str) -> None:
+def check_constant_within(
+    frame: pl.DataFrame,
+    cohort: str,
+    unit: str,
+    *,
+    values: pl.Series | None = None,
+) -> None:
     """Raise :class:`~tradeimpact.errors.ModelSpecError` when a unit has two cohorts.
 
     The message names the first such unit and its values; the never-treated codes count as one
-    value (a unit coded 0 in one row and null in another is consistent).
+    value (a unit coded 0 in one row and null in another is consistent). ``values`` are the
+    cohort values already computed by :func:`cohort_values` (else computed here).
     """
-    vals = cohort_values(frame, cohort)
+    vals = cohort_values(frame, cohort) if values is None else values
     per = (
         pl.DataFrame({"_u": frame[unit], "_c": vals})
         .group_by("_u", maintain_order=True)
@@ -71,6 +172,7 @@ def check_constant_within(frame: pl.DataFrame, cohort: str, unit: str) -> None:
     if bad.height:
         u: Hashable = bad["_u"][0]
         raise ModelSpecError(
-            f"cohort column {cohort!r} must be constant within each {unit!r}: unit {u!r} has "
-            f"{bad['_c'][0].to_list()} ({NEVER_TREATED_RULE}, here all read as inf)"
+            f"cohort column {cohort!r} varies within unit {u!r} (values "
+            f"{bad['_c'][0].to_list()}; {NEVER_TREATED_RULE}, all read as inf): the first "
+            f"treated period must be constant within each {unit!r}"
         )

@@ -51,9 +51,7 @@ Written by hand because neither linearmodels nor statsmodels implements it; chec
 
 from __future__ import annotations
 
-import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -62,14 +60,22 @@ import numpy.typing as npt
 import polars as pl
 from scipy import stats
 
+from tradeimpact.core.cohort import (
+    NEVER_TREATED_RULE,
+    check_constant_within,
+    cohort_values,
+    period_index,
+)
+from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.aggregate import AggregateResult, AggType, aggregate_kind
+from tradeimpact.models.did import Outcome, prepare_outcome
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 
 ControlGroup = Literal["never", "notyet"]
 BasePeriod = Literal["varying", "universal"]
-AggType = Literal["simple", "group", "dynamic", "calendar"]
 
 _CONTROL_ALIASES = {
     "never": "never",
@@ -82,6 +88,8 @@ _CONTROL_ALIASES = {
 
 
 VCOV_TYPE = "influence function (did), clustered by unit"
+#: with ``cluster=``: the influence functions summed within the clusters of that column
+VCOV_TYPE_CLUSTER = "influence function, clustered by"
 
 #: Fewest units a group may have without a warning: ``did``'s ``length(rhs.vars(xformla)) + 5``
 #: (no covariates here).
@@ -100,76 +108,48 @@ class SmallGroupWarning(UserWarning):
     """A treated cohort or the comparison group has fewer than ``MIN_GROUP_SIZE`` units."""
 
 
-@dataclass
-class CSAggregate(RegressionResult):
-    """An aggregation of ATT(g, t) (``did::aggte``): the overall effect and its components.
+ESTIMATOR = "Callaway & Sant'Anna (2021)"
 
-    A :class:`~tradeimpact.models.results.RegressionResult` whose terms are ``overall`` and one
-    per component (``group=2004``, ``event_time=-1``, ``period=2006``); ``cov`` is the
-    influence-function covariance of all of them; normal reference distribution (as ``did``).
+#: The aggregate type of both staggered estimators (:mod:`tradeimpact.models.aggregate`); the
+#: former name of the Callaway-Sant'Anna aggregate.
+CSAggregate = AggregateResult
 
-    Attributes
-    ----------
-    kind : {"simple", "group", "dynamic", "calendar"}
-    overall_att, overall_se : float
-        The overall summary parameter and its analytical standard error.
-    components : polars.DataFrame
-        ``key`` (group, event time or period), ``att``, ``se`` (empty for "simple").
-    influence, component_influence : numpy.ndarray
-        Influence functions (units in rows) of the overall parameter and of the components.
-    """
 
-    kind: str = "group"
-    overall_att: float = math.nan
-    overall_se: float = math.nan
-    components: pl.DataFrame = field(default_factory=pl.DataFrame)
-    influence: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
-    component_influence: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
-
-    @classmethod
-    def build(
-        cls,
-        kind: str,
-        overall: float,
-        influence: FloatArray,
-        components: pl.DataFrame,
-        component_influence: FloatArray,
-        nobs: int,
-        depvar: str,
-    ) -> CSAggregate:
-        """Assemble from the influence functions (``cov = Psi'Psi / n^2``)."""
-        n = influence.shape[0]
-        label = {"group": "group", "dynamic": "event_time", "calendar": "period"}.get(kind, "key")
-        keys = components["key"].to_list() if components.height else []
-        keys = [int(k) if float(k).is_integer() else k for k in keys]
-        psi = np.column_stack([influence, component_influence])
-        return cls(
-            names=["overall", *[f"{label}={k}" for k in keys]],
-            beta=np.concatenate([[overall], components["att"].to_numpy().astype(float)])
-            if components.height
-            else np.array([overall]),
-            cov_matrix=psi.T @ psi / n**2,
-            nobs=nobs,
-            vcov_type=VCOV_TYPE,
-            df_inference=None,
-            depvar=depvar,
-            model=f"Callaway-Sant'Anna aggregation ({kind})",
-            kind=kind,
-            overall_att=float(overall),
-            overall_se=float(np.sqrt(np.mean(influence**2) / n)),
-            components=components,
-            influence=influence,
-            component_influence=component_influence,
-        )
-
-    def summary(self, level: float = 0.95) -> str:
-        """The table, headed by the aggregation and the reference (did::aggte)."""
-        return "\n".join(
-            [
-                f"Callaway & Sant'Anna (2021) aggregation '{self.kind}' (did::aggte weights)",
-                super().summary(level),
-            ]
-        )
+def _build_aggregate(
+    kind: str,
+    overall: float,
+    influence: FloatArray,
+    keys: list[float],
+    atts: FloatArray,
+    component_influence: FloatArray,
+    nobs: int,
+    depvar: str,
+    sq: Any,
+    vcov_type: str = VCOV_TYPE,
+) -> AggregateResult:
+    """Assemble from the influence functions (``cov = S(Psi)' S(Psi) / n^2``, ``S`` the cluster
+    sums or the identity)."""
+    n = influence.shape[0]
+    psi = sq(np.column_stack([influence, component_influence]))
+    cov = psi.T @ psi / n**2
+    se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    return AggregateResult(
+        names=AggregateResult.term_names(kind, keys),
+        beta=np.concatenate([[overall], np.asarray(atts, dtype=float)]),
+        cov_matrix=cov,
+        nobs=nobs,
+        vcov_type=vcov_type,
+        df_inference=None,
+        depvar=depvar,
+        model=f"Callaway-Sant'Anna aggregation ({kind})",
+        kind=kind,
+        estimator=ESTIMATOR,
+        overall_att=float(overall),
+        overall_se=float(se[0]),
+        components=AggregateResult.component_table(keys, np.asarray(atts, dtype=float), se[1:]),
+        influence=influence,
+        component_influence=component_influence,
+    )
 
 
 @dataclass
@@ -208,6 +188,17 @@ class CallawaySantAnnaResult(RegressionResult):
     pretest_df: int | None = None
     pretest_pvalue: float | None = None
     small_groups: dict[str, int] = field(default_factory=dict)
+    unit_cluster: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+
+    def cluster_sums(self, inf: FloatArray) -> FloatArray:
+        """Influence functions summed within the clusters of ``cluster=`` (units otherwise):
+        the covariance of any estimate with influence ``psi`` is ``S(psi)' S(psi) / n^2``."""
+        arr = np.asarray(inf, dtype=np.float64)
+        if self.unit_cluster is None:
+            return arr
+        out = np.zeros((int(self.unit_cluster.max()) + 1, *arr.shape[1:]))
+        np.add.at(out, self.unit_cluster, arr)
+        return out
 
     def summary(self, level: float = 0.95) -> str:
         """The ATT(g, t) table and the pre-test."""
@@ -235,17 +226,21 @@ class CallawaySantAnnaResult(RegressionResult):
         )
 
     # ------------------------------------------------------------------ aggregation
-    def aggregate(self, kind: AggType = "group") -> CSAggregate:
+    def aggregate(self, kind: AggType = "group") -> AggregateResult:
         """Aggregate ATT(g, t) as ``did::aggte(type=kind)`` does (weights and influence).
 
         Parameters
         ----------
         kind : {"simple", "group", "dynamic", "calendar"}
+            ``did``'s ``aggte`` types; fixest's names ``"att"``, ``"cohort"`` and ``"period"``
+            are aliases of the first three (:mod:`tradeimpact.models.aggregate`).
 
         Returns
         -------
-        CSAggregate
+        AggregateResult
+            Terms ``overall`` then ``group=g``, ``event_time=e`` or ``period=t``.
         """
+        k = aggregate_kind(kind)
         tab = self.att_gt
         group = tab["group"].to_numpy().astype(float)
         time = tab["time"].to_numpy().astype(float)
@@ -257,13 +252,14 @@ class CallawaySantAnnaResult(RegressionResult):
         glist = np.unique(group)
         pg_by_g = {g: float(np.mean(w * (g == G))) for g in glist}
         pg = np.array([pg_by_g[g] for g in group])
+        sq = self.cluster_sums
 
         def se_of(inf: FloatArray) -> float:
-            return float(np.sqrt(np.mean(inf**2) / n))
+            return float(np.sqrt(np.sum(sq(inf) ** 2)) / n)
 
         def wif(keep: npt.NDArray[np.int64], pgk: FloatArray, grp: FloatArray) -> FloatArray:
             # influence of estimating P(G = g) (did's ``wif``)
-            ind = np.column_stack([w * (G == grp[k]) - pgk[k] for k in keep])
+            ind = np.column_stack([w * (G == grp[j]) - pgk[j] for j in keep])
             s = pgk[keep].sum()
             if1 = ind / s
             if2 = ind.sum(axis=1, keepdims=True) * (pgk[keep] / s**2)[None, :]
@@ -281,19 +277,29 @@ class CallawaySantAnnaResult(RegressionResult):
                 out = out + wif_mat @ est[keep]
             return np.asarray(out)
 
+        def build(
+            overall: float, inf: FloatArray, keys: list[float], atts: list[float], infs: Any
+        ) -> AggregateResult:
+            comp_inf = np.column_stack(infs) if len(infs) else np.empty((n, 0))
+            return _build_aggregate(
+                k,
+                overall,
+                inf,
+                keys,
+                np.asarray(atts),
+                comp_inf,
+                self.nobs,
+                self.depvar,
+                sq,
+                self.vcov_type,
+            )
+
         post = np.flatnonzero(group <= time)
-        empty = pl.DataFrame(
-            {"key": [], "att": [], "se": []},
-            schema={"key": pl.Float64, "att": pl.Float64, "se": pl.Float64},
-        )
-        if kind == "simple":
+        if k == "simple":
             wts = pg[post] / pg[post].sum()
             est = float(att[post] @ wts)
-            inf = agg_if(att, psi, post, wts, wif(post, pg, group))
-            return CSAggregate.build(
-                "simple", est, inf, empty, np.empty((n, 0)), self.nobs, self.depvar
-            )
-        if kind == "group":
+            return build(est, agg_if(att, psi, post, wts, wif(post, pg, group)), [], [], [])
+        if k == "group":
             keys, atts, infs = [], [], []
             for g in glist:
                 keep = np.flatnonzero((group == g) & (time >= g))
@@ -302,18 +308,15 @@ class CallawaySantAnnaResult(RegressionResult):
                 wts = pg[keep] / pg[keep].sum()
                 atts.append(float(att[keep].mean()))
                 infs.append(agg_if(att, psi, keep, wts, None))
-                keys.append(g)
+                keys.append(float(g))
             att_g = np.array(atts)
             inf_g = np.column_stack(infs)
             pgg = np.array([pg_by_g[g] for g in keys])
             allk = np.arange(len(keys))
             est = float(att_g @ (pgg / pgg.sum()))
             inf = agg_if(att_g, inf_g, allk, pgg / pgg.sum(), wif(allk, pgg, np.array(keys)))
-            comp = pl.DataFrame(
-                {"key": np.array(keys), "att": att_g, "se": [se_of(inf_g[:, j]) for j in allk]}
-            )
-            return CSAggregate.build("group", est, inf, comp, inf_g, self.nobs, self.depvar)
-        if kind == "dynamic":
+            return build(est, inf, keys, atts, infs)
+        if k == "dynamic":
             e_all = time - group
             eseq = np.unique(e_all)
             atts, infs = [], []
@@ -327,49 +330,33 @@ class CallawaySantAnnaResult(RegressionResult):
             pos = np.flatnonzero(eseq >= 0)
             est = float(att_e[pos].mean())
             inf = agg_if(att_e, inf_e, pos, np.full(pos.size, 1 / pos.size), None)
-            comp = pl.DataFrame(
-                {"key": eseq, "att": att_e, "se": [se_of(inf_e[:, j]) for j in range(eseq.size)]}
-            )
-            return CSAggregate.build("dynamic", est, inf, comp, inf_e, self.nobs, self.depvar)
-        if kind == "calendar":
-            periods = np.unique(time[time >= glist.min()])
-            atts, infs = [], []
-            for t1 in periods:
-                keep = np.flatnonzero((time == t1) & (group <= time))
-                wts = pg[keep] / pg[keep].sum()
-                atts.append(float(att[keep] @ wts))
-                infs.append(agg_if(att, psi, keep, wts, wif(keep, pg, group)))
-            att_t = np.array(atts)
-            inf_t = np.column_stack(infs)
-            allk = np.arange(periods.size)
-            est = float(att_t.mean())
-            inf = agg_if(att_t, inf_t, allk, np.full(allk.size, 1 / allk.size), None)
-            comp = pl.DataFrame(
-                {"key": periods, "att": att_t, "se": [se_of(inf_t[:, j]) for j in allk]}
-            )
-            return CSAggregate.build("calendar", est, inf, comp, inf_t, self.nobs, self.depvar)
-        raise ModelSpecError(
-            f"unknown aggregation {kind!r}: use 'simple', 'group', 'dynamic' or 'calendar'"
-        )
+            return build(est, inf, [float(e) for e in eseq], atts, infs)
+        # calendar
+        periods = np.unique(time[time >= glist.min()])
+        atts, infs = [], []
+        for t1 in periods:
+            keep = np.flatnonzero((time == t1) & (group <= time))
+            wts = pg[keep] / pg[keep].sum()
+            atts.append(float(att[keep] @ wts))
+            infs.append(agg_if(att, psi, keep, wts, wif(keep, pg, group)))
+        att_t = np.array(atts)
+        inf_t = np.column_stack(infs)
+        allk = np.arange(periods.size)
+        est = float(att_t.mean())
+        inf = agg_if(att_t, inf_t, allk, np.full(allk.size, 1 / allk.size), None)
+        return build(est, inf, [float(t) for t in periods], atts, infs)
 
     def event_study_inputs(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """Event times, dynamic ATT(e) and their covariance (for HonestDiD / plots)."""
         agg = self.aggregate("dynamic")
         inf = agg.component_influence
         n = inf.shape[0]
+        s_inf = self.cluster_sums(inf)
         return (
             agg.components["key"].to_numpy().astype(float),
             agg.components["att"].to_numpy().astype(float),
-            np.asarray(inf.T @ inf / n**2),
+            np.asarray(s_inf.T @ s_inf / n**2),
         )
-
-
-def _frame(data: Any, columns: Sequence[str]) -> pl.DataFrame:
-    if isinstance(data, pl.LazyFrame):
-        return data.select(columns).collect()
-    if isinstance(data, pl.DataFrame):
-        return data.select(columns)
-    return pl.from_pandas(data[list(columns)].reset_index(drop=True))
 
 
 def att_gt(
@@ -377,26 +364,35 @@ def att_gt(
     y: str,
     unit: str,
     time: str,
-    group: str,
+    cohort: str | None = None,
     *,
     control_group: str = "never",
     base_period: BasePeriod = "varying",
     weights: str | None = None,
+    cluster: str | None = None,
     balance: bool = False,
+    outcome: Outcome = "level",
+    group: str | None = None,
 ) -> CallawaySantAnnaResult:
     """Callaway & Sant'Anna (2021) ATT(g, t), outcome-regression version without covariates.
 
+    Formula and reference: module docstring (R ``did``'s ``att_gt`` with ``est_method="reg"``
+    and no ``xformla``; there is no ``controls`` argument: with covariates ``did``'s estimators
+    differ, and they are not implemented here).
+
     Parameters
     ----------
-    data : polars.DataFrame, polars.LazyFrame or pandas.DataFrame
+    data : polars, pandas or pyarrow frame
         Long balanced panel, one row per unit and period.
     y, unit, time : str
-        Outcome, unit id and (numeric, e.g. year or period index) time columns.
-    group : str
-        First period of treatment of the unit (constant within unit). Never treated: null, NaN,
-        inf or 0 (the ``did`` convention, when 0 is not a period of the data). Units first
-        treated after the last period are never treated within the sample; units treated in
-        the first period have no pre-period and are dropped (listed in ``dropped``).
+        Outcome (levels unless ``outcome="log"``), unit id and time (a number such as a year,
+        or a date, read as months) columns.
+    cohort : str
+        First period of treatment of the unit (constant within unit; ``did``'s ``gname``).
+        Never treated: 0, inf or null/NaN, all the same (:mod:`tradeimpact.core.cohort`; as in
+        ``did``, 0 is never treated even when 0 is a period). Units first treated after the last
+        period are never treated within the sample; units treated in the first period have no
+        pre-period and are dropped (listed in ``dropped``).
     control_group : {"never", "notyet"}
         Never-treated units, or never- and not-yet-treated units (``did``'s "nevertreated" /
         "notyettreated" are accepted too).
@@ -405,21 +401,46 @@ def att_gt(
         before; "universal" always with ``g - 1`` (and reports ATT(g, g-1) = 0).
     weights : str, optional
         Unit weights (constant within unit), normalised to mean one.
+    cluster : str, optional
+        A column constant within each unit (e.g. a state above counties): standard errors from
+        the influence functions summed within its clusters (``S(psi)'S(psi) / n^2``); default:
+        clustered by unit (``did``'s analytic standard errors).
     balance : bool
         Drop units not observed in every period (listed in ``dropped``) instead of raising.
+    outcome : {"level", "log"}
+        ``"log"``: ATT(g, t) of ``log(y)``; a zero is a missing row (counted in ``dropped``),
+        so its unit is unbalanced (``balance=True`` drops it); negatives are an error.
+    group : str, optional
+        The former name of ``cohort`` (kept as an alias).
 
     Returns
     -------
     CallawaySantAnnaResult
     """
+    if group is not None:
+        if cohort is not None and cohort != group:
+            raise ModelSpecError("give the cohort column once: cohort= (group= is its old name)")
+        cohort = group
+    if cohort is None:
+        raise ModelSpecError(
+            "att_gt needs the 'cohort' column (each unit's first treated period): "
+            "att_gt(data, y, unit, time, cohort)"
+        )
     cg = _CONTROL_ALIASES.get(control_group.replace(" ", "").lower())
     if cg is None:
         raise ModelSpecError(f"control_group must be 'never' or 'notyet', got {control_group!r}")
     if base_period not in ("varying", "universal"):
         raise ModelSpecError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
-    cols = list(dict.fromkeys([y, unit, time, group, *([weights] if weights else [])]))
-    frame = _frame(data, cols)
-    for col in (y, unit, time, *([weights] if weights else [])):
+    if outcome not in ("level", "log"):
+        raise ModelSpecError(f"att_gt supports outcome='level' or 'log', not {outcome!r}")
+    cols = list(dict.fromkeys([y, unit, time, cohort, *(c for c in (weights, cluster) if c)]))
+    frame = to_polars(data)
+    check_columns(frame, cols)
+    frame = frame.select(cols)
+    numeric_column(frame, y, "outcome")
+    if weights:
+        numeric_column(frame, weights, "weights")
+    for col in (y, unit, time, *(c for c in (weights, cluster) if c)):
         s = frame[col]
         bad = s.is_null() | (
             s.is_nan() if s.dtype.is_float() else pl.repeat(False, len(s), eager=True)
@@ -429,27 +450,21 @@ def att_gt(
                 f"column '{col}' has {int(bad.sum())} missing value(s), first at row "
                 f"{int(bad.arg_max() or 0)}"
             )
+    g_values = cohort_values(frame, cohort, time)
+    check_constant_within(frame, cohort, unit, values=g_values)
+    frame, depvar, drops = prepare_outcome(frame, y, outcome)
     frame = frame.with_columns(
-        pl.col(time).cast(pl.Float64).alias("__t"),
-        pl.col(group).cast(pl.Float64).fill_nan(None).alias("__g"),
-        pl.col(y).cast(pl.Float64).alias("__y"),
+        pl.Series("__t", period_index(frame[time])),
+        g_values.alias("__g"),
+        pl.col("_y").alias("__y"),
         (pl.col(weights).cast(pl.Float64) if weights else pl.lit(1.0)).alias("__w"),
     )
     tlist = np.unique(frame["__t"].to_numpy())
     if tlist.size < 2:
         raise ModelSpecError("at least two periods are needed")
-    never_zero = not bool(np.any(tlist == 0))
-    frame = frame.with_columns(
-        pl.when(
-            pl.col("__g").is_null()
-            | pl.col("__g").is_infinite()
-            | ((pl.col("__g") == 0) & pl.lit(never_zero))
-            | (pl.col("__g") > float(tlist[-1]))
-        )
-        .then(float("inf"))
-        .otherwise(pl.col("__g"))
-        .alias("__g")
-    )
+    zeros_in_log = int(drops.get("zeros_in_log", 0))
+    if zeros_in_log:
+        frame = frame.filter(pl.col("__y").is_not_nan())
     dup = frame.group_by(unit, "__t").len().filter(pl.col("len") > 1)
     if dup.height:
         raise ModelSpecError(
@@ -462,12 +477,20 @@ def att_gt(
         pl.len().alias("n_t"),
         pl.col("__g").first().alias("g"),
     )
-    varying = per_unit.filter((pl.col("n_g") > 1) | (pl.col("n_w") > 1))
+    varying = per_unit.filter(pl.col("n_w") > 1)
     if varying.height:
         raise ModelSpecError(
-            f"column '{group}' (or the weights) varies within unit {varying[unit][0]!r}: the "
-            "first treatment period must be constant within a unit"
+            f"weights column {weights!r} varies within unit {varying[unit][0]!r}: att_gt takes "
+            "unit weights, constant within a unit"
         )
+    if cluster:
+        cl_per_unit = frame.group_by(unit).agg(pl.col(cluster).n_unique().alias("n"))
+        bad_cl = cl_per_unit.filter(pl.col("n") > 1)
+        if bad_cl.height:
+            raise ModelSpecError(
+                f"cluster column {cluster!r} varies within unit {bad_cl[unit][0]!r}: the "
+                "clusters must group whole units (e.g. states above counties)"
+            )
     dropped: list[tuple[Any, str]] = []
     short = per_unit.filter(pl.col("n_t") < tlist.size)
     if short.height:
@@ -475,6 +498,11 @@ def att_gt(
             raise ModelSpecError(
                 f"unbalanced panel: {short.height} unit(s) are not observed in all {tlist.size} "
                 f"periods, e.g. {short[unit][0]!r}; pass balance=True to drop them"
+                + (
+                    f" ({zeros_in_log} row(s) with {y} = 0 have no log and are missing)"
+                    if zeros_in_log
+                    else ""
+                )
             )
         dropped += [(u, "not observed in every period (balance=True)") for u in short[unit]]
     early = per_unit.filter(pl.col("g") <= float(tlist[0]))
@@ -487,7 +515,15 @@ def att_gt(
         .pivot(on="__t", index=unit, values="__y", aggregate_function=None)
         .sort(unit)
     )
-    meta = frame.group_by(unit).agg(pl.col("__g").first(), pl.col("__w").first()).sort(unit)
+    meta = (
+        frame.group_by(unit)
+        .agg(
+            pl.col("__g").first(),
+            pl.col("__w").first(),
+            *([pl.col(cluster).first().alias("__cl")] if cluster else []),
+        )
+        .sort(unit)
+    )
     Y = wide.select([str(t) for t in tlist]).to_numpy().astype(float)
     G = meta["__g"].to_numpy().astype(float)
     w = meta["__w"].to_numpy().astype(float)
@@ -495,10 +531,25 @@ def att_gt(
     if n == 0:
         raise ModelSpecError("no units left after dropping")
     w = w / w.mean()
+    unit_cluster: npt.NDArray[np.int64] | None = None
+    if cluster:
+        _, codes = np.unique(meta["__cl"].to_numpy(), return_inverse=True)
+        unit_cluster = np.asarray(codes, dtype=np.int64).ravel()
+    n_cl = n if unit_cluster is None else int(unit_cluster.max()) + 1
+
+    def sq(arr: FloatArray) -> FloatArray:
+        # influence functions summed by cluster (identity when clustered by unit)
+        if unit_cluster is None:
+            return arr
+        out = np.zeros((n_cl, *arr.shape[1:]))
+        np.add.at(out, unit_cluster, arr)
+        return out
+
     glist = np.unique(G[np.isfinite(G)])
     if glist.size == 0:
         raise ModelSpecError(
-            f"no treated units: column '{group}' marks every unit as never treated"
+            f"no treated units: column '{cohort}' marks every unit as never treated "
+            f"({NEVER_TREATED_RULE})"
         )
     if cg == "never" and not np.isinf(G).any():
         raise ModelSpecError("no never-treated units to compare with; use control_group='notyet'")
@@ -573,7 +624,7 @@ def att_gt(
                     time=t,
                     base=tlist[bi],
                     att=att,
-                    se=float(np.sqrt(np.mean(inf**2) / n)),
+                    se=float(np.sqrt(np.sum(sq(inf) ** 2)) / n),
                     post=bool(post),
                     n_treated=int(treat.sum()),
                     n_control=int(ctrl.sum()),
@@ -586,11 +637,14 @@ def att_gt(
         pl.col("base").cast(pl.Float64),
     )
     psi = np.column_stack(infs)
+    s_psi = sq(psi)
     rows_of = dict(zip(per_unit[unit].to_list(), per_unit["n_t"].to_list(), strict=True))
     dropped_rows: dict[str, int] = {}
     for u, why in dropped:
         key = "unbalanced_units" if why.startswith("not observed") else "treated_in_first_period"
         dropped_rows[key] = dropped_rows.get(key, 0) + int(rows_of[u])
+    if zeros_in_log:
+        dropped_rows["zeros_in_log"] = zeros_in_log
     labels = [
         f"ATT({_fmt(gv)},{_fmt(tv)})"
         for gv, tv in zip(table["group"].to_list(), table["time"].to_list(), strict=True)
@@ -598,14 +652,14 @@ def att_gt(
     res = CallawaySantAnnaResult(
         names=labels,
         beta=table["att"].to_numpy().astype(float),
-        cov_matrix=psi.T @ psi / n**2,
+        cov_matrix=s_psi.T @ s_psi / n**2,
         nobs=n * nT,
-        vcov_type=VCOV_TYPE,
+        vcov_type=VCOV_TYPE if cluster is None else f"{VCOV_TYPE_CLUSTER} {cluster} (G={n_cl})",
         df_inference=None,
-        depvar=y,
+        depvar=depvar,
         fixed_effects=[],
         dropped=dropped_rows,
-        n_clusters={unit: n},
+        n_clusters={unit: n} if cluster is None else {cluster: n_cl},
         model="Callaway-Sant'Anna ATT(g,t) (outcome regression)",
         att_gt=table,
         influence=psi,
@@ -615,6 +669,7 @@ def att_gt(
         base_period=base_period,
         n_units=n,
         small_groups=small_groups,
+        unit_cluster=unit_cluster,
         dropped_units=pl.DataFrame(
             {"unit": [str(u) for u, _ in dropped], "reason": [r for _, r in dropped]},
             schema={"unit": pl.String, "reason": pl.String},
@@ -624,7 +679,7 @@ def att_gt(
     if base_period == "universal":
         pre = pre[table["se"].to_numpy()[pre] > 0]
     if pre.size:
-        V = psi[:, pre].T @ psi[:, pre] / n
+        V = s_psi[:, pre].T @ s_psi[:, pre] / n
         if np.linalg.cond(V) < 1 / np.finfo(float).eps:
             th = table["att"].to_numpy()[pre]
             W = float(n * th @ np.linalg.solve(V, th))
