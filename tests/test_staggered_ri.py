@@ -437,4 +437,29 @@ def test_pandas_input_and_registry() -> None:
     )
     assert a.p_fraction == b.p_fraction and a.estimate == b.estimate
     assert isinstance(df.to_pandas(), pd.DataFrame)
-    assert inference_method("ri_staggered") is staggered_randomization_inference
+    assert inference_method("ri_staggered") is st.ri_staggered_of_result
+
+
+@pytest.mark.parametrize("estimator", ["twfe", "sunab"])
+def test_registered_method_on_a_fitted_event_study(estimator: str) -> None:
+    """``"ri_staggered"`` on a fitted event study reruns the test on its recorded design: the same
+    numbers as the call on the panel; for Sun-Abraham the statistic is the fit's own ATT."""
+    from tradeimpact.models import event_study
+
+    df = _panel(seed=15, never_code=np.inf, effect=0.5)
+    fit = event_study(
+        df, "y", "unit", "time", treat_date="cohort", estimator=estimator,  # type: ignore[arg-type]
+        outcome="level", window=None,
+    )  # fmt: skip
+    got = inference_method("ri_staggered")(fit, n_permutations=49, seed=3)
+    ref = staggered_randomization_inference(
+        df, "y", "unit", "time", "cohort", estimator=estimator,  # type: ignore[arg-type]
+        n_permutations=49, seed=3,
+    )  # fmt: skip
+    assert got.estimate == pytest.approx(ref.estimate, abs=1e-12)
+    assert got.p_numerator == ref.p_numerator and got.n_assignments == 50
+    if estimator == "sunab":
+        assert fit.aggregates is not None
+        assert got.estimate == pytest.approx(fit.aggregates["ATT"], abs=1e-10)
+    with pytest.raises(ModelSpecError, match="records its design"):
+        inference_method("ri_staggered")(object())

@@ -867,7 +867,6 @@ _NO_INVERSION = (
 # --------------------------------------------------------------------------------------------
 
 
-@register_inference("ri_staggered")
 def staggered_randomization_inference(
     data: Any,
     y: str,
@@ -1023,8 +1022,60 @@ def staggered_randomization_inference(
     )
 
 
+@register_inference("ri_staggered")
+def ri_staggered_of_result(result: Any, **options: Any) -> StaggeredRandomizationResult:
+    """:func:`staggered_randomization_inference` on the design a staggered fit recorded.
+
+    The registered method ``"ri_staggered"`` (``result.with_inference("ri_staggered")``). It
+    reads ``result.design_record`` (the :class:`~tradeimpact.models.results.EventStudyDesign` of
+    :func:`~tradeimpact.models.event_study` and of the Sun-Abraham fits: the estimation rows,
+    their outcome as fitted ``_y``, the cohort and the period index of every row, the controls
+    and weights) and re-assigns the cohorts' dates across its units. The statistic follows the
+    fit's estimator: Sun-Abraham's simple ATT for ``estimator="sunab"`` (without the window's
+    binning, i.e. every relative period, as :func:`~tradeimpact.models.sunab`), Callaway-
+    Sant'Anna's for ``"cs"``, and for an event study fitted by TWFE the static TWFE coefficient
+    of the same design (one number for the whole post-period, not an event-time coefficient).
+    ``options`` are the keyword arguments of :func:`staggered_randomization_inference` and
+    override these defaults.
+    """
+    rec = getattr(result, "design_record", None)
+    needed = ("frame", "unit", "cohort", "period")
+    if rec is None or not all(hasattr(rec, a) for a in needed):
+        raise ModelSpecError(
+            f"'ri_staggered' needs a staggered fit that records its design (event_study or "
+            f"sunab: result.design_record with every row's cohort); a {type(result).__name__} "
+            "has none: call staggered_randomization_inference(data, y, unit, time, cohort) on "
+            "the panel"
+        )
+    frame = rec.frame.with_columns(
+        pl.Series("__period", np.asarray(rec.period, dtype=np.float64)),
+        pl.Series("__cohort", np.asarray(rec.cohort, dtype=np.float64)),
+    )
+    y = "_y" if "_y" in frame.columns else rec.y
+    kind = getattr(rec, "estimator", "twfe")
+    estimator = kind if kind in ("twfe", "sunab", "cs") else "twfe"
+    fe = getattr(rec, "fe", None)
+    if fe is not None and not all(isinstance(f, str) for f in fe):
+        raise ModelSpecError(
+            f"'ri_staggered' takes fixed effects given as columns, not interactions (fe={fe!r}); "
+            "call staggered_randomization_inference(data, ...) with an interacted column"
+        )
+    args: dict[str, Any] = {
+        "estimator": estimator,
+        "controls": list(getattr(rec, "controls", []) or []) or None,
+        "weights": getattr(rec, "weights", None),
+    }
+    if estimator == "twfe" and fe is not None:
+        args["fe"] = [rec.unit if f == rec.unit else "__period" if f == rec.time else f for f in fe]
+    if estimator == "sunab":
+        args["ref"] = int(getattr(rec, "ref", -1))
+    args.update(options)
+    return staggered_randomization_inference(frame, y, rec.unit, "__period", "__cohort", **args)
+
+
 __all__ = [
     "StaggeredRandomizationResult",
     "n_distinct_assignments",
+    "ri_staggered_of_result",
     "staggered_randomization_inference",
 ]
