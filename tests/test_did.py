@@ -412,8 +412,10 @@ def test_result_api() -> None:
     w = res.wald_test(["treated:post"])
     assert w.statistic == pytest.approx(res.tstats["treated:post"] ** 2, rel=1e-10)
     assert w.pvalue == pytest.approx(res.pvalues["treated:post"], rel=1e-8)
-    with pytest.raises(KeyError):
-        res.attach_inference("nope", "x", object())
+    # results are immutable after fitting: no public attach; with_headline checks the term
+    assert not hasattr(res, "attach_inference")
+    with pytest.raises(ModelSpecError, match="not a coefficient"):
+        res.with_headline("nope", object(), method_key="x")
     text = res.summary()
     assert "treated:post" in text and "CR1 clustered by importer (G=20" in text
     ax = res.plot()

@@ -27,7 +27,8 @@ from tradeimpact.models.did import did
 from tradeimpact.models.results import DiDResult
 
 # the module (tradeimpact.models re-exports the function did under the same name)
-did_module = importlib.import_module("tradeimpact.models.did")
+# the default-headline rule and its limits live in the inference layer (issue 13)
+of_result = importlib.import_module("tradeimpact.inference.of_result")
 TOL = 1e-10
 
 
@@ -126,7 +127,7 @@ def test_ppml_inference_ri_is_coefficient_and_ri_t_takes_statistic() -> None:
 
 def test_ppml_default_headline_bounded_on_large_panels(monkeypatch: pytest.MonkeyPatch) -> None:
     df = _panel(n_units=12, n_periods=8, seed=5)
-    monkeypatch.setattr(did_module, "DEFAULT_PPML_FIT_LIMIT", 12 * 96 - 1)
+    monkeypatch.setattr(of_result, "DEFAULT_PPML_FIT_LIMIT", 12 * 96 - 1)
     res = _fit(df)
     assert res.headline.method_key == "cr1"
     assert "row-fits" in res.headline.note and "inference='ri_t'" in res.headline.note

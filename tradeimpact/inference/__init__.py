@@ -1,5 +1,12 @@
 """Inference with few treated units: cluster-robust, wild bootstrap, randomization (coefficient and
-studentized), Conley-Taber (with the Ferman-Pinto correction), headline selection and size checks."""
+studentized), Conley-Taber (with the Ferman-Pinto correction), headline selection and size checks.
+
+Every method is a function of a fitted result (``randomization_inference(result)``,
+``wild_cluster_bootstrap(result, param=...)``, ``conley_taber(result)``, ...) as well as of a
+panel or arrays; importing this package registers the methods by name in
+:mod:`tradeimpact.core.registry` (:mod:`tradeimpact.inference.of_result`), where the models'
+``inference=`` arguments and ``result.with_inference(name)`` find them.
+"""
 
 from tradeimpact.core.covariance import (
     vcov_cluster,
@@ -16,6 +23,11 @@ from tradeimpact.inference.headline import (
     size_check,
     size_check_panel,
 )
+from tradeimpact.inference.of_result import (
+    EventTimeInference,
+    PlaceboTerm,
+    placebo_context,
+)
 from tradeimpact.inference.ppml_placebo import PPMLPlaceboResult, ppml_randomization_inference
 from tradeimpact.inference.randomization import (
     RandomizationResult,
@@ -31,7 +43,9 @@ from tradeimpact.inference.wild_bootstrap import WildBootstrapResult, wild_clust
 
 __all__ = [
     "ConleyTaberResult",
+    "EventTimeInference",
     "PPMLPlaceboResult",
+    "PlaceboTerm",
     "RandomizationResult",
     "SizeCheck",
     "StudentizedRandomizationResult",
@@ -40,6 +54,7 @@ __all__ = [
     "conley_taber",
     "conley_taber_panel",
     "event_study_size_check",
+    "placebo_context",
     "placebo_in_space",
     "ppml_randomization_inference",
     "pre_period_scales",

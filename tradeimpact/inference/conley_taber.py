@@ -64,8 +64,10 @@ import numpy.typing as npt
 import polars as pl
 from scipy import optimize
 
+from tradeimpact.core.registry import inference_method
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.absorb import FixedEffects, demean
+from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 Kind = Literal["symmetric", "equal_tailed"]
@@ -312,11 +314,11 @@ def _pre_period_sd(
 
 
 def conley_taber(
-    y: npt.ArrayLike,
-    treatment: npt.ArrayLike,
-    groups: npt.ArrayLike,
-    cells: npt.ArrayLike,
-    fe: FixedEffects,
+    y: Any,
+    treatment: npt.ArrayLike | None = None,
+    groups: npt.ArrayLike | None = None,
+    cells: npt.ArrayLike | None = None,
+    fe: FixedEffects | None = None,
     controls: npt.ArrayLike | None = None,
     weights: npt.ArrayLike | None = None,
     *,
@@ -330,6 +332,12 @@ def conley_taber(
     variance: Variance | None = None,
 ) -> ConleyTaberResult:
     """Conley & Taber (2011) confidence interval for a few treated groups.
+
+    Two call forms (dispatching on the first argument): a fitted did() result
+    (``conley_taber(result, correction="ferman_pinto", group_sizes="column")``: the registered
+    method ``"conley_taber"`` (``"conley_taber_fp"`` with the correction), the same numbers as
+    ``did(..., inference="conley_taber", conley_taber={...})``; ``group_sizes`` may name a column
+    there), or the arrays below.
 
     With ``correction="ferman_pinto"`` the control groups' placebo values are rescaled to the
     treated group's modelled variance before they stand in for its error (Ferman & Pinto 2019;
@@ -376,6 +384,26 @@ def conley_taber(
     ConleyTaberResult
         ``low``, ``high``, ``ci``, ``method``, ``pvalue`` (``H0: alpha = 0``), ``conf_int(level)``.
     """
+    if isinstance(y, RegressionResult):
+        if any(a is not None for a in (treatment, groups, cells, fe, controls, weights)):
+            raise ModelSpecError(
+                "with a fitted result give only the method's options: the result holds its "
+                "outcome, treatment, groups, cells, fixed effects, controls and weights"
+            )
+        given = {"level": level, "kind": kind, "max_exact": max_exact, "n_draws": n_draws,
+                 "seed": seed, "correction": correction, "group_sizes": group_sizes,
+                 "variance": variance}  # fmt: skip
+        defaults = {"level": 0.95, "kind": "symmetric", "max_exact": 10_000, "n_draws": 9_999,
+                    "seed": 0, "correction": "none", "group_sizes": None, "variance": None}  # fmt: skip
+        # the options that differ from the defaults (group_sizes may be an array: identity)
+        opts = {k: v for k, v in given.items()
+                if (v is not None if defaults[k] is None else v != defaults[k])}  # fmt: skip
+        name = "conley_taber_fp" if correction == "ferman_pinto" else "conley_taber"
+        return inference_method(name)(y, **opts)  # type: ignore[no-any-return]
+    if treatment is None or groups is None or cells is None or fe is None:
+        raise ModelSpecError(
+            "give y, treatment, groups, cells and fe (arrays), or a fitted did() result"
+        )
     if correction not in ("none", "ferman_pinto"):
         raise ModelSpecError(f"correction must be 'none' or 'ferman_pinto', not {correction!r}")
     if variance is None:

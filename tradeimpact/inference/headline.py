@@ -31,8 +31,10 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from tradeimpact.core.registry import register_inference
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.linear import CollinearityWarning
+from tradeimpact.models.results import DiDDesign, EventStudyDesign
 
 
 def clopper_pearson(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -140,6 +142,7 @@ def _min_p(result: Any) -> float:
     return 0.0
 
 
+@register_inference("size_check")
 def size_check(
     res: Any,
     level: float = 0.05,
@@ -176,9 +179,10 @@ def size_check(
     """
     from tradeimpact.models.did import did
 
-    args = res.extra.get("did_args") if hasattr(res, "extra") else None
-    if args is None:
-        raise ModelSpecError("size_check needs a result of did() (its call is kept in extra)")
+    rec = getattr(res, "design_record", None)
+    if not isinstance(rec, DiDDesign):
+        raise ModelSpecError("size_check needs a result of did() (its design record)")
+    args = rec.args()
     term = term or res.effect
     head = res.headline_of(term)
     key = head.method_key
@@ -186,7 +190,7 @@ def size_check(
         raise ModelSpecError("size_check needs unit and time columns (placebo dates and units)")
     if args.get("ddd") is not None:
         raise ModelSpecError("size_check is implemented for difference-in-differences (no ddd)")
-    est: pl.DataFrame = res.extra["frame"]
+    est: pl.DataFrame = rec.frame
     unit, time, post, treat = args["unit"], args["time"], args["post"], args["treat"]
     options = dict(head.options)
     call = {k: v for k, v in args.items() if k not in ("post", "treat", "ddd")}
@@ -356,6 +360,7 @@ def size_check_panel(
     return out
 
 
+@register_inference("event_study_size_check")
 def event_study_size_check(
     res: Any,
     level: float = 0.05,
@@ -376,22 +381,23 @@ def event_study_size_check(
     """
     from tradeimpact.models.event_study import event_study
 
-    args = res.extra.get("es_args") if hasattr(res, "extra") else None
-    if args is None:
+    rec = getattr(res, "design_record", None)
+    if not isinstance(rec, EventStudyDesign):
         raise ModelSpecError("event_study_size_check needs a result of event_study()")
+    args = rec.args()
     head = res.headline
     keys = {h.method_key for h in head.by_event_time.values()}
     key = keys.pop() if len(keys) == 1 else "cr1"
     inference: Any = {"ri_t": "ri_t", "ri": "ri", "cr1": "cr1"}.get(key, key)
-    est: pl.DataFrame = res.extra["frame"]
+    est: pl.DataFrame = rec.frame
     unit, time = args["unit"], args["time"]
-    cohort = res.extra["cohort"]
+    cohort = rec.cohort
     units_arr = est[unit].to_numpy()
     treated = np.unique(units_arr[np.isfinite(cohort)])
     dates = np.unique(cohort[np.isfinite(cohort)])
     if treated.size != 1 or dates.size != 1:
         raise ModelSpecError("event_study_size_check is for one treated unit with one event date")
-    period = res.extra["period"]
+    period = rec.period
     call = {k: v for k, v in args.items() if k not in ("unit", "time", "y")}
 
     def run(frame: pl.DataFrame, tr_unit: Any, date_value: Any) -> list[tuple[int, float, float]]:

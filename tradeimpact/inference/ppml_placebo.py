@@ -78,9 +78,10 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.inference.randomization import AssignmentTest
+from tradeimpact.inference.randomization import AssignmentTest, _panel_args, on_result
 from tradeimpact.models.absorb import FixedEffects
 from tradeimpact.models.ppml import PPMLResult, _fe_columns, _group_codes, _irls, ppml
+from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -136,6 +137,8 @@ class PPMLPlaceboResult(AssignmentTest):
     method: str = ""
     _refit: Any = field(default=None, repr=False)
     _ci_cache: dict[float, tuple[float, float] | None] = field(default_factory=dict, repr=False)
+    #: the options as run when computed from a fitted result (so that a size check reruns it)
+    run_options: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def tstat(self) -> float:
@@ -404,14 +407,14 @@ def _assignments(
 
 def ppml_randomization_inference(
     data: Any,
-    y: str,
-    unit: str,
-    time: str,
-    treated: Hashable | Sequence[Hashable],
-    post: str,
+    y: str | None = None,
+    unit: str | None = None,
+    time: str | None = None,
+    treated: Hashable | Sequence[Hashable] | None = None,
+    post: str | None = None,
     fe: Sequence[str | Sequence[str]] | None = None,
     *,
-    controls: Sequence[str] = (),
+    controls: Sequence[str] | None = None,
     weights: str | None = None,
     statistic: Statistic = "t",
     max_exact: int = 10_000,
@@ -423,6 +426,13 @@ def ppml_randomization_inference(
     ci_max_fits: int = 20_000,
 ) -> PPMLPlaceboResult:
     """Placebo-in-space randomization inference for a PPML DiD with few treated units.
+
+    Two call forms (dispatching on the first argument): a fitted ``did(..., outcome="ppml")``
+    result (``ppml_randomization_inference(result, statistic="t_log")``: the registered method
+    ``"ppml_ri"``, every assignment refitted on the fit's own rows, fixed effects, controls and
+    weights; the same numbers as ``did(..., outcome="ppml", inference="ri_t",
+    ri={"statistic": ...})``, or ``inference="ri"`` with ``statistic="coef"``), or the panel as
+    below.
 
     Parameters
     ----------
@@ -459,6 +469,15 @@ def ppml_randomization_inference(
     -------
     PPMLPlaceboResult
     """
+    if isinstance(data, RegressionResult):
+        return on_result(  # type: ignore[no-any-return]
+            "ppml_ri", data, dict(locals()),
+            {"max_exact": 10_000, "n_permutations": 999, "seed": 0, "tol": 1e-8,
+             "fixef_tol": 1e-10, "maxiter": 50, "ci_max_fits": 20_000},
+            always=("statistic",),
+        )  # fmt: skip
+    y, unit, time, post = _panel_args(y, unit, time, treated, post)
+    controls = list(controls or ())
     if statistic not in ("t", "t_log", "coef"):
         raise ModelSpecError(f"statistic must be 't', 't_log' or 'coef', not {statistic!r}")
     if isinstance(data, pl.LazyFrame):

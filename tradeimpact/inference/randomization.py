@@ -39,8 +39,10 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.registry import inference_method
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.absorb import FixedEffects, demean
+from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -379,8 +381,12 @@ class AssignmentTest:
     p_denominator: int
 
     @property
-    def p_fraction(self) -> Fraction:
-        """The p-value as a fraction (exact when ``exact``), the common name of the results."""
+    def p_fraction(self) -> Fraction | None:
+        """The p-value as a fraction when it is exact (every assignment enumerated), else None
+        (with random draws ``pvalue`` is ``(1 + #) / (1 + B)``, ``p_numerator / p_denominator``).
+        """
+        if not getattr(self, "exact", True):
+            return None
         return Fraction(self.p_numerator, self.p_denominator)
 
     @property
@@ -548,6 +554,51 @@ class RandomizationResult(AssignmentTest):
             fig.text(0.99, 0.01, "SYNTHETIC DATA", ha="right", va="bottom", color="red")
         fig.tight_layout()
         return fig
+
+
+def _panel_args(
+    y: str | None, unit: str | None, time: str | None, treated: Any, post: str | None
+) -> tuple[str, str, str, str]:
+    """The frame form's required arguments, or a ModelSpecError naming the missing ones."""
+    missing = [k for k, v in (("y", y), ("unit", unit), ("time", time), ("treated", treated),
+                              ("post", post)) if v is None]  # fmt: skip
+    if missing:
+        raise ModelSpecError(
+            f"give {missing} (data, y, unit, time, treated, post), or a fitted did() / "
+            "event_study() result as the first argument"
+        )
+    assert y is not None and unit is not None and time is not None and post is not None
+    return y, unit, time, post
+
+
+#: The panel arguments of the frame form, which a fitted result already holds.
+_PANEL_ARGS = ("y", "unit", "time", "treated", "post", "fe", "controls", "weights")
+
+
+def on_result(
+    method: str,
+    result: Any,
+    given: dict[str, Any],
+    defaults: dict[str, Any],
+    *,
+    always: Sequence[str] = (),
+) -> Any:
+    """Run the registered ``method`` on a fitted ``result`` (the result form of the panel tests).
+
+    ``given``: the call's arguments; the panel arguments must not be given (the fit holds them);
+    the method's options are passed where they differ from ``defaults`` (so that the method's
+    own defaults apply, e.g. an event study, which enumerates every unit, takes none); the
+    options named in ``always`` are passed as given.
+    """
+    panel = [k for k in _PANEL_ARGS if given.get(k) is not None]
+    if panel:
+        raise ModelSpecError(
+            f"with a fitted result give only the method's options, not {panel}: the result "
+            "holds its panel, outcome, fixed effects and treated units"
+        )
+    opts = {k: given[k] for k, v in defaults.items() if k in given and given[k] != v}
+    opts.update({k: given[k] for k in always})
+    return inference_method(method)(result, **opts)
 
 
 def _to_polars(data: Any, columns: Sequence[str]) -> pl.DataFrame:
@@ -729,11 +780,11 @@ def _placebo_fit(
 
 def randomization_inference(
     data: Any,
-    y: str,
-    unit: str,
-    time: str,
-    treated: Hashable | Sequence[Hashable],
-    post: str,
+    y: str | None = None,
+    unit: str | None = None,
+    time: str | None = None,
+    treated: Hashable | Sequence[Hashable] | None = None,
+    post: str | None = None,
     fe: Sequence[str] | None = None,
     *,
     controls: Sequence[str] | None = None,
@@ -744,6 +795,16 @@ def randomization_inference(
     chunk_elements: int = 20_000_000,
 ) -> RandomizationResult:
     """Placebo-in-space randomization inference for a DiD with few treated units.
+
+    Two call forms (dispatching on the first argument)::
+
+        randomization_inference(result)          # a fitted did() or event_study() result
+        randomization_inference(data, y, unit, time, treated, post, fe, controls=...)
+
+    The result form runs the registered method ``"ri"`` (:mod:`tradeimpact.inference.of_result`)
+    on the fit's own design and gives the same numbers as ``did(..., inference="ri")`` (PPML:
+    every assignment refitted; an event study: per event time, an ``EventTimeInference``);
+    ``max_exact``, ``n_permutations``, ``seed`` and ``chunk_elements`` apply as below.
 
     The regression is ``y_it = beta D_it + X_it gamma + FE + e_it`` with
     ``D_it = 1[i in S] * post_it`` and ``S`` the set of treated units. Each placebo assignment
@@ -796,6 +857,12 @@ def randomization_inference(
     -------
     RandomizationResult
     """
+    if isinstance(data, RegressionResult):
+        return on_result(  # type: ignore[no-any-return]
+            "ri", data, dict(locals()),
+            {"max_exact": 10_000, "n_permutations": 999, "seed": 0, "chunk_elements": 20_000_000},
+        )  # fmt: skip
+    y, unit, time, post = _panel_args(y, unit, time, treated, post)
     fit = _placebo_fit(
         data, y, unit, time, treated, post, fe, controls, weights, max_exact, n_permutations,
         seed, chunk_elements,

@@ -76,10 +76,13 @@ from tradeimpact.inference.randomization import (
     TIE_RTOL,
     AssignmentTest,
     _membership,
+    _panel_args,
     _placebo_fit,
     _PlaceboFit,
+    on_result,
 )
 from tradeimpact.models.absorb import demean
+from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 Scale = Literal["pre_sd", "cr1", "pre_var_model"]
@@ -126,8 +129,9 @@ class StudentizedRandomizationResult(AssignmentTest):
 
     @property
     def p_value(self) -> Fraction:
-        """Alias of :attr:`p_fraction` (the name :class:`RandomizationResult` uses)."""
-        return self.p_fraction
+        """``p_numerator / p_denominator`` as a fraction (the name :class:`RandomizationResult`
+        uses; :attr:`p_fraction` is None when the assignments were drawn)."""
+        return Fraction(self.p_numerator, self.p_denominator)
 
     @property
     def placebo_statistics(self) -> FloatArray:
@@ -436,11 +440,11 @@ def _pre_var_model(
 
 def studentized_randomization_inference(
     data: Any,
-    y: str,
-    unit: str,
-    time: str,
-    treated: Hashable | Sequence[Hashable],
-    post: str,
+    y: str | None = None,
+    unit: str | None = None,
+    time: str | None = None,
+    treated: Hashable | Sequence[Hashable] | None = None,
+    post: str | None = None,
     fe: Sequence[str] | None = None,
     *,
     controls: Sequence[str] | None = None,
@@ -452,6 +456,11 @@ def studentized_randomization_inference(
     chunk_elements: int = 20_000_000,
 ) -> StudentizedRandomizationResult:
     """Studentized placebo-in-space randomization inference (RI-t), valid under heteroskedasticity.
+
+    Two call forms (dispatching on the first argument): a fitted did() or event_study() result
+    (``studentized_randomization_inference(result, scale="pre_var_model")``: the registered
+    method ``"ri_t"``, the same numbers as ``did(..., inference="ri_t", ri={...})``; PPML:
+    statistic ``"t_log"``; an event study: per event time), or the panel as below.
 
     Same arguments and assignments as
     :func:`~tradeimpact.inference.randomization.randomization_inference`; the statistic of each
@@ -474,6 +483,13 @@ def studentized_randomization_inference(
     StudentizedRandomizationResult
         ``pvalue``, ``p_fraction``, ``conf_int(level)``, ``method``, ``tidy()``, ``placebo``.
     """
+    if isinstance(data, RegressionResult):
+        return on_result(  # type: ignore[no-any-return]
+            "ri_t", data, dict(locals()),
+            {"scale": "pre_sd", "max_exact": 10_000, "n_permutations": 999, "seed": 0,
+             "chunk_elements": 20_000_000},
+        )  # fmt: skip
+    y, unit, time, post = _panel_args(y, unit, time, treated, post)
     if scale not in ("pre_sd", "cr1", "pre_var_model"):
         raise ModelSpecError(f"scale must be 'pre_sd', 'cr1' or 'pre_var_model', not {scale!r}")
     if scale == "pre_var_model":

@@ -250,6 +250,11 @@ class WildBootstrapResult:
     _engine: Any = field(default=None, repr=False)
     _ci_cache: dict[float, tuple[float, float]] = field(default_factory=dict, repr=False)
 
+    @property
+    def p_fraction(self) -> None:
+        """None: a bootstrap p-value is not an exact fraction (the common result shape)."""
+        return None
+
     def pvalue_at(self, r: float) -> float:
         """Bootstrap p-value of ``H0: beta_j = r`` with the same draws."""
         return float(self._engine.pvalue(r)[0])
@@ -589,6 +594,9 @@ def _from_result(
             )
         )
     names = list(design.names)
+    effect = str(getattr(result, "effect", "") or "")
+    if param is None and effect:
+        param = effect  # a did() result: its effect
     if param is None:
         if len(names) != 1:
             raise ModelSpecError(f"give param=, one of {names}")
@@ -606,6 +614,10 @@ def _from_result(
             )
     elif design.clusters:
         labels = np.asarray(design.clusters[0])
+    elif getattr(getattr(result, "design_record", None), "unit", None) is not None:
+        # a did() fit that is not clustered: its unit, as did(inference="wild") does
+        rec = result.design_record  # type: ignore[attr-defined]
+        labels = rec.frame[rec.unit].to_numpy()[design.keep]
     else:
         raise ModelSpecError(
             "the fit is not clustered: refit with vcov={'CR1': column} or pass cluster= labels"

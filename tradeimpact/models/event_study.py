@@ -44,7 +44,7 @@ from tradeimpact.models.linear import (
     resolve_vcov,
     to_polars,
 )
-from tradeimpact.models.results import EventStudyResult
+from tradeimpact.models.results import EventStudyDesign, EventStudyResult
 
 FloatArray = npt.NDArray[np.float64]
 Freq = Literal["M", "Q", "A", "Y"]
@@ -241,6 +241,7 @@ def event_study(
         )
     if fe_obj is None:
         raise ModelSpecError("event studies need fixed effects (default unit and time)")
+    res: EventStudyResult
     if estimator == "sunab":
         from tradeimpact.models.sunab import sunab_fit
 
@@ -264,87 +265,26 @@ def event_study(
         )
     else:
         raise ModelSpecError(f"estimator must be 'twfe', 'sunab' or 'cs', not {estimator!r}")
+    # the design record: what the inference layer reruns (placebo blocks, bootstrap, size check)
+    res.design_record = EventStudyDesign(
+        frame=est, y=y, unit=unit, time=time, cohort=cohort_s, period=period[sample],
+        rel=rel_s, window=window, ref=ref, endpoints=endpoints, fe=fe,
+        controls=list(controls), weights=weights, freq=freq, vcov=vcov, outcome=outcome,
+        estimator=estimator, fixed_effects=fe_obj, controls_x=xc, weights_x=wv,
+    )  # fmt: skip
     res.extra["frame"] = est
     res.extra["rel"] = rel_s
     res.extra["cohort"] = cohort_s
     res.extra["period"] = period[sample]
-    # the call, for the size check (tradeimpact.inference.headline.event_study_size_check)
-    res.extra["es_args"] = {
-        "y": y, "unit": unit, "time": time, "window": window, "ref": ref,
-        "endpoints": endpoints, "fe": fe, "controls": list(controls), "weights": weights,
-        "freq": freq, "vcov": vcov, "outcome": outcome,
-    }  # fmt: skip
-    if inference == "wild":
-        _attach_wild(res, dict(wild or {}))
-    elif inference == "ri":
-        if estimator != "twfe":
-            raise ModelSpecError("inference='ri' is implemented for estimator='twfe'")
-        _attach_ri(res, est, unit, cohort_s, period[sample], xc, fe_obj, wv, window, endpoints)
-    elif inference == "ri_t":
-        if estimator != "twfe":
-            raise ModelSpecError("inference='ri_t' is implemented for estimator='twfe'")
-        _attach_ri(res, est, unit, cohort_s, period[sample], xc, fe_obj, wv, window, endpoints,
-                   mode="ri_t")  # fmt: skip
-    elif inference is None:
-        _default_headline(res, est, unit, cohort_s, period[sample], xc, fe_obj, wv, window,
-                          endpoints, estimator)  # fmt: skip
-    elif inference != "cr1":
+    res.extra["es_args"] = res.design_record.args()
+    if inference not in (None, "cr1", "wild", "ri", "ri_t"):
         raise ModelSpecError(
             f"inference must be None, 'cr1', 'wild', 'ri' or 'ri_t', not {inference!r}"
         )
+    if inference != "cr1":
+        # the inference layer runs the method, found by name (models import nothing from it)
+        res._set_inference(inference, dict(wild or {}) if inference == "wild" else {})
     return res
-
-
-#: Largest rows x units x event times for which the default headline runs the placebo blocks.
-DEFAULT_PLACEBO_LIMIT = 200_000_000
-
-
-def _default_headline(
-    res: EventStudyResult,
-    est: pl.DataFrame,
-    unit: str,
-    cohort: FloatArray,
-    period: FloatArray,
-    xc: FloatArray | None,
-    fe_obj: Any,
-    wv: FloatArray | None,
-    window: tuple[int, int] | None,
-    endpoints: str,
-    estimator: str,
-) -> None:
-    """Studentized RI per event time as headline for one treated unit (CR1 kept in ``pvalues``).
-
-    Two to five treated units or several event dates: the placebo assignment of an event-time
-    block is not defined here, and the headline stays CR1 with that reason in ``note``.
-    """
-    from tradeimpact.models.results import Headline
-
-    why = ""
-    keep = res.extra["design"].keep
-    n_treated = np.unique(est[unit].to_numpy()[keep][np.isfinite(cohort[keep])]).size
-    if estimator != "twfe":
-        why = f"estimator={estimator!r}: the placebo test is implemented for TWFE"
-    elif n_treated != 1:
-        why = (
-            f"{n_treated} treated units: the per-event-time placebo test is implemented for one "
-            "treated unit with one event date"
-        )
-    n_units = np.unique(est[unit].to_numpy()[keep]).size
-    cost = int(keep.sum()) * n_units * max(1, len(res.event_times))
-    if not why and cost > DEFAULT_PLACEBO_LIMIT:
-        why = (
-            f"{int(keep.sum())} rows x {n_units} units x {len(res.event_times)} event times: too "
-            "large to run the placebo blocks unasked; pass inference='ri_t' to run it"
-        )
-    if not why:
-        try:
-            _attach_ri(res, est, unit, cohort, period, xc, fe_obj, wv, window, endpoints,
-                       mode="ri_t", attach=False)  # fmt: skip
-            return
-        except ModelSpecError as exc:
-            why = f"studentized randomization inference not available here ({exc})"
-    for term in (res.event_terms[e] for e in res.event_times):
-        res.headlines[term] = Headline.analytic(res, term, note=why)
 
 
 def _check_units(
@@ -498,186 +438,6 @@ def _cs(
     pre = [nm for k, nm in zip(e, names, strict=True) if k < 0]
     out.pretrend = out.wald_test(pre) if pre else None
     return out
-
-
-def _attach_wild(res: EventStudyResult, options: dict[str, Any]) -> None:
-    from tradeimpact.inference.wild_bootstrap import wild_cluster_bootstrap
-
-    d = res.extra["design"]
-    if not d.clusters:
-        raise ModelSpecError("the wild cluster bootstrap needs a clustered vcov")
-    if "interactions" in res.extra:
-        raise ModelSpecError("inference='wild' is implemented for estimator='twfe'")
-    for e in res.event_times:
-        term = res.event_terms[e]
-        wb = wild_cluster_bootstrap(
-            d.x_t, d.y_t, d.clusters[0], term, names=d.names, fe=d.fe, weights=d.weights, **options
-        )
-        res.attach_inference(term, wb.method, wb)
-
-
-class _PlaceboTerm:
-    """Randomization p-value and placebo interval of one event-time coefficient."""
-
-    def __init__(self, estimate: float, placebo: FloatArray, method: str) -> None:
-        self.estimate = estimate
-        self.placebo = placebo
-        self.method = method
-
-    @property
-    def pvalue(self) -> float:
-        """``#{p : |b_p| >= |b|} / P`` over all assignments (the actual one included)."""
-        tie = 1e-9 * max(abs(self.estimate), 1e-300)
-        return float(np.mean(np.abs(self.placebo) >= abs(self.estimate) - tie))
-
-    def conf_int(self, level: float = 0.95) -> tuple[float, float]:
-        """``b - [q_{(1+level)/2}, q_{(1-level)/2}]`` of the placebo estimates (Conley-Taber style
-        inversion under a constant additive effect)."""
-        q_lo, q_hi = np.quantile(self.placebo, [(1 - level) / 2, (1 + level) / 2])
-        return float(self.estimate - q_hi), float(self.estimate - q_lo)
-
-
-def _attach_ri(
-    res: EventStudyResult,
-    est: pl.DataFrame,
-    unit: str,
-    cohort: FloatArray,
-    period: FloatArray,
-    xc: FloatArray | None,
-    fe_obj: Any,
-    wv: FloatArray | None,
-    window: tuple[int, int] | None,
-    endpoints: str,
-    mode: Literal["ri", "ri_t"] = "ri",
-    attach: bool = True,
-) -> None:
-    """Placebo-in-space for one treated unit: give its event date to each unit in turn.
-
-    Every unit's block of event-time dummies (binned like the actual ones) is estimated jointly
-    with the fixed effects and controls by :func:`placebo_in_space` (one projection for all
-    placebos). ``mode="ri"`` (coefficient RI, as before): per event time ``e`` the p-value is
-    ``#{u : |b_ue| >= |b_e|} / N`` (the actual unit included) and the interval inverts the
-    placebo distribution under a constant effect; ``extra["ri_band"]`` is the 2.5%-97.5% band
-    of the placebo (control-unit) estimates. ``mode="ri_t"`` (studentized, the default headline):
-    ``t_ue = b_ue / s_u`` with ``s_u`` unit ``u``'s residual s.d. in the fit on the rows before
-    the event date; p per event time ``#{u : |t_ue| >= |t_e|} / N`` and the interval by exact
-    inversion (``b_ue(tau) = b_ue - tau c_ue``, ``c_ue`` the coefficient of the actual unit's
-    dummy ``e`` on unit ``u``'s block; see :mod:`tradeimpact.inference.studentized`).
-    ``attach=False`` stores the results as headlines only (CR1 stays in ``pvalues``).
-    """
-    from tradeimpact.inference.randomization import _FWL, placebo_in_space
-    from tradeimpact.inference.studentized import StudentizedRandomizationResult
-    from tradeimpact.models.absorb import demean
-    from tradeimpact.models.results import Headline
-
-    if window is not None and endpoints != "bin":
-        raise ModelSpecError("event-study randomization inference needs endpoints='bin'")
-    d = res.extra["design"]
-    keep = d.keep
-    units = est[unit].to_numpy()[keep]
-    coh = cohort[keep]
-    dates = np.unique(coh[np.isfinite(coh)])
-    treated_units = np.unique(units[np.isfinite(coh)])
-    if dates.size != 1 or treated_units.size != 1:
-        raise ModelSpecError(
-            "event-study randomization inference is for one treated unit with one event date"
-        )
-    times = res.event_times
-    n_k = len(times)
-    rel_any = period[keep] - dates[0]
-    if window is not None:
-        rel_any = np.clip(rel_any, window[0], window[1])
-    all_units = np.unique(units)
-    y_keep = est["_y"].to_numpy().astype(np.float64)[keep]
-    actual_rows = (units == treated_units[0]) & np.isfinite(coh)
-    actual_cols = [(actual_rows & (rel_any == e)).astype(float) for e in times]
-    y_stack = np.column_stack([y_keep, *actual_cols]) if mode == "ri_t" else y_keep
-    fe_keep = fe_obj.subset(keep)
-    x_keep = None if xc is None else xc[keep]
-    w_keep = None if wv is None else wv[keep]
-    # placebo blocks in chunks of units so that the dense (n, units x K) matrix stays bounded
-    per_chunk = max(1, int(2e7 // max(1, units.size * n_k)))
-    parts = []
-    for start in range(0, all_units.size, per_chunk):
-        chunk = all_units[start : start + per_chunk]
-        cols = np.column_stack([((units == u) & (rel_any == e)).astype(float)
-                                for u in chunk for e in times])  # fmt: skip
-        out = placebo_in_space(y_stack, cols, x_keep, fe_keep, w_keep, n_terms=n_k)
-        parts.append(np.asarray(out).reshape(chunk.size, n_k, -1))
-    allc = np.concatenate(parts, axis=0)  # (N, K, R)
-    coefs = allc[:, :, 0]
-    actual = int(np.flatnonzero(all_units == treated_units[0])[0])
-    b = np.array([float(res.params[res.event_terms[e]]) for e in times])
-    if not np.allclose(coefs[actual], b, rtol=1e-6, atol=1e-9):
-        raise ModelSpecError(
-            "the placebo design does not reproduce the event-study estimates (check controls)"
-        )
-    if mode == "ri":
-        method = f"randomization inference (placebo-in-space over {all_units.size} units)"
-        others = np.delete(coefs, actual, axis=0)
-        for k, e in enumerate(times):
-            term = _PlaceboTerm(b[k], coefs[:, k], method)
-            if attach:
-                res.attach_inference(res.event_terms[e], method, term)
-        res.extra["ri_band"] = (
-            np.quantile(others, 0.025, axis=0),
-            np.quantile(others, 0.975, axis=0),
-        )
-        res.extra["ri_placebo"] = coefs
-        return
-    # studentized: pre-period-only fit (rows before the event date), residual s.d. per unit
-    pre = (period[keep] - dates[0]) < 0
-    cols = np.column_stack([y_keep[pre], *([x_keep[pre]] if x_keep is not None else [])])
-    dm = demean(cols, fe_keep.subset(pre), None if w_keep is None else w_keep[pre])
-    e_pre = _FWL(dm[:, 0], dm[:, 1:], None if w_keep is None else w_keep[pre]).y_tt[:, 0]
-    wp = np.ones(int(pre.sum())) if w_keep is None else w_keep[pre]
-    ucode = np.searchsorted(all_units, units)
-    ss = np.bincount(ucode[pre], weights=wp * e_pre**2, minlength=all_units.size)
-    ws = np.bincount(ucode[pre], weights=wp, minlength=all_units.size)
-    if (ws <= 0).any() or (ss <= 0).any():
-        bad = all_units[int(np.flatnonzero((ws <= 0) | (ss <= 0))[0])]
-        raise ModelSpecError(
-            f"unit {bad!r} has no pre-event row or no residual variation before the event: the "
-            "studentized placebo test needs every unit's pre-period scale"
-        )
-    s_u = np.sqrt(ss / ws)
-    method = (
-        "studentized randomization inference (RI-t, pre-period residual s.d.; MacKinnon-Webb "
-        f"2020), placebo-in-space over {all_units.size} units, per event time"
-    )
-    names = [str(u) for u in all_units]
-    for k, e in enumerate(times):
-        term_name = res.event_terms[e]
-        t_stat = coefs[:, k] / s_u
-        tol = 1e-9 * max(1.0, abs(t_stat[actual]))
-        numer = int((np.abs(t_stat) >= abs(t_stat[actual]) - tol).sum())
-        r = StudentizedRandomizationResult(
-            estimate=float(b[k]),
-            statistic=float(t_stat[actual]),
-            scale="pre_sd",
-            placebo=pl.DataFrame(
-                {
-                    "assignment": names,
-                    "estimate": coefs[:, k],
-                    "scale": s_u,
-                    "statistic": t_stat,
-                    "is_actual": np.arange(all_units.size) == actual,
-                }
-            ),
-            p_numerator=numer,
-            p_denominator=int(all_units.size),
-            exact=True,
-            rule="p = #{units u with |b_ue / s_u| >= |b_e / s|} / #{units}, actual included",
-            treated=[treated_units[0]],
-            nobs=int(units.size),
-            method=method,
-            _cross=np.asarray(allc[:, k, 1 + k], dtype=np.float64),
-            _actual=actual,
-        )
-        if attach:
-            res.attach_inference(term_name, method, r)
-        res.headlines[term_name] = Headline.of(res, term_name, r, method_key="ri_t")
-    res.extra["ri_t_placebo"] = coefs / s_u[:, None]
 
 
 __all__ = ["CollinearityWarning", "event_study", "to_period"]

@@ -1,21 +1,36 @@
 """Result objects of the linear estimators (DiD, event studies, PPML), in the linearmodels style.
 
-Every estimator returns a :class:`RegressionResult` (or a subclass): ``params``, ``std_errors``,
-``tstats``, ``pvalues`` and ``conf_int(level)`` are labelled :class:`pandas.Series` /
-:class:`pandas.DataFrame` (as in linearmodels, so ``res.params["treat:post"]`` works), ``cov`` is
-the full labelled covariance matrix, ``tidy()`` returns a :class:`polars.DataFrame` with one row per
-coefficient, ``summary()`` a printable table. ``nobs``, ``fixed_effects`` (names of the absorbed
-groupings), ``dropped`` (number of rows dropped, by reason: ``singletons``, ``missing``,
-``zeros_in_log``, ...) and ``inference`` (the method behind the headline p-value and interval)
-describe the estimation.
+Conventions (issue 13, item 5; one rule for every result of :mod:`tradeimpact.models`):
 
-Headline inference. The analytic covariance (CR1, two-way, Driscoll-Kraay, HC1; see
-:mod:`tradeimpact.core.covariance`) always gives ``std_errors``. When an estimator is called with
-``inference="wild" | "ri" | "conley_taber"``, the resulting inference object is attached with
-:meth:`RegressionResult.attach_inference` and *replaces* the analytic p-value and interval of the
-coefficient(s) it tests in ``pvalues``, ``conf_int()`` and ``tidy()``; ``inference`` then names it
-and ``tidy()`` carries an ``inference`` column per row. The analytic figures stay available as
-``analytic_pvalues`` and ``analytic_conf_int()``.
+* **pandas for the labelled estimates**, as in linearmodels: ``params``, ``std_errors``,
+  ``tstats``, ``pvalues`` and ``cov`` are :class:`pandas.Series` / :class:`pandas.DataFrame`
+  indexed by coefficient name (``res.params["treat:post"]``), ``conf_int(level)`` a
+  :class:`pandas.DataFrame` with columns ``lower``/``upper``; pyfixest's accessors ``coef()``,
+  ``se()``, ``tstat()``, ``pvalue()``, ``confint()`` give the same numbers under its names.
+* **polars for the tables**: ``tidy()`` (one row per coefficient), ``event_table()`` (one row per
+  event time), ``Headline.tidy()`` and ``EventStudyHeadline.table()`` return
+  :class:`polars.DataFrame`. Every one of them takes ``backend="pandas"`` for the same table as
+  a :class:`pandas.DataFrame` (same columns, default RangeIndex); the other direction is
+  ``polars.from_pandas(res.params.rename_axis("term").reset_index())``, or simply ``tidy()``.
+* ``summary()`` is a printable table; ``nobs``, ``fixed_effects`` (names of the absorbed
+  groupings), ``dropped`` (rows dropped before estimation, by reason: ``singletons``,
+  ``missing``, ``zeros_in_log``, ...) and ``inference`` (the method behind the headline p-value
+  and interval) describe the estimation.
+
+Results are immutable after fitting. The analytic covariance (CR1, two-way, Driscoll-Kraay,
+HC1; see :mod:`tradeimpact.core.covariance`) always gives ``std_errors``. A further inference
+method is run on a fitted result by :meth:`RegressionResult.with_inference`, which returns a
+*new* result (the original is unchanged) in which that method is the headline of the
+coefficient(s) it tests and *replaces* their analytic p-value and interval in ``pvalues``,
+``conf_int()`` and ``tidy()``; ``inference`` then names it and ``tidy()`` carries an
+``inference`` column per row. The analytic figures stay available as ``analytic_pvalues`` and
+``analytic_conf_int()``. The estimators' ``inference=`` arguments are shortcuts for the same
+call made while the result is built: ``did(..., inference="ri")`` equals
+``did(..., inference="cr1").with_inference("ri")``. The methods themselves live in
+:mod:`tradeimpact.inference` and are reached by name through
+:func:`tradeimpact.core.registry.inference_method` (this module imports nothing from the
+inference layer); what they need of the fit is the result's typed design record
+(:class:`DiDDesign`, :class:`EventStudyDesign`).
 
 The headline test (issue 10). ``result.headline`` (:class:`Headline`; per event time for event
 studies, :class:`EventStudyHeadline`) is the test a referee should read: with few treated units
@@ -30,10 +45,11 @@ fixest/pyfixest and Stata do; linearmodels uses the normal (``df_inference=None`
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -41,9 +57,150 @@ import pandas as pd
 import polars as pl
 from scipy import stats
 
+from tradeimpact.core.registry import inference_method
 from tradeimpact.errors import ModelSpecError
 
 FloatArray = npt.NDArray[np.float64]
+Backend = Literal["polars", "pandas"]
+R = TypeVar("R", bound="RegressionResult")
+
+
+def _as_backend(frame: pl.DataFrame, backend: Backend) -> Any:
+    """``frame`` as polars (the default) or pandas (``backend="pandas"``, same columns)."""
+    if backend == "polars":
+        return frame
+    if backend == "pandas":
+        return frame.to_pandas()
+    raise ModelSpecError(f"backend must be 'polars' or 'pandas', not {backend!r}")
+
+
+@dataclass(frozen=True)
+class DiDDesign:
+    """What a fitted :func:`~tradeimpact.models.did` keeps so that inference can rerun it.
+
+    The design record of a :class:`DiDResult` (``result.design_record``): the inference methods
+    of :mod:`tradeimpact.inference` rebuild the placebo assignments, the bootstrap and the size
+    check from it (and from ``extra["design"]``, the demeaned linear design), never from the
+    user's frame.
+
+    Attributes
+    ----------
+    frame : polars.DataFrame
+        The estimation rows (before singleton removal, which ``extra["design"].keep`` records)
+        with the outcome as fitted in ``_y`` (``log(y)`` for ``outcome="log"``) and, when
+        ``post`` is coded on treated rows only, its common post ``1[time >= date]`` in
+        ``_post_common``.
+    y, treat, post : str
+        The outcome (as given, untransformed), treatment-group and post columns of the call.
+    post_rerun : str
+        The post column the size check reruns with (``post``, or ``"_post_common"``).
+    unit, time, ddd, weights : str or None
+    fe : list
+        Absorbed fixed effects as fitted (an entry may be a list: an interaction).
+    controls : list of str
+    outcome : {"log", "level", "ppml"}
+    vcov : str or dict
+        The covariance argument as resolved (``"CR1"`` by unit when not given).
+    small_sample : str
+    """
+
+    frame: pl.DataFrame
+    y: str
+    treat: str
+    post: str
+    post_rerun: str
+    unit: str | None
+    time: str | None
+    ddd: str | None
+    fe: list[Any]
+    controls: list[str]
+    weights: str | None
+    outcome: str
+    vcov: Any
+    small_sample: str = "fixest"
+
+    def args(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~tradeimpact.models.did` that refit this design
+        (``post`` is :attr:`post_rerun`; ``data`` not included)."""
+        return {
+            "y": self.y, "unit": self.unit, "time": self.time, "post": self.post_rerun,
+            "treat": self.treat, "ddd": self.ddd, "fe": list(self.fe),
+            "controls": list(self.controls), "weights": self.weights, "outcome": self.outcome,
+            "vcov": self.vcov, "small_sample": self.small_sample,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class EventStudyDesign:
+    """What a fitted :func:`~tradeimpact.models.event_study` keeps so that inference can rerun it.
+
+    The design record of an :class:`EventStudyResult` (``result.design_record``).
+
+    Attributes
+    ----------
+    frame : polars.DataFrame
+        The estimation rows (before singleton removal: ``extra["design"].keep``), outcome as
+        fitted in ``_y``.
+    y, unit, time : str
+        Columns of the call (``y`` untransformed).
+    cohort, period, rel : array (n,)
+        Per estimation row: the event period (``inf`` for never-treated units), the period index
+        of ``time``, the event time as used (binned into the window with ``endpoints="bin"``).
+    window, ref, endpoints, fe, controls, weights, freq, vcov, outcome, estimator
+        The arguments of the call (``fe`` as given: None for ``[unit, time]``).
+    fixed_effects : FixedEffects or None
+        The absorbed fixed effects on :attr:`frame`'s rows.
+    controls_x, weights_x : array or None
+        The control columns and the weights on :attr:`frame`'s rows.
+    """
+
+    frame: pl.DataFrame
+    y: str
+    unit: str
+    time: str
+    cohort: FloatArray
+    period: FloatArray
+    rel: FloatArray
+    window: tuple[int, int] | None
+    ref: int
+    endpoints: str
+    fe: Any
+    controls: list[str]
+    weights: str | None
+    freq: Any
+    vcov: Any
+    outcome: str
+    estimator: str
+    fixed_effects: Any = None
+    controls_x: FloatArray | None = None
+    weights_x: FloatArray | None = None
+
+    def args(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`~tradeimpact.models.event_study` that refit this
+        design (the treatment assignment not included)."""
+        return {
+            "y": self.y, "unit": self.unit, "time": self.time, "window": self.window,
+            "ref": self.ref, "endpoints": self.endpoints, "fe": self.fe,
+            "controls": list(self.controls), "weights": self.weights, "freq": self.freq,
+            "vcov": self.vcov, "outcome": self.outcome,
+        }  # fmt: skip
+
+
+@dataclass(frozen=True)
+class HeadlineChoice:
+    """What the default-headline rule of the inference layer chose for one coefficient.
+
+    ``method_key`` (``"cr1"`` for the analytic test, else a registered method name), ``result``
+    (the inference result, None for the analytic test), ``options`` (as run, so that the size
+    check reruns the same test), ``note`` (why this method) and ``extra`` (entries for the
+    result's ``extra``, e.g. a placebo band).
+    """
+
+    method_key: str
+    result: Any = None
+    options: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+    extra: Mapping[str, Any] = field(default_factory=dict)
 
 
 @runtime_checkable
@@ -117,7 +274,7 @@ def _select_names(
 
 @dataclass
 class AttachedInference:
-    """An inference method attached to one coefficient (see :meth:`RegressionResult.attach_inference`)."""
+    """An inference method attached to one coefficient (see :meth:`RegressionResult.with_inference`)."""
 
     term: str
     method: str
@@ -249,12 +406,15 @@ class Headline:
         row = self._owner.analytic_conf_int(level).loc[self.term]
         return float(row["lower"]), float(row["upper"])
 
-    def tidy(self, level: float = 0.95) -> pl.DataFrame:
-        """One row: the headline test and, beside it, the analytic (CR1) one, labelled."""
+    def tidy(self, level: float = 0.95, *, backend: Backend = "polars") -> Any:
+        """One row: the headline test and, beside it, the analytic (CR1) one, labelled.
+
+        A :class:`polars.DataFrame` (``backend="pandas"``: the same as pandas).
+        """
         low, high = self.conf_int(level)
         c_low, c_high = self.cr1_conf_int(level)
         frac = self.p_fraction_text
-        return pl.DataFrame(
+        out = pl.DataFrame(
             {
                 "term": [self.term],
                 "estimate": [self.estimate],
@@ -286,6 +446,7 @@ class Headline:
                 "note": pl.String,
             },
         )
+        return _as_backend(out, backend)
 
     def describe(self, level: float = 0.95) -> str:
         """One paragraph: headline p (fraction), interval and method; CR1 beside it, labelled."""
@@ -309,11 +470,10 @@ class Headline:
     def size_check(self, level: float = 0.05, **kwargs: Any) -> Any:
         """Rerun this headline test at placebo dates and units of the panel.
 
-        See :func:`tradeimpact.inference.headline.size_check` (keyword arguments go there).
+        The registered method ``"size_check"``: :func:`tradeimpact.inference.headline.size_check`
+        (keyword arguments go there).
         """
-        from tradeimpact.inference.headline import size_check
-
-        return size_check(self._owner, level=level, term=self.term, **kwargs)
+        return inference_method("size_check")(self._owner, level=level, term=self.term, **kwargs)
 
 
 @dataclass
@@ -482,9 +642,113 @@ class RegressionResult:
         out = ci.loc[names].rename(columns={"lower": lo, "upper": hi})
         return out[[lo, hi]]
 
-    # -- inference bookkeeping ------------------------------------------------------------------
-    def attach_inference(self, term: str, method: str, result: Any) -> None:
-        """Make ``result`` (with ``pvalue`` and ``conf_int(level)``) the headline inference of ``term``."""
+    # -- inference on the fitted result ----------------------------------------------------------
+    def with_inference(self: R, method: str | None = None, **options: Any) -> R:
+        """A new result whose headline (and ``pvalues``/``conf_int()``) is ``method``'s test.
+
+        The original result is not changed. ``method`` is a name registered by the inference
+        layer (:func:`tradeimpact.core.registry.available_methods`): ``"ri"`` (coefficient
+        randomization inference), ``"ri_t"`` (studentized), ``"conley_taber"``,
+        ``"conley_taber_fp"`` (Ferman-Pinto), ``"wild"`` (restricted wild cluster bootstrap),
+        ``"ppml_ri"`` (PPML placebo refits); ``"cr1"`` makes the analytic test the headline and
+        ``None`` applies the estimators' default rule (studentized RI with 1-5 treated units).
+        ``options`` go to the method (e.g. ``B=9999, seed=1``; ``scale="pre_var_model"``;
+        ``param="x1"`` for a result without a designated effect). The same numbers as the
+        estimator's ``inference=`` argument: ``did(..., inference="wild", wild={"B": 999})``
+        equals ``did(...).with_inference("wild", B=999)``.
+        """
+        new = self._copy()
+        new._set_inference(method, dict(options))
+        return new
+
+    def with_headline(
+        self: R,
+        term: str,
+        result: Any,
+        *,
+        method_key: str,
+        options: Mapping[str, Any] | None = None,
+        note: str = "",
+    ) -> R:
+        """A new result whose headline of ``term`` is an inference result computed elsewhere.
+
+        ``result`` offers ``pvalue``, ``conf_int(level)`` and ``method``; ``method_key`` names
+        the registered method that produced it (so that ``size_check()`` can rerun it). Unlike
+        :meth:`with_inference`, ``pvalues``/``conf_int()`` stay analytic. The original result is
+        not changed.
+        """
+        if term not in self.names:
+            raise ModelSpecError(f"{term!r} is not a coefficient of this model ({self.names})")
+        new = self._copy()
+        new.headlines[term] = Headline.of(new, term, result, method_key=method_key,
+                                          options=options, note=note)  # fmt: skip
+        return new
+
+    def _copy(self: R) -> R:
+        """A shallow copy with its own ``extra``, ``attached`` and ``headlines`` (rebound)."""
+        new = dataclasses.replace(
+            self, extra=dict(self.extra), attached=dict(self.attached), headlines={}
+        )
+        new.headlines = {t: dataclasses.replace(h, _owner=new) for t, h in self.headlines.items()}
+        return new
+
+    def _headline_terms(self, options: Mapping[str, Any]) -> list[str]:
+        """The coefficients a method tests: the designated effect(s), else ``param=``."""
+        param = options.get("param")
+        if param is not None:
+            if param not in self.names:
+                raise ModelSpecError(
+                    f"param {param!r} is not a coefficient of this model ({self.names})"
+                )
+            return [str(param)]
+        if len(self.names) == 1:
+            return [self.names[0]]
+        raise ModelSpecError(
+            f"this result has {len(self.names)} coefficients and no designated effect: give "
+            f"param=, one of {self.names}"
+        )
+
+    def _set_inference(self, method: str | None, options: dict[str, Any]) -> None:
+        """Make ``method`` the headline of the tested coefficients (constructor-time path).
+
+        Mutates ``self``: only called while a result is being built (by the estimators'
+        ``inference=`` argument) or on the fresh copy of :meth:`with_inference`.
+        """
+        terms = self._headline_terms(options)
+        if method is None or method == "default":
+            rule = inference_method("default")
+            choices: Mapping[str, HeadlineChoice] = rule(self, **options)
+            for term in terms:
+                self.attached.pop(term, None)
+            for term, ch in choices.items():
+                self.extra.update(ch.extra)
+                if ch.result is None:
+                    self.headlines[term] = Headline.analytic(self, term, note=ch.note)
+                else:
+                    self.headlines[term] = Headline.of(self, term, ch.result,
+                                                       method_key=ch.method_key,
+                                                       options=ch.options, note=ch.note)  # fmt: skip
+            return
+        if method in ("cr1", "analytic"):
+            for term in terms:
+                self.attached.pop(term, None)
+                self.headlines[term] = Headline.analytic(
+                    self, term, note=f"requested (inference={method!r})"
+                )
+            return
+        out = inference_method(method)(self, **options)
+        by_term: Mapping[str, Any] = getattr(out, "by_term", None) or {terms[0]: out}
+        self.extra.update(getattr(out, "extra", None) or {})
+        run_options = dict(getattr(out, "run_options", None) or options)
+        run_options.pop("param", None)
+        for term, r in by_term.items():
+            self._attach_inference(term, str(getattr(r, "method", method)), r)
+            self.headlines[term] = Headline.of(self, term, r, method_key=method,
+                                               options=run_options)  # fmt: skip
+
+    def _attach_inference(self, term: str, method: str, result: Any) -> None:
+        """Make ``result`` the inference of ``term`` in ``pvalues``/``conf_int()`` (private:
+        results are immutable after fitting; see :meth:`with_inference`)."""
         if term not in self.names:
             raise KeyError(f"{term!r} is not a coefficient of this model ({self.names})")
         self.attached[term] = AttachedInference(term, method, result)
@@ -554,14 +818,14 @@ class RegressionResult:
         return "; ".join(f"{t}: {self.inference_of(t)}" for t in self.names)
 
     # -- tables -----------------------------------------------------------------------------------
-    def tidy(self, level: float = 0.95) -> pl.DataFrame:
-        """One row per coefficient.
+    def tidy(self, level: float = 0.95, *, backend: Backend = "polars") -> Any:
+        """One row per coefficient, as a :class:`polars.DataFrame` (``backend="pandas"``: pandas).
 
         Columns: ``term``, ``estimate``, ``std_error``, ``statistic``, ``p_value``, ``conf_low``,
         ``conf_high`` (headline), ``inference`` (the method behind p-value and interval).
         """
         ci = self.conf_int(level)
-        return pl.DataFrame(
+        out = pl.DataFrame(
             {
                 "term": self.names,
                 "estimate": self.beta,
@@ -583,6 +847,7 @@ class RegressionResult:
                 "inference": pl.String,
             },
         )
+        return _as_backend(out, backend)
 
     def wald_test(self, terms: Sequence[str], values: Sequence[float] | None = None) -> WaldTest:
         """Joint Wald test that ``params[terms] == values`` (zeros by default), with ``cov``.
@@ -699,6 +964,16 @@ class DiDResult(RegressionResult):
     """
 
     effect: str = ""
+    design_record: DiDDesign | None = field(default=None, repr=False)
+
+    def _headline_terms(self, options: Mapping[str, Any]) -> list[str]:
+        param = options.get("param")
+        if param is not None and param != self.effect:
+            raise ModelSpecError(
+                f"the inference methods of a did() result test its effect {self.effect!r}, not "
+                f"param={param!r}"
+            )
+        return [self.effect]
 
     @property
     def att(self) -> float:
@@ -722,7 +997,7 @@ class DiDResult(RegressionResult):
         """The headline test's rejection rate at placebo dates and units of this panel.
 
         Shorthand for ``self.headline.size_check(level, ...)``; see
-        :func:`tradeimpact.inference.headline.size_check`.
+        :func:`tradeimpact.inference.headline.size_check` (registered as ``"size_check"``).
         """
         return self.headline.size_check(level, **kwargs)
 
@@ -748,6 +1023,16 @@ class EventStudyResult(RegressionResult):
     freq: str = ""
     event_date: Any = None
     aggregates: Mapping[str, float] | None = None
+    design_record: EventStudyDesign | None = field(default=None, repr=False)
+
+    def _headline_terms(self, options: Mapping[str, Any]) -> list[str]:
+        terms = [self.event_terms[e] for e in self.event_times]
+        param = options.get("param")
+        if param is not None:
+            if param not in terms:
+                raise ModelSpecError(f"param {param!r} is not an event-time term ({terms})")
+            return [str(param)]
+        return terms
 
     @property
     def event_times(self) -> list[int]:
@@ -764,11 +1049,10 @@ class EventStudyResult(RegressionResult):
     def size_check(self, level: float = 0.05, **kwargs: Any) -> Any:
         """The per-event-time headline test rerun at placebo dates and units of this panel.
 
-        See :func:`tradeimpact.inference.headline.event_study_size_check`.
+        The registered method ``"event_study_size_check"``:
+        :func:`tradeimpact.inference.headline.event_study_size_check`.
         """
-        from tradeimpact.inference.headline import event_study_size_check
-
-        return event_study_size_check(self, level=level, **kwargs)
+        return inference_method("event_study_size_check")(self, level=level, **kwargs)
 
     def event_study_inputs(self) -> tuple[FloatArray, FloatArray, FloatArray]:
         """``(event_times, betahat, sigma)`` of the event-time coefficients (reference excluded)."""
@@ -790,8 +1074,9 @@ class EventStudyResult(RegressionResult):
         """Positions in ``event_study_inputs()`` of the coefficients at event time >= 0."""
         return np.flatnonzero(np.asarray(self.event_times) >= 0).astype(np.int64)
 
-    def event_table(self, level: float = 0.95) -> pl.DataFrame:
-        """Tidy table of the event-time coefficients with an ``event_time`` column (reference row = 0)."""
+    def event_table(self, level: float = 0.95, *, backend: Backend = "polars") -> Any:
+        """Tidy table of the event-time coefficients with an ``event_time`` column (reference
+        row = 0): a :class:`polars.DataFrame` (``backend="pandas"``: the same as pandas)."""
         tab = self.tidy(level)
         rows = pl.DataFrame(
             {
@@ -815,7 +1100,7 @@ class EventStudyResult(RegressionResult):
             },
             schema=out.schema,
         )
-        return pl.concat([out, ref]).sort("event_time")
+        return _as_backend(pl.concat([out, ref]).sort("event_time"), backend)
 
     def plot(  # type: ignore[override]
         self,
@@ -948,10 +1233,11 @@ class EventStudyHeadline:
         rows = {h.term: h.conf_int(level) for h in self.by_event_time.values()}
         return pd.DataFrame.from_dict(rows, orient="index", columns=["lower", "upper"])
 
-    def table(self, level: float = 0.95) -> pl.DataFrame:
-        """One row per event time: headline and CR1 beside it (``Headline.tidy`` columns)."""
+    def table(self, level: float = 0.95, *, backend: Backend = "polars") -> Any:
+        """One row per event time: headline and CR1 beside it (``Headline.tidy`` columns); a
+        :class:`polars.DataFrame` (``backend="pandas"``: the same as pandas)."""
         parts = [
             h.tidy(level).with_columns(pl.lit(e, dtype=pl.Int64).alias("event_time"))
             for e, h in sorted(self.by_event_time.items())
         ]
-        return pl.concat(parts) if parts else pl.DataFrame()
+        return _as_backend(pl.concat(parts) if parts else pl.DataFrame(), backend)
