@@ -39,7 +39,7 @@ Statistics (``estimator``, ``statistic``):
   numerator and denominator are sums over units of per-(unit, date) moments minus one quadratic
   form in the dimension of the other fixed effects and controls; ``y`` and the controls are
   projected once and 999 placebos cost a few milliseconds, no iteration. Otherwise each chunk of
-  placebo columns is demeaned in one :func:`~tradeimpact.models.absorb.demean` call.
+  placebo columns is demeaned in one :func:`~tradeimpact.core.fixed_effects.demean` call.
 * ``statistic="t"``: ``t_pi = beta_pi / se_pi`` with ``se_pi`` the assignment's own CR1 standard
   error (clustered by ``cluster``, default the unit; fixest's small-sample factor
   ``G/(G-1) (n-1)/(n-K)``), MacKinnon & Webb's RI-t.
@@ -83,6 +83,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.core.cohort import NEVER_TREATED_RULE, check_constant_within, cohort_values
+from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.core.registry import register_inference
 from tradeimpact.errors import ModelSpecError
@@ -93,7 +94,6 @@ from tradeimpact.inference.randomization import (
     TIE_RTOL,
     AssignmentTest,
 )
-from tradeimpact.models.absorb import FixedEffects, demean
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -102,7 +102,7 @@ Statistic = Literal["coef", "t"]
 
 #: Largest ``k_R * N * K`` (other fixed-effect levels and controls x units x dates) for which the
 #: closed form keeps its per-(unit, date) tables; larger designs use the projection path.
-MAX_CLOSED_FORM_ELEMENTS = 50_000_000
+MAX_CLOSED_FORM_ELEMENTS = 10_000_000
 
 
 # --------------------------------------------------------------------------------------------
@@ -590,8 +590,6 @@ def _twfe(design: _Design, assign: IntArray, statistic: Statistic, chunk_element
 
 def _cr1_factor(design: _Design) -> float:
     """fixest's CR1 factor ``G/(G-1) (n-1)/(n-K)``, ``K`` = 1 + controls + non-nested FE levels."""
-    from tradeimpact.core.covariance import fe_dof
-
     n = design.y.size
     g = int(np.unique(design.clusters).size)
     if g < 2:
@@ -694,6 +692,7 @@ def _att(
             "__g",
             control_group=options.get("control_group", "never"),
             weights="__w" if names["weights"] else None,
+            outcome="level",  # the outcome handed in is the one tested (already transformed)
         ).aggregate("simple")
     return float(agg.overall_att), float(agg.overall_se)
 
