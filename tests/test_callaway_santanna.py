@@ -289,3 +289,119 @@ def test_mpdta_has_no_small_groups(mpdta: pl.DataFrame) -> None:
         warnings.simplefilter("error", SmallGroupWarning)
         res = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
     assert res.small_groups == {}
+
+
+# -- one naming, one never-treated rule, misuse (issue 13) ----------------------------------------
+
+
+@pytest.mark.parametrize("code", [np.inf, None, np.nan, 10_000.0])
+def test_never_treated_codes_give_identical_estimates(mpdta: pl.DataFrame, code: object) -> None:
+    """did's 0, inf, null, NaN and a period after the sample: the same ATT(g,t), to 1e-12, and
+    did's published numbers."""
+    ref = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    recoded = mpdta.with_columns(
+        pl.when(pl.col("first.treat") == 0).then(pl.lit(code, dtype=pl.Float64))
+        .otherwise(pl.col("first.treat").cast(pl.Float64)).alias("first.treat")
+    )  # fmt: skip
+    res = att_gt(recoded, "lemp", "countyreal", "year", "first.treat")
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.std_errors.to_numpy(), atol=1e-12)
+    for kind in ("simple", "group", "dynamic", "calendar"):
+        a, b = res.aggregate(kind), ref.aggregate(kind)  # type: ignore[arg-type]
+        np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy(), atol=1e-12)
+        np.testing.assert_allclose(a.std_errors.to_numpy(), b.std_errors.to_numpy(), atol=1e-12)
+    got = {(int(g), int(t)): a for g, t, a in res.att_gt.select("group", "time", "att").iter_rows()}
+    for key, published in MPDTA_ATT.items():
+        assert got[key] == pytest.approx(published, abs=1e-4), key
+
+
+def test_cohort_name_alias_and_aggregate_aliases(mpdta: pl.DataFrame) -> None:
+    new = att_gt(mpdta, "lemp", "countyreal", "year", cohort="first.treat")
+    old = att_gt(mpdta, "lemp", "countyreal", "year", group="first.treat")
+    np.testing.assert_array_equal(new.params.to_numpy(), old.params.to_numpy())
+    with pytest.raises(ModelSpecError, match="cohort column once"):
+        att_gt(mpdta, "lemp", "countyreal", "year", cohort="first.treat", group="year")
+    for alias, kind in (("att", "simple"), ("cohort", "group"), ("period", "dynamic")):
+        a, b = new.aggregate(alias), new.aggregate(kind)  # type: ignore[arg-type]
+        assert a.kind == kind and a.names == b.names
+        np.testing.assert_array_equal(a.params.to_numpy(), b.params.to_numpy())
+    assert new.aggregate("dynamic").params["overall"] == pytest.approx(-0.0772, abs=1e-4)
+
+
+def test_outcome_log(mpdta: pl.DataFrame) -> None:
+    """outcome="log" on employment in levels = the level fit on did's lemp (log employment)."""
+    emp = mpdta.with_columns(pl.col("lemp").exp().alias("emp"))
+    logged = att_gt(emp, "emp", "countyreal", "year", "first.treat", outcome="log")
+    ref = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    np.testing.assert_allclose(logged.params.to_numpy(), ref.params.to_numpy(), atol=1e-12)
+    assert logged.depvar == "log(emp)"
+    zero = emp.with_columns(
+        pl.when((pl.col("countyreal") == 8001) & (pl.col("year") == 2005)).then(0.0)
+        .otherwise(pl.col("emp")).alias("emp")
+    )  # fmt: skip
+    with pytest.raises(ModelSpecError, match=r"unbalanced panel.*have no log"):
+        att_gt(zero, "emp", "countyreal", "year", "first.treat", outcome="log")
+    res = att_gt(zero, "emp", "countyreal", "year", "first.treat", outcome="log", balance=True)
+    assert res.n_units == ref.n_units - 1 and res.dropped["zeros_in_log"] == 1
+
+
+def test_cluster_sums_the_influence_functions(mpdta: pl.DataFrame) -> None:
+    """cluster="state": each ATT(g,t)'s se = statsmodels' cluster-robust OLS of the 2x2 (no
+    small-sample correction); clustering by the unit itself changes nothing."""
+    data = mpdta.with_columns((pl.col("countyreal") // 1000).alias("state"))
+    res = att_gt(data, "lemp", "countyreal", "year", "first.treat", cluster="state")
+    by_unit = att_gt(data, "lemp", "countyreal", "year", "first.treat", cluster="countyreal")
+    ref = att_gt(data, "lemp", "countyreal", "year", "first.treat")
+    np.testing.assert_allclose(by_unit.std_errors.to_numpy(), ref.std_errors.to_numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(res.params.to_numpy(), ref.params.to_numpy())
+    assert res.n_clusters == {"state": data["state"].n_unique()}
+    pdf = data.to_pandas()
+    wide = pdf.pivot(index="countyreal", columns="year", values="lemp")
+    g_of = pdf.groupby("countyreal")["first.treat"].first()
+    st = pdf.groupby("countyreal")["state"].first()
+    for g, t, base, se in res.att_gt.select("group", "time", "base", "se").iter_rows():
+        keep = (g_of == g) | (g_of == 0)
+        dy = (wide[int(t)] - wide[int(base)])[keep]
+        x = sm.add_constant((g_of[keep] == g).astype(float))
+        fit = sm.OLS(dy, x).fit(
+            cov_type="cluster", cov_kwds={"groups": st[keep].to_numpy(), "use_correction": False}
+        )
+        assert se == pytest.approx(fit.bse.iloc[1], rel=1e-10)
+    assert res.aggregate("simple").overall_se != pytest.approx(
+        ref.aggregate("simple").overall_se, rel=1e-3
+    )
+    varying = data.with_columns(
+        pl.when((pl.col("countyreal") == 8001) & (pl.col("year") == 2005)).then(99)
+        .otherwise(pl.col("state")).alias("state")
+    )  # fmt: skip
+    with pytest.raises(ModelSpecError, match="cluster column 'state' varies within unit 8001"):
+        att_gt(varying, "lemp", "countyreal", "year", "first.treat", cluster="state")
+
+
+def test_misuse_names_the_column(mpdta: pl.DataFrame) -> None:
+    with pytest.raises(ModelSpecError, match=r"'yr'.*did you mean 'year'"):
+        att_gt(mpdta, "lemp", "countyreal", "yr", "first.treat")
+    text = mpdta.with_columns(pl.col("lemp").cast(pl.String))
+    with pytest.raises(ModelSpecError, match="outcome column 'lemp' must be numeric"):
+        att_gt(text, "lemp", "countyreal", "year", "first.treat")
+    varying = mpdta.with_columns(
+        pl.when((pl.col("countyreal") == 8001) & (pl.col("year") == 2005)).then(2006)
+        .otherwise(pl.col("first.treat")).alias("first.treat")
+    )  # fmt: skip
+    with pytest.raises(ModelSpecError, match=r"'first\.treat' varies within unit 8001"):
+        att_gt(varying, "lemp", "countyreal", "year", "first.treat")
+    centred = mpdta.with_columns(
+        (pl.col("year") - 2005).alias("t"),
+        pl.when(pl.col("first.treat") == 0).then(0).otherwise(pl.col("first.treat") - 2005)
+        .alias("g"),
+    )  # fmt: skip
+    with pytest.raises(ModelSpecError, match=r"periods before 0.*code them as inf or null"):
+        att_gt(centred, "lemp", "countyreal", "t", "g")
+
+
+def test_att_gt_is_exported() -> None:
+    import tradeimpact as ti
+    import tradeimpact.models as models
+
+    assert ti.att_gt is models.att_gt is att_gt
+    assert "att_gt" in models.__all__ and "att_gt" in ti.__all__

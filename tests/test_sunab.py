@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import polars as pl
 import pytest
@@ -97,3 +99,212 @@ def test_sunab_needs_never_treated(base_stagg: pl.DataFrame) -> None:
             estimator="sunab",
             outcome="level",
         )
+
+
+# -- one naming, one never-treated rule, one aggregate API (issue 13) -----------------------------
+
+
+def _recode_never(data: pl.DataFrame, code: float | None) -> pl.DataFrame:
+    """base_stagg's never-treated units (year_treated = 10000) coded as ``code`` instead."""
+    never = pl.col("year_treated") > 1000
+    return data.with_columns(
+        pl.when(never).then(pl.lit(code, dtype=pl.Float64)).otherwise(pl.col("year_treated"))
+        .alias("year_treated")
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("code", [0.0, np.inf, None, np.nan])
+def test_never_treated_codes_give_identical_estimates(
+    base_stagg: pl.DataFrame, code: float | None
+) -> None:
+    """10000 (fixest's base_stagg), 0, inf, null and NaN: the same fit to 1e-12, fixest's ATT."""
+    ref = sunab(base_stagg, "y", "id", "year", "year_treated", controls=["x1"])
+    res = sunab(_recode_never(base_stagg, code), "y", "id", "year", "year_treated", controls=["x1"])
+    assert res.names == ref.names and res.nobs == ref.nobs == 950
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params.to_numpy(), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.std_errors.to_numpy(), atol=1e-12)
+    att = res.aggregate("simple")
+    assert att.params["overall"] == pytest.approx(-1.133749, abs=1e-6)  # fixest agg = "att"
+    assert att.std_errors["overall"] == pytest.approx(0.205070, abs=1e-5)
+
+
+def test_common_names_aliases_and_the_old_positional_order(base_stagg: pl.DataFrame) -> None:
+    new = sunab(base_stagg, "y", "id", "year", "year_treated", controls=["x1"], ref=-1)
+    old = sunab(base_stagg, "y", "year_treated", "year", "id", controls=["x1"])  # former order
+    kw = sunab(
+        base_stagg, "y", unit="id", period="year", cohort="year_treated", controls=["x1"], ref_p=-1
+    )
+    clustered = sunab(base_stagg, "y", "id", "year", "year_treated", controls=["x1"], cluster="id")
+    for other in (old, kw, clustered):
+        np.testing.assert_array_equal(other.params.to_numpy(), new.params.to_numpy())
+        np.testing.assert_array_equal(other.std_errors.to_numpy(), new.std_errors.to_numpy())
+    with pytest.raises(ModelSpecError, match="time column once"):
+        sunab(base_stagg, "y", "id", "year", "year_treated", period="time_to_treatment")
+    with pytest.raises(ModelSpecError, match="cluster= or vcov="):
+        sunab(base_stagg, "y", "id", "year", "year_treated", cluster="id", vcov="iid")
+    with pytest.raises(ModelSpecError, match=r"'yaer'.*did you mean 'year'"):
+        sunab(base_stagg, "y", "id", "yaer", "year_treated")
+    text = base_stagg.with_columns(pl.col("y").cast(pl.String))
+    with pytest.raises(ModelSpecError, match="outcome column 'y' must be numeric"):
+        sunab(text, "y", "id", "year", "year_treated")
+    varying = base_stagg.with_columns(
+        pl.when((pl.col("id") == 90) & (pl.col("year") == 5)).then(3.0)
+        .otherwise(pl.col("year_treated")).alias("year_treated")
+    )  # fmt: skip
+    with pytest.raises(ModelSpecError, match="varies within unit 90"):
+        sunab(varying, "y", "id", "year", "year_treated")
+
+
+def test_outcome_log_is_the_level_fit_of_the_log(base_stagg: pl.DataFrame) -> None:
+    pos = base_stagg.with_columns((pl.col("y") - pl.col("y").min() + 1).alias("v"))
+    logged = sunab(pos, "v", "id", "year", "year_treated", outcome="log")
+    level = sunab(pos.with_columns(pl.col("v").log()), "v", "id", "year", "year_treated")
+    np.testing.assert_allclose(logged.params.to_numpy(), level.params.to_numpy(), atol=1e-12)
+    assert logged.depvar == "log(v)" and level.depvar == "v"
+
+
+@pytest.fixture(scope="module")
+def saturated_pyfixest(base_stagg: pl.DataFrame) -> tuple[object, object]:
+    """pyfixest's saturated Sun & Abraham regression on base_stagg (never treated coded 0)."""
+    pf = pytest.importorskip("pyfixest")
+    pdf = base_stagg.to_pandas()
+    pdf["g"] = np.where(pdf["year_treated"] > 1000, 0, pdf["year_treated"]).astype(int)
+    with pytest.warns(UserWarning, match="beta"):  # pyfixest's "currently in beta" notice
+        fit = pf.event_study(pdf, yname="y", idname="id", tname="year", gname="g",
+                             estimator="saturated")  # fmt: skip
+    return pf, fit
+
+
+def _cells(fit: object) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(rel, cohort, rows) of each pyfixest coefficient, counted on pyfixest's data."""
+    names = list(fit.coef().index)  # type: ignore[attr-defined]
+    parsed = [re.match(r"rel_time::(.+):first_treated_period::(.+)$", nm) for nm in names]
+    rel = np.array([float(m.group(1)) for m in parsed if m])
+    coh = np.array([float(m.group(2)) for m in parsed if m])
+    data = fit._data  # type: ignore[attr-defined]
+    counts = data.groupby(["first_treated_period", "rel_time"]).size()
+    n = np.array([counts[(c, r)] for c, r in zip(coh, rel, strict=True)], dtype=float)
+    return rel, coh, n
+
+
+def test_aggregates_against_pyfixest(
+    base_stagg: pl.DataFrame, saturated_pyfixest: tuple[object, object]
+) -> None:
+    """Every aggregate kind: pyfixest's period aggregation (SaturatedEventStudy.aggregate) for
+    the event-time terms, and for the others the weighted averages of pyfixest's cohort x period
+    coefficients (weights counted here from its data) with the delta-method se sqrt(w'Vw)."""
+    _, fit = saturated_pyfixest
+    res = sunab(base_stagg, "y", "id", "year", "year_treated")
+    beta = fit.coef().to_numpy()  # type: ignore[attr-defined]
+    vcov = np.asarray(fit._vcov)  # type: ignore[attr-defined]
+    rel, coh, n = _cells(fit)
+    assert len(rel) == len(res.extra["interactions"].names) == 81
+
+    def lin(w: np.ndarray) -> tuple[float, float]:
+        return float(w @ beta), float(np.sqrt(w @ vcov @ w))
+
+    def avg(mask: np.ndarray) -> np.ndarray:
+        return np.where(mask, n, 0.0) / n[mask].sum()
+
+    from pyfixest.did.saturated_twfe import SaturatedEventStudy
+
+    pd_period = SaturatedEventStudy.aggregate(fit, agg="period")  # type: ignore[arg-type]
+    dyn = res.aggregate("dynamic")
+    for r, row in pd_period.iterrows():
+        term = f"event_time={int(r)}"
+        assert dyn.params[term] == pytest.approx(float(row["Estimate"]), rel=1e-8, abs=1e-10)
+        assert dyn.std_errors[term] == pytest.approx(float(row["Std. Error"]), rel=1e-7)
+    post_rows = [avg(rel == r) for r in sorted(set(rel[rel >= 0]))]
+    b, se = lin(np.mean(post_rows, axis=0))
+    assert dyn.overall_att == pytest.approx(b, rel=1e-8)
+    assert dyn.overall_se == pytest.approx(se, rel=1e-7)
+    # simple = fixest's ATT (the published number in test_sunab_att_with_x1 is with x1)
+    b, se = lin(avg(rel >= 0))
+    simple = res.aggregate("att")
+    assert simple.names == ["overall"]
+    assert simple.params["overall"] == pytest.approx(b, rel=1e-8)
+    assert simple.std_errors["overall"] == pytest.approx(se, rel=1e-7)
+    # group (fixest's "cohort"): post-period cells of each cohort; overall by cohort size
+    grp = res.aggregate("cohort")
+    sizes = (
+        base_stagg.filter(pl.col("year_treated") < 1000)
+        .group_by("year_treated")
+        .agg(pl.col("id").n_unique())
+    )
+    size = dict(zip(sizes["year_treated"].to_list(), sizes["id"].to_list(), strict=True))
+    rows = {}
+    for c in sorted(set(coh)):
+        rows[c] = avg((coh == c) & (rel >= 0))
+        b, se = lin(rows[c])
+        assert grp.params[f"group={int(c)}"] == pytest.approx(b, rel=1e-8)
+        assert grp.std_errors[f"group={int(c)}"] == pytest.approx(se, rel=1e-7)
+    tot = sum(size.values())
+    b, se = lin(sum(size[c] / tot * w for c, w in rows.items()))
+    assert grp.overall_att == pytest.approx(b, rel=1e-8)
+    assert grp.overall_se == pytest.approx(se, rel=1e-7)
+    # calendar: post-period cells of each calendar year; overall = mean over years
+    cal = res.aggregate("calendar")
+    years = sorted(set((coh + rel)[rel >= 0]))
+    cal_rows = []
+    for t in years:
+        w = avg((rel >= 0) & (coh + rel == t))
+        cal_rows.append(w)
+        b, se = lin(w)
+        assert cal.params[f"period={int(t)}"] == pytest.approx(b, rel=1e-8, abs=1e-12)
+        assert cal.std_errors[f"period={int(t)}"] == pytest.approx(se, rel=1e-7)
+    b, se = lin(np.mean(cal_rows, axis=0))
+    assert cal.overall_att == pytest.approx(b, rel=1e-8)
+    assert cal.overall_se == pytest.approx(se, rel=1e-7)
+
+
+def test_weighted_aggregation_uses_the_weights(base_stagg: pl.DataFrame) -> None:
+    """fixest's aggregate(use_weights = TRUE): with regression weights the cells are weighed by
+    their weight sums; checked against pyfixest's weighted saturated regression."""
+    pf = pytest.importorskip("pyfixest")
+    rng = np.random.default_rng(7)
+    w_unit = dict(enumerate(rng.uniform(0.5, 2.0, size=96)))
+    data = base_stagg.with_columns(pl.col("id").replace_strict(w_unit).alias("w"))
+    res = sunab(data, "y", "id", "year", "year_treated", weights="w")
+    pdf = data.to_pandas()
+    pdf["rel_time"] = np.where(pdf["year_treated"] > 1000, -1.0, pdf["year"] - pdf["year_treated"])
+    pdf["coh"] = np.where(pdf["year_treated"] > 1000, 0, pdf["year_treated"]).astype(int)
+    fit = pf.feols(
+        "y ~ i(rel_time, coh, ref=-1.0, ref2=0) | id + year",
+        pdf,
+        weights="w",
+        vcov={"CRV1": "id"},
+        demeaner=pf.MapDemeaner(fixef_tol=1e-13),
+    )
+    names = list(fit.coef().index)
+    parsed = [re.match(r"rel_time::(.+):coh::(.+)$", nm) for nm in names]
+    rel = np.array([float(m.group(1)) for m in parsed if m])
+    coh = np.array([float(m.group(2)) for m in parsed if m])
+    wsum = pdf.groupby(["coh", "rel_time"])["w"].sum()
+    n = np.array([wsum[(int(c), r)] for c, r in zip(coh, rel, strict=True)])
+    w = np.where(rel >= 0, n, 0.0) / n[rel >= 0].sum()
+    att = res.aggregate("simple")
+    assert att.overall_att == pytest.approx(float(w @ fit.coef().to_numpy()), rel=1e-7)
+    assert att.overall_se == pytest.approx(float(np.sqrt(w @ fit._vcov @ w)), rel=1e-6)
+    assert res.aggregates is not None and res.aggregates["ATT"] == pytest.approx(att.overall_att)
+
+
+def test_one_aggregate_type_for_sunab_and_callaway_santanna(base_stagg: pl.DataFrame) -> None:
+    from tradeimpact.models.aggregate import AggregateResult
+    from tradeimpact.models.callaway_santanna import att_gt
+    from tradeimpact.models.sunab import SunabResult
+
+    sa = sunab(base_stagg, "y", "id", "year", "year_treated")
+    cs = att_gt(base_stagg, "y", "id", "year", "year_treated", control_group="notyet")
+    assert isinstance(sa, SunabResult)
+    for kind in ("simple", "dynamic", "group", "calendar", "att", "cohort", "period"):
+        a, b = sa.aggregate(kind), cs.aggregate(kind)  # type: ignore[arg-type]
+        assert type(a) is type(b) is AggregateResult
+        assert a.kind == b.kind and a.names[0] == b.names[0] == "overall"
+        assert a.tidy().columns == b.tidy().columns
+        assert list(a.conf_int().columns) == ["lower", "upper"]
+    with pytest.raises(ModelSpecError, match="unknown aggregation"):
+        sa.aggregate("weekly")  # type: ignore[arg-type]
+    # dynamic components are the event-time coefficients of the fit
+    dyn = sa.aggregate("dynamic")
+    for e, term in sa.event_terms.items():
+        assert dyn.params[f"event_time={e}"] == pytest.approx(sa.params[term], abs=1e-12)
