@@ -35,6 +35,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from tradeimpact.errors import TradeImpactWarning
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -216,7 +218,7 @@ def _n_components(a: IntArray, b: IntArray) -> int:
 ACCELERATE_AFTER = 2
 
 
-class NotConvergedWarning(UserWarning):
+class NotConvergedWarning(TradeImpactWarning):
     """Alternating projections stopped at ``maxiter`` before reaching ``tol``."""
 
 

@@ -53,7 +53,7 @@ import polars as pl
 
 from tradeimpact.core.covariance import check_cluster_count
 from tradeimpact.core.frame import numeric_column, to_polars
-from tradeimpact.errors import ModelSpecError
+from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.results import RegressionResult
 
 __all__ = [
@@ -72,7 +72,7 @@ _MULTI = re.compile(r"\b(sw|csw|sw0|csw0|mvsw)\s*\(")
 _NAME = re.compile(r"^[A-Za-z_.][A-Za-z0-9_.]*$")
 
 
-class LogDomainWarning(UserWarning):
+class LogDomainWarning(TradeImpactWarning):
     """``log()`` met non-positive or non-finite values; their rows are dropped."""
 
 

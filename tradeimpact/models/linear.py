@@ -12,7 +12,7 @@ Covariances come from :mod:`tradeimpact.core.covariance` with scores ``s_i = w_i
 Sample handling, like fixest/pyfixest:
 
 * rows with a missing value in any used column are dropped (counted as ``dropped["missing"]``);
-* rows with a non-positive weight are dropped (``dropped["zero_weight"]``);
+* rows with a non-positive weight are dropped (``dropped["nonpositive_weights"]``);
 * singletons (a row alone in some fixed-effect group) are dropped iteratively
   (``dropped["singletons"]``, :meth:`FixedEffects.singleton_mask`);
 * regressors collinear with the fixed effects or with earlier regressors are dropped, in order,
@@ -35,6 +35,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.collinearity import COLLIN_TOL, collinear_columns
+from tradeimpact.core.collinearity import CollinearityWarning as CollinearityWarning
 from tradeimpact.core.covariance import (
     SmallSample,
     check_cluster_count,
@@ -48,19 +50,12 @@ from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import check_columns as check_columns
 from tradeimpact.core.frame import numeric_column as numeric_column
 from tradeimpact.core.frame import to_polars as to_polars
+from tradeimpact.core.sample import EstimationSample, estimation_sample
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-#: A regressor is collinear when its residual sum of squares on the fixed effects and the
-#: earlier regressors is below this fraction of its raw (weighted) sum of squares.
-COLLINEAR_TOL = 1e-9
-
-
-class CollinearityWarning(UserWarning):
-    """Regressors were dropped because they are collinear with the fixed effects or each other."""
 
 
 @dataclass
@@ -113,39 +108,6 @@ class LinearDesign:
     resid: FloatArray
 
 
-def _finite(a: npt.NDArray[Any]) -> BoolArray:
-    if a.dtype.kind in "fc":
-        return np.isfinite(a) if a.ndim == 1 else np.isfinite(a).all(axis=1)
-    return np.ones(a.shape[0], dtype=bool)
-
-
-def select_regressors(
-    x_t: FloatArray, x_raw: FloatArray, weights: FloatArray | None, names: Sequence[str]
-) -> tuple[list[int], list[str]]:
-    """Indices of the regressors to keep (in order) and the names of those dropped as collinear.
-
-    Regressor ``j`` is kept when its weighted residual sum of squares on the kept earlier demeaned
-    regressors exceeds ``COLLINEAR_TOL`` times its raw weighted sum of squares (so a column
-    absorbed by the fixed effects, or a linear combination of earlier columns, is dropped).
-    """
-    w = np.ones(x_t.shape[0]) if weights is None else weights
-    gram = x_t.T @ (x_t * w[:, None])  # one pass over the data; the rest is k x k algebra
-    raw_ss = np.einsum("ij,ij,i->j", x_raw, x_raw, w)
-    keep: list[int] = []
-    dropped: list[str] = []
-    for j in range(x_t.shape[1]):
-        rss = float(gram[j, j])
-        if keep:
-            g_kk = gram[np.ix_(keep, keep)]
-            g_kj = gram[keep, j]
-            rss -= float(g_kj @ np.linalg.lstsq(g_kk, g_kj, rcond=None)[0])
-        if raw_ss[j] == 0.0 or rss <= COLLINEAR_TOL * raw_ss[j]:
-            dropped.append(names[j])
-        else:
-            keep.append(j)
-    return keep, dropped
-
-
 def fit_feols(
     y: npt.ArrayLike,
     x: npt.ArrayLike,
@@ -161,6 +123,8 @@ def fit_feols(
     model: str | None = None,
     intercept: bool = True,
     fixef_tol: float = 1e-10,
+    collin_tol: float = COLLIN_TOL,
+    sample: EstimationSample | None = None,
 ) -> RegressionResult:
     """Fit ``y ~ x | fe`` by (weighted) least squares on arrays; see the module docstring.
 
@@ -191,6 +155,13 @@ def fit_feols(
         Without fixed effects, add an ``Intercept`` column (default); ignored with fixed effects.
     fixef_tol : float
         Convergence tolerance of the alternating projections (:func:`demean`).
+    collin_tol : float
+        Relative tolerance of the collinearity rule (:mod:`tradeimpact.core.collinearity`).
+    sample : EstimationSample, optional
+        The estimation sample already computed by the caller (:func:`feols` computes it with
+        the label columns); by default it is computed here from ``y``, ``x``, ``weights`` and
+        ``fe`` (:func:`tradeimpact.core.sample.estimation_sample`, which also takes
+        ``dropped`` and ``drop_singletons``).
 
     Returns
     -------
@@ -205,28 +176,22 @@ def fit_feols(
         raise ModelSpecError(f"{xv.shape[1]} regressor columns but {len(names)} names")
     vcov = vcov if vcov is not None else VcovSpec("hetero")
     wv = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
-    drops = dict(dropped or {})
-
-    keep = _finite(yv) & _finite(xv)
-    if wv is not None:
-        keep &= _finite(wv)
-    drops["missing"] = drops.get("missing", 0) + int((~keep).sum())
-    if wv is not None:
-        zero_w = keep & (wv <= 0)
-        drops["zero_weight"] = int(zero_w.sum())
-        keep &= ~zero_w
-    if fe is None:
-        if intercept:
-            xv = np.column_stack([np.ones(n0), xv])
-            names = ["Intercept", *names]
-    else:
-        if drop_singletons and keep.any():
-            single = np.zeros(n0, dtype=bool)
-            single[keep] = fe.subset(keep).singleton_mask()
-            drops["singletons"] = int(single.sum())
-            keep &= ~single
-    if not keep.any():
-        raise ModelSpecError("no observations left after dropping missing values and singletons")
+    if fe is None and intercept:
+        xv = np.column_stack([np.ones(n0), xv])
+        names = ["Intercept", *names]
+    if sample is None:
+        sample = estimation_sample(
+            n0,
+            numeric=[yv, xv, wv],
+            weights=wv,
+            fe=fe,
+            drop_singletons=drop_singletons,
+            dropped=dropped,
+        )
+    elif sample.keep.size != n0:
+        raise ModelSpecError(f"the sample has {sample.keep.size} rows but y has {n0}")
+    keep = sample.keep
+    drops = dict(sample.dropped)
 
     ys, xs = yv[keep], xv[keep]
     ws = None if wv is None else wv[keep]
@@ -237,7 +202,9 @@ def fit_feols(
     else:
         y_t, x_t = ys.copy(), xs.copy()
 
-    idx, collinear = select_regressors(x_t, xs, ws, names)
+    gone = collinear_columns(x_t, xs, ws, collin_tol)
+    idx = [j for j in range(x_t.shape[1]) if j not in set(gone)]
+    collinear = [names[j] for j in gone]
     if collinear:
         warnings.warn(
             "dropped regressor(s) collinear with the fixed effects or earlier regressors: "
@@ -418,7 +385,10 @@ def resolve_vcov(
 
 def build_fe(frame: pl.DataFrame, fe: Sequence[str | Sequence[str]]) -> FixedEffects | None:
     """Fixed effects from columns; an entry that is a list (``["importer", "product"]``) is the
-    interaction of those columns (e.g. importer x product)."""
+    interaction of those columns (e.g. importer x product).
+
+    A row with a null label gets a code of its own here; :func:`feols` drops it as ``missing``
+    (the estimation sample, :mod:`tradeimpact.core.sample`) before any use of the codes."""
     if not fe:
         return None
     cols: list[npt.NDArray[Any]] = []
@@ -426,8 +396,10 @@ def build_fe(frame: pl.DataFrame, fe: Sequence[str | Sequence[str]]) -> FixedEff
     for spec in fe:
         parts = [spec] if isinstance(spec, str) else list(spec)
         check_columns(frame, parts)
-        if len(parts) == 1:
+        if len(parts) == 1 and frame[parts[0]].null_count() == 0:
             cols.append(frame[parts[0]].to_numpy())
+        elif len(parts) == 1:
+            cols.append(frame[parts[0]].rank("dense").fill_null(0).to_numpy())
         else:
             cols.append(frame.select(pl.struct(parts).rank("dense").alias("_g"))["_g"].to_numpy())
         names.append("^".join(parts))
@@ -448,6 +420,7 @@ def feols(
     drop_singletons: bool = True,
     intercept: bool = True,
     fixef_tol: float = 1e-10,
+    collin_tol: float = COLLIN_TOL,
     dropped: Mapping[str, int] | None = None,
 ) -> RegressionResult:
     """Fixed-effects least squares on a frame: ``y ~ x | fe`` (fixest ``feols`` semantics).
@@ -464,31 +437,24 @@ def feols(
     frame = to_polars(data)
     fe_cols = [c for spec in fe for c in ([spec] if isinstance(spec, str) else spec)]
     check_columns(frame, [y, *x, *fe_cols, weights, time])
-    cluster_cols: list[str] = []
-    if isinstance(vcov, Mapping):
-        for arg in vcov.values():
-            if isinstance(arg, str):
-                cluster_cols.append(arg)
-            elif isinstance(arg, Sequence):
-                cluster_cols.extend(str(a) for a in arg)
-    # rows with a missing fixed-effect, cluster or time label are dropped (counted as missing)
-    lab_ok = np.ones(frame.height, dtype=bool)
-    for c in dict.fromkeys([*fe_cols, *cluster_cols, *([time] if time else [])]):
-        if c in frame.columns:
-            lab_ok &= ~frame[c].is_null().to_numpy()
-    n_bad_labels = int((~lab_ok).sum())
-    yv = numeric_column(frame, y, "outcome")[lab_ok].copy()
-    xv = (
-        np.column_stack([numeric_column(frame, c)[lab_ok] for c in x])
-        if x
-        else np.empty((int(lab_ok.sum()), 0))
-    )
-    wv = None if weights is None else numeric_column(frame, weights, "weights")[lab_ok]
-    frame = frame.filter(pl.Series(lab_ok))
-    fe_obj = build_fe(frame, fe)
     spec = resolve_vcov(vcov, frame, unit=None, time=time, small_sample=small_sample, G_df=G_df)
-    drops = dict(dropped or {})
-    drops["missing"] = drops.get("missing", 0) + n_bad_labels
+    yv = numeric_column(frame, y, "outcome")
+    xv = (
+        np.column_stack([numeric_column(frame, c) for c in x]) if x else np.empty((frame.height, 0))
+    )
+    wv = None if weights is None else numeric_column(frame, weights, "weights")
+    fe_obj = build_fe(frame, fe)
+    # rows with a missing fixed-effect, cluster or time label are dropped (counted as missing)
+    label_cols = dict.fromkeys([*fe_cols, *spec.cluster_names, *([time] if time else [])])
+    sample = estimation_sample(
+        frame.height,
+        numeric=[yv, xv, wv],
+        labels=[frame[c] for c in label_cols if c in frame.columns],
+        weights=wv,
+        fe=fe_obj,
+        drop_singletons=drop_singletons,
+        dropped=dropped,
+    )
     return fit_feols(
         yv,
         xv,
@@ -498,7 +464,8 @@ def feols(
         vcov=spec,
         depvar=y,
         drop_singletons=drop_singletons,
-        dropped=drops,
         intercept=intercept,
         fixef_tol=fixef_tol,
+        collin_tol=collin_tol,
+        sample=sample,
     )

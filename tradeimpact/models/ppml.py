@@ -44,9 +44,14 @@ in ``result.dropped`` and ``result.messages``:
   fitted ``u_hat >= 0``; rows with ``u_hat > 0`` are separated.
 
 Collinear regressors (with the fixed effects or with each other) are detected after the first
-weighted demeaning by a sequential Cholesky test (a column is dropped when the part of it not
-explained by the kept columns has weighted sum of squares below ``collin_tol`` times its own)
-and listed in ``dropped_regressors``.
+weighted demeaning (weights ``omega``) by the package's one rule,
+:func:`tradeimpact.core.collinearity.collinear_columns` (a column is dropped when the part of it
+not explained by the fixed effects and the kept columns has weighted sum of squares at most
+``collin_tol`` times its own, default ``1e-9``), and listed in ``dropped_regressors``. The
+sample (missing values, zero weights, singletons, separation) is
+:func:`tradeimpact.core.sample.estimation_sample`, as for ``feols``: ``result.dropped`` has the
+same keys (``missing``, ``nonpositive_weights``, ``singletons``, plus ``separated_fe`` and
+``separated_regressor``), and ``rows in = nobs + sum(dropped)``.
 
 Covariances (:mod:`tradeimpact.core.covariance`), with bread ``B = (X~' Omega X~)^{-1}`` and
 scores ``s_i = omega_i e_i x~_i`` (``e`` the working residual; at convergence
@@ -76,11 +81,12 @@ import numpy.typing as npt
 import polars as pl
 from scipy.special import gammaln
 
+from tradeimpact.core.collinearity import COLLIN_TOL, CollinearityWarning, collinear_columns
 from tradeimpact.core.covariance import vcov_cluster, vcov_hetero
 from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import to_polars
-from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.linear import CollinearityWarning
+from tradeimpact.core.sample import estimation_sample
+from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -89,11 +95,11 @@ BoolArray = npt.NDArray[np.bool_]
 __all__ = ["PPMLConvergenceWarning", "PPMLResult", "SeparationWarning", "ppml"]
 
 
-class PPMLConvergenceWarning(UserWarning):
+class PPMLConvergenceWarning(TradeImpactWarning):
     """IRLS stopped at ``maxiter`` before the deviance criterion reached ``tol``."""
 
 
-class SeparationWarning(UserWarning):
+class SeparationWarning(TradeImpactWarning):
     """Observations were dropped because they are separated (their MLE does not exist)."""
 
 
@@ -146,7 +152,10 @@ def _group_codes(df: pl.DataFrame, cols: Sequence[str]) -> npt.NDArray[np.int64]
         expr = pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="\x1f").rank(
             "dense"
         )
-    return (df.select(expr.alias("_c")).to_series().to_numpy().astype(np.int64)) - 1
+    ranks = df.select(expr.alias("_c")).to_series()
+    if ranks.null_count():  # a null label: code 0 of its own (the sample drops it as missing)
+        return ranks.fill_null(0).to_numpy().astype(np.int64)
+    return ranks.to_numpy().astype(np.int64) - 1
 
 
 def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray | None) -> float:
@@ -199,14 +208,6 @@ def _fe_separated(y: FloatArray, fe: FixedEffects, keep: BoolArray) -> BoolArray
         bad = (n_pos == 0) & (n_all > 0)
         out |= keep & bad[c]
     return out
-
-
-def _singletons(fe: FixedEffects, keep: BoolArray) -> BoolArray:
-    """Rows (among ``keep``) alone in a group, iteratively (as ``FixedEffects.singleton_mask``)."""
-    sub = FixedEffects(fe.codes[keep])
-    single = np.zeros(fe.n, dtype=bool)
-    single[np.flatnonzero(keep)[sub.singleton_mask()]] = True
-    return single
 
 
 def _simple_separated(y: FloatArray, x: FloatArray, keep: BoolArray) -> BoolArray:
@@ -279,41 +280,6 @@ def _relu_separated(
 
 
 # --------------------------------------------------------------------------------------------
-# collinearity
-
-
-def _collinear(xd: FloatArray, x_raw: FloatArray, omega: FloatArray, tol: float) -> list[int]:
-    """Indices of columns of ``xd`` (demeaned) collinear with the fixed effects or earlier columns.
-
-    Sequential (left to right) Cholesky on ``xd' Omega xd``: column ``j`` is dropped when its
-    squared weighted residual on the kept columns is below ``tol`` times the weighted sum of
-    squares of the raw (un-demeaned) column (the fixest/pyfixest rule, relative to the raw scale
-    so that a column swept out by the fixed effects is caught).
-    """
-    k = xd.shape[1]
-    gram = (xd * omega[:, None]).T @ xd
-    scale = np.einsum("ij,ij,i->j", x_raw, x_raw, omega)
-    drop: list[int] = []
-    kept: list[int] = []
-    chol = np.zeros((k, k))
-    for j in range(k):
-        if kept:
-            lk = chol[np.ix_(kept, kept)]
-            v = np.linalg.solve(lk, gram[kept, j])
-            d = gram[j, j] - v @ v
-        else:
-            v = np.zeros(0)
-            d = gram[j, j]
-        if d <= tol * max(scale[j], 1e-300):
-            drop.append(j)
-            continue
-        chol[j, kept] = v
-        chol[j, j] = np.sqrt(d)
-        kept.append(j)
-    return drop
-
-
-# --------------------------------------------------------------------------------------------
 # the estimator
 
 
@@ -329,7 +295,7 @@ def ppml(
     tol: float = 1e-8,
     maxiter: int = 50,
     fixef_tol: float = 1e-10,
-    collin_tol: float = 1e-10,
+    collin_tol: float = COLLIN_TOL,
     drop_singletons: bool = True,
     separation: Sequence[str] = ("fe", "simple", "relu"),
 ) -> PPMLResult:
@@ -405,79 +371,54 @@ def ppml(
     w_arr = df.get_column(weights).cast(pl.Float64).to_numpy() if weights else None
     off_arr = df.get_column(offset).cast(pl.Float64).to_numpy() if offset else None
 
-    # -- missing values --------------------------------------------------------------------------
-    ok = np.isfinite(y_arr) & np.all(np.isfinite(x_arr), axis=1)
-    if w_arr is not None:
-        ok &= np.isfinite(w_arr)
-    if off_arr is not None:
-        ok &= np.isfinite(off_arr)
-    other = sorted({c for cols in fe_cols for c in cols} | set(cluster_cols))
-    if other:
-        nulls = df.select(pl.any_horizontal([pl.col(c).is_null() for c in other])).to_series()
-        ok &= ~nulls.to_numpy()
-    dropped: dict[str, int] = {"missing": int((~ok).sum())}
-    messages: list[str] = []
-    if dropped["missing"]:
-        messages.append(f"{dropped['missing']} rows dropped for missing values")
-    if np.any(y_arr[ok] < 0):
-        row = int(np.flatnonzero(ok & (y_arr < 0))[0])
+    # -- the estimation sample (tradeimpact.core.sample): missing values, zero weights, then
+    # singletons and separation iterated together until neither finds more rows ------------------
+    finite = np.isfinite(y_arr)
+    if np.any(finite & (y_arr < 0)):
+        row = int(np.flatnonzero(finite & (y_arr < 0))[0])
         raise ModelSpecError(f"outcome {y!r} is negative (row {row}); PPML needs y >= 0")
-    if w_arr is not None and np.any(w_arr[ok] < 0):
-        raise ModelSpecError(f"weights {weights!r} must be non-negative")
-    if w_arr is not None:
-        zero_w = ok & (w_arr == 0)
-        dropped["zero_weight"] = int(zero_w.sum())
-        ok &= ~zero_w
-
+    if w_arr is not None and np.any(np.isfinite(w_arr) & (w_arr < 0)):
+        row = int(np.flatnonzero(np.isfinite(w_arr) & (w_arr < 0))[0])
+        raise ModelSpecError(f"weights {weights!r} must be non-negative (row {row} is negative)")
+    checks_asked = set(separation)
+    unknown = checks_asked - {"fe", "simple", "relu"}
+    if unknown:
+        raise ModelSpecError(f"unknown separation checks {sorted(unknown)}: use fe, simple, relu")
     fe_full = (
         FixedEffects(np.column_stack([_group_codes(df, cols) for cols in fe_cols]), fe_names)
         if fe_cols
         else None
     )
-
-    # -- singletons and separation by the fixed effects (iterated together) -----------------------
-    keep = ok.copy()
-    n_single = n_sep_fe = n_sep_x = 0
-    checks = set(separation)
-    unknown = checks - {"fe", "simple", "relu"}
-    if unknown:
-        raise ModelSpecError(f"unknown separation checks {sorted(unknown)}: use fe, simple, relu")
-    while True:
-        changed = False
-        if fe_full is not None:
-            while True:
-                inner = False
-                if drop_singletons:
-                    s = _singletons(fe_full, keep)
-                    if s.any():
-                        n_single += int(s.sum())
-                        keep &= ~s
-                        inner = True
-                if "fe" in checks:
-                    s = _fe_separated(y_arr, fe_full, keep)
-                    if s.any():
-                        n_sep_fe += int(s.sum())
-                        keep &= ~s
-                        inner = True
-                if not inner:
-                    break
-        if "simple" in checks and x_arr.shape[1]:
-            s = _simple_separated(y_arr, x_arr, keep)
-            if s.any():
-                n_sep_x += int(s.sum())
-                keep &= ~s
-                changed = True
-        if "relu" in checks and not changed:
-            s = _relu_separated(y_arr, x_arr, fe_full, keep)
-            if s.any():
-                n_sep_x += int(s.sum())
-                keep &= ~s
-                changed = True
-        if not changed:
-            break
-    dropped.update(
-        {"singletons": n_single, "separated_fe": n_sep_fe, "separated_regressor": n_sep_x}
+    checks: list[tuple[str, Any]] = []
+    if fe_full is not None and "fe" in checks_asked:
+        fe_now = fe_full
+        checks.append(("separated_fe", lambda keep: _fe_separated(y_arr, fe_now, keep)))
+    if "simple" in checks_asked and x_arr.shape[1]:
+        checks.append(("separated_regressor", lambda keep: _simple_separated(y_arr, x_arr, keep)))
+    if "relu" in checks_asked:
+        checks.append(
+            ("separated_regressor", lambda keep: _relu_separated(y_arr, x_arr, fe_full, keep))
+        )
+    label_cols = sorted({c for cols in fe_cols for c in cols} | set(cluster_cols))
+    est = estimation_sample(
+        n_input,
+        numeric=[y_arr, x_arr, w_arr, off_arr],
+        labels=[df.get_column(c) for c in label_cols],
+        weights=w_arr,
+        fe=fe_full,
+        drop_singletons=drop_singletons,
+        checks=checks,
     )
+    keep = est.keep
+    dropped: dict[str, int] = dict(est.dropped)
+    for reason in ("singletons", "separated_fe", "separated_regressor"):
+        dropped.setdefault(reason, 0)
+    n_single = dropped["singletons"]
+    n_sep_fe = dropped["separated_fe"]
+    n_sep_x = dropped["separated_regressor"]
+    messages: list[str] = []
+    if dropped["missing"]:
+        messages.append(f"{dropped['missing']} rows dropped for missing values")
     if n_single:
         messages.append(f"{n_single} singleton rows dropped (alone in a fixed-effect group)")
     if n_sep_fe:
@@ -489,8 +430,6 @@ def ppml(
         messages.append(f"{n_sep_x} rows dropped: separated by the regressors")
     if n_sep_fe or n_sep_x:
         warnings.warn("; ".join(messages), SeparationWarning, stacklevel=2)
-    if not keep.any():
-        raise ModelSpecError("no observations left after the missing-value and separation checks")
     if not np.any(y_arr[keep] > 0):
         raise ModelSpecError(f"outcome {y!r} is zero on every estimation row")
 
@@ -649,7 +588,7 @@ def _irls(
             both = demean(start, fe, omega, tol=inner_tol)
             z_res, x_res = both[:, 0], both[:, 1:]
         if it == 1 and x.shape[1]:
-            collinear = _collinear(x_res, x, omega, collin_tol)
+            collinear = collinear_columns(x_res, x, omega, collin_tol)
             if collinear:
                 keep_cols = [j for j in range(x.shape[1]) if j not in set(collinear)]
                 x = x[:, keep_cols]
