@@ -120,6 +120,7 @@ def test_twfe_did_matches_pyfixest(fe: list | None, vcov: object, weights: str |
         controls=["x"],
         weights=weights,
         vcov=vcov,
+        outcome="log",
     )  # type: ignore[arg-type]
     pdf = data.to_pandas()
     pdf["ly"] = np.log(pdf["value"])
@@ -146,7 +147,16 @@ def test_twfe_did_matches_linearmodels() -> None:
     from linearmodels import PanelOLS
 
     data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
-    res = did(data, "value", "treated", "post", "importer", time="month", vcov={"CR1": "importer"})
+    res = did(
+        data,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        vcov={"CR1": "importer"},
+        outcome="log",
+    )
     pdf = data.to_pandas().set_index(["importer", "month"])
     pdf["tp"] = pdf["treated"] * pdf["post"]
     ref = PanelOLS(np.log(pdf["value"]), pdf[["tp"]], entity_effects=True, time_effects=True).fit(
@@ -179,6 +189,7 @@ def test_triple_difference_matches_pyfixest() -> None:
             time="month",
             ddd="restricted",
             fe=[["importer", "product"], ["importer", "month"], ["product", "month"]],
+            outcome="log",
         )
     assert res.effect == "treated:post:restricted"
     assert res.names == ["treated:post:restricted"]
@@ -202,7 +213,9 @@ def test_triple_difference_matches_pyfixest() -> None:
     assert res.att_se == pytest.approx(float(ref.se().iloc[0]), rel=TOL)
     assert res.att == pytest.approx(-0.3, abs=0.1)
     # with only importer and month effects the lower-order terms are estimated
-    res2 = did(data, "value", "treated", "post", "importer", time="month", ddd="restricted")
+    res2 = did(
+        data, "value", "treated", "post", "importer", time="month", ddd="restricted", outcome="log"
+    )
     assert "treated:restricted" in res2.names and "post:restricted" in res2.names
     ref2 = pf.feols(
         "ly ~ restricted + treated:post + treated:restricted + post:restricted + tpr"
@@ -244,7 +257,7 @@ def test_driscoll_kraay_matches_linearmodels() -> None:
     from linearmodels import PanelOLS
 
     data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
-    res = did(data, "value", "treated", "post", "importer", time="month", vcov="DK")
+    res = did(data, "value", "treated", "post", "importer", time="month", vcov="DK", outcome="log")
     pdf = data.to_pandas().set_index(["importer", "month"])
     pdf["tp"] = pdf["treated"] * pdf["post"]
     ref = PanelOLS(np.log(pdf["value"]), pdf[["tp"]], entity_effects=True, time_effects=True).fit(
@@ -260,7 +273,7 @@ def test_unbalanced_panel_allowed() -> None:
     pf = pytest.importorskip("pyfixest")
     data = trade_panel().filter(pl.col("restricted") == 1, pl.col("product") == 0)
     data = data.sample(fraction=0.8, seed=3)
-    res = did(data, "value", "treated", "post", "importer", time="month")
+    res = did(data, "value", "treated", "post", "importer", time="month", outcome="log")
     pdf = data.to_pandas()
     pdf["ly"] = np.log(pdf["value"])
     pdf["tp"] = pdf["treated"] * pdf["post"]
@@ -282,7 +295,7 @@ def test_log_outcome_zeros_and_negatives() -> None:
         .otherwise(pl.col("value"))
         .alias("value")
     )
-    res = did(data, "value", "treated", "post", "importer", time="month")
+    res = did(data, "value", "treated", "post", "importer", time="month", outcome="log")
     n_zero = int((data["value"] == 0).sum())
     assert res.dropped["zeros_in_log"] == n_zero > 0
     assert res.nobs == data.height - n_zero - res.dropped.get("singletons", 0)
@@ -291,7 +304,7 @@ def test_log_outcome_zeros_and_negatives() -> None:
         pl.when(pl.int_range(pl.len()) == 5).then(-1.0).otherwise(pl.col("value")).alias("value")
     )
     with pytest.raises(ModelSpecError, match=r"negative value.*row 5"):
-        did(bad, "value", "treated", "post", "importer", time="month")
+        did(bad, "value", "treated", "post", "importer", time="month", outcome="log")
 
 
 def test_bad_inputs() -> None:
@@ -304,6 +317,7 @@ def test_bad_inputs() -> None:
             "post",
             "importer",
             time="month",
+            outcome="log",
         )
     with pytest.raises(ModelSpecError, match="no treated units"):
         did(
@@ -313,10 +327,11 @@ def test_bad_inputs() -> None:
             "post",
             "importer",
             time="month",
+            outcome="log",
         )
     no_pre = data.filter(~((pl.col("importer") == 0) & (pl.col("post") == 0)))
     with pytest.raises(ModelSpecError, match=r"treated unit\(s\) \[0\] have no pre-period"):
-        did(no_pre, "value", "treated", "post", "importer", time="month")
+        did(no_pre, "value", "treated", "post", "importer", time="month", outcome="log")
     with pytest.raises(ModelSpecError, match="collinear with the fixed effects"):
         did(
             data,
@@ -326,6 +341,7 @@ def test_bad_inputs() -> None:
             "importer",
             time="month",
             fe=[["importer", "post"], "month"],
+            outcome="log",
         )  # importer x post absorbs the effect
     with pytest.raises(ModelSpecError, match="must be 0/1"):
         did(
@@ -335,17 +351,27 @@ def test_bad_inputs() -> None:
             "post",
             "importer",
             time="month",
+            outcome="log",
         )
     with pytest.raises(ModelSpecError, match="not in the data"):
-        did(data, "value", "treated", "post", "nope")
+        did(data, "value", "treated", "post", "nope", outcome="log")
     with pytest.raises(ModelSpecError, match="post"):
-        did(data, "value", "treated")
+        did(data, "value", "treated", outcome="log")
 
 
 def test_post_from_event_date_and_pandas_input() -> None:
     data = trade_panel().filter(pl.col("restricted") == 1)
-    a = did(data, "value", "treated", "post", "importer", time="month")
-    b = did(data.to_pandas(), "value", "treated", None, "importer", time="month", event_date=8)
+    a = did(data, "value", "treated", "post", "importer", time="month", outcome="log")
+    b = did(
+        data.to_pandas(),
+        "value",
+        "treated",
+        None,
+        "importer",
+        time="month",
+        event_date=8,
+        outcome="log",
+    )
     assert a.att == pytest.approx(b.att, rel=1e-12)
     assert a.att_se == pytest.approx(b.att_se, rel=1e-12)
 
@@ -353,7 +379,7 @@ def test_post_from_event_date_and_pandas_input() -> None:
 def test_headline_inference_attached() -> None:
     """Each inference method becomes the headline interval of the effect and says so."""
     data = trade_panel(n_imp=10).filter(pl.col("restricted") == 1, pl.col("product") == 0)
-    base = did(data, "value", "treated", "post", "importer", time="month")
+    base = did(data, "value", "treated", "post", "importer", time="month", outcome="log")
     assert base.inference.startswith("analytic CR1 clustered by importer")
     wild = did(
         data,
@@ -364,6 +390,7 @@ def test_headline_inference_attached() -> None:
         time="month",
         inference="wild",
         wild={"weights_type": "webb", "B": 999, "seed": 1},
+        outcome="log",
     )
     assert "wild cluster bootstrap" in wild.inference
     wb = wild.attached["treated:post"].result
@@ -371,13 +398,24 @@ def test_headline_inference_attached() -> None:
     assert wild.att_conf_int(0.9) == pytest.approx(wb.conf_int(0.9))
     tidy = wild.tidy()
     assert tidy.filter(pl.col("term") == "treated:post")["inference"][0] == wild.inference
-    ri = did(data, "value", "treated", "post", "importer", time="month", inference="ri")
+    ri = did(
+        data, "value", "treated", "post", "importer", time="month", inference="ri", outcome="log"
+    )
     r = ri.attached["treated:post"].result
     assert r.estimate == pytest.approx(base.att, rel=1e-8)
     assert ri.att_pvalue == pytest.approx(r.pvalue)
     assert ri.att_pvalue >= 1 / 10  # one treated among 10 units: smallest attainable p
     assert "randomization" in ri.inference
-    ct = did(data, "value", "treated", "post", "importer", time="month", inference="conley_taber")
+    ct = did(
+        data,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        inference="conley_taber",
+        outcome="log",
+    )
     assert "Conley" in ct.inference
     assert ct.att_conf_int() == pytest.approx(ct.attached["treated:post"].result.conf_int())
     # the analytic figures stay available
@@ -387,7 +425,9 @@ def test_headline_inference_attached() -> None:
 def test_result_api() -> None:
     """linearmodels-style accessors, tidy schema, headline bookkeeping, Wald test, summary."""
     data = trade_panel().filter(pl.col("restricted") == 1)
-    res = did(data, "value", "treated", "post", "importer", time="month", controls=["x"])
+    res = did(
+        data, "value", "treated", "post", "importer", time="month", controls=["x"], outcome="log"
+    )
     assert list(res.params.index) == ["treated:post", "x"]
     np.testing.assert_allclose(res.tstats, res.params / res.std_errors)
     ci90, ci95 = res.conf_int(0.90), res.conf_int(0.95)
@@ -437,6 +477,7 @@ def test_triple_difference_placebo_inference() -> None:
         ddd="restricted",
         fe=fe,
         inference="ri",
+        outcome="log",
     )
     r = ri.attached[ri.effect].result
     assert r.estimate == pytest.approx(ri.att, rel=1e-8)
@@ -453,6 +494,7 @@ def test_triple_difference_placebo_inference() -> None:
         ddd="restricted",
         fe=fe,
         inference="conley_taber",
+        outcome="log",
     )
     assert "Conley-Taber" in ct.inference
     with pytest.raises(ModelSpecError, match="absorbed by the fixed effects"):
@@ -465,6 +507,7 @@ def test_triple_difference_placebo_inference() -> None:
             time="month",
             ddd="restricted",
             inference="ri",
+            outcome="log",
         )
 
 
@@ -637,3 +680,33 @@ def test_conley_taber_fp_group_sizes_from_a_column() -> None:
                              group_sizes=df["M"].to_numpy())  # fmt: skip
     assert res.headline.pvalue == ref.pvalue and res.att_conf_int() == ref.conf_int()
     assert "A + B/M" in res.headline.method
+
+
+def test_outcome_in_levels_by_default_and_cluster_shorthand() -> None:
+    """did() fits the outcome as it is unless a log is asked for (issue 13): the default equals
+    pyfixest ``feols("value ~ tp | importer + month")`` on the levels; ``cluster=`` is
+    ``vcov={"CR1": ...}``; a text outcome is an error naming the column."""
+    pf = pytest.importorskip("pyfixest")
+    data = trade_panel(seed=3).filter(pl.col("restricted") == 1)
+    res = did(data, "value", "treated", "post", "importer", time="month", inference="cr1")
+    assert res.depvar == "value" and res.design_record is not None
+    assert res.design_record.outcome == "level"
+    pdf = data.to_pandas()
+    pdf["tp"] = pdf["treated"] * pdf["post"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyfixest's own notices; not ours
+        ref = pf.feols("value ~ tp | importer + month", pdf, vcov={"CRV1": "importer"})
+    assert res.att == pytest.approx(float(ref.coef()["tp"]), rel=1e-10)
+    assert res.att_se == pytest.approx(float(ref.se()["tp"]), rel=TOL)
+    logged = did(data, "value", "treated", "post", "importer", time="month", outcome="log")
+    assert logged.depvar == "log(value)" and logged.att != pytest.approx(res.att)
+    by_cluster = did(data, "value", "treated", "post", "importer", time="month",
+                     cluster="product", inference="cr1")  # fmt: skip
+    by_vcov = did(data, "value", "treated", "post", "importer", time="month",
+                  vcov={"CR1": "product"}, inference="cr1")  # fmt: skip
+    assert by_cluster.att_se == by_vcov.att_se and by_cluster.vcov_type == by_vcov.vcov_type
+    with pytest.raises(ModelSpecError, match="vcov= or cluster="):
+        did(data, "value", "treated", "post", "importer", vcov="hetero", cluster="importer")
+    text = data.with_columns(pl.col("value").cast(pl.String).alias("value_text"))
+    with pytest.raises(ModelSpecError, match="'value_text'"):
+        did(text, "value_text", "treated", "post", "importer", time="month")

@@ -73,6 +73,7 @@ def test_twfe_matches_pyfixest(weights: str | None) -> None:
         window=(-6, 6),
         controls=["x"],
         weights=weights,
+        outcome="log",
     )
     pdf = data.to_pandas()
     pdf["ly"] = np.log(pdf["value"])
@@ -110,7 +111,14 @@ def test_endpoints_drop_and_window_none() -> None:
     pf = pytest.importorskip("pyfixest")
     data = monthly_panel()
     res = event_study(
-        data, "value", "importer", "month", treat_date="ban_date", window=(-6, 6), endpoints="drop"
+        data,
+        "value",
+        "importer",
+        "month",
+        treat_date="ban_date",
+        window=(-6, 6),
+        endpoints="drop",
+        outcome="log",
     )
     pdf = data.to_pandas()
     pdf["ly"] = np.log(pdf["value"])
@@ -130,7 +138,9 @@ def test_endpoints_drop_and_window_none() -> None:
         demeaner=pf.MapDemeaner(fixef_tol=1e-13),
     )
     np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-9, atol=1e-12)
-    full = event_study(data, "value", "importer", "month", treat_date="ban_date", window=None)
+    full = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=None, outcome="log"
+    )
     assert full.event_times == [e for e in range(-20, 16) if e != -1]
 
 
@@ -140,7 +150,9 @@ def test_time_conversion_and_event_specs() -> None:
     assert list(to_period(s, "Q")) == [2010 * 4, 2010 * 4 + 1, 2011 * 4 + 3]
     assert list(to_period(s, "A")) == [2010, 2010, 2011]
     data = monthly_panel()
-    a = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-4, 4))
+    a = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-4, 4), outcome="log"
+    )
     b = event_study(
         data,
         "value",
@@ -149,6 +161,7 @@ def test_time_conversion_and_event_specs() -> None:
         treated="treated",
         event_date=dt.date(2010, 9, 1),
         window=(-4, 4),
+        outcome="log",
     )
     m = data["month"].dt.year() * 12 + data["month"].dt.month() - 1
     c = event_study(
@@ -160,6 +173,7 @@ def test_time_conversion_and_event_specs() -> None:
         "month",
         event_time="et",
         window=(-4, 4),
+        outcome="log",
     )
     np.testing.assert_allclose(a.params.to_numpy(), b.params.to_numpy(), rtol=1e-12)
     np.testing.assert_allclose(a.params.to_numpy(), c.params.to_numpy(), rtol=1e-12)
@@ -170,7 +184,14 @@ def test_time_conversion_and_event_specs() -> None:
         .agg(pl.col("value").sum(), pl.col("ban_date").first())
     )
     rq = event_study(
-        q, "value", "importer", "quarter", treat_date="ban_date", window=(-3, 3), freq="Q"
+        q,
+        "value",
+        "importer",
+        "quarter",
+        treat_date="ban_date",
+        window=(-3, 3),
+        freq="Q",
+        outcome="log",
     )
     assert rq.event_times == [-3, -2, 0, 1, 2, 3] and rq.freq == "Q"
 
@@ -179,16 +200,23 @@ def test_bad_inputs() -> None:
     data = monthly_panel()
     with pytest.raises(ModelSpecError, match="reference period -8 is outside the window"):
         event_study(
-            data, "value", "importer", "month", treat_date="ban_date", window=(-6, 6), ref=-8
+            data,
+            "value",
+            "importer",
+            "month",
+            treat_date="ban_date",
+            window=(-6, 6),
+            ref=-8,
+            outcome="log",
         )
     late = data.filter(~((pl.col("importer") == 0) & (pl.col("month") < dt.date(2010, 9, 1))))
     with pytest.raises(ModelSpecError, match=r"treated unit\(s\) \[0\] have no pre-event period"):
-        event_study(late, "value", "importer", "month", treat_date="ban_date")
+        event_study(late, "value", "importer", "month", treat_date="ban_date", outcome="log")
     all_treated = data.with_columns(pl.lit(dt.date(2010, 9, 1)).alias("ban_date"))
     with pytest.raises(ModelSpecError, match="no control units"):
-        event_study(all_treated, "value", "importer", "month", treat_date="ban_date")
+        event_study(all_treated, "value", "importer", "month", treat_date="ban_date", outcome="log")
     with pytest.raises(ModelSpecError, match="exactly one of"):
-        event_study(data, "value", "importer", "month")
+        event_study(data, "value", "importer", "month", outcome="log")
     with pytest.raises(ModelSpecError, match="no treated units"):
         event_study(
             data.with_columns(pl.lit(None, dtype=pl.Date).alias("ban_date")),
@@ -196,6 +224,7 @@ def test_bad_inputs() -> None:
             "importer",
             "month",
             treat_date="ban_date",
+            outcome="log",
         )
 
 
@@ -203,7 +232,9 @@ def test_unbalanced_panel_allowed() -> None:
     """Rows missing at random: estimated on the rows present, equal to pyfixest."""
     pf = pytest.importorskip("pyfixest")
     data = monthly_panel().sample(fraction=0.85, seed=2)
-    res = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3))
+    res = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), outcome="log"
+    )
     pdf = data.to_pandas()
     pdf["ly"] = np.log(pdf["value"])
     names = binned_dummies(pdf, -3, 3, -1)
@@ -255,7 +286,14 @@ def test_staggered_estimators() -> None:
 def test_inference_on_event_study() -> None:
     data = monthly_panel(n_units=12)
     ri = event_study(
-        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), inference="ri"
+        data,
+        "value",
+        "importer",
+        "month",
+        treat_date="ban_date",
+        window=(-3, 3),
+        inference="ri",
+        outcome="log",
     )
     assert "randomization" in ri.inference
     lo, hi = ri.extra["ri_band"]
@@ -272,6 +310,7 @@ def test_inference_on_event_study() -> None:
         window=(-3, 3),
         inference="wild",
         wild={"B": 999, "weights_type": "webb", "seed": 3},
+        outcome="log",
     )
     assert all("wild cluster bootstrap" in s for s in wild.tidy()["inference"].to_list())
 
@@ -282,7 +321,14 @@ def test_plot(tmp_path) -> None:  # type: ignore[no-untyped-def]
     matplotlib.use("Agg")
     data = monthly_panel(n_units=12)
     res = event_study(
-        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), inference="ri"
+        data,
+        "value",
+        "importer",
+        "month",
+        treat_date="ban_date",
+        window=(-3, 3),
+        inference="ri",
+        outcome="log",
     )
     ax = res.plot(band=res.extra["ri_band"], synthetic=True, title="SYNTHETIC event study")
     texts = [t.get_text() for t in ax.texts]
@@ -303,9 +349,11 @@ def test_default_headline_per_event_time_is_studentized_ri() -> None:
     checked by brute force (each unit's block of event-time dummies refitted with explicit
     dummies; its pre-event residual s.d.); CR1 stays in pvalues."""
     data = monthly_panel(n_units=10, seed=2)
-    res = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3))
+    res = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), outcome="log"
+    )
     cr1 = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3),
-                      inference="cr1")  # fmt: skip
+                      inference="cr1", outcome="log")  # fmt: skip
     np.testing.assert_allclose(res.pvalues.to_numpy(), cr1.pvalues.to_numpy(), rtol=0, atol=0)
     head = res.headline
     assert "studentized" in head.method and set(head.pvalue.index) == set(res.event_terms.values())
@@ -345,14 +393,16 @@ def test_default_headline_per_event_time_is_studentized_ri() -> None:
     tab = head.table()
     assert tab.height == len(times) and "cr1_p_value" in tab.columns
     explicit = event_study(data, "value", "importer", "month", treat_date="ban_date",
-                           window=(-3, 3), inference="ri_t")  # fmt: skip
+                           window=(-3, 3), inference="ri_t", outcome="log")  # fmt: skip
     np.testing.assert_allclose(explicit.pvalues.to_numpy(), head.pvalue.to_numpy())
 
 
 def test_event_study_size_check() -> None:
     """Per-event-time headline rerun at placebo dates and units; one run checked by hand."""
     data = monthly_panel(n_units=21, seed=4, effect=0.0)
-    res = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3))
+    res = event_study(
+        data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3), outcome="log"
+    )
     sc = res.headline.size_check()
     post_terms = [e for e in res.event_times if e >= 0]
     assert sc.counts("unit")[1] == 20 * len(post_terms)
@@ -361,8 +411,73 @@ def test_event_study_size_check() -> None:
     date_s, e_s = first["placebo"].split(" e=")
     pre = data.filter(pl.col("month") < dt.date(2010, 9, 1))
     by_hand = event_study(pre, "value", "importer", "month", treated="treated",
-                          event_date=dt.date.fromisoformat(date_s), window=(-3, 3))  # fmt: skip
+                          event_date=dt.date.fromisoformat(date_s), window=(-3, 3), outcome="log")  # fmt: skip
     assert by_hand.headline[int(e_s)].pvalue == pytest.approx(first["pvalue"])
     cr1 = event_study(data, "value", "importer", "month", treat_date="ban_date", window=(-3, 3),
-                      inference="cr1").size_check()  # fmt: skip
+                      inference="cr1", outcome="log").size_check()  # fmt: skip
     assert cr1.n == sc.n and cr1.rate >= sc.rate
+
+
+def _year_panel(seed: int = 4) -> pl.DataFrame:
+    """SYNTHETIC unit x year panel (years 2000-2011): units 0-2 first treated in 2006, units
+    3-4 in 2008, the rest never; outcome in levels (may be negative), a text copy of it."""
+    rng = np.random.default_rng(seed)
+    n_u, years = 12, np.arange(2000, 2012)
+    u = np.repeat(np.arange(n_u), years.size)
+    t = np.tile(years, n_u)
+    ids = np.arange(n_u)
+    first = np.where(ids < 3, 2006.0, np.where(ids < 5, 2008.0, np.nan))[u]
+    y = rng.normal(size=n_u)[u] + 0.1 * (t - 2000) + 0.5 * (t >= first) + rng.normal(size=u.size)
+    return pl.DataFrame({"unit": u, "year": t, "g": first, "y": y}).with_columns(
+        pl.col("g").fill_nan(None)
+    )
+
+
+def test_cohort_in_levels_matches_pyfixest_and_every_never_treated_code() -> None:
+    """``cohort=`` (the one name; ``treat_date=`` its alias), the outcome in levels by default,
+    never-treated units coded null, 0 or inf: the same TWFE event study, equal to pyfixest on
+    hand-made dummies of the levels."""
+    pf = pytest.importorskip("pyfixest")
+    data = _year_panel()
+    res = event_study(data, "y", "unit", "year", cohort="g", window=(-3, 3))
+    assert res.depvar == "y"  # levels: not log(y) (the outcome has negative values)
+    pdf = data.to_pandas()
+    rel = np.clip(pdf["year"] - pdf["g"], -3, 3)
+    names = []
+    for e in [-3, -2, 0, 1, 2, 3]:
+        nm = f"d_m{-e}" if e < 0 else f"d_p{e}"
+        pdf[nm] = (rel == e).astype(float)
+        names.append(nm)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyfixest's own notices; not ours
+        ref = pf.feols(f"y ~ {' + '.join(names)} | unit + year", pdf, vcov={"CRV1": "unit"})
+    np.testing.assert_allclose(res.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.se().to_numpy(), rtol=1e-8)
+    for code in (0.0, float("inf"), float("-inf")):
+        coded = data.with_columns(pl.col("g").fill_null(code))
+        other = event_study(coded, "y", "unit", "year", cohort="g", window=(-3, 3))
+        np.testing.assert_array_equal(other.params.to_numpy(), res.params.to_numpy())
+    alias = event_study(data, "y", "unit", "year", treat_date="g", window=(-3, 3))
+    np.testing.assert_array_equal(alias.params.to_numpy(), res.params.to_numpy())
+    by_cluster = event_study(data, "y", "unit", "year", cohort="g", window=(-3, 3), cluster="unit")
+    np.testing.assert_array_equal(by_cluster.std_errors.to_numpy(), res.std_errors.to_numpy())
+    with pytest.raises(ModelSpecError, match="not both"):
+        event_study(data, "y", "unit", "year", cohort="g", treat_date="year")
+    with pytest.raises(ModelSpecError, match="vcov= or cluster="):
+        event_study(data, "y", "unit", "year", cohort="g", vcov="CR1", cluster="unit")
+    with pytest.raises(ModelSpecError, match=r"trade values cannot be negative.*outcome='level'"):
+        event_study(data, "y", "unit", "year", cohort="g", outcome="log")
+    text = data.with_columns(pl.when(pl.col("unit") == 2).then(pl.lit("n/a"))
+                             .otherwise(pl.col("y").cast(pl.String)).alias("y_text"))  # fmt: skip
+    with pytest.raises(ModelSpecError, match=r"'y_text'.*n/a"):
+        event_study(text, "y_text", "unit", "year", cohort="g")
+
+
+def test_no_pre_period_error_names_the_never_treated_rule() -> None:
+    # a unit coded with a cohort inside the sample but no pre-period: the hint says how
+    # never-treated units are coded
+    data = _year_panel().with_columns(
+        pl.when(pl.col("unit") == 7).then(2000.0).otherwise(pl.col("g")).alias("g")
+    )
+    with pytest.raises(ModelSpecError, match=r"\[7\] have no pre-event period.*0, inf or null"):
+        event_study(data, "y", "unit", "year", cohort="g")

@@ -44,7 +44,9 @@ ONE_CLUSTER = r"'country' needs at least 2 clusters"
 
 def test_did_one_cluster(panel: pl.DataFrame) -> None:
     with pytest.raises(ModelSpecError, match=ONE_CLUSTER):
-        ti.did(panel, "y", "treat", "post", "unit", time="time", vcov={"CR1": "country"})
+        ti.did(
+            panel, "y", "treat", "post", "unit", time="time", vcov={"CR1": "country"}, outcome="log"
+        )
 
 
 def test_event_study_one_cluster(panel: pl.DataFrame) -> None:
@@ -57,6 +59,7 @@ def test_event_study_one_cluster(panel: pl.DataFrame) -> None:
             treat_date="treat_date",
             window=(-3, 3),
             vcov={"CR1": "country"},
+            outcome="log",
         )
 
 

@@ -350,9 +350,17 @@ def test_result_form_on_did_equals_its_attached_wild_bootstrap() -> None:
     df["value"] = np.exp(rng.normal(size=len(df)) + rng.normal(size=n_imp)[df["importer"]])
     opts = {"weights_type": "webb", "B": 999, "seed": 1}
     attached = did(
-        df, "value", "treated", "post", "importer", time="month", inference="wild", wild=opts
+        df,
+        "value",
+        "treated",
+        "post",
+        "importer",
+        time="month",
+        inference="wild",
+        wild=opts,
+        outcome="log",
     )
-    plain = did(df, "value", "treated", "post", "importer", time="month")
+    plain = did(df, "value", "treated", "post", "importer", time="month", outcome="log")
     wb = wild_cluster_bootstrap(plain, param="treated:post", **opts)  # type: ignore[arg-type]
     ref = attached.attached["treated:post"].result
     assert wb.pvalue == ref.pvalue

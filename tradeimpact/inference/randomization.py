@@ -793,6 +793,7 @@ def randomization_inference(
     n_permutations: int = 999,
     seed: int = 0,
     chunk_elements: int = 20_000_000,
+    param: str | None = None,
 ) -> RandomizationResult:
     """Placebo-in-space randomization inference for a DiD with few treated units.
 
@@ -852,6 +853,8 @@ def randomization_inference(
         Seed of the draws.
     chunk_elements : int
         Largest ``n * P`` block of placebo columns projected at once (memory bound).
+    param : str, optional
+        Result form, event study: one event-time term (``"e::0"``) instead of all of them.
 
     Returns
     -------
@@ -860,9 +863,11 @@ def randomization_inference(
     if isinstance(data, RegressionResult):
         return on_result(  # type: ignore[no-any-return]
             "ri", data, dict(locals()),
-            {"max_exact": 10_000, "n_permutations": 999, "seed": 0, "chunk_elements": 20_000_000},
+            {"max_exact": 10_000, "n_permutations": 999, "seed": 0, "chunk_elements": 20_000_000, "param": None},
         )  # fmt: skip
     y, unit, time, post = _panel_args(y, unit, time, treated, post)
+    if param is not None:
+        raise ModelSpecError("param= selects an event-time term of a fitted event study")
     fit = _placebo_fit(
         data, y, unit, time, treated, post, fe, controls, weights, max_exact, n_permutations,
         seed, chunk_elements,

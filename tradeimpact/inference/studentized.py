@@ -454,6 +454,7 @@ def studentized_randomization_inference(
     n_permutations: int = 999,
     seed: int = 0,
     chunk_elements: int = 20_000_000,
+    param: str | None = None,
 ) -> StudentizedRandomizationResult:
     """Studentized placebo-in-space randomization inference (RI-t), valid under heteroskedasticity.
 
@@ -487,9 +488,11 @@ def studentized_randomization_inference(
         return on_result(  # type: ignore[no-any-return]
             "ri_t", data, dict(locals()),
             {"scale": "pre_sd", "max_exact": 10_000, "n_permutations": 999, "seed": 0,
-             "chunk_elements": 20_000_000},
+             "chunk_elements": 20_000_000, "param": None},
         )  # fmt: skip
     y, unit, time, post = _panel_args(y, unit, time, treated, post)
+    if param is not None:
+        raise ModelSpecError("param= selects an event-time term of a fitted event study")
     if scale not in ("pre_sd", "cr1", "pre_var_model"):
         raise ModelSpecError(f"scale must be 'pre_sd', 'cr1' or 'pre_var_model', not {scale!r}")
     if scale == "pre_var_model":

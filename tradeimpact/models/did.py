@@ -4,7 +4,7 @@ Model (two-way fixed effects DiD)::
 
     g(y_it) = beta * T_i x Post_t + X_it' gamma + alpha_i + lambda_t (+ further fixed effects) + e_it
 
-with ``g = log`` (``outcome="log"``, OLS), the identity (``"level"``, OLS) or PPML
+with the identity (``outcome="level"``, the default, OLS), ``g = log`` (``"log"``, OLS) or PPML
 (``"ppml"``: ``E[y | .] = exp(...)``). Without unit and time columns it is the 2x2 regression
 ``y = a + b1 T + b2 Post + beta T x Post + e`` whose ``beta`` is the difference of the four cell
 means (Card & Krueger 1994; Angrist & Pischke 2009, ch. 5). Triple difference (``ddd=``): with a
@@ -68,6 +68,7 @@ from tradeimpact.models.linear import (
     build_fe,
     check_columns,
     fit_feols,
+    numeric_column,
     resolve_vcov,
     to_polars,
 )
@@ -78,6 +79,18 @@ Inference = Literal["cr1", "wild", "ri", "ri_t", "conley_taber", "conley_taber_f
 FeSpec = Sequence[str | Sequence[str]]
 
 
+def cluster_vcov(vcov: VcovArg | None, cluster: str | Sequence[str] | None) -> VcovArg | None:
+    """``vcov`` with fixest's ``cluster=`` shorthand applied (``{"CR1": cluster}``)."""
+    if cluster is None:
+        return vcov
+    if vcov is not None:
+        raise ModelSpecError(
+            f"give vcov= or cluster=, not both (vcov={vcov!r}, cluster={cluster!r}); "
+            "cluster=c is vcov={'CR1': c}"
+        )
+    return {"CR1": cluster if isinstance(cluster, str) else list(cluster)}
+
+
 def prepare_outcome(
     frame: pl.DataFrame, y: str, outcome: Outcome
 ) -> tuple[pl.DataFrame, str, dict[str, int]]:
@@ -85,28 +98,29 @@ def prepare_outcome(
 
     ``"log"``: ``log(y)``; zeros become missing (``dropped["zeros_in_log"]``); a negative value
     raises :class:`ModelSpecError` naming the first row. ``"level"``/``"ppml"``: ``y`` as is
-    (PPML needs ``y >= 0``).
+    (PPML needs ``y >= 0``). A column that is not numeric (text such as ``"n/a"``) raises
+    :class:`ModelSpecError` naming it (:func:`~tradeimpact.core.frame.numeric_column`).
     """
-    col = frame[y].cast(pl.Float64)
     drops: dict[str, int] = {}
     if outcome not in ("log", "level", "ppml"):
-        raise ModelSpecError(f"outcome must be 'log', 'level' or 'ppml', not {outcome!r}")
+        raise ModelSpecError(f"outcome must be 'level', 'log' or 'ppml', not {outcome!r}")
+    vals = numeric_column(frame, y, "outcome")
     if outcome in ("log", "ppml"):
-        neg = (col < 0).fill_null(False)
+        neg = vals < 0  # NaN (missing) compares False
         if neg.any():
-            row = int(neg.arg_max() or 0)
+            row = int(np.argmax(neg))
             raise ModelSpecError(
                 f"column '{y}' has {int(neg.sum())} negative value(s), first at row {row} "
-                f"(value {col[row]}): trade values cannot be negative"
+                f"(value {vals[row]}): trade values cannot be negative"
+                + ("" if outcome == "ppml" else "; for an outcome in levels pass outcome='level'")
             )
     if outcome == "log":
-        vals = col.to_numpy().astype(np.float64)
         zeros = vals == 0
         drops["zeros_in_log"] = int(zeros.sum())
         with np.errstate(divide="ignore", invalid="ignore"):
             logged = np.where(vals > 0, np.log(np.where(vals > 0, vals, 1.0)), np.nan)
         return frame.with_columns(pl.Series("_y", logged)), f"log({y})", drops
-    return frame.with_columns(col.alias("_y")), y, drops
+    return frame.with_columns(pl.Series("_y", vals)), y, drops
 
 
 def _indicator(frame: pl.DataFrame, col: str) -> npt.NDArray[np.float64]:
@@ -180,8 +194,9 @@ def did(
     controls: Sequence[str] = (),
     weights: str | None = None,
     ddd: str | None = None,
-    outcome: Outcome = "log",
+    outcome: Outcome = "level",
     vcov: VcovArg | None = None,
+    cluster: str | Sequence[str] | None = None,
     inference: Inference = None,
     small_sample: Literal["fixest", "linearmodels", "none"] = "fixest",
     wild: Mapping[str, Any] | None = None,
@@ -197,7 +212,7 @@ def did(
     ----------
     data : polars or pandas frame
     y : str
-        Outcome column (trade value; logged unless ``outcome`` says otherwise).
+        Outcome column (numeric; used in levels unless ``outcome="log"`` or ``"ppml"``).
     treat : str
         0/1 column marking the treated group (constant within a unit).
     post : str, optional
@@ -220,10 +235,15 @@ def did(
     ddd : str, optional
         0/1 column of the third difference (e.g. restricted product): the effect becomes
         ``treat x post x ddd`` with all lower-order interactions included.
-    outcome : {"log", "level", "ppml"}
+    outcome : {"level", "log", "ppml"}
+        ``"level"`` (default, as fixest and pyfixest: the outcome as it is), ``"log"`` (OLS on
+        ``log(y)``; zeros dropped and counted, negatives an error) or ``"ppml"`` (Poisson
+        pseudo-maximum likelihood on the levels). Before issue 13 the default was ``"log"``.
     vcov : str or dict
         ``"CR1"`` (clustered by ``unit``; default when ``unit`` is given), ``{"CR1": col}``,
         ``"twoway"``, ``"DK"``, ``"hetero"`` (default without ``unit``), ``"iid"``.
+    cluster : str or list of str, optional
+        Shorthand for ``vcov={"CR1": cluster}`` (fixest's ``cluster=``); not with ``vcov``.
     inference : {None, "cr1", "wild", "ri", "ri_t", "conley_taber", "conley_taber_fp"}
         Method of the headline p-value and interval of the effect (see module docstring);
         ``wild``, ``ri`` (for ``"ri"`` and ``"ri_t"``, and the default headline),
@@ -235,6 +255,7 @@ def did(
         ``att`` and the full result (``params``, ``std_errors``, ``conf_int()``, ``tidy()`` ...).
     """
     frame = to_polars(data)
+    vcov = cluster_vcov(vcov, cluster)
     if post is None:
         if time is None or event_date is None:
             raise ModelSpecError("give a 'post' column, or 'time' and 'event_date'")

@@ -33,8 +33,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.cohort import NEVER_TREATED_RULE, never_treated
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.did import Outcome, prepare_outcome
+from tradeimpact.models.did import Outcome, cluster_vcov, prepare_outcome
 from tradeimpact.models.linear import (
     CollinearityWarning,
     VcovArg,
@@ -81,6 +82,7 @@ def event_study(
     unit: str,
     time: str,
     *,
+    cohort: str | None = None,
     treat_date: str | None = None,
     event_time: str | None = None,
     treated: str | None = None,
@@ -93,9 +95,10 @@ def event_study(
     weights: str | None = None,
     estimator: Literal["twfe", "sunab", "cs"] = "twfe",
     freq: Freq | None = None,
-    vcov: VcovArg = "CR1",
+    vcov: VcovArg | None = None,
+    cluster: str | Sequence[str] | None = None,
     inference: Literal["cr1", "wild", "ri", "ri_t"] | None = None,
-    outcome: Outcome = "log",
+    outcome: Outcome = "level",
     cs: Mapping[str, Any] | None = None,
     wild: Mapping[str, Any] | None = None,
 ) -> EventStudyResult:
@@ -108,10 +111,15 @@ def event_study(
     ----------
     data : polars or pandas frame
     y, unit, time : str
-        Outcome, unit and time columns (time: a date, or an integer period).
+        Outcome, unit and time columns (time: a date, or an integer period; ``y`` numeric).
+    cohort : str, optional
+        Column with each unit's first treated period (the name fixest, pyfixest and R's did
+        use), in the units of ``time`` (a date or a period number). Never-treated units may be
+        coded **0, inf or null** (:mod:`tradeimpact.core.cohort`; a date after the sample also
+        counts as never treated within it).
     treat_date : str, optional
-        Column with each unit's event (first treated) date/period; null (or a date after the
-        sample) for never-treated units.
+        The former name of ``cohort``, accepted as an alias (no warning: the same column, the
+        same rule); give one of the two.
     event_time : str, optional
         Alternatively, a column of event time already computed (null for never-treated units).
     treated, event_date : str and scalar, optional
@@ -130,6 +138,8 @@ def event_study(
         Period of dates (default monthly for date columns).
     vcov : str or dict
         As in :func:`tradeimpact.models.did` (default CR1 clustered by ``unit``).
+    cluster : str or list of str, optional
+        Shorthand for ``vcov={"CR1": cluster}``; not with ``vcov``.
     inference : {None, "cr1", "wild", "ri", "ri_t"}
         Headline inference of each event-time coefficient (``result.headline``). ``None``
         (default): for one treated unit with one event date (TWFE), the studentized placebo
@@ -138,7 +148,9 @@ def event_study(
         ``"ri"``: coefficient randomization inference as before (placebo band in
         ``extra["ri_band"]``); ``"ri_t"``: studentized RI; the requested methods also replace
         the analytic p-values and intervals of the event-time terms.
-    outcome : {"log", "level"}
+    outcome : {"level", "log"}
+        ``"level"`` (default: the outcome as it is, as fixest and pyfixest) or ``"log"`` (OLS on
+        ``log(y)``, zeros dropped and counted). Before issue 13 the default was ``"log"``.
     cs : dict, optional
         Options for ``att_gt`` (``control_group="never"|"notyet"``).
 
@@ -147,15 +159,24 @@ def event_study(
     EventStudyResult
     """
     frame = to_polars(data)
+    if cohort is not None and treat_date is not None and cohort != treat_date:
+        raise ModelSpecError(
+            f"give cohort= (or its former name treat_date=), not both: cohort={cohort!r}, "
+            f"treat_date={treat_date!r}"
+        )
+    cohort_col = cohort if cohort is not None else treat_date
+    vcov = cluster_vcov(vcov, cluster)
+    if vcov is None:
+        vcov = "CR1"
     fe_list: list[str | Sequence[str]] = [unit, time] if fe is None else list(fe)
     fe_cols = [c for spec in fe_list for c in ([spec] if isinstance(spec, str) else spec)]
     check_columns(
-        frame, [y, unit, time, treat_date, event_time, treated, weights, *controls, *fe_cols]
+        frame, [y, unit, time, cohort_col, event_time, treated, weights, *controls, *fe_cols]
     )
-    if sum(a is not None for a in (treat_date, event_time, event_date)) != 1:
+    if sum(a is not None for a in (cohort_col, event_time, event_date)) != 1:
         raise ModelSpecError(
-            "give exactly one of treat_date (column), event_time (column) or event_date "
-            "(with treated)"
+            "give exactly one of cohort (column of first treated periods; never-treated coded "
+            "0, inf or null), event_time (column) or event_date (with treated)"
         )
     if outcome == "ppml":
         raise ModelSpecError("event_study supports outcome='log' or 'level'")
@@ -172,26 +193,28 @@ def event_study(
             raise ModelSpecError("event_date needs the 0/1 column 'treated'")
         ev = to_period(pl.Series([event_date]), freq)[0]
         tr = frame[treated].cast(pl.Float64).to_numpy()
-        cohort = np.where(tr == 1, ev, np.inf)
-    elif treat_date is not None:
-        cohort = to_period(frame[treat_date], freq)
-        cohort = np.where(np.isnan(cohort), np.inf, cohort)
+        coh = np.where(tr == 1, ev, np.inf)
+    elif cohort_col is not None:
+        # the one never-treated rule (core.cohort): 0, +-inf, NaN or null
+        never = never_treated(frame[cohort_col]).to_numpy()
+        coh = to_period(frame[cohort_col], freq)
+        coh = np.where(never | np.isnan(coh), np.inf, coh)
     else:
         assert event_time is not None
         et = frame[event_time].cast(pl.Float64).to_numpy()
-        cohort = np.where(np.isnan(et), np.inf, period - et)
+        coh = np.where(np.isnan(et), np.inf, period - et)
     finite_p = period[np.isfinite(period)]
     if finite_p.size == 0:
         raise ModelSpecError(f"time column '{time}' has no values")
-    cohort = np.where(cohort > finite_p.max(), np.inf, cohort)  # treated after the sample
-    rel = np.where(np.isfinite(cohort), period - cohort, np.nan)
+    coh = np.where(coh > finite_p.max(), np.inf, coh)  # treated after the sample
+    rel = np.where(np.isfinite(coh), period - coh, np.nan)
 
     sample = np.isfinite(frame["_y"].to_numpy().astype(float)) & np.isfinite(period)
     for c in [unit, weights, *fe_cols, *controls]:
         if c is not None:
             sample &= ~frame[c].is_null().to_numpy()
     drops["missing"] = int((~sample).sum()) - drops.get("zeros_in_log", 0)
-    _check_units(frame, unit, cohort, rel, sample)
+    _check_units(frame, unit, coh, rel, sample)
 
     if window is not None:
         lo, hi = int(window[0]), int(window[1])
@@ -208,7 +231,7 @@ def event_study(
         rel_b = rel
 
     est = frame.filter(pl.Series(sample))
-    cohort_s, rel_s = cohort[sample], rel_b[sample]
+    cohort_s, rel_s = coh[sample], rel_b[sample]
     yv = est["_y"].to_numpy().astype(np.float64)
     wv = None if weights is None else est[weights].cast(pl.Float64).to_numpy()
     xc = (
@@ -314,7 +337,8 @@ def _check_units(
     if no_pre:
         raise ModelSpecError(
             f"treated unit(s) {sorted(no_pre, key=str)[:10]} have no pre-event period in the "
-            "sample: drop them or extend the sample backwards"
+            "sample: drop them or extend the sample backwards (if they are never treated, code "
+            f"their cohort as such: {NEVER_TREATED_RULE})"
         )
     if tr.height == per.height and tr["c"].n_unique() == 1:
         raise ModelSpecError(
