@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import numpy as np
@@ -308,3 +309,29 @@ def test_one_aggregate_type_for_sunab_and_callaway_santanna(base_stagg: pl.DataF
     dyn = sa.aggregate("dynamic")
     for e, term in sa.event_terms.items():
         assert dyn.params[f"event_time={e}"] == pytest.approx(sa.params[term], abs=1e-12)
+
+
+def test_event_time_helpers() -> None:
+    """models.event_time (shared by event_study and sunab): the period index of dates, relative
+    time, and the window rules (binning into the endpoints; dropping counted)."""
+    from tradeimpact.models.event_study import to_period as es_to_period
+    from tradeimpact.models.event_time import apply_window, relative_time, to_period
+
+    dates = pl.Series("d", [dt.date(2010, 1, 1), dt.date(2010, 9, 1), dt.date(2011, 12, 1)])
+    for freq, want in (("M", [24120, 24128, 24143]), ("Q", [8040, 8042, 8047]), ("A", [2010] * 2
+                       + [2011])):  # fmt: skip
+        np.testing.assert_array_equal(to_period(dates, freq), want)
+        np.testing.assert_array_equal(es_to_period(dates, freq), want)
+    rel = relative_time(np.array([1.0, 2, 3, 4, 5]), np.array([3.0, 3, 3, np.inf, 3]))
+    np.testing.assert_array_equal(rel[[0, 1, 2, 4]], [-2, -1, 0, 2])
+    assert np.isnan(rel[3])
+    sample = np.ones(5, dtype=bool)
+    binned, same = apply_window(rel, (-1, 1), "bin", sample, {})
+    np.testing.assert_array_equal(binned[[0, 1, 2, 4]], [-1, -1, 0, 1])
+    assert same.all()
+    drops: dict[str, int] = {}
+    kept_rel, kept = apply_window(rel, (-1, 1), "drop", sample, drops)
+    np.testing.assert_array_equal(kept_rel, rel)  # dropping leaves event time as it is
+    assert kept.tolist() == [False, True, True, True, False] and drops == {"outside_window": 2}
+    with pytest.raises(ModelSpecError, match="endpoints"):
+        apply_window(rel, (-1, 1), "trim", sample, {})  # type: ignore[arg-type]

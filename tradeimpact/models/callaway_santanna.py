@@ -67,7 +67,7 @@ from tradeimpact.core.cohort import (
     period_index,
 )
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
-from tradeimpact.errors import ModelSpecError
+from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.aggregate import AggregateResult, AggType, aggregate_kind
 from tradeimpact.models.did import Outcome, prepare_outcome
 from tradeimpact.models.results import RegressionResult
@@ -104,7 +104,7 @@ FEW_UNITS_ADVICE = (
 )
 
 
-class SmallGroupWarning(UserWarning):
+class SmallGroupWarning(TradeImpactWarning):
     """A treated cohort or the comparison group has fewer than ``MIN_GROUP_SIZE`` units."""
 
 
