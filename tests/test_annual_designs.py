@@ -63,7 +63,7 @@ def annual(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pl.DataFrame
 
 def test_every_design_runs_on_years(annual: tuple[Path, pl.DataFrame]) -> None:
     path, flows = annual
-    cs = run_case_study(path, flows, variants=False)
+    cs = run_case_study(path, flows, REPO / "analysis" / "specs" / "main.toml", variants=False)
     assert cs.freq == "A" and cs.is_synthetic
     designs = set(cs.main["design"])
     assert designs == {"importer", "exporter", "triple", "diversion", "mirror", "synth", "sdid"}

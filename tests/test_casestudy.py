@@ -6,6 +6,7 @@ Runs every design of both events (about 20 s on a laptop) once per module.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from fractions import Fraction
 from itertools import pairwise
 
@@ -16,6 +17,7 @@ from tests.conftest import REPO
 from tradeimpact.casestudy import MAIN_COLUMNS, load_flows, published_series, run_case_study
 
 EVENTS = REPO / "analysis" / "events"
+SPEC = REPO / "analysis" / "specs" / "main.toml"
 #: designs whose headline interval is randomization inference over 21 importers (bounded at 95%)
 RI_DESIGNS = ("importer", "exporter", "triple", "mirror")
 
@@ -24,7 +26,7 @@ RI_DESIGNS = ("importer", "exporter", "triple", "mirror")
 def cases() -> dict[str, object]:
     flows = load_flows(REPO / "data_raw")
     return {
-        name: run_case_study(EVENTS / f"{name}.toml", flows)
+        name: run_case_study(EVENTS / f"{name}.toml", flows, SPEC)
         for name in ("rare_earth_2010", "dual_use_2026")
     }
 
@@ -92,16 +94,17 @@ def test_ri_p_values_are_exact_fractions(cases: dict, name: str) -> None:
 def _baseline_frame(cs, design: str, outcome: str):
     """The design frame a baseline row was estimated on, rebuilt from the same inputs."""
     from tradeimpact import casestudy as c
+    from tradeimpact.panel import build_panel
 
-    v = next(x for x in c._variants(cs.event, cs.spec) if x.name == "baseline")
+    v = next(x for x in c.variants(cs.event, cs.spec) if x.name == "baseline")
     basket = cs.event.basket(v.basket)
-    panel = c.build_panel(
+    panel = build_panel(
         load_flows(REPO / "data_raw").flows, cs.event, design, outcome, products=basket,
         controls=v.controls, event_month=v.event_month, window=(cs.event.window_start, v.sample_end),
         exclude_periods=v.exclude, sum3=v.sum3,
     )  # fmt: skip
     data = c.design_frame(panel)
-    fe = list(cs.spec["fixed_effects"][design])
+    fe = list(cs.spec.fixed_effects[design])
     return data, c.inference_columns(design, data, cs.event, basket), fe
 
 
@@ -117,8 +120,8 @@ def test_headline_is_studentized_ri_and_size_check_equals_library(cases: dict) -
     from tradeimpact.inference.studentized import studentized_randomization_inference
 
     cs = cases["rare_earth_2010"]
-    assert cs.spec["inference"]["headline"] == "ri_t"
-    opts = {"max_exact": 10_000, "n_permutations": 999, "seed": cs.spec["inference"]["seed"]}
+    assert cs.spec.inference.headline == "ri_t"
+    opts = {"max_exact": 10_000, "n_permutations": 999, "seed": cs.spec.inference.seed}
     data, ric, fe = _baseline_frame(cs, "importer", "log_quantity")
     args = (data, "y", ric["unit"], "period", ric["treated"], ric["post"], fe)
     ref = studentized_randomization_inference(*args, scale="pre_sd", **opts)
@@ -170,14 +173,14 @@ def test_headline_ri_keeps_the_coefficient_test(cases: dict) -> None:
 
     cs = cases["rare_earth_2010"]
     data, ric, fe = _baseline_frame(cs, "triple", "log_quantity")
-    spec = {**cs.spec, "inference": {**cs.spec["inference"], "headline": "ri"}}
+    spec = replace(cs.spec, inference=replace(cs.spec.inference, headline="ri"))
     res, fields = headline_inference(data, ric, fe, spec)
     ref = randomization_inference(data, "y", ric["unit"], "period", ric["treated"], ric["post"],
-                                  fe, seed=cs.spec["inference"]["seed"])  # fmt: skip
+                                  fe, seed=cs.spec.inference.seed)  # fmt: skip
     assert fields["headline"] == "ri" and res.p_value == ref.p_value
     assert (fields["ci_low"], fields["ci_high"]) == ref.conf_int(0.95)
-    bad = {**cs.spec, "inference": {"headline": "cr2"}}
-    with pytest.raises(ModelSpecError, match=r"inference.headline.*'cr2'.*'ri_t'"):
+    bad = replace(cs.spec, inference=replace(cs.spec.inference, headline="cr2"))
+    with pytest.raises(ModelSpecError, match=r"\[inference\] headline.*'cr2'.*'ri_t'"):
         headline_inference(data, ric, fe, bad)
 
 
@@ -293,3 +296,98 @@ def test_raw_flow_files_leave_out_sidecars_notes_and_archives(tmp_path):
         path.write_bytes(b"x")
     got = [p.relative_to(tmp_path).as_posix() for p in raw_flow_files(tmp_path)]
     assert got == sorted(keep)
+
+
+# -- the specification: typed, validated on reading, errors naming the file and the key ----------
+def test_shipped_spec_reads_and_event_tables_merge() -> None:
+    from tradeimpact.casestudy import load_spec
+
+    spec = load_spec(SPEC)
+    assert spec.path == str(SPEC) and spec.inference.seed == 20260106
+    assert spec.inference.size_check_runs == 10 and spec.inference.size_check_runs_ppml == 5
+    assert spec.fe("triple") == ("cell", "product_period", "unit_period")
+    assert spec.outcomes_of("diversion") == ("log_quantity",)
+    assert spec.outcomes_of("importer") == ("log_quantity", "log_value", "log_unit_value",
+                                            "ppml_value")  # fmt: skip
+    assert [v.name for v in spec.variants][:2] == ["baseline", "event_month_oct"]
+    real = spec.for_event("magnets_2010_real")
+    assert real.designs == ("exporter", "synth", "sdid") and real.raw_measure == "value_usd"
+    assert real.event_study.designs == ("exporter",) and real.event_study.outcome == "log_value"
+    assert real.inference == spec.inference  # tables the event does not update are unchanged
+    assert spec.for_event("rare_earth_2010").designs == spec.designs
+    with pytest.raises(AttributeError):
+        spec.level = 0.9  # type: ignore[misc]  # frozen
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            "ri_draws = 999",
+            'ri_draws = "many"',
+            r"main\.toml: \[inference\] ri_draws: expected an integer, got 'many'",
+        ),
+        (
+            "ri_draws = 999",
+            "ri_drawz = 999",
+            r"\[inference\] ri_drawz: unknown key \(did you mean 'ri_draws'\?\)",
+        ),
+        ("[honestdid]", "[honestdib]", r"\[honestdib\]: unknown table \(did you mean 'honestdid'"),
+        (
+            'designs = ["exporter", "synth", "sdid"]',
+            'designs = ["exportr"]',
+            r"\[events\.magnets_2010_real\.spec\] designs: unknown value 'exportr' \(did you mean "
+            r"'exporter'\?\)",
+        ),
+        ("level = 0.95", "level = 95", r"\[spec\] level: expected a number strictly between"),
+        ('headline = "ri_t"', 'headline = "cr2"', r"\[inference\] headline: unknown value 'cr2'"),
+        (
+            'mirror = ["cell", "product_period"]',
+            'mirror = ["cel", "product_period"]',
+            r"\[fixed_effects\] mirror: unknown value 'cel' \(did you mean 'cell'\?\)",
+        ),
+        (
+            "long_post = true",
+            'long_post = "yes"',
+            r"\[\[variants\]\] #3 'long_post' long_post: expected true or false, got 'yes'",
+        ),
+        ('name = "baseline"', 'name = "base"', r"\[\[variants\]\]: no variant named 'baseline'"),
+        (
+            'designs = ["importer", "exporter",',
+            'desings = ["importer", "exporter",',
+            r"\[spec\] designs: missing",
+        ),
+        (
+            "[events.magnets_2010_real.event_study]",
+            "[events.magnets_2010_real.eventstudy]",
+            r"\[events\.magnets_2010_real\.eventstudy\]: unknown table \(did you mean "
+            r"'event_study'\?\)",
+        ),
+    ],
+)
+def test_spec_errors_name_the_file_table_and_key(
+    tmp_path, old: str, new: str, message: str
+) -> None:
+    from tradeimpact.casestudy import load_spec
+    from tradeimpact.errors import ModelSpecError
+
+    text = SPEC.read_text(encoding="utf-8")
+    assert old in text
+    bad = tmp_path / "main.toml"
+    bad.write_text(text.replace(old, new, 1), encoding="utf-8")
+    with pytest.raises(ModelSpecError, match=message) as err:
+        load_spec(bad)
+    assert str(err.value).startswith(f"{bad}: ")
+
+
+def test_spec_is_required_and_unreadable_files_are_named(tmp_path) -> None:
+    from tradeimpact.casestudy import load_spec
+    from tradeimpact.errors import ModelSpecError
+
+    with pytest.raises(TypeError, match="specification is required"):
+        run_case_study(EVENTS / "rare_earth_2010.toml", REPO / "data_raw")
+    with pytest.raises(ModelSpecError, match=r"nope\.toml: cannot read the specification"):
+        load_spec(tmp_path / "nope.toml")
+    (tmp_path / "x.toml").write_text("[spec\n", encoding="utf-8")
+    with pytest.raises(ModelSpecError, match=r"x\.toml: not a TOML file"):
+        load_spec(tmp_path / "x.toml")

@@ -9,6 +9,7 @@ import pytest
 
 from tradeimpact import paths
 from tradeimpact.errors import TradeImpactError
+from tradeimpact.report.build import project_spec
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -20,7 +21,10 @@ def test_defaults_resolve_from_the_package_in_any_folder(tmp_path: Path, monkeyp
     assert {"dual_use_2026.toml", "rare_earth_2010.toml"} <= {
         p.name for p in paths.default_events_dir().glob("*.toml")
     }  # the two case studies (other event files may sit beside them)
-    assert paths.default_spec_path() == REPO / "analysis" / "specs" / "main.toml"
+    # the specification: no default in tradeimpact.paths (the library takes it as an argument);
+    # the report build names the project's file itself
+    assert not hasattr(paths, "default_spec_path")
+    assert project_spec() == REPO / "analysis" / "specs" / "main.toml"
     assert paths.default_data_dir(must_exist=False) == REPO / "data_raw"
     assert Path(os.getcwd()) == tmp_path
 
@@ -42,8 +46,8 @@ def test_outside_a_checkout_every_default_is_a_clear_error(tmp_path: Path, monke
         paths.default_events_dir()
     msg = str(err.value)
     assert str(site / "analysis" / "events") in msg and "--events" in msg
-    with pytest.raises(paths.ProjectPathError, match="--spec"):
-        paths.default_spec_path()
+    with pytest.raises(paths.ProjectPathError, match=r"not inside a project checkout.*--spec"):
+        project_spec()
     with pytest.raises(paths.ProjectPathError, match="--data"):
         paths.default_data_dir(must_exist=False)
     assert isinstance(err.value, FileNotFoundError)
@@ -60,7 +64,7 @@ def test_checkout_without_the_files_names_what_is_missing(tmp_path: Path, monkey
     (site / "analysis" / "events" / "x.toml").write_text("")
     assert paths.default_events_dir() == site / "analysis" / "events"
     with pytest.raises(paths.ProjectPathError, match=r"main\.toml does not exist; pass --spec"):
-        paths.default_spec_path()
+        project_spec()
     with pytest.raises(paths.ProjectPathError, match="data_raw does not exist"):
         paths.default_data_dir()
     assert paths.default_data_dir(must_exist=False) == site / "data_raw"

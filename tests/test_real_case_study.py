@@ -24,6 +24,7 @@ from tradeimpact.casestudy import load_flows, run_case_study
 from tradeimpact.panel import Event, build_panel
 
 EVENT = REPO / "analysis" / "events" / "magnets_2010_real.toml"
+SPEC = REPO / "analysis" / "specs" / "main.toml"
 REAL = REPO / "data_raw" / "real"
 
 
@@ -39,7 +40,7 @@ def real_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def cs(real_dir: Path):  # type: ignore[no-untyped-def]
-    return run_case_study(EVENT, real_dir, variants=False)
+    return run_case_study(EVENT, real_dir, SPEC, variants=False)
 
 
 def test_annual_event_runs_every_design(cs) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ DATA = REPO / "data_raw"
 # the two SYNTHETIC demonstration events (the real annual event has its own tests:
 # tests/test_real_case_study.py)
 EVENTS = [REPO / "analysis" / "events" / f"{n}.toml" for n in ("dual_use_2026", "rare_earth_2010")]
+SPEC = REPO / "analysis" / "specs" / "main.toml"
 
 pytestmark = pytest.mark.slow
 
@@ -28,7 +29,10 @@ pytestmark = pytest.mark.slow
 def studies() -> list[object]:
     if not list((DATA / "comtrade").glob("SYNTHETIC_*.json.gz")):
         pytest.skip("data_raw/comtrade holds no SYNTHETIC demo files (python -m tradeimpact.demo)")
-    return [casestudy.run_case_study(p, DATA, designs=["importer"], variants=False) for p in EVENTS]
+    return [
+        casestudy.run_case_study(p, DATA, SPEC, designs=["importer"], variants=False)
+        for p in EVENTS
+    ]
 
 
 def test_pipeline_report_is_deterministic_and_labelled(studies, tmp_path):

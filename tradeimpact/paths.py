@@ -1,12 +1,14 @@
 """Default project locations, resolved from the package, never from the current folder.
 
 The command-line tools (``tradeimpact fetch case-studies``, the report build) read the event files
-(``analysis/events/*.toml``), the specification (``analysis/specs/main.toml``) and the raw data
-folder (``data_raw``) of the project checkout. Their defaults are found here, from the location of
-the installed package (``tradeimpact/..``), so that a command gives the same answer from any folder.
-An explicit argument (``--events``, ``--spec``, ``--data``) always wins over these defaults; where the
-package is not inside a checkout (a wheel installed into site-packages) the functions raise
-:class:`ProjectPathError` saying where they looked and which argument to pass instead.
+(``analysis/events/*.toml``) and the raw data folder (``data_raw``) of the project checkout. Their
+defaults are found here, from the location of the installed package (``tradeimpact/..``), so that a
+command gives the same answer from any folder. An explicit argument (``--events``, ``--data``)
+always wins over these defaults; where the package is not inside a checkout (a wheel installed
+into site-packages) the functions raise :class:`ProjectPathError` saying where they looked and
+which argument to pass instead. The case-study specification has no default here: the library
+(:func:`tradeimpact.casestudy.run_case_study`) takes it as an argument, and the report build names
+the project's file itself (:data:`tradeimpact.report.build.PROJECT_SPEC`).
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ __all__ = [
     "ProjectPathError",
     "default_data_dir",
     "default_events_dir",
-    "default_spec_path",
     "project_root",
 ]
 
@@ -86,29 +87,6 @@ def default_events_dir() -> Path:
     if not path.is_dir() or not any(path.glob("*.toml")):
         raise ProjectPathError(
             f"no default event folder: {path} holds no event file (*.toml); pass --events PATH"
-        )
-    return path
-
-
-def default_spec_path() -> Path:
-    """The main specification file: ``<project root>/analysis/specs/main.toml``.
-
-    Returns
-    -------
-    Path
-        The file; it exists.
-
-    Raises
-    ------
-    ProjectPathError
-        When the file is missing (the message names it and says to pass ``--spec``).
-    """
-    path = _under_root(
-        "analysis/specs/main.toml", "--spec", kind="specification file", must_exist=True
-    )
-    if not path.is_file():
-        raise ProjectPathError(
-            f"no default specification file: {path} is not a file; pass --spec PATH"
         )
     return path
 

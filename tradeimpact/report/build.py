@@ -1100,8 +1100,8 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
 
     synthetic = bool(study.is_synthetic)
     results = getattr(study, "results", None) or {}
-    spec = getattr(study, "spec", None) or {}
-    design = str(spec.get("spec", {}).get("variants_design", "importer"))
+    spec = study.spec
+    design = spec.variants_design
     regressions = {
         key.split("/")[1]: res
         for key, res in sorted(results.items())
@@ -1109,8 +1109,8 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
     }
     freq = str(getattr(ev, "freq", "M"))
     marks = _marks(ev_toml) if ev_toml else list(study.events)
-    measure = str(spec.get("spec", {}).get("raw_measure", "net_weight_kg"))
-    es_outcome = str(spec.get("event_study", {}).get("outcome", "log_quantity"))
+    measure = spec.raw_measure
+    es_outcome = spec.event_study.outcome
     names = " ".join(n for n, _h in getattr(study, "inputs", []))
     if synthetic:
         source_note = "tradeimpact.demo panel in UN Comtrade v1 format"
@@ -1163,11 +1163,39 @@ def _shown(path: Path, default: Path | None) -> str | None:
         return str(p)
 
 
+#: The project's specification file, relative to the project root: what the report build hands
+#: to every case study unless ``--spec`` names another (the case studies have no default).
+PROJECT_SPEC = "analysis/specs/main.toml"
+
+
+def project_spec() -> Path:
+    """The project's specification file (:data:`PROJECT_SPEC` under the project root).
+
+    Raises
+    ------
+    tradeimpact.paths.ProjectPathError
+        When the package is not inside a checkout or the file is missing (the message names
+        it and says to pass ``--spec``).
+    """
+    from tradeimpact.paths import ProjectPathError, project_root
+
+    try:
+        path = project_root() / PROJECT_SPEC
+    except ProjectPathError as exc:
+        raise ProjectPathError(f"no default specification file ({exc}); pass --spec PATH") from exc
+    if not path.is_file():
+        raise ProjectPathError(
+            f"no default specification file: {path} does not exist; pass --spec PATH"
+        )
+    return path
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``.
 
     From any folder: the defaults (``data_raw``, ``analysis/events``, ``analysis/specs/main.toml``
-    and ``reports``) are the project's (:mod:`tradeimpact.paths`), not the current folder's.
+    and ``reports``) are the project's (:mod:`tradeimpact.paths`, :data:`PROJECT_SPEC`), not the
+    current folder's; the specification is handed to every case study explicitly.
     Exits 2 with a message naming what is missing when there is no data folder, no flow file in
     it, no event file, or an event without flows.
     """
@@ -1177,7 +1205,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         ProjectPathError,
         default_data_dir,
         default_events_dir,
-        default_spec_path,
         project_root,
     )
     from tradeimpact.store import FlowStore
@@ -1212,7 +1239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         data = Path(args.data) if args.data else default_data_dir()
         events_dir = Path(args.events) if args.events else default_events_dir()
-        spec = Path(args.spec) if args.spec else default_spec_path()
+        spec = Path(args.spec) if args.spec else project_spec()
         out = Path(args.out) if args.out else project_root() / "reports"
     except ProjectPathError as exc:
         return fail(str(exc))
@@ -1238,9 +1265,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for path in event_files:
         print(f"case study {path.name} ...", flush=True)
         try:
-            studies.append(
-                run_case_study(path, source, spec_path=spec, variants=not args.no_variants)
-            )
+            studies.append(run_case_study(path, source, spec, variants=not args.no_variants))
         except TradeImpactError as exc:
             return fail(f"{path.name}: {exc}")
     cases = [case_from_study(s, _event_toml(p)) for s, p in zip(studies, event_files, strict=True)]
@@ -1249,7 +1274,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # to the project root when inside it); --out is left out (it does not change the report)
     try:
         defaults = {"data": default_data_dir(), "events": default_events_dir(),
-                    "spec": default_spec_path()}  # fmt: skip
+                    "spec": project_spec()}  # fmt: skip
     except ProjectPathError:
         defaults = {}
     cmd = ["python -m tradeimpact.report.build"]
