@@ -405,3 +405,17 @@ def test_att_gt_is_exported() -> None:
 
     assert ti.att_gt is models.att_gt is att_gt
     assert "att_gt" in models.__all__ and "att_gt" in ti.__all__
+
+
+def test_date_columns(mpdta: pl.DataFrame) -> None:
+    """Years as dates (freq="A"): the same ATT(g,t) under the same names."""
+    dated = mpdta.with_columns(
+        pl.date(pl.col("year"), 1, 1).alias("year"),
+        pl.when(pl.col("first.treat") > 0)
+        .then(pl.date(pl.col("first.treat"), 1, 1))
+        .alias("first.treat"),
+    )
+    res = att_gt(dated, "lemp", "countyreal", "year", "first.treat", freq="A")
+    ref = att_gt(mpdta, "lemp", "countyreal", "year", "first.treat")
+    assert res.names == ref.names
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params.to_numpy(), atol=1e-12)

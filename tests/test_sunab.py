@@ -335,3 +335,41 @@ def test_event_time_helpers() -> None:
     assert kept.tolist() == [False, True, True, True, False] and drops == {"outside_window": 2}
     with pytest.raises(ModelSpecError, match="endpoints"):
         apply_window(rel, (-1, 1), "trim", sample, {})  # type: ignore[arg-type]
+
+
+def test_date_columns_and_several_reference_periods(base_stagg: pl.DataFrame) -> None:
+    """Dates (yearly, freq="A") give the integer fit; ref=[-1, -5] (fixest's ref.p = c(-1, -5))
+    leaves both relative periods out of the saturated regression, which equals pyfixest's."""
+    pf = pytest.importorskip("pyfixest")
+    dated = base_stagg.with_columns(
+        pl.date(pl.col("year") + 2000, 1, 1).alias("year"),
+        pl.when(pl.col("year_treated") < 1000)
+        .then(pl.date(pl.col("year_treated").cast(pl.Int32) + 2000, 1, 1))
+        .alias("year_treated"),
+    )
+    by_date = sunab(dated, "y", "id", "year", "year_treated", controls=["x1"], freq="A")
+    by_int = sunab(base_stagg, "y", "id", "year", "year_treated", controls=["x1"])
+    assert by_date.names == by_int.names
+    np.testing.assert_allclose(by_date.params.to_numpy(), by_int.params.to_numpy(), atol=1e-12)
+    with pytest.raises(ModelSpecError, match="in the units of the time column"):
+        sunab(dated.with_columns(pl.lit(5.0).alias("c")), "y", "id", "year", "c", freq="A")
+    two = sunab(base_stagg, "y", "id", "year", "year_treated", ref=[-1, -5])
+    raw = two.extra["interactions"]
+    assert -5 not in two.event_terms and -1 not in two.event_terms and two.ref == -1
+    assert not [nm for nm in raw.names if nm.startswith(("rel::-5:", "rel::-1:"))]
+    pdf = base_stagg.to_pandas()
+    cols = []
+    for nm in raw.names:
+        r, c = nm.removeprefix("rel::").split(":cohort::")
+        cols.append(f"d_{len(cols)}")
+        pdf[cols[-1]] = (
+            (pdf["year_treated"] == float(c)) & (pdf["year"] - pdf["year_treated"] == float(r))
+        ).astype(float)
+    m = pf.feols(
+        f"y ~ {' + '.join(cols)} | id + year",
+        pdf,
+        vcov={"CRV1": "id"},
+        demeaner=pf.MapDemeaner(fixef_tol=1e-13),
+    )
+    np.testing.assert_allclose(raw.params.to_numpy(), m.coef().to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(raw.std_errors.to_numpy(), m.se().to_numpy(), rtol=1e-7)

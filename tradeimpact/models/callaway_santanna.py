@@ -372,6 +372,7 @@ def att_gt(
     cluster: str | None = None,
     balance: bool = False,
     outcome: Outcome = "level",
+    freq: str | None = None,
     group: str | None = None,
 ) -> CallawaySantAnnaResult:
     """Callaway & Sant'Anna (2021) ATT(g, t), outcome-regression version without covariates.
@@ -386,7 +387,7 @@ def att_gt(
         Long balanced panel, one row per unit and period.
     y, unit, time : str
         Outcome (levels unless ``outcome="log"``), unit id and time (a number such as a year,
-        or a date, read as months) columns.
+        or a date with ``freq``) columns.
     cohort : str
         First period of treatment of the unit (constant within unit; ``did``'s ``gname``).
         Never treated: 0, inf or null/NaN, all the same (:mod:`tradeimpact.core.cohort`; as in
@@ -410,6 +411,9 @@ def att_gt(
     outcome : {"level", "log"}
         ``"log"``: ATT(g, t) of ``log(y)``; a zero is a missing row (counted in ``dropped``),
         so its unit is unbalanced (``balance=True`` drops it); negatives are an error.
+    freq : {"M", "Q", "A"}, optional
+        Period of date columns (``time`` and ``cohort``; default monthly), as in
+        :func:`tradeimpact.event_study`.
     group : str, optional
         The former name of ``cohort`` (kept as an alias).
 
@@ -450,11 +454,11 @@ def att_gt(
                 f"column '{col}' has {int(bad.sum())} missing value(s), first at row "
                 f"{int(bad.arg_max() or 0)}"
             )
-    g_values = cohort_values(frame, cohort, time)
+    g_values = cohort_values(frame, cohort, time, freq=freq)
     check_constant_within(frame, cohort, unit, values=g_values)
     frame, depvar, drops = prepare_outcome(frame, y, outcome)
     frame = frame.with_columns(
-        pl.Series("__t", period_index(frame[time])),
+        pl.Series("__t", period_index(frame[time], freq)),
         g_values.alias("__g"),
         pl.col("_y").alias("__y"),
         (pl.col(weights).cast(pl.Float64) if weights else pl.lit(1.0)).alias("__w"),

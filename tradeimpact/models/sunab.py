@@ -50,6 +50,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.collinearity import CollinearityWarning
 from tradeimpact.core.fixed_effects import FixedEffects
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
@@ -62,7 +63,6 @@ from tradeimpact.models.event_time import (
     to_period,
 )
 from tradeimpact.models.linear import (
-    CollinearityWarning,
     VcovArg,
     VcovSpec,
     build_fe,
