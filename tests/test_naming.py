@@ -161,3 +161,37 @@ def test_never_treated_codes_agree(base_stagg: pl.DataFrame, estimator: str, cod
     np.testing.assert_allclose(got, ref, rtol=0, atol=1e-12)
     if estimator == "sunab":  # and the published fixest number (tests/test_sunab.py)
         assert got[-2] == pytest.approx(-1.133749, abs=1e-6)
+
+
+def _cluster_fit(estimator: str, data: pl.DataFrame, **kw: Any) -> np.ndarray:
+    if estimator == "did":
+        d = data.with_columns(
+            (pl.col("year_treated") < 1000).cast(pl.Int8).alias("treat"),
+            (pl.col("year") >= 6).cast(pl.Int8).alias("post"),
+        )
+        res = ti.did(d, "y", "treat", "post", "id", time="year", outcome="level",
+                     inference="cr1", **kw)  # fmt: skip
+    elif estimator == "event_study":
+        res = ti.event_study(data, "y", "id", "year", cohort="year_treated", window=(-3, 3),
+                             outcome="level", inference="cr1", **kw)  # fmt: skip
+    elif estimator == "sunab":
+        res = ti.sunab(data, "y", "id", "year", "year_treated", **kw)
+    else:
+        res = ti.att_gt(data, "y", "id", "year", "year_treated", **kw)
+    return np.asarray(res.std_errors.to_numpy())
+
+
+@pytest.mark.parametrize("estimator", ["did", "event_study", "sunab", "att_gt"])
+def test_cluster_is_one_argument_everywhere(base_stagg: pl.DataFrame, estimator: str) -> None:
+    """``cluster=col`` is the CR1 covariance by ``col`` (fixest's ``cluster = ~col``): the same
+    standard errors as ``vcov={"CR1": col}`` (att_gt: as its default, clustered by unit), and
+    other than clustering by a coarser column."""
+    data = base_stagg.with_columns((pl.col("id") % 19).alias("block"))
+    by_unit = _cluster_fit(estimator, data, cluster="id")
+    if estimator == "att_gt":
+        ref = _cluster_fit(estimator, data)
+    else:
+        ref = _cluster_fit(estimator, data, vcov={"CR1": "id"})
+    np.testing.assert_allclose(by_unit, ref, rtol=1e-12)
+    coarse = _cluster_fit(estimator, data, cluster="block")
+    assert not np.allclose(coarse, by_unit, rtol=1e-3)
