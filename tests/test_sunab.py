@@ -373,3 +373,21 @@ def test_date_columns_and_several_reference_periods(base_stagg: pl.DataFrame) ->
     )
     np.testing.assert_allclose(raw.params.to_numpy(), m.coef().to_numpy(), rtol=1e-8)
     np.testing.assert_allclose(raw.std_errors.to_numpy(), m.se().to_numpy(), rtol=1e-7)
+
+
+def test_design_record_reruns_staggered_randomization_inference(base_stagg: pl.DataFrame) -> None:
+    """sunab() records its design: the registered "ri_staggered" on the fitted result equals
+    staggered_randomization_inference on the panel, and its statistic is aggregate("simple")."""
+    from tradeimpact.inference.staggered import staggered_randomization_inference
+
+    res = sunab(base_stagg, "y", "id", "year", "year_treated")
+    assert res.design_record is not None and res.design_record.estimator == "sunab"
+    rerun = res.with_inference("ri_staggered", n_permutations=9, seed=1)
+    (attached,) = rerun.attached.values()
+    direct = staggered_randomization_inference(
+        base_stagg, "y", "id", "year", "year_treated", estimator="sunab", n_permutations=9, seed=1
+    )
+    assert attached.result.pvalue == direct.pvalue
+    assert attached.result.estimate == pytest.approx(direct.estimate, abs=1e-12)
+    assert direct.estimate == pytest.approx(res.aggregate("simple").overall_att, abs=1e-12)
+    assert not res.attached  # the fitted result is unchanged (with_inference returns a new one)

@@ -69,7 +69,7 @@ from tradeimpact.models.linear import (
     fit_feols,
     resolve_vcov,
 )
-from tradeimpact.models.results import EventStudyResult, RegressionResult
+from tradeimpact.models.results import EventStudyDesign, EventStudyResult, RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 
@@ -526,6 +526,13 @@ def sunab(
         freq=f_label,
         units=est[unit].to_numpy(),
     )
+    # the design record: what the inference layer reruns (e.g. "ri_staggered")
+    res.design_record = EventStudyDesign(
+        frame=est, y=y, unit=unit, time=time, cohort=coh[sample], period=period_ix[sample],
+        rel=rel[sample], window=None, ref=refs[0], endpoints="bin", fe=fe,
+        controls=list(controls), weights=weights, freq=freq, vcov=vcov, outcome=outcome,
+        estimator="sunab", fixed_effects=fe_obj, controls_x=xc, weights_x=wv,
+    )  # fmt: skip
     res.extra["frame"] = est
     res.extra["rel"] = rel[sample]
     res.extra["cohort"] = coh[sample]
