@@ -5,7 +5,12 @@ time periods", Journal of Econometrics 225(2), 200-230; R package ``did`` (``att
 ``aggte``), whose conventions are followed here: outcome-regression estimator without covariates,
 balanced panel, base period ``"varying"`` (default) or ``"universal"``, never-treated or
 not-yet-treated comparison units, analytical influence-function standard errors (clustered by unit,
-the level of the panel).
+the level of the panel, or by a coarser ``cluster=`` column).
+
+Arguments use the package's common names (``att_gt(data, y, unit, time, cohort, weights=,
+cluster=)``; ``group=`` is kept as an alias of ``cohort``) and the one never-treated rule of
+:mod:`tradeimpact.core.cohort` (0, inf or null; a cohort after the last period is never treated
+within the sample). The outcome is used in levels unless ``outcome="log"``.
 
 Estimator. Units are grouped by the first period of treatment ``G`` (never treated: ``G = inf``).
 For a group ``g``, a period ``t`` and its base period ``b`` (``b = g - 1``, the last period before
@@ -20,13 +25,18 @@ treated: ``G = inf`` or ``G > max(t, b)``, ``G != g``). Its influence function o
     psi_i = w_i D_i (dY_i - mu_g) / mean(w D) - w_i C_i (dY_i - mu_C) / mean(w C),
 
 the outcome-regression influence function of Sant'Anna & Zhao (2020, J. Econometrics 219) with an
-intercept only. ``V = Psi' Psi / n`` and ``se = sqrt(diag(V) / n)``.
+intercept only. ``V = Psi' Psi / n`` and ``se = sqrt(diag(V) / n)``; with ``cluster=`` the
+influence functions are first summed within each cluster, ``V = S(Psi)' S(Psi) / n`` (the
+clustered sandwich without small-sample factor: each ATT(g, t)'s se equals statsmodels' cluster
+robust OLS of the 2x2 with ``use_correction=False``, ``tests/test_callaway_santanna.py``).
 
 Aggregations (``did::aggte``) weigh ATT(g, t) by ``P(G = g)`` (``pg``, unit weights) and add the
 influence of estimating those weights (``wif``): "simple" (all post-treatment cells), "group"
 (mean over the post-treatment periods of each group, then ``pg``-weighted over groups), "dynamic"
 (event time ``e = t - g``; overall = mean over ``e >= 0``), "calendar" (post-treatment cells of
-each period; overall = mean over periods).
+each period; overall = mean over periods). They return the
+:class:`~tradeimpact.models.aggregate.AggregateResult` that Sun & Abraham's ``aggregate`` returns
+too (fixest's ``"att"``, ``"cohort"``, ``"period"`` accepted as aliases).
 
 Pre-test: the Wald statistic ``W = n theta_pre' V_pre^{-1} theta_pre`` of all pre-treatment
 ATT(g, t) = 0 (``t < g``), chi-square with as many degrees of freedom, using the analytical
