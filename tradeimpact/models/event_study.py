@@ -33,9 +33,15 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tradeimpact.core.cohort import NEVER_TREATED_RULE, never_treated
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.did import Outcome, cluster_vcov, prepare_outcome
+from tradeimpact.models.event_time import (
+    apply_window,
+    check_event_units,
+    relative_time,
+    row_cohorts,
+    to_period,
+)
 from tradeimpact.models.linear import (
     CollinearityWarning,
     VcovArg,
@@ -49,31 +55,6 @@ from tradeimpact.models.results import EventStudyDesign, EventStudyResult
 
 FloatArray = npt.NDArray[np.float64]
 Freq = Literal["M", "Q", "A", "Y"]
-
-
-def to_period(s: pl.Series, freq: str | None) -> FloatArray:
-    """Integer period index of a time column.
-
-    Dates/datetimes: months ``12*year + month - 1`` (``"M"``, the default), quarters
-    ``4*year + quarter - 1`` (``"Q"``) or years (``"A"``/``"Y"``). Numbers are used as they are
-    (already consecutive periods, e.g. years or a month counter). Nulls give NaN.
-    """
-    if s.dtype in (pl.Date,) or isinstance(s.dtype, pl.Datetime):
-        f = (freq or "M").upper()
-        yr = s.dt.year().cast(pl.Float64)
-        mo = s.dt.month().cast(pl.Float64)
-        if f == "M":
-            out = yr * 12 + mo - 1
-        elif f == "Q":
-            out = yr * 4 + ((mo - 1) / 3).floor()
-        elif f in ("A", "Y"):
-            out = yr
-        else:
-            raise ModelSpecError(f"freq must be 'M', 'Q' or 'A', not {freq!r}")
-        return out.to_numpy().astype(np.float64)
-    if s.dtype.is_numeric():
-        return s.cast(pl.Float64).to_numpy().astype(np.float64)
-    raise ModelSpecError(f"time column '{s.name}' must be a date or a number, not {s.dtype}")
 
 
 def event_study(
@@ -195,10 +176,8 @@ def event_study(
         tr = frame[treated].cast(pl.Float64).to_numpy()
         coh = np.where(tr == 1, ev, np.inf)
     elif cohort_col is not None:
-        # the one never-treated rule (core.cohort): 0, +-inf, NaN or null
-        never = never_treated(frame[cohort_col]).to_numpy()
-        coh = to_period(frame[cohort_col], freq)
-        coh = np.where(never | np.isnan(coh), np.inf, coh)
+        # the one never-treated rule (core.cohort): 0, +-inf, NaN or null; constant per unit
+        coh = row_cohorts(frame, unit, time, cohort_col, freq)
     else:
         assert event_time is not None
         et = frame[event_time].cast(pl.Float64).to_numpy()
@@ -207,28 +186,15 @@ def event_study(
     if finite_p.size == 0:
         raise ModelSpecError(f"time column '{time}' has no values")
     coh = np.where(coh > finite_p.max(), np.inf, coh)  # treated after the sample
-    rel = np.where(np.isfinite(coh), period - coh, np.nan)
+    rel = relative_time(period, coh)
 
     sample = np.isfinite(frame["_y"].to_numpy().astype(float)) & np.isfinite(period)
     for c in [unit, weights, *fe_cols, *controls]:
         if c is not None:
             sample &= ~frame[c].is_null().to_numpy()
     drops["missing"] = int((~sample).sum()) - drops.get("zeros_in_log", 0)
-    _check_units(frame, unit, coh, rel, sample)
-
-    if window is not None:
-        lo, hi = int(window[0]), int(window[1])
-        if endpoints == "bin":
-            rel_b = np.clip(rel, lo, hi)
-        elif endpoints == "drop":
-            outside = np.isfinite(rel) & ((rel < lo) | (rel > hi))
-            drops["outside_window"] = int((outside & sample).sum())
-            sample &= ~outside
-            rel_b = rel
-        else:
-            raise ModelSpecError(f"endpoints must be 'bin' or 'drop', not {endpoints!r}")
-    else:
-        rel_b = rel
+    check_event_units(frame[unit].to_numpy(), coh, rel, sample)
+    rel_b, sample = apply_window(rel, window, endpoints, sample, drops)
 
     est = frame.filter(pl.Series(sample))
     cohort_s, rel_s = coh[sample], rel_b[sample]
@@ -308,43 +274,6 @@ def event_study(
         # the inference layer runs the method, found by name (models import nothing from it)
         res._set_inference(inference, dict(wild or {}) if inference == "wild" else {})
     return res
-
-
-def _check_units(
-    frame: pl.DataFrame,
-    unit: str,
-    cohort: FloatArray,
-    rel: FloatArray,
-    sample: npt.NDArray[np.bool_],
-) -> None:
-    units = frame[unit].to_numpy()[sample]
-    coh, rl = cohort[sample], rel[sample]
-    treated_rows = np.isfinite(coh)
-    if not treated_rows.any():
-        raise ModelSpecError("no treated units: no unit has an event date within the sample")
-    tab = pl.DataFrame({"u": units, "c": coh, "r": rl})
-    per = tab.group_by("u").agg(
-        pl.col("c").n_unique().alias("nc"), pl.col("c").first(), pl.col("r").min().alias("rmin")
-    )
-    varying = per.filter(pl.col("nc") > 1)
-    if varying.height:
-        raise ModelSpecError(
-            f"the event date varies within unit(s) {varying['u'].head(5).to_list()}: it must be "
-            "constant within a unit"
-        )
-    tr = per.filter(pl.col("c").is_finite())
-    no_pre = tr.filter(pl.col("rmin") >= 0)["u"].to_list()
-    if no_pre:
-        raise ModelSpecError(
-            f"treated unit(s) {sorted(no_pre, key=str)[:10]} have no pre-event period in the "
-            "sample: drop them or extend the sample backwards (if they are never treated, code "
-            f"their cohort as such: {NEVER_TREATED_RULE})"
-        )
-    if tr.height == per.height and tr["c"].n_unique() == 1:
-        raise ModelSpecError(
-            "no control units: every unit is treated at the same date, so the time effects absorb "
-            "the event; add never-treated units"
-        )
 
 
 def _twfe(
