@@ -5,7 +5,7 @@ with a Small Number of Policy Changes", Review of Economics and Statistics 93(1)
 
 Model: ``y_gt = alpha d_gt + X_gt beta + FE + eta_gt`` with ``N1`` treated groups (few) and ``N0``
 control groups (many). With the fixed effects and controls partialled out (``a~ = M a``, Frisch-
-Waugh-Lovell, :func:`tradeimpact.models.absorb.demean`),
+Waugh-Lovell, :func:`tradeimpact.core.fixed_effects.demean`),
 
     alpha_hat - alpha = sum_{j treated} sum_t w_jt d~_jt eta_jt / sum_{j treated} sum_t w_jt d~_jt^2
                         + o_p(1)   (N0 -> inf),
@@ -64,9 +64,9 @@ import numpy.typing as npt
 import polars as pl
 from scipy import optimize
 
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 from tradeimpact.core.registry import inference_method
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]

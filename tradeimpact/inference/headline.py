@@ -31,9 +31,9 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
+from tradeimpact.core.collinearity import CollinearityWarning
 from tradeimpact.core.registry import register_inference
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.linear import CollinearityWarning
 from tradeimpact.models.results import DiDDesign, EventStudyDesign
 
 

@@ -45,6 +45,7 @@ import numpy.typing as npt
 import pandas as pd
 import polars as pl
 
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 from tradeimpact.core.registry import register_inference
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.conley_taber import conley_taber
@@ -55,7 +56,6 @@ from tradeimpact.inference.studentized import (
     studentized_randomization_inference,
 )
 from tradeimpact.inference.wild_bootstrap import WildBootstrapResult, wild_cluster_bootstrap
-from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.did import common_post
 from tradeimpact.models.results import (
     DiDDesign,

@@ -77,9 +77,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.fixed_effects import FixedEffects
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.randomization import AssignmentTest, _panel_args, on_result
-from tradeimpact.models.absorb import FixedEffects
 from tradeimpact.models.ppml import PPMLResult, _fe_columns, _group_codes, _irls, ppml
 from tradeimpact.models.results import RegressionResult
 

@@ -13,7 +13,7 @@ fixed effects. By Frisch-Waugh-Lovell,
 
     beta_p = (T_p** ' W y**) / (T_p** ' W T_p**),
 
-where ``a* = M_FE a`` (:func:`tradeimpact.models.absorb.demean`) and
+where ``a* = M_FE a`` (:func:`tradeimpact.core.fixed_effects.demean`) and
 ``a** = a* - X* (X*' W X*)^{-1} X*' W a*``. ``y`` and ``X`` are demeaned once. When the unit (the level of
 assignment) is one of the absorbed fixed effects, the placebo columns ``T_S = 1[unit in S] * post``
 need no projection at all: the numerator is a sum of ``W y**`` over the post-event rows of the
@@ -39,9 +39,9 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 from tradeimpact.core.registry import inference_method
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -65,7 +65,7 @@ def placebo_in_space(
     ``y = beta_p T_p + X gamma_p + FE_p + e``, computed by Frisch-Waugh-Lovell
     (``beta_p = T_p**' W y** / T_p**' W T_p**``, ``**`` = residualised on the fixed effects and
     then on the demeaned controls). ``y``, the controls and all ``P`` columns are demeaned in a
-    single :func:`~tradeimpact.models.absorb.demean` call.
+    single :func:`~tradeimpact.core.fixed_effects.demean` call.
 
     Parameters
     ----------
@@ -233,7 +233,7 @@ class _UnitPlacebos:
     ``H`` is ``(k_Z + k_X)`` square (e.g. 120 months), so every placebo costs a few sparse sums
     and one small quadratic form instead of an ``n``-row projection. Its pseudo-inverse is exact
     here because every ``c_S`` lies in the range of ``H``; ``H`` is equilibrated first.
-    Checked against the projection path (:func:`~tradeimpact.models.absorb.demean` of every
+    Checked against the projection path (:func:`~tradeimpact.core.fixed_effects.demean` of every
     placebo column) in ``tests/test_randomization_speed.py``.
     """
 

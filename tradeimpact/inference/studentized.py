@@ -70,6 +70,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.fixed_effects import demean
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.randomization import (
     _FWL,
@@ -81,7 +82,6 @@ from tradeimpact.inference.randomization import (
     _PlaceboFit,
     on_result,
 )
-from tradeimpact.models.absorb import demean
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]

@@ -71,8 +71,8 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.absorb import FixedEffects, demean
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]

@@ -61,17 +61,10 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.collinearity import CollinearityWarning
+from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.linear import (
-    CollinearityWarning,
-    VcovArg,
-    build_fe,
-    check_columns,
-    fit_feols,
-    numeric_column,
-    resolve_vcov,
-    to_polars,
-)
+from tradeimpact.models.linear import VcovArg, build_fe, fit_feols, resolve_vcov
 from tradeimpact.models.results import DiDDesign, DiDResult, RegressionResult
 
 Outcome = Literal["log", "level", "ppml"]

@@ -33,6 +33,8 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
+from tradeimpact.core.collinearity import CollinearityWarning
+from tradeimpact.core.frame import check_columns, to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.did import Outcome, cluster_vcov, prepare_outcome
 from tradeimpact.models.event_time import (
@@ -42,15 +44,7 @@ from tradeimpact.models.event_time import (
     row_cohorts,
     to_period,
 )
-from tradeimpact.models.linear import (
-    CollinearityWarning,
-    VcovArg,
-    build_fe,
-    check_columns,
-    fit_feols,
-    resolve_vcov,
-    to_polars,
-)
+from tradeimpact.models.linear import VcovArg, build_fe, fit_feols, resolve_vcov
 from tradeimpact.models.results import EventStudyDesign, EventStudyResult
 
 FloatArray = npt.NDArray[np.float64]

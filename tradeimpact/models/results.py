@@ -550,7 +550,10 @@ class RegressionResult:
     def std_errors(self) -> pd.Series:
         """Analytic standard errors (square roots of the diagonal of ``cov``)."""
         return pd.Series(
-            np.sqrt(np.clip(np.diag(self.cov_matrix), 0, None)), index=self.names, name="std_error"
+            # a negative variance (non-PSD two-way CR1) has no standard error: NaN, as pyfixest
+            np.sqrt(np.where(np.diag(self.cov_matrix) >= 0, np.diag(self.cov_matrix), np.nan)),
+            index=self.names,
+            name="std_error",
         )
 
     @property
