@@ -48,8 +48,11 @@ absorbed regression with weights; each function is tested against linearmodels a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Literal
+import dataclasses
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -57,10 +60,12 @@ import numpy.typing as npt
 # one copy of the fixed-effect parameter count; re-exported (callers import it from here)
 from tradeimpact.core.fixed_effects import fe_dof as fe_dof
 from tradeimpact.core.fixed_effects import is_nested as is_nested
-from tradeimpact.errors import ModelSpecError
+from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 
 FloatArray = npt.NDArray[np.float64]
+BoolArray = npt.NDArray[np.bool_]
 SmallSample = Literal["fixest", "linearmodels", "none"]
+VcovKind = Literal["iid", "hetero", "CR1", "DK"]
 
 
 def _codes(labels: npt.ArrayLike) -> npt.NDArray[np.int64]:
@@ -116,7 +121,8 @@ def check_cluster_count(counts: Sequence[int], names: Sequence[str] | None = Non
         if g < 2:
             raise ModelSpecError(
                 f"CR1 clustered by {name!r} needs at least 2 clusters, but the estimation sample "
-                f"has {g}: cluster by a variable with more groups, or use vcov='hetero' "
+                f"has {g} (the vcov/cluster argument): cluster by a variable with more groups, "
+                "or use vcov='hetero' "
                 "(with very few clusters, the wild cluster bootstrap or randomization inference)"
             )
 
@@ -285,3 +291,236 @@ def vcov_driscoll_kraay(
         gamma = h[j:].T @ h[:-j]
         meat += w[j] * (gamma + gamma.T)
     return _sym(_k_factor(n, k, small_sample) * b @ meat @ b)
+
+
+class NegativeVarianceWarning(TradeImpactWarning):
+    """A variance estimate on the diagonal of a covariance matrix is negative (its SE is NaN)."""
+
+
+def warn_negative_variances(
+    cov: npt.ArrayLike, names: Sequence[str] | None = None, what: str = "covariance"
+) -> list[int]:
+    """Warn (:class:`NegativeVarianceWarning`) about negative diagonal entries of ``cov``.
+
+    A two-way cluster-robust matrix ``V_1 + V_2 - V_12`` (Cameron, Gelbach & Miller 2011) need
+    not be positive semi-definite, so a variance can come out negative. Its standard error is
+    then undefined: pyfixest reports NaN (``sqrt`` of the negative diagonal) and so does
+    ``RegressionResult.std_errors`` (not the 0 a clip would give, which reads as an infinitely
+    precise estimate); this function says so, naming the coefficients. The matrix is left as
+    computed (pyfixest's ``vcov`` keeps the negative entry too); fixest's default eigenvalue fix
+    (``vcov_fix``) is not applied: it changes every standard error, not just the undefined ones.
+
+    Returns the positions of the negative variances.
+    """
+    v = np.asarray(cov, dtype=np.float64)
+    if v.ndim != 2 or v.shape[0] == 0:
+        return []
+    d = np.diagonal(v)
+    bad = [int(j) for j in np.flatnonzero(d < 0)]
+    if bad:
+        labels = [str(names[j]) for j in bad] if names is not None else [f"#{j}" for j in bad]
+        warnings.warn(
+            f"the {what} gives a negative variance for {', '.join(labels)} "
+            f"({', '.join(f'{d[j]:.3g}' for j in bad)}): its standard error is NaN, as in "
+            "pyfixest (a two-way cluster matrix V1 + V2 - V12 need not be positive "
+            "semi-definite); cluster by one variable, or use the wild cluster bootstrap",
+            NegativeVarianceWarning,
+            stacklevel=3,
+        )
+    return bad
+
+
+# ---------------------------------------------------------------------------------------------
+# the one covariance-argument parser
+# ---------------------------------------------------------------------------------------------
+@dataclass
+class VcovSpec:
+    """A covariance request: what :func:`parse_vcov` makes of a ``vcov=`` / ``cluster=`` argument.
+
+    ``kind`` is ``"iid"``, ``"hetero"`` (HC1), ``"CR1"`` (one- or two-way cluster) or ``"DK"``
+    (Driscoll-Kraay). ``cluster_names`` are the cluster terms (a column, or ``"a^b"`` for the
+    combinations of two columns) and ``time_name`` the period column of DK; :meth:`bind` reads
+    them from a frame into ``clusters`` (one or two label arrays) and ``time``, aligned with the
+    rows handed to the estimator (:meth:`subset` keeps the estimation rows). ``bandwidth`` is the
+    DK Bartlett bandwidth (None: linearmodels' default), ``small_sample`` and ``G_df`` the
+    corrections of :func:`vcov_cluster`.
+    """
+
+    kind: VcovKind
+    clusters: list[npt.NDArray[Any]] = field(default_factory=list)
+    cluster_names: list[str] = field(default_factory=list)
+    time: npt.NDArray[Any] | None = None
+    bandwidth: float | None = None
+    small_sample: SmallSample = "fixest"
+    G_df: Literal["min", "conventional"] = "min"
+    time_name: str | None = None
+
+    def subset(self, keep: BoolArray) -> VcovSpec:
+        """The request on the rows where ``keep`` is true."""
+        return dataclasses.replace(
+            self,
+            clusters=[c[keep] for c in self.clusters],
+            cluster_names=list(self.cluster_names),
+            time=None if self.time is None else self.time[keep],
+        )
+
+    def label_columns(self, columns: Sequence[str] = ()) -> list[str]:
+        """The frame columns the request reads: each cluster term (or, for ``"a^b"`` when it is
+        not one of ``columns``, its parts ``a`` and ``b``) and the DK time column."""
+        cols = [
+            c.strip() for t in self.cluster_names for c in ([t] if t in columns else t.split("^"))
+        ]
+        if self.kind == "DK" and self.time_name is not None:
+            cols.append(self.time_name)
+        return list(dict.fromkeys(cols))
+
+    def bind(self, frame: Any) -> VcovSpec:
+        """The request with its label arrays read from ``frame`` (a polars DataFrame).
+
+        A cluster term ``"a^b"`` that is not itself a column is the combination of the columns
+        ``a`` and ``b``. Raises :class:`ModelSpecError` naming a column that is absent.
+        """
+        import polars as pl
+
+        from tradeimpact.core.frame import check_columns
+
+        check_columns(frame, self.label_columns(frame.columns))
+        clusters = []
+        for t in self.cluster_names:
+            if t in frame.columns:
+                clusters.append(frame[t].to_numpy())
+            else:
+                parts = [c.strip() for c in t.split("^")]
+                clusters.append(frame.select(pl.struct(parts).rank("dense"))[:, 0].to_numpy())
+        time = None
+        if self.kind == "DK":
+            if self.time_name is None:
+                raise ModelSpecError(
+                    "vcov='DK' (Driscoll-Kraay) needs the time column: pass time=<column>"
+                )
+            time = frame[self.time_name].to_numpy()
+        return dataclasses.replace(self, clusters=clusters, time=time)
+
+
+#: The accepted ``vcov`` forms, for error messages.
+VCOV_FORMS = (
+    "'iid', 'hetero' (or 'HC1'), {'CRV1': 'col'} (or 'CR1' with cluster='col'), "
+    "{'CRV1': 'col1 + col2'} (two-way), 'twoway', 'DK' or {'DK': bandwidth}"
+)
+_CLUSTER_KEYS = ("CR1", "CRV1", "CLUSTER")
+
+
+def _cluster_terms(arg: Any, what: str) -> list[str]:
+    """``"unit"``, ``"unit + time"``, ``"a^b"`` or a list -> one or two cluster terms."""
+    if isinstance(arg, str):
+        terms = [t.strip() for t in arg.split("+")]
+    elif isinstance(arg, Sequence):
+        terms = [str(t).strip() for t in arg]
+    else:
+        raise ModelSpecError(f"{what} {arg!r}: give a column name, 'a + b' or a list of columns")
+    if not 1 <= len(terms) <= 2 or not all(terms):
+        raise ModelSpecError(f"{what} clusters by one or two variables, got {arg!r}")
+    return terms
+
+
+def parse_vcov(
+    vcov: Any = None,
+    *,
+    cluster: str | Sequence[str] | None = None,
+    unit: str | None = None,
+    time: str | None = None,
+    fe: Sequence[str] = (),
+    default: Literal["iid", "hetero"] = "hetero",
+    small_sample: SmallSample = "fixest",
+    G_df: Literal["min", "conventional"] = "min",
+) -> VcovSpec:
+    """The one parser of covariance arguments (``feols``, ``ppml``, the formula front end, did).
+
+    Accepted ``vcov`` forms (pyfixest's and fixest's, and the keyword API's):
+
+    * ``None``: ``default`` (``"hetero"`` for the keyword estimators, ``"iid"`` for the
+      formula front end, as pyfixest), or CR1 by ``cluster`` when ``cluster`` is given;
+    * ``"iid"``; ``"hetero"``, ``"HC1"``, ``"robust"`` (HC1);
+    * ``{"CRV1": "a"}``, ``{"CR1": "a"}``, ``{"CRV1": "a + b"}``, ``{"CR1": ["a", "b"]}`` (one-
+      or two-way CR1), ``{"CRV1": "a^b"}`` (clusters of the combinations of a and b);
+    * ``"CR1"`` / ``"CRV1"`` with ``cluster=`` (or, for the panel estimators, ``unit``);
+    * ``"twoway"``: CR1 by ``unit`` and ``time`` when both are given, else by the first two
+      fixed effects ``fe`` (fixest's meaning);
+    * ``"DK"`` / ``{"DK": bandwidth}``: Driscoll-Kraay over ``time``;
+    * a :class:`VcovSpec` (returned as is).
+
+    ``cluster`` (a column, ``"a + b"`` or a list) is ``vcov={"CRV1": cluster}``; given together
+    with a ``vcov`` that is not a CR1 request by the same columns it is an error.
+
+    Returns
+    -------
+    VcovSpec
+        Names only; :meth:`VcovSpec.bind` reads the columns.
+    """
+    if isinstance(vcov, VcovSpec):
+        if cluster is not None:
+            raise ModelSpecError("give the clusters either in vcov or in cluster=, not both")
+        return vcov
+    cl_terms = None if cluster is None else _cluster_terms(cluster, "cluster")
+
+    def cr1(terms: list[str]) -> VcovSpec:
+        if cl_terms is not None and cl_terms != terms:
+            raise ModelSpecError(
+                f"vcov={vcov!r} and cluster={cluster!r} disagree: give the clusters once "
+                f"(vcov={{'CRV1': {' + '.join(cl_terms)!r}}} is cluster={cluster!r})"
+            )
+        return VcovSpec("CR1", [], terms, None, None, small_sample, G_df)
+
+    if vcov is None:
+        if cl_terms is not None:
+            return cr1(cl_terms)
+        vcov = default
+    if isinstance(vcov, Mapping):
+        if len(vcov) != 1:
+            raise ModelSpecError(f"vcov mapping must have one key, got {dict(vcov)}: {VCOV_FORMS}")
+        ((key, arg),) = vcov.items()
+        k = str(key).upper()
+        if k in _CLUSTER_KEYS:
+            return cr1(_cluster_terms(arg, f"vcov {{{key!r}: ...}}"))
+        if k == "DK":
+            if cl_terms is not None:
+                raise ModelSpecError("cluster= cannot be combined with vcov='DK'")
+            bw = None if arg is None else float(arg)
+            return VcovSpec("DK", [], [], None, bw, "none", G_df, time_name=time)
+        raise ModelSpecError(
+            f"vcov {{{key!r}: ...}} is not offered (CRV3 and others are not implemented): "
+            f"use {VCOV_FORMS}"
+        )
+    if not isinstance(vcov, str):
+        raise ModelSpecError(f"vcov {vcov!r} unknown: use {VCOV_FORMS}")
+    up = vcov.upper()
+    if up in _CLUSTER_KEYS:
+        if cl_terms is not None:
+            return cr1(cl_terms)
+        if unit is None:
+            raise ModelSpecError(
+                f"vcov={vcov!r} needs the cluster column: cluster='col' or {{'CRV1': 'col'}}"
+            )
+        return cr1([unit])
+    if cl_terms is not None and up != "TWOWAY":
+        raise ModelSpecError(
+            f"vcov={vcov!r} and cluster={cluster!r} disagree: a cluster is a CR1 request; "
+            "drop one of them"
+        )
+    if up == "TWOWAY":
+        if unit is not None and time is not None:
+            return cr1([unit, time])
+        plain = [f for f in fe if "^" not in f]
+        if len(fe) >= 2 and len(plain) >= 2 and plain[:2] == list(fe[:2]):
+            return cr1([fe[0], fe[1]])
+        raise ModelSpecError(
+            "vcov='twoway' clusters by unit and time (or the first two fixed effects, which must "
+            "be plain columns): give them, or {'CRV1': 'a + b'}"
+        )
+    if up == "DK":
+        return VcovSpec("DK", [], [], None, None, "none", G_df, time_name=time)
+    if up in ("HETERO", "HC1", "ROBUST"):
+        return VcovSpec("hetero", small_sample=small_sample, G_df=G_df)
+    if up == "IID":
+        return VcovSpec("iid", small_sample=small_sample, G_df=G_df)
+    raise ModelSpecError(f"vcov {vcov!r} is not offered: use {VCOV_FORMS}")

@@ -39,6 +39,7 @@ places "formula and keyword front ends" in ``tradeimpact/models``.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import re
 import warnings
@@ -51,7 +52,8 @@ import numpy.typing as npt
 import pandas as pd
 import polars as pl
 
-from tradeimpact.core.covariance import check_cluster_count
+from tradeimpact.core.collinearity import COLLIN_TOL
+from tradeimpact.core.covariance import VcovSpec, check_cluster_count, parse_vcov
 from tradeimpact.core.frame import numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.results import RegressionResult
@@ -436,49 +438,25 @@ def _check_types(frame: pl.DataFrame, parsed: ParsedFormula) -> None:
 # ---------------------------------------------------------------------------------------------
 # covariance requests in pyfixest's forms
 # ---------------------------------------------------------------------------------------------
-def _cluster_spec(arg: Any) -> list[str]:
-    """``"unit"``, ``"unit + time"``, ``"a^b"`` or a list -> cluster terms."""
-    if isinstance(arg, str):
-        terms = [t.strip() for t in arg.split("+")]
-    elif isinstance(arg, Sequence):
-        terms = [str(t).strip() for t in arg]
-    else:
-        raise ModelSpecError(f"vcov cluster variable(s) {arg!r}: give a column name or a list")
-    if not 1 <= len(terms) <= 2 or not all(terms):
-        raise ModelSpecError(f"vcov clusters by one or two variables, got {arg!r}")
-    return terms
+def formula_vcov(
+    vcov: Any, parsed: ParsedFormula, cluster: str | Sequence[str] | None = None
+) -> VcovSpec:
+    """A pyfixest ``vcov`` argument for a formula -> the request (one parser: ``parse_vcov``).
 
-
-def translate_vcov(vcov: Any) -> tuple[str | dict[str, list[str]], list[str]]:
-    """A pyfixest ``vcov`` argument -> (the keyword API's vcov, cluster terms to build).
-
-    ``None`` and ``"iid"`` -> ``"iid"`` (pyfixest's default); ``"hetero"``, ``"HC1"`` ->
-    ``"hetero"``; ``{"CRV1": "a"}``, ``{"CRV1": "a+b"}``, ``{"CR1": [...]}`` -> one- or two-way
-    CR1; ``"twoway"`` and ``"DK"`` pass through. HC2, HC3, CRV3 and NW are not offered.
+    ``None`` is pyfixest's default ``"iid"`` (``cluster=`` gives CR1 by it); ``"twoway"``
+    clusters by the first two fixed effects (fixest's meaning; ``a^b`` allowed); ``"DK"`` reads
+    the time from the second fixed effect (fixest's ``panel.id``). HC2, HC3, CRV3 and NW are not
+    offered.
     """
-    if vcov is None:
-        return "iid", []
-    if isinstance(vcov, str):
-        up = vcov.upper()
-        if up in ("IID", "HETERO", "HC1", "ROBUST", "TWOWAY", "DK", "CR1", "CRV1"):
-            return ("hetero" if up in ("HC1", "ROBUST") else vcov), []
-        raise ModelSpecError(
-            f"vcov {vcov!r} is not offered: use 'iid', 'hetero' (HC1), {{'CRV1': 'col'}}, "
-            "{'CRV1': 'col1 + col2'} (two-way) or 'DK'"
-        )
-    if isinstance(vcov, Mapping) and len(vcov) == 1:
-        ((kind, arg),) = vcov.items()
-        k = str(kind).upper()
-        if k in ("CRV1", "CR1", "CLUSTER"):
-            terms = _cluster_spec(arg)
-            return {"CR1": terms}, terms
-        if k == "DK":
-            return {"DK": arg}, []
-        raise ModelSpecError(
-            f"vcov {{{kind!r}: ...}} is not offered: CRV1 (CR1) clustering only "
-            "(CRV3 is not implemented)"
-        )
-    raise ModelSpecError(f"vcov {vcov!r} unknown: use 'iid', 'hetero' or {{'CRV1': 'column'}}")
+    if isinstance(vcov, str) and vcov.upper() == "TWOWAY":
+        # fixest's "twoway": clustered by the first two fixed effects
+        if len(parsed.fixed_effects) < 2:
+            raise ModelSpecError("vcov='twoway' clusters by the first two fixed effects: give two")
+        vcov = {"CRV1": parsed.fe_names[:2]}
+    spec = parse_vcov(vcov, cluster=cluster, fe=parsed.fe_names, default="iid")
+    if spec.kind == "DK":
+        spec = dataclasses.replace(spec, time_name=_dk_time(parsed))
+    return spec
 
 
 # ---------------------------------------------------------------------------------------------
@@ -632,6 +610,7 @@ def feols_formula(
     data: Any,
     vcov: Any = None,
     *,
+    cluster: str | Sequence[str] | None = None,
     weights: str | None = None,
     ssc: Mapping[str, Any] | None = None,
     fixef_rm: str = "singleton",
@@ -644,7 +623,8 @@ def feols_formula(
     estimator and the covariances are those of :func:`tradeimpact.models.linear.feols`
     (``beta = (X~'WX~)^{-1} X~'Wy~`` after partialling out the fixed effects); see the module
     docstring for the formula grammar and the ``vcov`` forms. ``vcov=None`` is pyfixest's
-    default, ``"iid"``. ``weights`` names a column of analytic weights; ``fixef_rm`` is
+    default, ``"iid"``; ``cluster="unit"`` is ``vcov={"CRV1": "unit"}``. ``weights`` names a
+    column of analytic weights; ``fixef_rm`` is
     ``"singleton"`` (default) or ``"none"``; ``fixef_tol`` the demeaning tolerance (1e-10).
 
     Returns
@@ -656,13 +636,8 @@ def feols_formula(
 
     parsed = parse_formula(fml)
     _check_ssc(ssc)
-    kw_vcov, cl_terms = translate_vcov(vcov)
-    if isinstance(kw_vcov, str) and kw_vcov.upper() == "TWOWAY":
-        # fixest's "twoway": clustered by the first two fixed effects
-        if len(parsed.fixed_effects) < 2:
-            raise ModelSpecError("vcov='twoway' clusters by the first two fixed effects: give two")
-        cl_terms = [parsed.fe_names[0], parsed.fe_names[1]]
-        kw_vcov = {"CR1": cl_terms}
+    spec = formula_vcov(vcov, parsed, cluster)
+    cl_terms = list(spec.cluster_names)
     mf = model_frame(parsed, data, cluster_terms=cl_terms, extra=[weights])
     res = feols_kw(
         mf.frame,
@@ -670,12 +645,11 @@ def feols_formula(
         mf.x,
         fe=[list(f) if len(f) > 1 else f[0] for f in parsed.fixed_effects],
         weights=weights,
-        vcov=kw_vcov,
+        vcov=spec,
         drop_singletons=_fixef_rm(fixef_rm),
         intercept=mf.intercept and not drop_intercept,
         fixef_tol=1e-10 if fixef_tol is None else fixef_tol,
         dropped={"missing": mf.n_missing},
-        time=_dk_time(kw_vcov, parsed),
     )
     res.extra["formula"] = fml
     return res
@@ -687,13 +661,8 @@ def _fixef_rm(value: str) -> bool:
     return value == "singleton"
 
 
-def _dk_time(kw_vcov: Any, parsed: ParsedFormula) -> str | None:
+def _dk_time(parsed: ParsedFormula) -> str:
     """Driscoll-Kraay reads the time column: the second fixed effect, as fixest's panel.id."""
-    is_dk = (isinstance(kw_vcov, str) and kw_vcov.upper() == "DK") or (
-        isinstance(kw_vcov, Mapping) and "DK" in kw_vcov
-    )
-    if not is_dk:
-        return None
     if len(parsed.fixed_effects) < 2 or len(parsed.fixed_effects[1]) != 1:
         raise ModelSpecError(
             "vcov='DK' through a formula needs 'y ~ x | unit + time' (time the second fixed "
@@ -707,6 +676,7 @@ def fepois(
     data: Any,
     vcov: Any = None,
     *,
+    cluster: str | Sequence[str] | None = None,
     weights: str | None = None,
     offset: str | None = None,
     ssc: Mapping[str, Any] | None = None,
@@ -714,7 +684,7 @@ def fepois(
     iwls_tol: float = 1e-8,
     iwls_maxiter: int = 50,
     fixef_tol: float | None = None,
-    collin_tol: float = 1e-10,
+    collin_tol: float = COLLIN_TOL,
     separation_check: Sequence[str] | None = None,
 ) -> Any:
     """Poisson pseudo-maximum likelihood from a fixest formula (pyfixest ``fepois``).
@@ -722,8 +692,8 @@ def fepois(
     ``fepois("trade ~ rta | exp^year + imp^year + pair", data, vcov={"CRV1": "pair"})``: the
     estimator of :func:`tradeimpact.models.ppml.ppml` (IRLS with the fixed effects partialled
     out; Correia, Guimaraes & Zylkin 2020) on the columns the formula builds; see the module
-    docstring for the grammar and ``vcov``. ``vcov=None`` is pyfixest's default, ``"iid"``.
-    ``separation_check`` as pyfixest's (``["fe", "ir"]`` -> ppml's ``["fe", "relu"]``); by
+    docstring for the grammar and ``vcov``. ``vcov=None`` is pyfixest's default, ``"iid"``;
+    ``cluster="pair"`` is ``vcov={"CRV1": "pair"}``. ``separation_check`` as pyfixest's (``["fe", "ir"]`` -> ppml's ``["fe", "relu"]``); by
     default ppml's (fe, simple and relu). The other arguments are ppml's.
 
     Returns
@@ -734,9 +704,10 @@ def fepois(
 
     parsed = parse_formula(fml)
     _check_ssc(ssc)
-    kw_vcov, cl_terms = translate_vcov(vcov)
-    if isinstance(kw_vcov, str) and kw_vcov.upper() in ("CR1", "CRV1", "DK"):
-        raise ModelSpecError(f"fepois: vcov {kw_vcov!r} needs a cluster column: {{'CRV1': col}}")
+    spec = formula_vcov(vcov, parsed, cluster)
+    if spec.kind == "DK":
+        raise ModelSpecError("fepois: vcov='DK' (Driscoll-Kraay) is offered for feols only")
+    cl_terms = list(spec.cluster_names)
     mf = model_frame(parsed, data, cluster_terms=cl_terms, extra=[weights, offset])
     # one cluster among the formula's rows means at most one in the estimation sample: say so
     # with the column's name before the IRLS runs (the shared covariance code checks again)
@@ -759,7 +730,7 @@ def fepois(
         [list(f) if len(f) > 1 else f[0] for f in parsed.fixed_effects],
         weights=weights,
         offset=offset,
-        vcov=kw_vcov,
+        vcov=spec,
         tol=iwls_tol,
         maxiter=iwls_maxiter,
         fixef_tol=1e-10 if fixef_tol is None else fixef_tol,

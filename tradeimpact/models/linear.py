@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -39,13 +39,16 @@ from tradeimpact.core.collinearity import COLLIN_TOL, collinear_columns
 from tradeimpact.core.collinearity import CollinearityWarning as CollinearityWarning
 from tradeimpact.core.covariance import (
     SmallSample,
+    VcovSpec,
     check_cluster_count,
     n_clusters,
     vcov_cluster,
     vcov_driscoll_kraay,
     vcov_hetero,
     vcov_iid,
+    warn_negative_variances,
 )
+from tradeimpact.core.covariance import parse_vcov as parse_vcov
 from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import check_columns as check_columns
 from tradeimpact.core.frame import numeric_column as numeric_column
@@ -56,34 +59,6 @@ from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
-
-
-@dataclass
-class VcovSpec:
-    """A resolved covariance request (arrays aligned with the estimation rows before dropping).
-
-    ``kind`` is ``"iid"``, ``"hetero"``, ``"CR1"`` or ``"DK"``; ``clusters`` one or two label
-    arrays for CR1; ``time`` the period labels for DK; ``bandwidth`` the DK Bartlett bandwidth.
-    """
-
-    kind: Literal["iid", "hetero", "CR1", "DK"]
-    clusters: list[npt.NDArray[Any]] = field(default_factory=list)
-    cluster_names: list[str] = field(default_factory=list)
-    time: npt.NDArray[Any] | None = None
-    bandwidth: float | None = None
-    small_sample: SmallSample = "fixest"
-    G_df: Literal["min", "conventional"] = "min"
-
-    def subset(self, keep: BoolArray) -> VcovSpec:
-        return VcovSpec(
-            self.kind,
-            [c[keep] for c in self.clusters],
-            list(self.cluster_names),
-            None if self.time is None else self.time[keep],
-            self.bandwidth,
-            self.small_sample,
-            self.G_df,
-        )
 
 
 @dataclass
@@ -289,6 +264,7 @@ def fit_feols(
     else:
         raise ModelSpecError(f"unknown covariance {vs.kind!r}")
 
+    warn_negative_variances(cov, kept_names, label)
     tss_within = float(
         np.sum(w_arr * (y_t - (np.average(y_t, weights=w_arr) if fes is None else 0.0)) ** 2)
     )
@@ -326,61 +302,25 @@ VcovArg = str | Mapping[str, Any]
 
 
 def resolve_vcov(
-    vcov: VcovArg,
+    vcov: VcovArg | VcovSpec | None,
     frame: pl.DataFrame,
     *,
     unit: str | None,
     time: str | None,
     small_sample: SmallSample = "fixest",
     G_df: Literal["min", "conventional"] = "min",
+    cluster: str | Sequence[str] | None = None,
+    fe: Sequence[str] = (),
 ) -> VcovSpec:
-    """Turn a user covariance request into a :class:`VcovSpec`.
+    """A user covariance request read from ``frame``: :func:`tradeimpact.core.covariance.parse_vcov`
+    (the one parser; its docstring lists the forms) then :meth:`VcovSpec.bind`.
 
-    Accepted: ``"iid"``, ``"hetero"`` (``"HC1"``), ``"CR1"`` (clustered by ``unit``),
-    ``{"CR1": "col"}`` or ``{"CR1": ["col1", "col2"]}``, ``"twoway"`` (by ``unit`` and ``time``),
-    ``"DK"`` or ``{"DK": bandwidth}`` (Driscoll-Kraay over ``time``).
+    ``"CR1"`` alone clusters by ``unit``; ``"twoway"`` by ``unit`` and ``time`` (or the first two
+    fixed effects ``fe``); ``"DK"`` is Driscoll-Kraay over ``time``.
     """
-
-    def labels(col: str) -> npt.NDArray[Any]:
-        check_columns(frame, [col])
-        return frame[col].to_numpy()
-
-    if isinstance(vcov, Mapping):
-        if len(vcov) != 1:
-            raise ModelSpecError(f"vcov mapping must have one key, got {dict(vcov)}")
-        ((kind, arg),) = vcov.items()
-        kind = str(kind)
-        if kind.upper() in ("CR1", "CLUSTER", "CRV1"):
-            cols = [arg] if isinstance(arg, str) else list(arg)
-            return VcovSpec("CR1", [labels(c) for c in cols], cols, None, None, small_sample, G_df)
-        if kind.upper() == "DK":
-            if time is None:
-                raise ModelSpecError("Driscoll-Kraay needs a time column")
-            return VcovSpec("DK", [], [], labels(time), float(arg), small_sample="none")
-        raise ModelSpecError(f"unknown vcov {kind!r}")
-    key = str(vcov)
-    up = key.upper()
-    if up in ("CR1", "CLUSTER", "CRV1"):
-        if unit is None:
-            raise ModelSpecError("vcov='CR1' needs a cluster column: use {'CR1': 'column'}")
-        return VcovSpec("CR1", [labels(unit)], [unit], None, None, small_sample, G_df)
-    if up == "TWOWAY":
-        if unit is None or time is None:
-            raise ModelSpecError("vcov='twoway' needs unit and time columns")
-        return VcovSpec(
-            "CR1", [labels(unit), labels(time)], [unit, time], None, None, small_sample, G_df
-        )
-    if up == "DK":
-        if time is None:
-            raise ModelSpecError("Driscoll-Kraay needs a time column")
-        return VcovSpec("DK", [], [], labels(time), None, small_sample="none")
-    if up in ("HETERO", "HC1", "ROBUST"):
-        return VcovSpec("hetero", small_sample=small_sample)
-    if up == "IID":
-        return VcovSpec("iid")
-    raise ModelSpecError(
-        f"unknown vcov {vcov!r}: use 'iid', 'hetero', 'CR1', {{'CR1': col}}, 'twoway' or 'DK'"
-    )
+    return parse_vcov(
+        vcov, cluster=cluster, unit=unit, time=time, fe=fe, small_sample=small_sample, G_df=G_df
+    ).bind(frame)
 
 
 def build_fe(frame: pl.DataFrame, fe: Sequence[str | Sequence[str]]) -> FixedEffects | None:
@@ -413,7 +353,8 @@ def feols(
     *,
     fe: Sequence[str | Sequence[str]] = (),
     weights: str | None = None,
-    vcov: VcovArg = "hetero",
+    vcov: VcovArg | VcovSpec | None = None,
+    cluster: str | Sequence[str] | None = None,
     time: str | None = None,
     small_sample: SmallSample = "fixest",
     G_df: Literal["min", "conventional"] = "min",
@@ -426,8 +367,10 @@ def feols(
     """Fixed-effects least squares on a frame: ``y ~ x | fe`` (fixest ``feols`` semantics).
 
     Formula: ``beta = (X~'WX~)^{-1} X~'W y~`` with ``~`` the within-transformation on all fixed
-    effects (Frisch-Waugh-Lovell; Gaure 2013). ``vcov`` as in :func:`resolve_vcov` (``"CR1"``
-    needs ``{"CR1": column}`` here); ``time`` names the period column for ``"DK"``. Rows with
+    effects (Frisch-Waugh-Lovell; Gaure 2013). ``vcov`` in any form of
+    :func:`tradeimpact.core.covariance.parse_vcov` (default ``"hetero"``: HC1; ``{"CRV1": "a"}``,
+    ``{"CRV1": "a + b"}``, ``"iid"``, ``"twoway"``, ``"DK"``); ``cluster="a"`` (or ``"a + b"``,
+    ``["a", "b"]``) is ``vcov={"CRV1": "a"}``; ``time`` names the period column for ``"DK"``. Rows with
     missing values are dropped and counted in ``result.dropped``. ``y``, ``x`` and ``weights``
     must be numeric (or Boolean) columns (:func:`numeric_column`). ``intercept=False`` omits
     the intercept of a model without fixed effects; ``fixef_tol`` is the demeaning tolerance;
@@ -437,7 +380,17 @@ def feols(
     frame = to_polars(data)
     fe_cols = [c for spec in fe for c in ([spec] if isinstance(spec, str) else spec)]
     check_columns(frame, [y, *x, *fe_cols, weights, time])
-    spec = resolve_vcov(vcov, frame, unit=None, time=time, small_sample=small_sample, G_df=G_df)
+    fe_names = ["^".join([f] if isinstance(f, str) else list(f)) for f in fe]
+    spec = resolve_vcov(
+        vcov,
+        frame,
+        unit=None,
+        time=time,
+        small_sample=small_sample,
+        G_df=G_df,
+        cluster=cluster,
+        fe=fe_names,
+    )
     yv = numeric_column(frame, y, "outcome")
     xv = (
         np.column_stack([numeric_column(frame, c) for c in x]) if x else np.empty((frame.height, 0))
@@ -445,7 +398,9 @@ def feols(
     wv = None if weights is None else numeric_column(frame, weights, "weights")
     fe_obj = build_fe(frame, fe)
     # rows with a missing fixed-effect, cluster or time label are dropped (counted as missing)
-    label_cols = dict.fromkeys([*fe_cols, *spec.cluster_names, *([time] if time else [])])
+    label_cols = dict.fromkeys(
+        [*fe_cols, *spec.label_columns(frame.columns), *([time] if time else [])]
+    )
     sample = estimation_sample(
         frame.height,
         numeric=[yv, xv, wv],

@@ -82,9 +82,16 @@ import polars as pl
 from scipy.special import gammaln
 
 from tradeimpact.core.collinearity import COLLIN_TOL, CollinearityWarning, collinear_columns
-from tradeimpact.core.covariance import vcov_cluster, vcov_hetero
+from tradeimpact.core.covariance import (
+    VcovSpec,
+    check_cluster_count,
+    parse_vcov,
+    vcov_cluster,
+    vcov_hetero,
+    warn_negative_variances,
+)
 from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
-from tradeimpact.core.frame import to_polars
+from tradeimpact.core.frame import check_columns, numeric_column, numeric_series, to_polars
 from tradeimpact.core.sample import estimation_sample
 from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.results import RegressionResult
@@ -162,35 +169,6 @@ def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray | None) -> float:
     with np.errstate(divide="ignore", invalid="ignore"):
         term = np.where(y > 0, y * np.log(y / mu), 0.0) - (y - mu)
     return float(2.0 * np.sum(term if w is None else w * term))
-
-
-def _parse_vcov(vcov: str | Mapping[str, Any], fe_specs: list[list[str]]) -> tuple[str, list[str]]:
-    """``(kind, cluster columns)`` with kind in iid, hetero, cluster."""
-    if isinstance(vcov, str):
-        v = vcov.lower()
-        if v in ("hetero", "hc1", "robust"):
-            return "hetero", []
-        if v == "iid":
-            return "iid", []
-        if v == "twoway":
-            if len(fe_specs) < 2 or any(len(c) != 1 for c in fe_specs[:2]):
-                raise ModelSpecError(
-                    'vcov="twoway" clusters by the first two fixed effects, which must be two '
-                    "plain columns"
-                )
-            return "cluster", [fe_specs[0][0], fe_specs[1][0]]
-        raise ModelSpecError(
-            f"vcov {vcov!r} unknown: use 'hetero', 'iid', 'twoway' or {{'CR1': column(s)}}"
-        )
-    if isinstance(vcov, Mapping) and len(vcov) == 1:
-        key, val = next(iter(vcov.items()))
-        if str(key).upper() != "CR1":
-            raise ModelSpecError(f"vcov {{{key!r}: ...}} unknown: only 'CR1' is offered")
-        cols = [val] if isinstance(val, str) else list(val)
-        if not 1 <= len(cols) <= 2:
-            raise ModelSpecError("CR1 clusters by one or two columns")
-        return "cluster", cols
-    raise ModelSpecError(f"vcov {vcov!r} unknown: use 'hetero', 'iid', 'twoway' or {{'CR1': col}}")
 
 
 # --------------------------------------------------------------------------------------------
@@ -291,7 +269,8 @@ def ppml(
     *,
     weights: str | None = None,
     offset: str | None = None,
-    vcov: str | Mapping[str, Any] = "hetero",
+    vcov: str | Mapping[str, Any] | VcovSpec | None = None,
+    cluster: str | Sequence[str] | None = None,
     tol: float = 1e-8,
     maxiter: int = 50,
     fixef_tol: float = 1e-10,
@@ -321,8 +300,13 @@ def ppml(
         Column of non-negative observation weights.
     offset : str, optional
         Column added to the linear predictor with coefficient one.
-    vcov : ``"hetero"`` (default), ``"iid"``, ``"twoway"`` or ``{"CR1": col}`` /
+    vcov : any form of :func:`tradeimpact.core.covariance.parse_vcov` but Driscoll-Kraay:
+        ``"hetero"`` (default), ``"iid"``, ``"twoway"``, ``{"CRV1": "a"}``, ``{"CRV1": "a + b"}``,
+        ``{"CRV1": "a^b"}``, or ``{"CR1": col}`` /
         ``{"CR1": [col1, col2]}``.
+    cluster : str or list of str, optional
+        Cluster column(s) (``"a"``, ``"a + b"``, ``["a", "b"]``): the same as
+        ``vcov={"CRV1": cluster}`` (one naming, ``cluster``, across the estimators).
     tol : float
         Convergence tolerance on the relative change of the deviance.
     maxiter : int
@@ -350,26 +334,32 @@ def ppml(
     fe_list = [_fe_columns(s) for s in fe]
     fe_names = [name for name, _ in fe_list]
     fe_cols = [cols for _, cols in fe_list]
-    kind, cluster_cols = _parse_vcov(vcov, fe_cols)
-    needed = {y, *(c for cols in fe_cols for c in cols), *cluster_cols}
+    vspec = parse_vcov(vcov, cluster=cluster, fe=fe_names)
+    if vspec.kind == "DK":
+        raise ModelSpecError("vcov='DK' (Driscoll-Kraay) is offered for feols, not for ppml")
+    kind = {"CR1": "cluster"}.get(vspec.kind, vspec.kind)
+    cluster_cols = list(vspec.cluster_names)
+    cluster_parts = vspec.label_columns(df.columns)
+    needed = {y, *(c for cols in fe_cols for c in cols), *cluster_parts}
     if weights:
         needed.add(weights)
     if offset:
         needed.add(offset)
-    missing_cols = sorted(c for c in needed if c not in df.columns)
-    if missing_cols:
-        raise ModelSpecError(f"columns not in the data: {missing_cols}")
+    check_columns(df, sorted(needed))
 
     try:
         xframe = df.select(x_exprs) if x_exprs else pl.DataFrame()
     except pl.exceptions.PolarsError as err:
         raise ModelSpecError(f"cannot evaluate the regressors {x_names}: {err}") from err
-    y_arr = df.get_column(y).cast(pl.Float64).to_numpy()
+    # numbers only: a text outcome or regressor is an error naming the column, never a cast
+    y_arr = numeric_column(df, y, "outcome")
     x_arr = (
-        xframe.cast(pl.Float64).to_numpy() if x_exprs else np.zeros((n_input, 0), dtype=np.float64)
+        np.column_stack([numeric_series(xframe[c], c) for c in x_names])
+        if x_exprs
+        else np.zeros((n_input, 0), dtype=np.float64)
     )
-    w_arr = df.get_column(weights).cast(pl.Float64).to_numpy() if weights else None
-    off_arr = df.get_column(offset).cast(pl.Float64).to_numpy() if offset else None
+    w_arr = numeric_column(df, weights, "weights") if weights else None
+    off_arr = numeric_column(df, offset, "offset") if offset else None
 
     # -- the estimation sample (tradeimpact.core.sample): missing values, zero weights, then
     # singletons and separation iterated together until neither finds more rows ------------------
@@ -399,7 +389,7 @@ def ppml(
         checks.append(
             ("separated_regressor", lambda keep: _relu_separated(y_arr, x_arr, fe_full, keep))
         )
-    label_cols = sorted({c for cols in fe_cols for c in cols} | set(cluster_cols))
+    label_cols = sorted({c for cols in fe_cols for c in cols} | set(cluster_parts))
     est = estimation_sample(
         n_input,
         numeric=[y_arr, x_arr, w_arr, off_arr],
@@ -475,12 +465,19 @@ def ppml(
     df_inference: int | None = None
     if kind == "cluster":
         sub = df.filter(pl.Series(keep))
-        clusters = [_group_codes(sub, [c]) for c in cluster_cols]
+        clusters = [
+            _group_codes(sub, [c] if c in sub.columns else [p.strip() for p in c.split("^")])
+            for c in cluster_cols
+        ]
         for c, codes in zip(cluster_cols, clusters, strict=True):
             n_clusters[c] = int(codes.max()) + 1
+        # before the dof count: one cluster would otherwise divide by zero in G/(G-1)
+        check_cluster_count(list(n_clusters.values()), cluster_cols)
         k_dof = k + fe_dof(fes, clusters)
         cov: FloatArray = (
-            vcov_cluster(bread_inv, scores, clusters, n=n, k=k_dof) if k else bread_inv
+            vcov_cluster(bread_inv, scores, clusters, n=n, k=k_dof, names=cluster_cols)
+            if k
+            else bread_inv
         )
         vcov_type = (
             f"CR1 clustered by {' and '.join(cluster_cols)} "
@@ -496,6 +493,7 @@ def ppml(
         cov = bread_inv * ((n - 1) / (n - k_dof) if n > k_dof else 1.0)
         vcov_type = "iid (Poisson variance)"
 
+    warn_negative_variances(cov, names, vcov_type)
     sample = np.zeros(n_input, dtype=bool)
     sample[keep] = True
     # fit statistics as fixest reports them: log-likelihood, pseudo R2 against the constant-only
