@@ -77,3 +77,20 @@ def test_wild_bootstrap_one_cluster() -> None:
     x = rng.normal(size=(40, 1))
     with pytest.raises(ModelSpecError, match="at least two clusters"):
         wild_cluster_bootstrap(x, rng.normal(size=40), np.zeros(40), term=0)
+
+
+def test_did_and_event_study_name_a_text_column(panel: pl.DataFrame) -> None:
+    # a text outcome, indicator, control or weight is an error naming the column (not a cast)
+    text = panel.with_columns(
+        pl.col("y").cast(pl.String).alias("y_s"),
+        pl.col("treat").cast(pl.String).alias("treat_s"),
+        pl.when(pl.col("unit") == 3).then(pl.lit("n/a")).otherwise(pl.lit("1.5")).alias("x_s"),
+    )
+    with pytest.raises(ModelSpecError, match="'y_s'"):
+        ti.did(text, "y_s", "treat", "post", "unit", time="time")
+    with pytest.raises(ModelSpecError, match="'treat_s'"):
+        ti.did(text, "y", "treat_s", "post", "unit", time="time")
+    with pytest.raises(ModelSpecError, match=r"'x_s'.*n/a"):
+        ti.did(text, "y", "treat", "post", "unit", time="time", controls=["x_s"])
+    with pytest.raises(ModelSpecError, match="'x_s'"):
+        ti.event_study(text, "y", "unit", "time", cohort="treat_date", weights="x_s")

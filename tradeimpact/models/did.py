@@ -18,7 +18,7 @@ Inference: the analytic covariance (``vcov``, CR1 by unit by default) gives ``st
 (:class:`~tradeimpact.models.results.Headline`: ``pvalue``, ``p_fraction``, ``conf_int(level)``,
 ``method``, ``size_check()``):
 
-* ``inference=None`` (default): with at most :data:`FEW_TREATED` (5) treated units, the
+* ``inference=None`` (default): with at most :data:`~tradeimpact.inference.of_result.FEW_TREATED` (5) treated units, the
   studentized randomization test (``"ri_t"`` below; scale ``"pre_sd"`` with one treated unit,
   ``"pre_var_model"`` with 2-5), because with one or few treated units CR1
   rejects a true null 60-90% of the time and the coefficient tests (RI, Conley-Taber) are wrong
@@ -26,7 +26,7 @@ Inference: the analytic covariance (``vcov``, CR1 by unit by default) gives ``st
   ``pvalues``/``conf_int()`` and is printed beside it. ``outcome="ppml"`` with 1-5 treated
   units: the PPML studentized randomization test (every assignment refitted,
   :func:`~tradeimpact.inference.ppml_placebo.ppml_randomization_inference`, statistic
-  :data:`PPML_STATISTIC`; see :func:`default_headline`). More treated units (or a design
+  ``"t_log"``; see :func:`tradeimpact.inference.of_result.did_default_headline`). More treated units (or a design
   without placebo assignments: no unit/time, staggered post): the CR1 headline, with the reason.
 * ``"cr1"``: the analytic test as headline (nothing else is computed);
 * ``"wild"``: restricted wild cluster bootstrap (:mod:`tradeimpact.inference.wild_bootstrap`);
@@ -35,7 +35,7 @@ Inference: the analytic covariance (``vcov``, CR1 by unit by default) gives ``st
   ``"coef"``);
 * ``"ri_t"``: studentized randomization inference, ``ri={"scale": "pre_sd" | "cr1" | "pre_var_model"}``
   (:mod:`tradeimpact.inference.studentized`; MacKinnon & Webb 2020; PPML: statistic
-  ``ri={"statistic": "t_log" | "t"}``, default :data:`PPML_STATISTIC`);
+  ``ri={"statistic": "t_log" | "t"}``, default ``"t_log"``);
 * ``"conley_taber"`` and ``"conley_taber_fp"`` (Ferman & Pinto 2019 correction;
   ``conley_taber={"group_sizes": column}``) (:mod:`tradeimpact.inference.conley_taber`).
 
@@ -44,7 +44,13 @@ refused (use ``"ri_t"``, ``"ri"`` or ``"cr1"``).
 
 An explicitly requested method (not ``None``/``"cr1"``) also replaces the analytic p-value and
 interval of the effect in ``pvalues``/``conf_int()``/``tidy()``, as before; ``result.inference``
-states which.
+states which. This module runs none of these tests itself: it fits, keeps the design record
+(:class:`~tradeimpact.models.results.DiDDesign`) and names the method; the inference layer runs
+it (:mod:`tradeimpact.inference.of_result`, found through
+:func:`tradeimpact.core.registry.inference_method`). ``inference=m`` is a shortcut for
+``did(..., inference="cr1").with_inference(m, **options)`` (the same numbers), and the methods
+are functions of the fitted result too (``randomization_inference(result)``,
+``wild_cluster_bootstrap(result)``, ``conley_taber(result)``).
 
 Sample: rows with missing values are dropped and counted; with ``outcome="log"`` zeros are dropped
 (counted as ``zeros_in_log``; use ``outcome="ppml"`` to keep them) and negative values are an
@@ -118,7 +124,7 @@ def prepare_outcome(
 
 def _indicator(frame: pl.DataFrame, col: str) -> npt.NDArray[np.float64]:
     s = frame[col]
-    vals = s.cast(pl.Float64).to_numpy()
+    vals = numeric_column(frame, col, "0/1 indicator")
     ok = np.isnan(vals) | np.isin(vals, [0.0, 1.0])
     if not ok.all():
         row = int(np.flatnonzero(~ok)[0])
@@ -289,7 +295,7 @@ def did(
     auto_terms = [t for t in terms if t != effect]
     names = [*terms, *controls]
     for c in controls:
-        terms[c] = frame[c].cast(pl.Float64).to_numpy()
+        terms[c] = numeric_column(frame, c, "control")
     x = np.column_stack([terms[nm] for nm in names])
 
     # rows usable: outcome, regressors, labels present
@@ -311,7 +317,7 @@ def did(
     spec = resolve_vcov(vcov, est, unit=unit, time=time, small_sample=small_sample)
     fe_obj = build_fe(est, fe_list)
     yv = est["_y"].to_numpy().astype(np.float64)
-    wv = None if weights is None else est[weights].cast(pl.Float64).to_numpy()
+    wv = None if weights is None else numeric_column(est, weights, "weights")
 
     if outcome == "ppml":
         res = _fit_ppml(est, names, x, fe_list, weights, _ppml_vcov(vcov, unit, time), effect)

@@ -34,7 +34,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.core.collinearity import CollinearityWarning
-from tradeimpact.core.frame import check_columns, to_polars
+from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.did import Outcome, cluster_vcov, prepare_outcome
 from tradeimpact.models.event_time import (
@@ -167,14 +167,14 @@ def event_study(
         if treated is None:
             raise ModelSpecError("event_date needs the 0/1 column 'treated'")
         ev = to_period(pl.Series([event_date]), freq)[0]
-        tr = frame[treated].cast(pl.Float64).to_numpy()
+        tr = numeric_column(frame, treated, "0/1 indicator")
         coh = np.where(tr == 1, ev, np.inf)
     elif cohort_col is not None:
         # the one never-treated rule (core.cohort): 0, +-inf, NaN or null; constant per unit
         coh = row_cohorts(frame, unit, time, cohort_col, freq)
     else:
         assert event_time is not None
-        et = frame[event_time].cast(pl.Float64).to_numpy()
+        et = numeric_column(frame, event_time, "event time")
         coh = np.where(np.isnan(et), np.inf, period - et)
     finite_p = period[np.isfinite(period)]
     if finite_p.size == 0:
@@ -193,11 +193,9 @@ def event_study(
     est = frame.filter(pl.Series(sample))
     cohort_s, rel_s = coh[sample], rel_b[sample]
     yv = est["_y"].to_numpy().astype(np.float64)
-    wv = None if weights is None else est[weights].cast(pl.Float64).to_numpy()
+    wv = None if weights is None else numeric_column(est, weights, "weights")
     xc = (
-        np.column_stack([est[c].cast(pl.Float64).to_numpy() for c in controls])
-        if controls
-        else None
+        np.column_stack([numeric_column(est, c, "control") for c in controls]) if controls else None
     )
     spec = resolve_vcov(vcov, est, unit=unit, time=time)
     fe_obj = build_fe(est, fe_list)

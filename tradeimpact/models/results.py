@@ -480,6 +480,11 @@ class Headline:
 class RegressionResult:
     """A fitted linear (or Poisson) model with fixed effects.
 
+    Conventions (module docstring): ``params``, ``std_errors``, ``tstats``, ``pvalues``, ``cov``
+    and ``conf_int(level)`` are pandas, labelled by coefficient (linearmodels); ``tidy()`` is a
+    polars frame (``tidy(backend="pandas")`` the same as pandas). Immutable after fitting:
+    :meth:`with_inference` and :meth:`with_headline` return new results.
+
     Parameters
     ----------
     names : list of str
@@ -963,7 +968,10 @@ class WaldTest:
 class DiDResult(RegressionResult):
     """Result of :func:`tradeimpact.models.did`: ``effect`` names the DiD (or DDD) coefficient.
 
-    ``att``, ``att_se``, ``att_pvalue`` and ``att_conf_int(level)`` give the headline effect.
+    ``att``, ``att_se``, ``att_pvalue`` and ``att_conf_int(level)`` give the headline effect
+    (floats; ``params`` & co. are pandas, ``tidy()`` polars, as on every result).
+    ``design_record`` (:class:`DiDDesign`) is what the inference methods rerun;
+    ``with_inference(m)`` returns a new result with ``m`` as the headline of the effect.
     """
 
     effect: str = ""
@@ -1018,6 +1026,9 @@ class EventStudyResult(RegressionResult):
     Wald test that all pre-period coefficients (event time < ``ref`` and any ``< 0`` other than the
     reference) are zero. ``event_study_inputs()`` returns ``(event_times, betahat, sigma)`` for
     HonestDiD, with ``pre_index``/``post_index`` the positions of pre- and post-periods in them.
+    ``event_table()`` is polars (``backend="pandas"``: pandas), ``params`` & co. pandas;
+    ``design_record`` (:class:`EventStudyDesign`) is what the inference methods rerun, and
+    ``with_inference(m)`` returns a new result with ``m`` per event time.
     """
 
     event_terms: dict[int, str] = field(default_factory=dict)
