@@ -45,7 +45,7 @@ import pandas as pd
 import polars as pl
 from scipy import optimize
 
-from tradeimpact.core.frame import to_polars
+from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
 
 FloatArray = npt.NDArray[np.float64]
@@ -309,9 +309,11 @@ def synth(
     needed = {y, unit, time}
     for p in predictors or []:
         needed.add(p if isinstance(p, str) else p[0])
-    missing = sorted(c for c in needed if c not in df.columns)
-    if missing:
-        raise ModelSpecError(f"columns not in the data: {missing}")
+    check_columns(df, sorted(needed))
+    # numbers only: a text outcome or predictor is an error naming the column, never a cast
+    numeric_column(df, y, "outcome")
+    for c in sorted(needed - {y, unit, time}):
+        numeric_column(df, c, "predictor")
     times = df.get_column(time).unique().sort().to_list()
     if treatment_time not in times:
         raise ModelSpecError(f"treatment_time {treatment_time!r} is not a period of {time!r}")

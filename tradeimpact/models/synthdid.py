@@ -52,7 +52,7 @@ import numpy as np
 import numpy.typing as npt
 import polars as pl
 
-from tradeimpact.core.frame import to_polars
+from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
 
@@ -316,10 +316,12 @@ def _panel(
 ) -> tuple[FloatArray, list[Any], list[Any], int, int]:
     """Balanced ``Y`` (controls first, then treated; periods in order), units, times, N0, T0."""
     df = to_polars(data)
-    missing = [c for c in (y, unit, time, treated) if c not in df.columns]
-    if missing:
-        raise ModelSpecError(f"columns not in the data: {missing}")
-    df = df.select(unit, time, pl.col(y).cast(pl.Float64), pl.col(treated).cast(pl.Float64))
+    check_columns(df, [y, unit, time, treated])
+    # numbers only: a text outcome or treatment is an error naming the column, never a cast
+    df = df.select(unit, time).with_columns(
+        pl.Series(y, numeric_column(df, y, "outcome")).fill_nan(None),
+        pl.Series(treated, numeric_column(df, treated, "treatment")).fill_nan(None),
+    )
     if df.null_count().sum_horizontal().item() > 0:
         raise ModelSpecError("synthdid needs a complete panel: missing values found")
     if df.select(pl.struct(unit, time).is_duplicated().any()).item():
