@@ -40,12 +40,15 @@ def _panel(
     effect: float = 0.0,
     never_code: float = 0.0,
     rho: float = 0.0,
+    treated_scale: float | None = None,
 ) -> pl.DataFrame:
     """SYNTHETIC staggered panel: unit and time effects, AR(1) noise, dates assigned at random.
 
     ``n_units - n_never`` units split evenly across ``cohorts`` (first treated period), the
     others never treated (coded ``never_code``); the dates are a random permutation across units
-    (the design the test assumes). Unit noise scales differ (0.5 to 2) independently of the dates.
+    (the design the test assumes). Unit noise scales differ (0.5 to 2) independently of the dates,
+    or, with ``treated_scale``, are ``treated_scale`` for the treated units and 1 for the others
+    (the noise is then not exchangeable with the assignment).
     """
     rng = np.random.default_rng(seed)
     per = (n_units - n_never) // len(cohorts)
@@ -60,6 +63,8 @@ def _panel(
     for k in range(1, n_time):
         e[:, k] = rho * e[:, k - 1] + np.sqrt(1 - rho**2) * rng.normal(size=n_units)
     scale = rng.uniform(0.5, 2.0, n_units)
+    if treated_scale is not None:
+        scale = np.where(np.isfinite(dates) & (dates > 0), treated_scale, 1.0)
     y = (
         rng.normal(size=n_units)[unit]
         + rng.normal(size=n_time)[t - 1]
@@ -512,3 +517,49 @@ def test_registered_method_on_a_fitted_event_study(estimator: str) -> None:
         assert got.estimate == pytest.approx(fit.aggregates["ATT"], abs=1e-10)
     with pytest.raises(ModelSpecError, match="records its design"):
         inference_method("ri_staggered")(object())
+
+
+# ------------------------------------------------------------------------------------------
+# statistic="t_pre": the s.e. modelled from the units' pre-period variances
+# ------------------------------------------------------------------------------------------
+
+
+def test_t_pre_scale_equals_its_formula_from_pyfixest() -> None:
+    """``V = sum_it h_it^2 s_i^2`` with ``h = M D / D'M D`` (pyfixest residuals of D on the fixed
+    effects) and ``s_i^2`` the mean squared residual of unit i in pyfixest's pre-period fit."""
+    df = _panel(seed=18, rho=0.5)
+    res = staggered_randomization_inference(
+        df, "y", "unit", "time", "cohort", statistic="t_pre", n_permutations=19
+    )
+    pdf = df.to_pandas()
+    pre = pdf[pdf["time"] < 5].copy()
+    pre["e"] = pf.feols("y ~ 1 | unit + time", pre).resid()
+    s2 = (pre["e"] ** 2).groupby(pre["unit"]).mean()
+    md = pf.feols("D ~ 1 | unit + time", pdf).resid()
+    h = md / (md**2).sum()
+    v = float((h**2 * pdf["unit"].map(s2).to_numpy()).sum())
+    actual = res.placebo.filter(pl.col("is_actual"))
+    assert actual["scale"][0] == pytest.approx(np.sqrt(v), rel=1e-9)
+    assert res.statistic == pytest.approx(res.estimate / np.sqrt(v), rel=1e-9)
+    lo, hi = res.conf_int()
+    eps = 1e-6 * (hi - lo)
+    assert res.pvalue_at(lo - eps) <= 0.05 < res.pvalue_at(lo + eps)
+
+
+def test_monte_carlo_few_noisy_treated_units() -> None:
+    """200 SYNTHETIC panels, 3 treated units (one per cohort) 3x noisier than the 27 controls:
+    the coefficient test over-rejects a true null far outside the binomial 99% band of 5%;
+    the pre-period-variance t stays inside it (benchmarks/size_staggered.py: 36.1% vs 4.0%)."""
+    rej = {"coef": 0, "t_pre": 0}
+    for r in range(200):
+        df = _panel(n_units=30, n_time=10, cohorts=(4, 6, 8), n_never=27, seed=20_000 + r,
+                    rho=0.5, treated_scale=3.0)  # fmt: skip
+        for stat in rej:
+            res = staggered_randomization_inference(
+                df, "y", "unit", "time", "cohort", statistic=stat,  # type: ignore[arg-type]
+                n_permutations=99, seed=r,
+            )  # fmt: skip
+            rej[stat] += res.pvalue <= 0.05
+    low, high = _band(200)
+    assert rej["coef"] / 200 > high, rej
+    assert low <= rej["t_pre"] / 200 <= high, rej

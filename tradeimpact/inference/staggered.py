@@ -16,7 +16,7 @@ rollout designs", J. Political Economy Microeconomics 1(4)) the test below is ex
 
 P-value (two-sided, on ``|T|``, the actual assignment in the reference set; MacKinnon & Webb 2020,
 "Randomization inference for difference-in-differences with few treated clusters",
-J. Econometrics 218(2), eq. 7):
+J. Econometrics 218(2)):
 
 * all ``P`` distinct assignments enumerated (when ``P <= max_exact``; ``P`` is the number of
   distinct ways to hand out the multiset of dates, ``prod_strata m! / prod_c m_c!``):
@@ -43,6 +43,14 @@ Statistics (``estimator``, ``statistic``):
 * ``statistic="t"``: ``t_pi = beta_pi / se_pi`` with ``se_pi`` the assignment's own CR1 standard
   error (clustered by ``cluster``, default the unit; fixest's small-sample factor
   ``G/(G-1) (n-1)/(n-K)``), MacKinnon & Webb's RI-t.
+* ``statistic="t_pre"`` (TWFE): ``t_pi = beta_pi / sqrt(V_pi)``, ``V_pi = sum_it h_pi,it^2
+  s_i^2`` with ``h_pi = W M D_pi / (D_pi' W M D_pi)`` the estimator's own linear weights
+  (``beta_pi = h_pi' y``) and ``s_i^2`` unit ``i``'s residual variance in the fit ``y ~ FE + X``
+  on the rows before the first cohort date (untreated under every assignment, so ``V_pi`` is free
+  of the null value): the variance of ``beta_pi`` if the errors are independent with unit-
+  specific variances, as :mod:`tradeimpact.inference.studentized`'s ``"pre_var_model"`` for
+  one date (without its leave-out of the treated units). For few treated units noisier than
+  the controls, where the coefficient test over-rejects (``benchmarks/size_staggered.py``).
 * ``"sunab"`` / ``"cs"``: the simple ATT of Sun & Abraham (2021) (the interaction-weighted
   average of the post-treatment cohort x relative-period effects,
   :func:`tradeimpact.models.sunab.sunab_fit`) or of Callaway & Sant'Anna (2021)
@@ -56,7 +64,8 @@ Webb 2020 section 5): under ``H0: y_it(C) = y_it(inf) + tau 1[t >= C]`` the outc
 effect is ``y - tau D`` (``D`` the actual indicator). Every statistic above is linear in ``y``,
 so ``T_pi(tau) = T_pi - tau c_pi`` with ``c_pi`` the statistic computed with ``D`` in place of
 ``y`` (``c = 1`` for the actual assignment); the p-value changes only at the breakpoints
-``(T_pi -/+ T) / (c_pi -/+ 1)``, where the accepted set is found exactly. For ``"twfe"`` with
+``(T_pi -/+ T) / (c_pi -/+ 1)`` (with ``T`` and ``c`` divided by the assignment's scale for
+``"t_pre"``, whose scale does not depend on ``tau``), where the accepted set is found exactly. For ``"twfe"`` with
 ``statistic="t"`` the cluster scores are linear in ``tau`` too, ``se_pi(tau)^2`` is a quadratic
 and the breakpoints are the real roots of one quartic per assignment (as
 :mod:`tradeimpact.inference.studentized`). ``conf_int`` is not available for the studentized
@@ -98,7 +107,7 @@ from tradeimpact.inference.randomization import (
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Estimator = Literal["twfe", "sunab", "cs"]
-Statistic = Literal["coef", "t"]
+Statistic = Literal["coef", "t", "t_pre"]
 
 #: Largest ``k_R * N * K`` (other fixed-effect levels and controls x units x dates) for which the
 #: closed form keeps its per-(unit, date) tables; larger designs use the projection path.
@@ -537,6 +546,7 @@ class _TwfeFit:
     beta: FloatArray
     cross: FloatArray
     quad: FloatArray  # (P, 3): se(tau)^2 = q0 tau^2 + q1 tau + q2 (statistic="t"), else empty
+    var: FloatArray  # (P,): the modelled variance (statistic="t_pre"), else empty
 
 
 def _twfe(design: _Design, assign: IntArray, statistic: Statistic, chunk_elements: int) -> _TwfeFit:
@@ -546,7 +556,7 @@ def _twfe(design: _Design, assign: IntArray, statistic: Statistic, chunk_element
     if fast is not None:
         den, (num_y, num_d) = fast.moments(assign, [design.y, d_actual])
         _check_den(den, fast.scale(assign), design, assign)
-        return _TwfeFit(num_y / den, num_d / den, np.empty((0, 3)))
+        return _TwfeFit(num_y / den, num_d / den, np.empty((0, 3)), np.empty(0))
     w = None if design.w is None else design.w
     w_arr = np.ones(design.y.size) if w is None else w
     first = demean(np.column_stack([design.y, d_actual, design.x]), design.fe, w)
@@ -557,6 +567,8 @@ def _twfe(design: _Design, assign: IntArray, statistic: Statistic, chunk_element
     beta = np.empty(n_assign)
     cross = np.empty(n_assign)
     quad = np.empty((n_assign, 3)) if statistic == "t" else np.empty((0, 3))
+    var = np.empty(n_assign) if statistic == "t_pre" else np.empty(0)
+    s2_rows = _pre_unit_variances(design)[design.ucode] if statistic == "t_pre" else None
     n = design.y.size
     chunk = max(1, chunk_elements // max(n, 1))
     cl = None
@@ -577,6 +589,8 @@ def _twfe(design: _Design, assign: IntArray, statistic: Statistic, chunk_element
         c = (wt.T @ d_tt) / den
         sl = slice(start, start + block.shape[0])
         beta[sl], cross[sl] = b, c
+        if s2_rows is not None:  # V = sum_i h_i^2 s_unit(i)^2, h = W T** / den
+            var[sl] = np.einsum("ij,ij,i->j", wt, wt, s2_rows) / den**2
         if cl is not None:
             a_g = cl @ (wt * (y_tt[:, None] - b[None, :] * t_tt))  # (G, P) scores at tau = 0
             b_g = cl @ (wt * (d_tt[:, None] - c[None, :] * t_tt))  # their slope in tau
@@ -585,7 +599,41 @@ def _twfe(design: _Design, assign: IntArray, statistic: Statistic, chunk_element
             quad[sl, 2] = np.einsum("gp,gp->p", a_g, a_g) / den**2
     if statistic == "t":
         quad *= _cr1_factor(design)
-    return _TwfeFit(beta, cross, quad)
+    return _TwfeFit(beta, cross, quad, var)
+
+
+def _pre_unit_variances(design: _Design) -> FloatArray:
+    """Each unit's residual variance in the fit ``y ~ FE + X`` on the rows before the first date.
+
+    Those rows are untreated under every assignment (the multiset of dates is fixed), so the
+    variances depend neither on the assignment nor on the null value ``tau``. Raises
+    :class:`~tradeimpact.errors.ModelSpecError` naming a unit without such rows or without
+    residual variation.
+    """
+    pre = design.tvals < design.dates.min()
+    unit = design.names.get("unit", "unit")
+    if np.unique(design.tvals[pre]).size < 2:
+        raise ModelSpecError(
+            "statistic='t_pre' needs at least two periods before the first cohort date (the "
+            "pre-period residual variance of each unit); use statistic='t'"
+        )
+    w = None if design.w is None else design.w[pre]
+    dm = demean(np.column_stack([design.y[pre], design.x[pre]]), design.fe.subset(pre), w)
+    e = _FWL(dm[:, 0], dm[:, 1:], w).y_tt[:, 0]
+    wp = np.ones(e.size) if w is None else w
+    n_units = design.n_units
+    ss = np.bincount(design.ucode[pre], weights=wp * e * e, minlength=n_units)
+    ws = np.bincount(design.ucode[pre], weights=wp, minlength=n_units)
+    var = np.divide(ss, ws, out=np.zeros(n_units), where=ws > 0)
+    tol = 1e-24 * max(1.0, float(np.mean(e * e)) if e.size else 1.0)
+    bad = np.flatnonzero(~(var > tol))
+    if bad.size:
+        raise ModelSpecError(
+            f"{unit} {design.unit_labels[bad[0]]!r} has no row before the first cohort date or "
+            f"no residual variation there ({bad.size} unit(s)): its pre-period variance is "
+            "undefined; use statistic='t' or drop such units"
+        )
+    return np.asarray(var, dtype=np.float64)
 
 
 def _cr1_factor(design: _Design) -> float:
@@ -760,14 +808,16 @@ class StaggeredRandomizationResult(AssignmentTest):
 
     @property
     def _invertible(self) -> bool:
-        return self.statistic_kind == "coef" or self._quad.shape[0] == self.p_denominator
+        if self.statistic_kind in ("coef", "t_pre"):
+            return True
+        return self._quad.shape[0] == self.p_denominator
 
     def _stats_at(self, taus: FloatArray) -> tuple[FloatArray, FloatArray]:
         """``|T(tau)|`` of the actual assignment (G,) and of every assignment (G, P)."""
         b = self.placebo["estimate"].to_numpy()
         num = b[None, :] - taus[:, None] * self._cross[None, :]
-        if self.statistic_kind == "coef":
-            t = np.abs(num)
+        if self.statistic_kind in ("coef", "t_pre"):
+            t = np.abs(num) / self.placebo["scale"].to_numpy()[None, :]
         else:
             q = self._quad
             var = q[None, :, 0] * taus[:, None] ** 2 + q[None, :, 1] * taus[:, None] + q[None, :, 2]
@@ -789,7 +839,9 @@ class StaggeredRandomizationResult(AssignmentTest):
         c = self._cross
         a = self._actual
         pts: list[float] = []
-        if self.statistic_kind == "coef":
+        if self.statistic_kind in ("coef", "t_pre"):
+            sc = self.placebo["scale"].to_numpy()
+            b, c = b / sc, c / sc
             with np.errstate(divide="ignore", invalid="ignore"):
                 for r in ((b - b[a]) / (c - c[a]), (b + b[a]) / (c + c[a])):
                     pts.extend(r[np.isfinite(r)].tolist())
@@ -920,8 +972,9 @@ def staggered_randomization_inference(
     estimator : {"twfe", "sunab", "cs"}
         Static TWFE coefficient (fast), or Sun-Abraham's / Callaway-Sant'Anna's simple ATT
         (refitted twice per assignment: on ``y`` and on the actual ``D`` for the interval).
-    statistic : {"coef", "t"}
-        The estimate, or the estimate over its own standard error.
+    statistic : {"coef", "t", "t_pre"}
+        The estimate, the estimate over its own standard error (CR1 for TWFE), or (TWFE only)
+        over its standard error modelled from each unit's pre-period residual variance.
     control_group : {"never", "notyet"}
         Comparison group of Callaway-Sant'Anna.
     ref : int
@@ -950,8 +1003,10 @@ def staggered_randomization_inference(
     """
     if estimator not in ("twfe", "sunab", "cs"):
         raise ModelSpecError(f"estimator must be 'twfe', 'sunab' or 'cs', not {estimator!r}")
-    if statistic not in ("coef", "t"):
-        raise ModelSpecError(f"statistic must be 'coef' or 't', not {statistic!r}")
+    if statistic not in ("coef", "t", "t_pre"):
+        raise ModelSpecError(f"statistic must be 'coef', 't' or 't_pre', not {statistic!r}")
+    if statistic == "t_pre" and estimator != "twfe":
+        raise ModelSpecError("statistic='t_pre' is an option of estimator='twfe' only")
     if estimator != "twfe" and fe is not None and list(fe) != [unit, time]:
         raise ModelSpecError(f"fe is an option of estimator='twfe' only (got fe={list(fe)!r})")
     if estimator == "cs" and controls:
@@ -970,9 +1025,15 @@ def staggered_randomization_inference(
             if (scale <= 0).any():
                 bad = int(np.flatnonzero(scale <= 0)[0])
                 raise ModelSpecError(f"assignment {bad} has a zero CR1 standard error")
+        elif statistic == "t_pre":
+            scale = np.sqrt(fit.var)
         else:
             scale = np.ones_like(est)
-        label = {"coef": "TWFE DiD coefficient", "t": "TWFE DiD t (own CR1 s.e.)"}[statistic]
+        label = {
+            "coef": "TWFE DiD coefficient",
+            "t": "TWFE DiD t (own CR1 s.e.)",
+            "t_pre": "TWFE DiD t (s.e. modelled from the units' pre-period variances)",
+        }[statistic]
     else:
         est, cross, se = _refit(
             design, assign, estimator, statistic, ref=ref, control_group=control_group
