@@ -23,7 +23,9 @@ Grammar (fixest's, as pyfixest 0.60 parses it)::
 Covariances (``vcov=``) in pyfixest's forms: ``"iid"`` (pyfixest's default, used when ``vcov``
 is None), ``"hetero"`` / ``"HC1"``, ``{"CRV1": "unit"}``, ``{"CRV1": "unit + time"}`` (two-way,
 Cameron-Gelbach-Miller with fixest's ``min(G)``), ``{"CRV1": "a^b"}`` (clusters of combined
-columns); the keyword API's forms (``{"CR1": ...}``, ``"twoway"``, ``"DK"``) are also accepted.
+columns); the keyword API's forms (``{"CR1": ...}``, ``"twoway"``, ``"DK"``) are also accepted,
+and ``cluster="unit"`` is ``vcov={"CRV1": "unit"}``. One parser reads them all
+(:func:`tradeimpact.core.covariance.parse_vcov`).
 The small-sample corrections are pyfixest's defaults (``ssc(k_adj=True, k_fixef="nonnested",
 G_adj=True, G_df="min")``), which are those of the keyword estimators.
 
