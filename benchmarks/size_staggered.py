@@ -93,8 +93,16 @@ def run(test: str, setting: str, tau: float, reps: int, n_perm: int, seed: int) 
         rej += res.pvalue <= 0.05
     secs = (time.perf_counter() - start) / reps
     lo, hi = stats.binom.ppf(0.005, reps, 0.05) / reps, stats.binom.isf(0.005, reps, 0.05) / reps
-    return {"test": test, "setting": setting, "tau": tau, "reps": reps, "B": n_perm,
-            "rate": rej / reps, "band99": [float(lo), float(hi)], "sec_per_panel": secs}  # fmt: skip
+    return {
+        "test": test,
+        "setting": setting,
+        "tau": tau,
+        "reps": reps,
+        "B": n_perm,
+        "rate": rej / reps,
+        "band99": [float(lo), float(hi)],
+        "sec_per_panel": secs,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,7 @@ import itertools
 import math
 import time as clock
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -463,10 +464,15 @@ def test_unknown_column_is_named(arg: str) -> None:
 
 def test_other_bad_input() -> None:
     df = _panel(n_units=8, n_time=6, cohorts=(3, 5), n_never=2, seed=13)
+    bad: dict[str, Any] = {"estimator": "ols"}
     with pytest.raises(ModelSpecError, match="estimator"):
-        staggered_randomization_inference(df, "y", "unit", "time", "cohort", estimator="ols")  # type: ignore[arg-type]
+        staggered_randomization_inference(df, "y", "unit", "time", "cohort", **bad)
+    bad = {"statistic": "z"}
     with pytest.raises(ModelSpecError, match="statistic"):
-        staggered_randomization_inference(df, "y", "unit", "time", "cohort", statistic="z")  # type: ignore[arg-type]
+        staggered_randomization_inference(df, "y", "unit", "time", "cohort", **bad)
+    bad = {"statistic": "t_pre", "estimator": "cs"}
+    with pytest.raises(ModelSpecError, match="t_pre"):
+        staggered_randomization_inference(df, "y", "unit", "time", "cohort", **bad)
     with pytest.raises(ModelSpecError, match=r"'y' has 1 missing value\(s\), first at row 4"):
         staggered_randomization_inference(
             df.with_columns(y=pl.when(pl.int_range(pl.len()) == 4).then(None)

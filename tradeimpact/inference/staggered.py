@@ -38,8 +38,10 @@ Statistics (``estimator``, ``statistic``):
   (:class:`_CohortPlacebos`): the placebo column is ``sum_j 1[unit j] 1[t >= C_pi(j)]``, so its
   numerator and denominator are sums over units of per-(unit, date) moments minus one quadratic
   form in the dimension of the other fixed effects and controls; ``y`` and the controls are
-  projected once and 999 placebos cost a few milliseconds, no iteration. Otherwise each chunk of
-  placebo columns is demeaned in one :func:`~tradeimpact.core.fixed_effects.demean` call.
+  projected once, no iteration: 999 placebos take about 0.02 s on 30 units x 12 periods and
+  0.9 s on 833 units x 120 months with 10 dates. Otherwise (and for the studentized statistics)
+  each chunk of placebo columns is demeaned in one :func:`~tradeimpact.core.fixed_effects.demean`
+  call (6 s for the 1e5-row panel with ``"t"``).
 * ``statistic="t"``: ``t_pi = beta_pi / se_pi`` with ``se_pi`` the assignment's own CR1 standard
   error (clustered by ``cluster``, default the unit; fixest's small-sample factor
   ``G/(G-1) (n-1)/(n-K)``), MacKinnon & Webb's RI-t.
@@ -64,10 +66,10 @@ Webb 2020 section 5): under ``H0: y_it(C) = y_it(inf) + tau 1[t >= C]`` the outc
 effect is ``y - tau D`` (``D`` the actual indicator). Every statistic above is linear in ``y``,
 so ``T_pi(tau) = T_pi - tau c_pi`` with ``c_pi`` the statistic computed with ``D`` in place of
 ``y`` (``c = 1`` for the actual assignment); the p-value changes only at the breakpoints
-``(T_pi -/+ T) / (c_pi -/+ 1)`` (with ``T`` and ``c`` divided by the assignment's scale for
-``"t_pre"``, whose scale does not depend on ``tau``), where the accepted set is found exactly. For ``"twfe"`` with
-``statistic="t"`` the cluster scores are linear in ``tau`` too, ``se_pi(tau)^2`` is a quadratic
-and the breakpoints are the real roots of one quartic per assignment (as
+``(T_pi -/+ T) / (c_pi -/+ 1)`` (``T`` and ``c`` divided by the assignment's scale for
+``"t_pre"``, a scale free of ``tau``), where the accepted set is found exactly. For ``"twfe"``
+with ``statistic="t"`` the cluster scores are linear in ``tau`` too, ``se_pi(tau)^2`` is a
+quadratic and the breakpoints are the real roots of one quartic per assignment (as
 :mod:`tradeimpact.inference.studentized`). ``conf_int`` is not available for the studentized
 Sun-Abraham and Callaway-Sant'Anna statistics (their scales are not re-derived under ``tau``).
 
@@ -313,7 +315,7 @@ def n_distinct_assignments(unit_date: npt.ArrayLike, strata: npt.ArrayLike | Non
 
 
 def _multiset_permutations(labels: IntArray) -> Iterator[IntArray]:
-    """Every distinct arrangement of ``labels`` (each once), by choosing positions label by label."""
+    """Every distinct arrangement of ``labels`` (each once), choosing positions label by label."""
     values, counts = np.unique(labels, return_counts=True)
     m = labels.size
 
@@ -688,7 +690,8 @@ def _att(
 ) -> tuple[float, float]:
     """The simple ATT of one estimator with the given cohorts (by row) and outcome."""
     if estimator == "sunab":
-        from tradeimpact.models.linear import CollinearityWarning, VcovSpec
+        from tradeimpact.core.collinearity import CollinearityWarning
+        from tradeimpact.core.covariance import VcovSpec
         from tradeimpact.models.sunab import sunab_fit
 
         ref = options.get("ref", -1)
