@@ -98,6 +98,11 @@ def test_actual_estimate_equals_pyfixest(never_code: float) -> None:
     assert abs(res.estimate - ref) < 1e-10
     assert res.placebo.filter(pl.col("is_actual"))["estimate"][0] == res.estimate
     assert res.n_assignments == 100 and not res.exact and res.p_fraction is None
+    # Monte Carlo rule: (1 + #{b : |T_b| >= |T|}) / (1 + B), the actual assignment first
+    b = res.placebo["estimate"].to_numpy()
+    assert res.placebo["is_actual"][0] and b[0] == res.estimate
+    assert res.p_numerator == 1 + int((np.abs(b[1:]) >= abs(b[0])).sum())
+    assert res.pvalue == res.p_numerator / 100
 
 
 def test_controls_weights_and_t_equal_pyfixest() -> None:
