@@ -31,6 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -144,11 +145,14 @@ class FixedEffects:
         return sum(ks) - (self.n_groupings - 1)
 
 
-def _nested_dense(codes: IntArray, size: int, outer: IntArray) -> bool:
-    """Every group of ``codes`` (dense ``0..size-1``) lies within one group of ``outer`` (O(n))."""
+def _nested_dense(codes: IntArray, size: int, outer: npt.NDArray[Any]) -> bool:
+    """Every group of ``codes`` (``0..size-1``) lies within one group of ``outer`` (O(n)).
+
+    ``outer`` holds any labels compared by equality (no coding needed).
+    """
     if codes.size == 0:
         return True
-    first = np.empty(size, dtype=np.int64)
+    first = np.empty(size, dtype=outer.dtype)
     first[codes[::-1]] = outer[::-1]  # the last write wins: rows reversed, each group's first row
     return bool(np.array_equal(first[codes], outer))
 
@@ -160,7 +164,7 @@ def is_nested(inner: npt.ArrayLike, outer: npt.ArrayLike) -> bool:
     counted in the small-sample ``k``: :func:`fe_dof`.)
     """
     ci, k = factorize(inner)
-    co, _ = factorize(outer)
+    co, _ = factorize(outer)  # codes: NaN labels compare equal to each other as one group
     return _nested_dense(ci, k, co)
 
 
@@ -194,7 +198,10 @@ def fe_dof(
         return 0
     levels = [int(np.count_nonzero(np.bincount(c, minlength=k))) for c, k in pairs]
     total = sum(levels) - (len(pairs) - 1)
-    coded = [factorize(c)[0] for c in clusters]
+    # labels compared as they are (the estimation rows have no missing label): no sort needed
+    coded = [
+        np.asarray(c) if np.asarray(c).dtype.kind in "iub" else factorize(c)[0] for c in clusters
+    ]
     for (c, k), lv in zip(pairs, levels, strict=True):
         if any(_nested_dense(c, k, cl) for cl in coded):
             total += 1 - lv
