@@ -157,3 +157,18 @@ def test_polars_null_label_is_missing() -> None:
     df = pl.from_pandas(_panel())
     res = feols(df, "y", ["x"], fe=["unit", "year"])
     assert res.dropped["missing"] == 6
+
+
+def test_formula_front_end_rows_add_up() -> None:
+    """The formula drops rows formulaic cannot evaluate before the keyword fit: still counted."""
+    import tradeimpact as ti
+
+    df = _panel()
+    df.loc[[30, 31], "y"] = -1.0  # log(y) is missing there, as pyfixest's log
+    with pytest.warns(UserWarning, match="2 rows"):
+        res = ti.feols("log(y + 5) ~ x | unit + year", df.assign(y=df["y"] - 5))
+    ref = pf.feols("log(y + 5) ~ x | unit + year", df.assign(y=df["y"] - 5))
+    assert res.nobs == ref._N
+    assert len(df) == res.nobs + sum(res.dropped.values())
+    fp = ti.fepois("x2 ~ x | unit + year", df.assign(x2=np.exp(df["x"].fillna(0))))
+    assert len(df) == fp.nobs + sum(fp.dropped.values())
