@@ -391,3 +391,44 @@ def test_spec_is_required_and_unreadable_files_are_named(tmp_path) -> None:
     (tmp_path / "x.toml").write_text("[spec\n", encoding="utf-8")
     with pytest.raises(ModelSpecError, match=r"x\.toml: not a TOML file"):
         load_spec(tmp_path / "x.toml")
+
+
+def test_event_study_placebo_band_equals_refits(cases: dict) -> None:
+    """The placebo band's estimates (placebo_in_space on the fit's design) equal the event study
+    refitted with each control importer treated in turn (1e-10), NaN where the refit drops an
+    event time the control has no row for (a zero month of the log outcome)."""
+    import warnings
+
+    import numpy as np
+
+    from tradeimpact.casestudy.designs import event_study_placebo_estimates
+    from tradeimpact.models.event_study import event_study
+    from tradeimpact.models.linear import CollinearityWarning
+
+    cs = cases["rare_earth_2010"]
+    res = cs.event_studies["importer"]
+    units, est = event_study_placebo_estimates(res)
+    assert units.tolist() == sorted((*cs.event.controls, cs.event.treated))
+    holes = [u for u, row in zip(units, est, strict=True) if np.isnan(row).any()]
+    assert len(holes) == 1  # the shipped demo has one control with a zero month in the window
+    rec = res.design_record
+    data = rec.frame
+    for u in [*holes, *[v for v in units if v not in holes][:2], cs.event.treated]:
+        d = data.with_columns((pl.col("unit") == u).cast(pl.Int8).alias("_t"))
+        with warnings.catch_warnings():
+            # the refit drops the control's empty event-time dummy (the reference's behaviour)
+            warnings.simplefilter("ignore", CollinearityWarning)
+            ref = event_study(d, "y", "unit", "period", treated="_t",
+                              event_date=cs.event.event_month, window=rec.window, ref=rec.ref,
+                              endpoints="bin", fe=rec.fe, vcov={"CR1": "unit"}, outcome="level",
+                              freq="M")  # fmt: skip
+        row = est[units.tolist().index(u)]
+        for k, e in enumerate(res.event_times):
+            if e in ref.event_terms:
+                assert row[k] == pytest.approx(float(ref.params[ref.event_terms[e]]), abs=1e-10)
+            else:
+                assert np.isnan(row[k])
+    frame = cs.event_study_frames["importer"]
+    others = est[units != cs.event.treated]
+    assert frame["ri_low"].to_numpy() == pytest.approx(np.nanmin(others, axis=0), abs=0)
+    assert frame["ri_high"].to_numpy() == pytest.approx(np.nanmax(others, axis=0), abs=0)

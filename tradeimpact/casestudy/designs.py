@@ -19,13 +19,13 @@ months of anticipation (``[window] anticipation_months``) are left out unless
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.casestudy.headline import headline_inference, headline_size_check
@@ -34,11 +34,10 @@ from tradeimpact.casestudy.truth import true_effect, truth_for
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.conley_taber import conley_taber_panel
 from tradeimpact.inference.headline import same_test
-from tradeimpact.inference.randomization import randomization_inference
+from tradeimpact.inference.randomization import placebo_in_space, randomization_inference
 from tradeimpact.models.event_study import event_study
-from tradeimpact.models.linear import CollinearityWarning, feols
+from tradeimpact.models.linear import feols
 from tradeimpact.models.ppml import ppml
-from tradeimpact.models.results import Headline
 from tradeimpact.models.synth import synth
 from tradeimpact.models.synthdid import synthdid
 from tradeimpact.panel import Event, Panel, add_periods, build_panel, period_start
@@ -175,7 +174,6 @@ def fit_row(
         res = ppml(data, "y", ["treat"], fe, vcov={"CR1": cluster})
     else:
         res = feols(data, "y", ["treat"], fe=fe, vcov={"CR1": cluster})
-    store["results"][key] = res
     est = float(res.params["treat"])
     se = float(res.std_errors["treat"])
     row.update(estimate=est, cr1_se=se, cr1_p_value=float(res.analytic_pvalues["treat"]),
@@ -187,7 +185,9 @@ def fit_row(
     head_res, head = headline_inference(data, ric, fe, spec, ppml=is_ppml)
     store["ri"][key] = head_res
     row.update(head)
-    res.headlines["treat"] = Headline.of(res, "treat", head_res, method_key=head["headline"])
+    # the result as kept: a new one whose headline is this test (the fit itself is not changed)
+    res = res.with_headline("treat", head_res, method_key=head["headline"])
+    store["results"][key] = res
     if abs(head_res.estimate - est) > 1e-6 * max(1.0, abs(est)):
         notes.append(f"headline estimate {head_res.estimate:.6g} differs from the fit {est:.6g}")
     if variant.name == "baseline":
@@ -271,36 +271,20 @@ def event_study_design(
     fe = list(spec.fe(design))
     data = panel.data
 
-    def fit(unit: str) -> Any:
-        # y is already the log outcome of the panel: outcome="level" uses it as it is
-        d = data.with_columns((pl.col("unit") == unit).cast(pl.Int8).alias("_es_treated"))
-        with warnings.catch_warnings():
-            # Safe: with one placebo unit treated, the binned endpoints or event times that the
-            # fixed effects absorb are dropped exactly as in the actual fit (which warns once);
-            # only that warning is silenced.
-            warnings.simplefilter("ignore", CollinearityWarning)
-            return event_study(
-                d, "y", "unit", "period", treated="_es_treated", event_date=ev, window=(lo, hi),
-                ref=ref, endpoints="bin", fe=fe, vcov={"CR1": "unit"}, outcome="level",
-                freq=f,  # type: ignore[arg-type]  # "M" or "A": Event.from_toml checks it
-            )  # fmt: skip
-
-    res = fit(event.treated)
+    # y is already the log outcome of the panel: outcome="level" uses it as it is
+    res = event_study(
+        data.with_columns((pl.col("unit") == event.treated).cast(pl.Int8).alias("_es_treated")),
+        "y", "unit", "period", treated="_es_treated", event_date=ev, window=(lo, hi), ref=ref,
+        endpoints="bin", fe=fe, vcov={"CR1": "unit"}, outcome="level",
+        freq=f,  # type: ignore[arg-type]  # "M" or "A": Event.from_toml checks it
+    )  # fmt: skip
     ks = res.event_times
     names = [res.event_terms[k] for k in ks]
     ci = res.analytic_conf_int(0.95)
     # placebo band: the range of each coefficient over the control importers, each given the
-    # event in turn. Not event_study(inference="ri"): it needs every placebo importer to report
-    # every event month, and a control with a zero month (a hole in the log outcome) has a
-    # coefficient that cannot be estimated; here that one is missing and left out of the range.
-    placebo = []
-    for u in panel.units:
-        if u == event.treated:
-            continue
-        r = fit(u)
-        placebo.append([float(r.params[r.event_terms[k]]) if k in r.event_terms else np.nan
-                        for k in ks])  # fmt: skip
-    pmat = np.asarray(placebo, dtype=float)
+    # event in turn (placebo-in-space; the actual unit left out)
+    units, pmat = event_study_placebo_estimates(res)
+    pmat = pmat[units != event.treated]
     true_vals: list[float | None] = [None] * len(ks)
     if truth is not None:
         months = [add_periods(ev, k, f) for k in ks]
@@ -322,6 +306,55 @@ def event_study_design(
         schema_overrides={"true_effect": pl.Float64},
     )
     return res, frame
+
+
+def event_study_placebo_estimates(res: Any) -> tuple[npt.NDArray[Any], npt.NDArray[np.float64]]:
+    """Each unit's event-time coefficients when it alone is given the fit's event date.
+
+    The regression of the fitted event study (its estimation rows, fixed effects, controls,
+    weights and binned event times) with unit ``u``'s event-time dummies in place of the treated
+    unit's, for every unit ``u`` in turn (placebo-in-space), by the inference layer's
+    Frisch-Waugh-Lovell projection :func:`tradeimpact.inference.placebo_in_space`. An event time
+    at which ``u`` has no row (a zero month, left out of a log outcome) has no coefficient: NaN,
+    the dummy a refit of the event study would drop. This is why not
+    ``randomization_inference(res)``, whose placebo blocks must all be complete.
+
+    Parameters
+    ----------
+    res : EventStudyResult
+        A TWFE :func:`~tradeimpact.models.event_study.event_study` fit with one event date.
+
+    Returns
+    -------
+    (units, estimates)
+        The units (sorted, the treated one included) and an array ``(units, K)`` whose column
+        ``k`` is event time ``res.event_times[k]``.
+    """
+    rec = res.design_record
+    keep = np.asarray(res.extra["design"].keep)
+    units = rec.frame[rec.unit].to_numpy()[keep]
+    coh = np.asarray(rec.cohort, dtype=np.float64)[keep]
+    dates = np.unique(coh[np.isfinite(coh)])
+    if dates.size != 1:
+        raise ModelSpecError("the event-study placebo band needs one event date")
+    rel = np.asarray(rec.period, dtype=np.float64)[keep] - dates[0]
+    if rec.window is not None:
+        rel = np.clip(rel, rec.window[0], rec.window[1])
+    y = rec.frame["_y"].to_numpy().astype(np.float64)[keep]
+    fe = rec.fixed_effects.subset(keep)
+    x = None if rec.controls_x is None else np.asarray(rec.controls_x)[keep]
+    w = None if rec.weights_x is None else np.asarray(rec.weights_x)[keep]
+    times = list(res.event_times)
+    all_units = np.unique(units)
+    out = np.full((all_units.size, len(times)), np.nan)
+    for i, u in enumerate(all_units):
+        cols = [(units == u) & (rel == e) for e in times]
+        have = [k for k, c in enumerate(cols) if c.any()]
+        if have:
+            block = np.column_stack([cols[k] for k in have]).astype(np.float64)
+            b = placebo_in_space(y, block, x, fe, w, n_terms=len(have))
+            out[i, have] = np.asarray(b, dtype=np.float64).reshape(-1)
+    return all_units, out
 
 
 def synth_designs(
