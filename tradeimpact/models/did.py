@@ -74,7 +74,9 @@ from tradeimpact.models.linear import VcovArg, build_fe, fit_feols, resolve_vcov
 from tradeimpact.models.results import DiDDesign, DiDResult, RegressionResult
 
 Outcome = Literal["log", "level", "ppml"]
-Inference = Literal["cr1", "wild", "ri", "ri_t", "conley_taber", "conley_taber_fp"] | None
+Inference = (
+    Literal["cr1", "wild", "ri", "ri_t", "conley_taber", "conley_taber_fp", "ppml_ri"] | None
+)
 FeSpec = Sequence[str | Sequence[str]]
 
 
