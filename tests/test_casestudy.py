@@ -386,6 +386,8 @@ def test_spec_is_required_and_unreadable_files_are_named(tmp_path) -> None:
 
     with pytest.raises(TypeError, match="specification is required"):
         run_case_study(EVENTS / "rare_earth_2010.toml", REPO / "data_raw")
+    with pytest.raises(TypeError, match="pass the specification once"):
+        run_case_study(EVENTS / "rare_earth_2010.toml", REPO / "data_raw", SPEC, spec_path=SPEC)
     with pytest.raises(ModelSpecError, match=r"nope\.toml: cannot read the specification"):
         load_spec(tmp_path / "nope.toml")
     (tmp_path / "x.toml").write_text("[spec\n", encoding="utf-8")
