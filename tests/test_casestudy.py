@@ -404,8 +404,8 @@ def test_event_study_placebo_band_equals_refits(cases: dict) -> None:
     import numpy as np
 
     from tradeimpact.casestudy.designs import event_study_placebo_estimates
+    from tradeimpact.core.collinearity import CollinearityWarning
     from tradeimpact.models.event_study import event_study
-    from tradeimpact.models.linear import CollinearityWarning
 
     cs = cases["rare_earth_2010"]
     res = cs.event_studies["importer"]

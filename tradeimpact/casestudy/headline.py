@@ -14,12 +14,12 @@ from typing import Any
 import polars as pl
 
 from tradeimpact.casestudy.spec import HEADLINE_METHODS, Spec
+from tradeimpact.core.collinearity import CollinearityWarning
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.headline import SizeCheck, size_check_panel
 from tradeimpact.inference.ppml_placebo import ppml_randomization_inference
 from tradeimpact.inference.randomization import randomization_inference
 from tradeimpact.inference.studentized import studentized_randomization_inference
-from tradeimpact.models.linear import CollinearityWarning
 
 __all__ = ["HEADLINE_METHODS", "METHOD_LABELS", "headline_inference", "headline_size_check"]
 
