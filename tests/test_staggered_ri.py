@@ -560,7 +560,7 @@ def test_t_pre_scale_equals_its_formula_from_pyfixest() -> None:
 def test_monte_carlo_few_noisy_treated_units() -> None:
     """200 SYNTHETIC panels, 3 treated units (one per cohort) 3x noisier than the 27 controls:
     the coefficient test over-rejects a true null far outside the binomial 99% band of 5%;
-    the pre-period-variance t stays inside it (benchmarks/size_staggered.py: 36.1% vs 4.0%)."""
+    the pre-period-variance t stays inside it (benchmarks/size_staggered.py: 36.1% vs 3.9%)."""
     rej = {"coef": 0, "t_pre": 0}
     for r in range(200):
         df = _panel(n_units=30, n_time=10, cohorts=(4, 6, 8), n_never=27, seed=20_000 + r,

@@ -73,6 +73,14 @@ quadratic and the breakpoints are the real roots of one quartic per assignment (
 :mod:`tradeimpact.inference.studentized`). ``conf_int`` is not available for the studentized
 Sun-Abraham and Callaway-Sant'Anna statistics (their scales are not re-derived under ``tau``).
 
+Size at 5% (``benchmarks/size_staggered.py``: 30 units x 10 periods, AR(1) 0.5, cohorts at
+periods 4, 6, 8; 1,000 panels, ``B = 199``; binomial 99% band 3.3-6.9%), coefficient / CR1 t /
+``t_pre``: dates assigned at random, unit noise U(0.5, 2): 4.8 / 4.5 / 5.1% (power at an effect
+of 1: 70 / 69 / 70%); 18 treated units 3x noisier than 12 never-treated: 4.7 / 5.5 / 3.5%;
+3 treated units 3x noisier than 27 controls: 36.1 / 11.8 / 3.9%; 3 treated 1/3 as noisy:
+0.0 / 0.5 / 2.4% (power 26 / 68 / 88%). With few treated units whose noise differs from the
+controls', use ``statistic="t_pre"``: the coefficient test is then wrong both ways (issue 10).
+
 Written by hand (no Python package offers randomization inference for staggered designs); the
 actual coefficient equals pyfixest's ``feols("y ~ D | unit + time")``, the closed form equals the
 projection path, the one-cohort p-value equals ``randomization_inference``'s, and the size and
@@ -977,7 +985,8 @@ def staggered_randomization_inference(
         (refitted twice per assignment: on ``y`` and on the actual ``D`` for the interval).
     statistic : {"coef", "t", "t_pre"}
         The estimate, the estimate over its own standard error (CR1 for TWFE), or (TWFE only)
-        over its standard error modelled from each unit's pre-period residual variance.
+        over its standard error modelled from each unit's pre-period residual variance (the one
+        that keeps its size with few treated units noisier or quieter than the controls).
     control_group : {"never", "notyet"}
         Comparison group of Callaway-Sant'Anna.
     ref : int
