@@ -142,7 +142,7 @@ def test_common_names_aliases_and_the_old_positional_order(base_stagg: pl.DataFr
         np.testing.assert_array_equal(other.std_errors.to_numpy(), new.std_errors.to_numpy())
     with pytest.raises(ModelSpecError, match="time column once"):
         sunab(base_stagg, "y", "id", "year", "year_treated", period="time_to_treatment")
-    with pytest.raises(ModelSpecError, match="cluster= or vcov="):
+    with pytest.raises(ModelSpecError, match="disagree"):
         sunab(base_stagg, "y", "id", "year", "year_treated", cluster="id", vcov="iid")
     with pytest.raises(ModelSpecError, match=r"'yaer'.*did you mean 'year'"):
         sunab(base_stagg, "y", "id", "yaer", "year_treated")

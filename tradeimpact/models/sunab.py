@@ -51,6 +51,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.core.collinearity import CollinearityWarning
+from tradeimpact.core.covariance import VcovSpec, parse_vcov
 from tradeimpact.core.fixed_effects import FixedEffects
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError
@@ -62,13 +63,7 @@ from tradeimpact.models.event_time import (
     row_cohorts,
     to_period,
 )
-from tradeimpact.models.linear import (
-    VcovArg,
-    VcovSpec,
-    build_fe,
-    fit_feols,
-    resolve_vcov,
-)
+from tradeimpact.models.linear import VcovArg, build_fe, fit_feols
 from tradeimpact.models.results import EventStudyDesign, EventStudyResult, RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -432,12 +427,14 @@ def sunab(
     weights : str, optional
         Regression weights (also weighting the aggregation, fixest's ``use_weights = TRUE``).
     cluster : str or list of str, optional
-        Cluster-robust (CR1) covariance by these columns; default: by ``unit`` (fixest's default
-        for ``| unit + time``). Same as ``vcov={"CR1": cluster}``.
+        Cluster-robust (CR1) covariance by these columns (``"a + b"`` or a list: two-way);
+        default: by ``unit`` (fixest's default for ``| unit + time``). Same as
+        ``vcov={"CRV1": cluster}`` (:func:`tradeimpact.core.covariance.parse_vcov`).
     fe : list, optional
         Fixed effects (default ``[unit, time]``).
     vcov : str or dict, optional
-        Any covariance :func:`tradeimpact.feols` accepts (not together with ``cluster``).
+        Any covariance :func:`tradeimpact.feols` accepts (with ``cluster``: only a CR1 request
+        by the same columns).
     outcome : {"level", "log"}
         ``"log"`` fits ``log(y)`` (zeros dropped and counted, negatives an error).
     freq : {"M", "Q", "A"}, optional
@@ -476,17 +473,22 @@ def sunab(
     frame = to_polars(data)
     fe_list: list[str | Sequence[str]] = [unit, time] if fe is None else list(fe)
     fe_cols = [c for spec in fe_list for c in ([spec] if isinstance(spec, str) else spec)]
-    cl_cols = [] if cluster is None else ([cluster] if isinstance(cluster, str) else list(cluster))
-    check_columns(frame, [y, unit, time, cohort, weights, *controls, *fe_cols, *cl_cols])
+    check_columns(frame, [y, unit, time, cohort, weights, *controls, *fe_cols])
     if _legacy_order(frame, unit, cohort):
         unit, cohort = cohort, unit
         if fe is None:
             fe_list = [unit, time]
             fe_cols = [unit, time]
-    if cluster is not None:
-        if vcov is not None:
-            raise ModelSpecError("give cluster= or vcov=, not both (cluster=c is vcov={'CR1': c})")
-        vcov = {"CR1": cl_cols}
+    # the one covariance parser: cluster=c is vcov={"CRV1": c}; default CR1 by unit (fixest)
+    vspec = parse_vcov(
+        "CR1" if vcov is None and cluster is None else vcov,
+        cluster=cluster,
+        unit=unit,
+        time=time,
+        fe=[f if isinstance(f, str) else "^".join(f) for f in fe_list],
+    )
+    cl_cols = vspec.label_columns(frame.columns)
+    check_columns(frame, cl_cols)
     numeric_column(frame, y, "outcome")
     frame, depvar, drops = prepare_outcome(frame, y, outcome)
     period_ix = to_period(frame[time], freq)
@@ -504,7 +506,7 @@ def sunab(
     xc = (
         np.column_stack([numeric_column(est, c, "control") for c in controls]) if controls else None
     )
-    spec = resolve_vcov("CR1" if vcov is None else vcov, est, unit=unit, time=time)
+    spec = vspec.bind(est)
     fe_obj = build_fe(est, fe_list)
     if fe_obj is None:
         raise ModelSpecError(
@@ -526,11 +528,13 @@ def sunab(
         freq=f_label,
         units=est[unit].to_numpy(),
     )
-    # the design record: what the inference layer reruns (e.g. "ri_staggered")
+    # the design record: what the inference layer reruns (e.g. "ri_staggered"); the covariance
+    # as one vcov argument (cluster= folded in)
+    design_vcov = vcov if vcov is not None else {"CRV1": " + ".join(vspec.cluster_names)}
     res.design_record = EventStudyDesign(
         frame=est, y=y, unit=unit, time=time, cohort=coh[sample], period=period_ix[sample],
         rel=rel[sample], window=None, ref=refs[0], endpoints="bin", fe=fe,
-        controls=list(controls), weights=weights, freq=freq, vcov=vcov, outcome=outcome,
+        controls=list(controls), weights=weights, freq=freq, vcov=design_vcov, outcome=outcome,
         estimator="sunab", fixed_effects=fe_obj, controls_x=xc, weights_x=wv,
     )  # fmt: skip
     res.extra["frame"] = est
