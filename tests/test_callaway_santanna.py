@@ -18,7 +18,7 @@ import statsmodels.api as sm
 from conftest import shared_path
 
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.callaway_santanna import SmallGroupWarning, att_gt
+from tradeimpact.models.callaway_santanna import NoNeverTreatedWarning, SmallGroupWarning, att_gt
 
 # did README (mpdta, est_method="reg", never-treated controls): ATT(g, t)
 MPDTA_ATT = {
@@ -212,10 +212,12 @@ def test_bad_inputs_and_documented_handling() -> None:
     res = att_gt(early, "y", "id", "year", "g")
     assert res.dropped_units["reason"].to_list() == ["treated in the first period (no pre-period)"]
     assert res.dropped == {"treated_in_first_period": 6}
+    # no never-treated unit: did's rule (tests/test_cs_no_never_treated.py), no longer an error
     all_treated = _toy()
     all_treated.loc[all_treated.g == 0, "g"] = 2005
-    with pytest.raises(ModelSpecError, match="no never-treated"):
-        att_gt(all_treated, "y", "id", "year", "g")
+    with pytest.warns(NoNeverTreatedWarning, match="last cohort"):
+        res = att_gt(all_treated, "y", "id", "year", "g")
+    assert res.att_gt["time"].max() == 2004 and 2005 not in res.att_gt["group"].to_list()
     with pytest.raises(ModelSpecError, match="control_group"):
         att_gt(_toy(), "y", "id", "year", "g", control_group="sometimes")
     with pytest.raises(ModelSpecError, match="aggregation"):

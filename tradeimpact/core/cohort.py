@@ -15,6 +15,11 @@ estimates (``tests/test_naming.py``).
   ``gname > max(tname) -> 0``, fixest's "cohorts outside the periods"; 10000 in ``base_stagg``).
 * The cohort must be **constant within a unit** (:func:`check_constant_within`); the
   never-treated codes count as one value.
+* **Null as a missing value.** When the column codes never-treated units some other way too (0,
+  inf, or a cohort after the last period), a null/NaN cohort is not a third never-treated code but
+  a missing value: R's ``did`` drops those rows (``complete.cases``) and ``att_gt`` drops those
+  units with a warning (:func:`missing_cohorts`). When null is the only never-treated code (the
+  Medicaid panel's ``yexp2``), it means never treated.
 
 Date cohorts are turned into the same period index as the time column (:func:`period_index`:
 months ``12*year + month - 1``, quarters or years).
@@ -39,6 +44,7 @@ __all__ = [
     "NEVER_TREATED_RULE",
     "check_constant_within",
     "cohort_values",
+    "missing_cohorts",
     "never_treated",
     "period_index",
 ]
@@ -176,3 +182,31 @@ def check_constant_within(
             f"{bad['_c'][0].to_list()}; {NEVER_TREATED_RULE}, all read as inf): the first "
             f"treated period must be constant within each {unit!r}"
         )
+
+
+def missing_cohorts(
+    frame: pl.DataFrame, cohort: str, time: str | None = None
+) -> npt.NDArray[np.bool_]:
+    """Rows whose cohort is a *missing value* rather than a never-treated code (module docstring).
+
+    True where the cohort is null or NaN **and** the column also codes never-treated units as 0,
+    +-inf or a cohort after the last period of ``time`` (numeric cohorts only): then null cannot
+    be one more code for the same thing, and R's ``did`` drops such rows as missing data. All
+    False when null is the only never-treated code, or for date cohorts (null is their only code).
+    """
+    s = frame[cohort]
+    if not s.dtype.is_numeric():
+        return np.zeros(len(s), dtype=bool)
+    f = s.cast(pl.Float64)
+    null = (f.is_null() | f.is_nan()).fill_null(True).to_numpy()
+    if not null.any():
+        return null
+    vals = f.fill_null(np.nan).to_numpy()
+    other = np.isinf(vals) | (vals == 0)
+    if time is not None and frame[time].dtype.is_numeric():
+        periods = period_index(frame[time])
+        finite = periods[np.isfinite(periods)]
+        if finite.size:
+            with np.errstate(invalid="ignore"):
+                other |= np.isfinite(vals) & (vals > finite.max())
+    return null if bool(other.any()) else np.zeros(len(s), dtype=bool)

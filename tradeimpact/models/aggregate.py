@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +89,12 @@ class AggregateResult(RegressionResult):
     influence, component_influence : numpy.ndarray
         Callaway & Sant'Anna: influence functions (units in rows) of the overall parameter and
         of the components; empty for Sun & Abraham.
+    bootstrap : BootstrapBand or None
+        Callaway & Sant'Anna with the multiplier bootstrap: the components' draws, bootstrap
+        standard errors and band critical value (uniform over the components with ``cband``);
+        ``components`` then has ``se_boot``, ``lower`` and ``upper`` columns.
+    overall_se_boot : float
+        The overall parameter's bootstrap standard error (NaN without the bootstrap).
     """
 
     kind: str = "group"
@@ -99,6 +105,8 @@ class AggregateResult(RegressionResult):
     weights: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
     influence: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
     component_influence: FloatArray = field(default_factory=lambda: np.empty((0, 0)), repr=False)
+    bootstrap: Any = field(default=None, repr=False)
+    overall_se_boot: float = math.nan
 
     @staticmethod
     def term_names(kind: str, keys: list[float]) -> list[str]:

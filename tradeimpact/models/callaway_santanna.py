@@ -74,6 +74,7 @@ from tradeimpact.core.cohort import (
     NEVER_TREATED_RULE,
     check_constant_within,
     cohort_values,
+    missing_cohorts,
     period_index,
 )
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
@@ -86,6 +87,7 @@ FloatArray = npt.NDArray[np.float64]
 
 ControlGroup = Literal["never", "notyet"]
 BasePeriod = Literal["varying", "universal"]
+BootWeights = Literal["rademacher", "mammen"]
 
 _CONTROL_ALIASES = {
     "never": "never",
@@ -118,6 +120,128 @@ class SmallGroupWarning(TradeImpactWarning):
     """A treated cohort or the comparison group has fewer than ``MIN_GROUP_SIZE`` units."""
 
 
+class MissingCohortWarning(TradeImpactWarning):
+    """Units whose cohort is missing (null beside another never-treated code) were dropped."""
+
+
+class NoNeverTreatedWarning(TradeImpactWarning):
+    """No never-treated unit: the last cohort became the comparison group (``did``'s rule)."""
+
+
+@dataclass(frozen=True)
+class BootstrapBand:
+    """``did``'s multiplier bootstrap (``mboot``) of a set of estimates.
+
+    Attributes
+    ----------
+    se : numpy.ndarray
+        ``IQR(b_k) / (z_.75 - z_.25)`` of each estimate's draws ``b_k`` (NaN where degenerate,
+        e.g. the universal base period's reference cell).
+    crit_val : float
+        The uniform band's critical value (``1 - alpha`` quantile of ``max_k |b_k| / se_k``)
+        with ``cband=True``; the normal ``z_{1 - alpha/2}`` otherwise.
+    draws : numpy.ndarray (biters, K)
+        The draws ``b = sum_i v_i psi_i / n`` (``v`` one multiplier per unit or cluster).
+    cband : bool
+    alpha : float
+    weights : {"rademacher", "mammen"}
+    """
+
+    se: FloatArray
+    crit_val: float
+    draws: FloatArray = field(repr=False)
+    cband: bool
+    alpha: float
+    weights: str
+
+
+def _boot_settings(
+    bootstrap: bool, cband: bool, biters: int, alpha: float, boot_weights: str, seed: int | None
+) -> dict[str, Any] | None:
+    """Checked bootstrap options (None without ``bootstrap``)."""
+    if cband and not bootstrap:
+        raise ModelSpecError(
+            "cband=True (a uniform confidence band) needs the multiplier bootstrap: pass "
+            "bootstrap=True, as did's cband needs bstrap=TRUE"
+        )
+    if not bootstrap:
+        return None
+    if boot_weights not in ("rademacher", "mammen"):
+        raise ModelSpecError(f"boot_weights must be 'rademacher' or 'mammen', not {boot_weights!r}")
+    if int(biters) < 2:
+        raise ModelSpecError(f"biters must be at least 2, got {biters!r}")
+    if not 0 < float(alpha) < 1:
+        raise ModelSpecError(f"alpha must be in (0, 1), got {alpha!r}")
+    return dict(
+        biters=int(biters), alpha=float(alpha), cband=bool(cband), weights=boot_weights, seed=seed
+    )
+
+
+def multiplier_bootstrap(
+    s_psi: FloatArray,
+    n: int,
+    *,
+    biters: int = 1000,
+    alpha: float = 0.05,
+    cband: bool = False,
+    weights: str = "rademacher",
+    seed: int | None = None,
+) -> BootstrapBand:
+    """``did``'s multiplier bootstrap (``mboot``) of estimates with influence functions.
+
+    Each draw ``b = v' S(Psi) / n``, ``v`` i.i.d. multipliers with mean 0 and variance 1, one per
+    row of ``S(Psi)`` (the influence functions, ``did``'s scaling ``V = Psi'Psi / n``, summed
+    within clusters when there are clusters; ``did`` averages within clusters instead, the same
+    with clusters of equal size): Rademacher (+-1, ``did``'s current default) or Mammen's
+    two-point weights ``(1 -+ sqrt 5) / 2`` (``did``'s earlier R code). Conditional on the data
+    ``Var(b) = S'S / n^2``, the analytic covariance. Standard error ``IQR(b) / (z_.75 - z_.25)``
+    (type-1 quantiles, as ``did``); estimates whose draws are degenerate (``n sum b^2 <=
+    10 sqrt(eps)``) get NaN. With ``cband`` the critical value is the ``1 - alpha`` quantile of
+    ``max_k |b_k| / se_k`` (the sup-t uniform band); else ``z_{1 - alpha / 2}``.
+
+    Reference: Callaway & Sant'Anna (2021), Section 4 and Algorithm 1; R ``did``'s ``mboot.R``.
+    """
+    S = np.asarray(s_psi, dtype=np.float64)
+    if S.ndim == 1:
+        S = S[:, None]
+    m, k = S.shape
+    rng = np.random.default_rng(seed)
+    draws = np.empty((biters, k))
+    chunk = max(1, min(biters, 4_000_000 // max(m, 1)))
+    for lo in range(0, biters, chunk):
+        hi = min(biters, lo + chunk)
+        if weights == "mammen":
+            k1, k2 = 0.5 * (1 - np.sqrt(5)), 0.5 * (1 + np.sqrt(5))
+            p1 = 0.5 * (1 + np.sqrt(5)) / np.sqrt(5)
+            v = np.where(rng.random((hi - lo, m)) < p1, k1, k2)
+        else:
+            v = rng.integers(0, 2, size=(hi - lo, m)) * 2.0 - 1.0
+        draws[lo:hi] = v @ S / n
+    tiny = np.sqrt(np.finfo(float).eps) * 10
+    ok = n * np.sum(draws**2, axis=0) > tiny
+    q = stats.norm.ppf(0.75) - stats.norm.ppf(0.25)
+    se = np.full(k, np.nan)
+    if ok.any():
+        iqr = np.quantile(draws[:, ok], 0.75, axis=0, method="inverted_cdf") - np.quantile(
+            draws[:, ok], 0.25, axis=0, method="inverted_cdf"
+        )
+        s_ok = iqr / q
+        s_ok[s_ok * np.sqrt(n) <= tiny] = np.nan
+        se[ok] = s_ok
+    crit = float(stats.norm.ppf(1 - alpha / 2))
+    usable = np.isfinite(se)
+    if cband and usable.any():
+        tmax = np.max(np.abs(draws[:, usable] / se[usable]), axis=1)
+        tmax = tmax[np.isfinite(tmax)]
+        c = float(np.quantile(tmax, 1 - alpha, method="inverted_cdf")) if tmax.size else np.nan
+        if np.isfinite(c):
+            crit = c
+    return BootstrapBand(
+        se=se, crit_val=crit, draws=draws, cband=bool(cband and usable.any()), alpha=alpha,
+        weights=weights,
+    )  # fmt: skip
+
+
 ESTIMATOR = "Callaway & Sant'Anna (2021)"
 
 #: The aggregate type of both staggered estimators (:mod:`tradeimpact.models.aggregate`); the
@@ -136,13 +260,29 @@ def _build_aggregate(
     depvar: str,
     sq: Any,
     vcov_type: str = VCOV_TYPE,
+    boot: dict[str, Any] | None = None,
 ) -> AggregateResult:
     """Assemble from the influence functions (``cov = S(Psi)' S(Psi) / n^2``, ``S`` the cluster
-    sums or the identity)."""
+    sums or the identity); with ``boot`` the multiplier bootstrap of the overall and (jointly,
+    for a uniform band) of the components, as ``did::aggte``."""
     n = influence.shape[0]
     psi = sq(np.column_stack([influence, component_influence]))
     cov = psi.T @ psi / n**2
     se = np.sqrt(np.clip(np.diag(cov), 0, None))
+    atts = np.asarray(atts, dtype=float)
+    components = AggregateResult.component_table(keys, atts, se[1:])
+    band: BootstrapBand | None = None
+    overall_se_boot = float("nan")
+    if boot is not None:
+        ov = multiplier_bootstrap(psi[:, :1], n, **{**boot, "cband": False})
+        overall_se_boot = float(ov.se[0])
+        if component_influence.shape[1]:
+            band = multiplier_bootstrap(psi[:, 1:], n, **boot)
+            components = components.with_columns(
+                pl.Series("se_boot", band.se),
+                pl.Series("lower", atts - band.crit_val * band.se),
+                pl.Series("upper", atts + band.crit_val * band.se),
+            )
     return AggregateResult(
         names=AggregateResult.term_names(kind, keys),
         beta=np.concatenate([[overall], np.asarray(atts, dtype=float)]),
@@ -156,9 +296,11 @@ def _build_aggregate(
         estimator=ESTIMATOR,
         overall_att=float(overall),
         overall_se=float(se[0]),
-        components=AggregateResult.component_table(keys, np.asarray(atts, dtype=float), se[1:]),
+        components=components,
         influence=influence,
         component_influence=component_influence,
+        bootstrap=band,
+        overall_se_boot=overall_se_boot,
     )
 
 
@@ -192,6 +334,7 @@ class CallawaySantAnnaResult(RegressionResult):
     unit_weights: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
     control_group: str = "never"
     base_period: str = "varying"
+    anticipation: int = 0
     n_units: int = 0
     dropped_units: pl.DataFrame = field(default_factory=pl.DataFrame)
     pretest_stat: float | None = None
@@ -199,6 +342,9 @@ class CallawaySantAnnaResult(RegressionResult):
     pretest_pvalue: float | None = None
     small_groups: dict[str, int] = field(default_factory=dict)
     unit_cluster: npt.NDArray[np.int64] | None = field(default=None, repr=False)
+    bootstrap: BootstrapBand | None = field(default=None, repr=False)
+    boot_options: dict[str, Any] | None = field(default=None, repr=False)
+    time_periods: FloatArray = field(default_factory=lambda: np.empty(0), repr=False)
 
     def cluster_sums(self, inf: FloatArray) -> FloatArray:
         """Influence functions summed within the clusters of ``cluster=`` (units otherwise):
@@ -236,7 +382,20 @@ class CallawaySantAnnaResult(RegressionResult):
         )
 
     # ------------------------------------------------------------------ aggregation
-    def aggregate(self, kind: AggType = "group") -> AggregateResult:
+    def aggregate(
+        self,
+        kind: AggType = "group",
+        *,
+        min_e: float = -np.inf,
+        max_e: float = np.inf,
+        balance_e: int | None = None,
+        bootstrap: bool | None = None,
+        cband: bool | None = None,
+        biters: int | None = None,
+        alpha: float | None = None,
+        boot_weights: BootWeights | None = None,
+        seed: int | None = None,
+    ) -> AggregateResult:
         """Aggregate ATT(g, t) as ``did::aggte(type=kind)`` does (weights and influence).
 
         Parameters
@@ -244,6 +403,19 @@ class CallawaySantAnnaResult(RegressionResult):
         kind : {"simple", "group", "dynamic", "calendar"}
             ``did``'s ``aggte`` types; fixest's names ``"att"``, ``"cohort"`` and ``"period"``
             are aliases of the first three (:mod:`tradeimpact.models.aggregate`).
+        min_e, max_e : float
+            ``did``'s event-time limits: "dynamic" keeps event times ``min_e <= e <= max_e``
+            (the overall is the mean over the kept ``e >= 0``); "simple" and "group" keep the
+            post-treatment cells with ``t - g <= max_e`` (as ``aggte``).
+        balance_e : int, optional
+            "dynamic" only (``did``'s ``balance_e``): keep the cohorts observed for at least
+            ``balance_e`` periods after treatment (``max(t) - g >= balance_e``) and the event
+            times ``balance_e - (max(t) - min(t)) <= e <= balance_e``, so that every event time
+            averages the same cohorts.
+        bootstrap, cband, biters, alpha, boot_weights, seed
+            The multiplier bootstrap of :func:`att_gt` (default: as the ATT(g, t) were fitted):
+            the overall's ``overall_se_boot``, the components' ``se_boot`` and (uniform over the
+            components with ``cband``) ``lower``/``upper`` columns.
 
         Returns
         -------
@@ -251,6 +423,29 @@ class CallawaySantAnnaResult(RegressionResult):
             Terms ``overall`` then ``group=g``, ``event_time=e`` or ``period=t``.
         """
         k = aggregate_kind(kind)
+        if balance_e is not None and k != "dynamic":
+            raise ModelSpecError("balance_e applies to the 'dynamic' aggregation only (did)")
+        if k == "calendar" and (np.isfinite(min_e) or np.isfinite(max_e)):
+            raise ModelSpecError("min_e/max_e apply to 'dynamic', 'simple' and 'group' (did)")
+        if min_e > max_e:
+            raise ModelSpecError(f"min_e ({min_e}) is larger than max_e ({max_e})")
+        base_opts = dict(self.boot_options or {})
+        if bootstrap is None:
+            bootstrap = bool(base_opts) or bool(cband)
+        boot = (
+            _boot_settings(
+                True,
+                bool(base_opts.get("cband", False) if cband is None else cband),
+                int(base_opts.get("biters", 1000) if biters is None else biters),
+                float(base_opts.get("alpha", 0.05) if alpha is None else alpha),
+                str(
+                    base_opts.get("weights", "rademacher") if boot_weights is None else boot_weights
+                ),
+                base_opts.get("seed") if seed is None else seed,
+            )
+            if bootstrap
+            else _boot_settings(False, bool(cband), 1000, 0.05, "rademacher", None)
+        )
         tab = self.att_gt
         group = tab["group"].to_numpy().astype(float)
         time = tab["time"].to_numpy().astype(float)
@@ -302,9 +497,12 @@ class CallawaySantAnnaResult(RegressionResult):
                 self.depvar,
                 sq,
                 self.vcov_type,
+                boot,
             )
 
-        post = np.flatnonzero(group <= time)
+        post = np.flatnonzero((group <= time) & (time - group <= max_e))
+        if post.size == 0:
+            raise ModelSpecError("no post-treatment ATT(g,t) to aggregate (check max_e)")
         if k == "simple":
             wts = pg[post] / pg[post].sum()
             est = float(att[post] @ wts)
@@ -312,7 +510,7 @@ class CallawaySantAnnaResult(RegressionResult):
         if k == "group":
             keys, atts, infs = [], [], []
             for g in glist:
-                keep = np.flatnonzero((group == g) & (time >= g))
+                keep = np.flatnonzero((group == g) & (time >= g) & (time - g <= max_e))
                 if keep.size == 0:
                     continue
                 wts = pg[keep] / pg[keep].sum()
@@ -328,10 +526,22 @@ class CallawaySantAnnaResult(RegressionResult):
             return build(est, inf, keys, atts, infs)
         if k == "dynamic":
             e_all = time - group
+            include = np.ones(e_all.size, dtype=bool)
             eseq = np.unique(e_all)
+            if balance_e is not None:
+                t_max = float(time.max())
+                t_min = float(self.time_periods[0]) if self.time_periods.size else float(time.min())
+                include = (t_max - group) >= balance_e
+                eseq = np.unique(e_all[include])
+                eseq = eseq[(eseq <= balance_e) & (eseq >= balance_e - t_max + t_min)]
+            eseq = eseq[(eseq >= min_e) & (eseq <= max_e)]
+            if eseq.size == 0 or not (eseq >= 0).any():
+                raise ModelSpecError(
+                    "no event time e >= 0 left to aggregate (check min_e, max_e, balance_e)"
+                )
             atts, infs = [], []
             for e in eseq:
-                keep = np.flatnonzero(e_all == e)
+                keep = np.flatnonzero((e_all == e) & include)
                 wts = pg[keep] / pg[keep].sum()
                 atts.append(float(att[keep] @ wts))
                 infs.append(agg_if(att, psi, keep, wts, wif(keep, pg, group)))
@@ -378,9 +588,16 @@ def att_gt(
     *,
     control_group: str = "never",
     base_period: BasePeriod = "varying",
+    anticipation: int = 0,
     weights: str | None = None,
     cluster: str | None = None,
     balance: bool = False,
+    bootstrap: bool = False,
+    cband: bool = False,
+    biters: int = 1000,
+    alpha: float = 0.05,
+    boot_weights: BootWeights = "rademacher",
+    seed: int | None = None,
     outcome: Outcome = "level",
     freq: str | None = None,
     group: str | None = None,
@@ -388,8 +605,7 @@ def att_gt(
     """Callaway & Sant'Anna (2021) ATT(g, t), outcome-regression version without covariates.
 
     Formula and reference: module docstring (R ``did``'s ``att_gt`` with ``est_method="reg"``
-    and no ``xformla``; there is no ``controls`` argument: with covariates ``did``'s estimators
-    differ, and they are not implemented here).
+    and no ``xformla``).
 
     Parameters
     ----------
@@ -403,21 +619,46 @@ def att_gt(
         Never treated: 0, inf or null/NaN, all the same (:mod:`tradeimpact.core.cohort`; as in
         ``did``, 0 is never treated even when 0 is a period). Units first treated after the last
         period are never treated within the sample; units treated in the first period have no
-        pre-period and are dropped (listed in ``dropped``).
+        pre-period and are dropped (listed in ``dropped``). When the column also codes
+        never-treated units as 0 or inf (or a period after the sample), a null cohort is a
+        missing value: those units are dropped with a :class:`MissingCohortWarning`, as ``did``
+        drops rows with missing data (``dropped["missing_cohort"]`` counts their rows).
     control_group : {"never", "notyet"}
         Never-treated units, or never- and not-yet-treated units (``did``'s "nevertreated" /
-        "notyettreated" are accepted too).
+        "notyettreated" are accepted too). Without never-treated units (``did``'s rule): the
+        periods from the last cohort's treatment on (``t >= max(g) - anticipation``) are
+        dropped and that cohort is only a comparison; with ``"never"`` it is coded as never
+        treated, with a :class:`NoNeverTreatedWarning`.
     base_period : {"varying", "universal"}
         ``did``'s ``base_period``: "varying" compares pre-treatment periods with the period just
-        before; "universal" always with ``g - 1`` (and reports ATT(g, g-1) = 0).
+        before; "universal" always with the last period before ``g - anticipation`` (and
+        reports that cell as 0).
+    anticipation : int
+        ``did``'s ``anticipation``: periods before ``g`` in which units may already react. The
+        base period of a post-treatment cell is the last ``t`` with ``t + anticipation < g``;
+        not-yet-treated comparisons need ``G > max(t, base) + anticipation``; cohorts with
+        ``g <= first period + anticipation`` get no ATT(g, t).
     weights : str, optional
-        Unit weights (constant within unit), normalised to mean one.
+        Unit weights (constant within unit; finite, non-negative, not all zero), normalised to
+        mean one.
     cluster : str, optional
         A column constant within each unit (e.g. a state above counties): standard errors from
         the influence functions summed within its clusters (``S(psi)'S(psi) / n^2``); default:
         clustered by unit (``did``'s analytic standard errors).
     balance : bool
         Drop units not observed in every period (listed in ``dropped``) instead of raising.
+    bootstrap : bool
+        Also run ``did``'s multiplier bootstrap (``bstrap=TRUE``): ``biters`` draws of
+        ``sum_i v_i psi_i / n`` with Rademacher or Mammen multipliers ``v`` (one per cluster),
+        the standard error ``IQR / (z_.75 - z_.25)``; they go into ``att_gt["se_boot"]``
+        (``std_errors`` stay the analytic ones).
+    cband : bool
+        Uniform (simultaneous) confidence band over all ATT(g, t) (``did``'s ``cband``): the
+        critical value is the ``1 - alpha`` quantile of ``max_k |b_k| / se_k`` over the draws
+        (needs ``bootstrap=True``); ``att_gt["lower"]``, ``["upper"]`` and ``crit_val``.
+    biters, alpha, boot_weights, seed
+        Number of bootstrap draws, band level (``did``'s ``alp``), ``"rademacher"`` or
+        ``"mammen"``, and the seed of the draws (``numpy.random.default_rng(seed)``).
     outcome : {"level", "log"}
         ``"log"``: ATT(g, t) of ``log(y)``; a zero is a missing row (counted in ``dropped``),
         so its unit is unbalanced (``balance=True`` drops it); negatives are an error.
@@ -447,6 +688,11 @@ def att_gt(
         raise ModelSpecError(f"base_period must be 'varying' or 'universal', got {base_period!r}")
     if outcome not in ("level", "log"):
         raise ModelSpecError(f"att_gt supports outcome='level' or 'log', not {outcome!r}")
+    if isinstance(anticipation, bool) or not float(anticipation).is_integer() or anticipation < 0:
+        raise ModelSpecError(
+            f"anticipation must be a whole number of periods >= 0 (did's), got {anticipation!r}"
+        )
+    boot = _boot_settings(bootstrap, cband, biters, alpha, boot_weights, seed)
     cols = list(dict.fromkeys([y, unit, time, cohort, *(c for c in (weights, cluster) if c)]))
     frame = to_polars(data)
     check_columns(frame, cols)
@@ -464,90 +710,145 @@ def att_gt(
                 f"column '{col}' has {int(bad.sum())} missing value(s), first at row "
                 f"{int(bad.arg_max() or 0)}"
             )
+    w_rows = _checked_weights(frame, weights)
     g_values = cohort_values(frame, cohort, time, freq=freq)
     check_constant_within(frame, cohort, unit, values=g_values)
-    frame, depvar, drops = prepare_outcome(frame, y, outcome)
-    frame = frame.with_columns(
-        pl.Series("__t", period_index(frame[time], freq)),
-        g_values.alias("__g"),
-        pl.col("_y").alias("__y"),
-        (pl.col(weights).cast(pl.Float64) if weights else pl.lit(1.0)).alias("__w"),
+    missing_g = missing_cohorts(frame, cohort, time)
+    y_frame, depvar, drops = prepare_outcome(frame.select(y), y, outcome)
+    # the working frame holds only its own columns: no user column can collide with them
+    d = pl.DataFrame(
+        {
+            "u": frame[unit],
+            "t": period_index(frame[time], freq),
+            "g": g_values,
+            "y": y_frame["_y"],
+            "w": w_rows,
+            "cl": frame[cluster] if cluster else pl.repeat(0, frame.height, eager=True),
+            "miss_g": missing_g,
+        }
     )
-    tlist = np.unique(frame["__t"].to_numpy())
-    if tlist.size < 2:
-        raise ModelSpecError("at least two periods are needed")
     zeros_in_log = int(drops.get("zeros_in_log", 0))
     if zeros_in_log:
-        frame = frame.filter(pl.col("__y").is_not_nan())
-    dup = frame.group_by(unit, "__t").len().filter(pl.col("len") > 1)
+        d = d.filter(pl.col("y").is_not_nan())
+    dup = d.group_by("u", "t").len().filter(pl.col("len") > 1)
     if dup.height:
         raise ModelSpecError(
             f"{dup.height} (unit, time) pair(s) appear more than once, e.g. unit "
-            f"{dup[unit][0]!r} at time {dup['__t'][0]}: the panel must have one row per unit and period"
+            f"{dup['u'][0]!r} at time {dup['t'][0]}: the panel must have one row per unit and period"
         )
-    per_unit = frame.group_by(unit).agg(
-        pl.col("__g").n_unique().alias("n_g"),
-        pl.col("__w").n_unique().alias("n_w"),
+    per_unit = d.group_by("u").agg(
+        pl.col("w").n_unique().alias("n_w"),
+        pl.col("cl").n_unique().alias("n_cl"),
         pl.len().alias("n_t"),
-        pl.col("__g").first().alias("g"),
+        pl.col("g").first().alias("g"),
+        pl.col("miss_g").any().alias("miss_g"),
     )
     varying = per_unit.filter(pl.col("n_w") > 1)
     if varying.height:
         raise ModelSpecError(
-            f"weights column {weights!r} varies within unit {varying[unit][0]!r}: att_gt takes "
-            "unit weights, constant within a unit"
+            f"weights column {weights!r} varies within unit {varying['u'][0]!r}: att_gt takes "
+            "unit weights, constant within a unit (did requires them time-invariant in a panel)"
         )
-    if cluster:
-        cl_per_unit = frame.group_by(unit).agg(pl.col(cluster).n_unique().alias("n"))
-        bad_cl = cl_per_unit.filter(pl.col("n") > 1)
-        if bad_cl.height:
-            raise ModelSpecError(
-                f"cluster column {cluster!r} varies within unit {bad_cl[unit][0]!r}: the "
-                "clusters must group whole units (e.g. states above counties)"
-            )
+    bad_cl = per_unit.filter(pl.col("n_cl") > 1)
+    if bad_cl.height:
+        raise ModelSpecError(
+            f"cluster column {cluster!r} varies within unit {bad_cl['u'][0]!r}: the "
+            "clusters must group whole units (e.g. states above counties)"
+        )
+    rows_of = dict(zip(per_unit["u"].to_list(), per_unit["n_t"].to_list(), strict=True))
     dropped: list[tuple[Any, str]] = []
+    dropped_rows: dict[str, int] = {}
+
+    def drop(ids: list[Any], why: str, key: str) -> None:
+        nonlocal d
+        if not ids:
+            return
+        dropped.extend((u, why) for u in ids)
+        dropped_rows[key] = dropped_rows.get(key, 0) + int(sum(rows_of[u] for u in ids))
+        d = d.filter(~pl.col("u").is_in(ids))
+
+    miss_ids = per_unit.filter(pl.col("miss_g"))["u"].to_list()
+    if miss_ids:
+        warnings.warn(
+            f"dropped {len(miss_ids)} unit(s) ({sum(rows_of[u] for u in miss_ids)} rows) whose "
+            f"cohort {cohort!r} is missing, e.g. {miss_ids[0]!r} (the column codes never-treated "
+            "units otherwise, so null is a missing value; did drops such rows)",
+            MissingCohortWarning,
+            stacklevel=2,
+        )
+        drop(miss_ids, "cohort missing", "missing_cohort")
+    # no never-treated unit (did's rule): drop the periods from the last cohort's treatment on
+    g_units = d.group_by("u").agg(pl.col("g").first())["g"].to_numpy()
+    t_first = float(np.min(d["t"].to_numpy())) if d.height else np.nan
+    latest_g: float | None = None
+    if d.height and not np.isinf(g_units).any():
+        treated_g = g_units[g_units > t_first]
+        if treated_g.size:
+            latest_g = float(treated_g.max())
+            cutoff = latest_g - anticipation
+            periods_dropped = int((d["t"] >= cutoff).sum())
+            d = d.filter(pl.col("t") < cutoff)
+            dropped_rows["periods_after_last_cohort"] = periods_dropped
+            if cg == "never":
+                warnings.warn(
+                    f"no never-treated units: the last cohort ({_fmt(latest_g)}) is the "
+                    f"comparison group, coded as never treated, and the periods from "
+                    f"{_fmt(cutoff)} on are dropped ({periods_dropped} rows), as did does",
+                    NoNeverTreatedWarning,
+                    stacklevel=2,
+                )
+                d = d.with_columns(
+                    pl.when(pl.col("g") == latest_g).then(np.inf).otherwise(pl.col("g")).alias("g")
+                )
+                latest_g = None
+    tlist = np.unique(d["t"].to_numpy())
+    if tlist.size < 2:
+        raise ModelSpecError(
+            "at least two periods are needed"
+            + (
+                " (without never-treated units the periods from the last cohort's treatment on "
+                "are dropped, as did does)"
+                if "periods_after_last_cohort" in dropped_rows
+                else ""
+            )
+        )
+    per_unit = d.group_by("u").agg(pl.len().alias("n_t"), pl.col("g").first())
     short = per_unit.filter(pl.col("n_t") < tlist.size)
     if short.height:
         if not balance:
             raise ModelSpecError(
                 f"unbalanced panel: {short.height} unit(s) are not observed in all {tlist.size} "
-                f"periods, e.g. {short[unit][0]!r}; pass balance=True to drop them"
+                f"periods, e.g. {short['u'][0]!r}; pass balance=True to drop them"
                 + (
                     f" ({zeros_in_log} row(s) with {y} = 0 have no log and are missing)"
                     if zeros_in_log
                     else ""
                 )
             )
-        dropped += [(u, "not observed in every period (balance=True)") for u in short[unit]]
-    early = per_unit.filter(pl.col("g") <= float(tlist[0]))
-    dropped += [(u, "treated in the first period (no pre-period)") for u in early[unit]]
-    drop_ids = [u for u, _ in dropped]
-    if drop_ids:
-        frame = frame.filter(~pl.col(unit).is_in(drop_ids))
-    wide = (
-        frame.sort(unit, "__t")
-        .pivot(on="__t", index=unit, values="__y", aggregate_function=None)
-        .sort(unit)
-    )
-    meta = (
-        frame.group_by(unit)
-        .agg(
-            pl.col("__g").first(),
-            pl.col("__w").first(),
-            *([pl.col(cluster).first().alias("__cl")] if cluster else []),
-        )
-        .sort(unit)
-    )
-    Y = wide.select([str(t) for t in tlist]).to_numpy().astype(float)
-    G = meta["__g"].to_numpy().astype(float)
-    w = meta["__w"].to_numpy().astype(float)
-    n = G.size
-    if n == 0:
+        drop(short["u"].to_list(), "not observed in every period (balance=True)",
+             "unbalanced_units")  # fmt: skip
+    early = per_unit.filter(pl.col("g") <= float(tlist[0]))["u"].to_list()
+    drop(early, "treated in the first period (no pre-period)", "treated_in_first_period")
+    if zeros_in_log:
+        dropped_rows["zeros_in_log"] = zeros_in_log
+    wide = d.sort("u", "t").pivot(on="t", index="u", values="y", aggregate_function=None).sort("u")
+    meta = d.group_by("u").agg(pl.col("g").first(), pl.col("w").first(), pl.col("cl").first())
+    meta = meta.sort("u")
+    if wide.height == 0:
         raise ModelSpecError("no units left after dropping")
+    Y = wide.select([str(t) for t in tlist]).to_numpy().astype(float)
+    G = meta["g"].to_numpy().astype(float)
+    w = meta["w"].to_numpy().astype(float)
+    n = G.size
+    if not w.sum() > 0:
+        raise ModelSpecError(
+            f"weights column {weights!r} sums to zero over the units left: at least one unit "
+            "needs a positive weight"
+        )
     w = w / w.mean()
     unit_cluster: npt.NDArray[np.int64] | None = None
     if cluster:
-        _, codes = np.unique(meta["__cl"].to_numpy(), return_inverse=True)
+        _, codes = np.unique(meta["cl"].to_numpy(), return_inverse=True)
         unit_cluster = np.asarray(codes, dtype=np.int64).ravel()
     n_cl = n if unit_cluster is None else int(unit_cluster.max()) + 1
 
@@ -559,14 +860,18 @@ def att_gt(
         np.add.at(out, unit_cluster, arr)
         return out
 
-    glist = np.unique(G[np.isfinite(G)])
+    glist = np.unique(G[np.isfinite(G) & (G > tlist[0] + anticipation)])
+    if latest_g is not None:
+        glist = glist[glist < latest_g]  # the last cohort is only a comparison (did)
     if glist.size == 0:
         raise ModelSpecError(
             f"no treated units: column '{cohort}' marks every unit as never treated "
             f"({NEVER_TREATED_RULE})"
+            if not np.isfinite(G).any()
+            else f"no cohort in '{cohort}' is first treated after period "
+            f"{_fmt(tlist[0] + anticipation)} (the first period plus anticipation): no ATT(g,t) "
+            "can be estimated"
         )
-    if cg == "never" and not np.isinf(G).any():
-        raise ModelSpecError("no never-treated units to compare with; use control_group='notyet'")
     small_groups = _small_groups(G)
     if small_groups:
         listed = ", ".join(f"{k} ({v} unit{'s' if v > 1 else ''})" for k, v in small_groups.items())
@@ -586,46 +891,44 @@ def att_gt(
     rows: list[dict[str, Any]] = []
     infs: list[FloatArray] = []
     nT = tlist.size
+    tfac = 1 if base_period == "varying" else 0
     for g in glist:
-        pre_idx = np.flatnonzero(tlist < g)
-        if pre_idx.size == 0:
-            continue  # cannot happen after dropping first-period groups
-        gbase = int(pre_idx[-1])
-        t_range = range(1, nT) if base_period == "varying" else range(nT)
-        for ti in t_range:
-            t = tlist[ti]
-            post = g <= t
-            bi = gbase if (post or base_period == "universal") else ti - 1
-            if base_period == "universal" and bi == ti:
+        pre_idx = np.flatnonzero(tlist + anticipation < g)
+        for ti in range(nT - tfac):
+            cur = ti + tfac
+            t = tlist[cur]
+            post = bool(g <= t)
+            bi = ti if base_period == "varying" else int(pre_idx[-1])
+            if post:
+                bi = int(pre_idx[-1])
+            treat = G == g
+            if base_period == "universal" and bi == cur:
                 rows.append(
-                    dict(
-                        group=g,
-                        time=t,
-                        base=tlist[bi],
-                        att=0.0,
-                        se=0.0,
-                        post=False,
-                        n_treated=int((G == g).sum()),
-                        n_control=0,
-                    )
-                )
+                    dict(group=g, time=t, base=tlist[bi], att=0.0, se=0.0, post=False,
+                         n_treated=int(treat.sum()), n_control=0)
+                )  # fmt: skip
                 infs.append(np.zeros(n))
                 continue
-            treat = G == g
             if cg == "never":
                 ctrl = np.isinf(G)
             else:
-                ctrl = np.isinf(G) | ((G > tlist[max(ti, bi)]) & (G != g))
+                ctrl = np.isinf(G) | ((G > tlist[max(cur, bi)] + anticipation) & (G != g))
             if not ctrl.any():
                 raise ModelSpecError(
                     f"no comparison units for group {g:g} at time {t:g} "
                     f"(control_group={control_group!r})"
                 )
-            sub = treat | ctrl
-            n_sub = int(sub.sum())
-            dy = Y[:, ti] - Y[:, bi]
             wt = w * treat
             wc = w * ctrl
+            if not (wt.sum() > 0 and wc.sum() > 0):
+                who = f"group {_fmt(g)}" if not wt.sum() > 0 else "the comparison units"
+                raise ModelSpecError(
+                    f"the weights ({weights!r}) of {who} sum to zero at time {_fmt(t)}: "
+                    "ATT(g,t) is not defined"
+                )
+            sub = treat | ctrl
+            n_sub = int(sub.sum())
+            dy = Y[:, cur] - Y[:, bi]
             mu_t = float((wt @ dy) / wt.sum())
             mu_c = float((wc @ dy) / wc.sum())
             att = mu_t - mu_c
@@ -639,7 +942,7 @@ def att_gt(
                     base=tlist[bi],
                     att=att,
                     se=float(np.sqrt(np.sum(sq(inf) ** 2)) / n),
-                    post=bool(post),
+                    post=post,
                     n_treated=int(treat.sum()),
                     n_control=int(ctrl.sum()),
                 )
@@ -652,13 +955,14 @@ def att_gt(
     )
     psi = np.column_stack(infs)
     s_psi = sq(psi)
-    rows_of = dict(zip(per_unit[unit].to_list(), per_unit["n_t"].to_list(), strict=True))
-    dropped_rows: dict[str, int] = {}
-    for u, why in dropped:
-        key = "unbalanced_units" if why.startswith("not observed") else "treated_in_first_period"
-        dropped_rows[key] = dropped_rows.get(key, 0) + int(rows_of[u])
-    if zeros_in_log:
-        dropped_rows["zeros_in_log"] = zeros_in_log
+    boot_out: BootstrapBand | None = None
+    if boot is not None:
+        boot_out = multiplier_bootstrap(s_psi, n, **boot)
+        table = table.with_columns(
+            pl.Series("se_boot", boot_out.se),
+            pl.Series("lower", table["att"].to_numpy() - boot_out.crit_val * boot_out.se),
+            pl.Series("upper", table["att"].to_numpy() + boot_out.crit_val * boot_out.se),
+        )
     labels = [
         f"ATT({_fmt(gv)},{_fmt(tv)})"
         for gv, tv in zip(table["group"].to_list(), table["time"].to_list(), strict=True)
@@ -681,9 +985,13 @@ def att_gt(
         unit_weights=w,
         control_group=cg,
         base_period=base_period,
+        anticipation=int(anticipation),
         n_units=n,
         small_groups=small_groups,
         unit_cluster=unit_cluster,
+        bootstrap=boot_out,
+        boot_options=boot,
+        time_periods=tlist.astype(float),
         dropped_units=pl.DataFrame(
             {"unit": [str(u) for u, _ in dropped], "reason": [r for _, r in dropped]},
             schema={"unit": pl.String, "reason": pl.String},
@@ -701,6 +1009,37 @@ def att_gt(
             res.pretest_df = int(pre.size)
             res.pretest_pvalue = float(stats.chi2.sf(W, pre.size))
     return res
+
+
+def _checked_weights(frame: pl.DataFrame, weights: str | None) -> FloatArray:
+    """Each row's weight (1 without ``weights``); refuses what ``did``/``DRDID`` refuse.
+
+    Non-finite and negative weights raise :class:`ModelSpecError` naming the column and the
+    first such row; weights that are all zero too (``did`` normalises by their mean).
+    """
+    if not weights:
+        return np.ones(frame.height)
+    w = numeric_column(frame, weights, "weights")
+    bad = ~np.isfinite(w)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ModelSpecError(
+            f"weights column {weights!r} has {int(bad.sum())} non-finite value(s), first at row "
+            f"{row} ({w[row]}): weights must be finite"
+        )
+    neg = w < 0
+    if neg.any():
+        row = int(np.flatnonzero(neg)[0])
+        raise ModelSpecError(
+            f"weights column {weights!r} has {int(neg.sum())} negative value(s), first at row "
+            f"{row} ({w[row]:g}): weights must be non-negative (as in did/DRDID)"
+        )
+    if not (w > 0).any():
+        raise ModelSpecError(
+            f"weights column {weights!r} is zero in every row (first at row 0): at least one "
+            "unit needs a positive weight"
+        )
+    return np.asarray(w, dtype=np.float64)
 
 
 def _small_groups(G: FloatArray) -> dict[str, int]:
