@@ -2,13 +2,17 @@
 
 References:
 - did's published ATT(g, t) on mpdta with ``xformla = ~lpop`` and ``est_method = "dr"`` (the
-  default): the did reference manual, version 2.1.2 (CRAN, 2022-07-20), ``att_gt`` Examples,
-  "Using covariates" (``out2 <- att_gt(yname="lemp", tname="year", idname="countyreal",
-  gname="first.treat", xformla=~lpop, data=mpdta); summary(out2)``),
-  https://cran.r-project.org/package=did (reference manual ``did.pdf``; the same examples on
-  https://bcallaway11.github.io/did/reference/att_gt.html). Printed to 4 decimals; the printed
-  standard errors there are multiplier-bootstrap draws (random), so the analytic SEs are checked
-  against DRDID's formula written out below instead.
+  default): the did reference manual, version 2.1.2 (CRAN, Date/Publication 2022-07-20; package
+  URL https://bcallaway11.github.io/did/, https://github.com/bcallaway11/did/), ``att_gt``
+  Examples, "Using covariates" (``out2 <- att_gt(yname="lemp", tname="year",
+  idname="countyreal", gname="first.treat", xformla=~lpop, data=mpdta); summary(out2)``; the
+  reference manual is served by CRAN as https://cran.r-project.org/web/packages/did/did.pdf for
+  the current release, and the example is also on
+  https://bcallaway11.github.io/did/reference/att_gt.html). All 12 ATT(g, t) and the pre-test
+  p-value are printed there, to 4 and 5 decimals; the printed standard errors are
+  multiplier-bootstrap draws (random), so the analytic SEs are checked against DRDID's formula
+  written out below instead. No published "reg" or "ipw" figures with lpop were found; those two
+  are checked against the independent implementation only.
 - DRDID's ``drdid_panel``, ``std_ipw_did_panel``, ``reg_did_panel`` (github pedrohcgs/DRDID, R/):
   the formulas of the estimators and of their influence functions, re-implemented here
   independently with statsmodels (``Logit`` / ``GLM`` for the propensity score, ``WLS`` for the

@@ -108,6 +108,8 @@ class TwoByTwo:
         The ATT estimate.
     influence : numpy.ndarray (n,)
         Influence function on the ``n`` units passed (mean zero); ``se = sqrt(sum(psi^2)) / n``.
+        did's ``att_gt`` puts it on all ``N`` units of the panel as ``N / n * influence`` on the
+        units of the 2x2 sample and zero elsewhere (``compute.att_gt``).
     method : {"reg", "ipw", "dr"}
     n_treated, n_control : int
         Units with ``d = 1`` and ``d = 0``.
@@ -357,6 +359,10 @@ def att_2x2(
     n_trim = 0
     asy_ps: FloatArray | None = None
     if method in ("ipw", "dr"):
+        if _rcond((w[:, None] * X).T @ X / n) < np.finfo(float).eps:
+            raise CollinearCovariatesError(
+                _collinear_message(f"the propensity-score design on the {n} units", X, w, cols)
+            )
         coef_ps, ps_raw, separated = _logit(d_, X, w)
         if overlap_check:
             # did's check uses an unweighted logit (glm(G ~ -1 + covariates, binomial))
