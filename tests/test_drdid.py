@@ -273,6 +273,10 @@ def test_mpdta_lpop_2004_2004_matches_an_independent_drdid(mpdta_wide, method: s
         assert res.se_drdid == pytest.approx(np.std(psi_ref, ddof=1) / np.sqrt(n), abs=1e-10)
     else:
         assert res.se_drdid == pytest.approx(_drdid_se(psi_ref), abs=1e-10)
+    # rescaling a covariate (lpop in thousandths) changes nothing, however the fits converge
+    scaled = att_2x2(method, dy, d, x * np.array([1.0, 1000.0]))
+    assert scaled.att == pytest.approx(res.att, abs=1e-10)
+    np.testing.assert_allclose(scaled.influence, res.influence, rtol=0, atol=1e-9)
     # did's printed ATT(2004,2004) for dr; the three estimators differ by < 5e-4 here
     assert abs(res.att - DID_LPOP_DR[(2004, 2004)]) < 5e-4
     assert res.n_treated == 20 and res.n_control == 309 and res.n_trimmed == 0

@@ -215,7 +215,10 @@ def _logit(d: FloatArray, x: FloatArray, w: FloatArray) -> tuple[FloatArray, Flo
         # caller turns a separated fit into OverlapError (or, with overlap_check=False, goes on
         # with the capped scores exactly as DRDID does).
         warnings.simplefilter("always")
-        fit = model.fit(tol=1e-13, tol_criterion="params", maxiter=200)
+        # IRLS to a change in the coefficients below 1e-10 (absolute or relative): being Newton's
+        # method for the logit, the next step is then below 1e-16, so the fit equals R's glm
+        # to machine precision without asking for a precision that rounding may not allow
+        fit = model.fit(tol=1e-10, rtol=1e-10, tol_criterion="params", maxiter=200)
         coef = np.asarray(fit.params, dtype=np.float64)
         ps = np.asarray(fit.fittedvalues, dtype=np.float64)
     separated = any(issubclass(c.category, PerfectSeparationWarning) for c in caught)
