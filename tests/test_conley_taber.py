@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tradeimpact.core.fixed_effects import FixedEffects
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.conley_taber import conley_taber, conley_taber_panel
-from tradeimpact.models.absorb import FixedEffects
 
 
 def _panel(n_units: int = 25, n_time: int = 8, seed: int = 0, effect: float = 0.0) -> pd.DataFrame:

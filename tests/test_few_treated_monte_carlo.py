@@ -17,9 +17,9 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from tradeimpact.core.fixed_effects import FixedEffects, demean
 from tradeimpact.inference.conley_taber import conley_taber
 from tradeimpact.inference.randomization import placebo_in_space, randomization_inference
-from tradeimpact.models.absorb import FixedEffects, demean
 
 N_UNITS, N_TIME, EVENT, DRAWS, SEED = 20, 10, 5, 400, 20260106
 

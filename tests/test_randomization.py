@@ -10,9 +10,9 @@ import polars as pl
 import pytest
 
 import tradeimpact.inference.randomization as ri
+from tradeimpact.core.fixed_effects import FixedEffects
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.randomization import placebo_in_space, randomization_inference
-from tradeimpact.models.absorb import FixedEffects
 
 pf = pytest.importorskip("pyfixest")
 

@@ -2,7 +2,7 @@
 
 ``randomization_inference`` takes a closed form (no projection of the placebo columns) when the
 unit is an absorbed fixed effect; here it is checked against the projection of every placebo
-column (:func:`tradeimpact.models.absorb.demean`, forced by disabling the closed form) on
+column (:func:`tradeimpact.core.fixed_effects.demean`, forced by disabling the closed form) on
 SYNTHETIC unbalanced panels with controls, weights, a third fixed effect and two treated units.
 """
 
@@ -16,8 +16,8 @@ import polars as pl
 import pytest
 
 import tradeimpact.inference.randomization as ri
+from tradeimpact.core.fixed_effects import demean
 from tradeimpact.errors import ModelSpecError
-from tradeimpact.models.absorb import demean
 
 
 def _unbalanced(n_units: int = 40, n_time: int = 24, seed: int = 0) -> pl.DataFrame:

@@ -24,7 +24,7 @@ Written by hand because linearmodels' ``AbsorbingLS`` does not expose the projec
 across many right-hand sides (randomization inference re-uses it for every placebo); it is checked
 against pyfixest's ``demean`` and linearmodels in ``tests/test_absorb.py``.
 
-(Moved here from ``tradeimpact.models.absorb``, which re-exports it, in issue 13.)
+(Moved here from ``tradeimpact.models.absorb`` in issue 13.)
 """
 
 from __future__ import annotations
