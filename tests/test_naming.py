@@ -37,9 +37,8 @@ ESTIMATORS: dict[str, tuple[Callable[..., Any], frozenset[str], str]] = {
     "sunab": (ti.sunab, frozenset(COMMON), ""),
     "att_gt": (
         ti.att_gt,
-        frozenset({"y", "unit", "time", "cohort", "weights", "cluster"}),
-        "did's outcome regression without covariates (no controls); base_period instead of a "
-        "reference period",
+        frozenset({"y", "unit", "time", "cohort", "controls", "weights", "cluster"}),
+        "base_period (did's) instead of a reference period",
     ),
     "feols": (
         feols_keywords,

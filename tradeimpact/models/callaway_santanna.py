@@ -2,10 +2,14 @@
 
 Reference: Callaway, B. and Sant'Anna, P. H. C. (2021), "Difference-in-Differences with multiple
 time periods", Journal of Econometrics 225(2), 200-230; R package ``did`` (``att_gt``,
-``aggte``), whose conventions are followed here: outcome-regression estimator without covariates,
-balanced panel, base period ``"varying"`` (default) or ``"universal"``, never-treated or
-not-yet-treated comparison units, analytical influence-function standard errors (clustered by unit,
-the level of the panel, or by a coarser ``cluster=`` column).
+``aggte``, ``mboot``), whose conventions are followed here: balanced panel, base period
+``"varying"`` (default) or ``"universal"``, ``anticipation``, never-treated or not-yet-treated
+comparison units (without never-treated units, did's rule: the periods from the last cohort's
+treatment on are dropped and that cohort is the comparison), analytical influence-function
+standard errors (clustered by unit, the level of the panel, or by a coarser ``cluster=``
+column), did's multiplier bootstrap with uniform bands (``bootstrap=True, cband=True``), and
+covariates (``controls=``, did's ``xformla``) through Sant'Anna & Zhao's 2x2 estimators
+(``est_method`` "dr", "reg", "ipw"; :mod:`tradeimpact.models.drdid`).
 
 Arguments use the package's common names (``att_gt(data, y, unit, time, cohort, weights=,
 cluster=)``; ``group=`` is kept as an alias of ``cohort``) and the one never-treated rule of
@@ -62,6 +66,7 @@ Written by hand because neither linearmodels nor statsmodels implements it; chec
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -81,6 +86,8 @@ from tradeimpact.core.frame import check_columns, numeric_column, to_polars
 from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.aggregate import AggregateResult, AggType, aggregate_kind
 from tradeimpact.models.did import Outcome, prepare_outcome
+from tradeimpact.models.drdid import METHODS as DRDID_METHODS
+from tradeimpact.models.drdid import att_2x2
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -88,6 +95,10 @@ FloatArray = npt.NDArray[np.float64]
 ControlGroup = Literal["never", "notyet"]
 BasePeriod = Literal["varying", "universal"]
 BootWeights = Literal["rademacher", "mammen"]
+
+#: did's est_method names, as printed
+METHOD_LABEL = {"reg": "outcome regression", "ipw": "inverse probability weighting",
+                "dr": "doubly robust"}  # fmt: skip
 
 _CONTROL_ALIASES = {
     "never": "never",
@@ -335,6 +346,8 @@ class CallawaySantAnnaResult(RegressionResult):
     control_group: str = "never"
     base_period: str = "varying"
     anticipation: int = 0
+    est_method: str = "reg"
+    controls: list[str] = field(default_factory=list)
     n_units: int = 0
     dropped_units: pl.DataFrame = field(default_factory=pl.DataFrame)
     pretest_stat: float | None = None
@@ -365,7 +378,12 @@ class CallawaySantAnnaResult(RegressionResult):
         )
         return "\n".join(
             [
-                "Callaway & Sant'Anna (2021) ATT(g,t), outcome regression, no covariates",
+                "Callaway & Sant'Anna (2021) ATT(g,t), "
+                + (
+                    f"{METHOD_LABEL[self.est_method]}, controls: {', '.join(self.controls)}"
+                    if self.controls
+                    else "no covariates"
+                ),
                 f"control group: {self.control_group}   base period: {self.base_period}   "
                 f"units: {self.n_units}",
                 *(
@@ -598,14 +616,17 @@ def att_gt(
     alpha: float = 0.05,
     boot_weights: BootWeights = "rademacher",
     seed: int | None = None,
+    controls: Sequence[str] | None = None,
+    est_method: str | None = None,
     outcome: Outcome = "level",
     freq: str | None = None,
     group: str | None = None,
 ) -> CallawaySantAnnaResult:
-    """Callaway & Sant'Anna (2021) ATT(g, t), outcome-regression version without covariates.
+    """Callaway & Sant'Anna (2021) ATT(g, t), R ``did``'s ``att_gt``.
 
-    Formula and reference: module docstring (R ``did``'s ``att_gt`` with ``est_method="reg"``
-    and no ``xformla``).
+    Formula and reference: module docstring (without ``controls``: ``did``'s ``att_gt`` with
+    ``xformla = ~1``, where the three ``est_method`` coincide; with ``controls``: each cell's
+    2x2 is :func:`tradeimpact.models.drdid.att_2x2`, its influence function scaled as above).
 
     Parameters
     ----------
@@ -659,6 +680,16 @@ def att_gt(
     biters, alpha, boot_weights, seed
         Number of bootstrap draws, band level (``did``'s ``alp``), ``"rademacher"`` or
         ``"mammen"``, and the seed of the draws (``numpy.random.default_rng(seed)``).
+    controls : list of str, optional
+        Covariates (``did``'s ``xformla = ~ x1 + x2``; numeric columns, no missing values).
+        Each ATT(g, t) is then Sant'Anna & Zhao's 2x2 estimator on the cell's units with the
+        covariates of its base period (:func:`tradeimpact.models.drdid.att_2x2`, as ``did``'s
+        ``compute.att_gt`` calls DRDID).
+    est_method : {"dr", "reg", "ipw"}, optional
+        ``did``'s ``est_method``: doubly robust (the default with ``controls``, as ``did``),
+        outcome regression or inverse probability weighting. Without ``controls`` all three are
+        the unconditional 2x2 DiD (the default computation; an explicit ``est_method`` runs the
+        DRDID code with an intercept only, the same numbers).
     outcome : {"level", "log"}
         ``"log"``: ATT(g, t) of ``log(y)``; a zero is a missing row (counted in ``dropped``),
         so its unit is unbalanced (``balance=True`` drops it); negatives are an error.
@@ -693,14 +724,23 @@ def att_gt(
             f"anticipation must be a whole number of periods >= 0 (did's), got {anticipation!r}"
         )
     boot = _boot_settings(bootstrap, cband, biters, alpha, boot_weights, seed)
-    cols = list(dict.fromkeys([y, unit, time, cohort, *(c for c in (weights, cluster) if c)]))
+    control_cols = [controls] if isinstance(controls, str) else list(controls or [])
+    if est_method is not None and est_method not in DRDID_METHODS:
+        raise ModelSpecError(
+            f"est_method must be one of {DRDID_METHODS} (did's), got {est_method!r}"
+        )
+    method: str | None = est_method if est_method is not None else ("dr" if control_cols else None)
+    cols = list(
+        dict.fromkeys([y, unit, time, cohort, *(c for c in (weights, cluster) if c), *control_cols])
+    )
     frame = to_polars(data)
     check_columns(frame, cols)
     frame = frame.select(cols)
     numeric_column(frame, y, "outcome")
+    x_rows = [numeric_column(frame, c, "control") for c in control_cols]
     if weights:
         numeric_column(frame, weights, "weights")
-    for col in (y, unit, time, *(c for c in (weights, cluster) if c)):
+    for col in (y, unit, time, *(c for c in (weights, cluster) if c), *control_cols):
         s = frame[col]
         bad = s.is_null() | (
             s.is_nan() if s.dtype.is_float() else pl.repeat(False, len(s), eager=True)
@@ -725,6 +765,7 @@ def att_gt(
             "w": w_rows,
             "cl": frame[cluster] if cluster else pl.repeat(0, frame.height, eager=True),
             "miss_g": missing_g,
+            **{f"x{j}": xr for j, xr in enumerate(x_rows)},
         }
     )
     zeros_in_log = int(drops.get("zeros_in_log", 0))
@@ -837,6 +878,15 @@ def att_gt(
     if wide.height == 0:
         raise ModelSpecError("no units left after dropping")
     Y = wide.select([str(t) for t in tlist]).to_numpy().astype(float)
+    X_ctrl = [
+        d.sort("u", "t")
+        .pivot(on="t", index="u", values=f"x{j}", aggregate_function=None)
+        .sort("u")
+        .select([str(t) for t in tlist])
+        .to_numpy()
+        .astype(float)
+        for j in range(len(control_cols))
+    ]
     G = meta["g"].to_numpy().astype(float)
     w = meta["w"].to_numpy().astype(float)
     n = G.size
@@ -872,18 +922,19 @@ def att_gt(
             f"{_fmt(tlist[0] + anticipation)} (the first period plus anticipation): no ATT(g,t) "
             "can be estimated"
         )
-    small_groups = _small_groups(G)
+    min_size = MIN_GROUP_SIZE + len(control_cols)  # did: length(rhs.vars(xformla)) + 5
+    small_groups = _small_groups(G, min_size)
     if small_groups:
         listed = ", ".join(f"{k} ({v} unit{'s' if v > 1 else ''})" for k, v in small_groups.items())
         if "never treated" in small_groups and cg == "never":
             raise ModelSpecError(
                 f"never treated group is too small ({small_groups['never treated']} unit(s), "
-                f"fewer than {MIN_GROUP_SIZE}): try setting control_group='notyet' (did's rule); "
+                f"fewer than {min_size}): try setting control_group='notyet' (did's rule); "
                 + FEW_UNITS_ADVICE
             )
         warnings.warn(
             f"Be aware that there are some small groups in your dataset (fewer than "
-            f"{MIN_GROUP_SIZE} units, as did warns). Check groups: {listed}. " + FEW_UNITS_ADVICE,
+            f"{min_size} units, as did warns). Check groups: {listed}. " + FEW_UNITS_ADVICE,
             SmallGroupWarning,
             stacklevel=2,
         )
@@ -929,12 +980,29 @@ def att_gt(
             sub = treat | ctrl
             n_sub = int(sub.sum())
             dy = Y[:, cur] - Y[:, bi]
-            mu_t = float((wt @ dy) / wt.sum())
-            mu_c = float((wc @ dy) / wc.sum())
-            att = mu_t - mu_c
-            # influence function on the 2x2 sample (means over its n_sub units), did's n/n1 scaling
-            inf = wt * (dy - mu_t) / (wt.sum() / n_sub) - wc * (dy - mu_c) / (wc.sum() / n_sub)
-            inf = np.where(sub, inf, 0.0) * (n / n_sub)
+            if method is None:
+                mu_t = float((wt @ dy) / wt.sum())
+                mu_c = float((wc @ dy) / wc.sum())
+                att = mu_t - mu_c
+                # influence function on the 2x2 sample (means over its n_sub units), did's n/n1
+                # scaling
+                inf = wt * (dy - mu_t) / (wt.sum() / n_sub) - wc * (dy - mu_c) / (wc.sum() / n_sub)
+                inf = np.where(sub, inf, 0.0) * (n / n_sub)
+            else:
+                # did's compute.att_gt: DRDID's 2x2 on the cell's units with the covariates of
+                # the base period; its influence function put on all n units (n / n_sub on the
+                # cell, zero elsewhere)
+                xb = np.column_stack([np.ones(n_sub), *(xc[sub, bi] for xc in X_ctrl)])
+                try:
+                    two = att_2x2(
+                        method, dy[sub], treat[sub].astype(float), xb, w[sub],
+                        names=["(Intercept)", *control_cols],
+                    )  # fmt: skip
+                except ModelSpecError as err:
+                    raise type(err)(f"ATT({_fmt(g)},{_fmt(t)}): {err}") from err
+                att = two.att
+                inf = np.zeros(n)
+                inf[sub] = two.influence * (n / n_sub)
             rows.append(
                 dict(
                     group=g,
@@ -978,7 +1046,13 @@ def att_gt(
         fixed_effects=[],
         dropped=dropped_rows,
         n_clusters={unit: n} if cluster is None else {cluster: n_cl},
-        model="Callaway-Sant'Anna ATT(g,t) (outcome regression)",
+        model="Callaway-Sant'Anna ATT(g,t) ("
+        + (
+            "outcome regression"
+            if method is None
+            else f"{METHOD_LABEL[method]}, controls: {', '.join(control_cols) or 'none'}"
+        )
+        + ")",
         att_gt=table,
         influence=psi,
         unit_group=G,
@@ -986,6 +1060,8 @@ def att_gt(
         control_group=cg,
         base_period=base_period,
         anticipation=int(anticipation),
+        est_method=method or "reg",
+        controls=control_cols,
         n_units=n,
         small_groups=small_groups,
         unit_cluster=unit_cluster,
@@ -1042,13 +1118,13 @@ def _checked_weights(frame: pl.DataFrame, weights: str | None) -> FloatArray:
     return np.asarray(w, dtype=np.float64)
 
 
-def _small_groups(G: FloatArray) -> dict[str, int]:
-    """Groups (first-treatment period, or "never treated") with fewer than ``MIN_GROUP_SIZE`` units."""
+def _small_groups(G: FloatArray, min_size: int = MIN_GROUP_SIZE) -> dict[str, int]:
+    """Groups (first-treatment period, or "never treated") with fewer than ``min_size`` units."""
     values, counts = np.unique(G, return_counts=True)
     return {
         ("never treated" if np.isinf(v) else _fmt(v)): int(c)
         for v, c in zip(values, counts, strict=True)
-        if c < MIN_GROUP_SIZE
+        if c < min_size
     }
 
 
