@@ -610,6 +610,8 @@ def att_gt(
     weights: str | None = None,
     cluster: str | None = None,
     balance: bool = False,
+    allow_unbalanced_panel: bool = False,
+    panel: bool = True,
     bootstrap: bool = False,
     cband: bool = False,
     biters: int = 1000,
@@ -668,6 +670,15 @@ def att_gt(
         clustered by unit (``did``'s analytic standard errors).
     balance : bool
         Drop units not observed in every period (listed in ``dropped``) instead of raising.
+    allow_unbalanced_panel : bool
+        ``did``'s ``allow_unbalanced_panel``: keep units with missing periods. As ``did``, each
+        ATT(g, t) is then the repeated-cross-section 2x2 (DRDID's ``reg_did_rc`` without
+        covariates: ``(Ybar_g,t - Ybar_g,b) - (Ybar_C,t - Ybar_C,b)`` over the rows observed in
+        ``t`` and ``b``), its influence function (``n / n_rows`` scaled) summed within each unit;
+        on a balanced panel the same numbers as the panel estimator (``did`` then switches to it).
+    panel : bool
+        ``False``: repeated cross sections (``did``'s ``panel = FALSE``): every row is its own
+        observation (``unit`` is not used), the same 2x2 as above, influence per row.
     bootstrap : bool
         Also run ``did``'s multiplier bootstrap (``bstrap=TRUE``): ``biters`` draws of
         ``sum_i v_i psi_i / n`` with Rademacher or Mammen multipliers ``v`` (one per cluster),
@@ -724,6 +735,17 @@ def att_gt(
             f"anticipation must be a whole number of periods >= 0 (did's), got {anticipation!r}"
         )
     boot = _boot_settings(bootstrap, cband, biters, alpha, boot_weights, seed)
+    if balance and (allow_unbalanced_panel or not panel):
+        raise ModelSpecError(
+            "balance=True drops unbalanced units; it cannot be combined with "
+            "allow_unbalanced_panel=True or panel=False"
+        )
+    if (allow_unbalanced_panel or not panel) and controls:
+        raise ModelSpecError(
+            "controls with an unbalanced panel or repeated cross sections need DRDID's "
+            "repeated-cross-section estimators with covariates (drdid_rc), not implemented: "
+            "use a balanced panel (balance=True) or no controls"
+        )
     control_cols = [controls] if isinstance(controls, str) else list(controls or [])
     if est_method is not None and est_method not in DRDID_METHODS:
         raise ModelSpecError(
@@ -758,7 +780,7 @@ def att_gt(
     # the working frame holds only its own columns: no user column can collide with them
     d = pl.DataFrame(
         {
-            "u": frame[unit],
+            "u": frame[unit] if panel else pl.Series(np.arange(frame.height)),
             "t": period_index(frame[time], freq),
             "g": g_values,
             "y": y_frame["_y"],
@@ -855,11 +877,15 @@ def att_gt(
         )
     per_unit = d.group_by("u").agg(pl.len().alias("n_t"), pl.col("g").first())
     short = per_unit.filter(pl.col("n_t") < tlist.size)
-    if short.height:
+    rc = not panel  # the repeated-cross-section 2x2 (did's path for unbalanced panels too)
+    if short.height and panel and allow_unbalanced_panel:
+        rc = True
+    elif short.height and panel:
         if not balance:
             raise ModelSpecError(
                 f"unbalanced panel: {short.height} unit(s) are not observed in all {tlist.size} "
-                f"periods, e.g. {short['u'][0]!r}; pass balance=True to drop them"
+                f"periods, e.g. {short['u'][0]!r}; pass balance=True to drop them "
+                "(or allow_unbalanced_panel=True to keep them, as did)"
                 + (
                     f" ({zeros_in_log} row(s) with {y} = 0 have no log and are missing)"
                     if zeros_in_log
@@ -980,7 +1006,10 @@ def att_gt(
             sub = treat | ctrl
             n_sub = int(sub.sum())
             dy = Y[:, cur] - Y[:, bi]
-            if method is None:
+            if rc:
+                att, inf, n_rows = _rc_2x2(Y[:, cur], Y[:, bi], treat, ctrl, w, g, t)
+                inf = inf * (n / n_rows)
+            elif method is None:
                 mu_t = float((wt @ dy) / wt.sum())
                 mu_c = float((wc @ dy) / wc.sum())
                 att = mu_t - mu_c
@@ -1039,7 +1068,7 @@ def att_gt(
         names=labels,
         beta=table["att"].to_numpy().astype(float),
         cov_matrix=s_psi.T @ s_psi / n**2,
-        nobs=n * nT,
+        nobs=d.height,
         vcov_type=VCOV_TYPE if cluster is None else f"{VCOV_TYPE_CLUSTER} {cluster} (G={n_cl})",
         df_inference=None,
         depvar=depvar,
@@ -1085,6 +1114,51 @@ def att_gt(
             res.pretest_df = int(pre.size)
             res.pretest_pvalue = float(stats.chi2.sf(W, pre.size))
     return res
+
+
+def _rc_2x2(
+    y_post: FloatArray,
+    y_pre: FloatArray,
+    treat: npt.NDArray[np.bool_],
+    ctrl: npt.NDArray[np.bool_],
+    w: FloatArray,
+    g: float,
+    t: float,
+) -> tuple[float, FloatArray, int]:
+    """Repeated-cross-section 2x2 DiD without covariates (DRDID's ``reg_did_rc`` with an
+    intercept): the difference of the four weighted cell means over the observed rows.
+
+    Returns the ATT, each unit's influence function summed over its (one or two) rows, and the
+    number of rows ``n1``; the influence of a row in cell ``c`` is ``+- w (y - Ybar_c) /
+    mean(w 1_c)`` (means over the ``n1`` rows), as DRDID's ``inf.treat.post - inf.treat.pre -
+    inf.control`` reduces to with an intercept only.
+    """
+    obs1, obs0 = np.isfinite(y_post), np.isfinite(y_pre)
+    cells = {
+        "treated, t": treat & obs1,
+        "treated, base": treat & obs0,
+        "comparison, t": ctrl & obs1,
+        "comparison, base": ctrl & obs0,
+    }
+    n1 = int(sum(int(m.sum()) for m in cells.values()))
+    for name, m in cells.items():
+        if not (w[m].sum() > 0):
+            raise ModelSpecError(
+                f"ATT({_fmt(g)},{_fmt(t)}): no observed rows (with positive weight) for the "
+                f"{name} period: the 2x2 is not defined"
+            )
+    inf = np.zeros(y_post.size)
+    att = 0.0
+    for (m, yv), sign in zip(
+        ((cells["treated, t"], y_post), (cells["treated, base"], y_pre),
+         (cells["comparison, t"], y_post), (cells["comparison, base"], y_pre)),
+        (1.0, -1.0, -1.0, 1.0),
+        strict=True,
+    ):  # fmt: skip
+        mean = float(w[m] @ yv[m] / w[m].sum())
+        att += sign * mean
+        inf[m] += sign * w[m] * (yv[m] - mean) / (w[m].sum() / n1)
+    return att, inf, n1
 
 
 def _checked_weights(frame: pl.DataFrame, weights: str | None) -> FloatArray:
