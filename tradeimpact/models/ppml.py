@@ -41,7 +41,13 @@ in ``result.dropped`` and ``result.messages``:
   found by the iterated rectifier (ReLU) method of Correia, Guimaraes & Zylkin (2021): the
   weighted least-squares fit of ``u`` (``u = 1`` where ``y = 0``) on the regressors and fixed
   effects with weight ``K`` on the ``y > 0`` rows, re-run with ``u = max(u_hat, 0)`` until every
-  fitted ``u_hat >= 0``; rows with ``u_hat > 0`` are separated.
+  fitted ``u_hat >= 0``; rows with ``u_hat > 0`` are separated. Each step is solved exactly
+  (the ``K -> inf`` limit: least squares with ``u_hat = 0`` imposed on the ``y > 0`` rows, by
+  the null space of those rows) when the design with the fixed effects as dummies is small, by
+  weighted alternating projections otherwise (see :func:`_relu_separated`).
+
+IRLS stops with a :class:`~tradeimpact.errors.ModelSpecError` naming the iteration when the
+deviance turns non-finite (a diverging linear predictor, as undetected separation gives).
 
 Collinear regressors (with the fixed effects or with each other) are detected after the first
 weighted demeaning (weights ``omega``) by the package's one rule,
@@ -171,6 +177,13 @@ def _deviance(y: FloatArray, mu: FloatArray, w: FloatArray | None) -> float:
     return float(2.0 * np.sum(term if w is None else w * term))
 
 
+def _sq_cor(y: FloatArray, mu: FloatArray) -> float:
+    """Squared correlation of ``y`` and ``mu`` (fixest's ``sq.cor``); NaN when one is constant."""
+    if y.size < 2 or np.ptp(y) == 0 or np.ptp(mu) == 0:
+        return float("nan")
+    return float(np.corrcoef(y, mu)[0, 1] ** 2)
+
+
 # --------------------------------------------------------------------------------------------
 # separation checks
 
@@ -205,6 +218,69 @@ def _simple_separated(y: FloatArray, x: FloatArray, keep: BoolArray) -> BoolArra
     return out
 
 
+#: The ReLU step is solved exactly (dense, by the null space of the ``y > 0`` rows) when the
+#: design with the fixed effects as dummies has at most this many columns and entries.
+RELU_EXACT_MAX_COLUMNS = 1500
+RELU_EXACT_MAX_ENTRIES = 10_000_000
+
+
+def _dummy_design(x: FloatArray, fe: FixedEffects | None) -> FloatArray:
+    """``[x, D_1, ..., D_G]`` (an intercept instead of the dummies without fixed effects),
+    every column scaled to unit length (the column space, all the ReLU step needs, is unchanged).
+    """
+    n = x.shape[0]
+    blocks = [x]
+    if fe is None:
+        blocks.append(np.ones((n, 1)))
+    else:
+        for g in range(fe.n_groupings):
+            d = np.zeros((n, fe.sizes[g]))
+            d[np.arange(n), fe.codes[:, g]] = 1.0
+            blocks.append(d)
+    a = np.column_stack(blocks)
+    norms = np.sqrt(np.einsum("ij,ij->j", a, a))
+    return a[:, norms > 0] / norms[norms > 0]
+
+
+def _orth(a: FloatArray, scale: float) -> FloatArray:
+    """An orthonormal basis of the column space of ``a``: the left singular vectors whose singular
+    value exceeds ``max(a.shape) * eps * scale``. ``scale`` is that of the design ``a`` derives
+    from (not ``a``'s own largest singular value: ``a`` can be zero up to rounding, and then has
+    no column space at all)."""
+    if a.size == 0:
+        return np.zeros((a.shape[0], 0))
+    u, s, _ = np.linalg.svd(a, full_matrices=False)
+    rank = int(np.sum(s > max(a.shape) * np.finfo(np.float64).eps * scale))
+    return u[:, :rank]
+
+
+def _relu_projector_exact(xx: FloatArray, sub: FixedEffects | None, zero: BoolArray) -> Any:
+    """The exact ReLU least-squares step: ``u -> u_hat`` on the ``y = 0`` rows.
+
+    The weighting method's limit (``K -> inf``) is least squares with equality constraints
+    (Van Loan 1985; Stewart 1997): ``u_hat = A g`` minimising ``sum_{y=0} (u - A g)^2`` subject
+    to ``A_P g = 0`` on the ``y > 0`` rows, ``A = [X, D]``. With ``N`` a basis of the null space
+    of ``A_P`` the feasible fits on the zero rows span ``col(A_Z N)``, so ``u_hat_Z = Q Q' u_Z``
+    with ``Q`` an orthonormal basis of ``col(A_Z N)`` and ``u_hat_P = 0`` exactly.
+    """
+    a = _dummy_design(xx, sub)
+    a_p, a_z = a[~zero], a[zero]
+    # the columns have unit length, so the design's scale is about 1 (its norm is at least 1)
+    scale = max(1.0, float(np.linalg.norm(a, 2))) if a.size else 1.0
+    tol = max(a.shape) * np.finfo(np.float64).eps * scale
+    if a_p.shape[0]:
+        _, s, vt = np.linalg.svd(a_p, full_matrices=True)
+        null = vt[int(np.sum(s > tol)) :].T
+    else:
+        null = np.eye(a.shape[1])
+    q = _orth(a_z @ null, scale)
+
+    def project(u_z: FloatArray) -> FloatArray:
+        return np.asarray(q @ (q.T @ u_z), dtype=np.float64)
+
+    return project
+
+
 def _relu_separated(
     y: FloatArray,
     x: FloatArray,
@@ -216,10 +292,20 @@ def _relu_separated(
 ) -> BoolArray:
     """The iterated rectifier (ReLU) check of Correia, Guimaraes & Zylkin (2021), section 4.
 
-    Weighted least squares of ``u`` on ``x`` and the fixed effects, weight ``K = n_pos / tol^2``
-    on rows with ``y > 0`` (forcing ``u_hat = 0`` there) and 1 on rows with ``y = 0``; ``u``
-    starts at 1 on the ``y = 0`` rows and becomes ``max(u_hat, 0)``; when every ``u_hat >= 0``
-    (to ``tol``), rows with ``u_hat > 0`` are separated. As pyfixest's ``_check_for_separation_ir``.
+    Least squares of ``u`` on ``x`` and the fixed effects with ``u_hat = 0`` forced on the rows
+    with ``y > 0``; ``u`` starts at 1 on the ``y = 0`` rows and becomes ``max(u_hat, 0)``; when
+    every ``u_hat >= 0`` (to ``tol``: values in ``(-0.1 tol, tol)`` count as 0, ppmlhdfe's band),
+    rows with ``u_hat > 0`` are separated.
+
+    The step is solved exactly (:func:`_relu_projector_exact`: least squares with the equality
+    constraints, by the null space of the ``y > 0`` rows) when the design with the fixed effects
+    as dummies is small (``RELU_EXACT_MAX_COLUMNS`` columns, ``RELU_EXACT_MAX_ENTRIES`` entries).
+    Larger designs use the method of weighting (ppmlhdfe, pyfixest's ``_check_for_separation_ir``):
+    weight ``K = n_pos / tol^2`` on the ``y > 0`` rows and 1 elsewhere, the fixed effects
+    partialled out by weighted alternating projections. The weighted projections can converge
+    too slowly to resolve ``u_hat`` to ``tol`` with such weights (three fixed effects on
+    ppmlhdfe's test/hard2.do data: 10,000 sweeps, ``u_hat ~ -1e-6`` on the separated rows), which
+    is why small designs are solved exactly.
     """
     out = np.zeros(y.size, dtype=bool)
     idx = np.flatnonzero(keep)
@@ -229,26 +315,37 @@ def _relu_separated(
         return out
     xx = x[idx]
     sub = FixedEffects(fe.codes[idx]) if fe is not None else None
-    weight = np.where(zero, 1.0, float((~zero).sum()) / tol**2)
-    if sub is not None:
-        xd = demean(xx, sub, weight, tol=1e-12) if xx.shape[1] else xx
-    else:  # no fixed effects: plain weighted least squares with an intercept
-        xd = np.column_stack([np.ones(yy.size), xx])
-    u = zero.astype(np.float64)
-    sw = np.sqrt(weight)
+    n_cols = xx.shape[1] + (1 if sub is None else sum(sub.sizes))
+    exact = n_cols <= RELU_EXACT_MAX_COLUMNS and n_cols * yy.size <= RELU_EXACT_MAX_ENTRIES
+    if exact:
+        project = _relu_projector_exact(xx, sub, zero)
+    else:
+        weight = np.where(zero, 1.0, float((~zero).sum()) / tol**2)
+        if sub is not None:
+            xd = demean(xx, sub, weight, tol=1e-12) if xx.shape[1] else xx
+        else:  # pragma: no cover - without fixed effects the design is small
+            xd = np.column_stack([np.ones(yy.size), xx])
+        sw = np.sqrt(weight)
+
+        def project(u_z: FloatArray) -> FloatArray:
+            u_full = np.zeros(yy.size)
+            u_full[zero] = u_z
+            ud = demean(u_full, sub, weight, tol=1e-12) if sub is not None else u_full
+            if xd.shape[1]:
+                beta, *_ = np.linalg.lstsq(xd * sw[:, None], ud * sw, rcond=None)
+                resid = ud - xd @ beta
+            else:
+                resid = ud
+            return np.asarray((u_full - resid)[zero], dtype=np.float64)
+
+    u_z = np.ones(int(zero.sum()))
     for _ in range(maxiter):
-        ud = demean(u, sub, weight, tol=1e-12) if sub is not None else u
-        if xd.shape[1]:
-            beta, *_ = np.linalg.lstsq(xd * sw[:, None], ud * sw, rcond=None)
-            resid = ud - xd @ beta
-        else:
-            resid = ud
-        uhat = u - resid
-        uhat[(~zero) | ((uhat > -0.1 * tol) & (uhat < tol))] = 0.0
+        uhat = project(u_z)
+        uhat[(uhat > -0.1 * tol) & (uhat < tol)] = 0.0
         if np.all(uhat >= 0):
-            out[idx[uhat > 0]] = True
+            out[idx[np.flatnonzero(zero)[uhat > 0]]] = True
             return out
-        u = np.where(zero, np.maximum(uhat, 0.0), 0.0)
+        u_z = np.maximum(uhat, 0.0)
     warnings.warn(
         f"ReLU separation check did not converge in {maxiter} iterations; no rows dropped by it",
         SeparationWarning,
@@ -521,7 +618,7 @@ def ppml(
             "iterations": fit["iterations"],
             "loglik": loglik,
             "pseudo_r2": 1.0 - loglik / loglik0,
-            "sq_cor": float(np.corrcoef(yv, mu_hat)[0, 1] ** 2),
+            "sq_cor": _sq_cor(yv, mu_hat),
             # for score-based inference (e.g. a score bootstrap): V = B (sum s s') B
             "bread_inv": bread_inv,
             "scores": scores,
@@ -599,8 +696,17 @@ def _irls(
             beta = np.zeros(0)
             resid = z_res
         eta = z - resid + off
-        mu = np.exp(eta)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mu = np.exp(eta)
         dev = _deviance(y, mu, w)
+        if not np.isfinite(dev):
+            # a NaN/inf deviance never recovers: iterating on would only burn time (issue 14)
+            raise ModelSpecError(
+                f"PPML IRLS: the deviance is not finite ({dev}) at iteration {it} (the linear "
+                "predictor diverged); usually observations separated that the checks did not "
+                "find: keep separation=('fe', 'simple', 'relu'), or drop the regressors or fixed "
+                "effects that predict the zeros perfectly"
+            )
         crit = abs(dev - last) / (0.1 + abs(last))
         last = dev
         z_prev = z
