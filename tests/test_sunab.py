@@ -395,3 +395,59 @@ def test_design_record_reruns_staggered_randomization_inference(base_stagg: pl.D
     assert attached.result.estimate == pytest.approx(direct.estimate, abs=1e-12)
     assert direct.estimate == pytest.approx(res.aggregate("simple").overall_att, abs=1e-12)
     assert not res.attached  # the fitted result is unchanged (with_inference returns a new one)
+
+
+# -- fixest's always-treated rule and bin.rel (issue 14) ------------------------------------------
+
+
+def test_always_treated_units_are_dropped_with_a_note(base_stagg: pl.DataFrame) -> None:
+    """Units treated from the first period on (fixest's always treated) are dropped with an
+    AlwaysTreatedWarning (fixest removes them) instead of refused: the fit equals the one on the
+    panel without them (1e-12), and the rows are counted."""
+    from tradeimpact.models.sunab import AlwaysTreatedWarning
+
+    extra = (
+        base_stagg.filter(pl.col("id") <= 5)
+        .with_columns((pl.col("id") + 10_000).alias("id"), pl.lit(1.0).alias("year_treated"))
+    )  # fmt: skip
+    data = pl.concat([base_stagg.with_columns(pl.col("year_treated").cast(pl.Float64)), extra])
+    with pytest.warns(
+        AlwaysTreatedWarning, match=r"dropped 5 always-treated unit\(s\) \(50 rows\)"
+    ):
+        res = sunab(data, "y", "id", "year", "year_treated", controls=["x1"])
+    ref = sunab(base_stagg, "y", "id", "year", "year_treated", controls=["x1"])
+    assert res.names == ref.names and res.dropped["always_treated"] == 50
+    np.testing.assert_allclose(res.params.to_numpy(), ref.params.to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(res.std_errors.to_numpy(), ref.std_errors.to_numpy(), atol=1e-12)
+
+
+def test_bin_rel_pools_relative_periods_as_pyfixest_dummies(base_stagg: pl.DataFrame) -> None:
+    """bin_rel={-6: range(-9, -5)} (fixest's bin.rel = list("-6" = -9:-6)): the saturated
+    regression equals pyfixest's feols on the cohort x pooled-relative-period dummies, and e::-6
+    is the row-count-weighted mean of the cohorts' pooled coefficients."""
+    pf = pytest.importorskip("pyfixest")
+    res = sunab(base_stagg, "y", "id", "year", "year_treated", bin_rel={-6: range(-9, -5)})
+    assert [k for k in res.event_terms if k < -5] == [-6]
+    raw = res.extra["interactions"]
+    pdf = base_stagg.to_pandas()
+    rel = pdf["year"] - pdf["year_treated"]
+    pooled = rel.where(~rel.between(-9, -6), -6)
+    cols = []
+    for nm in raw.names:
+        r, c = nm.removeprefix("rel::").split(":cohort::")
+        cols.append(f"d_{len(cols)}")
+        pdf[cols[-1]] = ((pdf["year_treated"] == float(c)) & (pooled == float(r))).astype(float)
+    m = pf.feols(f"y ~ {' + '.join(cols)} | id + year", pdf, vcov={"CRV1": "id"},
+                 demeaner=pf.MapDemeaner(fixef_tol=1e-13))  # fmt: skip
+    np.testing.assert_allclose(raw.params.to_numpy(), m.coef().to_numpy(), rtol=1e-8)
+    np.testing.assert_allclose(raw.std_errors.to_numpy(), m.se().to_numpy(), rtol=1e-7)
+    cells = res.cells.filter(pl.col("rel") == -6)
+    by_hand = float(
+        (cells["n"].to_numpy() @ raw.params[cells["term"].to_list()].to_numpy()) / cells["n"].sum()
+    )
+    assert res.params["e::-6"] == pytest.approx(by_hand, abs=1e-12)
+    assert cells["n"].sum() == int((pooled[pdf["year_treated"] < 1000] == -6).sum())
+    with pytest.raises(ModelSpecError, match="reference period"):
+        sunab(base_stagg, "y", "id", "year", "year_treated", bin_rel={-2: [-2, -1]})
+    with pytest.raises(ModelSpecError, match="in two bins"):
+        sunab(base_stagg, "y", "id", "year", "year_treated", bin_rel={-8: [-9, -8], -7: [-8]})

@@ -42,7 +42,7 @@ print, against pyfixest's saturated regression (``tests/test_sunab.py``).
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,7 +54,7 @@ from tradeimpact.core.collinearity import CollinearityWarning
 from tradeimpact.core.covariance import VcovSpec, parse_vcov
 from tradeimpact.core.fixed_effects import FixedEffects
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
-from tradeimpact.errors import ModelSpecError
+from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.aggregate import AggregateResult, AggType, aggregate_kind
 from tradeimpact.models.did import Outcome, prepare_outcome
 from tradeimpact.models.event_time import (
@@ -355,6 +355,57 @@ def sunab_fit(
     return res
 
 
+class AlwaysTreatedWarning(TradeImpactWarning):
+    """Always-treated units (no pre-treatment row) were dropped, as fixest drops them."""
+
+
+def _always_treated(
+    cohort: FloatArray, rel: FloatArray, sample: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """Rows of the cohorts whose every sample row is at or after treatment (``rel >= 0``):
+    fixest's always treated (``cpp_find_never_always_treated``)."""
+    out = np.zeros(cohort.size, dtype=bool)
+    treated = sample & np.isfinite(cohort)
+    for c in np.unique(cohort[treated]):
+        rows = treated & (cohort == c)
+        if np.min(rel[rows]) >= 0:
+            out |= rows
+    return out
+
+
+def _bin_relative(
+    rel: FloatArray, bin_rel: Mapping[int, Sequence[int]] | None, refs: Sequence[int]
+) -> FloatArray:
+    """Relative periods pooled as ``bin_rel = {new: [old, ...]}`` (fixest's ``bin.rel`` list)."""
+    if not bin_rel:
+        return rel
+    if not isinstance(bin_rel, Mapping):
+        raise ModelSpecError(
+            "bin_rel must be a dict {new relative period: [relative periods pooled into it]} "
+            "(fixest's bin.rel = list('new' = old_values))"
+        )
+    seen: dict[float, float] = {}
+    for new, olds in bin_rel.items():
+        vals = [olds] if isinstance(olds, int | float | np.integer) else list(olds)
+        for v in vals:
+            fv = float(v)
+            if fv in seen:
+                raise ModelSpecError(
+                    f"bin_rel: relative period {_label(fv)} is in two bins ({_label(seen[fv])} "
+                    f"and {_label(float(new))})"
+                )
+            if int(fv) in refs or float(new) in map(float, refs):
+                raise ModelSpecError(
+                    f"bin_rel: the reference period(s) {list(refs)} cannot be binned "
+                    f"(bin {_label(float(new))} holds {_label(fv)} or is named like one)"
+                )
+            seen[fv] = float(new)
+    out = rel.copy()
+    for old, target in seen.items():
+        out[rel == old] = target
+    return out
+
+
 def _numeric_or_date(s: pl.Series) -> bool:
     return s.dtype.is_numeric() or s.dtype == pl.Date or isinstance(s.dtype, pl.Datetime)
 
@@ -402,6 +453,7 @@ def sunab(
     freq: str | None = None,
     period: str | None = None,
     ref_p: int | Sequence[int] | None = None,
+    bin_rel: Mapping[int, Sequence[int]] | None = None,
 ) -> SunabResult:
     """Sun & Abraham (2021) event study, fixest's ``y ~ x + sunab(cohort, time) | unit + time``.
 
@@ -439,6 +491,12 @@ def sunab(
         ``"log"`` fits ``log(y)`` (zeros dropped and counted, negatives an error).
     freq : {"M", "Q", "A"}, optional
         Period of date columns (default monthly).
+    bin_rel : dict, optional
+        fixest's ``bin.rel`` in its list form ``list("new" = old_values)``: ``{new: [old, ...]}``
+        pools the relative periods ``old`` of every cohort into one relative period ``new``
+        (e.g. ``{-6: range(-9, -5)}`` estimates one coefficient ``e::-6`` for ``-9..-6``).
+        A relative period may be in one bin only, and the reference period in none. Applied to
+        the estimation (one cohort x bin dummy) and so to every aggregate.
     period, ref_p : optional
         The former names of ``time`` and ``ref`` (fixest's ``ref.p``), kept as aliases. The
         former positional order ``sunab(data, y, cohort, period, unit)`` is recognised from the
@@ -499,6 +557,22 @@ def sunab(
         if c is not None:
             sample &= ~frame[c].is_null().to_numpy()
     drops["missing"] = int((~sample).sum()) - drops.get("zeros_in_log", 0)
+    # always-treated cohorts (no row before treatment in the sample): dropped, as fixest does
+    # ("the always treated are removed from the estimation"), with a note
+    always = _always_treated(coh, rel, sample)
+    if always.any():
+        cohorts = sorted({float(c) for c in coh[always]})
+        n_units = int(np.unique(frame[unit].to_numpy()[always]).size)
+        warnings.warn(
+            f"dropped {n_units} always-treated unit(s) ({int(always.sum())} rows) of cohort(s) "
+            f"{', '.join(_label(c) for c in cohorts)}: no period before treatment in the sample "
+            "(fixest removes the always treated)",
+            AlwaysTreatedWarning,
+            stacklevel=2,
+        )
+        drops["always_treated"] = int(always.sum())
+        sample &= ~always
+    rel = _bin_relative(rel, bin_rel, refs)
     check_event_units(frame[unit].to_numpy(), coh, rel, sample)
     est = frame.filter(pl.Series(sample))
     yv = est["_y"].to_numpy().astype(np.float64)
@@ -544,4 +618,11 @@ def sunab(
     return res
 
 
-__all__ = ["AggregateResult", "RegressionResult", "SunabResult", "sunab", "sunab_fit"]
+__all__ = [
+    "AggregateResult",
+    "AlwaysTreatedWarning",
+    "RegressionResult",
+    "SunabResult",
+    "sunab",
+    "sunab_fit",
+]
