@@ -105,11 +105,21 @@ from tradeimpact.models.results import RegressionResult
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
-__all__ = ["PPMLConvergenceWarning", "PPMLResult", "SeparationWarning", "ppml"]
+__all__ = [
+    "ExactlyIdentifiedWarning",
+    "PPMLConvergenceWarning",
+    "PPMLResult",
+    "SeparationWarning",
+    "ppml",
+]
 
 
 class PPMLConvergenceWarning(TradeImpactWarning):
     """IRLS stopped at ``maxiter`` before the deviance criterion reached ``tol``."""
+
+
+class ExactlyIdentifiedWarning(TradeImpactWarning):
+    """As many parameters as observations: the fit is saturated and the standard errors NaN."""
 
 
 class SeparationWarning(TradeImpactWarning):
@@ -573,7 +583,7 @@ def ppml(
         k_dof = k + fe_dof(fes, clusters)
         cov: FloatArray = (
             vcov_cluster(bread_inv, scores, clusters, n=n, k=k_dof, names=cluster_cols)
-            if k
+            if k and n > k_dof
             else bread_inv
         )
         vcov_type = (
@@ -582,7 +592,7 @@ def ppml(
         )
     elif kind == "hetero":
         k_dof = k + fe_dof(fes)
-        cov = vcov_hetero(bread_inv, scores, n=n, k=k_dof) if k else bread_inv
+        cov = vcov_hetero(bread_inv, scores, n=n, k=k_dof) if k and n > k_dof else bread_inv
         vcov_type = "HC1 (heteroskedasticity-robust)"
     else:
         k_dof = k + fe_dof(fes)
@@ -590,6 +600,19 @@ def ppml(
         cov = bread_inv * ((n - 1) / (n - k_dof) if n > k_dof else 1.0)
         vcov_type = "iid (Poisson variance)"
 
+    if n <= k_dof:
+        # exactly identified (or saturated): the sandwich's n/(n-k) (and (n-1)/(n-k)) is undefined
+        # and the residual scores are zero; ppmlhdfe reports N, ll and the deviance with missing
+        # standard errors, and so do we: NaN, with a warning (issue 14 item 8)
+        cov = np.full((k, k), np.nan)
+        warnings.warn(
+            f"PPML is exactly identified: {n} observations for {k_dof} parameters "
+            f"({k} regressors, {k_dof - k} fixed-effect levels net of redundancies); the fit is "
+            "saturated and the standard errors are NaN (as ppmlhdfe's are missing)",
+            ExactlyIdentifiedWarning,
+            stacklevel=2,
+        )
+        vcov_type += " (not defined: exactly identified, SEs NaN)"
     warn_negative_variances(cov, names, vcov_type)
     sample = np.zeros(n_input, dtype=bool)
     sample[keep] = True
