@@ -3,7 +3,8 @@ studentized), Conley-Taber (with the Ferman-Pinto correction), headline selectio
 
 Every method is a function of a fitted result (``randomization_inference(result)``,
 ``wild_cluster_bootstrap(result, param=...)``, ``conley_taber(result)``, ...) as well as of a
-panel or arrays; importing this package registers the methods by name in
+panel or arrays (``staggered_randomization_inference(data, y, unit, time, cohort)`` for staggered
+designs, ``result.with_inference("ri_staggered")`` on a fitted one); importing this package registers the methods by name in
 :mod:`tradeimpact.core.registry` (:mod:`tradeimpact.inference.of_result`), where the models'
 ``inference=`` arguments and ``result.with_inference(name)`` find them.
 """
@@ -34,6 +35,10 @@ from tradeimpact.inference.randomization import (
     placebo_in_space,
     randomization_inference,
 )
+from tradeimpact.inference.staggered import (
+    StaggeredRandomizationResult,
+    staggered_randomization_inference,
+)
 from tradeimpact.inference.studentized import (
     StudentizedRandomizationResult,
     pre_period_scales,
@@ -48,6 +53,7 @@ __all__ = [
     "PlaceboTerm",
     "RandomizationResult",
     "SizeCheck",
+    "StaggeredRandomizationResult",
     "StudentizedRandomizationResult",
     "WildBootstrapResult",
     "clopper_pearson",
@@ -62,6 +68,7 @@ __all__ = [
     "same_test",
     "size_check",
     "size_check_panel",
+    "staggered_randomization_inference",
     "studentized_randomization_inference",
     "vcov_cluster",
     "vcov_driscoll_kraay",

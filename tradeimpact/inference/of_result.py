@@ -861,16 +861,11 @@ def wild_of_result(
         rec = _did_record(result)
         if rec.outcome == "ppml":
             raise ModelSpecError(_OLS_ONLY.format(method="wild"))
-        d = result.extra["design"]
-        clusters = d.clusters[0] if d.clusters else None
-        if clusters is None:
-            if rec.unit is None:
-                raise ModelSpecError("the wild cluster bootstrap needs clusters: give unit or vcov")
-            clusters = rec.frame[rec.unit].to_numpy()[d.keep]
-        return wild_cluster_bootstrap(
-            d.x_t, d.y_t, clusters, result.effect, names=d.names, fe=d.fe, weights=d.weights,
-            **options,
-        )  # fmt: skip
+        if rec.unit is None and not result.extra["design"].clusters and "cluster" not in options:
+            raise ModelSpecError("the wild cluster bootstrap needs clusters: give unit or vcov")
+        # the result form: the fit's first clustering (else its unit), or options["cluster"]
+        # (a column of the fit's data or labels; before, the array form ignored it)
+        return wild_cluster_bootstrap(result, param=result.effect, **options)
     if isinstance(result, EventStudyResult) and result.design_record is not None:
         return _one(event_study_wild(result, **options), param)
     return wild_cluster_bootstrap(result, param=param, **options)

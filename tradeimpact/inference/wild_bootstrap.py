@@ -578,8 +578,27 @@ class _WCREngine:
         return edge(-1.0), edge(1.0)
 
 
+def _cluster_column(result: RegressionResult, column: str) -> npt.NDArray[Any]:
+    """The labels of column ``column`` on the rows handed to the fit (``design_record.frame``),
+    as pyfixest's ``wildboottest(cluster="col")`` reads them from the fit's data."""
+    rec = getattr(result, "design_record", None)
+    frame = getattr(rec, "frame", None)
+    if frame is None:
+        raise ModelSpecError(
+            f"cluster={column!r}: this {type(result).__name__} keeps no data frame to read the "
+            "column from; refit with vcov={'CRV1': " + repr(column) + "} (its first clustering "
+            "is then the bootstrap's) or pass cluster= as one label per estimation row"
+        )
+    if column not in frame.columns:
+        raise ModelSpecError(
+            f"cluster={column!r} is not a column of the fit's data (columns: "
+            f"{', '.join(frame.columns)})"
+        )
+    return np.asarray(frame[column].to_numpy())
+
+
 def _from_result(
-    result: RegressionResult, param: str | None, cluster: npt.ArrayLike | None
+    result: RegressionResult, param: str | None, cluster: npt.ArrayLike | str | None
 ) -> tuple[FloatArray, FloatArray, npt.NDArray[Any], str, list[str], Any, Any]:
     """The demeaned design, bootstrap clusters and coefficient of a fitted linear result."""
     design = result.extra.get("design")
@@ -604,7 +623,14 @@ def _from_result(
     if param not in names:
         raise ModelSpecError(f"param {param!r} is not a coefficient of this model ({names})")
     if cluster is not None:
-        labels = np.asarray(cluster)
+        labels = (
+            _cluster_column(result, cluster) if isinstance(cluster, str) else np.asarray(cluster)
+        )
+        if labels.ndim != 1:
+            raise ModelSpecError(
+                f"cluster= must be a column name or one label per row (a 1-d array), not an "
+                f"array of shape {labels.shape}"
+            )
         if labels.shape[0] == design.keep.size and labels.shape[0] != design.y_t.size:
             labels = labels[design.keep]
         if labels.shape[0] != design.y_t.size:
@@ -633,7 +659,7 @@ def wild_cluster_bootstrap(
     term: None = None,
     *,
     param: str | None = None,
-    cluster: npt.ArrayLike | None = None,
+    cluster: npt.ArrayLike | str | None = None,
     null: float = 0.0,
     weights_type: WeightsType = "rademacher",
     B: int = 9999,
@@ -671,7 +697,7 @@ def wild_cluster_bootstrap(
     names: list[str] | None = None,
     fe: FixedEffects | None = None,
     weights: npt.ArrayLike | None = None,
-    cluster: npt.ArrayLike | None = None,
+    cluster: npt.ArrayLike | str | None = None,
     null: float = 0.0,
     weights_type: WeightsType = "rademacher",
     B: int = 9999,
@@ -707,9 +733,11 @@ def wild_cluster_bootstrap(
         bootstrap residuals when they are not nested in the clusters).
     weights : array (n,), optional
         Regression weights (WLS; array form).
-    cluster : array, optional
-        Result form: bootstrap cluster labels (one per estimation row, or per row handed to the
-        fit) instead of the fit's first clustering variable.
+    cluster : str or array, optional
+        Result form: the bootstrap clusters instead of the fit's first clustering variable: a
+        column of the fit's data (``did``, ``event_study``, ``sunab`` results; pyfixest's
+        ``wildboottest(cluster=...)``) or labels (one per estimation row, or per row handed to
+        the fit).
     null : float
         ``r`` of ``H0: beta_j = r`` for :attr:`WildBootstrapResult.pvalue`.
     weights_type : {"rademacher", "webb"}
@@ -761,7 +789,17 @@ def wild_cluster_bootstrap(
         raise ModelSpecError(f"{codes.size} cluster labels for {y.size} rows")
     g = int(codes.max()) + 1 if codes.size else 0
     if g < 2:
-        raise ModelSpecError("the wild cluster bootstrap needs at least two clusters")
+        which = (
+            f"cluster={cluster!r}" if isinstance(cluster, str)
+            else "the cluster labels" if cluster is not None or clusters is not None
+            else "the fit's clustering"
+        )  # fmt: skip
+        raise ModelSpecError(
+            f"the wild cluster bootstrap needs at least two clusters; {which} puts all "
+            f"{codes.size} estimation rows in {g} cluster: cluster by a variable with more "
+            "groups (with one treated cluster, use randomization inference: "
+            "tradeimpact.inference.studentized_randomization_inference)"
+        )
     w = None if weights is None else np.asarray(weights, dtype=np.float64).ravel()
     draws = BootstrapDraws(g, B, weights_type, seed)
     eng = _WCREngine(x, y, codes, j, fe, w, draws, block_size, _algebra)

@@ -72,10 +72,11 @@ def event_study(
     freq: Freq | None = None,
     vcov: VcovArg | None = None,
     cluster: str | Sequence[str] | None = None,
-    inference: Literal["cr1", "wild", "ri", "ri_t"] | None = None,
+    inference: Literal["cr1", "wild", "ri", "ri_t", "ri_staggered"] | None = None,
     outcome: Outcome = "level",
     cs: Mapping[str, Any] | None = None,
     wild: Mapping[str, Any] | None = None,
+    ri: Mapping[str, Any] | None = None,
 ) -> EventStudyResult:
     """Event-study regression around one or several (staggered) event dates.
 
@@ -115,19 +116,28 @@ def event_study(
         As in :func:`tradeimpact.models.did` (default CR1 clustered by ``unit``).
     cluster : str or list of str, optional
         Shorthand for ``vcov={"CR1": cluster}``; not with ``vcov``.
-    inference : {None, "cr1", "wild", "ri", "ri_t"}
+    inference : {None, "cr1", "wild", "ri", "ri_t", "ri_staggered"}
         Headline inference of each event-time coefficient (``result.headline``). ``None``
         (default): for one treated unit with one event date (TWFE), the studentized placebo
         test per event time (``"ri_t"``), CR1 kept in ``pvalues``/``conf_int()``; otherwise CR1
         with the reason. ``"wild"``: restricted wild cluster bootstrap (per coefficient);
         ``"ri"``: coefficient randomization inference as before (placebo band in
         ``extra["ri_band"]``); ``"ri_t"``: studentized RI; the requested methods also replace
-        the analytic p-values and intervals of the event-time terms.
+        the analytic p-values and intervals of the event-time terms. ``"ri_staggered"``: the
+        randomization test of staggered designs (the cohorts' dates re-assigned across units,
+        :func:`tradeimpact.inference.staggered_randomization_inference`), a test of the overall
+        effect (Sun-Abraham's / Callaway-Sant'Anna's simple ATT, or the static TWFE
+        coefficient), kept under that name (``result.headline_of("ATT")``) with the event-time
+        coefficients left analytic. Each is the same as
+        ``event_study(..., inference="cr1").with_inference(method, **options)``.
     outcome : {"level", "log"}
         ``"level"`` (default: the outcome as it is, as fixest and pyfixest) or ``"log"`` (OLS on
         ``log(y)``, zeros dropped and counted). Before issue 13 the default was ``"log"``.
     cs : dict, optional
         Options for ``att_gt`` (``control_group="never"|"notyet"``).
+    wild, ri : dict, optional
+        Options of the ``"wild"`` and of the ``"ri"``/``"ri_t"``/``"ri_staggered"`` methods
+        (e.g. ``ri={"n_permutations": 999, "seed": 1}``), as ``did``'s.
 
     Returns
     -------
@@ -239,6 +249,8 @@ def event_study(
             depvar=depvar,
             dropped=drops,
             freq=f_label,
+            # each row's unit: the cohort sizes of aggregate("group")'s overall (as sunab())
+            units=est[unit].to_numpy(),
         )
     elif estimator == "twfe":
         res = _twfe(
@@ -258,13 +270,14 @@ def event_study(
     res.extra["cohort"] = cohort_s
     res.extra["period"] = period[sample]
     res.extra["es_args"] = res.design_record.args()
-    if inference not in (None, "cr1", "wild", "ri", "ri_t"):
+    if inference not in (None, "cr1", "wild", "ri", "ri_t", "ri_staggered"):
         raise ModelSpecError(
-            f"inference must be None, 'cr1', 'wild', 'ri' or 'ri_t', not {inference!r}"
+            f"inference must be None, 'cr1', 'wild', 'ri', 'ri_t' or 'ri_staggered', not "
+            f"{inference!r}"
         )
     if inference != "cr1":
         # the inference layer runs the method, found by name (models import nothing from it)
-        res._set_inference(inference, dict(wild or {}) if inference == "wild" else {})
+        res._set_inference(inference, dict((wild if inference == "wild" else ri) or {}))
     return res
 
 

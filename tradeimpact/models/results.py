@@ -328,6 +328,23 @@ class Headline:
                    dict(options or {}), res)  # fmt: skip
 
     @classmethod
+    def of_summary(
+        cls,
+        res: RegressionResult,
+        label: str,
+        result: Any,
+        *,
+        method_key: str,
+        options: Mapping[str, Any] | None = None,
+    ) -> Headline:
+        """Headline of a summary of the fit that is not a coefficient (``label``, e.g.
+        ``"ATT"``): its estimate is the inference result's ``estimate``."""
+        method = str(getattr(result, "method", method_key))
+        estimate = float(getattr(result, "estimate", np.nan))
+        note = f"a test of the {label} of the fit, not of a coefficient"
+        return cls(label, estimate, method, method_key, result, note, dict(options or {}), res)
+
+    @classmethod
     def analytic(cls, res: RegressionResult, term: str, *, note: str = "") -> Headline:
         """The analytic (CR1 or other ``vcov``) test as headline."""
         dist = "normal" if res.df_inference is None else f"t({res.df_inference})"
@@ -393,18 +410,38 @@ class Headline:
         note = getattr(self.result, "reduces_to", None)
         return str(note) if note else None
 
+    def _summary_se(self) -> float | None:
+        """The analytic s.e. of a summary headline (the fit's ``aggregates[term + "_se"]``);
+        None for a coefficient; NaN when the fit has none."""
+        if self.term in self._owner.names:
+            return None
+        agg = getattr(self._owner, "aggregates", None) or {}
+        return float(agg.get(f"{self.term}_se", np.nan))
+
     @property
     def cr1_method(self) -> str:
         dist = "normal" if self._owner.df_inference is None else f"t({self._owner.df_inference})"
+        se = self._summary_se()
+        if se is not None and not np.isfinite(se):
+            return f"no analytic test of {self.term} in this result"
         return f"analytic {self._owner.vcov_type}, {dist}"
 
     @property
     def cr1_pvalue(self) -> float:
-        return float(self._owner.analytic_pvalues[self.term])
+        se = self._summary_se()
+        if se is None:
+            return float(self._owner.analytic_pvalues[self.term])
+        t = abs(self.estimate) / se if se > 0 else np.nan
+        df = self._owner.df_inference
+        return float(2 * (stats.norm.sf(t) if df is None else stats.t.sf(t, df)))
 
     def cr1_conf_int(self, level: float = 0.95) -> tuple[float, float]:
-        row = self._owner.analytic_conf_int(level).loc[self.term]
-        return float(row["lower"]), float(row["upper"])
+        se = self._summary_se()
+        if se is None:
+            row = self._owner.analytic_conf_int(level).loc[self.term]
+            return float(row["lower"]), float(row["upper"])
+        c = self._owner._crit(level)
+        return self.estimate - c * se, self.estimate + c * se
 
     def tidy(self, level: float = 0.95, *, backend: Backend = "polars") -> Any:
         """One row: the headline test and, beside it, the analytic (CR1) one, labelled.
@@ -596,7 +633,8 @@ class RegressionResult:
         """Headline p-values: the attached inference where there is one, analytic otherwise."""
         p = self.analytic_pvalues.copy()
         for term, inf in self.attached.items():
-            p[term] = inf.pvalue
+            if term in p.index:  # a summary test (e.g. "ATT") is no coefficient's p-value
+                p[term] = inf.pvalue
         return p
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
@@ -607,7 +645,8 @@ class RegressionResult:
         """
         ci = self.analytic_conf_int(level)
         for term, inf in self.attached.items():
-            ci.loc[term, ["lower", "upper"]] = inf.conf_int(level)
+            if term in ci.index:  # a summary test (e.g. "ATT") is no coefficient's interval
+                ci.loc[term, ["lower", "upper"]] = inf.conf_int(level)
         return ci
 
     # -- pyfixest's accessors -------------------------------------------------------------------
@@ -658,7 +697,10 @@ class RegressionResult:
         layer (:func:`tradeimpact.core.registry.available_methods`): ``"ri"`` (coefficient
         randomization inference), ``"ri_t"`` (studentized), ``"conley_taber"``,
         ``"conley_taber_fp"`` (Ferman-Pinto), ``"wild"`` (restricted wild cluster bootstrap),
-        ``"ppml_ri"`` (PPML placebo refits); ``"cr1"`` makes the analytic test the headline and
+        ``"ppml_ri"`` (PPML placebo refits), ``"ri_staggered"`` (the cohorts' dates re-assigned
+        across units: a test of the overall ATT of a Sun-Abraham or Callaway-Sant'Anna fit, kept
+        as ``attached["ATT"]`` / ``headline_of("ATT")``, the event-time coefficients untouched;
+        see :meth:`_summary_label`); ``"cr1"`` makes the analytic test the headline and
         ``None`` applies the estimators' default rule (studentized RI with 1-5 treated units).
         ``options`` go to the method (e.g. ``B=9999, seed=1``; ``scale="pre_var_model"``;
         ``param="x1"`` for a result without a designated effect). The same numbers as the
@@ -745,14 +787,51 @@ class RegressionResult:
                 )
             return
         out = inference_method(method)(self, **options)
-        by_term: Mapping[str, Any] = getattr(out, "by_term", None) or {terms[0]: out}
         self.extra.update(getattr(out, "extra", None) or {})
         run_options = dict(getattr(out, "run_options", None) or options)
         run_options.pop("param", None)
+        label = self._summary_label(out, terms, options)
+        if label is not None:
+            # a test of a summary of the fit (e.g. the staggered placebo test of the overall
+            # ATT), not of one coefficient: kept under what it tests; pvalues/conf_int()/tidy()
+            # of the coefficients stay as they were
+            self.attached[label] = AttachedInference(label, str(getattr(out, "method", method)),
+                                                     out)  # fmt: skip
+            self.headlines[label] = Headline.of_summary(self, label, out, method_key=method,
+                                                        options=run_options)  # fmt: skip
+            return
+        by_term: Mapping[str, Any] = getattr(out, "by_term", None) or {terms[0]: out}
         for term, r in by_term.items():
             self._attach_inference(term, str(getattr(r, "method", method)), r)
             self.headlines[term] = Headline.of(self, term, r, method_key=method,
                                                options=run_options)  # fmt: skip
+
+    def _summary_label(
+        self, out: Any, terms: Sequence[str], options: Mapping[str, Any]
+    ) -> str | None:
+        """What ``out`` tests when it is not one of the coefficients, else None.
+
+        An inference result names the quantity it tests in ``tests`` when that is not a
+        coefficient of the fit (``"ATT"``: the overall ATT of a staggered fit). Without it, one
+        result (no ``by_term``) for several tested coefficients and no ``param=`` is a test of a
+        summary of them: the fit's ``"ATT"`` when its estimate is that aggregate of the fit,
+        else ``"aggregate"`` (its ``method`` says which); it is never attached to the first
+        coefficient.
+        """
+        named = getattr(out, "tests", None)
+        if isinstance(named, str) and named:
+            return None if named in self.names else named
+        if getattr(out, "by_term", None) or options.get("param") is not None or len(terms) <= 1:
+            return None
+        agg = getattr(self, "aggregates", None) or {}
+        est = getattr(out, "estimate", None)
+        if (
+            "ATT" in agg
+            and isinstance(est, int | float)
+            and np.isclose(float(est), float(agg["ATT"]), rtol=1e-8, atol=1e-10)
+        ):
+            return "ATT"
+        return "aggregate"
 
     def _attach_inference(self, term: str, method: str, result: Any) -> None:
         """Make ``result`` the inference of ``term`` in ``pvalues``/``conf_int()`` (private:
