@@ -67,7 +67,12 @@ scores ``s_i = omega_i e_i x~_i`` (``e`` the working residual; at convergence
 ``"iid"`` (``(n-1)/(n-k) B``, the Poisson variance). ``k`` counts the regressors plus the fixed-effect
 parameters not nested in a cluster variable (fixest's ``fixef.K = "nested"``, pyfixest's
 ``k_fixef = "nonnested"``): these are fixest's and pyfixest's small-sample corrections, so the
-standard errors equal theirs. Reference distribution of the p-values and intervals: the standard
+standard errors equal theirs (``se_convention="fixest"``, the default). ``se_convention=
+"ppmlhdfe"`` gives ppmlhdfe's (Stata's ``_robust`` for ML models): ``N/(N-1)`` for hetero,
+``G/(G-1)`` for CR1, none for iid, so fixest's robust SEs exceed ppmlhdfe's by
+``sqrt((N-1)/(N-K))``; ``vcov_type`` names the factor and convention. Frequency weights
+(``weights_type="fweights"``) make ``N`` the sum of the weights and the meat that of the
+replicated rows (tested against statsmodels GLM with ``freq_weights`` and on the replicated data). Reference distribution of the p-values and intervals: the standard
 normal for every covariance, as fixest (``fixest_CI_factor``: ``qnorm`` for ``feglm``/``fepois``,
 its coefficient table reports z values) and pyfixest (``get_inference``: ``norm`` when ``_method``
 is ``"fepois"``) do; ``df_inference`` is None and the summary prints the choice. (A t(G-1)
@@ -384,6 +389,9 @@ def ppml(
     collin_tol: float = COLLIN_TOL,
     drop_singletons: bool = True,
     separation: Sequence[str] = ("fe", "simple", "relu"),
+    weights_type: str = "aweights",
+    se_convention: str = "fixest",
+    exposure: str | None = None,
 ) -> PPMLResult:
     """Poisson pseudo-maximum likelihood with any number of absorbed fixed effects.
 
@@ -424,6 +432,24 @@ def ppml(
         Tolerance of the collinearity check.
     drop_singletons : bool
         Drop rows alone in a fixed-effect group (default, as fixest).
+    weights_type : ``"aweights"`` (default) or ``"fweights"``
+        pyfixest's argument of the same name. ``"aweights"``: ``weights`` scale each row's
+        contribution (analytic / probability weights, as fixest and pyfixest). ``"fweights"``:
+        each row stands for ``weights`` identical observations (Stata's ``[fweight=]``,
+        statsmodels' ``freq_weights``; non-negative integers): ``nobs`` is the sum of the
+        weights (ppmlhdfe's ``e(N)``), the small-sample factors count it, and the robust meat is
+        that of the replicated data (``sum_i w_i (y_i - mu_i)^2 x~_i x~_i'``; cluster sums are
+        unchanged). The coefficients are the same either way.
+    se_convention : ``"fixest"`` (default) or ``"ppmlhdfe"``
+        The small-sample factor of the covariance, with ``N`` the observations and ``K`` the
+        regressors plus the fixed-effect levels not nested in a cluster (module docstring):
+        ``"fixest"`` (fixest, pyfixest): hetero ``N/(N-K)``, CR1 ``G/(G-1) (N-1)/(N-K)``, iid
+        ``(N-1)/(N-K)``; ``"ppmlhdfe"`` (ppmlhdfe, Stata's ``_robust`` for ML models): hetero
+        ``N/(N-1)``, CR1 ``G/(G-1)``, iid 1. So fixest's robust SEs exceed ppmlhdfe's by
+        ``sqrt((N-1)/(N-K))``. ``result.vcov_type`` names the one used.
+    exposure : str, optional
+        Column of positive exposures: ``offset = log(exposure)`` (Stata's ``exposure()``); not
+        together with ``offset``.
     separation : sequence of ``"fe"``, ``"simple"``, ``"relu"``
         Separation checks to run (see the module docstring); all three by default, like
         ppmlhdfe's default ``separation(fe simplex relu)``.
@@ -448,6 +474,18 @@ def ppml(
     cluster_cols = list(vspec.cluster_names)
     cluster_parts = vspec.label_columns(df.columns)
     needed = {y, *(c for cols in fe_cols for c in cols), *cluster_parts}
+    if weights_type not in ("aweights", "fweights"):
+        raise ModelSpecError(
+            f"weights_type={weights_type!r}: use 'aweights' (the default) or 'fweights'"
+        )
+    if se_convention not in ("fixest", "ppmlhdfe"):
+        raise ModelSpecError(f"se_convention={se_convention!r}: use 'fixest' or 'ppmlhdfe'")
+    if exposure and offset:
+        raise ModelSpecError(
+            "give offset= or exposure= (offset = log(exposure)), not both (as Stata's glm)"
+        )
+    if exposure:
+        needed.add(exposure)
     if weights:
         needed.add(weights)
     if offset:
@@ -467,6 +505,27 @@ def ppml(
     )
     w_arr = numeric_column(df, weights, "weights") if weights else None
     off_arr = numeric_column(df, offset, "offset") if offset else None
+    if exposure:
+        expo = numeric_column(df, exposure, "exposure")
+        bad_e = np.isfinite(expo) & (expo <= 0)
+        if bad_e.any():
+            row = int(np.flatnonzero(bad_e)[0])
+            raise ModelSpecError(
+                f"exposure {exposure!r} must be positive (row {row} is {expo[row]:g})"
+            )
+        off_arr = np.log(expo)
+    fweights = weights_type == "fweights"
+    if fweights and w_arr is None:
+        raise ModelSpecError("weights_type='fweights' needs weights=<column of frequencies>")
+    if fweights and w_arr is not None:
+        ok_w = np.isfinite(w_arr)
+        frac = ok_w & (w_arr != np.round(w_arr))
+        if frac.any():
+            row = int(np.flatnonzero(frac)[0])
+            raise ModelSpecError(
+                f"frequency weights {weights!r} must be whole numbers (row {row} is "
+                f"{w_arr[row]:g}); use weights_type='aweights' for analytic weights"
+            )
 
     # -- the estimation sample (tradeimpact.core.sample): missing values, zero weights, then
     # singletons and separation iterated together until neither finds more rows ------------------
@@ -570,6 +629,12 @@ def ppml(
     n_clusters: dict[str, int] = {}
     # normal reference distribution whatever the covariance, as fixest and pyfixest (docstring)
     df_inference: int | None = None
+    # N: rows, or with frequency weights the observations they stand for (ppmlhdfe's e(N))
+    n_obs = round(float(wv.sum())) if fweights and wv is not None else n
+    # the robust meat of the replicated data: with frequency weights row i's w_i copies each
+    # contribute (y_i - mu_i) x~_i, so sum_i w_i (y_i - mu_i)^2 x~_i x~_i' (scores / sqrt(w))
+    meat_scores = scores / np.sqrt(wv)[:, None] if fweights and wv is not None else scores
+    clusters: list[npt.NDArray[np.int64]] = []
     if kind == "cluster":
         sub = df.filter(pl.Series(keep))
         clusters = [
@@ -580,33 +645,50 @@ def ppml(
             n_clusters[c] = int(codes.max()) + 1
         # before the dof count: one cluster would otherwise divide by zero in G/(G-1)
         check_cluster_count(list(n_clusters.values()), cluster_cols)
-        k_dof = k + fe_dof(fes, clusters)
-        cov: FloatArray = (
-            vcov_cluster(bread_inv, scores, clusters, n=n, k=k_dof, names=cluster_cols)
-            if k and n > k_dof
-            else bread_inv
-        )
+    k_dof = k + (fe_dof(fes, clusters) if kind == "cluster" else fe_dof(fes))
+    identified = n_obs > k_dof
+    fixest = se_convention == "fixest"
+    cov: FloatArray = bread_inv
+    if kind == "cluster":
+        if k and identified:
+            # HC0-type cluster sandwich with G/(G-1); fixest's (N-1)/(N-K) on top
+            cov = vcov_cluster(
+                bread_inv,
+                scores,
+                clusters,
+                n=n_obs,
+                k=k_dof,
+                small_sample="fixest" if fixest else "none",
+                names=cluster_cols,
+            )
+        factor = "G/(G-1) (N-1)/(N-K)" if fixest else "G/(G-1)"
         vcov_type = (
             f"CR1 clustered by {' and '.join(cluster_cols)} "
             f"({', '.join(f'G={g}' for g in n_clusters.values())})"
         )
     elif kind == "hetero":
-        k_dof = k + fe_dof(fes)
-        cov = vcov_hetero(bread_inv, scores, n=n, k=k_dof) if k and n > k_dof else bread_inv
+        if k and identified:
+            hc0 = vcov_hetero(bread_inv, meat_scores, n=n_obs, k=k_dof, small_sample="none")
+            cov = hc0 * (n_obs / (n_obs - k_dof) if fixest else n_obs / (n_obs - 1))
+        factor = "N/(N-K)" if fixest else "N/(N-1)"
         vcov_type = "HC1 (heteroskedasticity-robust)"
     else:
-        k_dof = k + fe_dof(fes)
-        # fixest's and pyfixest's small-sample factor (n-1)/(n-K) applies to iid as well
-        cov = bread_inv * ((n - 1) / (n - k_dof) if n > k_dof else 1.0)
+        # fixest's and pyfixest's small-sample factor (N-1)/(N-K) applies to iid as well
+        if identified and fixest:
+            cov = bread_inv * ((n_obs - 1) / (n_obs - k_dof))
+        factor = "(N-1)/(N-K)" if fixest else "1"
         vcov_type = "iid (Poisson variance)"
+    vcov_type += (
+        f"; small-sample factor {factor} ({se_convention} convention, N={n_obs}, K={k_dof})"
+    )
 
-    if n <= k_dof:
-        # exactly identified (or saturated): the sandwich's n/(n-k) (and (n-1)/(n-k)) is undefined
+    if not identified and k:  # (without regressors there is no standard error to report)
+        # exactly identified (or saturated): the sandwich's N/(N-K) (and (N-1)/(N-K)) is undefined
         # and the residual scores are zero; ppmlhdfe reports N, ll and the deviance with missing
         # standard errors, and so do we: NaN, with a warning (issue 14 item 8)
         cov = np.full((k, k), np.nan)
         warnings.warn(
-            f"PPML is exactly identified: {n} observations for {k_dof} parameters "
+            f"PPML is exactly identified: {n_obs} observations for {k_dof} parameters "
             f"({k} regressors, {k_dof - k} fixed-effect levels net of redundancies); the fit is "
             "saturated and the standard errors are NaN (as ppmlhdfe's are missing)",
             ExactlyIdentifiedWarning,
@@ -627,7 +709,7 @@ def ppml(
         names=names,
         beta=fit["beta"],
         cov_matrix=cov,
-        nobs=n,
+        nobs=n_obs,
         vcov_type=vcov_type,
         df_inference=df_inference,
         depvar=y,
@@ -646,6 +728,9 @@ def ppml(
             "bread_inv": bread_inv,
             "scores": scores,
             "k_dof": k_dof,
+            "n_rows": n,
+            "weights_type": weights_type if wv is not None else None,
+            "se_convention": se_convention,
         },
         deviance=fit["deviance"],
         iterations=fit["iterations"],
