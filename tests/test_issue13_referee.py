@@ -418,8 +418,29 @@ def test_randomization_inference_on_a_staggered_panel() -> None:
     shortcut = ti.event_study(df, "y", "unit", "time", cohort="cohort", window=None,
                               inference="ri_staggered")  # fmt: skip
     for r in (rerun, shortcut):
-        _same_test(r.headline_of("aggregate"), got)
+        # one test of the whole post-period, under the name of what it tests ("aggregate"
+        # until inference.staggered names it in its result's ``tests``), not an event time
+        ((label, attached),) = r.attached.items()
+        assert label not in r.names
+        _same_test(r.headline_of(label), got)
+        assert "TWFE DiD coefficient" in attached.method
     assert not fit.attached  # the fitted result is unchanged
+
+
+def test_one_date_methods_on_a_staggered_panel_point_at_the_staggered_test() -> None:
+    """The one-date placebo tests refuse a staggered panel and name the staggered test."""
+    from tradeimpact.inference import randomization_inference
+
+    df = _staggered().with_columns(
+        (pl.col("cohort") > 0).cast(pl.Float64).alias("treated"),
+        ((pl.col("cohort") > 0) & (pl.col("time") >= pl.col("cohort"))).cast(pl.Float64)
+        .alias("d"),
+    )  # fmt: skip
+    with pytest.raises(ModelSpecError, match="inference='ri_staggered'"):
+        ti.event_study(df, "y", "unit", "time", cohort="cohort", window=None, inference="ri")
+    fit = ti.did(df, "y", "treated", "d", "unit", time="time", inference="cr1")
+    with pytest.raises(ModelSpecError, match="staggered_randomization_inference"):
+        randomization_inference(fit)
 
 
 # ============================================================================================
@@ -471,6 +492,36 @@ def test_ri_staggered_on_sunab_is_the_att_not_a_period_coefficient(
     assert head.cr1_conf_int() == pytest.approx(tuple(simple.conf_int().loc["overall"]), rel=1e-9)
     assert "Headline test of ATT" in new.summary()
     assert not res.attached  # with_inference returned a new result
+
+
+def test_an_inference_result_names_what_it_tests(
+    base_stagg: pl.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The contract ``with_inference`` reads: a result's ``tests`` names the quantity it tests
+    when that is not a coefficient; it is kept under that name, the coefficients untouched."""
+    from dataclasses import dataclass
+
+    from tradeimpact.core import registry
+
+    @dataclass
+    class _Test:
+        estimate: float
+        tests: str = "simple ATT"
+        method: str = "a test of the simple ATT"
+        pvalue: float = 0.25
+
+        def conf_int(self, level: float = 0.95) -> tuple[float, float]:
+            return (self.estimate - 1.0, self.estimate + 1.0)
+
+    registry.inference_method("ri")  # load the layer before patching the table
+    monkeypatch.setitem(registry._METHODS, "_referee_probe", lambda res, **kw: _Test(-0.5))
+    res = ti.sunab(base_stagg, "y", "id", "year", "year_treated")
+    new = res.with_inference("_referee_probe")
+    assert list(new.attached) == ["simple ATT"]
+    head = new.headline_of("simple ATT")
+    assert (head.estimate, head.pvalue, head.conf_int()) == (-0.5, 0.25, (-1.5, 0.5))
+    pd.testing.assert_series_equal(new.pvalues, res.pvalues)
+    assert math.isnan(head.cr1_pvalue) and "no analytic test" in head.cr1_method
 
 
 # ============================================================================================

@@ -619,7 +619,11 @@ def event_study_placebo(
     treated_units = np.unique(units[np.isfinite(coh)])
     if dates.size != 1 or treated_units.size != 1:
         raise ModelSpecError(
-            "event-study randomization inference is for one treated unit with one event date"
+            "event-study randomization inference per event time ('ri', 'ri_t') is for one "
+            f"treated unit with one event date (here {treated_units.size} treated unit(s), "
+            f"{dates.size} date(s)); for staggered dates use inference='ri_staggered' (the "
+            "cohorts' dates re-assigned across units: a test of the overall effect) or "
+            "tradeimpact.inference.staggered_randomization_inference(data, y, unit, time, cohort)"
         )
     times = res.event_times
     n_k = len(times)

@@ -490,8 +490,10 @@ def common_post(frame: pl.DataFrame, unit: str, time: str, treat: str, post: str
         raise ModelSpecError(
             f"'{post}' is 0 for every control unit and starts at {dates.len()} different dates "
             f"among the treated units ({dates.head(5).to_list()}): a staggered adoption has no "
-            "placebo assignment of one event date; use event_study(..., treat_date=...) for "
-            "staggered designs"
+            "placebo assignment of one event date; for staggered designs use "
+            "event_study(..., cohort=..., inference='ri_staggered') or tradeimpact.inference."
+            "staggered_randomization_inference(data, y, unit, time, cohort) (the cohorts' dates "
+            "re-assigned across units)"
         )
     date = dates[0]
     expected = (sub[time] >= date).cast(pl.Float64)
