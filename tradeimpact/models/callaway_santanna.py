@@ -335,8 +335,16 @@ class CallawaySantAnnaResult(RegressionResult):
         Groups with fewer than ``MIN_GROUP_SIZE`` units (label -> units); a
         :class:`SmallGroupWarning` was issued (module docstring).
     dropped_units : polars.DataFrame
-        Units dropped and why (treated in the first period; unbalanced when ``balance=True``);
-        ``dropped`` counts the rows by reason.
+        Units dropped and why (cohort missing; treated in the first period; unbalanced when
+        ``balance=True``); ``dropped`` counts the rows by reason (also
+        ``periods_after_last_cohort`` without never-treated units).
+    anticipation, est_method, controls
+        As passed to :func:`att_gt` (``est_method`` "reg" without controls: the unconditional
+        DiD, which all three methods reduce to).
+    bootstrap : BootstrapBand or None
+        The multiplier bootstrap (``bootstrap=True``): ``se`` (also ``att_gt["se_boot"]``),
+        ``crit_val`` (uniform with ``cband=True``; ``att_gt["lower"]``/``["upper"]``) and the
+        draws. ``std_errors``/``cov`` stay the analytic influence-function ones.
     """
 
     att_gt: pl.DataFrame = field(default_factory=pl.DataFrame)
