@@ -146,6 +146,52 @@ class PPMLResult(RegressionResult):
     messages: list[str] = field(default_factory=list)
     fitted: FloatArray = field(default_factory=lambda: np.zeros(0))
     sample: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    #: rows of the input dropped as separated, by the check that found them (``"fe"``,
+    #: ``"simple"``, ``"relu"``; ppmlhdfe's separation certificate names rows and method)
+    separation: dict[str, list[int]] = field(default_factory=dict)
+    # what fixef() needs: the fixed effects on the estimation rows, their level labels and
+    # log(mu) - offset - X b (the part of the linear predictor the fixed effects carry)
+    _fe: FixedEffects | None = field(default=None, repr=False)
+    _fe_levels: list[list[str]] = field(default_factory=list, repr=False)
+    _fe_target: FloatArray = field(default_factory=lambda: np.zeros(0), repr=False)
+
+    def fixef(self, *, tol: float = 1e-13, maxiter: int = 100_000) -> dict[str, dict[str, float]]:
+        """The estimated fixed effects: ``{fe name: {level: value}}`` (pyfixest's ``fixef()``).
+
+        Solved from ``log(mu) - offset - X b = sum_g alpha_g[level_g(i)]`` (exact on the
+        estimation rows) by alternating group means (fixest's ``fixef`` algorithm). With more
+        than one fixed effect the values are identified only up to the redundancies (e.g. a
+        constant moved between two of them): this returns one solution, the one the alternating
+        means reach from zero, so individual values need not equal fixest's or pyfixest's
+        normalisation, while ``X b + sum_g alpha_g + offset = log(mu)`` holds to ``tol``.
+        """
+        if self._fe is None:
+            raise ModelSpecError("the model has no fixed effects (fixef() needs some)")
+        fe, target = self._fe, self._fe_target
+        codes = [fe.codes[:, g] for g in range(fe.n_groupings)]
+        counts = [np.bincount(c, minlength=fe.sizes[g]) for g, c in enumerate(codes)]
+        alpha = [np.zeros(fe.sizes[g]) for g in range(fe.n_groupings)]
+        fit = np.zeros_like(target)
+        scale = max(1.0, float(np.abs(target).max()) if target.size else 1.0)
+        for _ in range(maxiter):
+            for g, c in enumerate(codes):
+                fit -= alpha[g][c]
+                alpha[g] = np.bincount(c, weights=target - fit, minlength=fe.sizes[g]) / np.maximum(
+                    counts[g], 1
+                )
+                fit += alpha[g][c]
+            if np.abs(target - fit).max(initial=0.0) <= tol * scale:
+                break
+        else:
+            warnings.warn(
+                f"fixef(): the alternating means did not reach tol {tol:g} in {maxiter} sweeps",
+                PPMLConvergenceWarning,
+                stacklevel=2,
+            )
+        return {
+            name: dict(zip(self._fe_levels[g], map(float, alpha[g]), strict=True))
+            for g, name in enumerate(self.fixed_effects)
+        }
 
     def summary(self, level: float = 0.95) -> str:
         """The table of :meth:`RegressionResult.summary` with deviance, iterations and checks."""
@@ -392,6 +438,7 @@ def ppml(
     weights_type: str = "aweights",
     se_convention: str = "fixest",
     exposure: str | None = None,
+    separation_tol: float = 1e-5,
 ) -> PPMLResult:
     """Poisson pseudo-maximum likelihood with any number of absorbed fixed effects.
 
@@ -447,6 +494,10 @@ def ppml(
         ``(N-1)/(N-K)``; ``"ppmlhdfe"`` (ppmlhdfe, Stata's ``_robust`` for ML models): hetero
         ``N/(N-1)``, CR1 ``G/(G-1)``, iid 1. So fixest's robust SEs exceed ppmlhdfe's by
         ``sqrt((N-1)/(N-K))``. ``result.vcov_type`` names the one used.
+    separation_tol : float
+        Tolerance of the ReLU separation check (ppmlhdfe's ``tol`` of its ``relu`` method,
+        default 1e-5): a fitted ``u_hat`` in ``(-0.1 tol, tol)`` counts as zero, above ``tol``
+        as separated.
     exposure : str, optional
         Column of positive exposures: ``offset = log(exposure)`` (Stata's ``exposure()``); not
         together with ``offset``.
@@ -545,15 +596,43 @@ def ppml(
         if fe_cols
         else None
     )
+    if not 0 < separation_tol < 1:
+        raise ModelSpecError(f"separation_tol={separation_tol!r} must be in (0, 1)")
     checks: list[tuple[str, Any]] = []
+    found: dict[str, list[int]] = {}
+
+    def recorded(method: str, fn: Any) -> Any:
+        # estimation_sample drops every row a check returns (then restarts the checks), so
+        # each call's rows are the rows that method dropped: the separation certificate
+        def run(keep: BoolArray) -> BoolArray:
+            out = np.asarray(fn(keep), dtype=bool) & keep
+            if out.any():
+                found.setdefault(method, []).extend(int(i) for i in np.flatnonzero(out))
+            return out
+
+        return run
+
     if fe_full is not None and "fe" in checks_asked:
         fe_now = fe_full
-        checks.append(("separated_fe", lambda keep: _fe_separated(y_arr, fe_now, keep)))
+        checks.append(
+            ("separated_fe", recorded("fe", lambda keep: _fe_separated(y_arr, fe_now, keep)))
+        )
     if "simple" in checks_asked and x_arr.shape[1]:
-        checks.append(("separated_regressor", lambda keep: _simple_separated(y_arr, x_arr, keep)))
+        checks.append(
+            (
+                "separated_regressor",
+                recorded("simple", lambda keep: _simple_separated(y_arr, x_arr, keep)),
+            )
+        )
     if "relu" in checks_asked:
         checks.append(
-            ("separated_regressor", lambda keep: _relu_separated(y_arr, x_arr, fe_full, keep))
+            (
+                "separated_regressor",
+                recorded(
+                    "relu",
+                    lambda keep: _relu_separated(y_arr, x_arr, fe_full, keep, tol=separation_tol),
+                ),
+            )
         )
     label_cols = sorted({c for cols in fe_cols for c in cols} | set(cluster_parts))
     est = estimation_sample(
@@ -738,7 +817,39 @@ def ppml(
         messages=messages,
         fitted=fit["mu"],
         sample=sample,
+        separation={m: sorted(rows) for m, rows in found.items()},
+        _fe=fes,
+        _fe_levels=_fe_level_labels(df.filter(pl.Series(keep)), fe_cols, fes),
+        _fe_target=_fe_part(fit, xv, off),
     )
+
+
+def _fe_level_labels(
+    sub: pl.DataFrame, fe_cols: Sequence[Sequence[str]], fes: FixedEffects | None
+) -> list[list[str]]:
+    """The label of every level of every fixed effect on the estimation rows (``"a^b"`` labels
+    joined by ``^``), in the order of the codes of ``fes``."""
+    if fes is None:
+        return []
+    out = []
+    for g, cols in enumerate(fe_cols):
+        lab = sub.select(
+            pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="^")
+        ).to_series()
+        codes = fes.codes[:, g]
+        first = np.full(fes.sizes[g], -1)
+        first[codes[::-1]] = np.arange(codes.size)[::-1]
+        labels = lab.to_list()
+        out.append([str(labels[i]) if i >= 0 else "" for i in first])
+    return out
+
+
+def _fe_part(fit: Mapping[str, Any], x: FloatArray, off: FloatArray) -> FloatArray:
+    """``log(mu) - offset - X b``: the linear predictor's fixed-effect part (for fixef())."""
+    drop = set(fit["collinear"])
+    kept = [j for j in range(x.shape[1]) if j not in drop]
+    xb = x[:, kept] @ fit["beta"] if kept else np.zeros(x.shape[0])
+    return np.asarray(np.log(fit["mu"]) - off - xb, dtype=np.float64)
 
 
 def _irls(
