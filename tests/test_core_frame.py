@@ -40,9 +40,13 @@ def test_other_types_are_refused_naming_the_type() -> None:
 
 
 def test_mixed_object_column_names_column_row_value() -> None:
-    pdf = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": pd.Series([0.5, "n/a", 1.5], dtype=object)})
-    with pytest.raises(ModelSpecError, match=r"column 'x' .* row 1 holds 'n/a'"):
-        to_polars(pdf)
+    # converted as text (an unused column must not block a fit); reading it names the row
+    pdf = pd.DataFrame({"y": [1.0, 2.0, 3.0], "x": pd.Series([0.5, "n/a", None], dtype=object)})
+    frame = to_polars(pdf)
+    assert frame["x"].to_list() == ["0.5", "n/a", None]
+    assert frame["y"].to_list() == [1.0, 2.0, 3.0]
+    with pytest.raises(ModelSpecError, match=r"column 'x' .*'n/a' \(first at row 1\)"):
+        numeric_column(frame, "x")
 
 
 def test_check_columns_suggests_the_close_name() -> None:

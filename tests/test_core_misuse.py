@@ -59,7 +59,9 @@ def test_pandas_object_column_with_text(panel: pl.DataFrame) -> None:
             pdf.drop(columns="y").rename(columns={"x": "y"}), "y", "unit", "time", "treated"
         ),
     ):
-        with pytest.raises(ModelSpecError, match=r"column '[xy]' \(dtype object\).*row 7.*'n/a'"):
+        with pytest.raises(
+            ModelSpecError, match=r"column '[xy]' must be numeric.*'n/a' \(first at row 7\)"
+        ):
             call()
 
 

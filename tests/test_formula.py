@@ -318,7 +318,9 @@ def test_object_column_with_na_text_names_column(panel: pd.DataFrame) -> None:
         lambda: ti.feols(d, "y", ["x1"], fe=["f1"]),
         lambda: ti.feols("y ~ x1 | f1", d),
     ):
-        with pytest.raises(ModelSpecError, match=r"column 'y' \(dtype object\).*row 7.*'n/a'"):
+        with pytest.raises(
+            ModelSpecError, match=r"column 'y' must be numeric.*'n/a' \(first at row 7\)"
+        ):
             call()
 
 

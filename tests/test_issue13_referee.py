@@ -670,18 +670,13 @@ def test_object_column_with_na_text_names_column_and_row(panel: pl.DataFrame) ->
         "att_gt": lambda: ti.att_gt(pdf, "yo", "unit", "time", "cohort"),
     }
     for name, call in calls.items():
-        with pytest.raises(ModelSpecError, match=r"'yo'.*row 5 holds 'n/a'.*to_numeric") as e:
+        with pytest.raises(
+            ModelSpecError, match=r"'yo'.*'n/a' \(first at row 5\).*to_numeric"
+        ) as e:
             call()
         assert "ArrowInvalid" not in str(e.value), name
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="core.frame.to_polars converts every column of a pandas frame, so an unused object "
-    "column mixing numbers and 'n/a' blocks a fit that does not use it (ModelSpecError naming "
-    "that column); pyfixest fits. H1's file (tradeimpact/core/frame.py): convert only the "
-    "columns the estimator asks for, or let the mixed column through as text",
-)
 def test_an_unused_mixed_object_column_does_not_block_the_fit(panel: pl.DataFrame) -> None:
     pdf = panel.to_pandas()
     pdf["note"] = pd.Series([1.5] * len(pdf), dtype=object)

@@ -60,19 +60,33 @@ def _mixed_object_column(pdf: Any) -> tuple[str, int, object] | None:
 
 
 def _from_pandas(data: Any) -> pl.DataFrame:
+    """Convert a pandas frame; an object column mixing numbers and text becomes a text column.
+
+    pyarrow cannot convert such a column (``"n/a"`` among floats). Refusing the whole frame
+    would block a fit that does not use it (pyfixest fits), so the column is kept as text
+    (nulls kept) and :func:`numeric_column` refuses it, naming the column, the row and the
+    value, only when an estimator reads it.
+    """
     pdf = data.reset_index(drop=True)
     try:
         return pl.from_pandas(pdf)
     except (ValueError, TypeError) as err:  # pyarrow's ArrowInvalid / ArrowTypeError
-        bad = _mixed_object_column(pdf)
-        if bad is None:
+        pdf = pdf.copy()
+        mixed = []
+        while (bad := _mixed_object_column(pdf)) is not None:
+            col = bad[0]
+            pdf[col] = pdf[col].map(lambda v: None if _is_missing(v) else str(v)).astype(object)
+            mixed.append(col)
+        if not mixed:
             raise ModelSpecError(f"cannot convert the pandas frame: {err}") from err
-        col, row, value = bad
-        raise ModelSpecError(
-            f"column {col!r} (dtype object) mixes numbers and text: row {row} holds "
-            f"{value!r}; use NaN/None for a missing value (pd.to_numeric(df[{col!r}], "
-            f"errors='coerce')) or convert the column to one type"
-        ) from err
+        try:
+            return pl.from_pandas(pdf)
+        except (ValueError, TypeError) as err2:
+            raise ModelSpecError(f"cannot convert the pandas frame: {err2}") from err2
+
+
+def _is_missing(v: object) -> bool:
+    return v is None or (isinstance(v, float | np.floating) and bool(np.isnan(v)))
 
 
 def to_polars(data: Any) -> pl.DataFrame:
@@ -91,8 +105,9 @@ def to_polars(data: Any) -> pl.DataFrame:
     Raises
     ------
     ModelSpecError
-        ``data`` is of another type, or a pandas object column mixes numbers and text (the
-        message names the column, the row and the value).
+        ``data`` is of another type. A pandas object column that mixes numbers and text
+        (``"n/a"``) comes out as a text column, refused by :func:`numeric_column` (naming the
+        column, the row and the value) only when an estimator uses it.
     """
     if isinstance(data, pl.DataFrame):
         return data
@@ -175,7 +190,8 @@ def _not_numeric(s: pl.Series, column: str, role: str) -> FloatArray:
             row = int(np.flatnonzero(bad_mask.to_numpy())[0])
             hint = (
                 f": it holds text such as {', '.join(repr(b) for b in bad)} (first at row {row}); "
-                "make missing values null (e.g. pl.col(c).cast(pl.Float64, strict=False)) or "
-                "encode a categorical variable as dummies or fixed effects"
+                f"make missing values null (pandas: pd.to_numeric(df[{column!r}], errors='coerce'); "
+                f"polars: pl.col({column!r}).cast(pl.Float64, strict=False)) or encode a "
+                "categorical variable as dummies or fixed effects"
             )
     raise ModelSpecError(f"{role} column {column!r} must be numeric, not {s.dtype}{hint}")
