@@ -628,12 +628,6 @@ def test_one_cluster_in_the_wild_bootstrap_names_the_argument(panel: pl.DataFram
                wild={"cluster": np.zeros(panel.height)})  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="att_gt(cluster=) with one cluster returns an influence-function s.e. of ~1e-16 and "
-    "p = 0 instead of an error (models/callaway_santanna.py, H7's file: the check G >= 2 on the "
-    "cluster= column is missing before the clustered sums)",
-)
 def test_one_cluster_in_att_gt_names_the_argument(panel: pl.DataFrame) -> None:
     with pytest.raises(ModelSpecError, match="'country'"):
         ti.att_gt(panel, "y", "unit", "time", "cohort", cluster="country")

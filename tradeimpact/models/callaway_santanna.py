@@ -826,6 +826,13 @@ def att_gt(
             f"cluster column {cluster!r} varies within unit {bad_cl['u'][0]!r}: the "
             "clusters must group whole units (e.g. states above counties)"
         )
+    if cluster and d["cl"].n_unique() < 2:
+        # one cluster: the clustered sum of the influence functions is identically zero
+        raise ModelSpecError(
+            f"cluster={cluster!r} has a single cluster in the data: the clustered standard "
+            "errors need at least 2 (cluster by a variable with more groups, or leave cluster= "
+            "out to cluster by unit, did's default)"
+        )
     rows_of = dict(zip(per_unit["u"].to_list(), per_unit["n_t"].to_list(), strict=True))
     dropped: list[tuple[Any, str]] = []
     dropped_rows: dict[str, int] = {}
