@@ -148,3 +148,15 @@ def test_bad_weight_and_exposure_arguments() -> None:
         ppml(d, "y", ["x1"], ["g"], exposure="expo")
     with pytest.raises(ModelSpecError, match="not both"):
         ppml(d.assign(o=0.0), "y", ["x1"], ["g"], exposure="expo", offset="o")
+
+
+def test_formula_front_end_passes_frequency_weights() -> None:
+    """fepois(..., weights_type="fweights") (pyfixest's argument) reaches ppml."""
+    from tradeimpact.models.formula import fepois
+
+    d = _panel()
+    kw = ppml(d, "y", ["x1", "x2"], ["g"], weights="fw", weights_type="fweights", vcov="iid")
+    fm = fepois("y ~ x1 + x2 | g", d, weights="fw", weights_type="fweights")
+    assert fm.nobs == kw.nobs == int(d["fw"].sum())
+    np.testing.assert_allclose(fm.beta, kw.beta, rtol=1e-10)
+    np.testing.assert_allclose(fm.std_errors, kw.std_errors, rtol=1e-10)

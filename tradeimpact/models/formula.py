@@ -688,6 +688,7 @@ def fepois(
     fixef_tol: float | None = None,
     collin_tol: float = COLLIN_TOL,
     separation_check: Sequence[str] | None = None,
+    weights_type: str = "aweights",
 ) -> Any:
     """Poisson pseudo-maximum likelihood from a fixest formula (pyfixest ``fepois``).
 
@@ -696,7 +697,8 @@ def fepois(
     out; Correia, Guimaraes & Zylkin 2020) on the columns the formula builds; see the module
     docstring for the grammar and ``vcov``. ``vcov=None`` is pyfixest's default, ``"iid"``;
     ``cluster="pair"`` is ``vcov={"CRV1": "pair"}``. ``separation_check`` as pyfixest's (``["fe", "ir"]`` -> ppml's ``["fe", "relu"]``); by
-    default ppml's (fe, simple and relu). The other arguments are ppml's.
+    default ppml's (fe, simple and relu). ``weights_type`` as pyfixest's (``"aweights"`` or
+    ``"fweights"``: frequency weights, see ppml). The other arguments are ppml's.
 
     Returns
     -------
@@ -739,6 +741,7 @@ def fepois(
         collin_tol=collin_tol,
         drop_singletons=_fixef_rm(fixef_rm),
         separation=sep,
+        weights_type=weights_type,
     )
     if mf.n_missing:
         res.dropped["missing"] = res.dropped.get("missing", 0) + mf.n_missing
