@@ -15,6 +15,7 @@ effects as dummies.
 
 from __future__ import annotations
 
+import importlib
 import time
 
 import numpy as np
@@ -163,3 +164,20 @@ def test_nonfinite_deviance_stops_with_an_error_fast() -> None:
     ):
         ppml(d, "y", [], FE, drop_singletons=False, separation=("fe", "simple"), maxiter=1000)
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("data", ["hard2", "with_panel"])
+def test_large_design_path_finds_the_same_rows(data: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The path for designs too large for the exact solve (ppmlhdfe's weighting, M = eps^-1/2,
+    by sparse LSMR), forced here on the small data: the same two rows, the same fit."""
+    # the module, not the function of the same name that tradeimpact.models exports
+    ppml_module = importlib.import_module("tradeimpact.models.ppml")
+    d = _hard2() if data == "hard2" else _with_panel()
+    x = [] if data == "hard2" else ["x"]
+    with pytest.warns(SeparationWarning):
+        exact = ppml(d, "y", x, FE, drop_singletons=False)
+    monkeypatch.setattr(ppml_module, "RELU_EXACT_MAX_COLUMNS", 0)
+    with pytest.warns(SeparationWarning):
+        large = ppml(d, "y", x, FE, drop_singletons=False)
+    assert large.separation == exact.separation == {"relu": [10, 12]}
+    np.testing.assert_allclose(large.fitted, exact.fitted, rtol=1e-10)
