@@ -9,7 +9,7 @@ import pytest
 
 from tradeimpact.core.collinearity import COLLIN_TOL, CollinearityWarning, collinear_columns
 from tradeimpact.models.linear import feols
-from tradeimpact.models.ppml import ppml
+from tradeimpact.models.ppml import SeparationWarning, ppml
 
 
 def _panel(seed: int = 11) -> pd.DataFrame:
@@ -43,7 +43,12 @@ def test_same_columns_dropped_as_pyfixest() -> None:
     assert list(ref.coef().index) == list(ours.params.index) == ["x1", "x2"]
     np.testing.assert_allclose(ours.params.to_numpy(), ref.coef().to_numpy(), rtol=1e-8)
     np.testing.assert_allclose(ours.std_errors.to_numpy(), ref.se().to_numpy(), rtol=1e-6)
-    with pytest.warns(CollinearityWarning, match="trait, x3"):
+    # the panel has units whose counts are all zero: separated by the fixed effects (pyfixest
+    # drops them too), the separation warning expected beside the collinearity one
+    with (
+        pytest.warns(CollinearityWarning, match="trait, x3"),
+        pytest.warns(SeparationWarning, match="separated by the fixed effects"),
+    ):
         pois = ppml(df, "count", ["x1", "trait", "x2", "x3"], ["unit", "year"])
     ref_p = pf.fepois("count ~ x1 + x2 | unit + year", df, vcov="hetero")
     assert pois.dropped_regressors == ["trait", "x3"]
