@@ -418,10 +418,10 @@ def test_randomization_inference_on_a_staggered_panel() -> None:
     shortcut = ti.event_study(df, "y", "unit", "time", cohort="cohort", window=None,
                               inference="ri_staggered")  # fmt: skip
     for r in (rerun, shortcut):
-        # one test of the whole post-period, under the name of what it tests ("aggregate"
-        # until inference.staggered names it in its result's ``tests``), not an event time
+        # one test of the whole post-period, under the name of what it tests (the result's
+        # ``tests``: the static TWFE effect), not an event time
         ((label, attached),) = r.attached.items()
-        assert label not in r.names
+        assert label == "static TWFE effect" and label not in r.names
         _same_test(r.headline_of(label), got)
         assert "TWFE DiD coefficient" in attached.method
     assert not fit.attached  # the fitted result is unchanged

@@ -808,6 +808,9 @@ class StaggeredRandomizationResult(AssignmentTest):
     rule: str
     treated: list[Any]
     nobs: int
+    #: what the test is of, when not a coefficient of the fit it was run on (read by
+    #: RegressionResult.with_inference): the static TWFE effect or the overall ATT
+    tests: str = ""
     _cross: FloatArray = field(repr=False, default_factory=lambda: np.empty(0))
     _quad: FloatArray = field(repr=False, default_factory=lambda: np.empty((0, 3)))
     _actual: int = 0
@@ -1091,6 +1094,7 @@ def staggered_randomization_inference(
         rule=rule,
         treated=treated_units,
         nobs=int(design.y.size),
+        tests={"twfe": "static TWFE effect", "sunab": "ATT", "cs": "ATT"}.get(estimator, ""),
         _cross=np.asarray(cross, dtype=np.float64),
         _quad=quad,
         _actual=actual,
