@@ -285,6 +285,17 @@ def test_staggered_estimators() -> None:
     np.testing.assert_allclose(cs.params.to_numpy(), att[sel], rtol=1e-12)
     np.testing.assert_allclose(cs.cov.to_numpy(), sigma[np.ix_(sel, sel)], rtol=1e-12)
     assert cs.pretrend is not None and cs.pretrend.df_denom is None
+    # the base period is labelled on the result (did's default differs), and did's is offered
+    assert "universal base period" in cs.model and "varying" in cs.model
+    cs_v = event_study(
+        data, "y", "u", "t", cohort="g", window=(-4, 4), estimator="cs", outcome="level",
+        cs={"base_period": "varying"},
+    )  # fmt: skip
+    ref_v = att_gt(data.with_columns(pl.col("g").fill_null(0)), "y", "u", "t", "g")
+    e_v, att_v, _ = ref_v.event_study_inputs()
+    sel_v = (e_v >= -4) & (e_v <= 4) & (e_v != -1)  # e = -1 is not shown (the ref row)
+    np.testing.assert_allclose(cs_v.params.to_numpy(), att_v[sel_v], rtol=1e-12)
+    assert cs_v.model.startswith("Callaway") and "varying base period" in cs_v.model
     twfe = event_study(data, "y", "u", "t", treat_date="g", window=(-4, 4), outcome="level")
     assert twfe.pretrend is not None
 

@@ -356,7 +356,14 @@ def _cs(
     freq: str,
     options: dict[str, Any],
 ) -> EventStudyResult:
-    """Callaway & Sant'Anna dynamic aggregation (delegated to ``callaway_santanna.att_gt``)."""
+    """Callaway & Sant'Anna dynamic aggregation (delegated to ``callaway_santanna.att_gt``).
+
+    The base period is universal by default (every ATT(e) against ``e = ref``, the event-study
+    normalisation this function shares with TWFE and Sun-Abraham), where R did's ``att_gt``
+    defaults to varying (each pre-period ATT against the period before it): the pre-period
+    coefficients differ (mpdta, e = -3: did 0.0305 with varying). The model label of the result
+    says which one was used; ``cs={"base_period": "varying"}`` gives did's.
+    """
     from tradeimpact.models.callaway_santanna import att_gt
 
     frame = est.with_columns(
@@ -383,7 +390,15 @@ def _cs(
         depvar=depvar,
         fixed_effects=[],
         dropped=drops,
-        model="Callaway & Sant'Anna (2021) dynamic ATT(e), outcome regression",
+        model=(
+            "Callaway & Sant'Anna (2021) dynamic ATT(e), outcome regression, "
+            + (
+                f"universal base period (e = {ref}; R did's default is varying: "
+                "cs={'base_period': 'varying'})"
+                if options["base_period"] == "universal"
+                else f"varying base period (as R did; e = {ref} not shown)"
+            )
+        ),
         extra={"cs": res},
         event_terms={int(k): nm for k, nm in zip(e, names, strict=True)},
         ref=ref,
