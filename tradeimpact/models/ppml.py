@@ -767,26 +767,25 @@ def ppml(
                 small_sample="fixest" if fixest else "none",
                 names=cluster_cols,
             )
-        factor = "G/(G-1) (N-1)/(N-K)" if fixest else "G/(G-1)"
+        factor = "(N-1)/(N-K) x G/(G-1)" if fixest else "G/(G-1)"
         vcov_type = (
             f"CR1 clustered by {' and '.join(cluster_cols)} "
-            f"({', '.join(f'G={g}' for g in n_clusters.values())})"
+            f"({', '.join(f'G={g}' for g in n_clusters.values())}"
         )
     elif kind == "hetero":
         if k and identified:
             hc0 = vcov_hetero(bread_inv, meat_scores, n=n_obs, k=k_dof, small_sample="none")
             cov = hc0 * (n_obs / (n_obs - k_dof) if fixest else n_obs / (n_obs - 1))
         factor = "N/(N-K)" if fixest else "N/(N-1)"
-        vcov_type = "HC1 (heteroskedasticity-robust)"
+        vcov_type = "HC1 (heteroskedasticity-robust"
     else:
         # fixest's and pyfixest's small-sample factor (N-1)/(N-K) applies to iid as well
         if identified and fixest:
             cov = bread_inv * ((n_obs - 1) / (n_obs - k_dof))
         factor = "(N-1)/(N-K)" if fixest else "1"
-        vcov_type = "iid (Poisson variance)"
-    vcov_type += (
-        f"; small-sample factor {factor} ({se_convention} convention, N={n_obs}, K={k_dof})"
-    )
+        vcov_type = "iid (Poisson variance"
+    # one parenthesis, as feols prints it: the small-sample factor, its convention, N and K
+    vcov_type += f"; {factor}, {se_convention} convention, N={n_obs}, K={k_dof})"
 
     if not identified and k:  # (without regressors there is no standard error to report)
         # exactly identified (or saturated): the sandwich's N/(N-K) (and (N-1)/(N-K)) is undefined
