@@ -203,9 +203,10 @@ def size_check(
         if option_kw is not None:
             kw[option_kw] = options
         with warnings.catch_warnings():
-            # Safe: a placebo fit drops the same absorbed lower-order terms as the actual fit did
-            # (which warned the user once); only that warning is silenced, any other shows.
-            warnings.simplefilter("ignore", CollinearityWarning)
+            # A placebo fit drops the same absorbed lower-order terms as the actual fit, which
+            # already warned the user once; repeating it per placebo says nothing new. Only this
+            # category is silenced: any other warning of a placebo fit shows.
+            warnings.simplefilter("ignore", CollinearityWarning)  # safe: see the comment above
             fit = did(frame, post="_sc_post", treat="_sc_treat", inference=inference, **kw)
         return fit.headline_of(fit.effect)
 
@@ -403,9 +404,10 @@ def event_study_size_check(
     def run(frame: pl.DataFrame, tr_unit: Any, date_value: Any) -> list[tuple[int, float, float]]:
         frame = frame.with_columns((pl.col(unit) == tr_unit).cast(pl.Int8).alias("_sc_treated"))
         with warnings.catch_warnings():
-            # Safe: a placebo fit drops the same absorbed event times as the actual fit did (which
-            # warned once); only that warning is silenced.
-            warnings.simplefilter("ignore", CollinearityWarning)
+            # A placebo fit drops the same absorbed event times as the actual fit, which already
+            # warned the user once; the dates it skips are recorded in SizeCheck.skipped. Only
+            # this category is silenced: any other warning of a placebo fit shows.
+            warnings.simplefilter("ignore", CollinearityWarning)  # safe: see the comment above
             fit = event_study(frame, args["y"], unit, time, treated="_sc_treated",
                               event_date=date_value, inference=inference, **call)  # fmt: skip
         out = []

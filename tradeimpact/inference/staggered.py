@@ -712,10 +712,11 @@ def _att(
             else VcovSpec("iid")
         )
         with warnings.catch_warnings():
-            # Safe: a placebo assignment can leave a cohort x relative-period cell collinear with
-            # the fixed effects; it is dropped from that refit exactly as in the actual fit, and
-            # only the point estimate (and its own s.e.) is used.
-            warnings.simplefilter("ignore", CollinearityWarning)
+            # A placebo assignment can leave a cohort x relative-period cell collinear with the
+            # fixed effects; the refit drops it exactly as the actual fit would, and only the
+            # refit's point estimate (and its own s.e.) is used, so the warning tells the user
+            # nothing about their model: safe to silence, and only this category.
+            warnings.simplefilter("ignore", CollinearityWarning)  # safe: see the comment above
             res = sunab_fit(
                 outcome,
                 cohort_rows,
@@ -742,10 +743,10 @@ def _att(
         }
     )
     with warnings.catch_warnings():
-        # Safe: the warning is about the analytic standard errors of small groups; the
-        # randomization test uses the point estimate (its reference distribution is the
-        # placebo distribution, not the analytic s.e.).
-        warnings.simplefilter("ignore", SmallGroupWarning)
+        # SmallGroupWarning concerns the analytic standard errors of small groups; this
+        # placebo refit uses only the point estimate (the test's reference distribution is the
+        # placebo distribution, not the analytic s.e.): safe to silence, and only this category.
+        warnings.simplefilter("ignore", SmallGroupWarning)  # safe: see the comment above
         agg = att_gt(
             frame,
             "__y",

@@ -321,13 +321,16 @@ def did(
     yv = est["_y"].to_numpy().astype(np.float64)
     wv = None if weights is None else numeric_column(est, weights, "weights")
 
-    if outcome == "ppml":
-        res = _fit_ppml(est, names, x, fe_list, weights, _ppml_vcov(vcov, unit, time), effect)
-        res.depvar = y
-        res.dropped = {**drops, **{k: v for k, v in res.dropped.items() if v or k not in drops}}
-    else:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", CollinearityWarning)
+    # The fit's CollinearityWarnings are collected and one is raised for the user's own dropped
+    # regressors only: the auto terms (treat, post, ...) that the fixed effects absorb are
+    # dropped by design and listed in dropped_regressors. Other warnings are passed on.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", CollinearityWarning)
+        if outcome == "ppml":
+            res = _fit_ppml(est, names, x, fe_list, weights, _ppml_vcov(vcov, unit, time), effect)
+            res.depvar = y
+            res.dropped = {**drops, **{k: v for k, v in res.dropped.items() if v or k not in drops}}
+        else:
             res = fit_feols(
                 yv,
                 x,
@@ -339,17 +342,17 @@ def did(
                 dropped=drops,
                 require=[effect],
             )
-        user_dropped = [d for d in res.dropped_regressors if d not in auto_terms]
-        if user_dropped:
-            warnings.warn(
-                "dropped regressor(s) collinear with the fixed effects or other regressors: "
-                + ", ".join(user_dropped),
-                CollinearityWarning,
-                stacklevel=2,
-            )
-        for w in caught:
-            if not issubclass(w.category, CollinearityWarning):
-                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    user_dropped = [d for d in res.dropped_regressors if d not in auto_terms]
+    if user_dropped:
+        warnings.warn(
+            "dropped regressor(s) collinear with the fixed effects or other regressors: "
+            + ", ".join(user_dropped),
+            CollinearityWarning,
+            stacklevel=2,
+        )
+    for w in caught:
+        if not issubclass(w.category, CollinearityWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if redundant:
         res.dropped_regressors = [*redundant, *res.dropped_regressors]
     out = DiDResult(**{f: getattr(res, f) for f in _RESULT_FIELDS}, effect=effect)
@@ -414,9 +417,7 @@ def _fit_ppml(
     cols = {f"_x{i}": x[:, i] for i in range(len(names))}
     frame = est.with_columns([pl.Series(k, v) for k, v in cols.items()])
     exprs = [pl.col(f"_x{i}").alias(nm) for i, nm in enumerate(names)]
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CollinearityWarning)
-        res = ppml(frame, "_y", exprs, fe=list(fe_list), weights=weights, vcov=vcov)
+    res = ppml(frame, "_y", exprs, fe=list(fe_list), weights=weights, vcov=vcov)
     if effect not in res.names:
         raise ModelSpecError(
             f"{effect} is collinear with the fixed effects or the other regressors in the PPML "

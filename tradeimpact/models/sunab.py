@@ -239,11 +239,12 @@ def sunab_fit(
             cols[i, j] = 1.0
     x = cols if controls is None else np.column_stack([cols, controls])
     all_names = [*names, *control_names]
-    # safe to silence for the interactions only: those collinear with the fixed effects (a
-    # cohort's relative periods can span its unit effects) are dropped as fixest drops them and
-    # stay listed in interactions.dropped_regressors; a dropped control is warned about below
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore", CollinearityWarning)
+        # Interactions collinear with the fixed effects (a cohort's relative periods can span
+        # its unit effects) are dropped as fixest drops them and stay listed in
+        # interactions.dropped_regressors, so silencing loses nothing; a dropped *control* is
+        # still warned about just below. Only this category is silenced.
+        warnings.simplefilter("ignore", CollinearityWarning)  # safe: see the comment above
         raw = fit_feols(
             y, x, all_names, fe=fe, weights=weights, vcov=vcov, depvar=depvar, dropped=dropped
         )
