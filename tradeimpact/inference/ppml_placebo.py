@@ -78,6 +78,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.core.fixed_effects import FixedEffects
+from tradeimpact.core.frame import to_polars
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.inference.randomization import AssignmentTest, _panel_args, on_result
 from tradeimpact.models.ppml import PPMLResult, _fe_columns, _group_codes, _irls, ppml
@@ -480,15 +481,7 @@ def ppml_randomization_inference(
     controls = list(controls or ())
     if statistic not in ("t", "t_log", "coef"):
         raise ModelSpecError(f"statistic must be 't', 't_log' or 'coef', not {statistic!r}")
-    if isinstance(data, pl.LazyFrame):
-        frame = data.collect()
-    elif isinstance(data, pl.DataFrame):
-        frame = data
-    else:
-        try:
-            frame = pl.from_pandas(data)
-        except (TypeError, ValueError) as err:
-            raise ModelSpecError(f"data must be a polars or pandas frame: {err}") from err
+    frame = to_polars(data)
     fe_specs: list[str | Sequence[str]] = list(fe) if fe is not None else [unit, time]
     if not fe_specs:
         raise ModelSpecError("give fixed effects (at least the unit and time effects)")

@@ -40,6 +40,7 @@ import numpy.typing as npt
 import polars as pl
 
 from tradeimpact.core.fixed_effects import FixedEffects, demean
+from tradeimpact.core.frame import check_columns, to_polars
 from tradeimpact.core.registry import inference_method
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
@@ -410,6 +411,36 @@ class AssignmentTest:
             }
         )
 
+    def _invert_at_breakpoints(self, level: float) -> tuple[float, float]:
+        """Constant-effect interval by exact test inversion over the statistic's breakpoints.
+
+        For subclasses with ``_breakpoints()`` (the effect sizes where the p-value can change)
+        and ``_stats_at(g) -> (actual statistic, placebo statistics)`` at effect sizes ``g``:
+        ``tau`` is kept when ``p(tau) > 1 - level``; ``p`` is evaluated at every breakpoint
+        and between them (it is constant in between). Returns the hull of the accepted set,
+        with infinite ends when it is unbounded (e.g. ``1 / p_denominator > 1 - level``), and
+        ``(nan, nan)`` when no value is accepted.
+        """
+        res: Any = self
+        pts = sorted(set(res._breakpoints()))
+        b0 = res.estimate
+        span = max(1.0, *(abs(p) for p in pts)) if pts else max(1.0, abs(b0))
+        cand = [pts[0] - span] if pts else [b0 - span]
+        for lo, hi in itertools.pairwise(pts):
+            cand += [lo, 0.5 * (lo + hi)]
+        if pts:
+            cand += [pts[-1], pts[-1] + span]
+        g = np.array(cand)
+        stat, plac = res._stats_at(g)
+        tol = TIE_RTOL * np.maximum(1.0, stat)
+        p = (plac >= (stat - tol)[:, None]).sum(axis=1) / self.p_denominator
+        keep = p > (1.0 - level) + 1e-12
+        if not keep.any():
+            return (math.nan, math.nan)
+        low = -math.inf if keep[0] else float(g[keep].min())
+        high = math.inf if keep[-1] else float(g[keep].max())
+        return (low, high)
+
     def _summary_text(self, title: str, estimate_line: str) -> str:
         """The plain-text summary: title, treated units, estimate, p-value and its rule, interval."""
         res: Any = self
@@ -602,13 +633,19 @@ def on_result(
 
 
 def _to_polars(data: Any, columns: Sequence[str]) -> pl.DataFrame:
-    """Select columns from a polars (lazy) or pandas frame; error on missing values."""
+    """``columns`` of any frame the estimators accept (core.frame); error on missing values.
+
+    A LazyFrame is projected before it is collected; everything else goes through
+    :func:`tradeimpact.core.frame.to_polars`, and absent columns are named with a close match.
+    """
+    columns = list(dict.fromkeys(columns))
     if isinstance(data, pl.LazyFrame):
+        check_columns(pl.DataFrame(schema=data.collect_schema()), columns)
         frame = data.select(columns).collect()
-    elif isinstance(data, pl.DataFrame):
-        frame = data.select(columns)
     else:
-        frame = pl.from_pandas(data[list(columns)].reset_index(drop=True))
+        whole = to_polars(data)
+        check_columns(whole, columns)
+        frame = whole.select(columns)
     for col in columns:
         s = frame[col]
         bad = s.is_null()

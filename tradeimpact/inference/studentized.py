@@ -59,8 +59,6 @@ pyfixest fit on the pre-period rows, and the size is checked by Monte Carlo in
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -194,24 +192,7 @@ class StudentizedRandomizationResult(AssignmentTest):
         Returns the hull of the accepted set; infinite ends when it is unbounded (e.g. when
         ``1 / p_denominator > 1 - level``).
         """
-        pts = sorted(set(self._breakpoints()))
-        b0 = self.estimate
-        span = max(1.0, *(abs(p) for p in pts)) if pts else max(1.0, abs(b0))
-        cand = [pts[0] - span] if pts else [b0 - span]
-        for lo, hi in itertools.pairwise(pts):
-            cand += [lo, 0.5 * (lo + hi)]
-        if pts:
-            cand += [pts[-1], pts[-1] + span]
-        g = np.array(cand)
-        stat, plac = self._stats_at(g)
-        tol = TIE_RTOL * np.maximum(1.0, stat)
-        p = (plac >= (stat - tol)[:, None]).sum(axis=1) / self.p_denominator
-        keep = p > (1.0 - level) + 1e-12
-        if not keep.any():
-            return (math.nan, math.nan)
-        low = -math.inf if keep[0] else float(g[keep].min())
-        high = math.inf if keep[-1] else float(g[keep].max())
-        return (low, high)
+        return self._invert_at_breakpoints(level)
 
     def tidy(self, level: float = 0.95) -> pl.DataFrame:
         """One row: estimate, statistic, p-value (with its fraction), interval, method."""
