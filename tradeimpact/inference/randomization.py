@@ -411,6 +411,14 @@ class AssignmentTest:
             }
         )
 
+    def _pvalue_at_effect(self, tau: float) -> float:
+        """P-value of ``H0: constant effect tau`` from ``_stats_at`` (ties within TIE_RTOL count
+        as at least as extreme, as in the headline p-value, which is ``tau = 0``)."""
+        res: Any = self
+        stat, plac = res._stats_at(np.array([float(tau)]))
+        tol = TIE_RTOL * max(1.0, float(stat[0]))
+        return float((plac[0] >= stat[0] - tol).sum() / self.p_denominator)
+
     def _invert_at_breakpoints(self, level: float) -> tuple[float, float]:
         """Constant-effect interval by exact test inversion over the statistic's breakpoints.
 

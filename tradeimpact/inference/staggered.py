@@ -848,9 +848,7 @@ class StaggeredRandomizationResult(AssignmentTest):
         """P-value of ``H0: constant effect tau`` (``tau = 0`` is the headline p-value)."""
         if not self._invertible:
             raise ModelSpecError(_NO_INVERSION)
-        stat, plac = self._stats_at(np.array([float(tau)]))
-        tol = TIE_RTOL * max(1.0, float(stat[0]))
-        return float((plac[0] >= stat[0] - tol).sum() / self.p_denominator)
+        return self._pvalue_at_effect(tau)
 
     def _breakpoints(self) -> list[float]:
         b = self.placebo["estimate"].to_numpy()

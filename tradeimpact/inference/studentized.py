@@ -153,9 +153,7 @@ class StudentizedRandomizationResult(AssignmentTest):
 
     def pvalue_at(self, tau: float = 0.0) -> float:
         """P-value of ``H0: constant effect tau`` (the headline p-value is ``tau = 0``)."""
-        stat, plac = self._stats_at(np.array([float(tau)]))
-        tol = TIE_RTOL * np.maximum(1.0, stat)
-        return float((plac[0] >= stat[0] - tol[0]).sum() / self.p_denominator)
+        return self._pvalue_at_effect(tau)
 
     def _breakpoints(self) -> list[float]:
         b = self.placebo["estimate"].to_numpy()
