@@ -1,4 +1,4 @@
-"""Reproducible sessions: `nox -s tests`, `lint`, `typecheck`, `report`, `bench`, `fetch`.
+"""Reproducible sessions: `nox -s tests`, `lint`, `typecheck`, `report`, `docs`, `bench`, `fetch`.
 
 Every session installs the exact versions pinned in ``requirements/lock.txt`` (made by
 ``nox -s lock``), so a rebuild next year resolves the same packages, then the package itself
@@ -57,6 +57,17 @@ def report(session: nox.Session) -> None:
         "reports",
         *session.posargs,
     )
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/ (mkdocs --strict: a warning fails the build).
+
+    The worked examples in docs/examples/ are executed while the pages are built (markdown-exec),
+    so a figure or table in the docs is what the code makes today.
+    """
+    _install(session)
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", *session.posargs)
 
 
 @nox.session(python=PYTHON)
