@@ -693,14 +693,14 @@ class FlowStore:
         :meth:`scan`: DuckDB's ``read_parquet('<flows>/**/*.parquet', hive_partitioning=true)``
         or ``pyarrow.dataset.dataset(flows, partitioning="hive")`` read what :meth:`scan` reads.
 
+        An interrupted write (a kill inside a commit leaves ``flows/`` holding files the
+        manifest does not list) is recovered first, as the next write would, when no writer
+        holds the store and the store can be written.
+
         Parameters
         ----------
         timeout : float, optional
             Seconds to wait for a running commit (default: the store's ``lock_timeout``).
-
-        An interrupted write (a kill inside a commit leaves ``flows/`` holding files the
-        manifest does not list) is recovered first, as the next write would, when no writer
-        holds the store and the store can be written.
 
         Raises
         ------
