@@ -9,7 +9,8 @@ treatment on are dropped and that cohort is the comparison), analytical influenc
 standard errors (clustered by unit, the level of the panel, or by a coarser ``cluster=``
 column), did's multiplier bootstrap with uniform bands (``bootstrap=True, cband=True``), and
 covariates (``controls=``, did's ``xformla``) through Sant'Anna & Zhao's 2x2 estimators
-(``est_method`` "dr", "reg", "ipw"; :mod:`tradeimpact.models.drdid`).
+(``est_method`` "dr", "reg", "ipw"; :mod:`tradeimpact.models.drdid`; on panels and, with their
+repeated-cross-section versions, on repeated cross sections and unbalanced panels).
 
 Arguments use the package's common names (``att_gt(data, y, unit, time, cohort, weights=,
 cluster=)``; ``group=`` is kept as an alias of ``cohort``) and the one never-treated rule of
@@ -87,7 +88,7 @@ from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.aggregate import AggregateResult, AggType, aggregate_kind
 from tradeimpact.models.did import Outcome, prepare_outcome
 from tradeimpact.models.drdid import METHODS as DRDID_METHODS
-from tradeimpact.models.drdid import att_2x2
+from tradeimpact.models.drdid import att_2x2, att_2x2_rc
 from tradeimpact.models.results import RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
@@ -670,8 +671,14 @@ def att_gt(
         not-yet-treated comparisons need ``G > max(t, base) + anticipation``; cohorts with
         ``g <= first period + anticipation`` get no ATT(g, t).
     weights : str, optional
-        Unit weights (constant within unit; finite, non-negative, not all zero), normalised to
-        mean one.
+        Sampling weights (finite, non-negative, not all zero), normalised to mean one. In a
+        panel they are unit weights, constant within each unit (did's panel path reads one row's
+        weight per unit; weights that vary within a unit are refused, naming the unit). With
+        ``panel=False`` each row has its own weight; with ``allow_unbalanced_panel=True`` they
+        may vary within a unit: each row is then weighted by its own period's weight in the
+        repeated-cross-section estimators (even on a balanced panel), as did's
+        ``compute.att_gt`` weighs the rows of its repeated-cross-section path, and a unit's
+        weight in the aggregations (``P(G = g)``) is its weight in its first observed period.
     cluster : str, optional
         A column constant within each unit (e.g. a state above counties): standard errors from
         the influence functions summed within its clusters (``S(psi)'S(psi) / n^2``); default:
@@ -682,11 +689,15 @@ def att_gt(
         ``did``'s ``allow_unbalanced_panel``: keep units with missing periods. As ``did``, each
         ATT(g, t) is then the repeated-cross-section 2x2 (DRDID's ``reg_did_rc`` without
         covariates: ``(Ybar_g,t - Ybar_g,b) - (Ybar_C,t - Ybar_C,b)`` over the rows observed in
-        ``t`` and ``b``), its influence function (``n / n_rows`` scaled) summed within each unit;
+        ``t`` and ``b``; with ``controls`` :func:`tradeimpact.models.drdid.att_2x2_rc`, DRDID's
+        ``drdid_rc`` / ``reg_did_rc`` / ``std_ipw_did_rc``, each row with its own period's
+        covariates), its influence function (``n / n_rows`` scaled) summed within each unit;
         on a balanced panel the same numbers as the panel estimator (``did`` then switches to it).
     panel : bool
         ``False``: repeated cross sections (``did``'s ``panel = FALSE``): every row is its own
-        observation (``unit`` is not used), the same 2x2 as above, influence per row.
+        observation (``unit`` is not used), the same 2x2 estimators as above (with ``controls``
+        the repeated-cross-section DR, outcome-regression or IPW estimator of
+        :func:`~tradeimpact.models.drdid.att_2x2_rc`), influence per row.
     bootstrap : bool
         Also run ``did``'s multiplier bootstrap (``bstrap=TRUE``): ``biters`` draws of
         ``sum_i v_i psi_i / n`` with Rademacher or Mammen multipliers ``v`` (one per cluster),
@@ -702,8 +713,10 @@ def att_gt(
     controls : list of str, optional
         Covariates (``did``'s ``xformla = ~ x1 + x2``; numeric columns, no missing values).
         Each ATT(g, t) is then Sant'Anna & Zhao's 2x2 estimator on the cell's units with the
-        covariates of its base period (:func:`tradeimpact.models.drdid.att_2x2`, as ``did``'s
-        ``compute.att_gt`` calls DRDID).
+        covariates of the earlier of its two periods (:func:`tradeimpact.models.drdid.att_2x2`,
+        as ``did``'s ``compute.att_gt`` calls DRDID); with repeated cross sections or an
+        unbalanced panel the repeated-cross-section estimators on the cell's rows
+        (:func:`tradeimpact.models.drdid.att_2x2_rc`).
     est_method : {"dr", "reg", "ipw"}, optional
         ``did``'s ``est_method``: doubly robust (the default with ``controls``, as ``did``),
         outcome regression or inverse probability weighting. Without ``controls`` all three are
@@ -747,12 +760,6 @@ def att_gt(
         raise ModelSpecError(
             "balance=True drops unbalanced units; it cannot be combined with "
             "allow_unbalanced_panel=True or panel=False"
-        )
-    if (allow_unbalanced_panel or not panel) and controls:
-        raise ModelSpecError(
-            "controls with an unbalanced panel or repeated cross sections need DRDID's "
-            "repeated-cross-section estimators with covariates (drdid_rc), not implemented: "
-            "use a balanced panel (balance=True) or no controls"
         )
     control_cols = [controls] if isinstance(controls, str) else list(controls or [])
     if est_method is not None and est_method not in DRDID_METHODS:
@@ -815,10 +822,15 @@ def att_gt(
         pl.col("miss_g").any().alias("miss_g"),
     )
     varying = per_unit.filter(pl.col("n_w") > 1)
-    if varying.height:
+    row_weights = bool(varying.height) and panel and allow_unbalanced_panel
+    if varying.height and panel and not allow_unbalanced_panel:
         raise ModelSpecError(
-            f"weights column {weights!r} varies within unit {varying['u'][0]!r}: att_gt takes "
-            "unit weights, constant within a unit (did requires them time-invariant in a panel)"
+            f"weights column {weights!r} varies within unit {varying['u'][0]!r} "
+            f"({varying.height} unit(s) in all): the panel estimator takes one weight per unit "
+            "(did's panel path reads a single row's weight per unit and ignores the others); "
+            "make the weights constant within each unit, or pass allow_unbalanced_panel=True "
+            "(or panel=False) to weight each row by its own period's weight, as did's "
+            "repeated-cross-section estimators do"
         )
     bad_cl = per_unit.filter(pl.col("n_cl") > 1)
     if bad_cl.height:
@@ -893,7 +905,9 @@ def att_gt(
     per_unit = d.group_by("u").agg(pl.len().alias("n_t"), pl.col("g").first())
     short = per_unit.filter(pl.col("n_t") < tlist.size)
     rc = not panel  # the repeated-cross-section 2x2 (did's path for unbalanced panels too)
-    if short.height and panel and allow_unbalanced_panel:
+    if (short.height or row_weights) and panel and allow_unbalanced_panel:
+        # unbalanced, or weights that vary within a unit: each row is weighted by its own
+        # period's weight in the repeated-cross-section estimators
         rc = True
     elif short.height and panel:
         if not balance:
@@ -914,7 +928,12 @@ def att_gt(
     if zeros_in_log:
         dropped_rows["zeros_in_log"] = zeros_in_log
     wide = d.sort("u", "t").pivot(on="t", index="u", values="y", aggregate_function=None).sort("u")
-    meta = d.group_by("u").agg(pl.col("g").first(), pl.col("w").first(), pl.col("cl").first())
+    # a unit's aggregation weight: its weight in the first period it is observed in
+    meta = (
+        d.sort("u", "t")
+        .group_by("u", maintain_order=True)
+        .agg(pl.col("g").first(), pl.col("w").first(), pl.col("cl").first())
+    )
     meta = meta.sort("u")
     if wide.height == 0:
         raise ModelSpecError("no units left after dropping")
@@ -931,6 +950,18 @@ def att_gt(
     G = meta["g"].to_numpy().astype(float)
     w = meta["w"].to_numpy().astype(float)
     n = G.size
+    # each row's own weight (units x periods; NaN where not observed), for the
+    # repeated-cross-section estimators when weights vary within a unit
+    W_rows = (
+        d.sort("u", "t")
+        .pivot(on="t", index="u", values="w", aggregate_function=None)
+        .sort("u")
+        .select([str(t) for t in tlist])
+        .to_numpy()
+        .astype(float)
+        if row_weights
+        else None
+    )
     if not w.sum() > 0:
         raise ModelSpecError(
             f"weights column {weights!r} sums to zero over the units left: at least one unit "
@@ -1021,9 +1052,21 @@ def att_gt(
             sub = treat | ctrl
             n_sub = int(sub.sum())
             dy = Y[:, cur] - Y[:, bi]
-            if rc:
-                att, inf, n_rows = _rc_2x2(Y[:, cur], Y[:, bi], treat, ctrl, w, g, t)
+            if rc and method is None:
+                att, inf, n_rows = _rc_2x2(
+                    Y[:, cur], Y[:, bi], treat, ctrl,
+                    w if W_rows is None else W_rows[:, cur], g, t,
+                    w_pre=None if W_rows is None else W_rows[:, bi],
+                )  # fmt: skip
                 inf = inf * (n / n_rows)
+            elif rc and method is not None:
+                # did's compute.att_gt with panel = FALSE (or an unbalanced panel): DRDID's
+                # repeated-cross-section 2x2 on the cell's rows observed in t and in the base
+                # period, each with its own covariates (and weight); the influence function
+                # scaled by n / n_rows and summed within each unit
+                att, inf = _rc_cell(
+                    method, Y, X_ctrl, w, W_rows, treat, ctrl, cur, bi, control_cols, g, t, n
+                )
             elif method is None:
                 mu_t = float((wt @ dy) / wt.sum())
                 mu_c = float((wc @ dy) / wc.sum())
@@ -1036,7 +1079,9 @@ def att_gt(
                 # did's compute.att_gt: DRDID's 2x2 on the cell's units with the covariates of
                 # the base period; its influence function put on all n units (n / n_sub on the
                 # cell, zero elsewhere)
-                xb = np.column_stack([np.ones(n_sub), *(xc[sub, bi] for xc in X_ctrl)])
+                # (the covariates of the earlier of the two periods: did's panel2cs2 keeps
+                # that row)
+                xb = np.column_stack([np.ones(n_sub), *(xc[sub, min(cur, bi)] for xc in X_ctrl)])
                 try:
                     two = att_2x2(
                         method, dy[sub], treat[sub].astype(float), xb, w[sub],
@@ -1131,6 +1176,46 @@ def att_gt(
     return res
 
 
+def _rc_cell(
+    method: str,
+    Y: FloatArray,
+    X_ctrl: list[FloatArray],
+    w: FloatArray,
+    W_rows: FloatArray | None,
+    treat: npt.NDArray[np.bool_],
+    ctrl: npt.NDArray[np.bool_],
+    cur: int,
+    bi: int,
+    names: list[str],
+    g: float,
+    t: float,
+    n: int,
+) -> tuple[float, FloatArray]:
+    """One ATT(g, t) by :func:`~tradeimpact.models.drdid.att_2x2_rc` (did's repeated cross
+    section path with covariates) and its influence function on the ``n`` units."""
+    sub = treat | ctrl
+    m1 = sub & np.isfinite(Y[:, cur])
+    m0 = sub & np.isfinite(Y[:, bi])
+    idx = np.concatenate([np.flatnonzero(m1), np.flatnonzero(m0)])
+    n1, n0 = int(m1.sum()), int(m0.sum())
+    yy = np.concatenate([Y[m1, cur], Y[m0, bi]])
+    post = np.concatenate([np.ones(n1), np.zeros(n0)])
+    xx = np.column_stack(
+        [np.ones(n1 + n0), *(np.concatenate([xc[m1, cur], xc[m0, bi]]) for xc in X_ctrl)]
+    )
+    ww = w[idx] if W_rows is None else np.concatenate([W_rows[m1, cur], W_rows[m0, bi]])
+    try:
+        two = att_2x2_rc(
+            method, yy, post, treat[idx].astype(float), xx, ww,
+            names=["(Intercept)", *names],
+        )  # fmt: skip
+    except ModelSpecError as err:
+        raise type(err)(f"ATT({_fmt(g)},{_fmt(t)}): {err}") from err
+    inf = np.zeros(n)
+    np.add.at(inf, idx, two.influence * (n / idx.size))
+    return two.att, inf
+
+
 def _rc_2x2(
     y_post: FloatArray,
     y_pre: FloatArray,
@@ -1139,6 +1224,8 @@ def _rc_2x2(
     w: FloatArray,
     g: float,
     t: float,
+    *,
+    w_pre: FloatArray | None = None,
 ) -> tuple[float, FloatArray, int]:
     """Repeated-cross-section 2x2 DiD without covariates (DRDID's ``reg_did_rc`` with an
     intercept): the difference of the four weighted cell means over the observed rows.
@@ -1146,8 +1233,10 @@ def _rc_2x2(
     Returns the ATT, each unit's influence function summed over its (one or two) rows, and the
     number of rows ``n1``; the influence of a row in cell ``c`` is ``+- w (y - Ybar_c) /
     mean(w 1_c)`` (means over the ``n1`` rows), as DRDID's ``inf.treat.post - inf.treat.pre -
-    inf.control`` reduces to with an intercept only.
+    inf.control`` reduces to with an intercept only. ``w`` weighs the rows of period ``t``,
+    ``w_pre`` (default ``w``) those of the base period.
     """
+    wp = w if w_pre is None else w_pre
     obs1, obs0 = np.isfinite(y_post), np.isfinite(y_pre)
     cells = {
         "treated, t": treat & obs1,
@@ -1156,23 +1245,24 @@ def _rc_2x2(
         "comparison, base": ctrl & obs0,
     }
     n1 = int(sum(int(m.sum()) for m in cells.values()))
+    wcell = {"treated, t": w, "treated, base": wp, "comparison, t": w, "comparison, base": wp}
     for name, m in cells.items():
-        if not (w[m].sum() > 0):
+        if not (wcell[name][m].sum() > 0):
             raise ModelSpecError(
                 f"ATT({_fmt(g)},{_fmt(t)}): no observed rows (with positive weight) for the "
                 f"{name} period: the 2x2 is not defined"
             )
     inf = np.zeros(y_post.size)
     att = 0.0
-    for (m, yv), sign in zip(
-        ((cells["treated, t"], y_post), (cells["treated, base"], y_pre),
-         (cells["comparison, t"], y_post), (cells["comparison, base"], y_pre)),
+    for (m, yv, wv), sign in zip(
+        ((cells["treated, t"], y_post, w), (cells["treated, base"], y_pre, wp),
+         (cells["comparison, t"], y_post, w), (cells["comparison, base"], y_pre, wp)),
         (1.0, -1.0, -1.0, 1.0),
         strict=True,
     ):  # fmt: skip
-        mean = float(w[m] @ yv[m] / w[m].sum())
+        mean = float(wv[m] @ yv[m] / wv[m].sum())
         att += sign * mean
-        inf[m] += sign * w[m] * (yv[m] - mean) / (w[m].sum() / n1)
+        inf[m] += sign * wv[m] * (yv[m] - mean) / (wv[m].sum() / n1)
     return att, inf, n1
 
 

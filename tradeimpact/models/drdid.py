@@ -1,4 +1,7 @@
-"""Sant'Anna & Zhao (2020) 2x2 difference-in-differences estimators with covariates (panel data).
+"""Sant'Anna & Zhao (2020) 2x2 difference-in-differences estimators with covariates.
+
+Panel data: :func:`att_2x2` (below). Repeated cross sections: :func:`att_2x2_rc` (DRDID's
+``reg_did_rc``, ``std_ipw_did_rc``, ``drdid_rc``; formulas in its docstring).
 
 Reference: Sant'Anna, P. H. C. and Zhao, J. (2020), "Doubly robust difference-in-differences
 estimators", Journal of Econometrics 219(1), 101-122; R package ``DRDID`` (``reg_did_panel``,
@@ -121,6 +124,9 @@ class TwoByTwo:
         Logit coefficients of the propensity score (``"ipw"``, ``"dr"``).
     pscore : numpy.ndarray or None
         Fitted propensity scores, capped at ``1 - 1e-6`` as DRDID does.
+    panel : bool
+        ``True`` for the panel estimators (:func:`att_2x2`, one row per unit), ``False`` for the
+        repeated-cross-section ones (:func:`att_2x2_rc`, one row per observation).
     """
 
     att: float
@@ -132,6 +138,7 @@ class TwoByTwo:
     coef_outcome: FloatArray | None = field(default=None, repr=False)
     coef_pscore: FloatArray | None = field(default=None, repr=False)
     pscore: FloatArray | None = field(default=None, repr=False)
+    panel: bool = True
 
     @property
     def n(self) -> int:
@@ -147,12 +154,13 @@ class TwoByTwo:
     def se_drdid(self) -> float:
         """The standard error DRDID's own function prints (``boot = FALSE``).
 
-        ``sd(psi) * sqrt(n - 1) / n`` for ``ipw_did``/``drdid_panel`` (equal to :attr:`se`, the
-        influence function having mean zero) and ``sd(psi) / sqrt(n)`` for ``reg_did_panel``.
+        ``sd(psi) * sqrt(n - 1) / n`` for ``ipw_did``/``drdid_panel`` and ``drdid_rc`` (equal to
+        :attr:`se`, the influence function having mean zero) and ``sd(psi) / sqrt(n)`` for
+        ``reg_did_panel``, ``reg_did_rc`` and ``std_ipw_did_rc``.
         """
         n = self.n
         sd = float(np.std(self.influence, ddof=1))
-        if self.method == "reg":
+        if self.method == "reg" or (not self.panel and self.method == "ipw"):
             return sd / np.sqrt(n)
         return sd * np.sqrt(n - 1) / n
 
@@ -442,4 +450,317 @@ def att_2x2(
         coef_outcome=coef_or,
         coef_pscore=coef_ps,
         pscore=ps,
+    )
+
+
+def _wls_rep(
+    X: FloatArray, y: FloatArray, wm: FloatArray, what: str, cols: Sequence[str]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Weighted least squares of ``y`` on ``X`` over the rows with ``wm > 0`` (``wm`` = weight
+    times the cell indicator), as DRDID's ``fastglm_fit(..., gaussian())``.
+
+    Returns the coefficients, the fitted values on all rows and the asymptotic linear
+    representation ``wm (y - X'b) X' (X' diag(wm) X / n)^{-1}`` (DRDID's ``asy.lin.rep.ols``).
+    """
+    n = X.shape[0]
+    XpX = (wm[:, None] * X).T @ X / n
+    if _rcond(XpX) < np.finfo(float).eps:
+        rows = wm > 0
+        raise CollinearCovariatesError(
+            _collinear_message(
+                f"the outcome regression on the {int(rows.sum())} rows of {what}",
+                X[rows],
+                wm[rows],
+                cols,
+            )
+        )
+    sw = np.sqrt(wm)
+    coef = np.asarray(np.linalg.lstsq(X * sw[:, None], y * sw, rcond=None)[0], dtype=np.float64)
+    fitted = np.asarray(X @ coef, dtype=np.float64)
+    rep = (wm * (y - fitted))[:, None] * X @ np.linalg.inv(XpX)
+    return coef, fitted, rep
+
+
+def att_2x2_rc(
+    method: Method | str,
+    y: npt.ArrayLike,
+    post: npt.ArrayLike,
+    d: npt.ArrayLike,
+    x: npt.ArrayLike | None = None,
+    weights: npt.ArrayLike | None = None,
+    *,
+    names: Sequence[str] | None = None,
+    trim_level: float = TRIM_LEVEL,
+    overlap_check: bool = True,
+) -> TwoByTwo:
+    """ATT of a 2x2 DiD with repeated cross sections and covariates, as DRDID computes it.
+
+    One row per observation: ``y`` its outcome, ``post = 1`` if observed in the post period and
+    0 in the pre period, ``d = 1`` for the treated group, ``x`` its covariates (with an intercept
+    column), ``w`` its sampling weight normalised to mean 1. ``Ybar`` below are weighted means,
+    ``mu_{d,p}(X) = X'beta_{d,p}`` the weighted least-squares fits of ``y`` on ``X`` among the
+    rows of group ``d`` in period ``p``, ``p(X)`` the weighted logit propensity score of ``d``
+    on ``X`` (all rows), ``w_c = w p / (1 - p)`` on the comparison rows.
+
+    ``"reg"``  (DRDID ``reg_did_rc``; Heckman, Ichimura & Todd 1997)::
+
+        ATT = (Ybar_{1,1} - Ybar_{1,0}) - mean_{d=1}[mu_{0,1}(X) - mu_{0,0}(X)]
+
+    ``"ipw"``  (``std_ipw_did_rc``; Abadie 2005 with normalised weights; no trimming, as DRDID)::
+
+        ATT = (Ybar_{1,1} - Ybar_{1,0}) - (Ybar^{w_c}_{0,1} - Ybar^{w_c}_{0,0})
+
+    ``"dr"``   the locally efficient doubly robust estimator (Sant'Anna & Zhao 2020, eq. 3.4;
+    ``drdid_rc``, did's default with ``panel = FALSE`` and for unbalanced panels), with
+    ``mu_0(X) = post mu_{0,1}(X) + (1 - post) mu_{0,0}(X)``::
+
+        ATT = [mean^{w D post}(y - mu_0) - mean^{w D (1-post)}(y - mu_0)]
+            - [mean^{w_c post}(y - mu_0) - mean^{w_c (1-post)}(y - mu_0)]
+            + [mean^{w D}(mu_{1,1} - mu_{0,1}) - mean^{w D post}(mu_{1,1} - mu_{0,1})]
+            - [mean^{w D}(mu_{1,0} - mu_{0,0}) - mean^{w D (1-post)}(mu_{1,0} - mu_{0,0})]
+
+    where ``mean^{v}(z) = sum(v z) / sum(v)``; comparison rows with ``p >= trim_level`` get
+    weight zero (DRDID's ``trim.level``).
+
+    The influence function is DRDID's ``att.inf.func`` term by term: the leading terms of each
+    weighted mean, the estimation effect of each outcome regression (its asymptotic linear
+    representation times the derivative of the estimator in its coefficients) and, for "ipw" and
+    "dr", of the logit coefficients. ``se = sqrt(sum(psi^2)) / n`` as did computes it
+    (:attr:`TwoByTwo.se_drdid`: the one DRDID's functions print). It is the exact empirical
+    influence function, ``psi_i = n w_i dATT/dw_i`` (tested by finite differences). One
+    difference from DRDID: ``drdid_rc`` adds the estimation effect of the comparison group's
+    pre-period regression on the treated and the comparison terms (``inf.treat.or.pre``,
+    ``inf.cont.or.pre``) with the sign of the post-period one, although those terms enter the
+    ATT with a minus; here they carry the minus, so DRDID's influence function exceeds this one
+    by ``2 rep_00 (M1_pre - M3_pre)``, which vanishes asymptotically when the propensity score
+    is correctly specified (on mpdta with lpop: 0.01% to 0.09% of the s.e.). ``reg_did_rc``
+    has the signs as here.
+
+    Parameters
+    ----------
+    method : {"reg", "ipw", "dr"}
+    y : array (n,)
+        Outcome of each row.
+    post : array (n,)
+        1 for rows of the post period, 0 for the pre period.
+    d : array (n,)
+        1 for the treated group, 0 for the comparison group.
+    x : array (n, k), optional
+        Covariates including an intercept column; default an intercept only (the unconditional
+        DiD of the four cell means).
+    weights : array (n,), optional
+        Sampling weights (non-negative), normalised to mean 1.
+    names, trim_level, overlap_check
+        As in :func:`att_2x2`.
+
+    Returns
+    -------
+    TwoByTwo
+        ``att`` and the influence function on the ``n`` rows (``panel=False``).
+
+    Raises
+    ------
+    ModelSpecError
+        Bad input; an empty cell (a group without rows in a period).
+    CollinearCovariatesError
+        A singular outcome-regression design in one of the cells, or of the propensity score.
+    OverlapError
+        Propensity scores that separate the groups (``overlap_check``).
+
+    References
+    ----------
+    Sant'Anna & Zhao (2020), J. Econometrics 219(1), 101-122, section 3.2 (eq. 3.3, 3.4) and
+    appendix (influence functions); R package DRDID (``reg_did_rc``, ``std_ipw_did_rc``,
+    ``drdid_rc``), called by did's ``compute.att_gt`` when ``panel = FALSE`` or with
+    ``allow_unbalanced_panel = TRUE``.
+    """
+    if method not in METHODS:
+        raise ModelSpecError(f"est_method must be one of {METHODS} (got {method!r})")
+    y_ = np.asarray(y, dtype=np.float64)
+    n = int(y_.shape[0]) if y_.ndim == 1 else -1
+    y_ = _as_vector("y", y_)
+    p_ = _as_vector("post", post, n)
+    d_ = _as_vector("d", d, n)
+    for name, arr in (("d", d_), ("post", p_)):
+        if not np.all((arr == 0) | (arr == 1)):
+            row = int(np.flatnonzero((arr != 0) & (arr != 1))[0])
+            raise ModelSpecError(f"argument '{name}' must be 0 or 1 (row {row} is {arr[row]!r})")
+    if x is None:
+        X = np.ones((n, 1))
+    else:
+        X = np.asarray(x, dtype=np.float64)
+        if X.ndim == 1:
+            X = X[:, None]
+        if X.ndim != 2 or X.shape[0] != n:
+            raise ModelSpecError(f"argument 'x' must be an (n, k) matrix with n = {n} rows")
+        bad = np.argwhere(~np.isfinite(X))
+        if bad.size:
+            raise ModelSpecError(
+                f"argument 'x' has {bad.shape[0]} missing or non-finite value(s) "
+                f"(first at row {int(bad[0, 0])}, column {int(bad[0, 1])})"
+            )
+    k = X.shape[1]
+    cols = list(names) if names is not None else [f"x{j}" for j in range(k)]
+    if len(cols) != k:
+        raise ModelSpecError(f"'names' has {len(cols)} entries for {k} columns of x")
+    if weights is None:
+        w = np.ones(n)
+    else:
+        w = _as_vector("weights", weights, n)
+        if np.any(w < 0):
+            row = int(np.flatnonzero(w < 0)[0])
+            raise ModelSpecError(f"weights must be non-negative (row {row} is {w[row]!r})")
+        if not w.sum() > 0:
+            raise ModelSpecError("weights sum to zero")
+    w = w / w.mean()
+    resid = np.ones(n) - X @ np.linalg.lstsq(X, np.ones(n), rcond=None)[0]
+    if np.max(np.abs(resid)) > 1e-8:
+        raise ModelSpecError(
+            "x must contain an intercept column (a constant in its column space), "
+            "as did's model.matrix(xformla) does"
+        )
+    treat = d_ == 1
+    cell = {
+        (1, 1): d_ * p_,
+        (1, 0): d_ * (1 - p_),
+        (0, 1): (1 - d_) * p_,
+        (0, 0): (1 - d_) * (1 - p_),
+    }
+    label = {(1, 1): "treated, post", (1, 0): "treated, pre", (0, 1): "comparison, post",
+             (0, 0): "comparison, pre"}  # fmt: skip
+    for key, m in cell.items():
+        if not (w * m).sum() > 0:
+            raise ModelSpecError(
+                f"the {label[key]} cell has no rows (or zero total weight): the 2x2 is not defined"
+            )
+
+    def mean(a: FloatArray) -> float:
+        return float(np.mean(a))
+
+    # outcome regressions of the comparison group in each period (reg, dr) and of the treated
+    # group in each period (dr)
+    coef_or: FloatArray | None = None
+    if method in ("reg", "dr"):
+        b01, mu01, rep01 = _wls_rep(X, y_, w * cell[0, 1], "the comparison group, post", cols)
+        b00, mu00, rep00 = _wls_rep(X, y_, w * cell[0, 0], "the comparison group, pre", cols)
+        coef_or = np.concatenate([b00, b01])
+
+    coef_ps: FloatArray | None = None
+    ps: FloatArray | None = None
+    asy_ps: FloatArray | None = None
+    keep = np.ones(n)
+    n_trim = 0
+    if method in ("ipw", "dr"):
+        if _rcond((w[:, None] * X).T @ X / n) < np.finfo(float).eps:
+            raise CollinearCovariatesError(
+                _collinear_message(f"the propensity-score design on the {n} rows", X, w, cols)
+            )
+        coef_ps, ps_raw, separated = _logit(d_, X, w)
+        if overlap_check:
+            ps_u, sep_u = (ps_raw, separated) if weights is None else _logit(d_, X, np.ones(n))[1:]
+            if sep_u or separated or ps_u.max() >= OVERLAP_LIMIT:
+                raise OverlapError(
+                    f"overlap condition violated: the propensity score reaches "
+                    f"{ps_u.max():.6g} (>= {OVERLAP_LIMIT}, did's limit, or the logit separates "
+                    f"the groups); the covariates ({', '.join(cols)}) separate the treated from "
+                    f"the comparison rows"
+                )
+        ps = np.minimum(ps_raw, PS_CAP)
+        Wps = ps * (1 - ps) * w
+        XtWX = (Wps[:, None] * X).T @ X
+        if _rcond(XtWX) < np.finfo(float).eps:
+            raise CollinearCovariatesError(
+                _collinear_message("the propensity-score design", X, w, cols)
+            )
+        asy_ps = ((w * (d_ - ps))[:, None] * X) @ (np.linalg.inv(XtWX) * n)
+        if method == "dr":
+            keep = np.where(treat, 1.0, (ps < trim_level).astype(float))
+            n_trim = int(n - keep.sum())
+        odds = ps / (1 - ps)
+        w_c1 = keep * w * odds * cell[0, 1]
+        w_c0 = keep * w * odds * cell[0, 0]
+        if not (w_c1.sum() > 0 and w_c0.sum() > 0):
+            raise OverlapError(
+                f"every comparison row of a period has a propensity score >= trim_level "
+                f"{trim_level}"
+            )
+
+    w_t1 = keep * w * cell[1, 1]
+    w_t0 = keep * w * cell[1, 0]
+    if method == "reg":
+        w_d = w * d_
+        eta_t1 = mean(w_t1 * y_) / mean(w_t1)
+        eta_t0 = mean(w_t0 * y_) / mean(w_t0)
+        eta_c = mean(w_d * (mu01 - mu00)) / mean(w_d)
+        att = (eta_t1 - eta_t0) - eta_c
+        inf_treat = (w_t1 * (y_ - eta_t1)) / mean(w_t1) - (w_t0 * (y_ - eta_t0)) / mean(w_t0)
+        M1 = np.mean(w_d[:, None] * X, axis=0)
+        inf_cont = (w_d * (mu01 - mu00) - w_d * eta_c + rep01 @ M1 - rep00 @ M1) / mean(w_d)
+        inf = inf_treat - inf_cont
+    elif method == "ipw":
+        assert asy_ps is not None
+        att_t1 = mean(w_t1 * y_) / mean(w_t1)
+        att_t0 = mean(w_t0 * y_) / mean(w_t0)
+        att_c1 = mean(w_c1 * y_) / mean(w_c1)
+        att_c0 = mean(w_c0 * y_) / mean(w_c0)
+        att = (att_t1 - att_t0) - (att_c1 - att_c0)
+        inf_treat = w_t1 * (y_ - att_t1) / mean(w_t1) - w_t0 * (y_ - att_t0) / mean(w_t0)
+        inf_cont = w_c1 * (y_ - att_c1) / mean(w_c1) - w_c0 * (y_ - att_c0) / mean(w_c0)
+        M2_1 = np.mean((w_c1 * (y_ - att_c1))[:, None] * X, axis=0) / mean(w_c1)
+        M2_0 = np.mean((w_c0 * (y_ - att_c0))[:, None] * X, axis=0) / mean(w_c0)
+        inf = inf_treat - (inf_cont + asy_ps @ (M2_1 - M2_0))
+    else:
+        assert asy_ps is not None
+        _, mu11, rep11 = _wls_rep(X, y_, w * cell[1, 1], "the treated group, post", cols)
+        _, mu10, rep10 = _wls_rep(X, y_, w * cell[1, 0], "the treated group, pre", cols)
+        mu0 = p_ * mu01 + (1 - p_) * mu00
+        r = y_ - mu0
+        w_d = keep * w * d_
+        a_t1 = mean(w_t1 * r) / mean(w_t1)
+        a_t0 = mean(w_t0 * r) / mean(w_t0)
+        a_c1 = mean(w_c1 * r) / mean(w_c1)
+        a_c0 = mean(w_c0 * r) / mean(w_c0)
+        g1, g0 = mu11 - mu01, mu10 - mu00
+        a_d1 = mean(w_d * g1) / mean(w_d)
+        a_dt1 = mean(w_t1 * g1) / mean(w_t1)
+        a_d0 = mean(w_d * g0) / mean(w_d)
+        a_dt0 = mean(w_t0 * g0) / mean(w_t0)
+        att = (a_t1 - a_t0) - (a_c1 - a_c0) + (a_d1 - a_dt1) - (a_d0 - a_dt0)
+        # treated component: leading terms and the comparison regressions' estimation effect
+        inf_t1 = w_t1 * (r - a_t1) / mean(w_t1)
+        inf_t0 = w_t0 * (r - a_t0) / mean(w_t0)
+        M1_1 = -np.mean((w_t1 * p_)[:, None] * X, axis=0) / mean(w_t1)
+        M1_0 = -np.mean((w_t0 * (1 - p_))[:, None] * X, axis=0) / mean(w_t0)
+        inf_treat = inf_t1 - inf_t0 + rep01 @ M1_1 - rep00 @ M1_0
+        # comparison component: leading terms, propensity score and regressions
+        inf_c1 = w_c1 * (r - a_c1) / mean(w_c1)
+        inf_c0 = w_c0 * (r - a_c0) / mean(w_c0)
+        M2_1 = np.mean((w_c1 * (r - a_c1))[:, None] * X, axis=0) / mean(w_c1)
+        M2_0 = np.mean((w_c0 * (r - a_c0))[:, None] * X, axis=0) / mean(w_c0)
+        M3_1 = -np.mean((w_c1 * p_)[:, None] * X, axis=0) / mean(w_c1)
+        M3_0 = -np.mean((w_c0 * (1 - p_))[:, None] * X, axis=0) / mean(w_c0)
+        inf_cont = inf_c1 - inf_c0 + asy_ps @ (M2_1 - M2_0) + rep01 @ M3_1 - rep00 @ M3_0
+        # the local-efficiency adjustment terms and the treated regressions' estimation effect
+        inf_eff = (
+            w_d * (g1 - a_d1) / mean(w_d)
+            - w_t1 * (g1 - a_dt1) / mean(w_t1)
+            - w_d * (g0 - a_d0) / mean(w_d)
+            + w_t0 * (g0 - a_dt0) / mean(w_t0)
+        )
+        mom1 = np.mean((w_d / mean(w_d) - w_t1 / mean(w_t1))[:, None] * X, axis=0)
+        mom0 = np.mean((w_d / mean(w_d) - w_t0 / mean(w_t0))[:, None] * X, axis=0)
+        inf_or = (rep11 - rep01) @ mom1 - (rep10 - rep00) @ mom0
+        inf = inf_treat - inf_cont + inf_eff + inf_or
+
+    return TwoByTwo(
+        att=float(att),
+        influence=np.asarray(inf, dtype=np.float64),
+        method=str(method),
+        n_treated=int(treat.sum()),
+        n_control=int(n - treat.sum()),
+        n_trimmed=n_trim,
+        coef_outcome=coef_or,
+        coef_pscore=coef_ps,
+        pscore=ps,
+        panel=False,
     )
