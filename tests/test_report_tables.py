@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -62,29 +63,37 @@ def test_etable_latex_and_markdown_equal_hand_written(two_results):
     t2, u2 = _cells(rr, "treat_post")
     z2, w2 = _cells(rr, "z_var")
     latex = etable([lm, rr], keep=["treat", "z_var"], labels={"z_var": "z"}, fmt="latex")
+    sup = lambda c: re.sub(r"(\*+)$", r"$^{\1}$", c.replace("-", "$-$"))  # noqa: E731
     expected = (
+        "\\begin{threeparttable}\n"
         "\\begin{tabular}{lcc}\n"
         "\\toprule\n"
+        " & \\multicolumn{2}{c}{y} \\\\\n"
+        "\\cmidrule(lr){2-3}\n"
         " & (1) & (2) \\\\\n"
         "\\midrule\n"
-        f"treat\\_post & {t1} & {t2} \\\\\n"
+        f"treat\\_post & {sup(t1)} & {sup(t2)} \\\\\n"
         f" & {u1} & {u2} \\\\\n"
-        f"z &  & {z2} \\\\\n"
+        f"z &  & {sup(z2)} \\\\\n"
         f" &  & {w2} \\\\\n"
         "\\midrule\n"
-        "Dependent var. &  & y \\\\\n"
         "Observations & 200 & 200 \\\\\n"
-        "Standard errors &  & iid \\\\\n"
-        "Headline inference &  & analytic iid, t(197) \\\\\n"
+        f"R$^2$ & {lm.rsquared:.3f} &  \\\\\n"
+        "S.E. type & iid & iid \\\\\n"
         "\\bottomrule\n"
         "\\end{tabular}\n"
-        "\\par\\footnotesize Signif. codes: *** p<0.01, ** p<0.05, * p<0.1 (each result's own p-values).\n"
+        "\\begin{tablenotes}[flushleft]\n"
+        "\\footnotesize\n"
+        "\\item Standard errors in parentheses.\n"
+        "\\item Signif. codes: *** p$<$0.01, ** p$<$0.05, * p$<$0.1 (each model's own p-values).\n"
+        "\\end{tablenotes}\n"
+        "\\end{threeparttable}\n"
     )
     assert latex == expected
     md = etable({"IV2SLS": lm, "OLS": rr}, fmt="markdown", signif=False)
     strip = lambda s: s.rstrip("*")  # noqa: E731
     expected_md = (
-        "|  | IV2SLS | OLS |\n"
+        "|  | y IV2SLS (1) | y OLS (2) |\n"
         "|:---|---:|---:|\n"
         f"| const | {strip(c1)} | {strip(c2)} |\n"
         f"|  | {s1} | {s2} |\n"
@@ -92,10 +101,11 @@ def test_etable_latex_and_markdown_equal_hand_written(two_results):
         f"|  | {u1} | {u2} |\n"
         f"| z_var |  | {strip(z2)} |\n"
         f"|  |  | {w2} |\n"
-        "| Dependent var. |  | y |\n"
         "| Observations | 200 | 200 |\n"
-        "| Standard errors |  | iid |\n"
-        "| Headline inference |  | analytic iid, t(197) |\n"
+        f"| R² | {lm.rsquared:.3f} |  |\n"
+        "| S.E. type | iid | iid |\n"
+        "\n"
+        "Standard errors in parentheses.\n"
     )
     assert md == expected_md
     # the numbers themselves: linearmodels' own estimate of the slope, 3 decimals
@@ -228,12 +238,13 @@ def test_etable_stars_follow_the_headline_p_value():
     plain = etable([res])
     assert plain.panels[0][1][0][1].endswith("***")  # CR1 p < 0.01 without a headline
     res.headlines["treat"] = Headline.of(res, "treat", ri, method_key="ri_t")
-    tab = etable([res], footer=("nobs", "vcov_type", "inference"))
+    tab = etable([res], model_stats=("N", "se_type", "stars"))
     est = f"{float(res.params['treat']):.3f}"
     assert tab.panels[0][1][0] == ["treat", est]  # p >= 0.2: no star
-    assert tab.footer[1] == ["Standard errors", res.vcov_type]
-    assert tab.footer[2] == ["Headline inference", ri.method]
-    assert "from each estimate's headline p-value" in tab.notes[-1]
+    assert tab.footer[1] == ["S.E. type", "CR1 by u (G=5)"]
+    assert tab.footer[2] == ["Stars from", "RI-t"]
+    assert "from each estimate's headline p-value" in tab.notes[-1] and ri.method in tab.notes[-1]
+    assert res.vcov_type in tab.notes[-2]  # the full description of the standard errors
 
 
 def test_main_table_headline_size_check_and_same_test_columns():
