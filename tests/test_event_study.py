@@ -293,8 +293,9 @@ def test_staggered_estimators() -> None:
     )  # fmt: skip
     ref_v = att_gt(data.with_columns(pl.col("g").fill_null(0)), "y", "u", "t", "g")
     e_v, att_v, _ = ref_v.event_study_inputs()
-    sel_v = (e_v >= -4) & (e_v <= 4) & (e_v != -1)  # e = -1 is not shown (the ref row)
+    sel_v = (e_v >= -4) & (e_v <= 4)  # e = -1 estimated too: no reference period
     np.testing.assert_allclose(cs_v.params.to_numpy(), att_v[sel_v], rtol=1e-12)
+    assert cs_v.ref is None and -1 in cs_v.event_times
     assert cs_v.model.startswith("Callaway") and "varying base period" in cs_v.model
     twfe = event_study(data, "y", "u", "t", treat_date="g", window=(-4, 4), outcome="level")
     assert twfe.pretrend is not None

@@ -103,7 +103,9 @@ def event_study(
     window : (a, b) or None
         Event-time window (``None``: every event time observed, no binning).
     ref : int
-        Reference event time (default -1), normalised to zero; must lie in the window.
+        Reference event time (default -1), normalised to zero; must lie in the window. (With
+        ``estimator="cs"`` and ``cs={"base_period": "varying"}`` there is no reference period:
+        ``e = ref`` is estimated too and the result's ``ref`` is None.)
     endpoints : {"bin", "drop"}
         Bin event times outside the window into the endpoints, or drop those rows.
     fe : list, optional
@@ -362,7 +364,10 @@ def _cs(
     normalisation this function shares with TWFE and Sun-Abraham), where R did's ``att_gt``
     defaults to varying (each pre-period ATT against the period before it): the pre-period
     coefficients differ (mpdta, e = -3: did 0.0305 with varying). The model label of the result
-    says which one was used; ``cs={"base_period": "varying"}`` gives did's.
+    says which one was used; ``cs={"base_period": "varying"}`` gives did's: then every event time
+    is a short difference against its own base period, ``e = -1`` has an estimate like the others
+    (did's ``aggte(type = "dynamic")`` prints it) and the result has no reference period
+    (``ref=None``: no normalised row in ``event_table()``, no reference marker in ``plot()``).
     """
     from tradeimpact.models.callaway_santanna import att_gt
 
@@ -376,7 +381,9 @@ def _cs(
     keep = np.ones(e.size, dtype=bool)
     if window is not None:
         keep &= (e >= window[0]) & (e <= window[1])
-    keep &= e != ref
+    varying = options["base_period"] == "varying"
+    if not varying:
+        keep &= e != ref
     e, att, sigma = e[keep], att[keep], sigma[np.ix_(keep, keep)]
     names = [f"e::{int(k)}" for k in e]
     simple = res.aggregate("simple")
@@ -396,12 +403,13 @@ def _cs(
                 f"universal base period (e = {ref}; R did's default is varying: "
                 "cs={'base_period': 'varying'})"
                 if options["base_period"] == "universal"
-                else f"varying base period (as R did; e = {ref} not shown)"
+                else "varying base period (as R did: every event time against its own base "
+                "period, e = -1 included; no reference period)"
             )
         ),
         extra={"cs": res},
         event_terms={int(k): nm for k, nm in zip(e, names, strict=True)},
-        ref=ref,
+        ref=None if varying else ref,
         freq=freq,
         aggregates={
             "ATT": float(np.asarray(simple.params)[0]),

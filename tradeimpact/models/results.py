@@ -1327,7 +1327,9 @@ class EventStudyResult(RegressionResult):
     """Result of :func:`tradeimpact.models.event_study`.
 
     ``event_terms`` maps each estimated event time (relative period, reference excluded) to its
-    coefficient name; ``ref`` is the reference period (normalised to zero); ``pretrend`` the joint
+    coefficient name; ``ref`` is the reference period (normalised to zero; ``None`` when there is
+    none, as Callaway & Sant'Anna's varying base period, where every event time is estimated
+    against its own base period and ``e = -1`` is a coefficient too); ``pretrend`` the joint
     Wald test that all pre-period coefficients (event time < ``ref`` and any ``< 0`` other than the
     reference) are zero. ``event_study_inputs()`` returns ``(event_times, betahat, sigma)`` for
     HonestDiD, with ``pre_index``/``post_index`` the positions of pre- and post-periods in them.
@@ -1337,7 +1339,7 @@ class EventStudyResult(RegressionResult):
     """
 
     event_terms: dict[int, str] = field(default_factory=dict)
-    ref: int = -1
+    ref: int | None = -1
     pretrend: WaldTest | None = None
     freq: str = ""
     event_date: Any = None
@@ -1442,6 +1444,8 @@ class EventStudyResult(RegressionResult):
             schema={"term": pl.String, "event_time": pl.Int64},
         )
         out = rows.join(tab, on="term", how="left")
+        if self.ref is None:  # no reference period (CS varying base): no normalised row
+            return out.sort("event_time")
         ref = pl.DataFrame(
             {
                 "term": [f"ref({self.ref})"],
@@ -1501,7 +1505,7 @@ class EventStudyResult(RegressionResult):
                 label=band_label,
                 step=None,
             )
-        is_ref = e == self.ref
+        is_ref = (e == self.ref) if self.ref is not None else np.zeros(e.size, dtype=bool)
         ax.errorbar(
             e[~is_ref],
             est[~is_ref],
@@ -1512,15 +1516,16 @@ class EventStudyResult(RegressionResult):
             capsize=2,
             label=f"estimate, {100 * level:g}% pointwise interval",
         )
-        ax.plot(
-            [self.ref],
-            [0.0],
-            marker="o",
-            mfc="white",
-            mec="black",
-            ls="none",
-            label=f"reference period ({self.ref})",
-        )
+        if self.ref is not None:
+            ax.plot(
+                [self.ref],
+                [0.0],
+                marker="o",
+                mfc="white",
+                mec="black",
+                ls="none",
+                label=f"reference period ({self.ref})",
+            )
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(-0.5, color="tab:red", lw=1, ls="--", label="event date")
         unit = {"M": "months", "Q": "quarters", "A": "years", "Y": "years"}.get(
