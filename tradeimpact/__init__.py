@@ -31,6 +31,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "att_gt": ("tradeimpact.models.callaway_santanna", "att_gt"),
     "sunab": ("tradeimpact.models.sunab", "sunab"),
     "etable": ("tradeimpact.report.tables", "etable"),
+    "coefplot": ("tradeimpact.report.coefplot", "coefplot"),
+    "iplot": ("tradeimpact.report.coefplot", "iplot"),
 }
 
 __all__ = ["__version__", *_LAZY]

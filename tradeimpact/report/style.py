@@ -1,12 +1,16 @@
-"""Publication style for every figure of the report: palette, fonts, labels, deterministic files.
+"""Publication style for every figure of the report: seaborn theme, palette, labels, files.
 
-* Palette: Okabe & Ito (2008) colour-blind-safe colours (the same as seaborn's ``"colorblind"``
-  order for the first entries); Japan, the treated unit, is always vermillion, controls grey/blue.
-* Size: single-column width (3.5 in) with 8-pt DejaVu Sans (shipped with matplotlib, so the glyphs
-  and hence the bytes do not depend on the fonts installed on the machine).
-* Every figure gets a source note at the bottom; figures made from synthetic data carry a
-  diagonal ``SYNTHETIC`` watermark, a ``SYNTHETIC`` prefix in the title and ``SYNTHETIC`` in
-  the file name.
+* Theme: seaborn's ``"ticks"`` axes style in its ``"paper"`` context (scaled to 8-pt text at
+  single-column width, 3.5 in), its colour-blind-safe ``"colorblind"`` palette (Okabe & Ito's
+  hues; Japan, the treated unit, always vermillion, controls grey, estimates blue), top and
+  right spines removed with :func:`seaborn.despine`. Applied in a :func:`matplotlib.rc_context`
+  (:func:`publication_style`), so that importing the report never changes a user's global
+  matplotlib or seaborn settings.
+* Fonts: DejaVu Sans (shipped with matplotlib, so the glyphs and hence the bytes do not depend
+  on the fonts installed on the machine; seaborn's first choice, Arial, would).
+* Every report figure gets a source note at the bottom; figures made from synthetic data carry
+  a diagonal ``SYNTHETIC`` watermark, ``SYNTHETIC`` in the title (or, with the title left off
+  for a journal, ``title=None``, in the note) and ``SYNTHETIC`` in the file name.
 * Files: vector PDF, SVG and 300-dpi PNG with every timestamp and software stamp removed
   (``metadata`` below, ``svg.hashsalt`` fixed), written atomically; the same figure gives the
   same bytes on every run.
@@ -28,20 +32,22 @@ from cycler import cycler
 mpl.use("Agg")
 
 import matplotlib.pyplot as plt
+import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-#: Okabe & Ito (2008), "Color Universal Design": black, orange, sky blue, bluish green, yellow,
-#: blue, vermillion, reddish purple.
+#: seaborn's "colorblind" palette (10 colours; Okabe & Ito's hues).
+COLORBLIND: list[str] = list(sns.color_palette("colorblind").as_hex())
+#: Named colours of the palette (the names of Okabe & Ito 2008, "Color Universal Design").
 OKABE_ITO: dict[str, str] = {
     "black": "#000000",
-    "orange": "#E69F00",
-    "sky_blue": "#56B4E9",
-    "bluish_green": "#009E73",
-    "yellow": "#F0E442",
-    "blue": "#0072B2",
-    "vermillion": "#D55E00",
-    "reddish_purple": "#CC79A7",
+    "blue": COLORBLIND[0],
+    "orange": COLORBLIND[1],
+    "bluish_green": COLORBLIND[2],
+    "vermillion": COLORBLIND[3],
+    "reddish_purple": COLORBLIND[4],
+    "yellow": COLORBLIND[8],
+    "sky_blue": COLORBLIND[9],
 }
 #: Cycle used for several series (yellow left out: too light on white).
 PALETTE: list[str] = [
@@ -49,31 +55,34 @@ PALETTE: list[str] = [
     for k in ("blue", "orange", "bluish_green", "reddish_purple", "sky_blue", "vermillion", "black")
 ]
 TREATED = OKABE_ITO["vermillion"]
-CONTROL = "#7F7F7F"
+CONTROL = COLORBLIND[7]
 ESTIMATE = OKABE_ITO["blue"]
 BAND = OKABE_ITO["sky_blue"]
+#: One marker per model in multi-model plots (distinct in greyscale print too).
+MARKERS: list[str] = ["o", "s", "D", "^", "v", "P", "X"]
 
 #: Single-column width of a journal page, inches.
 SINGLE_COLUMN = 3.5
 DPI = 300
 SVG_HASHSALT = "tradeimpact"
 
-RC: dict[str, Any] = {
+#: seaborn's "paper" context scaled to 8-pt text (its 9.6-pt base times 0.8 = 7.7 pt).
+FONT_SCALE = 0.8
+
+#: What the report sets on top of seaborn's theme: fixed font, thin lines, deterministic files.
+OVERRIDES: dict[str, Any] = {
     "font.family": "DejaVu Sans",
-    "font.size": 7.5,
     "axes.titlesize": 8,
-    "axes.labelsize": 7.5,
-    "xtick.labelsize": 7,
-    "ytick.labelsize": 7,
-    "legend.fontsize": 6.5,
     "legend.frameon": False,
-    "axes.spines.top": False,
-    "axes.spines.right": False,
+    "legend.fontsize": 6.5,
+    "legend.title_fontsize": 6.5,
     "axes.linewidth": 0.6,
     "xtick.major.width": 0.6,
     "ytick.major.width": 0.6,
+    "xtick.major.size": 3.0,
+    "ytick.major.size": 3.0,
     "lines.linewidth": 1.1,
-    "axes.prop_cycle": cycler(color=PALETTE),
+    "patch.force_edgecolor": False,
     "figure.dpi": 100,
     "savefig.dpi": DPI,
     "pdf.fonttype": 42,
@@ -82,6 +91,27 @@ RC: dict[str, Any] = {
     "path.simplify": True,
     "axes.formatter.use_mathtext": False,
 }
+
+
+def _theme() -> dict[str, Any]:
+    """seaborn's "ticks" style, "paper" context and "colorblind" cycle, then :data:`OVERRIDES`."""
+    rc: dict[str, Any] = {}
+    rc.update(sns.axes_style("ticks"))
+    rc.update(sns.plotting_context("paper", font_scale=FONT_SCALE))
+    rc["axes.prop_cycle"] = cycler(color=PALETTE)
+    rc.update(OVERRIDES)
+    return rc
+
+
+#: The full rc of :func:`publication_style` (seaborn's theme and the overrides).
+RC: dict[str, Any] = _theme()
+
+
+def palette(n: int) -> list[str]:
+    """``n`` colours for ``n`` models or series: :data:`PALETTE`, then seaborn's "colorblind"."""
+    base = PALETTE + [c for c in COLORBLIND if c not in PALETTE]
+    return [base[i % len(base)] for i in range(n)]
+
 
 PDF_METADATA: dict[str, Any] = {"Creator": None, "Producer": None, "CreationDate": None}
 PNG_METADATA: dict[str, Any] = {"Software": None}
@@ -98,9 +128,36 @@ def publication_style() -> Iterator[None]:
 
 
 def new_figure(height: float = 2.5, width: float = SINGLE_COLUMN) -> tuple[Figure, Axes]:
-    """A single-axes figure at single-column width (call inside :func:`publication_style`)."""
+    """A single-axes figure at single-column width (call inside :func:`publication_style`),
+    top and right spines removed (:func:`seaborn.despine`)."""
     fig, ax = plt.subplots(figsize=(width, height))
+    sns.despine(fig)
     return fig, ax
+
+
+def label_synthetic(fig: Figure) -> None:
+    """The SYNTHETIC marks of a figure without a source note: a diagonal watermark and
+    ``SYNTHETIC DATA`` in the lower right corner of the figure, below the axes (lay the figure
+    out with ``tight_layout(rect=(0, 0.04, 1, 1))`` so that it stays clear of the data)."""
+    fig.text(0.99, 0.005, f"{SYNTHETIC_WORD} DATA", ha="right", va="bottom", fontsize=6,
+             color=TREATED, fontweight="bold", zorder=5)  # fmt: skip
+    _watermark(fig)
+
+
+def _watermark(fig: Figure) -> None:
+    fig.text(
+        0.5,
+        0.5,
+        SYNTHETIC_WORD,
+        ha="center",
+        va="center",
+        rotation=25,
+        fontsize=30,
+        color=TREATED,
+        alpha=0.12,
+        zorder=0,
+        fontweight="bold",
+    )
 
 
 def mark_events(
@@ -136,35 +193,25 @@ def mark_events(
 def finish(
     fig: Figure,
     *,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
 ) -> None:
-    """Title, source note and (for synthetic data) the SYNTHETIC label and watermark; tight layout."""
-    fig.suptitle(
-        f"{SYNTHETIC_WORD}: {title}" if synthetic else title,
-        x=0.01,
-        ha="left",
-        fontsize=RC["axes.titlesize"],
-    )
+    """Title (none when ``title`` is None: the caption carries it), source note and, for
+    synthetic data, the SYNTHETIC label (title prefix and note) and watermark; tight layout."""
+    if title:
+        fig.suptitle(
+            f"{SYNTHETIC_WORD}: {title}" if synthetic else title,
+            x=0.01,
+            ha="left",
+            fontsize=RC["axes.titlesize"],
+        )
     note = f"Source: {source}"
     if synthetic:
         note += f". {SYNTHETIC_WORD} DATA."
     fig.text(0.01, 0.005, note, ha="left", va="bottom", fontsize=5, color="#444444", wrap=True)
     if synthetic:
-        fig.text(
-            0.5,
-            0.5,
-            SYNTHETIC_WORD,
-            ha="center",
-            va="center",
-            rotation=25,
-            fontsize=30,
-            color="#D55E00",
-            alpha=0.12,
-            zorder=0,
-            fontweight="bold",
-        )
+        _watermark(fig)
     fig.tight_layout(rect=(0, 0.05, 1, 1), pad=0.4)
 
 
