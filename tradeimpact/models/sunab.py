@@ -374,19 +374,53 @@ def _always_treated(
     return out
 
 
-def _bin_relative(
-    rel: FloatArray, bin_rel: Mapping[int, Sequence[int]] | None, refs: Sequence[int]
-) -> FloatArray:
-    """Relative periods pooled as ``bin_rel = {new: [old, ...]}`` (fixest's ``bin.rel`` list)."""
-    if not bin_rel:
+BinRel = Mapping[int, Sequence[int] | int] | Sequence[int] | str
+
+
+def _bin_relative(rel: FloatArray, bin_rel: BinRel | None, refs: Sequence[int]) -> FloatArray:
+    """Relative periods pooled as fixest's ``bin.rel``: ``{new: [old, ...]}`` (its named list),
+    ``[old, ...]`` (its vector: one bin named after its first, i.e. smallest, period) or
+    ``"bin::k"`` (``floor(r / k) * k``, bins of ``k`` consecutive relative periods)."""
+    if bin_rel is None or (not isinstance(bin_rel, str) and len(bin_rel) == 0):
         return rel
-    if not isinstance(bin_rel, Mapping):
-        raise ModelSpecError(
-            "bin_rel must be a dict {new relative period: [relative periods pooled into it]} "
-            "(fixest's bin.rel = list('new' = old_values))"
-        )
+    forms = (
+        "bin_rel must be a dict {new relative period: [relative periods pooled into it]} "
+        "(fixest's bin.rel = list('new' = old_values)), a list of relative periods pooled into "
+        "one (fixest's bin.rel = c(...), named after its smallest period), or 'bin::k' (bins "
+        "of k relative periods, floor(r / k) * k as fixest)"
+    )
+    finite = np.isfinite(rel)
+    if isinstance(bin_rel, str):
+        spec = bin_rel.strip()
+        if not spec.startswith("bin::") or not spec[5:].isdigit() or int(spec[5:]) < 1:
+            raise ModelSpecError(f"{forms}; got {bin_rel!r}")
+        k = int(spec[5:])
+        out = rel.copy()
+        out[finite] = np.floor(rel[finite] / k) * k
+        present = set(np.unique(out[finite]).tolist())
+        lost = [r for r in refs if float(r) not in present]
+        if lost:
+            r0 = lost[0]
+            b0 = int(np.floor(r0 / k) * k)
+            members = sorted(int(v) for v in np.unique(rel[finite & (out == b0)]))
+            raise ModelSpecError(
+                f"bin_rel={bin_rel!r}: the reference period {r0} falls in bin {b0} (relative "
+                f"periods {members}), as fixest's floor(r / {k}) * {k}; the reference applies "
+                f"to the binned periods, as fixest's ref.p: pass ref={b0} to take that bin as "
+                "the reference"
+            )
+        return out
+    if isinstance(bin_rel, Mapping):
+        groups = list(bin_rel.items())
+    elif isinstance(bin_rel, Sequence) and all(
+        isinstance(v, int | float | np.integer) for v in bin_rel
+    ):
+        vals = [float(v) for v in bin_rel]
+        groups = [(min(vals), vals)]
+    else:
+        raise ModelSpecError(f"{forms}; got {bin_rel!r}")
     seen: dict[float, float] = {}
-    for new, olds in bin_rel.items():
+    for new, olds in groups:
         vals = [olds] if isinstance(olds, int | float | np.integer) else list(olds)
         for v in vals:
             fv = float(v)
@@ -454,7 +488,7 @@ def sunab(
     freq: str | None = None,
     period: str | None = None,
     ref_p: int | Sequence[int] | None = None,
-    bin_rel: Mapping[int, Sequence[int]] | None = None,
+    bin_rel: BinRel | None = None,
 ) -> SunabResult:
     """Sun & Abraham (2021) event study, fixest's ``y ~ x + sunab(cohort, time) | unit + time``.
 
@@ -492,12 +526,20 @@ def sunab(
         ``"log"`` fits ``log(y)`` (zeros dropped and counted, negatives an error).
     freq : {"M", "Q", "A"}, optional
         Period of date columns (default monthly).
-    bin_rel : dict, optional
-        fixest's ``bin.rel`` in its list form ``list("new" = old_values)``: ``{new: [old, ...]}``
-        pools the relative periods ``old`` of every cohort into one relative period ``new``
-        (e.g. ``{-6: range(-9, -5)}`` estimates one coefficient ``e::-6`` for ``-9..-6``).
-        A relative period may be in one bin only, and the reference period in none. Applied to
-        the estimation (one cohort x bin dummy) and so to every aggregate.
+    bin_rel : dict, list or str, optional
+        fixest's ``bin.rel``, in its three forms. A dict ``{new: [old, ...]}`` (fixest's
+        ``list("new" = old_values)``) pools the relative periods ``old`` of every cohort into
+        one relative period ``new`` (e.g. ``{-6: range(-9, -5)}`` estimates one coefficient
+        ``e::-6`` for ``-9..-6``). A list ``[old, ...]`` (fixest's vector ``c(...)``) pools
+        them into one bin named after its smallest period (fixest: the first value matched).
+        ``"bin::k"`` bins relative time into groups of ``k`` periods, ``r -> floor(r / k) * k``
+        as fixest's ``bin("bin::k")`` (``"bin::2"``: ``{-4, -3} -> -4``, ``{-2, -1} -> -2``,
+        ``{0, 1} -> 0``); the reference ``ref`` then names a binned period, as fixest's
+        ``ref.p`` (with ``"bin::2"`` pass ``ref=-2``: the bin ``{-2, -1}``; a reference no bin
+        is named is an error). In the dict and list forms a relative period may be in one bin
+        only, and the reference period in none. Applied to the estimation (one cohort x bin
+        dummy) and so to every aggregate. (fixest's ``bin``, ``bin.c`` and ``bin.p``, which
+        bin the cohorts or calendar periods, are not offered.)
     period, ref_p : optional
         The former names of ``time`` and ``ref`` (fixest's ``ref.p``), kept as aliases. The
         former positional order ``sunab(data, y, cohort, period, unit)`` is recognised from the
