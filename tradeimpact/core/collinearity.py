@@ -47,9 +47,11 @@ class CollinearityWarning(TradeImpactWarning):
 
 def collinear_columns(
     x_demeaned: npt.ArrayLike,
-    x_raw: npt.ArrayLike,
+    x_raw: npt.ArrayLike | None,
     weights: npt.ArrayLike | None = None,
     tol: float = COLLIN_TOL,
+    *,
+    raw_scale: npt.ArrayLike | None = None,
 ) -> list[int]:
     """Indices (ascending) of the columns to drop as collinear; see the module docstring.
 
@@ -64,13 +66,22 @@ def collinear_columns(
         Observation weights ``w`` (IRLS working weights for PPML); ones when None.
     tol : float
         The relative tolerance (default :data:`COLLIN_TOL`).
+    raw_scale : array (k,), optional
+        ``sum_i w_i x_ij^2`` computed by the caller (then ``x_raw`` may be None: a caller that
+        demeans ``X`` in place has no raw copy left).
     """
     xd = np.asarray(x_demeaned, dtype=np.float64)
-    xr = np.asarray(x_raw, dtype=np.float64)
     n, k = xd.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
-    gram = (xd * w[:, None]).T @ xd  # one pass over the data; the rest is k x k algebra
-    scale = np.einsum("ij,ij,i->j", xr, xr, w)
+    # one pass over the data (no n x k weighted copy when unweighted); the rest is k x k algebra
+    gram = xd.T @ xd if weights is None else (xd * w[:, None]).T @ xd
+    if raw_scale is not None:
+        scale = np.asarray(raw_scale, dtype=np.float64).ravel()
+    elif x_raw is None:
+        raise ValueError("collinear_columns needs x_raw or raw_scale")
+    else:
+        xr = np.asarray(x_raw, dtype=np.float64)
+        scale = np.einsum("ij,ij,i->j", xr, xr, w)
     chol = np.zeros((k, k))  # lower-triangular factor of the kept block, rows/cols by index
     kept: list[int] = []
     drop: list[int] = []

@@ -60,6 +60,7 @@ import numpy.typing as npt
 # one copy of the fixed-effect parameter count; re-exported (callers import it from here)
 from tradeimpact.core.fixed_effects import fe_dof as fe_dof
 from tradeimpact.core.fixed_effects import is_nested as is_nested
+from tradeimpact.core.kernels import scatter_add
 from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 
 FloatArray = npt.NDArray[np.float64]
@@ -69,8 +70,24 @@ VcovKind = Literal["iid", "hetero", "CR1", "DK"]
 
 
 def _codes(labels: npt.ArrayLike) -> npt.NDArray[np.int64]:
-    _, inv = np.unique(np.asarray(labels), return_inverse=True)
+    """Codes ``0..G-1`` of the labels in sorted label order (``np.unique``'s inverse).
+
+    Integer labels within a range of at most ``4 n`` values are coded in O(n) (a presence
+    table and its running count) instead of by a sort; the codes are the same.
+    """
+    arr = np.asarray(labels).ravel()
+    if arr.dtype.kind in "iub" and arr.size:
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi - lo <= 4 * arr.size and hi < 2**62:
+            shifted = arr.astype(np.int64) - lo
+            present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            return np.asarray((np.cumsum(present) - 1)[shifted], dtype=np.int64)
+    _, inv = np.unique(arr, return_inverse=True)
     return inv.astype(np.int64).ravel()
+
+
+def _n_codes(codes: npt.NDArray[np.int64]) -> int:
+    return int(codes.max()) + 1 if codes.size else 0
 
 
 def _sym(v: FloatArray) -> FloatArray:
@@ -89,20 +106,32 @@ def _k_factor(n: int, k: int, small_sample: SmallSample) -> float:
     )
 
 
-def cluster_sums(scores: npt.ArrayLike, labels: npt.ArrayLike) -> FloatArray:
-    """Scores summed within each cluster: array ``(G, k)`` in sorted label order."""
+def cluster_sums(
+    scores: npt.ArrayLike,
+    labels: npt.ArrayLike,
+    score_weights: npt.ArrayLike | None = None,
+    *,
+    backend: str | None = None,
+) -> FloatArray:
+    """Scores summed within each cluster: array ``(G, k)`` in sorted label order.
+
+    With ``score_weights`` (``r``, shape ``(n,)``) the scores are ``scores_i * r_i``, summed
+    without forming that product as a matrix. The scatter-add runs on the compiled kernel or
+    numpy (:func:`tradeimpact.core.kernels.scatter_add`; ``backend`` as there), row by row in
+    both, as ``numpy.add.at``.
+    """
     s = np.asarray(scores, dtype=np.float64)
     s = s.reshape(s.shape[0], -1)
     codes = _codes(labels)
-    g = int(codes.max()) + 1 if codes.size else 0
-    out = np.zeros((g, s.shape[1]))
-    np.add.at(out, codes, s)
-    return out
+    return scatter_add(s, codes, _n_codes(codes), score_weights, backend=backend)
 
 
 def n_clusters(labels: npt.ArrayLike) -> int:
     """Number of distinct clusters."""
-    return int(np.unique(np.asarray(labels)).size)
+    arr = np.asarray(labels).ravel()
+    if arr.dtype.kind in "iub":
+        return _n_codes(_codes(arr))
+    return int(np.unique(arr).size)
 
 
 def check_cluster_count(counts: Sequence[int], names: Sequence[str] | None = None) -> None:
@@ -155,17 +184,33 @@ def vcov_hetero(
     n: int,
     k: int,
     small_sample: SmallSample = "fixest",
+    score_weights: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """HC1 (White) covariance ``n/(n-k) * B (sum_i s_i s_i') B``.
 
     The HC1 factor is ``n/(n-k)`` under both the fixest (``(n-1)/(n-k) * n/(n-1)``, i.e. every
     observation its own cluster) and the linearmodels/Stata conventions; ``small_sample="none"``
-    gives HC0.
+    gives HC0. With ``score_weights`` ``r`` the scores are ``scores_i * r_i`` (formed a block of
+    rows at a time, never as a whole ``n x k`` matrix).
     """
     b = np.asarray(bread_inv, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64).reshape(-1, b.shape[0])
     c = 1.0 if small_sample == "none" else n / (n - k)
-    return _sym(c * b @ (s.T @ s) @ b)
+    if score_weights is None:
+        meat = s.T @ s
+    else:
+        r = np.asarray(score_weights, dtype=np.float64).ravel()
+        meat = np.zeros((b.shape[0], b.shape[0]))
+        step = _row_block(b.shape[0])
+        for i0 in range(0, s.shape[0], step):
+            blk = s[i0 : i0 + step] * r[i0 : i0 + step, None]
+            meat += blk.T @ blk
+    return _sym(c * b @ meat @ b)
+
+
+def _row_block(k: int) -> int:
+    """Rows per block of a blocked score product (about 8 MiB of float64 per block)."""
+    return max(1024, (1 << 20) // max(k, 1))
 
 
 def vcov_cluster(
@@ -179,6 +224,7 @@ def vcov_cluster(
     G_adj: bool = True,
     G_df: Literal["min", "conventional"] = "min",
     names: Sequence[str] | None = None,
+    score_weights: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """One- or two-way cluster-robust covariance (CR1).
 
@@ -212,6 +258,9 @@ def vcov_cluster(
     names : list of str, optional
         Names of the cluster variables, used in the error raised when one has fewer than two
         clusters (:func:`check_cluster_count`).
+    score_weights : array (n,), optional
+        Row factors ``r``: the scores are ``scores_i * r_i`` (e.g. ``scores = X~`` and
+        ``r = w e``), scatter-added into the cluster sums without forming the product.
 
     Returns
     -------
@@ -232,12 +281,13 @@ def vcov_cluster(
         dims = [(cl[0], 1.0), (cl[1], 1.0), (intersect_clusters(cl[0], cl[1]), -1.0)]
     else:
         raise ValueError(f"one- or two-way clustering only, got {len(cl)} cluster variables")
-    gs = [n_clusters(c) for c, _ in dims]
+    coded = [_codes(c) for c, _ in dims]  # coded once: counted and summed on the same codes
+    gs = [_n_codes(c) for c in coded]
     check_cluster_count(gs[: len(cl)], names)
     g_min = min(gs[:2]) if len(cl) == 2 else gs[0]
     v = np.zeros_like(b)
-    for (labels, sign), g in zip(dims, gs, strict=True):
-        u = cluster_sums(s, labels)
+    for (_, sign), codes, g in zip(dims, coded, gs, strict=True):
+        u = scatter_add(s, codes, g, score_weights)
         gg = g_min if G_df == "min" else g
         c = gg / (gg - 1) if G_adj else 1.0
         v += sign * c * (b @ (u.T @ u) @ b)
@@ -264,6 +314,7 @@ def vcov_driscoll_kraay(
     k: int,
     bandwidth: float | None = None,
     small_sample: SmallSample = "none",
+    score_weights: npt.ArrayLike | None = None,
 ) -> FloatArray:
     """Driscoll-Kraay (1998) covariance: Newey-West on the cross-sectional sums of the scores.
 
@@ -276,11 +327,12 @@ def vcov_driscoll_kraay(
     below ``T``), and ``q = 1`` (``small_sample="none"``: linearmodels' ``cov_type="kernel"``
     with ``debiased=False``) or ``n/(n-k)`` (``"linearmodels"``: ``debiased=True``) or
     ``(n-1)/(n-k)`` (``"fixest"``). Periods missing from the panel are not filled: lag ``j`` is
-    taken in the order of the periods present, as linearmodels does.
+    taken in the order of the periods present, as linearmodels does. ``score_weights`` as in
+    :func:`vcov_cluster`.
     """
     b = np.asarray(bread_inv, dtype=np.float64)
     s = np.asarray(scores, dtype=np.float64).reshape(-1, b.shape[0])
-    h = cluster_sums(s, time)
+    h = cluster_sums(s, time, score_weights)
     t = h.shape[0]
     bw = default_bandwidth(t) if bandwidth is None else float(bandwidth)
     if bw < 0 or bw >= t:

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -45,9 +45,17 @@ IntArray = npt.NDArray[np.int64]
 def factorize(values: npt.ArrayLike) -> tuple[IntArray, int]:
     """Map any 1-d array of labels to integer codes ``0..k-1`` (sorted label order).
 
-    Returns ``(codes, k)``.
+    Returns ``(codes, k)``. Integer labels within a range of at most ``4 n`` values are coded in
+    O(n) (a presence table and its running count) instead of by a sort: the same codes.
     """
     arr = np.asarray(values)
+    if arr.dtype.kind in "iub" and arr.size and arr.ndim == 1:
+        lo, hi = int(arr.min()), int(arr.max())
+        if hi - lo <= 4 * arr.size and hi < 2**62:
+            shifted = arr.astype(np.int64) - lo
+            present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            codes = np.asarray((np.cumsum(present) - 1)[shifted], dtype=np.int64)
+            return codes, int(codes.max()) + 1
     _, codes = np.unique(arr, return_inverse=True)
     codes = codes.astype(np.int64).ravel()
     return codes, int(codes.max()) + 1 if codes.size else 0
@@ -109,6 +117,20 @@ class FixedEffects:
             cols.append((np.cumsum(present) - 1)[c])
         codes = np.column_stack(cols) if cols else np.zeros((int(mask.sum()), 0), np.int64)
         return FixedEffects(codes, list(self.names))
+
+    def kernel_codes(self) -> npt.NDArray[np.integer[Any]]:
+        """The codes as one ``(G, n)`` C-contiguous array for the compiled sweeps (cached).
+
+        int32 when every grouping has fewer than 2**31 levels (half the memory traffic of the
+        sweeps), else int64. Cached on the object: the codes of a ``FixedEffects`` are not
+        modified after construction (:meth:`subset` builds a new one).
+        """
+        cached = self.__dict__.get("_kernel_codes")
+        if cached is None or cached.shape[1] != self.codes.shape[0]:
+            small = max(self.sizes, default=0) < 2**31 - 1
+            cached = np.ascontiguousarray(self.codes.T, dtype=np.int32 if small else np.int64)
+            self.__dict__["_kernel_codes"] = cached
+        return cached
 
     def singleton_mask(self) -> npt.NDArray[np.bool_]:
         """Rows that are alone in some group, found iteratively (dropping one can make another).
@@ -236,32 +258,81 @@ def demean(
     *,
     tol: float = 1e-10,
     maxiter: int = 10_000,
+    in_place: bool = False,
+    order: Literal["C", "F"] = "C",
+    backend: str | None = None,
 ) -> FloatArray:
     """Residualise ``x`` (shape ``(n,)`` or ``(n, k)``) on all fixed effects in ``fe``.
 
     Returns ``M_D x`` where ``M_D = I - D (D'WD)^- D'W`` and ``D`` stacks the dummies of every
-    grouping; ``W = diag(weights)`` (ones when ``weights`` is None). Columns are processed together
+    grouping; ``W = diag(weights)`` (ones when ``weights`` is None). Columns are processed
     one at a time in Fortran order (each column stops when it has converged).
+
+    ``in_place=True`` demeans ``x`` itself (a 2-d Fortran-ordered float64 array) and returns it:
+    no copy of the design. ``order`` is the memory order of the returned copy otherwise (``"F"``
+    saves the conversion). ``backend`` selects the kernels (:mod:`tradeimpact.core.kernels`:
+    ``"numba"``, ``"numpy"``; None: the process default); both give the same numbers to
+    rounding.
 
     Raises no error on non-convergence but warns with :class:`NotConvergedWarning`.
     """
     import warnings
 
-    arr = np.asarray(x, dtype=np.float64)
-    one_d = arr.ndim == 1
-    # Fortran order: every column is contiguous, and columns are swept one at a time.
-    out = np.array(arr.reshape(arr.shape[0], -1), dtype=np.float64, order="F", copy=True)
+    from tradeimpact.core.kernels import demean_columns, resolve_backend
+
+    kind = resolve_backend(backend)
+    if in_place:
+        out = x
+        if not (
+            isinstance(out, np.ndarray)
+            and out.ndim == 2
+            and out.dtype == np.float64
+            and out.flags.f_contiguous
+            and out.flags.writeable
+        ):
+            raise ValueError("demean(in_place=True) needs a writeable 2-d float64 Fortran array")
+        one_d = False
+    else:
+        arr = np.asarray(x, dtype=np.float64)
+        one_d = arr.ndim == 1
+        # Fortran order: every column is contiguous, and columns are swept one at a time.
+        out = np.array(arr.reshape(arr.shape[0], -1), dtype=np.float64, order="F", copy=True)
     n, k = out.shape
     if n != fe.n:
         raise ValueError(f"x has {n} rows but the fixed effects have {fe.n}")
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
-    codes = [np.ascontiguousarray(fe.codes[:, g]) for g in range(fe.n_groupings)]
     sizes = fe.sizes
+    if kind == "numba":
+        kcodes = fe.kernel_codes()
+        codes = [kcodes[g] for g in range(fe.n_groupings)]
+    else:
+        codes = [np.ascontiguousarray(fe.codes[:, g]) for g in range(fe.n_groupings)]
     inv_group_w = []
     for g, c in enumerate(codes):
         gw = np.bincount(c, weights=w, minlength=sizes[g]).astype(np.float64)
         gw[gw == 0] = 1.0  # empty groups never index a row
         inv_group_w.append(1.0 / gw)
+
+    if kind == "numba" and n and k and fe.n_groupings:
+        ok = demean_columns(
+            out,
+            kcodes,
+            sizes,
+            inv_group_w,
+            w,
+            tol=tol,
+            maxiter=maxiter,
+            accelerate_after=ACCELERATE_AFTER,
+        )
+        bad = int(np.count_nonzero(~ok))
+        if bad:
+            warnings.warn(
+                f"fixed-effect demeaning did not converge in {maxiter} iterations (tol {tol}) "
+                f"for {bad} of {k} columns",
+                NotConvergedWarning,
+                stacklevel=2,
+            )
+        return _finish(out, one_d, in_place, order)
 
     def sweep(col: FloatArray) -> float:
         """One pass of x <- x - P_g x over every grouping g, in place; the largest step."""
@@ -323,4 +394,13 @@ def demean(
             NotConvergedWarning,
             stacklevel=2,
         )
-    return np.ascontiguousarray(out[:, 0]) if one_d else np.ascontiguousarray(out)
+    return _finish(out, one_d, in_place, order)
+
+
+def _finish(out: FloatArray, one_d: bool, in_place: bool, order: str) -> FloatArray:
+    """The demeaned array in the layout asked for (no copy when in place or ``order="F"``)."""
+    if one_d:
+        return np.ascontiguousarray(out[:, 0])
+    if in_place or order == "F":
+        return out
+    return np.ascontiguousarray(out)

@@ -300,8 +300,17 @@ def _twfe(
     treated = np.isfinite(cohort)
     times = sorted({int(r) for r in rel[treated]} - {ref})
     names = [f"e::{e}" for e in times]
-    cols = np.column_stack([(treated & (rel == e)).astype(float) for e in times])
-    x = cols if xc is None else np.column_stack([cols, xc])
+    # built column by column in Fortran order and handed over to fit_feols, which demeans it in
+    # place: the event-time dummies are the only dense copy of the design (issue 16)
+    n_r, n_c = rel.size, len(times) + (0 if xc is None else xc.shape[1])
+    x = np.zeros((n_r, n_c), order="F")
+    if times:  # one 1 per treated row at its event time's column (one pass, not one per column)
+        t_arr = np.asarray(times, dtype=np.float64)
+        pos = np.minimum(np.searchsorted(t_arr, rel), len(times) - 1)
+        rows = np.flatnonzero(treated & (t_arr[pos] == rel))
+        x.reshape(-1, order="F")[pos[rows] * n_r + rows] = 1.0
+    if xc is not None:
+        x[:, len(times) :] = xc
     res = fit_feols(
         yv,
         x,
@@ -311,6 +320,7 @@ def _twfe(
         vcov=spec,
         depvar=depvar,
         dropped=drops,
+        overwrite_x=True,
     )
     event_terms = {e: nm for e, nm in zip(times, names, strict=True) if nm in res.names}
     out = EventStudyResult(

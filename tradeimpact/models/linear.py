@@ -100,6 +100,7 @@ def fit_feols(
     fixef_tol: float = 1e-10,
     collin_tol: float = COLLIN_TOL,
     sample: EstimationSample | None = None,
+    overwrite_x: bool = False,
 ) -> RegressionResult:
     """Fit ``y ~ x | fe`` by (weighted) least squares on arrays; see the module docstring.
 
@@ -137,6 +138,14 @@ def fit_feols(
         the label columns); by default it is computed here from ``y``, ``x``, ``weights`` and
         ``fe`` (:func:`tradeimpact.core.sample.estimation_sample`, which also takes
         ``dropped`` and ``drop_singletons``).
+    overwrite_x : bool
+        The caller hands ``x`` over: when it is a Fortran-ordered float64 array and every row is
+        in the estimation sample, it is demeaned in place (no copy of the design; ``x`` holds
+        ``M_D X`` afterwards). Otherwise, as by default, ``x`` is left untouched.
+
+    Memory: besides ``x``, one dense ``n x k`` array (the demeaned design, kept in
+    ``extra["design"]``); the scores ``w x~ e`` are never formed as a matrix
+    (:func:`tradeimpact.core.covariance.vcov_cluster`'s ``score_weights``).
 
     Returns
     -------
@@ -167,17 +176,31 @@ def fit_feols(
         raise ModelSpecError(f"the sample has {sample.keep.size} rows but y has {n0}")
     keep = sample.keep
     drops = dict(sample.dropped)
+    all_rows = bool(keep.all())
 
-    ys, xs = yv[keep], xv[keep]
-    ws = None if wv is None else wv[keep]
+    ys = yv if all_rows else yv[keep]
+    ws = None if wv is None else (wv if all_rows else wv[keep])
     fes = fe.subset(keep) if fe is not None else None
+    n_est, k_in = ys.size, xv.shape[1]
+    # the raw weighted sums of squares (the collinearity rule's scale), taken before demeaning
+    raw_scale = np.empty(k_in)
+    if overwrite_x and all_rows and xv.flags.f_contiguous and xv.dtype == np.float64:
+        x_t = xv  # handed over by the caller: demeaned in place below
+    else:
+        x_t = np.empty((n_est, k_in), order="F")  # the one dense copy of the design
+        for j in range(k_in):
+            x_t[:, j] = xv[:, j] if all_rows else xv[keep, j]
+    for j in range(k_in):
+        col = x_t[:, j]
+        raw_scale[j] = float(col @ col) if ws is None else float((col * ws) @ col)
     if fes is not None:
         y_t = demean(ys, fes, ws, tol=fixef_tol)
-        x_t = demean(xs, fes, ws, tol=fixef_tol) if xs.shape[1] else xs.copy()
+        if k_in:
+            demean(x_t, fes, ws, tol=fixef_tol, in_place=True)
     else:
-        y_t, x_t = ys.copy(), xs.copy()
+        y_t = ys.copy()
 
-    gone = collinear_columns(x_t, xs, ws, collin_tol)
+    gone = collinear_columns(x_t, None, ws, collin_tol, raw_scale=raw_scale)
     idx = [j for j in range(x_t.shape[1]) if j not in set(gone)]
     collinear = [names[j] for j in gone]
     if collinear:
@@ -194,15 +217,17 @@ def fit_feols(
             "(no variation left to identify it): check the treatment timing, the control units "
             "and the fixed effects"
         )
-    x_t = x_t[:, idx]
+    if gone:
+        x_t = np.asfortranarray(x_t[:, idx])
     kept_names = [names[j] for j in idx]
     n = int(keep.sum())
     w_arr = np.ones(n) if ws is None else ws
-    xtwx = x_t.T @ (x_t * w_arr[:, None])
+    xtwx = x_t.T @ x_t if ws is None else x_t.T @ (x_t * w_arr[:, None])
     bread: FloatArray = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
     coef = bread @ (x_t.T @ (w_arr * y_t))
     resid = y_t - x_t @ coef
-    scores = x_t * (w_arr * resid)[:, None]
+    # scores s_i = x~_i (w_i e_i): passed as x~ and the row factors, never formed as n x k
+    score_w = w_arr * resid
     k = len(kept_names)
 
     vs = vcov.subset(keep)
@@ -215,8 +240,9 @@ def fit_feols(
         k_tot = k + fe_dof(fes, vs.clusters)
         cov = vcov_cluster(
             bread,
-            scores,
+            x_t,
             vs.clusters,
+            score_weights=score_w,
             n=n,
             k=k_tot,
             small_sample=vs.small_sample,
@@ -237,8 +263,9 @@ def fit_feols(
         k_tot = k + fe_dof(fes)
         cov = vcov_driscoll_kraay(
             bread,
-            scores,
+            x_t,
             vs.time,
+            score_weights=score_w,
             n=n,
             k=k_tot,
             bandwidth=vs.bandwidth,
@@ -253,7 +280,9 @@ def fit_feols(
         label = f"Driscoll-Kraay (Bartlett, bandwidth {bw:g}, T={t_count})"
     elif vs.kind == "hetero":
         k_tot = k + fe_dof(fes)
-        cov = vcov_hetero(bread, scores, n=n, k=k_tot, small_sample=vs.small_sample)
+        cov = vcov_hetero(
+            bread, x_t, n=n, k=k_tot, small_sample=vs.small_sample, score_weights=score_w
+        )
         df_inf = n - k_tot
         label = "heteroskedasticity-robust (HC1)"
     elif vs.kind == "iid":

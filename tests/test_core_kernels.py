@@ -1,0 +1,163 @@
+"""Compiled kernels (numba) against the numpy path and independent references (issue 16).
+
+A kernel that changes any number of a fit by more than 1e-10 relative is a bug: every check here
+compares the two backends on the same SYNTHETIC data, and each against a reference computed
+another way (dummy-variable least squares, ``numpy.add.at``, ``numpy.unique``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+import pytest
+
+from tradeimpact.core import kernels
+from tradeimpact.core.covariance import _codes, cluster_sums, n_clusters
+from tradeimpact.core.fixed_effects import FixedEffects, demean, factorize
+from tradeimpact.models.linear import feols
+
+pytest.importorskip("numba")
+
+RTOL = 1e-10
+
+
+@pytest.fixture
+def numpy_backend() -> Iterator[None]:
+    before = kernels._choice
+    kernels.set_backend("numpy")
+    yield
+    kernels.set_backend(before)
+
+
+def _panel(n_units: int = 300, n_t: int = 12, seed: int = 0) -> pl.DataFrame:
+    rng = np.random.default_rng(seed)
+    unit = np.repeat(np.arange(n_units), n_t)
+    t = np.tile(np.arange(n_t), n_units)
+    keep = rng.random(unit.size) < 0.9  # unbalanced: the sweeps need several iterations
+    unit, t = unit[keep], t[keep]
+    region = unit % 7
+    x1 = rng.normal(size=unit.size) + 0.3 * unit / n_units
+    x2 = (rng.random(unit.size) < 0.3).astype(float)
+    y = 0.5 * x1 - 0.2 * x2 + rng.normal(size=n_units)[unit] + 0.1 * t + rng.normal(size=unit.size)
+    return pl.DataFrame(
+        {"unit": unit, "t": t, "region": region, "x1": x1, "x2": x2, "y": y,
+         "w": rng.uniform(0.5, 2.0, unit.size)}
+    )  # fmt: skip
+
+
+def _dummy_residuals(x: np.ndarray, fe: FixedEffects, w: np.ndarray | None) -> np.ndarray:
+    d = np.column_stack([np.eye(fe.sizes[g])[fe.codes[:, g]] for g in range(fe.n_groupings)])
+    sw = np.ones(x.shape[0]) if w is None else np.sqrt(w)
+    coef = np.linalg.lstsq(d * sw[:, None], x * sw[:, None], rcond=None)[0]
+    return np.asarray(x - d @ coef)
+
+
+@pytest.mark.parametrize("groupings", [1, 2, 3])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_demean_kernel_equals_numpy_and_dummy_regression(groupings: int, weighted: bool) -> None:
+    rng = np.random.default_rng(groupings)
+    n = 3000
+    cols = [rng.integers(0, 60, n), rng.integers(0, 12, n), rng.integers(0, 5, n)][:groupings]
+    fe = FixedEffects.from_columns(cols)
+    x = rng.normal(size=(n, 4)) + cols[0][:, None] * 0.05
+    w = rng.uniform(0.3, 3.0, n) if weighted else None
+    a = demean(x, fe, w, backend="numpy", tol=1e-12)
+    b = demean(x, fe, w, backend="numba", tol=1e-12)
+    scale = np.abs(a).max()
+    assert np.abs(a - b).max() <= RTOL * scale
+    # the independent reference: residuals of the dummy-variable regression
+    np.testing.assert_allclose(b, _dummy_residuals(x, fe, w), atol=1e-8 * scale)
+
+
+def test_demean_in_place_and_fortran_order() -> None:
+    rng = np.random.default_rng(3)
+    n = 2000
+    fe = FixedEffects.from_columns([rng.integers(0, 40, n), rng.integers(0, 9, n)])
+    x = rng.normal(size=(n, 3))
+    want = demean(x, fe, backend="numpy")
+    for kind in ("numpy", "numba"):
+        xf = np.asfortranarray(x)
+        got = demean(xf, fe, in_place=True, backend=kind)
+        assert got is xf  # no copy
+        assert np.abs(got - want).max() <= RTOL * np.abs(want).max()
+        f_out = demean(x, fe, order="F", backend=kind)
+        assert f_out.flags.f_contiguous
+        np.testing.assert_allclose(f_out, want, rtol=0, atol=RTOL * np.abs(want).max())
+    with pytest.raises(ValueError, match="Fortran"):
+        demean(np.ascontiguousarray(x), fe, in_place=True)
+
+
+def test_scatter_add_equals_add_at_exactly() -> None:
+    rng = np.random.default_rng(4)
+    n, g = 5000, 37
+    codes = rng.integers(0, g, n)
+    x = rng.normal(size=(n, 3))
+    r = rng.normal(size=n)
+    want = np.zeros((g, 3))
+    np.add.at(want, codes, x * r[:, None])  # the previous implementation
+    for kind in ("numpy", "numba"):
+        got = kernels.scatter_add(x, codes, g, r, backend=kind)
+        assert np.array_equal(got, want)  # same additions in the same order: bit for bit
+        np.testing.assert_array_equal(cluster_sums(x * r[:, None], codes, backend=kind), want)
+    one = kernels.scatter_add(x[:, 0], codes, g, backend="numba")
+    assert one.shape == (g,)
+    np.testing.assert_array_equal(one, np.bincount(codes, weights=x[:, 0], minlength=g))
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [
+        np.array([5, -3, 5, 12, -3, 0]),
+        np.array([True, False, True]),
+        np.arange(10, dtype=np.uint8)[::-1],
+        np.array([1, 10**15, 1]),  # a wide range: the sort path
+        np.array(["b", "a", "b"]),
+    ],
+)
+def test_integer_codes_equal_unique_inverse(labels: np.ndarray) -> None:
+    want = np.unique(labels, return_inverse=True)[1].ravel()
+    np.testing.assert_array_equal(_codes(labels), want)
+    codes, k = factorize(labels)
+    np.testing.assert_array_equal(codes, want)
+    assert k == np.unique(labels).size == n_clusters(labels)
+
+
+@pytest.mark.parametrize(
+    "vcov",
+    [{"CR1": "unit"}, "hetero", "iid", {"CR1": "unit + t"}, "DK"],
+)
+@pytest.mark.parametrize("weights", [None, "w"])
+def test_feols_same_numbers_on_both_backends(vcov: object, weights: str | None) -> None:
+    frame = _panel()
+    kw = {"fe": ["unit", "t"], "vcov": vcov, "weights": weights, "time": "t"}
+    before = kernels._choice
+    try:
+        kernels.set_backend("numpy")
+        a = feols(frame, "y", ["x1", "x2"], **kw)  # type: ignore[arg-type]
+        kernels.set_backend("numba")
+        b = feols(frame, "y", ["x1", "x2"], **kw)  # type: ignore[arg-type]
+    finally:
+        kernels.set_backend(before)
+    np.testing.assert_allclose(b.beta, a.beta, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(b.cov_matrix, a.cov_matrix, rtol=RTOL, atol=0)
+    np.testing.assert_allclose(b.extra["r2_within"], a.extra["r2_within"], rtol=RTOL)
+
+
+def test_feols_numpy_backend_matches_dummy_ols(numpy_backend: None) -> None:
+    """The numpy path, selected by set_backend, is the dummy-variable OLS estimate."""
+    frame = _panel(n_units=60)
+    res = feols(frame, "y", ["x1", "x2"], fe=["unit", "t"], vcov="iid")
+    fe = FixedEffects.from_columns([frame["unit"].to_numpy(), frame["t"].to_numpy()])
+    d = np.column_stack([np.eye(fe.sizes[g])[fe.codes[:, g]] for g in range(2)])
+    x = np.column_stack([frame["x1"].to_numpy(), frame["x2"].to_numpy(), d])
+    coef = np.linalg.lstsq(x, frame["y"].to_numpy(), rcond=None)[0]
+    np.testing.assert_allclose(res.beta, coef[:2], rtol=1e-8)
+
+
+def test_backend_errors() -> None:
+    with pytest.raises(ValueError, match="'auto', 'numba' or 'numpy'"):
+        kernels.resolve_backend("fortran")
+    with pytest.raises(ValueError, match="'auto', 'numba' or 'numpy'"):
+        demean(np.zeros(3), FixedEffects(np.zeros(3, dtype=np.int64)), backend="cuda")
