@@ -115,6 +115,30 @@ FIELDS: dict[str, str] = {
 #: number fields (internal names) parsed by the scan on the fast path of a CSV file
 NUMBER_FIELDS = ("primary_value", "cif", "fob", "net_wgt", "qty")
 
+#: the JSON type of each mapped field in the API's answers (the fast decoder's schema)
+_JSON_TYPES: dict[str, pl.DataType] = {
+    field: (
+        pl.Float64()
+        if internal in NUMBER_FIELDS
+        else pl.Boolean()
+        if internal in ("is_reported", "is_aggregate")
+        else pl.Int64()
+        if internal
+        in (
+            "ref_year",
+            "ref_month",
+            "reporter_code",
+            "partner_code",
+            "partner2_code",
+            "mot_code",
+            "qty_unit_code",
+            "legacy_flag",
+        )
+        else pl.String()
+    )
+    for internal, field in FIELDS.items()
+}
+
 _FLOW_DESC = {"import": "M", "export": "X", "re-import": "RM", "re-export": "RX"}
 _ISO_ALIASES = {"W00": "WLD", "S19": "TWN"}
 
@@ -549,7 +573,8 @@ class ComtradeReader:
     """UN Comtrade API v1 records, as JSON (``{"data": [...]}``) or CSV (camelCase or snake_case).
 
     See the module docstring for the mapping rule. ``read`` is lazy for plain CSV files; JSON
-    responses (at most a few hundred thousand records per call) are parsed in memory.
+    responses (at most a few hundred thousand records per call) are parsed in memory, by msgspec
+    where it is installed (:mod:`tradeimpact.sources._comtrade_json`), else by Python's ``json``.
     """
 
     name = "comtrade"
@@ -587,11 +612,33 @@ class ComtradeReader:
         staged = self.read_staged(path)
         return (staged.fallback or staged).canonical()
 
+    def _read_json_fast(self, path: Path) -> Staged | None:
+        """The answer decoded by msgspec (:mod:`tradeimpact.sources._comtrade_json`), or ``None``
+        for the general path (no msgspec, or a file that is not the common case)."""
+        from tradeimpact.sources import _comtrade_json
+
+        if not _comtrade_json.available():
+            return None
+        decoded = _comtrade_json.decode_answer(
+            read_bytes(path), _JSON_TYPES, [FIELDS[name] for name in NUMBER_FIELDS]
+        )
+        if decoded is None:
+            return None
+        present, frame = decoded
+        try:
+            found = _match_columns(path, present, "the records have the fields")
+        except SourceFormatError:
+            return None  # the general path names the missing field among all the records' fields
+        return staged_comtrade(frame.lazy(), found, self.source, str(path), typed=True)
+
     def read_staged(self, path: Path) -> Staged:
         """:meth:`read` before its final select (:class:`~tradeimpact.sources._text.Staged`)."""
         path = Path(path)
         head = head_bytes(path)
         if self._is_json(head):
+            fast = self._read_json_fast(path)
+            if fast is not None:
+                return fast
             data = _load_json(path)
             # a valid empty answer ({"count": 0, "data": []}) has no fields: zero rows
             columns = _json_columns(data) if data else list(API_V1_FIELDS)
