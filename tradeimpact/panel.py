@@ -437,6 +437,7 @@ def build_panel(
     exclude_periods: Sequence[date] = (),
     sum3: bool = False,
     include_provisional: bool = False,
+    seasonal_adjust: bool = False,
 ) -> Panel:
     """The tidy analysis panel of one design for one event.
 
@@ -474,11 +475,25 @@ def build_panel(
         Keep rows whose ``flags`` mark them provisional or modelled (a nowcast): the rule is
         :func:`not_data` (a word of :data:`NOT_DATA_FLAGS` in ``flags``). By default they are
         left out, and counted in ``dropped["not_data"]`` and the notes.
+    seasonal_adjust : bool, default False
+        Opt-in: replace the log outcome ``y`` of each cell (unit x product) by its seasonally
+        adjusted value (:func:`seasonally_adjust`: STL, period 12), the unadjusted one kept in
+        ``y_unadjusted``. Monthly log outcomes only, not with ``sum3``. Off by default: no
+        reported number uses it.
 
     Returns
     -------
     Panel
     """
+    if seasonal_adjust and (freq or event.freq) != "M":
+        raise ModelSpecError("seasonal_adjust=True needs monthly data (freq='M')")
+    if seasonal_adjust and sum3:
+        raise ModelSpecError("seasonal_adjust=True with sum3=True: adjust monthly data only")
+    if seasonal_adjust and not outcome.startswith("log_"):
+        raise ModelSpecError(
+            f"seasonal_adjust=True needs a log outcome (log_quantity, log_value, "
+            f"log_unit_value), not outcome={outcome!r}: the adjustment is additive in logs"
+        )
     if design not in DESIGNS:
         raise ModelSpecError(f"unknown design '{design}' (one of {', '.join(DESIGNS)})")
     if outcome not in OUTCOMES:
@@ -593,7 +608,98 @@ def build_panel(
                     zero_filled, notes, freq)  # fmt: skip
     if counts.get("not_data"):
         panel.dropped["not_data"] = counts["not_data"]
+    if seasonal_adjust:
+        panel.data = seasonally_adjust(panel.data)
+        panel.notes.append(
+            "outcome y seasonally adjusted per cell (STL, period 12, stable seasonal, robust); "
+            "unadjusted in y_unadjusted"
+        )
     return panel
+
+
+def seasonally_adjust(
+    data: pl.DataFrame,
+    column: str = "y",
+    *,
+    by: str = "cell",
+    period: int = 12,
+    robust: bool = True,
+) -> pl.DataFrame:
+    """``column`` minus its STL seasonal component, per group ``by`` (monthly ``period`` column).
+
+    :class:`statsmodels.tsa.seasonal.STL` (Cleveland et al. 1990) on each group's series,
+    ``period=12``, with a stable seasonal pattern (``seasonal_deg=0`` and a seasonal window
+    longer than the series: one factor per calendar month, a robust mean over the years; STL's
+    default window would follow the three points per calendar month of a three-year panel and
+    read a ban's drop as seasonality) and ``robust=True``. Additive in ``column`` (a log
+    outcome: multiplicative in levels). Months missing inside a group's range (zeros dropped
+    from a log outcome) are linearly interpolated for the fit only; the adjusted value exists
+    at the observed months.
+
+    Parameters
+    ----------
+    data : polars.DataFrame
+        With ``period`` (first day of the month), ``by`` and ``column``.
+    column : str
+        The series to adjust (the panel's ``y``).
+    by : str
+        The grouping (the panel's ``cell``: unit x product).
+    period, robust
+        Passed to STL.
+
+    Returns
+    -------
+    polars.DataFrame
+        ``data`` with ``column`` adjusted, ``<column>_unadjusted`` and ``seasonal``.
+
+    Raises
+    ------
+    ModelSpecError
+        A missing column; a group with fewer than ``2 * period`` observed months (named);
+        a missing value of ``column``.
+
+    References
+    ----------
+    Cleveland, R. B., Cleveland, W. S., McRae, J. E. and Terpenning, I. (1990), "STL: A
+    seasonal-trend decomposition procedure based on loess", *Journal of Official Statistics*
+    6(1), 3-73.
+    """
+    import numpy as np
+    from statsmodels.tsa.seasonal import STL
+
+    missing = [c for c in ("period", by, column) if c not in data.columns]
+    if missing:
+        raise ModelSpecError(f"seasonally_adjust: no column(s) {missing} in the panel")
+    if data[column].null_count() or data[column].is_nan().any():
+        raise ModelSpecError(f"seasonally_adjust: column {column!r} has missing values")
+    months = (pl.col("period").dt.year().cast(pl.Int64) * 12
+              + pl.col("period").dt.month().cast(pl.Int64))  # fmt: skip
+    work = data.with_row_index("_row").with_columns(months.alias("_m"))
+    seasonal = np.empty(work.height)
+    for key, part in (
+        work.sort(by, "_m").partition_by(by, as_dict=True, maintain_order=True).items()
+    ):
+        m = part["_m"].to_numpy()
+        if np.unique(m).size != m.size:
+            raise ModelSpecError(f"seasonally_adjust: {by} {key[0]!r} has two rows in one month")
+        if m.size < 2 * period:
+            raise ModelSpecError(
+                f"seasonally_adjust: {by} {key[0]!r} has {m.size} observed months; STL needs at "
+                f"least {2 * period}"
+            )
+        grid = np.arange(m[0], m[-1] + 1)
+        y = np.interp(grid, m, part[column].to_numpy().astype(np.float64))
+        stable = 2 * (grid.size // 2) + 1 + 2 * period  # odd, longer than the series
+        fit = STL(y, period=period, seasonal=stable, seasonal_deg=0, robust=robust).fit()
+        seasonal[part["_row"].to_numpy()] = np.asarray(fit.seasonal)[m - m[0]]
+    return (
+        work.with_columns(pl.Series("seasonal", seasonal))
+        .with_columns(
+            pl.col(column).alias(f"{column}_unadjusted"),
+            (pl.col(column) - pl.col("seasonal")).alias(column),
+        )
+        .drop("_row", "_m")
+    )
 
 
 def _finish(

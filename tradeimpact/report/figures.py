@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import date
 
 import matplotlib.dates as mdates
+import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 from matplotlib.figure import Figure
@@ -81,19 +82,82 @@ def index_series(frame: pl.DataFrame, base: tuple[date, date]) -> pl.DataFrame:
     )
 
 
+def stl_adjust(
+    series: pl.DataFrame, *, period: int = 12, robust: bool = True
+) -> pl.DataFrame | None:
+    """STL decomposition of one monthly series (``period``, ``index``), or None if too short.
+
+    :class:`statsmodels.tsa.seasonal.STL` (Cleveland et al. 1990), ``period=12``,
+    multiplicative (on ``log(index)``; additive on the index when it has a zero month), with a
+    stable seasonal pattern (``seasonal_deg=0`` and a seasonal window longer than the series:
+    one seasonal factor per calendar month, a robust mean over the years) and ``robust=True``
+    (the months after a ban are outliers, which the robust weights keep out of the seasonal
+    factors). Why not STL's defaults: a short series (three years) gives three points per
+    calendar month, which the default seasonal smoother follows point by point, so a ban's
+    drop would be read as seasonality. Months missing inside the range are linearly
+    interpolated for the fit only. A series with fewer than two full years is not decomposed
+    (None).
+
+    Returns
+    -------
+    polars.DataFrame or None
+        ``period``, ``index``, ``trend``, ``seasonal``, ``adjusted`` at the observed months
+        (multiplicative: ``trend`` and ``adjusted = index / seasonal`` on the index scale,
+        ``seasonal`` the factor; additive: ``adjusted = index - seasonal``).
+
+    References
+    ----------
+    Cleveland, R. B., Cleveland, W. S., McRae, J. E. and Terpenning, I. (1990), "STL: A
+    seasonal-trend decomposition procedure based on loess", *Journal of Official Statistics*
+    6(1), 3-73.
+    """
+    from statsmodels.tsa.seasonal import STL
+
+    s = series.drop_nulls("index").sort("period")
+    if s.height < 2 * period:
+        return None
+    per = s["period"].to_list()
+    months = [(d.year * 12 + d.month) for d in per]
+    grid = np.arange(months[0], months[-1] + 1)
+    values = s["index"].to_numpy().astype(np.float64)
+    log = bool(np.all(values > 0))
+    y = np.interp(grid, months, np.log(values) if log else values)
+    stable = 2 * (grid.size // 2) + 1 + 2 * period  # odd, longer than the series
+    fit = STL(y, period=period, seasonal=stable, seasonal_deg=0, robust=robust).fit()
+    at = np.asarray(months) - months[0]
+    trend = np.asarray(fit.trend)[at]
+    seasonal = np.asarray(fit.seasonal)[at]
+    if log:
+        trend, seasonal = np.exp(trend), np.exp(seasonal)
+        adjusted = values / seasonal
+    else:
+        adjusted = values - seasonal
+    return s.select("period", "index").with_columns(
+        pl.Series("trend", trend), pl.Series("seasonal", seasonal),
+        pl.Series("adjusted", adjusted),
+    )  # fmt: skip
+
+
 def raw_series(
     frame: pl.DataFrame,
     *,
     treated: str,
     base: tuple[date, date],
     events: EventMarks,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
     quantity: str = "quantity",
     period: str = "month",
+    stl: bool = True,
 ) -> Figure:
     """Treated unit vs each control and the control mean, indexed (base-window mean = 100).
+
+    Drawn with :func:`seaborn.lineplot` (each control as a thin grey line, ``units="unit"``; the
+    control mean with ``estimator="mean"``). For monthly data (``stl=True``) a second panel
+    shows the seasonally adjusted index of the treated unit and of the control mean
+    (:func:`stl_adjust`: STL, period 12, stable seasonal factors, robust), so that a drop is
+    not read into a seasonal low; the first panel is unchanged.
 
     Parameters
     ----------
@@ -103,31 +167,68 @@ def raw_series(
         The treated unit's label (drawn in vermillion, on top).
     base : (date, date)
         Base window of the index.
+    title : str or None
+        None leaves the title off (the caption carries it).
     quantity : str
         What ``value`` measures (for the y label), e.g. ``"net weight"``.
     period : str
         The x label: ``"month"`` or ``"year"`` (the data's period).
+    stl : bool
+        Add the STL panel (monthly data only: ``period == "month"``; a series too short for
+        STL is left out of the panel).
     """
+    import seaborn as sns
+
     idx = index_series(frame, base)
+    controls = idx.filter(pl.col("unit") != treated)
+    mean = controls.group_by("period").agg(pl.col("index").mean()).sort("period")
+    tr = idx.filter(pl.col("unit") == treated).sort("period")
+    adjusted: dict[str, pl.DataFrame] = {}
+    if stl and period == "month":
+        for label, part in ((treated, tr), ("controls (mean)", mean)):
+            dec = stl_adjust(part.select("period", "index"))
+            if dec is not None:
+                adjusted[label] = dec
     with style.publication_style():
-        fig, ax = style.new_figure(2.6)
-        controls = idx.filter(pl.col("unit") != treated)
-        for _unit, part in controls.partition_by("unit", as_dict=True, maintain_order=True).items():
-            ax.plot(part["period"], part["index"], color=style.CONTROL, lw=0.4, alpha=0.45)
-        mean = controls.group_by("period").agg(pl.col("index").mean()).sort("period")
-        ax.plot(
-            mean["period"], mean["index"], color=style.ESTIMATE, lw=1.1, label="controls (mean)"
-        )
-        tr = idx.filter(pl.col("unit") == treated)
+        if adjusted:
+            fig, axes = plt.subplots(
+                2, 1, figsize=(style.SINGLE_COLUMN, 4.3), sharex=True,
+                gridspec_kw={"height_ratios": [1.0, 0.75]},
+            )  # fmt: skip
+            ax = axes[0]
+            sns.despine(fig)
+        else:
+            fig, ax = style.new_figure(2.6)
+        ctl = controls.drop_nulls("index").to_pandas()
+        if len(ctl):
+            sns.lineplot(data=ctl, x="period", y="index", units="unit", estimator=None,
+                         color=style.CONTROL, lw=0.4, alpha=0.45, ax=ax, legend=False)  # fmt: skip
+            sns.lineplot(data=ctl, x="period", y="index", estimator="mean", errorbar=None,
+                         color=style.ESTIMATE, lw=1.1, ax=ax, label="controls (mean)")  # fmt: skip
         ax.plot(tr["period"], tr["index"], color=style.TREATED, lw=1.2, label=treated)
         ax.plot([], [], color=style.CONTROL, lw=0.4, label="each control")
         style.mark_events(ax, _within(events, idx["period"]))
         ax.set_ylabel(f"{quantity}, index (base mean = 100)")
         ax.set_xlabel(period)
-        _date_axis(ax)
         style.legend_above(ax, ncols=3)
         top = float(np.nanquantile(idx["index"].drop_nulls().to_numpy(), 0.99)) if idx.height else 1
         ax.set_ylim(0, max(top * 1.15, 150))
+        if adjusted:
+            low = axes[1]
+            colors = {treated: style.TREATED, "controls (mean)": style.ESTIMATE}
+            for label, dec in adjusted.items():
+                low.plot(dec["period"], dec["adjusted"], color=colors[label], lw=1.0,
+                         label=label)  # fmt: skip
+            style.mark_events(low, _within(events, idx["period"]), labels=False)
+            low.set_ylabel("seasonally adjusted\nindex (STL)")
+            low.set_xlabel(period)
+            ax.set_xlabel("")
+            hi = max(float(np.nanmax(d["adjusted"].to_numpy())) for d in adjusted.values())
+            low.set_ylim(min(0.0, *(float(np.nanmin(d["adjusted"].to_numpy()))
+                                    for d in adjusted.values())), max(hi * 1.1, 150))  # fmt: skip
+            _date_axis(low)
+        else:
+            _date_axis(ax)
         style.finish(fig, title=title, source=source, synthetic=synthetic)
     return fig
 
@@ -135,20 +236,24 @@ def raw_series(
 def event_study(
     frame: pl.DataFrame,
     *,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
     outcome: str = "log quantity",
     unit: str = "months",
-    ci_label: str = "95% CI (CR1, pointwise)",
-    band_label: str = "randomization band (placebo range)",
+    ci_label: str = "95% CI, pointwise (CR1)",
+    band_label: str = "randomization band",
+    joint_label: str = "95% joint band (sup-t)",
 ) -> Figure:
-    """Event-study coefficients with pointwise intervals and the randomization band.
+    """Event-study coefficients with pointwise intervals, the joint band and the randomization band.
 
     The band (``ri_low``, ``ri_high``) is drawn as a shaded area: the range the placebo
     (placebo-in-space) estimates cover at each relative period (or any band the caller gives,
-    named by ``band_label``). The reference period (estimate
-    0, no interval) is drawn as a hollow marker.
+    named by ``band_label``). With ``joint_low``/``joint_high`` (the sup-t simultaneous band,
+    ``EventStudyResult.conf_int(0.95, joint=True)``) the joint band is drawn beside the
+    pointwise intervals: thin capped bars around the thick pointwise ones. The reference
+    period (estimate 0, no interval) is drawn as a hollow marker. ``title=None`` leaves the
+    title off.
     """
     f = frame.sort("rel_time")
     x = f["rel_time"].to_numpy()
@@ -169,6 +274,21 @@ def event_study(
                 label=band_label,
             )
         ref = np.isnan(lo) | np.isnan(hi)
+        has_joint = {"joint_low", "joint_high"} <= set(f.columns)
+        if has_joint:
+            jl = f["joint_low"].cast(pl.Float64).to_numpy()
+            jh = f["joint_high"].cast(pl.Float64).to_numpy()
+            ax.errorbar(
+                x[~ref],
+                est[~ref],
+                yerr=np.vstack([est[~ref] - jl[~ref], jh[~ref] - est[~ref]]),
+                fmt="none",
+                ecolor=style.ESTIMATE,
+                elinewidth=0.5,
+                capsize=1.6,
+                capthick=0.5,
+                label=joint_label,
+            )
         ax.errorbar(
             x[~ref],
             est[~ref],
@@ -177,7 +297,7 @@ def event_study(
             ms=2.2,
             color=style.ESTIMATE,
             ecolor=style.ESTIMATE,
-            elinewidth=0.7,
+            elinewidth=1.6 if has_joint else 0.7,
             capsize=0,
             label=ci_label,
         )
@@ -206,7 +326,14 @@ def event_study(
         )
         ax.set_xlabel(f"{unit} relative to the event")
         ax.set_ylabel(f"effect on {outcome} (log points)")
-        style.legend_above(ax, ncols=1)
+        # estimates and their intervals first, then the reference and the placebo band; two
+        # columns so that the legend takes two rows above the axes, not half the figure
+        handles, labels = ax.get_legend_handles_labels()
+        order = [ci_label, joint_label, "reference period", band_label]
+        pairs = sorted(zip(labels, handles, strict=True), key=lambda p: order.index(p[0])
+                       if p[0] in order else len(order))  # fmt: skip
+        style.legend_above(ax, ncols=2, handles=[h for _, h in pairs],
+                           labels=[lab for lab, _ in pairs])  # fmt: skip
         style.finish(fig, title=title, source=source, synthetic=synthetic)
     return fig
 
@@ -217,7 +344,7 @@ def synth_gap(
     *,
     treated: str,
     events: EventMarks,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
     outcome: str = "log quantity",
@@ -253,7 +380,7 @@ def diversion(
     frame: pl.DataFrame,
     *,
     events: EventMarks,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
     unit_label: str = "tonnes",
@@ -317,7 +444,7 @@ def mirror_gap(
     exporter: str,
     importer: str,
     events: EventMarks,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
     unit_label: str = "tonnes",
@@ -373,7 +500,7 @@ def honestdid(
     original: tuple[float, float],
     *,
     restriction: str,
-    title: str,
+    title: str | None,
     source: str,
     synthetic: bool,
     outcome: str = "log quantity",
@@ -409,7 +536,7 @@ def published_comparison(
     highlight: str,
     labels: dict[str, str],
     events: EventMarks,
-    title: str,
+    title: str | None,
     source: str,
     unit_label: str = "tonnes per month",
 ) -> Figure:

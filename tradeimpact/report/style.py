@@ -161,9 +161,16 @@ def _watermark(fig: Figure) -> None:
 
 
 def mark_events(
-    ax: Axes, events: Sequence[tuple[date | float, str]], *, ymax: float = 0.98, min_gap: float = 40
+    ax: Axes,
+    events: Sequence[tuple[date | float, str]],
+    *,
+    ymax: float = 0.98,
+    min_gap: float = 40,
+    labels: bool = True,
 ) -> None:
     """Vertical dashed lines at event dates, each labelled at the top of the axes.
+
+    ``labels=False`` draws the lines only (a second panel under a labelled one).
 
     Labels are written vertically beside the line; a label closer than ``min_gap`` days (or
     x units) to the previous label is left out (its line stays) so that labels never overlap.
@@ -174,7 +181,7 @@ def mark_events(
     for x, label in sorted(events, key=lambda e: e[0]):  # type: ignore[arg-type, return-value]
         ax.axvline(x, color=OKABE_ITO["black"], lw=0.6, ls=(0, (3, 2)), zorder=1)  # type: ignore[arg-type]
         xn = float(mdates.date2num(x)) if isinstance(x, date) else float(x)
-        if last is not None and xn - last < min_gap:
+        if not labels or (last is not None and xn - last < min_gap):
             continue
         last = xn
         ax.text(
