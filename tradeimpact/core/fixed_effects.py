@@ -71,6 +71,9 @@ class FixedEffects:
 
     codes: IntArray
     names: list[str] = field(default_factory=list)
+    #: varying-slope blocks (fixest ``id[z]``, ``id[[z]]``; :class:`tradeimpact.core.slopes.Slopes`),
+    #: absorbed by :func:`demean` with the groupings and counted by :func:`fe_dof`
+    slopes: list[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         codes = np.asarray(self.codes, dtype=np.int64)
@@ -109,14 +112,14 @@ class FixedEffects:
         """
         mask = np.asarray(mask, dtype=bool)
         if mask.all():
-            return FixedEffects(self.codes.copy(), list(self.names))
+            return FixedEffects(self.codes.copy(), list(self.names), list(self.slopes))
         cols = []
         for g in range(self.n_groupings):
             c = self.codes[mask, g]
             present = np.bincount(c, minlength=self.sizes[g]) > 0
             cols.append((np.cumsum(present) - 1)[c])
         codes = np.column_stack(cols) if cols else np.zeros((int(mask.sum()), 0), np.int64)
-        return FixedEffects(codes, list(self.names))
+        return FixedEffects(codes, list(self.names), [s.subset(mask) for s in self.slopes])
 
     def kernel_codes(self) -> npt.NDArray[np.integer[Any]]:
         """The codes as one ``(G, n)`` C-contiguous array for the compiled sweeps (cached).
@@ -151,15 +154,30 @@ class FixedEffects:
                 return ~keep
 
     def degrees_of_freedom(self) -> int:
-        """Number of fixed-effect parameters absorbed, net of redundancies.
+        """Number of fixed-effect parameters absorbed, net of redundancies (the rank of the dummy
+        design, varying slopes included).
 
-        Exact for one and two groupings (for two: ``k1 + k2 - c`` with ``c`` the number of connected
-        components of the bipartite group graph, Abowd, Creecy & Kramarz 2002); for more groupings
-        it is ``sum(k_g) - (G - 1)``, counting only one redundancy per extra grouping (the fixest
-        default when nesting is not checked). Used for the small-sample correction of
-        non-clustered covariances.
+        Exact: for one grouping its levels; for two ``k1 + k2 - c`` with ``c`` the number of
+        connected components of the bipartite group graph (Abowd, Creecy & Kramarz 2002); for
+        three or more, or with varying slopes, the rank of the sparse dummy design computed by
+        :func:`tradeimpact.core.slopes.absorbed_rank` (the largest grouping partialled out, then a
+        dense rank of the rest) when the rest has at most
+        ``slopes.DENSE_RANK_MAX_COLUMNS`` columns. Beyond that it falls back to fixest's rule
+        without ``fixef.force_exact``, ``sum(k_g) - (G - 1)`` (plus the slopes' per-group ranks),
+        which counts one redundancy per extra grouping and can exceed the rank.
+
+        (:func:`fe_dof`, the count of the small-sample factors, keeps fixest's and pyfixest's
+        default rule so that standard errors equal theirs.)
         """
         ks = [int(np.unique(self.codes[:, g]).size) for g in range(self.n_groupings)]
+        if self.slopes or self.n_groupings >= 3:
+            from tradeimpact.core.slopes import absorbed_rank, slope_dof
+
+            exact = absorbed_rank(self)
+            if exact is not None:
+                return exact
+            plain = sum(ks) - (self.n_groupings - 1) if ks else 0
+            return plain + (slope_dof(self) if self.slopes else 0)
         if self.n_groupings == 1:
             return ks[0]
         if self.n_groupings == 2:
@@ -199,7 +217,8 @@ def fe_dof(
     ``sum_g L_g - (n_fe - 1)`` over all groupings, minus the levels of the groupings nested in a
     cluster variable, plus one per nested grouping; the rule of pyfixest's
     ``ssc(k_fixef="nonnested")`` and fixest's default (``fixef.K = "nested"``). With no fixed
-    effects it is 0.
+    effects it is 0. Varying slopes (``fe.slopes``) add their parameters net of redundancies
+    (:func:`tradeimpact.core.slopes.slope_dof`), never discounted for nesting in a cluster.
 
     Parameters
     ----------
@@ -212,12 +231,17 @@ def fe_dof(
     """
     if fe is None:
         return 0
+    extra = 0
+    if isinstance(fe, FixedEffects) and fe.slopes:
+        from tradeimpact.core.slopes import slope_dof
+
+        extra = slope_dof(fe)
     if isinstance(fe, FixedEffects):
         pairs = [(fe.codes[:, g], fe.sizes[g]) for g in range(fe.n_groupings)]
     else:
         pairs = [factorize(f) for f in fe]
     if not pairs:
-        return 0
+        return extra
     levels = [int(np.count_nonzero(np.bincount(c, minlength=k))) for c, k in pairs]
     total = sum(levels) - (len(pairs) - 1)
     # labels compared as they are (the estimation rows have no missing label): no sort needed
@@ -227,7 +251,7 @@ def fe_dof(
     for (c, k), lv in zip(pairs, levels, strict=True):
         if any(_nested_dense(c, k, cl) for cl in coded):
             total += 1 - lv
-    return int(total)
+    return int(total) + extra
 
 
 def _n_components(a: IntArray, b: IntArray) -> int:
@@ -301,6 +325,20 @@ def demean(
     if n != fe.n:
         raise ValueError(f"x has {n} rows but the fixed effects have {fe.n}")
     w = None if weights is None else np.asarray(weights, dtype=np.float64)
+    if fe.slopes:  # varying slopes: their projections join the sweep (tradeimpact.core.slopes)
+        from tradeimpact.core.slopes import demean_with_slopes
+
+        bad_s = demean_with_slopes(
+            out, fe, w, tol=tol, maxiter=maxiter, accelerate_after=ACCELERATE_AFTER
+        )
+        if bad_s:
+            warnings.warn(
+                f"fixed-effect demeaning did not converge in {maxiter} iterations (tol {tol}) "
+                f"for {bad_s} of {k} columns",
+                NotConvergedWarning,
+                stacklevel=2,
+            )
+        return _finish(out, one_d, in_place, order)
     sizes = fe.sizes
     if kind == "numba":
         kcodes = fe.kernel_codes()

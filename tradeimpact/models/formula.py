@@ -19,6 +19,9 @@ Grammar (fixest's, as pyfixest 0.60 parses it)::
   levels) is fixest's; pyfixest 0.60 rejects it.
 * the part after ``|`` lists the fixed effects: columns, and ``a^b`` for the combination of
   ``a`` and ``b`` (one effect per observed pair: exporter-year). ``| 0`` means none.
+  Varying slopes as in fixest: ``id[z]`` (the ``id`` fixed effect and an ``id``-specific slope
+  on ``z``), ``id[[z]]`` (the slope only), ``id[z1,z2]`` (several); absorbed with the fixed
+  effects (:mod:`tradeimpact.core.slopes`).
 
 Covariances (``vcov=``) in pyfixest's forms: ``"iid"`` (pyfixest's default, used when ``vcov``
 is None), ``"hetero"`` / ``"HC1"``, ``{"CRV1": "unit"}``, ``{"CRV1": "unit + time"}`` (two-way,
@@ -95,6 +98,27 @@ class ParsedFormula:
     lhs: str
     rhs: str
     fixed_effects: tuple[tuple[str, ...], ...]
+    #: varying-slope terms as written by :attr:`tradeimpact.core.slopes.SlopeTerm.name`
+    #: (``id[z]``, ``id[[z]]``), in order
+    slopes: tuple[str, ...] = ()
+
+    @property
+    def fe_specs(self) -> list[Any]:
+        """The fixed effects for the keyword estimators: columns, column lists for ``a^b``, and
+        the varying-slope terms as strings."""
+        return [list(f) if len(f) > 1 else f[0] for f in self.fixed_effects] + list(self.slopes)
+
+    @property
+    def slope_columns(self) -> list[str]:
+        """The group and slope columns of the varying-slope terms."""
+        from tradeimpact.core.slopes import parse_slope_term
+
+        out: list[str] = []
+        for term in self.slopes:
+            t = parse_slope_term(term)
+            assert t is not None
+            out.extend([*t.group, *t.variables])
+        return list(dict.fromkeys(out))
 
     @property
     def fe_names(self) -> list[str]:
@@ -168,6 +192,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     if not rhs:
         raise ModelSpecError(f"formula {formula!r} has nothing after '~' (write '1' for none)")
     fes: list[tuple[str, ...]] = []
+    slopes: list[str] = []
     if len(parts) == 2:
         fe_text = parts[1]
         if "~" in fe_text:
@@ -177,15 +202,25 @@ def parse_formula(formula: str) -> ParsedFormula:
             )
         if fe_text.strip() not in ("0", "1", ""):
             for term in _split_top(fe_text, "+"):
+                if "[" in term:
+                    from tradeimpact.core.slopes import parse_slope_term
+
+                    try:
+                        st = parse_slope_term(term)
+                    except ValueError as err:
+                        raise ModelSpecError(f"{err} (in {formula!r})") from err
+                    assert st is not None
+                    slopes.append(st.name)
+                    continue
                 cols = tuple(c.strip() for c in term.split("^"))
                 if not term or not all(_NAME.match(c) for c in cols):
                     raise ModelSpecError(
                         f"fixed-effect term {term!r} in {formula!r}: a fixed effect is a column "
-                        "or columns combined with '^' (exporter^year); varying slopes "
-                        "(fe[x]) and ':' or '*' are not offered there"
+                        "or columns combined with '^' (exporter^year), or a varying slope "
+                        "(id[z], id[[z]]); ':' or '*' are not offered there"
                     )
                 fes.append(cols)
-    return ParsedFormula(formula, lhs, rhs, tuple(fes))
+    return ParsedFormula(formula, lhs, rhs, tuple(fes), tuple(slopes))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -507,6 +542,7 @@ def model_frame(
         if name not in cols and name not in _CONTEXT:
             raise _missing_column_error(name, f"regressors {parsed.rhs!r}", cols)
     fe_cols = [c for fe in parsed.fixed_effects for c in fe]
+    fe_cols = list(dict.fromkeys([*fe_cols, *parsed.slope_columns]))
     for c in fe_cols:
         if c not in cols:
             raise _missing_column_error(c, f"fixed effects of {parsed.formula!r}", cols)
@@ -645,7 +681,7 @@ def feols_formula(
         mf.frame,
         mf.y,
         mf.x,
-        fe=[list(f) if len(f) > 1 else f[0] for f in parsed.fixed_effects],
+        fe=parsed.fe_specs,
         weights=weights,
         vcov=spec,
         drop_singletons=_fixef_rm(fixef_rm),
@@ -725,13 +761,13 @@ def fepois(
         if bad:
             raise ModelSpecError(f"separation_check {bad} unknown: use 'fe', 'ir' or 'simple'")
         sep = [tr[s] for s in separation_check]
-    if mf.intercept is False and not parsed.fixed_effects:
+    if mf.intercept is False and not parsed.fixed_effects and not parsed.slopes:
         raise ModelSpecError("fepois without fixed effects needs an intercept")
     res = ppml_kw(
         mf.frame,
         mf.y,
         mf.x,
-        [list(f) if len(f) > 1 else f[0] for f in parsed.fixed_effects],
+        parsed.fe_specs,
         weights=weights,
         offset=offset,
         vcov=spec,

@@ -309,7 +309,7 @@ def fit_feols(
         vcov_type=label,
         df_inference=df_inf,
         depvar=depvar,
-        fixed_effects=[] if fes is None else list(fes.names),
+        fixed_effects=[] if fes is None else [*fes.names, *(s.name for s in fes.slopes)],
         dropped=drops,
         dropped_regressors=collinear,
         n_clusters=n_cl,
@@ -375,6 +375,16 @@ def build_fe(frame: pl.DataFrame, fe: Sequence[str | Sequence[str]]) -> FixedEff
     return FixedEffects.from_columns(cols, names)
 
 
+def _split_slopes(fe: Sequence[Any]) -> tuple[list[Any], list[Any]]:
+    """:func:`tradeimpact.core.slopes.split_fe_specs`, its error as a :class:`ModelSpecError`."""
+    from tradeimpact.core.slopes import split_fe_specs
+
+    try:
+        return split_fe_specs(fe)
+    except ValueError as err:
+        raise ModelSpecError(str(err)) from err
+
+
 def feols(
     data: Any,
     y: str,
@@ -405,10 +415,18 @@ def feols(
     the intercept of a model without fixed effects; ``fixef_tol`` is the demeaning tolerance;
     ``dropped`` counts rows dropped before this call (by reason), carried into the result.
     The formula interface (``feols("y ~ x | fe", data)``) is :mod:`tradeimpact.models.formula`.
+    A fixed effect may be a varying slope (:mod:`tradeimpact.core.slopes`): ``"id[z]"`` absorbs
+    the ``id`` fixed effect and an ``id``-specific slope on ``z`` (fixest ``id[z]``, ppmlhdfe
+    ``a(id##c.z)``), ``"id[[z]]"`` the slope only (``a(id#c.z)``), ``"id[z1,z2]"`` several; their
+    parameters count in ``K`` net of redundancies.
     """
     frame = to_polars(data)
+    # varying slopes ("id[z]", "id[[z]]"; tradeimpact.core.slopes): the plain fixed effects
+    # (with the group of every id[z]) and the slope terms
+    fe, slope_terms = _split_slopes(fe)
     fe_cols = [c for spec in fe for c in ([spec] if isinstance(spec, str) else spec)]
-    check_columns(frame, [y, *x, *fe_cols, weights, time])
+    slope_cols = [c for t in slope_terms for c in (*t.group, *t.variables)]
+    check_columns(frame, [y, *x, *fe_cols, *slope_cols, weights, time])
     fe_names = ["^".join([f] if isinstance(f, str) else list(f)) for f in fe]
     spec = resolve_vcov(
         vcov,
@@ -426,13 +444,30 @@ def feols(
     )
     wv = None if weights is None else numeric_column(frame, weights, "weights")
     fe_obj = build_fe(frame, fe)
+    zmat = None
+    if slope_terms:
+        from tradeimpact.core.slopes import attach_slopes
+
+        def codes_of(t: Any) -> tuple[npt.NDArray[np.int64], int]:
+            built = build_fe(frame, [list(t.group)])
+            assert built is not None
+            return built.codes[:, 0], built.sizes[0]
+
+        def z_of(t: Any) -> FloatArray:
+            return np.column_stack(
+                [numeric_column(frame, v, "slope variable") for v in t.variables]
+            )
+
+        fe_obj = attach_slopes(fe_obj, frame.height, slope_terms, z_of, codes_of)
+        zmat = np.column_stack([s.z for s in fe_obj.slopes]) if fe_obj is not None else None
+        fe_cols = [*fe_cols, *(c for t in slope_terms for c in t.group)]
     # rows with a missing fixed-effect, cluster or time label are dropped (counted as missing)
     label_cols = dict.fromkeys(
         [*fe_cols, *spec.label_columns(frame.columns), *([time] if time else [])]
     )
     sample = estimation_sample(
         frame.height,
-        numeric=[yv, xv, wv],
+        numeric=[yv, xv, wv, zmat],
         labels=[frame[c] for c in label_cols if c in frame.columns],
         weights=wv,
         fe=fe_obj,

@@ -105,6 +105,7 @@ from tradeimpact.core.covariance import (
 from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import check_columns, numeric_column, numeric_series, to_polars
 from tradeimpact.core.sample import estimation_sample
+from tradeimpact.core.slopes import attach_slopes, split_fe_specs
 from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.results import RegressionResult
 
@@ -115,6 +116,7 @@ __all__ = [
     "ExactlyIdentifiedWarning",
     "PPMLConvergenceWarning",
     "PPMLResult",
+    "Separation",
     "SeparationWarning",
     "ppml",
 ]
@@ -130,6 +132,48 @@ class ExactlyIdentifiedWarning(TradeImpactWarning):
 
 class SeparationWarning(TradeImpactWarning):
     """Observations were dropped because they are separated (their MLE does not exist)."""
+
+
+class Separation(dict[str, list[int]]):
+    """The rows of the input dropped as separated, by the check that found them (``"fe"``,
+    ``"simple"``, ``"relu"``, ``"mu"``: ``{method: [row, ...]}``, a plain dict to read), with
+    the certificate of separation.
+
+    ``rows``: every separated row, sorted. ``certificate`` (computed on first use): ppmlhdfe's
+    ``zvarname()`` variable, an array over the input rows, ``z = X gamma + D alpha`` (a linear
+    combination of the regressors and the fixed-effect dummies) with ``z = 0`` where ``y > 0``,
+    ``z >= 0`` everywhere and ``z > 0`` exactly on the separated rows (Correia, Guimaraes &
+    Zylkin 2021, section 4: such a ``z`` proves the rows separated; regressing ``z`` on the
+    regressors and fixed effects gives ``R^2 = 1``, ppmlhdfe's ``r2`` check). It is the ReLU
+    check's ``u_hat`` run once on the estimation rows plus the separated rows; NaN on the rows
+    outside them (missing values, zero weights, singletons).
+    """
+
+    def __init__(self, rows: Mapping[str, list[int]] | None = None, *, context: Any = None) -> None:
+        super().__init__(rows or {})
+        self._context = context
+        self._certificate: FloatArray | None = None
+
+    @property
+    def rows(self) -> list[int]:
+        """Every separated row of the input, sorted."""
+        return sorted({r for rows in self.values() for r in rows})
+
+    @property
+    def certificate(self) -> FloatArray:
+        """The certificate of separation ``z`` (class docstring)."""
+        if self._certificate is None:
+            if self._context is None:
+                raise ModelSpecError("this separation record carries no data for a certificate")
+            y, x, fe, rows_u, tol = self._context
+            if y is None:  # nothing separated: z = 0 is the certificate of no rows
+                self._certificate = np.where(rows_u, 0.0, np.nan)
+            else:
+                found: list[FloatArray] = []
+                _relu_separated(y, x, fe, rows_u, tol=tol, certificate=found)
+                self._certificate = found[0]
+            self._context = None  # the inputs are no longer needed
+        return self._certificate
 
 
 @dataclass
@@ -148,8 +192,9 @@ class PPMLResult(RegressionResult):
     fitted: FloatArray = field(default_factory=lambda: np.zeros(0))
     sample: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
     #: rows of the input dropped as separated, by the check that found them (``"fe"``,
-    #: ``"simple"``, ``"relu"``; ppmlhdfe's separation certificate names rows and method)
-    separation: dict[str, list[int]] = field(default_factory=dict)
+    #: ``"simple"``, ``"relu"``, ``"mu"``), and the certificate of separation
+    #: (:class:`Separation`: ``.rows``, ``.certificate``)
+    separation: Separation = field(default_factory=Separation)
     # what fixef() needs: the fixed effects on the estimation rows, their level labels and
     # log(mu) - offset - X b (the part of the linear predictor the fixed effects carry)
     _fe: FixedEffects | None = field(default=None, repr=False)
@@ -168,6 +213,11 @@ class PPMLResult(RegressionResult):
         """
         if self._fe is None:
             raise ModelSpecError("the model has no fixed effects (fixef() needs some)")
+        if self._fe.slopes:
+            raise ModelSpecError(
+                "fixef() is not offered for models with varying slopes (id[z]); "
+                "the fitted values are result.fitted"
+            )
         fe, target = self._fe, self._fe_target
         codes = [fe.codes[:, g] for g in range(fe.n_groupings)]
         counts = [np.bincount(c, minlength=fe.sizes[g]) for g, c in enumerate(codes)]
@@ -191,7 +241,7 @@ class PPMLResult(RegressionResult):
             )
         return {
             name: dict(zip(self._fe_levels[g], map(float, alpha[g]), strict=True))
-            for g, name in enumerate(self.fixed_effects)
+            for g, name in enumerate(self.fixed_effects[: fe.n_groupings])
         }
 
     def summary(self, level: float = 0.95) -> str:
@@ -293,13 +343,14 @@ def _dummy_design(x: FloatArray, fe: FixedEffects | None) -> FloatArray:
     """
     n = x.shape[0]
     blocks = [x]
-    if fe is None:
+    if fe is None or fe.n_groupings == 0:
         blocks.append(np.ones((n, 1)))
-    else:
+    if fe is not None:
         for g in range(fe.n_groupings):
             d = np.zeros((n, fe.sizes[g]))
             d[np.arange(n), fe.codes[:, g]] = 1.0
             blocks.append(d)
+        blocks.extend(s.columns().toarray() for s in fe.slopes)
     a = np.column_stack(blocks)
     norms = np.sqrt(np.einsum("ij,ij->j", a, a))
     return a[:, norms > 0] / norms[norms > 0]
@@ -359,15 +410,16 @@ def _relu_projector_lsmr(xx: FloatArray, sub: FixedEffects | None, zero: BoolArr
 
     n = xx.shape[0]
     blocks: list[Any] = [sp.csr_matrix(xx)] if xx.shape[1] else []
-    if sub is None:
+    if sub is None or sub.n_groupings == 0:
         blocks.append(sp.csr_matrix(np.ones((n, 1))))
-    else:
+    if sub is not None:
         for g in range(sub.n_groupings):
             blocks.append(
                 sp.csr_matrix(
                     (np.ones(n), (np.arange(n), sub.codes[:, g])), shape=(n, sub.sizes[g])
                 )
             )
+        blocks.extend(sp.csr_matrix(s.columns()) for s in sub.slopes)
     a = sp.hstack(blocks).tocsc()
     norms = np.sqrt(np.asarray(a.multiply(a).sum(axis=0)).ravel())
     used = np.flatnonzero(norms > 0)
@@ -392,8 +444,14 @@ def _relu_separated(
     *,
     tol: float = 1e-5,
     maxiter: int = 100,
+    certificate: list[FloatArray] | None = None,
 ) -> BoolArray:
     """The iterated rectifier (ReLU) check of Correia, Guimaraes & Zylkin (2021), section 4.
+
+    With ``certificate`` (a list), the final ``u_hat`` is appended to it as an array over all
+    rows: the certificate of separation on the rows of ``keep`` (``u_hat = [X, D] g``, zero on
+    the ``y > 0`` rows, ``>= 0`` on the others and ``> 0`` exactly on the separated ones; values
+    in the zero band set to 0), NaN on the other rows.
 
     Least squares of ``u`` on ``x`` and the fixed effects with ``u_hat = 0`` forced on the rows
     with ``y > 0``; ``u`` starts at 1 on the ``y = 0`` rows and becomes ``max(u_hat, 0)``; when
@@ -416,10 +474,22 @@ def _relu_separated(
     yy = y[idx]
     zero = yy == 0
     if not zero.any():
+        if certificate is not None:
+            cert = np.full(y.size, np.nan)
+            cert[idx] = 0.0
+            certificate.append(cert)
         return out
     xx = x[idx]
-    sub = FixedEffects(fe.codes[idx]) if fe is not None else None
-    n_cols = xx.shape[1] + (1 if sub is None else sum(sub.sizes))
+    sub = (
+        (FixedEffects(fe.codes[idx]) if not fe.slopes else fe.subset(keep))
+        if fe is not None
+        else None
+    )
+    n_cols = xx.shape[1] + (
+        1
+        if sub is None
+        else sum(sub.sizes) + sum(s.size * (s.z.shape[1] + s.intercept) for s in sub.slopes)
+    )
     exact = n_cols <= RELU_EXACT_MAX_COLUMNS and yy.size * n_cols**2 <= RELU_EXACT_MAX_WORK
     if exact:
         project = _relu_projector_exact(xx, sub, zero)
@@ -432,6 +502,11 @@ def _relu_separated(
         uhat[(uhat > -0.1 * tol) & (uhat < tol)] = 0.0
         if np.all(uhat >= 0):
             out[idx[np.flatnonzero(zero)[uhat > 0]]] = True
+            if certificate is not None:
+                cert = np.full(y.size, np.nan)
+                cert[idx] = 0.0
+                cert[idx[zero]] = uhat
+                certificate.append(cert)
             return out
         u_z = np.maximum(uhat, 0.0)
     warnings.warn(
@@ -440,6 +515,136 @@ def _relu_separated(
         stacklevel=3,
     )
     return out
+
+
+#: At most this many step-halvings per IRLS iteration (``_irls``).
+MAX_HALVINGS = 60
+
+#: ppmlhdfe's ``mu_tol``: the ``mu`` method tags rows with ``y = 0`` and ``mu < MU_TOL``.
+MU_TOL = 1e-6
+
+
+def _mu_threshold(eta: FloatArray, pos: BoolArray, mu_tol: float) -> float:
+    """``log(mu_tol)``, lowered by ``5 + min(eta | y > 0)`` when that minimum is below -5
+    (ppmlhdfe's adjustment for outcomes with very small positive values)."""
+    low = float(eta[pos].min()) if pos.any() else 0.0
+    return float(np.log(mu_tol) + min(0.0, low + 5.0))
+
+
+def _mu_separated(
+    y: FloatArray,
+    x: FloatArray,
+    fe: FixedEffects | None,
+    w: FloatArray | None,
+    off: FloatArray | None,
+    keep: BoolArray,
+    *,
+    mu_tol: float,
+    tol: float,
+    maxiter: int,
+    fixef_tol: float,
+    collin_tol: float,
+) -> BoolArray:
+    """ppmlhdfe's ``mu`` separation method (Correia, Guimaraes & Zylkin 2020, section 3; its
+    ``mu_tol`` option): run the Poisson IRLS on the rows of ``keep`` and tag the rows with
+    ``y = 0`` whose fitted mean falls below ``mu_tol`` (``eta < log(mu_tol)``, lowered by
+    ``5 + min(eta | y > 0)`` when that is below -5), as soon as any appear; the caller drops
+    them and runs the checks again (then the IRLS on the smaller sample). A heuristic: a
+    separated row's ``mu`` goes to zero along the IRLS path, so the rows found are separated,
+    but the deviance can converge before every separated ``mu`` is that small (the ReLU check
+    is the one with a guarantee). IRLS here runs to ``min(tol, 1e-10)`` so that the separated
+    means have time to fall.
+    """
+    out = np.zeros(y.size, dtype=bool)
+    idx = np.flatnonzero(keep)
+    yy = y[idx]
+    if not np.any(yy == 0) or not np.any(yy > 0):
+        return out
+    sub = fe.subset(keep) if fe is not None else None
+    xx = x[idx]
+    n_cols = xx.shape[1] + (
+        1
+        if sub is None
+        else sum(sub.sizes) + sum(s.size * (s.z.shape[1] + s.intercept) for s in sub.slopes)
+    )
+    if n_cols <= RELU_EXACT_MAX_COLUMNS and idx.size * n_cols**2 <= RELU_EXACT_MAX_WORK:
+        # small design: the weighted least squares of each step solved densely with the fixed
+        # effects as dummies (alternating projections stall on the extreme weights that the
+        # separated rows' vanishing means give, e.g. ppmlhdfe's test/hard2.do)
+        tagged_d = _mu_dense(
+            yy,
+            _dummy_design(xx, sub),
+            None if w is None else w[idx],
+            np.zeros(idx.size) if off is None else off[idx],
+            mu_tol=mu_tol,
+            tol=min(tol, 1e-10),
+            maxiter=maxiter,
+        )
+        out[idx[tagged_d]] = True
+        return out
+    if sub is None or sub.n_groupings == 0:
+        xx = np.column_stack([np.ones(idx.size), xx])
+    fit = _irls(
+        yy,
+        xx,
+        sub,
+        None if w is None else w[idx],
+        np.zeros(idx.size) if off is None else off[idx],
+        tol=min(tol, 1e-10),
+        maxiter=maxiter,
+        fixef_tol=fixef_tol,
+        collin_tol=collin_tol,
+        mu_tol=mu_tol,
+    )
+    tagged = fit.get("mu_separated")
+    if tagged is not None:
+        out[idx[tagged]] = True
+    return out
+
+
+def _mu_dense(
+    y: FloatArray,
+    a: FloatArray,
+    w: FloatArray | None,
+    off: FloatArray,
+    *,
+    mu_tol: float,
+    tol: float,
+    maxiter: int,
+) -> BoolArray:
+    """The ``mu`` method's IRLS on a dense design ``a`` (regressors and dummies): each step
+    the weighted least squares ``min_g sum omega (z - a g)^2`` by ``numpy.linalg.lstsq``, with
+    step-halving on a non-finite or rising deviance; returns the rows tagged (none if the
+    deviance converges first)."""
+    tagged = np.zeros(y.size, dtype=bool)
+    mu = (y + y.mean()) / 2.0
+    eta = np.log(mu)
+    last = _deviance(y, mu, w)
+    for it in range(maxiter):
+        omega = mu if w is None else w * mu
+        z = eta - off + (y - mu) / mu
+        sw = np.sqrt(omega)
+        g = np.linalg.lstsq(a * sw[:, None], z * sw, rcond=None)[0]
+        new = a @ g + off
+        with np.errstate(over="ignore", invalid="ignore"):
+            dev = _deviance(y, np.exp(new), w)
+        # (the starting means are not a fit of the model: the first step is never halved)
+        for _h in range(MAX_HALVINGS if it else 0):
+            if np.isfinite(dev) and (dev - last) / (0.1 + abs(last)) <= tol:
+                break
+            new = 0.5 * (new + eta)
+            with np.errstate(over="ignore", invalid="ignore"):
+                dev = _deviance(y, np.exp(new), w)
+        eta = new
+        mu = np.exp(eta)
+        tagged = (y == 0) & (eta < _mu_threshold(eta, y > 0, mu_tol))
+        if tagged.any():
+            return tagged
+        crit = abs(dev - last) / (0.1 + abs(last))
+        last = dev
+        if crit < tol:
+            break
+    return tagged
 
 
 # --------------------------------------------------------------------------------------------
@@ -466,6 +671,7 @@ def ppml(
     se_convention: str = "fixest",
     exposure: str | None = None,
     separation_tol: float = 1e-5,
+    mu_tol: float = MU_TOL,
 ) -> PPMLResult:
     """Poisson pseudo-maximum likelihood with any number of absorbed fixed effects.
 
@@ -484,7 +690,11 @@ def ppml(
         ``pl.col("dist").log().alias("log_dist")``.
     fe : list
         Fixed effects: a column, ``"a^b"`` or ``("a", "b")`` for the interaction (exporter-year).
-        Without fixed effects an intercept is estimated.
+        Without fixed effects an intercept is estimated. Varying slopes
+        (:mod:`tradeimpact.core.slopes`): ``"id[z]"`` absorbs the ``id`` fixed effect and an
+        ``id``-specific slope on ``z`` (ppmlhdfe ``a(id##c.z)``, fixest ``id[z]``),
+        ``"id[[z]]"`` the slope only (``a(id#c.z)``), ``"id[z1,z2]"`` several; their
+        parameters count in ``K`` net of redundancies; ``fixef()`` is not offered with them.
     weights : str, optional
         Column of non-negative observation weights.
     offset : str, optional
@@ -528,9 +738,15 @@ def ppml(
     exposure : str, optional
         Column of positive exposures: ``offset = log(exposure)`` (Stata's ``exposure()``); not
         together with ``offset``.
-    separation : sequence of ``"fe"``, ``"simple"``, ``"relu"``
-        Separation checks to run (see the module docstring); all three by default, like
-        ppmlhdfe's default ``separation(fe simplex relu)``.
+    separation : sequence of ``"fe"``, ``"simple"``, ``"relu"``, ``"mu"``
+        Separation checks to run (see the module docstring); ``fe``, ``simple`` and ``relu`` by
+        default, like ppmlhdfe's default ``separation(fe simplex relu)``; ppmlhdfe's names
+        ``"simplex"`` and ``"ir"`` are accepted. ``"mu"`` is ppmlhdfe's ``mu`` method: the
+        rows with ``y = 0`` whose fitted mean falls below ``mu_tol`` along the IRLS path
+        (:func:`_mu_separated`). The rows each check dropped are in ``result.separation``
+        (by method), with the certificate of separation ``result.separation.certificate``.
+    mu_tol : float
+        Threshold of the ``mu`` method (ppmlhdfe's ``mu_tol``, default 1e-6).
 
     Returns
     -------
@@ -542,6 +758,12 @@ def ppml(
     x_names = [e.meta.output_name() for e in x_exprs]
     if len(set(x_names)) != len(x_names):
         raise ModelSpecError(f"regressor names repeat: {x_names}")
+    # varying slopes ("id[z]", "id[[z]]"; tradeimpact.core.slopes): plain fixed effects (with the
+    # group of every id[z]) and the slope terms
+    try:
+        fe, slope_terms = split_fe_specs(fe)
+    except ValueError as err:
+        raise ModelSpecError(str(err)) from err
     fe_list = [_fe_columns(s) for s in fe]
     fe_names = [name for name, _ in fe_list]
     fe_cols = [cols for _, cols in fe_list]
@@ -552,6 +774,7 @@ def ppml(
     cluster_cols = list(vspec.cluster_names)
     cluster_parts = vspec.label_columns(df.columns)
     needed = {y, *(c for cols in fe_cols for c in cols), *cluster_parts}
+    needed |= {c for t in slope_terms for c in (*t.group, *t.variables)}
     if weights_type not in ("aweights", "fweights"):
         raise ModelSpecError(
             f"weights_type={weights_type!r}: use 'aweights' (the default) or 'fweights'"
@@ -614,15 +837,37 @@ def ppml(
     if w_arr is not None and np.any(np.isfinite(w_arr) & (w_arr < 0)):
         row = int(np.flatnonzero(np.isfinite(w_arr) & (w_arr < 0))[0])
         raise ModelSpecError(f"weights {weights!r} must be non-negative (row {row} is negative)")
-    checks_asked = set(separation)
-    unknown = checks_asked - {"fe", "simple", "relu"}
+    # ppmlhdfe's names are accepted too: "simplex" (our "simple"), "ir" (our "relu")
+    aliases = {"simplex": "simple", "ir": "relu"}
+    checks_asked = {aliases.get(c, c) for c in separation}
+    unknown = checks_asked - {"fe", "simple", "relu", "mu"}
     if unknown:
-        raise ModelSpecError(f"unknown separation checks {sorted(unknown)}: use fe, simple, relu")
+        raise ModelSpecError(
+            f"unknown separation checks {sorted(unknown)}: use fe, simple, relu, mu"
+        )
+    if not 0 < mu_tol < 1:
+        raise ModelSpecError(f"mu_tol={mu_tol!r} must be in (0, 1)")
     fe_full = (
         FixedEffects(np.column_stack([_group_codes(df, cols) for cols in fe_cols]), fe_names)
         if fe_cols
         else None
     )
+    z_all: FloatArray | None = None
+    if slope_terms:
+        fe_full = attach_slopes(
+            fe_full,
+            n_input,
+            slope_terms,
+            lambda t: np.column_stack(
+                [numeric_column(df, v, "slope variable") for v in t.variables]
+            ),
+            lambda t: (
+                _group_codes(df, list(t.group)),
+                int(_group_codes(df, list(t.group)).max()) + 1,
+            ),
+        )
+        assert fe_full is not None
+        z_all = np.column_stack([s.z for s in fe_full.slopes])
     if not 0 < separation_tol < 1:
         raise ModelSpecError(f"separation_tol={separation_tol!r} must be in (0, 1)")
     checks: list[tuple[str, Any]] = []
@@ -661,10 +906,36 @@ def ppml(
                 ),
             )
         )
-    label_cols = sorted({c for cols in fe_cols for c in cols} | set(cluster_parts))
+    if "mu" in checks_asked:
+        checks.append(
+            (
+                "separated_regressor",
+                recorded(
+                    "mu",
+                    lambda keep: _mu_separated(
+                        y_arr,
+                        x_arr,
+                        fe_full,
+                        w_arr,
+                        off_arr,
+                        keep,
+                        mu_tol=mu_tol,
+                        tol=tol,
+                        maxiter=max(maxiter, 100),
+                        fixef_tol=fixef_tol,
+                        collin_tol=collin_tol,
+                    ),
+                ),
+            )
+        )
+    label_cols = sorted(
+        {c for cols in fe_cols for c in cols}
+        | set(cluster_parts)
+        | {c for t in slope_terms for c in t.group}
+    )
     est = estimation_sample(
         n_input,
-        numeric=[y_arr, x_arr, w_arr, off_arr],
+        numeric=[y_arr, x_arr, w_arr, off_arr, z_all],
         labels=[df.get_column(c) for c in label_cols],
         weights=w_arr,
         fe=fe_full,
@@ -703,7 +974,7 @@ def ppml(
     fes = fe_full.subset(keep) if fe_full is not None else None
     names = list(x_names)
     xv = x_arr[keep]
-    if fes is None:
+    if fes is None or fes.n_groupings == 0:  # no fixed effect (at most slope-only terms)
         xv = np.column_stack([np.ones(n), xv])
         names = ["(Intercept)", *names]
 
@@ -818,7 +1089,7 @@ def ppml(
         vcov_type=vcov_type,
         df_inference=df_inference,
         depvar=y,
-        fixed_effects=fe_names,
+        fixed_effects=[*fe_names, *(t.name for t in slope_terms)],
         dropped=dropped,
         dropped_regressors=dropped_regs,
         n_clusters=n_clusters,
@@ -843,11 +1114,25 @@ def ppml(
         messages=messages,
         fitted=fit["mu"],
         sample=sample,
-        separation={m: sorted(rows) for m, rows in found.items()},
+        separation=Separation(
+            {m: sorted(rows) for m, rows in found.items()},
+            # the inputs are kept for the certificate only when some rows were separated
+            context=(y_arr, x_arr, fe_full, _certificate_rows(keep, found), separation_tol)
+            if found
+            else (None, None, None, keep.copy(), None),
+        ),
         _fe=fes,
         _fe_levels=_fe_level_labels(df.filter(pl.Series(keep)), fe_cols, fes),
         _fe_target=_fe_part(fit, xv, off),
     )
+
+
+def _certificate_rows(keep: BoolArray, found: Mapping[str, list[int]]) -> BoolArray:
+    """The rows the certificate of separation is computed on: estimation and separated rows."""
+    rows = keep.copy()
+    for r in found.values():
+        rows[np.asarray(r, dtype=np.int64)] = True
+    return rows
 
 
 def _fe_level_labels(
@@ -890,11 +1175,14 @@ def _irls(
     fixef_tol: float,
     collin_tol: float,
     mu_start: FloatArray | None = None,
+    mu_tol: float | None = None,
 ) -> dict[str, Any]:
     """IRLS with warm-started weighted demeaning (see the module docstring).
 
     ``mu_start`` replaces the starting values ``(y + mean(y)) / 2`` (e.g. the fitted means of a
-    nearby model, for the refits of placebo inference).
+    nearby model, for the refits of placebo inference). With ``mu_tol`` (the ``mu`` separation
+    method, :func:`_mu_separated`) the iteration stops as soon as some rows with ``y = 0`` have
+    ``eta`` below :func:`_mu_threshold`, returning them as ``"mu_separated"``.
 
     The first iteration demeans at ``fixef_tol`` (the collinearity check needs exact residuals);
     later ones start at the looser ``max(fixef_tol, 1e-5)`` and tighten it tenfold whenever the
@@ -916,6 +1204,8 @@ def _irls(
     omega = mu if w is None else w * mu
     resid = np.zeros_like(y)
     inner_tol = fixef_tol
+    eta_last, beta_last = eta, beta
+    halvings = 0
     for it in range(1, maxiter + 1):
         omega = mu if w is None else w * mu
         if fe is None:
@@ -944,6 +1234,26 @@ def _irls(
         with np.errstate(over="ignore", invalid="ignore"):
             mu = np.exp(eta)
         dev = _deviance(y, mu, w)
+        # step-halving (glm2's and ppmlhdfe's safeguard): a step that makes the deviance
+        # non-finite or raise it by more than tol (relative) is halved back towards the last
+        # iterate until it does not; such an iteration never declares convergence
+        halved = 0
+        while (
+            it > 1
+            and halved < MAX_HALVINGS
+            and (not np.isfinite(dev) or (dev - last) / (0.1 + abs(last)) > tol)
+        ):
+            halved += 1
+            eta = 0.5 * (eta + eta_last)
+            beta = 0.5 * (beta + beta_last) if beta.shape == beta_last.shape else beta
+            with np.errstate(over="ignore", invalid="ignore"):
+                mu = np.exp(eta)
+            dev = _deviance(y, mu, w)
+        halvings += halved
+        if mu_tol is not None:
+            tagged = (y == 0) & (eta < _mu_threshold(eta, y > 0, mu_tol))
+            if tagged.any():
+                return {"mu_separated": tagged, "iterations": it}
         if not np.isfinite(dev):
             # a NaN/inf deviance never recovers: iterating on would only burn time (issue 14)
             raise ModelSpecError(
@@ -955,7 +1265,15 @@ def _irls(
         crit = abs(dev - last) / (0.1 + abs(last))
         last = dev
         z_prev = z
-        if crit < tol and inner_tol <= fixef_tol:
+        eta_last, beta_last = eta, beta
+        if halved:
+            # the halved iterate's working residuals are not those of eta: start the next
+            # demeaning afresh, and never stop here
+            z_res = None
+            continue_ok = False
+        else:
+            continue_ok = True
+        if continue_ok and crit < tol and inner_tol <= fixef_tol:
             converged = True
             break
         if it == 1:
@@ -974,4 +1292,5 @@ def _irls(
         "omega": omega,
         "resid": resid,
         "collinear": collinear,
+        "halvings": halvings,
     }
