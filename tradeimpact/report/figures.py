@@ -354,15 +354,15 @@ def synth_gap(
 
     ``period`` is the x label (``"month"`` or ``"year"``).
     """
+    import seaborn as sns
+
     with style.publication_style():
         fig, ax = style.new_figure(2.6)
         if placebos is not None and placebos.height:
-            for _u, part in (
-                placebos.sort("unit", "period")
-                .partition_by("unit", as_dict=True, maintain_order=True)
-                .items()
-            ):
-                ax.plot(part["period"], part["gap"], color=style.CONTROL, lw=0.4, alpha=0.5)
+            # one thin grey line per donor (seaborn: units, no estimator)
+            sns.lineplot(data=placebos.sort("unit", "period").to_pandas(), x="period", y="gap",
+                         units="unit", estimator=None, color=style.CONTROL, lw=0.4, alpha=0.5,
+                         ax=ax, legend=False)  # fmt: skip
             ax.plot([], [], color=style.CONTROL, lw=0.4, label="placebo (each donor)")
         g = gap.sort("period")
         ax.plot(g["period"], g["gap"], color=style.TREATED, lw=1.2, label=f"{treated} − synthetic")
