@@ -4,6 +4,7 @@
 name               format
 =================  ==============================================================================
 comtrade           UN Comtrade API v1 JSON, or the same fields as CSV (camelCase or snake_case)
+comtrade_bulk      UN Comtrade bulk file: gzip-compressed tab-separated text, API v1 fields
 comtrade_legacy    legacy UN Comtrade CSV (``Trade Value (US$)``, ``Netweight (kg)``...)
 baci               CEPII BACI ``t,i,j,k,v,q``
 japan_customs      Japan Customs (Trade Statistics of Japan) monthly CSV, wide
@@ -37,6 +38,7 @@ __all__ = [
 #: reader name -> "module:ClassName"
 READERS: dict[str, str] = {
     "comtrade": "tradeimpact.sources.comtrade:ComtradeReader",
+    "comtrade_bulk": "tradeimpact.sources.comtrade_bulk:ComtradeBulkReader",
     "comtrade_legacy": "tradeimpact.sources.comtrade_legacy:ComtradeLegacyReader",
     "baci": "tradeimpact.sources.baci:BaciReader",
     "japan_customs": "tradeimpact.sources.japan_customs:JapanCustomsReader",
