@@ -40,6 +40,7 @@ from scipy import stats
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.callaway_santanna import (
     MissingCohortWarning,
+    NoNeverTreatedWarning,
     SmallGroupWarning,
     att_gt,
 )
@@ -464,6 +465,352 @@ CASES: list[tuple[str, Callable[[], bool]]] = [
     ("clustered/unbalanced", c_cluster_unbalanced),
     ("clustered/varying-within-unit-errors", c_cluster_varies),
     ("clustered/repeated-cross-sections", c_cluster_rc),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# tests/testthat/test-aggte-min-e-window.R (commit a52b66e2): mpdta and two small panels
+# ----------------------------------------------------------------------------------------------
+_MPDTA: dict[str, Any] = {}
+
+
+def _mpdta_fit() -> Any:
+    if "fit" not in _MPDTA:
+        from conftest import shared_path
+
+        m = pl.read_csv(shared_path("validation", "mpdta", "mpdta.csv"))
+        _MPDTA["data"] = m
+        _MPDTA["fit"] = att_gt(m, "lemp", "countyreal", "year", "first.treat")
+    return _MPDTA["fit"]
+
+
+def _cells(res: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    t = res.att_gt
+    return (t["group"].to_numpy(), t["time"].to_numpy(), t["att"].to_numpy())
+
+
+def c_min_e_simple(me: int) -> bool:
+    res = _mpdta_fit()
+    g, t, a = _cells(res)
+    units = _MPDTA["data"].group_by("countyreal").agg(pl.col("first.treat").first())
+    share = {float(k): v / units.height for k, v in
+             units.group_by("first.treat").len().iter_rows()}  # fmt: skip
+    keep = (g <= t) & (t - g >= me)
+    pgv = np.array([share[x] for x in g[keep]])
+    manual = float(a[keep] @ pgv / pgv.sum())
+    return abs(res.aggregate("simple", min_e=me).overall_att - manual) < 1e-10
+
+
+def c_min_e_bites() -> bool:
+    res = _mpdta_fit()
+    return res.aggregate("simple").overall_att != res.aggregate("simple", min_e=1).overall_att
+
+
+def c_min_e_default(kind: str, what: str) -> bool:
+    res = _mpdta_fit()
+    base = res.aggregate(kind)
+    for me in (-np.inf, -5):
+        other = res.aggregate(kind, min_e=me)
+        if what == "att" and abs(other.overall_att - base.overall_att) > 1e-10:
+            return False
+        if what == "se" and abs(other.overall_se - base.overall_se) > 1e-10:
+            return False
+        if what == "egt" and not np.allclose(other.components["att"], base.components["att"],
+                                             atol=1e-10, rtol=0):  # fmt: skip
+            return False
+    return True
+
+
+def c_min_e_group_window() -> bool:
+    res = _mpdta_fit()
+    g, t, a = _cells(res)
+    agg = res.aggregate("group", min_e=1, na_rm=True)
+    ok = agg.components["key"].to_list() == [2004.0, 2006.0]  # 2007 has only e = 0: dropped
+    for key, att in agg.components.select("key", "att").iter_rows():
+        ok &= abs(att - a[(g == key) & (g <= t) & (t - g >= 1)].mean()) < 1e-10
+    full = res.aggregate("group").components.filter(pl.col("key") == 2004.0)["att"][0]
+    return bool(ok and abs(full - agg.components["att"][0]) > 1e-6)
+
+
+def c_min_e_empty(kind: str, na_rm: bool) -> bool:
+    res = _mpdta_fit()
+    kw: dict[str, Any] = {"na_rm": True} if na_rm else {}
+    with pytest.raises(ModelSpecError, match="min_e" if na_rm else "requested window"):
+        res.aggregate(kind, min_e=100, **kw)
+    return True
+
+
+def c_min_e_names_group() -> bool:
+    with pytest.raises(ModelSpecError, match=r"for group\(s\) 2007"):
+        _mpdta_fit().aggregate("group", min_e=1)
+    return True
+
+
+def _irregular(periods: list[float]) -> Any:
+    rng = np.random.default_rng(20260814)
+    n = 400
+    ids = np.repeat(np.arange(1, n + 1), len(periods))
+    per = np.tile(periods, n)
+    G = np.where(ids <= n / 2, 0.0, 2.0)
+    X = rng.normal(size=ids.size)
+    y = 0.1 * X + 0.05 * per + ((G == 2) & (per >= 2)) * (per - 1) + rng.normal(0, 0.1, ids.size)
+    data = pl.DataFrame({"id": ids, "period": per, "G": G, "X": X, "Y": y})
+    return fit(data)
+
+
+def c_irregular(what: str) -> bool:
+    res = _irregular([1.0, 2.0, 4.0])
+    g, t, a = _cells(res)
+    k0 = a[(g == 2) & (t == 2)][0]
+    k2 = a[(g == 2) & (t == 4)][0]
+    if what == "cells-differ":
+        return bool(abs(k0 - k2) > 1e-6)
+    if what == "simple-max_e":
+        return abs(res.aggregate("simple", max_e=1).overall_att - k0) < 1e-10
+    if what == "group-max_e":
+        return abs(float(res.aggregate("group", max_e=1).components["att"][0]) - k0) < 1e-10
+    if what == "simple-min_e":
+        return abs(res.aggregate("simple", min_e=2).overall_att - k2) < 1e-10
+    dyn_ = res.aggregate("dynamic", max_e=1).components
+    e0 = float(dyn_.filter(pl.col("key") == 0)["att"][0])
+    return bool((dyn_["key"] <= 1).all() and abs(e0 - k0) < 1e-10)
+
+
+def c_inclusive(kind: str) -> bool:
+    res = _irregular([1.0, 2.0, 3.0, 5.0])
+    g, t, a = _cells(res)
+    target = float(np.mean([a[(g == 2) & (t == 2)][0], a[(g == 2) & (t == 3)][0]]))
+    agg = res.aggregate(kind, max_e=1)
+    got = agg.overall_att if kind == "simple" else float(agg.components["att"][0])
+    return abs(got - target) < 1e-10
+
+
+def c_balance_dynamic_bites() -> bool:
+    res = _mpdta_fit()
+    return res.aggregate("dynamic", balance_e=1).overall_att != res.aggregate("dynamic").overall_att
+
+
+# ----------------------------------------------------------------------------------------------
+# tests/testthat/test-anticipation-window.R (commit f2aae2dd)
+# ----------------------------------------------------------------------------------------------
+def make_antic(seed: int, n_per: int, periods: range = range(1, 7), g: int = 4, delta: int = 2,
+               a_eff: float = 1.0, tau: float = 2.0) -> pl.DataFrame:  # fmt: skip
+    """SYNTHETIC: did's make_antic (true parallel trends, anticipation a_eff in the delta
+    periods before g, effect tau from g on)."""
+    rng = np.random.default_rng(30260000 + seed)
+    per = np.array(list(periods), dtype=float)
+    ids = np.repeat(np.arange(1, 2 * n_per + 1), per.size)
+    time = np.tile(per, 2 * n_per)
+    gg = np.where(ids <= n_per, 0.0, float(g))
+    y = (rng.normal(size=ids.size) + 0.5 * time + (ids % 7) / 10
+         + np.where((gg == g) & (time >= g - delta) & (time < g), a_eff, 0.0)
+         + np.where((gg == g) & (time >= g), tau, 0.0))  # fmt: skip
+    return pl.DataFrame({"id": ids, "time": time, "g": gg, "y": y})
+
+
+def fit_a(d: pl.DataFrame, **kw: Any) -> Any:
+    return att_gt(d, "y", "id", "time", "g", **kw)
+
+
+def c_antic_base(delta: int, what: str) -> bool:
+    d = make_antic(1, 2000)
+    v = fit_a(d, anticipation=delta, base_period="varying").att_gt
+    u = fit_a(d, anticipation=delta, base_period="universal").att_gt
+    v = v.filter(pl.col("time") >= pl.col("group") - delta)
+    u = u.filter(pl.col("time") >= pl.col("group") - delta)
+    if what == "count":
+        return v.height >= 3 and v["time"].to_list() == u["time"].to_list()
+    col = "att" if what == "att" else "se"
+    return bool(np.allclose(v[col], u[col], atol=1e-10, rtol=0))
+
+
+def c_antic_effects(tt: int) -> bool:
+    v = fit_a(make_antic(1, 2000), anticipation=2).att_gt
+    a = float(v.filter(pl.col("time") == tt)["att"][0])
+    return abs(a - (1 if tt < 4 else 2)) < 0.2
+
+
+def c_antic_pretest(what: str) -> bool:
+    d = make_antic(2, 500, periods=range(1, 8), g=5, delta=2)
+    if what == "zero":
+        f0 = fit_a(d, anticipation=0)
+        return f0.pretest_df == 3
+    f2 = fit_a(d, anticipation=2)
+    row = f2.att_gt.filter((pl.col("group") == 5) & (pl.col("time") == 2))
+    stat = (float(row["att"][0]) / float(row["se"][0])) ** 2
+    if what == "one-cell":
+        return f2.pretest_df == 1 and abs(f2.pretest_stat - stat) <= 1e-8 * stat
+    return abs(round(f2.pretest_pvalue, 5) - round(float(stats.chi2.sf(stat, 1)), 5)) < 1e-12
+
+
+def c_antic_universal_no_pretest() -> bool:
+    fu = fit_a(make_antic(3, 200, periods=range(1, 7), g=4), anticipation=2,
+               base_period="universal")  # fmt: skip
+    return fu.pretest_stat is None and fu.pretest_pvalue is None
+
+
+def c_antic_rejection(declared: bool) -> bool:
+    rej = 0
+    for s in range(1, 21):
+        f = fit_a(make_antic(s, 300, periods=range(1, 9), g=6), anticipation=2 if declared else 0)
+        rej += f.pretest_pvalue < 0.05
+    return rej / 20 <= 0.3 if declared else rej / 20 >= 0.7
+
+
+def c_antic_event_study(what: str) -> bool:
+    f = fit_a(make_antic(4, 2000), anticipation=2)
+    dyn_ = f.aggregate("dynamic")
+    keys = dyn_.components["key"].to_list()
+    if what == "keys":
+        return all(e in keys for e in (-2, -1, 0, 1, 2))
+    if what == "e-1":
+        return abs(float(dyn_.components.filter(pl.col("key") == -1)["att"][0]) - 1) < 0.2
+    if what == "overall":
+        return abs(dyn_.overall_att - 2) < 0.2
+    return abs(f.aggregate("simple").overall_att - 2) < 0.2
+
+
+def c_antic_zero(what: str) -> bool:
+    d = make_antic(5, 400, delta=0, a_eff=0)
+    v = fit_a(d, anticipation=0, base_period="varying")
+    u = fit_a(d, anticipation=0, base_period="universal")
+    if what == "pre-differs":
+        return v.params["ATT(4,2)"] != u.params["ATT(4,2)"]
+    if what == "post-equal":
+        return bool(np.allclose([v.params[f"ATT(4,{t})"] for t in (4, 5, 6)],
+                                [u.params[f"ATT(4,{t})"] for t in (4, 5, 6)], atol=1e-10))  # fmt: skip
+    tab = v.att_gt
+    return v.pretest_df == int((tab["time"] < tab["group"]).sum())
+
+
+# ----------------------------------------------------------------------------------------------
+# tests/testthat/test-always-treated-invariance.R (commit 3246281f)
+# ----------------------------------------------------------------------------------------------
+def mk_design(
+    cohorts: list[int], T: int, n: int = 25, seed: int = 1, het: float = 1.2
+) -> pl.DataFrame:
+    """SYNTHETIC: did's .mk_design (levels ~ 1e5, trend 50, effect 200 from g)."""
+    rng = np.random.default_rng(40260000 + seed)
+    g = np.repeat(np.array(cohorts, dtype=float), n)
+    b = np.exp(rng.normal(np.log(1e5), het, g.size))
+    uid = np.arange(1, g.size + 1)
+    t = np.tile(np.arange(1.0, T + 1), g.size)
+    gg, bb, uu = np.repeat(g, T), np.repeat(b, T), np.repeat(uid, T)
+    y = bb + 50 * (t - 1) + 200 * ((t >= gg) & (gg > 0)) + rng.normal(0, 5, t.size)
+    return pl.DataFrame({"uid": uu, "t": t, "g": gg, "y": y})
+
+
+def _att_keyed(d: pl.DataFrame, drop: list[int] | None = None, **kw: Any) -> dict[str, float]:
+    if drop:
+        d = d.filter(~pl.col("uid").is_in(drop))
+    kw.setdefault("control_group", "notyet")
+    res = att_gt(d, "y", "uid", "t", "g", **kw)
+    return dict(zip(res.names, res.beta.tolist(), strict=True))
+
+
+def _invariant(d: pl.DataFrame, eat: list[int], **kw: Any) -> bool:
+    full, dropped = _att_keyed(d, **kw), _att_keyed(d, eat, **kw)
+    common = sorted(set(full) & set(dropped))
+    return bool(common) and all(abs(full[c] - dropped[c]) <= 1e-8 * max(1, abs(full[c]))
+                                for c in common)  # fmt: skip
+
+
+def c_always_p1(method: str) -> bool:
+    d = mk_design([1, 2, 3, 4], T=4, seed=2024)
+    eat = d.filter(pl.col("g") == 1)["uid"].unique().to_list()
+    return _invariant(d, eat, est_method=method)
+
+
+def c_always_p2() -> bool:
+    d = mk_design([2, 3, 5], T=5, seed=11)
+    eat = d.filter(pl.col("g") == 2)["uid"].unique().to_list()
+    return _invariant(d, eat, anticipation=1)
+
+
+def c_always_p3() -> bool:
+    d = mk_design([2, 3, 6], T=5, seed=7)
+    eat = d.filter(pl.col("g") == 2)["uid"].unique().to_list()
+    return _invariant(d, eat, anticipation=1)
+
+
+def c_always_scaling() -> bool:
+    d = mk_design([1, 2, 3, 4], T=4, seed=2024)
+    scaled = d.with_columns(pl.when(pl.col("g") == 1).then(pl.col("y") * 1e6)
+                            .otherwise(pl.col("y")).alias("y"))  # fmt: skip
+    a1, a2 = _att_keyed(d), _att_keyed(scaled)
+    return a1.keys() == a2.keys() and all(abs(a1[k] - a2[k]) <= 1e-8 * max(1, abs(a1[k]))
+                                          for k in a1)  # fmt: skip
+
+
+def c_always_structure() -> bool:
+    d = mk_design([1, 2, 3, 4, 5], T=5, seed=5)
+    res = att_gt(d, "y", "uid", "t", "g", control_group="notyet")
+    groups = set(res.att_gt["group"].to_list())
+    dropped_first = set(res.dropped_units["reason"].to_list())
+    ctrl_has_5 = int(res.att_gt["n_control"].max()) >= 25  # cohort 5 serves as the comparison
+    return 5.0 not in groups and 1.0 not in groups and ctrl_has_5 and bool(dropped_first)
+
+
+def c_always_never() -> bool:
+    d = mk_design([1, 2, 3, 4], T=4, seed=2024)
+    eat = d.filter(pl.col("g") == 1)["uid"].unique().to_list()
+    with pytest.warns(NoNeverTreatedWarning):
+        full = _att_keyed(d, control_group="never")
+    with pytest.warns(NoNeverTreatedWarning):
+        dropped = _att_keyed(d, eat, control_group="never")
+    common = set(full) & set(dropped)
+    return bool(common) and all(abs(full[c] - dropped[c]) <= 1e-8 * max(1, abs(full[c]))
+                                for c in common)  # fmt: skip
+
+
+CASES += [
+    ("min-e-window/simple-min_e-1", lambda: c_min_e_simple(1)),
+    ("min-e-window/simple-min_e-2", lambda: c_min_e_simple(2)),
+    ("min-e-window/simple-restriction-bites", c_min_e_bites),
+    *[
+        (f"min-e-window/default-{k}-{w}", (lambda k=k, w=w: c_min_e_default(k, w)))
+        for k in ("simple", "group")
+        for w in ("att", "se")
+    ],
+    ("min-e-window/default-group-egt", lambda: c_min_e_default("group", "egt")),
+    ("min-e-window/group-window-by-hand", c_min_e_group_window),
+    ("min-e-window/empty-simple-errors", lambda: c_min_e_empty("simple", False)),
+    ("min-e-window/empty-group-errors", lambda: c_min_e_empty("group", False)),
+    ("min-e-window/empty-group-na_rm-errors", lambda: c_min_e_empty("group", True)),
+    ("min-e-window/names-emptied-group", c_min_e_names_group),
+    *[
+        (f"min-e-window/irregular-{w}", (lambda w=w: c_irregular(w)))
+        for w in ("cells-differ", "simple-max_e", "group-max_e", "simple-min_e", "dynamic")
+    ],
+    ("min-e-window/inclusive-simple", lambda: c_inclusive("simple")),
+    ("min-e-window/inclusive-group", lambda: c_inclusive("group")),
+    ("min-e-window/balance_e-dynamic-bites", c_balance_dynamic_bites),
+    *[
+        (f"anticipation-window/base-{d}-{w}", (lambda d=d, w=w: c_antic_base(d, w)))
+        for d in (1, 2)
+        for w in ("count", "att", "se")
+    ],
+    *[(f"anticipation-window/effect-t{t}", (lambda t=t: c_antic_effects(t))) for t in range(2, 7)],
+    ("anticipation-window/pretest-one-cell", lambda: c_antic_pretest("one-cell")),
+    ("anticipation-window/pretest-pvalue", lambda: c_antic_pretest("pvalue")),
+    ("anticipation-window/pretest-anticipation-0-df3", lambda: c_antic_pretest("zero")),
+    ("anticipation-window/universal-no-pretest", c_antic_universal_no_pretest),
+    ("anticipation-window/declared-does-not-reject", lambda: c_antic_rejection(True)),
+    ("anticipation-window/ignored-rejects", lambda: c_antic_rejection(False)),
+    *[
+        (f"anticipation-window/event-study-{w}", (lambda w=w: c_antic_event_study(w)))
+        for w in ("keys", "e-1", "overall", "simple")
+    ],
+    *[
+        (f"anticipation-window/zero-{w}", (lambda w=w: c_antic_zero(w)))
+        for w in ("pre-differs", "post-equal", "pretest-df")
+    ],
+    *[(f"always-treated/P1-{m}", (lambda m=m: c_always_p1(m))) for m in ("dr", "reg", "ipw")],
+    ("always-treated/P2-anticipation", c_always_p2),
+    ("always-treated/P3-late-cohort", c_always_p3),
+    ("always-treated/scaling-oracle", c_always_scaling),
+    ("always-treated/latest-cohort-is-control", c_always_structure),
+    ("always-treated/never-treated-branch", c_always_never),
 ]
 
 

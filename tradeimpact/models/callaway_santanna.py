@@ -44,8 +44,9 @@ each period; overall = mean over periods). They return the
 too (fixest's ``"att"``, ``"cohort"``, ``"period"`` accepted as aliases).
 
 Pre-test: the Wald statistic ``W = n theta_pre' V_pre^{-1} theta_pre`` of all pre-treatment
-ATT(g, t) = 0 (``t < g``), chi-square with as many degrees of freedom, using the analytical
-influence-function covariance (as ``did`` does).
+ATT(g, t) = 0 (``t < g - anticipation``: the anticipation window is not a pre-period),
+chi-square with as many degrees of freedom, using the analytical influence-function covariance
+(as ``did`` does).
 
 Small groups, as ``did``'s ``pre_process_did``: the units of each group (each first-treatment
 period, and the never treated) are counted after dropping; a group with fewer than
@@ -416,6 +417,7 @@ class CallawaySantAnnaResult(RegressionResult):
         min_e: float = -np.inf,
         max_e: float = np.inf,
         balance_e: int | None = None,
+        na_rm: bool = False,
         bootstrap: bool | None = None,
         cband: bool | None = None,
         biters: int | None = None,
@@ -433,12 +435,17 @@ class CallawaySantAnnaResult(RegressionResult):
         min_e, max_e : float
             ``did``'s event-time limits: "dynamic" keeps event times ``min_e <= e <= max_e``
             (the overall is the mean over the kept ``e >= 0``); "simple" and "group" keep the
-            post-treatment cells with ``t - g <= max_e`` (as ``aggte``).
+            post-treatment cells with ``min_e <= t - g <= max_e`` (as did's current ``aggte``;
+            a negative ``min_e`` changes nothing there). A window that leaves no cell is an
+            error, and so is one that empties a group in "group" unless ``na_rm``.
         balance_e : int, optional
             "dynamic" only (``did``'s ``balance_e``): keep the cohorts observed for at least
             ``balance_e`` periods after treatment (``max(t) - g >= balance_e``) and the event
             times ``balance_e - (max(t) - min(t)) <= e <= balance_e``, so that every event time
             averages the same cohorts.
+        na_rm : bool
+            "group": drop the groups whose ``min_e``/``max_e`` window holds no cell (did's
+            ``na.rm = TRUE``) instead of raising.
         bootstrap, cband, biters, alpha, boot_weights, seed
             The multiplier bootstrap of :func:`att_gt` (default: as the ATT(g, t) were fitted):
             the overall's ``overall_se_boot``, the components' ``se_boot`` and (uniform over the
@@ -527,23 +534,41 @@ class CallawaySantAnnaResult(RegressionResult):
                 boot,
             )
 
-        post = np.flatnonzero((group <= time) & (time - group <= max_e))
-        if post.size == 0:
-            raise ModelSpecError("no post-treatment ATT(g,t) to aggregate (check max_e)")
+        e_cell = time - group
+        window = f"min_e={_fmt(min_e) if np.isfinite(min_e) else min_e}, " + (
+            f"max_e={_fmt(max_e) if np.isfinite(max_e) else max_e}"
+        )
+        post = np.flatnonzero((group <= time) & (e_cell <= max_e) & (e_cell >= min_e))
+        if post.size == 0 and k in ("simple", "group"):
+            raise ModelSpecError(
+                "No group-time average treatment effects fall within the requested window "
+                f"({window}): no post-treatment ATT(g,t) to aggregate"
+            )
         if k == "simple":
             wts = pg[post] / pg[post].sum()
             est = float(att[post] @ wts)
             return build(est, agg_if(att, psi, post, wts, wif(post, pg, group)), [], [], [])
         if k == "group":
             keys, atts, infs = [], [], []
+            emptied: list[float] = []
             for g in glist:
-                keep = np.flatnonzero((group == g) & (time >= g) & (time - g <= max_e))
+                keep = np.flatnonzero(
+                    (group == g) & (time >= g) & (time - g <= max_e) & (time - g >= min_e)
+                )
                 if keep.size == 0:
+                    if ((group == g) & (time >= g)).any():
+                        emptied.append(float(g))
                     continue
                 wts = pg[keep] / pg[keep].sum()
                 atts.append(float(att[keep].mean()))
                 infs.append(agg_if(att, psi, keep, wts, None))
                 keys.append(float(g))
+            if emptied and not na_rm:
+                raise ModelSpecError(
+                    "No group-time average treatment effects fall within the requested window "
+                    f"({window}) for group(s) {', '.join(_fmt(g) for g in emptied)}: pass "
+                    "na_rm=True to drop them (did's na.rm)"
+                )
             att_g = np.array(atts)
             inf_g = np.column_stack(infs)
             pgg = np.array([pg_by_g[g] for g in keys])
@@ -667,7 +692,10 @@ def att_gt(
         reports that cell as 0).
     anticipation : int
         ``did``'s ``anticipation``: periods before ``g`` in which units may already react. The
-        base period of a post-treatment cell is the last ``t`` with ``t + anticipation < g``;
+        base period of a post-treatment cell, and of a cell in the anticipation window
+        (``g - anticipation <= t < g``, under either base period, as did's current code), is
+        the last ``t`` with ``t + anticipation < g``; the pre-test uses the cells before the
+        window (``t < g - anticipation``);
         not-yet-treated comparisons need ``G > max(t, base) + anticipation``; cohorts with
         ``g <= first period + anticipation`` get no ATT(g, t).
     weights : str, optional
@@ -1022,7 +1050,10 @@ def att_gt(
             t = tlist[cur]
             post = bool(g <= t)
             bi = ti if base_period == "varying" else int(pre_idx[-1])
-            if post:
+            if t + anticipation >= g:
+                # post-treatment and anticipation cells (g - anticipation <= t): the base period
+                # is g - anticipation - 1 under either base period (did's current rule; a varying
+                # base would difference two anticipation periods)
                 bi = int(pre_idx[-1])
             treat = G == g
             if base_period == "universal" and bi == cur:
@@ -1162,7 +1193,8 @@ def att_gt(
             schema={"unit": pl.String, "reason": pl.String},
         ),
     )
-    pre = np.flatnonzero(table["group"].to_numpy() > table["time"].to_numpy())
+    # the pre-test: cells before the anticipation window (t < g - anticipation), as did
+    pre = np.flatnonzero(table["group"].to_numpy() - anticipation > table["time"].to_numpy())
     if base_period == "universal":
         pre = pre[table["se"].to_numpy()[pre] > 0]
     if pre.size:

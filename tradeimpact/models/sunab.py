@@ -410,13 +410,14 @@ def _bin_relative(rel: FloatArray, bin_rel: BinRel | None, refs: Sequence[int]) 
                 "the reference"
             )
         return out
+    groups: list[tuple[float, Any]]
     if isinstance(bin_rel, Mapping):
-        groups = list(bin_rel.items())
+        groups = [(float(k), v) for k, v in bin_rel.items()]
     elif isinstance(bin_rel, Sequence) and all(
         isinstance(v, int | float | np.integer) for v in bin_rel
     ):
-        vals = [float(v) for v in bin_rel]
-        groups = [(min(vals), vals)]
+        pooled = [float(v) for v in bin_rel]
+        groups = [(min(pooled), pooled)]
     else:
         raise ModelSpecError(f"{forms}; got {bin_rel!r}")
     seen: dict[float, float] = {}
