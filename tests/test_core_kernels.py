@@ -161,3 +161,37 @@ def test_backend_errors() -> None:
         kernels.resolve_backend("fortran")
     with pytest.raises(ValueError, match="'auto', 'numba' or 'numpy'"):
         demean(np.zeros(3), FixedEffects(np.zeros(3, dtype=np.int64)), backend="cuda")
+
+
+@pytest.mark.parametrize(
+    ("g", "b", "kind"),
+    [(6, 64, "rademacher"), (40, 300, "webb"), (20_000, 600, "rademacher")],
+)
+@pytest.mark.parametrize("block", [7, 256, 512])
+def test_bootstrap_draws_as_rows_equal_the_column_blocks(
+    g: int, b: int, kind: str, block: int
+) -> None:
+    """Enumeration, the wildboottest order and the chunked order: same draws, row by row."""
+    from tradeimpact.inference.wild_bootstrap import BootstrapDraws
+
+    draws = BootstrapDraws(g, b, kind, 11)
+    cols = np.concatenate(list(draws.blocks(block)), axis=1)
+    rows = np.concatenate(list(draws.blocks_t(block)), axis=0)
+    assert rows.shape == (draws.B, g)
+    np.testing.assert_array_equal(rows, cols.T)
+
+
+def test_wild_quadratics_both_backends() -> None:
+    rng = np.random.default_rng(8)
+    vt = rng.choice([-1.0, 1.0], size=(50, 300))
+    p0, p1 = rng.normal(size=300), rng.normal(size=300)
+    z0, z1 = rng.normal(size=(50, 300)), rng.normal(size=(50, 300))
+    q0, q1 = vt * p0 - z0, vt * p1 - z1  # by hand
+    want = ((q0 * q0).sum(1), (q0 * q1).sum(1), (q1 * q1).sum(1))
+    for kind in ("numpy", "numba"):
+        for got, ref in zip(
+            kernels.wild_quadratics(vt, p0, p1, z0, z1, True, backend=kind), want, strict=True
+        ):
+            np.testing.assert_allclose(got, ref, rtol=1e-12)
+        plain = kernels.wild_quadratics(vt, p0, p1, z0, z1, False, backend=kind)
+        np.testing.assert_allclose(plain[1], (z0 * z1).sum(1), rtol=1e-12)

@@ -40,6 +40,7 @@ __all__ = [
     "resolve_backend",
     "scatter_add",
     "set_backend",
+    "wild_quadratics",
 ]
 
 FloatArray = npt.NDArray[np.float64]
@@ -239,7 +240,32 @@ def _kernels() -> dict[str, Any]:
                     out[codes[i], j] += x[i, j]
         return out
 
-    _compiled.update(demean=_demean_cols, scatter=_scatter)
+    @njit(cache=True, parallel=True)
+    def _wild(vt, p0, p1, z0, z1, has_p):  # type: ignore[no-untyped-def]
+        b_n, g_n = vt.shape
+        d00 = np.zeros(b_n)
+        d01 = np.zeros(b_n)
+        d11 = np.zeros(b_n)
+        for b in prange(b_n):
+            s00 = 0.0
+            s01 = 0.0
+            s11 = 0.0
+            for g in range(g_n):
+                if has_p:
+                    q0 = vt[b, g] * p0[g] - z0[b, g]
+                    q1 = vt[b, g] * p1[g] - z1[b, g]
+                else:
+                    q0 = z0[b, g]
+                    q1 = z1[b, g]
+                s00 += q0 * q0
+                s01 += q0 * q1
+                s11 += q1 * q1
+            d00[b] = s00
+            d01[b] = s01
+            d11[b] = s11
+        return d00, d01, d11
+
+    _compiled.update(demean=_demean_cols, scatter=_scatter, wild=_wild)
     return _compiled
 
 
@@ -304,3 +330,39 @@ def scatter_add(
             col = arr[:, j] if r is None else arr[:, j] * r
             out[:, j] = np.bincount(c, weights=col, minlength=int(n_groups))
     return out[:, 0] if one_d else out
+
+
+def wild_quadratics(
+    vt: FloatArray,
+    p0: FloatArray,
+    p1: FloatArray,
+    z0: FloatArray,
+    z1: FloatArray,
+    has_p: bool,
+    *,
+    backend: str | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Per draw ``b`` the inner products of ``q0_b = p0 o v_b - z0_b`` and ``q1_b`` (the wild
+    bootstrap's ``||Q0 v||^2``, ``<Q0 v, Q1 v>``, ``||Q1 v||^2``; ``q_r = z_r`` when ``has_p`` is
+    false). ``vt``, ``z0``, ``z1`` are ``(B, G)``: draws as rows.
+
+    The compiled kernel forms no ``B x G`` temporary; the numpy path forms ``q0`` and ``q1``.
+    The two sum over clusters in a different order: equal to rounding.
+    """
+    if resolve_backend(backend) == "numba" and vt.shape[0] and vt.shape[1]:
+        d00, d01, d11 = _kernels()["wild"](
+            np.ascontiguousarray(vt),
+            np.ascontiguousarray(p0, dtype=np.float64),
+            np.ascontiguousarray(p1, dtype=np.float64),
+            np.ascontiguousarray(z0),
+            np.ascontiguousarray(z1),
+            bool(has_p),
+        )
+        return np.asarray(d00), np.asarray(d01), np.asarray(d11)
+    q0 = vt * p0 - z0 if has_p else z0
+    q1 = vt * p1 - z1 if has_p else z1
+    return (
+        np.einsum("bg,bg->b", q0, q0),
+        np.einsum("bg,bg->b", q0, q1),
+        np.einsum("bg,bg->b", q1, q1),
+    )

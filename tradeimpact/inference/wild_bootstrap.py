@@ -72,6 +72,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from tradeimpact.core.fixed_effects import FixedEffects, demean
+from tradeimpact.core.kernels import wild_quadratics
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
 
@@ -195,6 +196,34 @@ class BootstrapDraws:
                 pending = [rest] if rest.shape[1] else []
                 have = rest.shape[1]
                 done += take
+
+    def blocks_t(self, block_size: int) -> Iterator[FloatArray]:
+        """The draws of :meth:`blocks`, in the same order, as ``(<= block_size, G)`` arrays.
+
+        Row ``b`` is draw ``b``: the generator's own layout in the chunked mode (no transpose or
+        copy when ``block_size`` is a multiple of ``DRAW_CHUNK``), the transposed view otherwise.
+        """
+        if self.mode != "chunked" or block_size % DRAW_CHUNK:
+            for v in self.blocks(block_size):
+                yield v.T
+            return
+        rng = np.random.default_rng(self.seed)
+        done = 0
+        while done < self.B:
+            parts = []
+            take = min(block_size, self.B - done)
+            got = 0
+            while got < take:
+                size = min(DRAW_CHUNK, take - got)
+                parts.append(
+                    np.asarray(
+                        rng.choice(self.support, size=(size, self.g), replace=True),
+                        dtype=np.float64,
+                    )
+                )
+                got += size
+            yield parts[0] if len(parts) == 1 else np.concatenate(parts, axis=0)
+            done += take
 
 
 @dataclass
@@ -454,18 +483,25 @@ class _WCREngine:
             (BLOCK_ENTRIES // max(g, m if algebra == "low-rank" else g)) // DRAW_CHUNK * DRAW_CHUNK,
         )
         n0, n1, d00, d01, d11 = ([] for _ in range(5))
-        for v in draws.blocks(bs):
-            n0.append(self.p0 @ v)
-            n1.append(self.p1 @ v)
-            if self.algebra == "low-rank":
-                q0v = self.p0[:, None] * v - self._f @ (self._m0 @ v)
-                q1v = self.p1[:, None] * v - self._f @ (self._m1 @ v)
+        low = self.algebra == "low-rank"
+        if low:
+            m_all = np.vstack([self._m0, self._m1])  # (2m, G): both M_r v in one product
+            m_r = self._m0.shape[0]
+            f_t = self._f.T
+        # draws as rows (b, G): Q_r v for a block is (V Q_r')'; the products of each draw with
+        # Q0 v and Q1 v are fused (tradeimpact.core.kernels.wild_quadratics: no b x G temporary)
+        for vt in draws.blocks_t(bs):
+            n0.append(vt @ self.p0)
+            n1.append(vt @ self.p1)
+            if low:
+                a = vt @ m_all.T  # (b, 2m)
+                z0, z1 = a[:, :m_r] @ f_t, a[:, m_r:] @ f_t  # (F M_r v)'
             else:
-                q0v = self._q0 @ v
-                q1v = self._q1 @ v
-            d00.append(np.einsum("gb,gb->b", q0v, q0v))
-            d01.append(np.einsum("gb,gb->b", q0v, q1v))
-            d11.append(np.einsum("gb,gb->b", q1v, q1v))
+                z0, z1 = vt @ self._q0.T, vt @ self._q1.T  # (Q_r v)'
+            q00, q01, q11 = wild_quadratics(vt, self.p0, self.p1, z0, z1, low)
+            d00.append(q00)
+            d01.append(q01)
+            d11.append(q11)
         self.n0, self.n1 = np.concatenate(n0), np.concatenate(n1)
         self.d00, self.d01, self.d11 = np.concatenate(d00), np.concatenate(d01), np.concatenate(d11)
         self.block_size = bs

@@ -202,7 +202,8 @@ def event_study(
     check_event_units(frame[unit].to_numpy(), coh, rel, sample)
     rel_b, sample = apply_window(rel, window, endpoints, sample, drops)
 
-    est = frame.filter(pl.Series(sample))
+    # every row in the sample: the frame itself (a filter would copy every column)
+    est = frame if bool(sample.all()) else frame.filter(pl.Series(sample))
     cohort_s, rel_s = coh[sample], rel_b[sample]
     yv = est["_y"].to_numpy().astype(np.float64)
     wv = None if weights is None else numeric_column(est, weights, "weights")

@@ -180,7 +180,8 @@ def fit_feols(
 
     ys = yv if all_rows else yv[keep]
     ws = None if wv is None else (wv if all_rows else wv[keep])
-    fes = fe.subset(keep) if fe is not None else None
+    # all rows kept: the fixed effects as they are (subset() would copy the codes)
+    fes = None if fe is None else (fe if all_rows else fe.subset(keep))
     n_est, k_in = ys.size, xv.shape[1]
     # the raw weighted sums of squares (the collinearity rule's scale), taken before demeaning
     raw_scale = np.empty(k_in)
@@ -221,13 +222,13 @@ def fit_feols(
         x_t = np.asfortranarray(x_t[:, idx])
     kept_names = [names[j] for j in idx]
     n = int(keep.sum())
-    w_arr = np.ones(n) if ws is None else ws
-    xtwx = x_t.T @ x_t if ws is None else x_t.T @ (x_t * w_arr[:, None])
+    # unweighted: no vector of ones (1 * a == a exactly, so every number is as with ones)
+    xtwx = x_t.T @ x_t if ws is None else x_t.T @ (x_t * ws[:, None])
     bread: FloatArray = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
-    coef = bread @ (x_t.T @ (w_arr * y_t))
+    coef = bread @ (x_t.T @ (y_t if ws is None else ws * y_t))
     resid = y_t - x_t @ coef
     # scores s_i = x~_i (w_i e_i): passed as x~ and the row factors, never formed as n x k
-    score_w = w_arr * resid
+    score_w = resid if ws is None else ws * resid
     k = len(kept_names)
 
     vs = vcov.subset(keep)
@@ -295,11 +296,11 @@ def fit_feols(
 
     warn_negative_variances(cov, kept_names, label)
     tss_within = float(
-        np.sum(w_arr * (y_t - (np.average(y_t, weights=w_arr) if fes is None else 0.0)) ** 2)
+        _wsum(ws, (y_t - (np.average(y_t, weights=ws) if fes is None else 0.0)) ** 2)
     )
-    ybar = np.average(ys, weights=w_arr)
-    tss = float(np.sum(w_arr * (ys - ybar) ** 2))
-    rss = float(np.sum(w_arr * resid**2))
+    ybar = np.average(ys, weights=ws)
+    tss = _wsum(ws, (ys - ybar) ** 2)
+    rss = _wsum(ws, resid**2)
     design = LinearDesign(y_t, x_t, kept_names, ws, fes, keep, vs.clusters, bread, coef, resid)
     return RegressionResult(
         names=kept_names,
@@ -317,11 +318,16 @@ def fit_feols(
         extra={
             "r2": 1 - rss / tss if tss > 0 else float("nan"),
             "r2_within": 1 - rss / tss_within if tss_within > 0 else float("nan"),
-            "rmse": float(np.sqrt(rss / w_arr.sum())),
+            "rmse": float(np.sqrt(rss / (n if ws is None else ws.sum()))),
             "df_k": k_tot,
             "design": design,
         },
     )
+
+
+def _wsum(w: FloatArray | None, a: FloatArray) -> float:
+    """``sum_i w_i a_i`` (``sum_i a_i`` unweighted: the same number as with weights of one)."""
+    return float(np.sum(a if w is None else w * a))
 
 
 # ---------------------------------------------------------------------------------------------
