@@ -449,12 +449,9 @@ def _recovery_sentence(case: ReportCase) -> str:
 
 def regression_table(case: ReportCase) -> Table:
     """:func:`etable` of the case's regressions (its main design, one column per outcome)."""
-    vcovs = sorted({str(getattr(r, "vcov_type", "")) for r in case.regressions.values()} - {""})
     notes = [
-        "Standard errors in parentheses: cluster-robust (row 'Standard errors'), for reference "
-        "only: with one treated unit they over-reject."
-        if vcovs
-        else "Standard errors in parentheses: as reported by each model."
+        "The standard errors are for reference only: with one treated unit they over-reject. "
+        "In brackets: the p-value of each estimate's headline test (row 'Stars from')."
     ]
     if case.synthetic:
         notes.insert(0, "SYNTHETIC DATA: seeded demonstration panel, not real trade flows.")
@@ -462,10 +459,11 @@ def regression_table(case: ReportCase) -> Table:
     # case study attaches), not the CR1 standard errors, which over-reject with one treated unit
     tab = etable(
         case.regressions,
+        coef_fmt="b* \n (se) \n [p]",
+        head_order="h",  # the outcome of each column (the keys); the results' depvar is "y"
         notes=notes,
         caption=f"{case.title}: {case.design}-side design",
-        footer=("nobs", "fixed_effects", "vcov_type", "inference"),
-        signif=True,
+        label=f"tab:etable-{case.name}",
     )
     assert isinstance(tab, Table)
     return tab
