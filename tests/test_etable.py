@@ -191,7 +191,9 @@ def test_stars_follow_the_headline_randomization_p_not_cr1():
     assert _row(tab, "S.E. type")[1:] == ["CR1 by importer (G=21)"]
     note = tab.notes[-1]
     assert note.startswith("Signif. codes: *** p<0.01, ** p<0.05, * p<0.1, from each estimate's")
-    assert "RI-t: studentized randomization inference" in note
+    assert (
+        "not from the standard errors. Row 'Stars from': RI-t = studentized randomization" in note
+    )
     # the same fit made analytic: the CR1 p, three stars, and no 'Stars from' row
     plain = res.with_inference("cr1")
     ptab = etable([plain])
@@ -346,7 +348,9 @@ def test_typst_table_compiles_to_pdf_deterministically(journal_table, tmp_path):
 
     src = journal_table.to_typst()
     assert src == journal_table.to_typst()
-    assert '[#"\u2212' in src and "#super(" in src  # minus signs and superscript stars
+    assert (
+        '[#"\u2212' in src and "#box(width: 0pt, align(left, super(" in src
+    )  # minus signs and superscript stars
     doc = (
         '#set page(width: 16cm, height: auto, margin: 1cm)\n#set text(font: "DejaVu Sans")\n' + src
     )
@@ -396,6 +400,7 @@ def test_html_and_markdown(journal_table):
     for row in parser.rows:
         assert sum(span for _t, span in row) == k
     assert "Treated &amp; post" in page and 'id="tab:demo"' in page
+    assert re.search(r"<td>-\d\.\d{3}<sup>\*+</sup></td>", page)  # stars as superscripts
     md = tab.to_markdown()
     assert md == tab.to_markdown()
     lines = md.splitlines()

@@ -39,6 +39,10 @@ table.etable tfoot { border-bottom: 2px solid #000; }
 table.etable th, table.etable td { padding: .15rem .5rem; text-align: right; }
 table.etable th:first-child { text-align: left; font-weight: normal; }
 table.etable tr.panel th { font-style: italic; text-align: left; }
+table.etable thead th { text-align: center; }
+table.etable thead th:first-child { text-align: left; }
+table.etable thead th.span { border-bottom: 1px solid #000; }
+table.etable td sup { font-size: .7em; }
 .table-note { font-size: .8rem; color: #333; margin: .2rem 0; }
 pre { font-size: .75rem; background: #f4f4f4; padding: .5rem; overflow-x: auto; }
 """

@@ -171,7 +171,7 @@ class Table:
         Rules above and below the header, under spanning header cells, between panels and at
         the end; the stub left-aligned, the models centred; minus signs as U+2212 and stars as
         superscripts in data cells. The notes are set to the measured width of the table (what
-        LaTeX's ``threeparttable`` does). Compiles with typst >= 0.11 (``layout``, ``measure``).
+        LaTeX's ``threeparttable`` does) and kept on the table's page. Compiles with typst >= 0.11 (``layout``, ``measure``).
         """
         k = len(self.columns)
 
@@ -181,7 +181,8 @@ class Table:
             if data:
                 body = _MINUS.sub("\u2212", body)
             inner = (typst_string(body) if body else "") + (
-                f"#super({typst_string(st)[1:]})" if st else ""
+                # zero-width: the stars hang into the gutter, the number stays centred
+                f"#box(width: 0pt, align(left, super({typst_string(st)[1:]})))" if st else ""
             )
             if not kw:
                 return f"[{inner}]"
@@ -230,7 +231,7 @@ class Table:
             lines += [
                 "  layout(size => {",
                 "    let w = measure(tab, width: size.width).width",
-                "    block(width: w, {",
+                "    block(width: w, breakable: false, {",
                 "      tab",
                 "      v(-2pt)",
                 f"      align(left, par(justify: false, text(size: {note_size}, [{notes}])))",
@@ -269,7 +270,8 @@ class Table:
     # -- HTML --------------------------------------------------------------------------------------
     def to_html(self) -> str:
         """A ``<table class="etable">`` with ``thead`` (spanning header cells get
-        ``class="span"``), one ``tbody`` per panel and ``tfoot``; notes as paragraphs below."""
+        ``class="span"``), one ``tbody`` per panel and ``tfoot``; significance stars in
+        ``<sup>``; notes as paragraphs below."""
         k = len(self.columns)
         esc = html.escape
         ident = f' id="{esc(self.label)}"' if self.label else ""
@@ -288,12 +290,16 @@ class Table:
         out.append("<tr>" + "".join(f"<th>{esc(c)}</th>" for c in self.columns) + "</tr>")
         out.append("</thead>")
 
+        def data(c: str) -> str:
+            m = _STARRED.match(c)
+            return f"{esc(m.group(1))}<sup>{m.group(2)}</sup>" if m else esc(c)
+
         def row(r: Sequence[str]) -> str:
             return (
                 "<tr><th>"
                 + esc(r[0])
                 + "</th>"
-                + "".join(f"<td>{esc(c)}</td>" for c in r[1:])
+                + "".join(f"<td>{data(c)}</td>" for c in r[1:])
                 + "</tr>"
             )
 
@@ -1089,7 +1095,7 @@ def etable(
         if "(se" not in coef_fmt.replace(" ", ""):
             sentence = "Standard errors as in the cells"
         if where:
-            sentence += ": " + "; ".join(f"{_cols_text(idx, n)}{txt}" for txt, idx in where)
+            sentence += ", " + "; ".join(f"{_cols_text(idx, n)}{txt}" for txt, idx in where)
         all_notes.append(sentence + ".")
     if codes:
         code_text = ", ".join(
@@ -1098,11 +1104,11 @@ def etable(
         if headline_tests:
             keys = list(dict.fromkeys(t for ts in tests_used for t in ts if t))
             spelled = "; ".join(
-                f"{k}: {next(i.test_long[k] for i in infos if k in i.test_long)}" for k in keys
+                f"{k} = {next(i.test_long[k] for i in infos if k in i.test_long)}" for k in keys
             )
             all_notes.append(
-                f"Signif. codes: {code_text}, from each estimate's headline p-value (row "
-                f"'{stat_labels['stars']}': {spelled}), not from the standard errors."
+                f"Signif. codes: {code_text}, from each estimate's headline p-value, not from the "
+                f"standard errors. Row '{stat_labels['stars']}': {spelled}."
             )
         else:
             all_notes.append(f"Signif. codes: {code_text} (each model's own p-values).")

@@ -42,7 +42,13 @@ def _cell(s: str, bold: bool = False) -> str:
 
 
 def table_source(table: Table, small: bool = True) -> str:
-    """A booktabs-like typst ``table`` (rules above and below the header and at the end)."""
+    """A booktabs-like typst ``table`` (rules above and below the header and at the end).
+
+    A regression table (``table.kind == "etable"``) is set by :meth:`Table.to_typst`: spanning
+    header rows, superscript stars, notes at the table's width.
+    """
+    if table.kind == "etable":
+        return table.to_typst(size="7.5pt" if small else "9pt")
     k = len(table.columns)
     body = [r for _t, rows in table.panels for r in rows]
     numeric = [
@@ -101,7 +107,10 @@ def _block(b: object) -> str:
     if isinstance(b, FigureRef):
         return f'#figure(image("{b.stem}.svg", width: 72%), caption: [{text(b.caption)}])'
     if isinstance(b, TableRef):
-        return f"#figure(kind: table, caption: [{text(b.caption)}], [\n{table_source(b.table, b.small)}\n])"
+        fig = f"figure(kind: table, caption: [{text(b.caption)}], [\n{table_source(b.table, b.small)}\n])"
+        if b.table.kind == "etable":  # a regression table fits a page: keep its caption with it
+            return f"#block(breakable: false, {fig})"
+        return "#" + fig
     if isinstance(b, Code):
         return "#block(text(size: 6.5pt, raw(" + text(b.text)[1:] + ", block: true)))"
     raise TypeError(f"unknown block {type(b).__name__}")
