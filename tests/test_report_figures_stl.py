@@ -101,3 +101,30 @@ def test_event_study_joint_band_drawn_beside_pointwise():
     np.testing.assert_allclose([s[0][1] for s in point], est[~ref] - 0.1, atol=1e-12)
     assert fig._suptitle is None
     plt.close(fig)
+
+
+def test_report_case_figures_without_titles(tmp_path, monkeypatch):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    from test_report_build import make_case
+
+    from tradeimpact.report import build, style
+
+    seen: dict[str, object] = {}
+    save = style.save_figure
+
+    def spy(fig, outdir, stem):
+        seen[stem] = fig._suptitle
+        return save(fig, outdir, stem)
+
+    monkeypatch.setattr(build.style, "save_figure", spy)
+    case = make_case("rare_earth_2010", True)
+    build._case_figures(case, tmp_path, titles=False)
+    assert len(seen) == 6 and all(t is None for t in seen.values()), seen
+    seen.clear()
+    refs, _ = build._case_figures(case, tmp_path, titles=True)
+    assert all(t.get_text().startswith("SYNTHETIC: ") for t in seen.values())  # type: ignore[attr-defined]
+    raw_caption = next(r.caption for r in refs if "raw_series" in r.stem)
+    assert "STL" in raw_caption

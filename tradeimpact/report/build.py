@@ -239,7 +239,27 @@ def _base_text(case: ReportCase) -> str:
     return f"{lo:%Y}-{hi:%Y}" if case.freq == "A" else f"{lo:%b %Y}-{hi:%b %Y}"
 
 
-def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Path]]:
+def _stl_caption(case: ReportCase) -> str:
+    """The caption's sentence on the raw-series figure's STL panel (monthly data only)."""
+    if case.freq == "A":
+        return ""
+    return (
+        " Lower panel (where the series span two years): the same index of the treated "
+        "importer and of the control mean seasonally adjusted by STL (statsmodels; period 12, "
+        "robust), the index minus its seasonal component; the estimates use the unadjusted "
+        "series."
+    )
+
+
+def _t(title: str, titles: bool) -> str | None:
+    return title if titles else None
+
+
+def _case_figures(
+    case: ReportCase, out: Path, *, titles: bool = True
+) -> tuple[list[FigureRef], list[Path]]:
+    """The case's figures; ``titles=False`` leaves their titles off (the captions carry them,
+    as journals want)."""
     figdir = out / "figures"
     syn = case.synthetic
     src = case.source_note
@@ -259,7 +279,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
         raw_caption = (
             f"{year}: {case.source_country}'s exports to each importer ({case.raw_measure}, "
             f"{freq_word}, index, mean {_base_text(case)} = 100); {case.treated} in red, every "
-            "control importer in grey, their mean in blue."
+            "control importer in grey, their mean in blue." + _stl_caption(case)
         )
     else:
         raw_title = f"Imports from {case.source_country}: {case.treated} vs controls"
@@ -267,6 +287,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
             f"{year}: each importer's reported imports from {case.source_country} "
             f"({case.raw_measure}, index, mean {_base_text(case)} = 100); "
             f"{case.treated} in red, every control in grey, their mean in blue."
+            + _stl_caption(case)
         )
     save(
         figures.raw_series(
@@ -274,7 +295,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
             treated=case.treated,
             base=case.raw_base,
             events=case.events,
-            title=raw_title,
+            title=_t(raw_title, titles),
             source=src,
             synthetic=syn,
             quantity=case.raw_measure,
@@ -287,7 +308,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
         save(
             figures.event_study(
                 case.event_study,
-                title=f"Event study: {case.treated} vs controls",
+                title=_t(f"Event study: {case.treated} vs controls", titles),
                 source=src,
                 synthetic=syn,
                 outcome=case.outcome,
@@ -295,9 +316,15 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
             ),
             "event_study",
             f"{year}: {freq_word} event-study coefficients ({case.outcome}) with pointwise 95% "
-            "cluster-robust intervals; the shaded band is the range of the same coefficient "
-            "over the placebo countries (each control given the treatment in turn: the "
-            "randomization band).",
+            "cluster-robust intervals (thick bars)"
+            + (
+                " and the 95% sup-t joint band (thin capped bars: covers all event-time "
+                "coefficients at once; Montiel Olea & Plagborg-Moller 2019)"
+                if "joint_low" in case.event_study.columns
+                else ""
+            )
+            + "; the shaded band is the range of the same coefficient over the placebo "
+            "countries (each control given the treatment in turn: the randomization band).",
         )
     if case.synth_gap is not None:
         save(
@@ -306,7 +333,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
                 case.synth_placebos,
                 treated=case.treated,
                 events=case.events,
-                title="Synthetic control: treated minus synthetic",
+                title=_t("Synthetic control: treated minus synthetic", titles),
                 source=src,
                 synthetic=syn,
                 outcome=case.outcome,
@@ -322,7 +349,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
             figures.diversion(
                 case.diversion,
                 events=case.events,
-                title=f"{case.treated}'s imports by supplier",
+                title=_t(f"{case.treated}'s imports by supplier", titles),
                 source=src,
                 synthetic=syn,
             ),
@@ -338,7 +365,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
                 exporter=case.source_country,
                 importer=case.treated,
                 events=case.events,
-                title="Mirror statistics",
+                title=_t("Mirror statistics", titles),
                 source=src,
                 synthetic=syn,
             ),
@@ -354,7 +381,7 @@ def _case_figures(case: ReportCase, out: Path) -> tuple[list[FigureRef], list[Pa
                 h.table,
                 h.original,
                 restriction=h.restriction,
-                title="HonestDiD sensitivity",
+                title=_t("HonestDiD sensitivity", titles),
                 source=src,
                 synthetic=syn,
                 outcome=case.outcome,
@@ -969,16 +996,19 @@ def build_document(
     return Document(title, subtitle, sec, banner="")
 
 
-def render(cases: Sequence[ReportCase], out: Path, info: BuildInfo) -> list[Path]:
+def render(
+    cases: Sequence[ReportCase], out: Path, info: BuildInfo, *, figure_titles: bool = True
+) -> list[Path]:
     """Write every figure, table and both reports for ``cases`` into ``out``.
 
+    ``figure_titles=False`` leaves the case figures' titles off (the captions carry them).
     Returns the written paths, sorted.
     """
     out = Path(out)
     written: list[Path] = []
     refs: dict[str, list[FigureRef]] = {}
     for c in sorted(cases, key=lambda c: c.name):
-        r, w = _case_figures(c, out)
+        r, w = _case_figures(c, out, titles=figure_titles)
         refs[c.name] = r
         written += w
         pre = "SYNTHETIC_" if c.synthetic else ""
@@ -1090,7 +1120,7 @@ def case_from_study(study: Any, ev_toml: dict[str, Any] | None = None) -> Report
             "estimate",
             "ci_low",
             "ci_high",
-            *[c for c in ("ri_low", "ri_high") if c in es.columns],
+            *[c for c in ("joint_low", "joint_high", "ri_low", "ri_high") if c in es.columns],
         ).with_columns(pl.col("ci_low", "ci_high").cast(pl.Float64).fill_null(float("nan")))
 
     def nonempty(f: pl.DataFrame | None) -> pl.DataFrame | None:
@@ -1228,6 +1258,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="specification file (default: the project's analysis/specs/main.toml)",
     )
     ap.add_argument("--no-variants", action="store_true", help="baseline only (quick build)")
+    ap.add_argument(
+        "--no-figure-titles",
+        action="store_true",
+        help="leave the figures' titles off (journals: the captions carry them)",
+    )
     args = ap.parse_args(list(argv) if argv is not None else None)
 
     def fail(msg: str) -> int:
@@ -1293,7 +1328,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command=" ".join(cmd) + " --out <folder> (from any folder; paths relative to the "
         "project root)",
     )
-    written = render(cases, out, info)
+    written = render(cases, out, info, figure_titles=not args.no_figure_titles)
     print(f"wrote {len(written)} files under {out}/")
     for c in cases:
         print(f"\n{c.title}{' (SYNTHETIC)' if c.synthetic else ''}")
