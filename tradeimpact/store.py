@@ -90,6 +90,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -684,6 +685,59 @@ class FlowStore:
         frame = pl.scan_parquet(files, hive_partitioning=True, hive_schema={"source": pl.String()})
         return frame.select([pl.col(n).cast(t) for n, t in schema.items()])
 
+    def ibis(self, con: Any = None) -> Any:
+        """All stored flows as an Ibis table: the rows of :meth:`scan`, read by a query engine.
+
+        The estimators take the table as they take a frame (``feols``, ``did``,
+        ``event_study``: :mod:`tradeimpact.models.engines`), computing inside the engine.
+
+        Parameters
+        ----------
+        con : Ibis backend connection, optional
+            Where the table lives: ``ibis.duckdb.connect()`` by default (DuckDB reads the
+            Parquet files out of core), or any Ibis connection that reads Parquet, e.g.
+            ``ibis.pyspark.connect(spark)`` for a Spark cluster (the store's folder must then be
+            readable by the executors, e.g. on shared storage).
+
+        Returns
+        -------
+        ibis.expr.types.Table
+            The columns of :data:`~tradeimpact.schema.FLOW_SCHEMA`, cast to their types (``source``
+            from the hive folder names). Like :meth:`scan` it reads the files of the store's state
+            when called (their ``versions/`` links, which a later write leaves in place until
+            :meth:`vacuum`). DuckDB reads them in one ``read_parquet`` with hive partitioning;
+            another backend reads each file and the ``source`` of its folder name (a union).
+            An empty store gives an empty in-memory table with those columns.
+
+        Examples
+        --------
+        >>> flows = FlowStore("store").ibis()                               # doctest: +SKIP
+        >>> flows.group_by("reporter_iso3").aggregate(v=flows.value_usd.sum()).to_polars()
+        """
+        import ibis
+
+        types = {
+            n: {pl.String: "string", pl.Date: "date", pl.Float64: "float64", pl.Int64: "int64"}[
+                t.base_type()
+            ]
+            for n, t in FLOW_SCHEMA.items()
+        }
+        files = self._files("files")
+        if not files:
+            return ibis.memtable(pl.DataFrame(schema=FLOW_SCHEMA))
+        if con is None:
+            con = ibis.duckdb.connect()
+        if getattr(con, "name", None) == "duckdb":
+            table = con.read_parquet([str(f) for f in files], hive_partitioning=True)
+        else:
+            parts = []
+            for f in files:
+                source = next(p.split("=", 1)[1] for p in f.parts if p.startswith("source="))
+                part = con.read_parquet(str(f))
+                parts.append(part.mutate(source=ibis.literal(source, type="string")))
+            table = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
+        return table.select(**{n: table[n].cast(t) for n, t in types.items()})
+
     @contextlib.contextmanager
     def hive(self, timeout: float | None = None) -> Iterator[Path]:
         """The hive folder ``root/flows``, held steady while another engine reads it.
@@ -1201,8 +1255,19 @@ class FlowStore:
         reader = _reading(path, self._resolve_reader, path, source)
         src = _source_of(reader)
         key = str(path.resolve())
-        sha = _reading(path, file_sha256, path)
         previous = work["inputs"].get(key)
+        staged: Staged | None = None
+        if previous is None:
+            # a new input: its hash (hashlib, without the GIL) is computed while the reader
+            # stages the file (its own pass over the bytes: header, field counts)
+            with ThreadPoolExecutor(1) as pool:
+                hashing = pool.submit(_reading, path, file_sha256, path)
+                try:
+                    staged = _reading(path, _staged, reader, path)
+                finally:
+                    sha = hashing.result()
+        else:
+            sha = _reading(path, file_sha256, path)
         if (
             previous is not None
             and previous["sha256"] == sha
@@ -1229,7 +1294,8 @@ class FlowStore:
             ).hexdigest()[:20]
             + f"-g{work['generation']}"
         )
-        staged = _reading(path, _staged, reader, path)
+        if staged is None:
+            staged = _reading(path, _staged, reader, path)
         declared = getattr(reader, "declared_range", None)
         period_range = _reading(path, declared, path) if callable(declared) else None
         flows_rel = Path("flows") / f"source={src}"

@@ -38,7 +38,7 @@ import gzip
 import io
 import zlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -279,6 +279,8 @@ class FieldCounts:
     short: list[int]
     fields: list[int]
     blank: list[int]
+    #: ``_line`` values of the records with more fields than the header
+    long: list[int] = field(default_factory=list)
 
 
 def _blocks(path: Path, data: bytes | None) -> Iterable[bytes]:
@@ -323,6 +325,7 @@ def count_fields(
     short: list[int] = []
     fields: list[int] = []
     blank: list[int] = []
+    long: list[int] = []
     base = 0  # records before the current buffer
     tail = b""  # bytes after the last record end (starts a record, outside quotes)
     blocks = iter(_blocks(path, data))
@@ -367,6 +370,7 @@ def count_fields(
             line = base + i + 1
             n = int(counts[i])
             if n > width:
+                long.append(line)
                 continue
             if not record.strip(blanks):
                 if line > 1:
@@ -379,7 +383,7 @@ def count_fields(
                 fields.append(n)
         base += int(ends.size)
         tail = buffer[int(ends[-1]) + 1 :]
-    return FieldCounts(max(base - 1, 0), short, fields, blank)
+    return FieldCounts(max(base - 1, 0), short, fields, blank, long)
 
 
 def _count_checks(counts: FieldCounts, width: int) -> list[Check]:
@@ -430,6 +434,7 @@ def scan_delimited(
     data: bytes | None = None,
     header: str | None = None,
     counts: FieldCounts | None = None,
+    strict_width: bool = False,
 ) -> Delimited:
     """Scan a delimited file with the shared rules of the module docstring.
 
@@ -447,6 +452,11 @@ def scan_delimited(
         The header line, when the reader has read it already.
     counts : FieldCounts, optional
         :attr:`Delimited.counts` of an earlier scan of the same file (saves counting again).
+    strict_width : bool
+        With ``counts`` that list no record longer than the header: scan without polars'
+        ragged-line handling (measurably cheaper; :data:`EXTRA_COLUMN` is then a null column).
+        A record with more fields than ``counts`` saw fails the scan at collect, as a value that
+        does not parse as a number does, and the reader's text scan takes over.
 
     Raises
     ------
@@ -490,12 +500,19 @@ def scan_delimited(
         src = io.BytesIO(data) if data is not None else path
         return pl.scan_csv(src, schema=chosen, **options)  # type: ignore[arg-type]
 
+    strict = strict_width and counts is not None and not counts.long
+
     if data is not None:
         try:  # in memory: parse now, so an unterminated quote is reported here with its line
             scan(text_schema).select(pl.len()).collect()
         except pl.exceptions.PolarsError as exc:
             raise polars_file_error(path, exc, data=data) from None
-    frame = scan(schema)
+    if strict:  # every record has at most the header's fields (counted): no ragged handling
+        del options["truncate_ragged_lines"], options["missing_columns"]
+        frame = scan({k: v for k, v in schema.items() if k != EXTRA_COLUMN})
+        frame = frame.with_columns(pl.lit(None, dtype=pl.String).alias(EXTRA_COLUMN))
+    else:
+        frame = scan(schema)
     frame = frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64))
     extra = pl.col(EXTRA_COLUMN).is_not_null()
     checks: list[Check] = [

@@ -659,7 +659,9 @@ class ComtradeReader:
         numbers: dict[str, pl.DataType] = {
             found[name]: pl.Float64() for name in NUMBER_FIELDS if name in found
         }
-        typed_scan = scan_delimited(path, numbers=numbers, header=line, counts=scanned.counts)
+        typed_scan = scan_delimited(
+            path, numbers=numbers, header=line, counts=scanned.counts, strict_width=True
+        )
         typed = staged_comtrade(typed_scan.frame, found, self.source, str(path), typed=True)
         checks = [*typed_scan.checks, *typed.checks]
         return Staged(typed.frame, typed.columns, checks, fallback=text)

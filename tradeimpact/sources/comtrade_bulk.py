@@ -96,7 +96,13 @@ class ComtradeBulkReader:
             found[name]: pl.Float64() for name in NUMBER_FIELDS if name in found
         }
         typed_scan = scan_delimited(
-            path, SEPARATOR, numbers, data=data, header=line, counts=scanned.counts
+            path,
+            SEPARATOR,
+            numbers,
+            data=data,
+            header=line,
+            counts=scanned.counts,
+            strict_width=True,
         )
         typed = staged_comtrade(typed_scan.frame, found, self.source, str(path), typed=True)
         return Staged(
