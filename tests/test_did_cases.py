@@ -1,28 +1,37 @@
 """R did's own test suite, translated (issue 14: "Tried against the R package did's own test
 suite ... 54 cases translated").
 
-Source: bcallaway11/did, tests/testthat/test-att_gt.R (read through the search tool, commit
-b585c8c140d02f5e86e85b2ff03e347c4fdd16ad) and the data generator those tests call,
-R/simulate_data.R (``reset.sim``, ``build_sim_dataset``; commit b04412080c89). Each ``test_that``
-block draws a SYNTHETIC panel (5,000 units, 4 periods, one covariate X) from that generator and
-asserts estimates equal the generator's true effects with testthat's ``expect_equal(x, target,
-tol = .5)`` (all.equal's relative tolerance: ``|x - target| / |target| <= 0.5``), or a warning /
-an error. The generator is ported to numpy below line by line; R's random draws cannot be
-reproduced, so each case draws with its own fixed numpy seed: the asserted numbers are the
-generator's effects, which hold for any draw of this size. One expectation = one case (the id
-names the R ``test_that`` block and the expectation).
+Sources (bcallaway11/did, read through the search tool): tests/testthat/test-att_gt.R (commit
+b585c8c1; 47 cases), test-aggte-min-e-window.R (a52b66e2; 21), test-anticipation-window.R
+(f2aae2dd; 24), test-always-treated-invariance.R (3246281f; 8), test-edge-cases.R (543e1ead;
+9): 109 cases. test-att_gt.R's blocks draw a SYNTHETIC panel (5,000 units, 4 periods, one
+covariate X) from did's generator, R/simulate_data.R (``reset.sim``, ``build_sim_dataset``;
+commit b04412080c89), ported to numpy below line by line, and assert estimates equal the
+generator's true effects with testthat's ``expect_equal(x, target, tol = .5)`` (all.equal's
+relative tolerance: ``|x - target| / |target| <= 0.5``), or a warning / an error. R's random
+draws cannot be reproduced, so each case draws with its own fixed numpy seed: the asserted
+numbers are the generator's effects, which hold for any draw of this size. The other files
+build their small SYNTHETIC panels the same way (their generators ported as written) or use
+mpdta, and assert identities to 1e-10 (hand-computed aggregations, invariance to dropping
+always-treated units) or the tests' own bounds. test-edge-cases.R only asserts that the fits
+run; here each also checks an ATT(g, t) against the 2x2 difference of mean changes by hand.
+One expectation (or one tight group of them) = one case; the id names the R block.
 
-Left out (not translatable or a deliberate difference, listed in the closing note): the
-``custom estimation method`` block (an R function as ``est_method``); ``idname = NULL`` with an
-unbalanced panel (tradeimpact's att_gt always takes the unit column); an unbalanced panel with
-``allow_unbalanced_panel = FALSE`` (did warns and drops the unit; tradeimpact raises, pointing to
-``balance=True``); ``control_group = "nevertreated"`` without never-treated units (this version
-of the test expects an error; did's current code and tradeimpact warn and use the last cohort);
-"some units treated in first period" (did warns; tradeimpact drops them into ``dropped``
-without a warning); the small-comparison-group cells that did reports as NA with a warning
-(tradeimpact raises for such a cell); the "aggregations" group-effect and calendar-effect
-expectations (the targets 4 and 2 are not the generator's effects, 6 and 3, and pass in R only
-at the edge of the tolerance).
+Left out (not translatable, or a deliberate difference), listed in the closing note:
+test-att_gt.R: the ``custom estimation method`` block (an R function as ``est_method``);
+``idname = NULL`` with an unbalanced panel (att_gt always takes the unit column); an unbalanced
+panel with ``allow_unbalanced_panel = FALSE`` (did warns and drops the unit; tradeimpact raises,
+pointing to ``balance=True``); ``control_group = "nevertreated"`` without never-treated units
+(this version of the test expects an error; did's current code and tradeimpact warn and use the
+last cohort, tested in edge-cases below); "some units treated in first period" and edge-cases'
+"groups treated in first period are dropped" (did warns; tradeimpact drops them into
+``dropped_units`` without a warning); the small-comparison-group cells that did reports as NA
+with a warning (tradeimpact raises for such a cell: 11 expectations); the "aggregations"
+group-effect and calendar-effect expectations (targets 4 and 2 where the generator's effects
+are 6 and 3: they pass in R only at the edge of the tolerance). test-aggte-min-e-window.R: the
+``balance_e`` warning for "simple"/"group" (tradeimpact raises instead). The ``faster_mode``
+parity blocks and the internal ``pretreatment_cells_only`` / ``pre_process_did`` checks (no
+counterpart; the structural one is checked on the result instead).
 """
 
 from __future__ import annotations
@@ -811,6 +820,106 @@ CASES += [
     ("always-treated/scaling-oracle", c_always_scaling),
     ("always-treated/latest-cohort-is-control", c_always_structure),
     ("always-treated/never-treated-branch", c_always_never),
+]
+
+
+# ----------------------------------------------------------------------------------------------
+# tests/testthat/test-edge-cases.R (commit 543e1ead): did asserts that these run and give a
+# non-missing ATT; here each also checks a number by hand (the 2x2 difference of mean changes)
+# ----------------------------------------------------------------------------------------------
+def _edge_panel(periods: list[float], cohorts: list[tuple[float, int]], seed: int,
+                effect_from: float | None = None) -> pl.DataFrame:  # fmt: skip
+    """SYNTHETIC: units of the given (cohort, count), N(0, 1) outcomes, +1 from treatment."""
+    rng = np.random.default_rng(50260000 + seed)
+    g = np.concatenate([np.full(k, c) for c, k in cohorts])
+    ids = np.repeat(np.arange(1, g.size + 1), len(periods))
+    per = np.tile(np.array(periods), g.size)
+    gg = np.repeat(g, len(periods))
+    y = rng.normal(size=ids.size) + ((gg > 0) & (per >= gg)).astype(float)
+    return pl.DataFrame({"id": ids, "period": per, "G": gg, "Y": y})
+
+
+def _hand_did(d: pl.DataFrame, g: float, ctrl: list[float], t: float, b: float) -> float:
+    w = d.pivot(on="period", index=["id", "G"], values="Y")
+    dy = w[str(t)] - w[str(b)]
+    gs = w["G"]
+    return float(dy.filter(gs == g).mean() - dy.filter(gs.is_in(ctrl)).mean())  # type: ignore[operator]
+
+
+def _plain(d: pl.DataFrame, **kw: Any) -> Any:
+    return att_gt(d, "Y", "id", "period", "G", **kw)
+
+
+def c_edge_single_group() -> bool:
+    d = _edge_panel([1.0, 2, 3, 4, 5], [(4.0, 50), (0.0, 150)], 1)
+    res = _plain(d)
+    ok = abs(res.params["ATT(4,4)"] - _hand_did(d, 4.0, [0.0], 4.0, 3.0)) < 1e-12
+    return ok and all(np.isfinite(res.aggregate(k).overall_att)
+                      for k in ("simple", "dynamic", "group", "calendar"))  # fmt: skip
+
+
+def c_edge_two_period_universal() -> bool:
+    d = _edge_panel([1.0, 2], [(2.0, 50), (0.0, 150)], 2)
+    res = _plain(d, base_period="universal")
+    return abs(res.params["ATT(2,2)"] - _hand_did(d, 2.0, [0.0], 2.0, 1.0)) < 1e-12
+
+
+def c_edge_no_never_notyet() -> bool:
+    d = _edge_panel([1.0, 2, 3, 4, 5, 6], [(3.0, 100), (5.0, 100)], 3)
+    res = _plain(d, control_group="notyet")
+    # cohort 5 (not yet treated at 3) is the comparison; periods >= 5 dropped (did's rule)
+    return (abs(res.params["ATT(3,3)"] - _hand_did(d, 3.0, [5.0], 3.0, 2.0)) < 1e-12
+            and float(res.att_gt["time"].max()) == 4.0)  # fmt: skip
+
+
+def c_edge_no_never_warns() -> bool:
+    d = _edge_panel([1.0, 2, 3, 4, 5, 6], [(3.0, 100), (5.0, 100)], 3)
+    with pytest.warns(NoNeverTreatedWarning, match="no never-treated"):
+        _plain(d, control_group="never")
+    return True
+
+
+def c_edge_nonconsecutive_periods() -> bool:
+    d = _edge_panel([2000.0, 2003, 2007, 2010], [(2007.0, 50), (0.0, 150)], 4)
+    res = _plain(d)
+    ok = abs(res.params["ATT(2007,2007)"] - _hand_did(d, 2007.0, [0.0], 2007.0, 2003.0)) < 1e-12
+    keys = res.aggregate("dynamic").components["key"].to_list()
+    return ok and keys == [-4.0, 0.0, 3.0]  # event time in the periods' own units (t - g)
+
+
+def c_edge_nonconsecutive_groups() -> bool:
+    d = _edge_panel([1.0, 2, 3, 4, 5], [(3.0, 50), (5.0, 50), (0.0, 100)], 5)
+    return sorted(_plain(d).att_gt["group"].unique().to_list()) == [3.0, 5.0]
+
+
+def c_edge_unbalanced_flag_balanced() -> bool:
+    d = build_sim_dataset(reset_sim(), _rng(60))
+    a, b = _plain(d), _plain(d, allow_unbalanced_panel=True)
+    return bool(np.array_equal(a.beta, b.beta))
+
+
+def c_edge_truly_unbalanced() -> bool:
+    d = build_sim_dataset(reset_sim(), _rng(61)).with_row_index("r")
+    d = d.filter(~pl.col("r").is_in([0, 4, 9])).drop("r")
+    return close(first_att(_plain(d, allow_unbalanced_panel=True)), 1)
+
+
+def c_edge_single_post_period() -> bool:
+    d = _edge_panel([1.0, 2, 3], [(3.0, 50), (0.0, 150)], 6)
+    res = _plain(d)
+    return abs(res.params["ATT(3,3)"] - _hand_did(d, 3.0, [0.0], 3.0, 2.0)) < 1e-12
+
+
+CASES += [
+    ("edge-cases/single-treated-group", c_edge_single_group),
+    ("edge-cases/two-period-universal", c_edge_two_period_universal),
+    ("edge-cases/no-never-treated-notyet", c_edge_no_never_notyet),
+    ("edge-cases/no-never-treated-never-warns", c_edge_no_never_warns),
+    ("edge-cases/non-consecutive-periods", c_edge_nonconsecutive_periods),
+    ("edge-cases/non-consecutive-groups", c_edge_nonconsecutive_groups),
+    ("edge-cases/allow-unbalanced-on-balanced", c_edge_unbalanced_flag_balanced),
+    ("edge-cases/truly-unbalanced", c_edge_truly_unbalanced),
+    ("edge-cases/single-post-period", c_edge_single_post_period),
 ]
 
 
