@@ -410,3 +410,23 @@ def test_html_and_markdown(journal_table):
     assert lines[-2].startswith("Standard errors in parentheses")
     assert tab.render("md") == md and tab.render("tex") == tab.to_latex()
     assert tab.render("typst") == tab.to_typst()
+
+
+def test_short_test_names():
+    from tradeimpact.report.tables import _short_test
+
+    assert _short_test("ri_t", "anything") == "RI-t"
+    assert _short_test("ppml_ri", "") == "PPML RI-t"
+    # an attached test known only by its description
+    desc = (
+        "studentized randomization inference (RI-t, pre-period residual s.d.; MacKinnon-Webb 2020)"
+    )
+    assert _short_test(desc, desc) == "RI-t"
+    assert _short_test("x", "Conley-Taber (2011), residual-based, test inversion (rule)") == (
+        "Conley-Taber"
+    )
+    assert _short_test("x", "randomization inference (placebo-in-space)") == "RI"
+    # an unknown description: its first clause, cut at a word boundary
+    assert _short_test("x", "a very long description of some new test here (x)") == (
+        "a very long description of"
+    )

@@ -504,11 +504,33 @@ def _headline(result: Any, term: str) -> Any:
     return None
 
 
+#: Short names of headline tests known by their description (an attached test has no key).
+TEST_PREFIX = (
+    ("studentized randomization", "RI-t"),
+    ("randomization inference for PPML", "PPML RI-t"),
+    ("PPML studentized", "PPML RI-t"),
+    ("wild cluster bootstrap", "wild bootstrap"),
+    ("Conley-Taber", "Conley-Taber"),
+    ("Ferman-Pinto", "Ferman-Pinto"),
+    ("analytic", "analytic"),
+    ("coefficient randomization", "RI"),
+    ("randomization inference", "RI"),
+)
+
+
 def _short_test(key: str, method: str) -> str:
+    """The short name of a headline test: by its registered key (:data:`TEST_SHORT`), else by
+    the start of its description (:data:`TEST_PREFIX`), else the description's first clause
+    (cut at a word boundary after at most 28 characters)."""
     if key in TEST_SHORT:
         return TEST_SHORT[key]
+    for prefix, short in TEST_PREFIX:
+        if method.startswith(prefix):
+            return short
     head = re.split(r" \(|;|,", method, maxsplit=1)[0].strip()
-    return head[:28] or key
+    if len(head) > 28:
+        head = head[:28].rsplit(" ", 1)[0]
+    return head or key
 
 
 def short_se_type(vcov_type: str, n_clusters: Mapping[str, int] | None = None) -> str:
