@@ -275,3 +275,36 @@ def test_main_table_headline_size_check_and_same_test_columns():
         "Same test, shown once: coefficient RI and Conley-Taber are the same test here (x) "
         "(1 of 3 rows)." in tab.notes
     )
+
+
+def test_case_study_tables_latex_and_typst_compile(tmp_path):
+    """The results tables share etable's renderers: their LaTeX (booktabs + threeparttable)
+    compiles where pdflatex is installed, their typst always (typst from PyPI)."""
+    import shutil
+    import subprocess
+
+    import typst
+
+    from tradeimpact.report.typst_report import font_paths, table_source
+
+    tab = main_table(_main_frame(), synthetic=True)
+    latex = tab.to_latex(float=True)
+    assert latex.count("\\begin{tablenotes}") == 1 and "\\item SYNTHETIC DATA" in latex
+    (tmp_path / "m.typ").write_text(
+        '#set page(paper: "a4", flipped: true)\n' + table_source(tab) + "\n", encoding="utf-8"
+    )
+    compiler = typst.Compiler(root=str(tmp_path), font_paths=font_paths(), ignore_system_fonts=True)
+    assert compiler.compile(input=str(tmp_path / "m.typ"), format="pdf")[:5] == b"%PDF-"
+    if shutil.which("pdflatex") is None:
+        pytest.skip("pdflatex is not installed: the LaTeX compile is not checked")
+    (tmp_path / "m.tex").write_text(
+        "\\documentclass{article}\n\\usepackage{booktabs,threeparttable,amssymb}\n"
+        "\\usepackage[landscape,margin=1cm]{geometry}\n\\begin{document}\n"
+        + latex
+        + "\\end{document}\n"
+    )
+    run = subprocess.run(
+        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "m.tex"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout[-2000:]
