@@ -164,3 +164,16 @@ def test_monte_carlo_joint_coverage():
     assert abs(joint_cover / reps - 0.95) < tol, joint_cover / reps
     assert point_cover / reps < 0.90, point_cover / reps
     np.testing.assert_allclose(each / reps, 0.95, atol=3 * np.sqrt(0.95 * 0.05 / reps) + 1e-9)
+
+
+def test_result_plot_draws_the_joint_band():
+    import matplotlib.pyplot as plt
+
+    res = fit(6)
+    ax = res.plot(joint=True)
+    bars = {c.get_label(): c for c in ax.containers}
+    seg = bars["95% joint band (sup-t)"].lines[2][0].get_segments()
+    band = res.conf_int(0.95, joint=True)
+    np.testing.assert_allclose([s[0][1] for s in seg], band["lower"], atol=1e-12)
+    np.testing.assert_allclose([s[1][1] for s in seg], band["upper"], atol=1e-12)
+    plt.close(ax.figure)

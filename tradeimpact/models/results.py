@@ -1471,8 +1471,13 @@ class EventStudyResult(RegressionResult):
         band_label: str = "randomization band",
         title: str | None = None,
         synthetic: bool = False,
+        joint: bool = False,
     ) -> Any:
         """Event-study plot: dots with pointwise intervals, reference period marked, event date line.
+
+        ``joint=True`` adds the sup-t joint band (``conf_int(level, joint=True)``) beside the
+        pointwise intervals, as thin capped bars; for several models on one axis see
+        :func:`tradeimpact.report.coefplot.iplot`.
 
         Parameters
         ----------
@@ -1516,6 +1521,20 @@ class EventStudyResult(RegressionResult):
             capsize=2,
             label=f"estimate, {100 * level:g}% pointwise interval",
         )
+        if joint:
+            jb = self.conf_int(level, joint=True)
+            times = np.asarray(self.event_times, dtype=float)
+            b = self.params.loc[jb.index].to_numpy()
+            ax.errorbar(
+                times,
+                b,
+                yerr=[b - jb["lower"].to_numpy(), jb["upper"].to_numpy() - b],
+                fmt="none",
+                ecolor="black",
+                elinewidth=0.6,
+                capsize=4,
+                label=f"{100 * level:g}% joint band (sup-t)",
+            )
         if self.ref is not None:
             ax.plot(
                 [self.ref],
