@@ -412,6 +412,19 @@ def test_html_and_markdown(journal_table):
     assert tab.render("typst") == tab.to_typst()
 
 
+def test_type_df_is_the_cells_as_pandas(journal_table, panel):
+    """pyfixest's ``etable(type="df")``: the same cells, header rows as a column MultiIndex."""
+    tab = journal_table
+    frame = tab.to_frame()
+    assert list(frame.columns) == list(zip(*tab.heads, tab.columns, strict=True))
+    cells = [r for title, rs in tab.panels for r in ([[title] + [""] * 3] if title else []) + rs]
+    assert frame.to_numpy().tolist() == cells + tab.footer
+    fit = ti.feols("y ~ tp | importer", panel, vcov={"CRV1": "importer"})
+    df = etable([fit], type="df", head_order="")
+    assert isinstance(df, pd.DataFrame) and list(df.columns) == ["", "(1)"]
+    assert df.iloc[0].tolist() == ["tp", etable([fit]).panels[0][1][0][1]]
+
+
 def test_short_test_names():
     from tradeimpact.report.tables import _short_test
 

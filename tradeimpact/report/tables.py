@@ -23,12 +23,15 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 import polars as pl
 
 from tradeimpact.schema import RESULT_COLUMNS
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: fixest's default significance codes: ``***`` p < 0.01, ``**`` p < 0.05, ``*`` p < 0.1.
 SIGNIF: tuple[tuple[float, str], ...] = ((0.01, "***"), (0.05, "**"), (0.10, "*"))
@@ -335,6 +338,23 @@ class Table:
         renderers = {"latex": self.to_latex, "markdown": self.to_markdown,
                      "html": self.to_html, "typst": self.to_typst}  # fmt: skip
         return renderers[name]()
+
+    def to_frame(self) -> pd.DataFrame:
+        """The cells as a pandas DataFrame (pyfixest's ``etable(type="df")``): one column per
+        model, labelled by the header rows (a MultiIndex when there are several); the stub as a
+        column ``""``; panel titles as rows; no notes."""
+        import pandas as pd
+
+        rows = [
+            r for title, rs in self.panels for r in ([[title] + [""] * (len(self.columns) - 1)]
+                                                      if title else []) + rs
+        ] + self.footer  # fmt: skip
+        levels = [*self.heads, self.columns]
+        if len(levels) == 1:
+            cols: Any = list(self.columns)
+        else:
+            cols = pd.MultiIndex.from_arrays([list(h) for h in levels])
+        return pd.DataFrame(rows, columns=cols)
 
 
 _LATEX_SPECIAL = {
@@ -882,7 +902,7 @@ def etable(
     label: str = "",
     fmt: str | None = None,
     signif: bool = True,
-) -> Table | str:
+) -> Table | str | pd.DataFrame:
     """A regression table over several models, laid out as fixest's and pyfixest's ``etable``.
 
     One column per model, numbered ``(1)``, ``(2)``..., under the dependent variable (spanning
@@ -908,10 +928,10 @@ def etable(
         (PanelOLS, PooledOLS, AbsorbingLS, IV2SLS...), or any object with ``params`` (and
         ``std_errors``, ``pvalues``) or ``tidy()``; see :func:`model_info`. A mapping's keys are
         the ``model_heads``.
-    type : {"tex", "latex", "typst", "md", "markdown", "html"}, optional
-        Return the rendered string (pyfixest's ``type``; ``fmt`` is an alias). Default: the
-        :class:`Table`, whose ``to_latex()``/``to_typst()``/``to_markdown()``/``to_html()``
-        render it.
+    type : {"tex", "latex", "typst", "md", "markdown", "html", "df"}, optional
+        Return the rendered string (pyfixest's ``type``; ``fmt`` is an alias), or with ``"df"``
+        the cells as a pandas DataFrame (:meth:`Table.to_frame`). Default: the :class:`Table`,
+        whose ``to_latex()``/``to_typst()``/``to_markdown()``/``to_html()`` render it.
     signif_code : three ascending floats, optional
         Cut-offs of ``***``, ``**``, ``*`` (fixest's default 0.01, 0.05, 0.10; pyfixest's is
         0.001, 0.01, 0.05). None (or ``signif=False``) prints no stars.
@@ -960,7 +980,7 @@ def etable(
 
     Returns
     -------
-    Table or str
+    Table, str or pandas.DataFrame
 
     Raises
     ------
@@ -980,7 +1000,7 @@ def etable(
     if type is not None and fmt is not None and Table.FORMATS.get(type) != Table.FORMATS.get(fmt):
         raise ValueError(f"etable: type={type!r} and fmt={fmt!r} disagree; give one")
     out_fmt = type if type is not None else fmt
-    if out_fmt is not None and out_fmt not in Table.FORMATS:
+    if out_fmt is not None and out_fmt not in Table.FORMATS and out_fmt != "df":
         raise ValueError(f"etable: unknown type {out_fmt!r}; use one of {sorted(Table.FORMATS)}")
     if isinstance(models, Mapping):
         heads = [str(k) for k in models]
@@ -1135,6 +1155,8 @@ def etable(
         else:
             all_notes.append(f"Signif. codes: {code_text} (each model's own p-values).")
     table = Table(["", *numbers], panels, foot, all_notes, caption, head_rows, label, "etable")
+    if out_fmt == "df":
+        return table.to_frame()
     return table.render(out_fmt) if out_fmt else table
 
 
