@@ -640,7 +640,9 @@ def _check_design_ibis(est: Any, treat: str, post: str, unit: str | None) -> Non
     by = est.group_by(unit).aggregate(
         t=est["_t"].max(), tmin=est["_t"].min(), pmin=est["_p"].min(), pmax=est["_p"].max()
     )
-    varying = by.filter(by.t != by.tmin).select(unit).limit(5).to_pyarrow().column(0).to_pylist()
+    varying = (
+        by.filter(by.t != by.tmin).select(unit).order_by(unit).limit(5).to_pyarrow().column(0)
+    ).to_pylist()
     if varying:
         raise ModelSpecError(
             f"'{treat}' varies within unit(s) {varying}: it must mark treated units (constant "
