@@ -283,8 +283,13 @@ def _draw(
             ax.invert_yaxis()  # first term on top, as in a table
         ax.set_xlabel(xlabel)
         ax.set_ylabel(ylabel)
+        # as many columns as fit the figure's width (a legend wider than the figure would be
+        # cut off, and tight_layout would shrink the axes to make room for it)
+        width_in = fig.get_figwidth()
+        per_col = 0.35 + 0.55 * style.RC["legend.fontsize"] / 72 * max(len(x) for x in labels)
+        ncols = max(1, min(len(labels), 4, int((width_in - 0.5) // per_col)))
         sns.move_legend(
-            ax, "lower left", bbox_to_anchor=(0.0, 1.01), ncols=min(len(labels), 4),
+            ax, "lower left", bbox_to_anchor=(0.0, 1.01), ncols=ncols,
             title=_band_title(alpha, joint), frameon=False, borderaxespad=0.0,
             title_fontsize=style.RC["legend.fontsize"], alignment="left",
         )  # fmt: skip
