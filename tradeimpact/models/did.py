@@ -203,6 +203,7 @@ def did(
     wild: Mapping[str, Any] | None = None,
     ri: Mapping[str, Any] | None = None,
     conley_taber: Mapping[str, Any] | None = None,
+    engine: Literal["native", "linearmodels"] = "native",
 ) -> DiDResult:
     """Difference-in-differences (and triple differences) with fixed effects.
 
@@ -250,11 +251,41 @@ def did(
         ``wild``, ``ri`` (for ``"ri"`` and ``"ri_t"``, and the default headline),
         ``conley_taber`` (both CT methods) pass options to each (e.g. ``{"B": 9999, "seed": 1}``).
 
+    engine : {"native", "linearmodels"}
+        ``"linearmodels"``: the same design fitted by linearmodels' ``PanelOLS`` /
+        ``AbsorbingLS`` (:func:`tradeimpact.models.engines.did_linearmodels`). ``data`` may
+        also be an Ibis table: the OLS fit is then computed by its engine, with the analytic
+        headline (:func:`tradeimpact.models.engines.did_ibis`).
+
     Returns
     -------
     DiDResult
         ``att`` and the full result (``params``, ``std_errors``, ``conf_int()``, ``tidy()`` ...).
     """
+    from tradeimpact.core.ibis_engine import is_ibis_table
+
+    if engine != "native" or is_ibis_table(data):  # other engines: tradeimpact.models.engines
+        from tradeimpact.models import engines
+
+        engines.check_engine(engine)
+        if is_ibis_table(data):
+            if engine != "native":
+                raise ModelSpecError(f"engine={engine!r} fits in memory: collect the Ibis table")
+            return engines.did_ibis(  # type: ignore[no-any-return]
+                data, y, treat, post, unit, time=time, event_date=event_date, fe=fe,
+                controls=controls, weights=weights, ddd=ddd, outcome=outcome, vcov=vcov,
+                cluster=cluster, inference=inference, small_sample=small_sample,
+            )  # fmt: skip
+        native = did(
+            data, y, treat, post, unit, time=time, event_date=event_date, fe=fe,
+            controls=controls, weights=weights, ddd=ddd, outcome=outcome, vcov=vcov,
+            cluster=cluster, inference="cr1", small_sample=small_sample,
+        )  # fmt: skip
+        opts = {"wild": wild, "ri": ri, "ri_t": ri, "ppml_ri": ri, "conley_taber": conley_taber,
+                "conley_taber_fp": conley_taber}.get(str(inference), ri)  # fmt: skip
+        return engines.did_linearmodels(  # type: ignore[no-any-return]
+            native, inference=inference, options=dict(opts or {})
+        )
     frame = to_polars(data)
     vcov = cluster_vcov(vcov, cluster)
     if post is None:

@@ -50,7 +50,7 @@ import re
 import warnings
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -654,6 +654,7 @@ def feols_formula(
     fixef_rm: str = "singleton",
     fixef_tol: float | None = None,
     drop_intercept: bool = False,
+    engine: Literal["native", "linearmodels"] = "native",
 ) -> RegressionResult:
     """Fixed-effects least squares from a fixest formula (pyfixest ``feols``).
 
@@ -664,6 +665,10 @@ def feols_formula(
     default, ``"iid"``; ``cluster="unit"`` is ``vcov={"CRV1": "unit"}``. ``weights`` names a
     column of analytic weights; ``fixef_rm`` is
     ``"singleton"`` (default) or ``"none"``; ``fixef_tol`` the demeaning tolerance (1e-10).
+    ``data`` may be an Ibis table: the fit is computed by its engine (columns and ``a:b``
+    products on the right, fixed effects ``a`` and ``a^b``;
+    :func:`tradeimpact.models.engines.feols_formula_ibis`); ``engine="linearmodels"`` fits
+    with linearmodels (:func:`tradeimpact.models.engines.feols_linearmodels`).
 
     Returns
     -------
@@ -675,6 +680,20 @@ def feols_formula(
     parsed = parse_formula(fml)
     _check_ssc(ssc)
     spec = formula_vcov(vcov, parsed, cluster)
+    from tradeimpact.core.ibis_engine import is_ibis_table
+
+    if is_ibis_table(data):  # computed by the table's engine (tradeimpact.models.engines)
+        from tradeimpact.models.engines import feols_formula_ibis
+
+        if engine != "native":
+            raise ModelSpecError(f"engine={engine!r} fits in memory: collect the Ibis table first")
+        res = feols_formula_ibis(
+            parsed, data, spec, weights=weights, drop_singletons=_fixef_rm(fixef_rm),
+            fixef_tol=1e-10 if fixef_tol is None else fixef_tol, drop_intercept=drop_intercept,
+            rhs_terms=_split_top(parsed.rhs, "+"),
+        )  # fmt: skip
+        res.extra["formula"] = fml
+        return res
     cl_terms = list(spec.cluster_names)
     mf = model_frame(parsed, data, cluster_terms=cl_terms, extra=[weights])
     res = feols_kw(
@@ -688,6 +707,7 @@ def feols_formula(
         intercept=mf.intercept and not drop_intercept,
         fixef_tol=1e-10 if fixef_tol is None else fixef_tol,
         dropped={"missing": mf.n_missing},
+        engine=engine,
     )
     res.extra["formula"] = fml
     return res
@@ -756,10 +776,12 @@ def fepois(
     )
     sep: Sequence[str] = ("fe", "simple", "relu")
     if separation_check is not None:
-        tr = {"fe": "fe", "ir": "relu", "relu": "relu", "simple": "simple"}
+        tr = {"fe": "fe", "ir": "relu", "relu": "relu", "simple": "simple", "mu": "mu"}
         bad = [s for s in separation_check if s not in tr]
         if bad:
-            raise ModelSpecError(f"separation_check {bad} unknown: use 'fe', 'ir' or 'simple'")
+            raise ModelSpecError(
+                f"separation_check {bad} unknown: use 'fe', 'ir', 'simple' or 'mu'"
+            )
         sep = [tr[s] for s in separation_check]
     if mf.intercept is False and not parsed.fixed_effects and not parsed.slopes:
         raise ModelSpecError("fepois without fixed effects needs an intercept")

@@ -408,6 +408,7 @@ def feols(
     fixef_tol: float = 1e-10,
     collin_tol: float = COLLIN_TOL,
     dropped: Mapping[str, int] | None = None,
+    engine: Literal["native", "linearmodels"] = "native",
 ) -> RegressionResult:
     """Fixed-effects least squares on a frame: ``y ~ x | fe`` (fixest ``feols`` semantics).
 
@@ -425,7 +426,33 @@ def feols(
     the ``id`` fixed effect and an ``id``-specific slope on ``z`` (fixest ``id[z]``, ppmlhdfe
     ``a(id##c.z)``), ``"id[[z]]"`` the slope only (``a(id#c.z)``), ``"id[z1,z2]"`` several; their
     parameters count in ``K`` net of redundancies.
+
+    ``data`` may be an Ibis table (DuckDB, PySpark, ...: ``FlowStore.ibis()``): the fit is then
+    computed by its engine, only ``k x k`` matrices and per-cluster sums reaching Python
+    (:mod:`tradeimpact.models.engines`, :mod:`tradeimpact.core.ibis_engine`).
+    ``engine="linearmodels"`` fits the same model with linearmodels' ``PanelOLS`` /
+    ``AbsorbingLS`` (:func:`tradeimpact.models.engines.feols_linearmodels`).
     """
+    from tradeimpact.core.ibis_engine import is_ibis_table
+
+    if engine != "native" or is_ibis_table(data):  # other engines: tradeimpact.models.engines
+        from tradeimpact.models import engines
+
+        args: dict[str, Any] = {"fe": fe, "weights": weights, "vcov": vcov, "cluster": cluster,
+                "time": time,
+                "small_sample": small_sample, "G_df": G_df, "drop_singletons": drop_singletons,
+                "intercept": intercept, "fixef_tol": fixef_tol, "collin_tol": collin_tol,
+                "dropped": dropped}  # fmt: skip
+        if is_ibis_table(data):
+            return engines.feols_engine(data, y, x, engine=engine, **args)
+        engines.check_engine(engine)  # linearmodels: on the native fit's sample and regressors
+        native = feols(data, y, x, **args)
+        spec_in = vcov if isinstance(vcov, VcovSpec) else None
+        return engines.feols_linearmodels(
+            to_polars(data), native, y, fe=fe, weights=weights,
+            small_sample=spec_in.small_sample if spec_in else small_sample,
+            G_df=spec_in.G_df if spec_in else G_df,
+        )  # fmt: skip
     frame = to_polars(data)
     # varying slopes ("id[z]", "id[[z]]"; tradeimpact.core.slopes): the plain fixed effects
     # (with the group of every id[z]) and the slope terms
