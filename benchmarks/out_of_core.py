@@ -232,7 +232,6 @@ def main(argv: list[str] | None = None) -> int:
         "load_before": load_before,
         "load_after": " ".join(f"{v:.2f}" for v in os.getloadavg()),
         "generate_s": gen_s,
-        "parquet_bytes": None,
     }
     OUT_MD.write_text(_report(results, meta), encoding="utf-8")
     OUT_JSON.write_text(json.dumps({"meta": meta, "results": results}, indent=2) + "\n")
