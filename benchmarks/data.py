@@ -131,6 +131,22 @@ def comtrade_csv(n_rows: int) -> Path:
     return path
 
 
+def comtrade_bulk(n_rows: int) -> Path:
+    """A SYNTHETIC Comtrade bulk file: the rows of :func:`comtrade_csv`, gzip tab-separated text."""
+    path = CACHE / f"SYNTHETIC_comtrade_bulk_{n_rows}.txt.gz"
+    if path.exists():
+        return path
+    CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    chunk = 2_000_000
+    with gzip.GzipFile(tmp, "wb", mtime=0) as fh:
+        for start in range(0, n_rows, chunk):
+            part = comtrade_frame(min(chunk, n_rows - start), seed=start, start=start)
+            fh.write(part.write_csv(separator="\t", include_header=start == 0).encode("utf-8"))
+    tmp.rename(path)
+    return path
+
+
 def comtrade_json(n_rows: int) -> Path:
     """A SYNTHETIC Comtrade v1 JSON answer (``{"data": [...]}``) of ``n_rows`` records."""
     path = CACHE / f"SYNTHETIC_comtrade_v1_{n_rows}.json"
@@ -147,25 +163,27 @@ def comtrade_json(n_rows: int) -> Path:
     return path
 
 
-def event_panel(n_rows: int, seed: int = 1) -> pl.DataFrame:
+def event_panel(n_rows: int, seed: int = 1, n_months: int = 120) -> pl.DataFrame:
     """SYNTHETIC importer x product by month panel with staggered-free single-date treatment.
 
-    ``n_rows / 120`` units (importer x product) over 120 months; 10% of units treated at month
-    60; outcome ``y`` with unit and month effects and a dynamic effect of -0.3 after treatment.
+    ``n_rows / n_months`` units (importer x product) over ``n_months`` months (120 by default;
+    the wild bootstrap case takes 100 for 10,000 units at 1e6 rows); 10% of units treated at
+    month ``n_months // 2``; outcome ``y`` with unit and month effects and a dynamic effect of
+    -0.3 after treatment.
     """
     rng = np.random.default_rng(seed)
-    n_months = 120
     n_units = max(20, n_rows // n_months)
     unit = np.repeat(np.arange(n_units), n_months)
     month = np.tile(np.arange(n_months), n_units)
     treated_unit = rng.random(n_units) < 0.1
     treated_unit[0] = True
     treat = treated_unit[unit]
-    rel = np.where(treat, month - 60, -1000)
+    start = n_months // 2
+    rel = np.where(treat, month - start, -1000)
     y = (
         rng.normal(size=n_units)[unit]
         + rng.normal(size=n_months)[month]
-        + np.where(treat & (month >= 60), -0.3, 0.0)
+        + np.where(treat & (month >= start), -0.3, 0.0)
         + rng.normal(size=unit.size)
     )
     return pl.DataFrame(
@@ -173,10 +191,10 @@ def event_panel(n_rows: int, seed: int = 1) -> pl.DataFrame:
             "unit": unit,
             "importer": unit % 50,
             "month": month,
-            "treat_month": np.where(treat, 60, -1).astype(np.int64),
+            "treat_month": np.where(treat, start, -1).astype(np.int64),
             "rel": rel,
             "treated": treat.astype(np.int64),
-            "post": (month >= 60).astype(np.int64),
+            "post": (month >= start).astype(np.int64),
             "y": y,
         }
     )

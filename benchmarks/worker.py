@@ -10,6 +10,7 @@ the inputs the task builds in memory) and task-specific extras.
 from __future__ import annotations
 
 import json
+import os
 import resource
 import shutil
 import subprocess
@@ -86,6 +87,37 @@ def _ingest_csv_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
         finally:
             shutil.rmtree(root, ignore_errors=True)
         return report
+
+    return run
+
+
+@task("ingest_bulk", "polars")
+def _ingest_bulk_polars(p: dict[str, Any]) -> Callable[[], Any]:
+    src = data.comtrade_bulk(p["rows"])
+    out = _tmpdir()
+    overrides = {k: pl.String for k in _CSV_TYPES}
+
+    def run() -> None:
+        # polars reads a gzip file by decompressing it into memory, as the reader does
+        pl.read_csv(src, separator="\t", schema_overrides=overrides).write_parquet(
+            out / "flows.parquet"
+        )
+
+    return run
+
+
+@task("ingest_bulk", "tradeimpact")
+def _ingest_bulk_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.store import FlowStore
+
+    src = data.comtrade_bulk(p["rows"])
+
+    def run() -> Any:
+        root = _tmpdir()
+        try:
+            return FlowStore(root).ingest([src])
+        finally:
+            shutil.rmtree(root, ignore_errors=True)
 
     return run
 
@@ -318,6 +350,39 @@ def _ri_pyfixest(p: dict[str, Any]) -> Callable[[], Any]:
     return run
 
 
+# --------------------------------------------------------------------------- wild cluster bootstrap
+def _wild_frame(p: dict[str, Any]) -> pl.DataFrame:
+    """DiD panel of ``rows`` rows with ``clusters`` units (one cluster each): treated x post."""
+    frame = data.event_panel(p["rows"], n_months=max(2, p["rows"] // p["clusters"]))
+    return frame.with_columns((pl.col("treated") * pl.col("post")).cast(pl.Float64).alias("d"))
+
+
+@task("wild", "tradeimpact_one_fit")
+def _wild_one_fit(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.models.linear import feols
+
+    frame = _wild_frame(p)
+
+    def run() -> Any:
+        return feols(frame, "y", ["d"], fe=["unit", "month"], vcov={"CR1": "unit"}).params
+
+    return run
+
+
+@task("wild", "tradeimpact")
+def _wild_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    from tradeimpact.inference.wild_bootstrap import wild_cluster_bootstrap
+    from tradeimpact.models.linear import feols
+
+    frame = _wild_frame(p)
+
+    def run() -> Any:
+        fit = feols(frame, "y", ["d"], fe=["unit", "month"], vcov={"CR1": "unit"})
+        return wild_cluster_bootstrap(fit, param="d", B=p["B"], seed=1).pvalue
+
+    return run
+
+
 # --------------------------------------------------------------------------- the report
 @task("report", "tradeimpact")
 def _report(p: dict[str, Any]) -> Callable[[], Any]:
@@ -349,6 +414,7 @@ def _report(p: dict[str, Any]) -> Callable[[], Any]:
 INPUTS: dict[str, Callable[[int], Path]] = {
     "ingest_csv": data.comtrade_csv,
     "ingest_json": data.comtrade_json,
+    "ingest_bulk": data.comtrade_bulk,
 }
 
 
@@ -365,28 +431,58 @@ def main(argv: list[str]) -> None:
         return
     name, impl, params_json = argv
     params = json.loads(params_json)
+    threads = _apply_threads()
+    if params.get("as_limit_mib"):
+        # a cap on the address space: a peer that would exhaust the shared machine's memory fails
+        # with MemoryError in its own process instead of waking the out-of-memory killer
+        cap = int(params["as_limit_mib"]) * 2**20
+        resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     run = TASKS[(name, impl)](params)
+    load_start = os.getloadavg()[0]
+    out = None
     for _ in range(params.get("warmup", 1)):
-        run()
+        out = None  # the previous result is freed before the next call (it counts in no peak)
+        out = run()
     times = []
     for _ in range(params.get("reps", 3)):
+        out = None
         start = time.perf_counter()
-        run()
+        out = run()
         times.append(time.perf_counter() - start)
     self_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     child_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    print(
-        json.dumps(
-            {
-                "task": name,
-                "impl": impl,
-                "params": params,
-                "times": times,
-                "median": float(np.median(times)),
-                "peak_rss_mib": max(self_kib, child_kib) / 1024,
-            }
-        )
-    )
+    record: dict[str, Any] = {
+        "task": name,
+        "impl": impl,
+        "params": params,
+        "times": times,
+        "median": float(np.median(times)),
+        "peak_rss_mib": max(self_kib, child_kib) / 1024,
+        "load_start": round(load_start, 2),
+        "load_end": round(os.getloadavg()[0], 2),
+        "threads": threads,
+    }
+    # the size of the dense design (n x k float64) of a fitted tradeimpact model: the unit of
+    # the event study's memory goal
+    if out is not None and hasattr(out, "nobs") and hasattr(out, "names"):
+        record["design_mib"] = int(out.nobs) * len(out.names) * 8 / 2**20
+    print(json.dumps(record))
+
+
+def _apply_threads() -> int | str:
+    """numba's thread count from ``NUMBA_NUM_THREADS`` (set by ``run.py --threads``).
+
+    numba reads the variable when it starts its thread pool; it is set here as well so that a
+    thread count below the machine's is applied even where numba's pool is already up.
+    """
+    want = os.environ.get("NUMBA_NUM_THREADS")
+    try:
+        import numba
+    except ImportError:
+        return want or "machine default"
+    if want:
+        numba.set_num_threads(min(int(want), numba.config.NUMBA_NUM_THREADS))
+    return int(numba.get_num_threads())
 
 
 if __name__ == "__main__":
