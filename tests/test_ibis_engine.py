@@ -275,7 +275,7 @@ def test_flowstore_ibis_equals_scan(tmp_path: Path) -> None:
     mem_frame = want.filter(pl.col("value_usd") > 0).with_columns(lv=pl.col("value_usd").log())
     mem_frame = mem_frame.with_columns(pl.col("period").dt.month().cast(pl.Float64).alias("m"))
     sub = sub.mutate(m=sub.period.month().cast("float64"))
-    kw = {"fe": ["partner_iso3", "hs6"], "vcov": {"CRV1": "partner_iso3"}}
+    kw = {"fe": ["reporter_iso3", "hs6"], "vcov": {"CRV1": "hs6"}}
     assert_same(feols(mem_frame, "lv", ["m"], **kw), feols(sub, "lv", ["m"], **kw))
     assert empty.root == store.root
 
@@ -320,3 +320,11 @@ def test_did_on_an_ibis_table(tmp_path: Path) -> None:
     eng_msg = _error(did, tb, "y", "treat", "post", "unit", time="year")
     assert eng_msg.startswith("'treat' varies within unit(s) [80, 81, 82, 83, 84]: it must")
     assert eng_msg.split("]")[1] == mem_msg.split("]")[1]
+
+
+def test_event_study_on_an_ibis_table_says_what_to_do(tmp_path: Path) -> None:
+    from tradeimpact.models.event_study import event_study
+
+    table = as_table(panel(500, seed=9), tmp_path / "p.parquet")
+    msg = _error(event_study, table, "y", "unit", "period", cohort="region")
+    assert "table.to_polars()" in msg and "feols(table" in msg

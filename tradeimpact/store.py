@@ -712,7 +712,8 @@ class FlowStore:
         Examples
         --------
         >>> flows = FlowStore("store").ibis()                               # doctest: +SKIP
-        >>> flows.group_by("reporter_iso3").aggregate(v=flows.value_usd.sum()).to_polars()
+        >>> by = flows.group_by("reporter_iso3").aggregate(v=flows.value_usd.sum())  # doctest: +SKIP
+        >>> by.to_polars()                                                  # doctest: +SKIP
         """
         import ibis
 
