@@ -281,6 +281,14 @@ def event_study_design(
     ks = res.event_times
     names = [res.event_terms[k] for k in ks]
     ci = res.analytic_conf_int(0.95)
+    # the sup-t joint band of the event-time coefficients (analytic CR1; a figure band only).
+    # NaN when some event-time coefficient has no positive variance (no band covers it)
+    try:
+        band = res.conf_int(0.95, joint=True)
+        joint_lo = [float(band.loc[n, "lower"]) for n in names]
+        joint_hi = [float(band.loc[n, "upper"]) for n in names]
+    except ModelSpecError:
+        joint_lo = joint_hi = [float("nan")] * len(names)
     # placebo band: the range of each coefficient over the control importers, each given the
     # event in turn (placebo-in-space; the actual unit left out)
     units, pmat = event_study_placebo_estimates(res)
@@ -299,6 +307,8 @@ def event_study_design(
             "estimate": [float(res.params[n]) for n in names],
             "ci_low": [float(ci.loc[n, "lower"]) for n in names],
             "ci_high": [float(ci.loc[n, "upper"]) for n in names],
+            "joint_low": joint_lo,
+            "joint_high": joint_hi,
             "ri_low": np.nanmin(pmat, axis=0) if pmat.size else [None] * len(ks),
             "ri_high": np.nanmax(pmat, axis=0) if pmat.size else [None] * len(ks),
             "true_effect": true_vals,

@@ -321,6 +321,7 @@ def _case_figures(
                 " and the 95% sup-t joint band (thin capped bars: covers all event-time "
                 "coefficients at once; Montiel Olea & Plagborg-Moller 2019)"
                 if "joint_low" in case.event_study.columns
+                and case.event_study["joint_low"].fill_nan(None).drop_nulls().len() > 0
                 else ""
             )
             + "; the shaded band is the range of the same coefficient over the placebo "

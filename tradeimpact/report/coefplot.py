@@ -254,7 +254,7 @@ def _draw(
                     label=f"_joint {lab}",
                 )  # fmt: skip
                 step = float(frame["step"].iloc[0])
-                cap = 0.25 * step if step > 0 else 0.06  # half-width of the caps, data units
+                cap = 0.25 * step if step > 0 else 0.15  # half-width of the caps, data units
                 for a, b in segs:
                     for end in (a, b):
                         if vertical:

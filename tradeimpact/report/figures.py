@@ -276,8 +276,10 @@ def event_study(
         ref = np.isnan(lo) | np.isnan(hi)
         has_joint = {"joint_low", "joint_high"} <= set(f.columns)
         if has_joint:
-            jl = f["joint_low"].cast(pl.Float64).to_numpy()
-            jh = f["joint_high"].cast(pl.Float64).to_numpy()
+            jl = f["joint_low"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            jh = f["joint_high"].cast(pl.Float64).fill_null(np.nan).to_numpy()
+            has_joint = bool(np.isfinite(jl[~ref]).any())  # no band computed: none drawn
+        if has_joint:
             ax.errorbar(
                 x[~ref],
                 est[~ref],
