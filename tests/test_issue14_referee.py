@@ -268,6 +268,14 @@ def test_item5_multiplier_bootstrap_uniform_band(mpdta: pl.DataFrame) -> None:
     assert 1.96 < crit < 2.87
     np.testing.assert_allclose(t["lower"], t["att"] - crit * t["se_boot"], atol=1e-12)
     np.testing.assert_allclose(t["upper"], t["att"] + crit * t["se_boot"], atol=1e-12)
+    # aggte(dynamic) inherits the bootstrap: a uniform band over the 7 event times -3..3
+    dyn = r.aggregate("dynamic")
+    comp = dyn.components
+    crit_e = dyn.bootstrap.crit_val
+    assert len(comp) == 7 and 1.96 < crit_e < 2.69  # Bonferroni z_(1 - .025/7) = 2.69
+    np.testing.assert_allclose(comp["upper"] - comp["att"], crit_e * comp["se_boot"], atol=1e-12)
+    did_dyn_se = [0.0154, 0.0132, 0.0153, 0.0123, 0.0167, 0.0413, 0.0351]  # did's README
+    np.testing.assert_allclose(comp["se_boot"].to_numpy(), did_dyn_se, rtol=0.15)
 
 
 def test_item5_repeated_cross_sections_and_unbalanced(mpdta: pl.DataFrame) -> None:
@@ -524,6 +532,24 @@ def test_item9_fweights_auto_against_statsmodels(auto: pd.DataFrame) -> None:
     assert glm.model.wnobs == 14600  # statsmodels' weighted number of observations
     np.testing.assert_allclose(res.coef()[X3].to_numpy(), glm.params[1:], rtol=1e-6)
     V = _sandwich(X, y, glm.mu, w) * 14600 / 14599
+    np.testing.assert_allclose(res.se()[X3].to_numpy(), np.sqrt(np.diag(V))[1:], rtol=1e-6)
+
+
+def test_item9_fweights_clustered_auto(auto: pd.DataFrame) -> None:
+    """[fw=displacement], vce(cluster turn) (fweight.do TEST 3a): Stata's clustered V =
+    G/(G-1) * bread * sum_c s_c s_c' * bread with s_c = sum_{i in c} w_i (y - mu) x_i
+    (ppmlhdfe convention), statsmodels GLM freq_weights for mu; 1e-6 relative."""
+    res = ppml(auto, "price", X3, [], weights="displacement", weights_type="fweights",
+               cluster="turn", se_convention="ppmlhdfe")  # fmt: skip
+    X = sm.add_constant(auto[X3].to_numpy())
+    y, w = auto["price"].to_numpy(), auto["displacement"].to_numpy()
+    mu = sm.GLM(y, X, family=sm.families.Poisson(), freq_weights=w).fit(tol=1e-14).mu
+    bread = np.linalg.inv((X * (w * mu)[:, None]).T @ X)
+    cl = auto["turn"].to_numpy()
+    S = np.vstack([((w * (y - mu))[cl == c, None] * X[cl == c]).sum(axis=0) for c in np.unique(cl)])
+    G = S.shape[0]
+    V = bread @ (S.T @ S) @ bread * G / (G - 1)
+    assert res.nobs == 14600
     np.testing.assert_allclose(res.se()[X3].to_numpy(), np.sqrt(np.diag(V))[1:], rtol=1e-6)
 
 
