@@ -128,3 +128,20 @@ def test_report_case_figures_without_titles(tmp_path, monkeypatch):
     assert all(t.get_text().startswith("SYNTHETIC: ") for t in seen.values())  # type: ignore[attr-defined]
     raw_caption = next(r.caption for r in refs if "raw_series" in r.stem)
     assert "STL" in raw_caption
+
+
+def test_event_study_figure_gets_its_reference_row():
+    from tradeimpact.report.build import _with_reference
+
+    est = [0.1, 0.2, -0.5, -0.4]
+    es = pl.DataFrame({"rel_time": [-3, -2, 0, 1], "estimate": est,
+                       "ci_low": [e - 0.1 for e in est], "ci_high": [e + 0.1 for e in est]})  # fmt: skip
+    out = _with_reference(es)
+    assert out["rel_time"].to_list() == [-3, -2, -1, 0, 1]
+    ref = out.filter(pl.col("rel_time") == -1)
+    assert ref["estimate"].item() == 0.0 and np.isnan(ref["ci_low"].item())
+    assert _with_reference(es.filter(pl.col("rel_time") != -2)).height == 3  # two gaps: unchanged
+    fig = figures.event_study(out, title=None, source="t", synthetic=False)
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "reference period" in labels
+    plt.close(fig)

@@ -255,6 +255,18 @@ def _t(title: str, titles: bool) -> str | None:
     return title if titles else None
 
 
+def _with_reference(es: pl.DataFrame) -> pl.DataFrame:
+    """The event-study frame with its reference period as a row (estimate 0, no interval), for
+    the figure's hollow marker: the one event time inside the window without a coefficient (a
+    TWFE event study estimates every other one). Unchanged when there is not exactly one."""
+    ks = set(es["rel_time"].to_list())
+    if not ks or len(missing := set(range(min(ks), max(ks) + 1)) - ks) != 1:
+        return es
+    row = {c: None for c in es.columns} | {"rel_time": missing.pop(), "estimate": 0.0,
+                                            "ci_low": float("nan"), "ci_high": float("nan")}  # fmt: skip
+    return pl.concat([es, pl.DataFrame([row], schema=es.schema)]).sort("rel_time")
+
+
 def _case_figures(
     case: ReportCase, out: Path, *, titles: bool = True
 ) -> tuple[list[FigureRef], list[Path]]:
@@ -307,7 +319,7 @@ def _case_figures(
     if case.event_study is not None:
         save(
             figures.event_study(
-                case.event_study,
+                _with_reference(case.event_study),
                 title=_t(f"Event study: {case.treated} vs controls", titles),
                 source=src,
                 synthetic=syn,
