@@ -145,6 +145,14 @@ def event_study(
     -------
     EventStudyResult
     """
+    from tradeimpact.core.ibis_engine import is_ibis_table
+
+    if is_ibis_table(data):  # the engine route covers feols and did (tradeimpact.models.engines)
+        raise ModelSpecError(
+            "event_study() on an Ibis table is not offered: its event-time dummies are built in "
+            "memory; collect the table (table.to_polars()), or build the dummies as columns "
+            "with Ibis and call feols(table, ...) on them"
+        )
     frame = to_polars(data)
     if cohort is not None and treat_date is not None and cohort != treat_date:
         raise ModelSpecError(
