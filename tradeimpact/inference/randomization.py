@@ -208,6 +208,10 @@ def _membership(assignments: Sequence[tuple[int, ...]], n_units: int) -> Any:
 #: Largest number of non-unit fixed-effect levels plus controls for the closed-form denominators.
 MAX_DENSE_REGRESSORS = 2_000
 
+#: Largest dense cross-tabulation (entries of ``k_R x N``) of the closed form without controls;
+#: above (or with controls) the products are sparse matrix products (the same numbers to rounding).
+DENSE_CROSSTAB_MAX = 20_000_000
+
 #: Relative eigenvalue cut-off of the pseudo-inverse of the equilibrated ``H`` (diagonal 1). The
 #: null directions of ``H`` (one per redundant dummy, e.g. the sum of all period dummies) come out
 #: of the eigen-solver at about 1e-14; the default cut-off (``k eps``) can keep them and multiply
@@ -235,7 +239,11 @@ class _UnitPlacebos:
     and one small quadratic form instead of an ``n``-row projection. Its pseudo-inverse is exact
     here because every ``c_S`` lies in the range of ``H``; ``H`` is equilibrated first.
     Checked against the projection path (:func:`~tradeimpact.core.fixed_effects.demean` of every
-    placebo column) in ``tests/test_randomization_speed.py``.
+    placebo column) in ``tests/test_randomization_speed.py``. Without controls ``R`` holds only
+    dummies and ``R'WU``, ``R'WR`` and the ``c_j`` are cross-tabulations, summed by ``bincount``
+    into dense arrays (up to ``DENSE_CROSSTAB_MAX`` entries; sparse products otherwise): at 1e6
+    rows the 999 placebos then cost about one fit (``tests/test_randomization_crosstab.py``:
+    the same p-value as the sparse products).
     """
 
     def __init__(
@@ -290,7 +298,6 @@ class _UnitPlacebos:
             return None
         w = np.ones(n) if weights is None else weights
         rows = np.arange(n)
-        u_mat = sparse.csr_matrix((np.ones(n), (rows, ucode)), shape=(n, n_units))
         blocks = [
             sparse.csr_matrix((np.ones(n), (rows, fe.codes[:, g])), shape=(n, fe.sizes[g]))
             for g in others
@@ -307,11 +314,33 @@ class _UnitPlacebos:
         post_weight = by_unit(w * post)
         centred = post - (post_weight * inv_unit_w)[ucode]  # s_j on unit j's rows
         q = by_unit(w * centred * centred)
-        rw = r_mat.multiply(w[:, None]).tocsr()
-        a_mat = (rw.T @ u_mat).tocsr()  # R'WU, (k_R, N)
-        h = (r_mat.T @ rw).toarray() - (a_mat @ sparse.diags(inv_unit_w) @ a_mat.T).toarray()
+        c: Any
+        if not x.shape[1] and k_r * max(n_units, k_r) <= DENSE_CROSSTAB_MAX:
+            # R holds only dummies: R'WU, R'WR and R'W s_j U are cross-tabulations, summed row
+            # by row with bincount into dense (k_R, N) / (k_R, k_R) arrays (no sparse products)
+            offs = np.cumsum([0, *[fe.sizes[g] for g in others]])
+
+            def crosstab(codes_b: npt.NDArray[np.int64], k_b: int, vals: FloatArray) -> FloatArray:
+                out = np.empty((k_r, k_b))
+                for off, g in zip(offs[:-1], others, strict=True):
+                    kg = fe.sizes[g]
+                    key = fe.codes[:, g] * k_b + codes_b
+                    out[off : off + kg] = np.bincount(key, vals, kg * k_b).reshape(kg, k_b)
+                return out
+
+            a_mat = crosstab(ucode, n_units, w)  # R'WU
+            rwr = np.empty((k_r, k_r))
+            for off, g in zip(offs[:-1], others, strict=True):
+                rwr[:, off : off + fe.sizes[g]] = crosstab(fe.codes[:, g], fe.sizes[g], w)
+            h = rwr - (a_mat * inv_unit_w[None, :]) @ a_mat.T
+            c = crosstab(ucode, n_units, w * centred)  # R'W s_j
+        else:
+            u_mat = sparse.csr_matrix((np.ones(n), (rows, ucode)), shape=(n, n_units))
+            rw = r_mat.multiply(w[:, None]).tocsr()
+            a_sp = (rw.T @ u_mat).tocsr()  # R'WU, (k_R, N)
+            h = (r_mat.T @ rw).toarray() - (a_sp @ sparse.diags(inv_unit_w) @ a_sp.T).toarray()
+            c = (r_mat.multiply((w * centred)[:, None]).T @ u_mat).tocsr()  # R'W s_j, (k_R, N)
         h = 0.5 * (h + h.T)
-        c = (r_mat.multiply((w * centred)[:, None]).T @ u_mat).tocsr()  # R'W s_j, (k_R, N)
         diag = np.sqrt(np.clip(np.diag(h), 0.0, None)) if k_r else np.empty(0)
         eq = np.divide(1.0, diag, out=np.ones(k_r), where=diag > 0)
         h_pinv = (
@@ -343,7 +372,10 @@ class _UnitPlacebos:
         ``y_tt`` and ``d_tt`` may be raw or residualised on the fixed effects and controls (the
         same numbers; raw is exact, see :meth:`_numerator`); ``member`` is the sparse ``(N, P)`` unit-membership matrix of the assignments.
         """
-        c_s = np.asarray((self.c @ member).toarray())  # (k_R, P)
+        if isinstance(self.c, np.ndarray):
+            c_s = np.asarray((member.T @ self.c.T).T)  # (k_R, P)
+        else:
+            c_s = np.asarray((self.c @ member).toarray())
         den = member.T @ self.q - np.einsum("kp,kp->p", c_s, self.h_pinv @ c_s)
         _check_variation(den, member.T @ self.post_weight, names)
         num_y = self._numerator(member, c_s, y_tt)

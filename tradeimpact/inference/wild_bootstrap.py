@@ -52,7 +52,11 @@ come from ``numpy.random.default_rng(seed)`` in the order of the ``wildboottest`
 same draws, hence the same p-value, as pyfixest's ``wildboottest``; above that size (that order
 would need all ``G x B`` draws at once) they come from the same generator in chunks of
 ``DRAW_CHUNK`` draws (``rng.choice(support, size=(DRAW_CHUNK, G))``, chunk after chunk): the
-draws, and so the results, do not depend on ``block_size``.
+draws, and so the results, do not depend on ``block_size``. The engine reads the draws as rows
+(:meth:`BootstrapDraws.blocks_t`, the generator's own layout: no transpose) and sums the three
+inner products per draw in one pass (:func:`tradeimpact.core.kernels.wild_quadratics`, compiled
+when numba is installed): at 1e6 rows, 10,000 clusters and B = 9,999 the peak memory stays
+under 1 GiB (the draws of one block, ``256 x G``, are the largest bootstrap array).
 
 Written by hand because neither linearmodels nor statsmodels has a wild cluster bootstrap and the
 ``wildboottest`` package needs the fixed effects as dummies and all ``G x B`` draws in memory;
