@@ -47,8 +47,16 @@ in ``result.dropped`` and ``result.messages``:
   ppmlhdfe's method of weighting solved with sparse LSMR otherwise (see
   :func:`_relu_separated`).
 
-IRLS stops with a :class:`~tradeimpact.errors.ModelSpecError` naming the iteration when the
-deviance turns non-finite (a diverging linear predictor, as undetected separation gives).
+A step whose deviance is not finite, or more than doubles (``RISE_TOL``), is halved back
+towards the previous iterate (step-halving, as glm2; at most ``MAX_HALVINGS`` times; counted in
+``extra["halvings"]``, 0 in ordinary fits, whose numbers it leaves unchanged); IRLS stops with
+a :class:`~tradeimpact.errors.ModelSpecError` naming the iteration when the deviance stays
+non-finite (a diverging linear predictor, as undetected separation gives).
+
+Varying slopes (``fe=["id[z]", "year"]``, fixest's ``id[z]`` / ``id[[z]]``, ppmlhdfe's
+``a(id##c.z)`` / ``a(id#c.z)``) are absorbed with the fixed effects
+(:mod:`tradeimpact.core.slopes`). ``separation=("mu",)`` adds ppmlhdfe's ``mu`` method; every
+fit carries the certificate of separation (:class:`Separation`).
 
 Collinear regressors (with the fixed effects or with each other) are detected after the first
 weighted demeaning (weights ``omega``) by the package's one rule,
@@ -409,6 +417,37 @@ def _relu_projector_lsmr(xx: FloatArray, sub: FixedEffects | None, zero: BoolArr
     from scipy.sparse.linalg import lsmr
 
     n = xx.shape[0]
+    sw = np.where(zero, 1.0, np.finfo(np.float64).eps ** -0.25)  # sqrt(M)
+    if sub is not None and not sub.slopes and sub.n_groupings:
+        # the common case, built straight into CSR (k + G entries a row; the same matrix as the
+        # block construction below, several times faster at 1e6 rows); on the zero rows the
+        # row weight is 1, so the weighted design's fitted values are the u_hat asked for
+        k, n_g = xx.shape[1], sub.n_groupings
+        offsets = np.concatenate([[0], np.cumsum(sub.sizes)])[:-1] + k
+        n_cols = k + int(sum(sub.sizes))
+        width = k + n_g
+        indices = np.empty((n, width), dtype=np.int64)
+        indices[:, :k] = np.arange(k)
+        indices[:, k:] = sub.codes + offsets
+        values = np.empty((n, width))
+        values[:, :k] = xx
+        values[:, k:] = 1.0
+        norms = np.sqrt(np.bincount(indices.ravel(), weights=(values**2).ravel(), minlength=n_cols))
+        scale = 1.0 / np.where(norms > 0, norms, 1.0)
+        values *= scale[indices]
+        values *= sw[:, None]
+        aw = sp.csr_matrix(
+            (values.ravel(), indices.ravel(), np.arange(0, n * width + 1, width)),
+            shape=(n, n_cols),
+        )
+
+        def project_csr(u_z: FloatArray) -> FloatArray:
+            u = np.zeros(n)
+            u[zero] = u_z
+            g = lsmr(aw, u * sw, atol=1e-14, btol=1e-14, maxiter=max(20_000, 4 * n_cols))[0]
+            return np.asarray((aw @ g)[zero], dtype=np.float64)
+
+        return project_csr
     blocks: list[Any] = [sp.csr_matrix(xx)] if xx.shape[1] else []
     if sub is None or sub.n_groupings == 0:
         blocks.append(sp.csr_matrix(np.ones((n, 1))))
@@ -424,7 +463,6 @@ def _relu_projector_lsmr(xx: FloatArray, sub: FixedEffects | None, zero: BoolArr
     norms = np.sqrt(np.asarray(a.multiply(a).sum(axis=0)).ravel())
     used = np.flatnonzero(norms > 0)
     a = a[:, used] @ sp.diags(1.0 / norms[used])
-    sw = np.where(zero, 1.0, np.finfo(np.float64).eps ** -0.25)  # sqrt(M)
     aw = sp.diags(sw) @ a
 
     def project(u_z: FloatArray) -> FloatArray:
@@ -519,6 +557,10 @@ def _relu_separated(
 
 #: At most this many step-halvings per IRLS iteration (``_irls``).
 MAX_HALVINGS = 60
+#: ``_irls`` halves a step that raises the deviance by more than this (relative): a blow-up,
+#: not the ordinary overshoot of a Newton step far from the optimum (halving those, glm2's
+#: rule, stalled IRLS in a test: each later full step rose again and was halved in turn)
+RISE_TOL = 1.0
 
 #: ppmlhdfe's ``mu_tol``: the ``mu`` method tags rows with ``y = 0`` and ``mu < MU_TOL``.
 MU_TOL = 1e-6
@@ -1097,6 +1139,7 @@ def ppml(
         extra={
             "deviance": fit["deviance"],
             "iterations": fit["iterations"],
+            "halvings": fit["halvings"],
             "loglik": loglik,
             "pseudo_r2": 1.0 - loglik / loglik0,
             "sq_cor": _sq_cor(yv, mu_hat),
@@ -1234,14 +1277,14 @@ def _irls(
         with np.errstate(over="ignore", invalid="ignore"):
             mu = np.exp(eta)
         dev = _deviance(y, mu, w)
-        # step-halving (glm2's and ppmlhdfe's safeguard): a step that makes the deviance
-        # non-finite or raise it by more than tol (relative) is halved back towards the last
-        # iterate until it does not; such an iteration never declares convergence
+        # step-halving (glm2's safeguard): a step that makes the deviance non-finite, or raises
+        # it by more than RISE_TOL (relative) after the first step, is halved back towards the
+        # last iterate until it does not; such an iteration never declares convergence
         halved = 0
-        while (
-            it > 1
-            and halved < MAX_HALVINGS
-            and (not np.isfinite(dev) or (dev - last) / (0.1 + abs(last)) > tol)
+        # (the starting means are not a fit of the model: a first step is halved only when its
+        # deviance is not finite)
+        while halved < MAX_HALVINGS and (
+            not np.isfinite(dev) or (it > 1 and (dev - last) / (0.1 + abs(last)) > RISE_TOL)
         ):
             halved += 1
             eta = 0.5 * (eta + eta_last)
