@@ -29,7 +29,7 @@ against pyfixest's ``demean`` and linearmodels in ``tests/test_absorb.py``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -442,3 +442,24 @@ def _finish(out: FloatArray, one_d: bool, in_place: bool, order: str) -> FloatAr
     if in_place or order == "F":
         return out
     return np.ascontiguousarray(out)
+
+
+def attach_slopes(
+    fe: FixedEffects | None,
+    n: int,
+    terms: Sequence[Any],
+    z_of: Callable[[Any], npt.NDArray[np.float64]],
+    codes_of: Callable[[Any], tuple[npt.NDArray[np.int64], int]],
+) -> FixedEffects | None:
+    """``fe`` with the :class:`Slopes` blocks of ``terms`` attached (a :class:`FixedEffects` with
+    no plain grouping when ``fe`` is None and there are slope-only terms); ``fe`` itself when
+    ``terms`` is empty (``terms``: :class:`tradeimpact.core.slopes.SlopeTerm`).
+    """
+    from tradeimpact.core.slopes import slope_blocks
+
+    if not terms:
+        return fe
+    if fe is None:
+        fe = FixedEffects(np.zeros((n, 0), dtype=np.int64), [])
+    fe.slopes = fe.slopes + slope_blocks(terms, fe, codes_of, z_of)
+    return fe

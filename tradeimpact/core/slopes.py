@@ -29,16 +29,34 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
 
-if TYPE_CHECKING:
-    from tradeimpact.core.fixed_effects import FixedEffects
-
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+
+
+class FixedEffects(Protocol):
+    """What this module reads of :class:`tradeimpact.core.fixed_effects.FixedEffects`.
+
+    A structural type, so that this module does not import ``fixed_effects`` (which imports it:
+    the import graph stays acyclic, tests/test_import_graph.py).
+    """
+
+    codes: IntArray
+    names: list[str]
+    slopes: list[Any]
+
+    @property
+    def n(self) -> int: ...
+
+    @property
+    def n_groupings(self) -> int: ...
+
+    sizes: list[int]
+
 
 __all__ = [
     "DENSE_RANK_MAX_COLUMNS",
@@ -420,23 +438,3 @@ def split_fe_specs(fe: Sequence[Any]) -> tuple[list[Any], list[SlopeTerm]]:
             plain.append(t.group[0] if len(t.group) == 1 else list(t.group))
             seen.add(t.group_name)
     return plain, terms
-
-
-def attach_slopes(
-    fe: FixedEffects | None,
-    n: int,
-    terms: Sequence[SlopeTerm],
-    z_of: Callable[[SlopeTerm], FloatArray],
-    codes_of: Callable[[SlopeTerm], tuple[IntArray, int]],
-) -> FixedEffects | None:
-    """``fe`` with the :class:`Slopes` blocks of ``terms`` attached (a :class:`FixedEffects` with
-    no plain grouping when ``fe`` is None and there are slope-only terms); ``fe`` itself when
-    ``terms`` is empty."""
-    from tradeimpact.core.fixed_effects import FixedEffects
-
-    if not terms:
-        return fe
-    if fe is None:
-        fe = FixedEffects(np.zeros((n, 0), dtype=np.int64), [])
-    fe.slopes = fe.slopes + slope_blocks(terms, fe, codes_of, z_of)
-    return fe

@@ -479,7 +479,7 @@ def feols(
     fe_obj = build_fe(frame, fe)
     zmat = None
     if slope_terms:
-        from tradeimpact.core.slopes import attach_slopes
+        from tradeimpact.core.fixed_effects import attach_slopes
 
         def codes_of(t: Any) -> tuple[npt.NDArray[np.int64], int]:
             built = build_fe(frame, [list(t.group)])

@@ -110,10 +110,10 @@ from tradeimpact.core.covariance import (
     vcov_hetero,
     warn_negative_variances,
 )
-from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
+from tradeimpact.core.fixed_effects import FixedEffects, attach_slopes, demean, fe_dof
 from tradeimpact.core.frame import check_columns, numeric_column, numeric_series, to_polars
 from tradeimpact.core.sample import estimation_sample
-from tradeimpact.core.slopes import attach_slopes, split_fe_specs
+from tradeimpact.core.slopes import split_fe_specs
 from tradeimpact.errors import ModelSpecError, TradeImpactWarning
 from tradeimpact.models.results import RegressionResult
 
