@@ -79,8 +79,10 @@ def _codes(labels: npt.ArrayLike) -> npt.NDArray[np.int64]:
     if arr.dtype.kind in "iub" and arr.size:
         lo, hi = int(arr.min()), int(arr.max())
         if hi - lo <= 4 * arr.size and hi < 2**62:
-            shifted = arr.astype(np.int64) - lo
+            shifted = arr if lo == 0 and arr.dtype == np.int64 else arr.astype(np.int64) - lo
             present = np.bincount(shifted, minlength=hi - lo + 1) > 0
+            if present.all():  # labels lo..hi all present: the codes are the shifted labels
+                return shifted  # (read only: no copy of labels that are already codes)
             return np.asarray((np.cumsum(present) - 1)[shifted], dtype=np.int64)
     _, inv = np.unique(arr, return_inverse=True)
     return inv.astype(np.int64).ravel()

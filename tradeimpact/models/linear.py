@@ -231,7 +231,7 @@ def fit_feols(
     score_w = resid if ws is None else ws * resid
     k = len(kept_names)
 
-    vs = vcov.subset(keep)
+    vs = vcov if all_rows else vcov.subset(keep)  # all rows: no copy of the cluster labels
     n_cl: dict[str, int] = {}
     if vs.kind == "CR1":
         for nm, c in zip(vs.cluster_names, vs.clusters, strict=True):
@@ -296,11 +296,11 @@ def fit_feols(
 
     warn_negative_variances(cov, kept_names, label)
     tss_within = float(
-        _wsum(ws, (y_t - (np.average(y_t, weights=ws) if fes is None else 0.0)) ** 2)
+        _wsum(ws, y_t if fes is not None else y_t - np.average(y_t, weights=ws), square=True)
     )
     ybar = np.average(ys, weights=ws)
-    tss = _wsum(ws, (ys - ybar) ** 2)
-    rss = _wsum(ws, resid**2)
+    tss = _wsum(ws, ys - ybar, square=True)
+    rss = _wsum(ws, resid, square=True)
     design = LinearDesign(y_t, x_t, kept_names, ws, fes, keep, vs.clusters, bread, coef, resid)
     return RegressionResult(
         names=kept_names,
@@ -325,9 +325,13 @@ def fit_feols(
     )
 
 
-def _wsum(w: FloatArray | None, a: FloatArray) -> float:
-    """``sum_i w_i a_i`` (``sum_i a_i`` unweighted: the same number as with weights of one)."""
-    return float(np.sum(a if w is None else w * a))
+def _wsum(w: FloatArray | None, a: FloatArray, *, square: bool = False) -> float:
+    """``sum_i w_i a_i`` (``sum_i a_i`` unweighted: the same number as with weights of one);
+    ``square=True``: ``sum_i w_i a_i^2``, with one temporary (``a * a`` is ``a ** 2`` exactly)."""
+    b = a * a if square else a
+    if w is not None:
+        b = w * b
+    return float(np.sum(b))
 
 
 # ---------------------------------------------------------------------------------------------
