@@ -231,13 +231,14 @@ def _kernels() -> dict[str, Any]:
     @njit(cache=True, parallel=True)
     def _scatter(x, r, has_r, codes, n_groups):  # type: ignore[no-untyped-def]
         n, k = x.shape
-        out = np.zeros((n_groups, k), dtype=np.float64)
+        # one contiguous row per column j: the threads never write to the same cache line
+        out = np.zeros((k, n_groups), dtype=np.float64)
         for j in prange(k):
             for i in range(n):
                 if has_r:
-                    out[codes[i], j] += x[i, j] * r[i]
+                    out[j, codes[i]] += x[i, j] * r[i]
                 else:
-                    out[codes[i], j] += x[i, j]
+                    out[j, codes[i]] += x[i, j]
         return out
 
     @njit(cache=True, parallel=True)
@@ -323,7 +324,7 @@ def scatter_add(
         res = _kernels()["scatter"](
             xf, np.zeros(1) if r is None else r, r is not None, c, int(n_groups)
         )
-        out = np.asarray(res, dtype=np.float64)
+        out = np.ascontiguousarray(np.asarray(res, dtype=np.float64).T)
     else:
         out = np.empty((int(n_groups), arr.shape[1]))
         for j in range(arr.shape[1]):
