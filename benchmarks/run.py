@@ -256,6 +256,9 @@ def measure(case: Case, impl: str, timeout: float) -> dict[str, Any]:
     if done.returncode < 0:
         sig = -done.returncode
         why = " (SIGKILL: most likely the out-of-memory killer)" if sig == 9 else ""
+        cap = case.params.get("as_limit_mib")
+        if sig == 6 and cap:
+            why = f" (SIGABRT: an allocation failed under the {cap:,} MiB address-space cap)"
         return {"impl": impl, "error": f"killed by signal {sig}{why}"}
     if done.returncode != 0:
         tail = (done.stderr.strip().splitlines() or ["(no output)"])[-1]
@@ -321,7 +324,24 @@ def merge(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str
     by_label = {r["label"]: r for r in old}
     by_label.update({r["label"]: r for r in new})
     rank = {label: i for i, label in enumerate(dict.fromkeys(order))}
-    return sorted(by_label.values(), key=lambda r: rank.get(r["label"], len(rank)))
+    # a case no longer in the plan (renamed or removed) is dropped, not shown stale
+    return sorted(
+        (r for r in by_label.values() if r["label"] in rank), key=lambda r: rank[r["label"]]
+    )
+
+
+def regoal(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each result's goals evaluated again from its measurements with the current plan's goals
+    (results kept from an earlier run by ``--update`` show today's goals, not those of then)."""
+    cases = {c.label: c for c in [*plan(True, False, True), *plan(False, True)]}
+    out = []
+    for r in results:
+        case = cases.get(r["label"])
+        if case is not None:
+            meas = {m["impl"]: m for m in r["measurements"]}
+            r = {**r, "goals": evaluate(case, meas), "not_run": dict(case.not_run)}
+        out.append(r)
+    return out
 
 
 def _fmt(x: float | None, spec: str = ".3f") -> str:
@@ -401,12 +421,12 @@ def skipped_cases(
     for case in plan(True, False, True):
         if case.label in done:
             continue
-        if only and case.key not in only:
-            why = f"not selected in this run (--only {','.join(sorted(only))})"
-        elif quick:
+        if quick:
             why = "a --quick run (small sizes only)"
         elif case.label not in run_plan:
             why = "runs with --full" + (" or --memory-check" if case.group else "")
+        elif only and case.key not in only:
+            why = f"not selected in this run (--only {','.join(sorted(only))})"
         else:
             why = "no result"
         goals = [{"text": t, "value": None, "unit": "x", "met": f"not measured: {why}"}
@@ -430,12 +450,12 @@ def skipped_cases(
 def _value(g: dict[str, Any]) -> str:
     if g["value"] is None:
         return "-"
-    unit = g.get("unit", "x")
+    unit = g.get("unit", "")
     if unit == "s":
         return f"{g['value']:.2f} s"
     if unit == "MiB":
         return f"{g['value']:,.0f} MiB"
-    return f"{g['value']:.2f}x"
+    return f"{g['value']:.2f}x" if unit == "x" else f"{g['value']:,.2f}"
 
 
 def render(
@@ -527,8 +547,23 @@ def main(argv: list[str] | None = None) -> None:
         default=0,
         help="cap BLAS/OpenMP/numba/polars threads of every worker alike (0: machine default)",
     )
+    ap.add_argument(
+        "--render",
+        action="store_true",
+        help="only write benchmarks.md again from --out's benchmarks.json (today's goals)",
+    )
     args = ap.parse_args(argv)
     only = {t for t in args.only.split(",") if t}
+    if args.render:
+        stored = json.loads((Path(args.out) / "benchmarks.json").read_text())
+        results = regoal(stored["results"])
+        skipped = skipped_cases({r["label"] for r in results}, set(), False, False, False)
+        stored.update(results=results, not_measured=skipped)
+        (Path(args.out) / "benchmarks.json").write_text(
+            json.dumps(stored, indent=2, sort_keys=True) + "\n"
+        )
+        (Path(args.out) / "benchmarks.md").write_text(render(results, stored["machine"], skipped))
+        return
     if args.threads:
         for var in THREAD_VARS:
             os.environ[var] = str(args.threads)
@@ -567,7 +602,9 @@ def main(argv: list[str] | None = None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.update and (out / "benchmarks.json").exists():
-        results = merge(json.loads((out / "benchmarks.json").read_text())["results"], results)
+        results = regoal(
+            merge(json.loads((out / "benchmarks.json").read_text())["results"], results)
+        )
     skipped = skipped_cases(
         {r["label"] for r in results}, only, args.full, args.quick, args.memory_check
     )
