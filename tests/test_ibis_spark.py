@@ -21,7 +21,6 @@ if shutil.which("java") is None:  # pragma: no cover - CI and this machine have 
     pytest.skip("PySpark needs Java (no `java` on PATH)", allow_module_level=True)
 
 from tests.test_ibis_engine import assert_same, panel
-from tradeimpact.models.formula import feols as feols_formula
 from tradeimpact.models.linear import feols
 
 pytestmark = pytest.mark.slow
@@ -56,10 +55,7 @@ def test_spark_1e5_rows_two_fixed_effects_cr1(spark: Any, tmp_path: Path) -> Non
     eng = feols(table, "y", ["x1", "x2"], **kw)
     assert_same(mem, eng)
     assert eng.extra["engine"] == "pyspark"
-    # the formula form, two-way clusters, weights
-    fml = "y ~ x1 + x2 | unit + period"
-    kw2 = {"vcov": {"CRV1": "region + period"}, "weights": "w"}
-    assert_same(feols_formula(fml, frame, **kw2), feols_formula(fml, table, **kw2))
+    assert all(eng.extra["demean"]["converged"].values())
     np.testing.assert_allclose(eng.beta, [1.5, -0.7], atol=0.02)  # the SYNTHETIC truth
 
 

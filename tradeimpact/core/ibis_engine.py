@@ -178,11 +178,34 @@ class _Session:
 
     def __init__(self) -> None:
         self.live: list[Any] = []
+        self.names: list[str] = []
+        self.spark: dict[int, Any] = {}
+
+    def _drop(self, t: Any) -> None:
+        entry = self.spark.pop(id(t), None)
+        if entry is None:
+            t.release()
+            return
+        backend, name, df = entry
+        backend._session.catalog.dropTempView(name)
+        df.unpersist()
 
     def cache(self, expr: ir.Table) -> ir.Table:
         """``expr`` computed once and kept (a temporary table in DuckDB, a persisted DataFrame
         in Spark); counted at once, so that a lazy engine materialises it before the tables it
         was computed from are released."""
+        backend = expr.get_backend()
+        if getattr(backend, "name", None) == "pyspark":
+            # Spark keeps a cached DataFrame's whole lineage in its plan, which then grows with
+            # every sweep; a local checkpoint (eager) cuts it to the materialised rows
+            name = f"_ti_{id(self)}_{len(self.names)}_{len(self.live)}"
+            df = backend._session.sql(backend.compile(expr)).localCheckpoint(eager=True)
+            df.createOrReplaceTempView(name)
+            self.names.append(name)
+            out = backend.table(name)
+            self.spark[id(out)] = (backend, name, df)
+            self.live.append(out)
+            return out
         out = expr.cache()
         self.live.append(out)
         out.count().to_pyarrow()
@@ -194,12 +217,12 @@ class _Session:
         for i, t in enumerate(self.live):
             if t is table:
                 self.live.pop(i)
-                t.release()
+                self._drop(t)
                 return
 
     def close(self) -> None:
         while self.live:
-            self.live.pop().release()
+            self._drop(self.live.pop())
 
 
 def _row(expr: ir.Table) -> dict[str, Any]:
