@@ -15,7 +15,9 @@ from typing import Any
 
 import griffe
 
-ROLE = re.compile(r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj|const):`(~?)([^`<>]+?)`")
+ROLE = re.compile(
+    r":(?:py:)?(?:func|class|mod|meth|data|attr|exc|obj|const):`(~?)([^`<>]+?)`"
+)
 
 
 def _as_code(match: re.Match[str]) -> str:
@@ -44,14 +46,20 @@ def rst_tables(text: str) -> str:
     i = 0
     while i < len(lines):
         m = RULE.match(lines[i])
-        rules = [j for j in range(i + 1, len(lines)) if lines[j].strip() == lines[i].strip()]
+        rules = [
+            j for j in range(i + 1, len(lines)) if lines[j].strip() == lines[i].strip()
+        ]
         if not m or not rules:
             out.append(lines[i])
             i += 1
             continue
         starts, indent = _columns(lines[i]), m.group(1)
         if rules[0] == i + 2 and len(rules) >= 2:  # rule, header, rule, rows, rule
-            header, body, end = lines[i + 1 : rules[0]], lines[rules[0] + 1 : rules[1]], rules[1]
+            header, body, end = (
+                lines[i + 1 : rules[0]],
+                lines[rules[0] + 1 : rules[1]],
+                rules[1],
+            )
         else:  # rule, rows, rule: no header row
             header, body, end = [" " * len(lines[i])], lines[i + 1 : rules[0]], rules[0]
         rows: list[list[str]] = []
@@ -59,11 +67,18 @@ def rst_tables(text: str) -> str:
             if not line.strip():
                 continue
             cells = _cells(line, starts)
-            if rows and not cells[0]:  # a continuation line: more text for the row above
-                rows[-1] = [f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)]
+            if (
+                rows and not cells[0]
+            ):  # a continuation line: more text for the row above
+                rows[-1] = [
+                    f"{a} {b}".strip() for a, b in zip(rows[-1], cells, strict=True)
+                ]
             else:
                 rows.append(cells)
-        head = [" ".join(c).strip() for c in zip(*(_cells(h, starts) for h in header), strict=True)]
+        head = [
+            " ".join(c).strip()
+            for c in zip(*(_cells(h, starts) for h in header), strict=True)
+        ]
         out += [
             "",
             *(
@@ -86,4 +101,6 @@ class SphinxRoles(griffe.Extension):
 
     def on_instance(self, *, obj: griffe.Object, **kwargs: Any) -> None:
         if obj.docstring is not None:
-            obj.docstring.value = unrole(rst_tables(obj.docstring.value))  # tables first: offsets
+            obj.docstring.value = unrole(
+                rst_tables(obj.docstring.value)
+            )  # tables first: offsets
