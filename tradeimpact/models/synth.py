@@ -25,6 +25,15 @@ for every donor as if it were treated (the other donors as its pool). For every 
 and placebos) whose ratio is at least the treated unit's, an exact fraction (``pvalue_fraction``).
 The paper reports 1/39 for California.
 
+An exact pre-period fit (as many donors as pre-periods or more, e.g. an annual event with a few
+pre-years) leaves ``RMSPE_pre`` at round-off (1e-16), and a ratio of round-off would rank units
+by floating-point noise, differently on another machine. ``RMSPE_pre`` therefore enters the
+ratio as at least ``sqrt(machine epsilon)`` times the root mean square of the pre-period
+outcomes of every unit (:data:`EXACT_FIT_RELATIVE`): units that fit exactly are ranked by their
+post-period RMSPE, among themselves and above every unit whose fit is not exact. The rule is set
+before the data are seen, so the permutation test stays exact; ``n_exact_fit`` counts the units
+it applied to, and ``summary()`` says so.
+
 The inner problem is a quadratic programme on the simplex solved exactly by an active-set method
 (NNLS for the support, then the KKT system; :func:`simplex_weights`; written by hand because
 linearmodels and statsmodels have no synthetic control); tested against R synthdid's
@@ -52,6 +61,10 @@ FloatArray = npt.NDArray[np.float64]
 Predictor = str | tuple[str, Sequence[Any]]
 
 __all__ = ["SynthResult", "synth"]
+
+
+#: an RMSPE below this share of the pre-period outcomes' root mean square is an exact fit
+EXACT_FIT_RELATIVE = float(np.sqrt(np.finfo(np.float64).eps))
 
 
 def simplex_weights(a: FloatArray, b: FloatArray, v: FloatArray | None = None) -> FloatArray:
@@ -181,6 +194,8 @@ class SynthResult:
     pvalue_fraction: Fraction | None
     depvar: str = "y"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: units (treated and placebos) whose pre-period fit is exact: ranked by post-period RMSPE
+    n_exact_fit: int = 0
 
     @property
     def pvalue(self) -> float:
@@ -225,6 +240,12 @@ class SynthResult:
             lines.append(
                 f"Permutation p-value (ratio rank among {self.placebos.height} units): "
                 f"{self.pvalue_fraction} = {self.pvalue:.4f}"
+            )
+        if self.n_exact_fit:
+            lines.append(
+                f"{self.n_exact_fit} of {self.placebos.height} units fit the pre-period exactly "
+                "(RMSPE at round-off): their ratios use the exact-fit floor, so they are ranked "
+                "by post-period RMSPE"
             )
         top = self.weights.filter(pl.col("weight") > 1e-3).sort("weight", descending=True)
         lines.append("Donor weights > 0.001:")
@@ -373,8 +394,20 @@ def synth(
     def rmspe(gap: FloatArray) -> tuple[float, float]:
         return float(np.sqrt(np.mean(gap[:t0] ** 2))), float(np.sqrt(np.mean(gap[t0:] ** 2)))
 
+    # the exact-fit floor of RMSPE_pre (module docstring): round-off is not a fit
+    pre_values = np.concatenate([ymat[u][:t0] for u in [treated_unit, *pool]])
+    floor = EXACT_FIT_RELATIVE * float(np.sqrt(np.mean(pre_values**2)))
+    n_exact = 0
+
+    def ratio_of(pre_: float, post_: float) -> float:
+        nonlocal n_exact
+        if pre_ <= floor:
+            n_exact += 1
+        denom = max(pre_, floor)
+        return post_ / denom if denom > 0 else float("inf")
+
     pre, post = rmspe(main.gap)
-    ratio = post / pre if pre > 0 else float("inf")
+    ratio = ratio_of(pre, post)
     rows_p = [
         {
             "unit": treated_unit,
@@ -396,7 +429,7 @@ def synth(
                     "unit": d,
                     "pre_rmspe": pr,
                     "post_rmspe": po,
-                    "ratio": po / pr if pr > 0 else float("inf"),
+                    "ratio": ratio_of(pr, po),
                     "treated": False,
                 }
             )
@@ -421,4 +454,5 @@ def synth(
         rmspe_ratio=ratio,
         pvalue_fraction=fraction,
         depvar=y,
+        n_exact_fit=n_exact,
     )
