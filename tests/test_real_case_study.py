@@ -144,7 +144,12 @@ def test_synth_and_sdid_rows(cs) -> None:  # type: ignore[no-untyped-def]
     # 57 donors, 8 pre-years: the pre-period is reproduced exactly, and the row says so
     pre = cs.synth_gap.filter(pl.col("period") < date(2010, 1, 1))["gap"].to_numpy()
     assert float(np.max(np.abs(pre))) < 1e-9
-    assert "not informative" in row["note"]
+    assert "units that fit exactly" in row["note"]
+    # exact fits are ranked by post-period RMSPE, not by rounding errors (models.synth)
+    assert (
+        sc.n_exact_fit >= 2
+        and "exact pre-period fits ranked by post-period RMSPE" in (row["p_method"])
+    )
     sd = cs.headline("sdid", "log_value")
     assert sd["ci_low"] < sd["estimate"] < sd["ci_high"]
 

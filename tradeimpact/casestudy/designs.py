@@ -424,15 +424,18 @@ def synth_designs(
             estimate=float(sc.att), p_value=sc.pvalue,
             p_fraction=f"{round(sc.pvalue * n_units)}/{n_units}",
             n_placebos=n_units,
-            p_method=f"post/pre RMSPE ratio rank among {n_units} units (in-space placebos)",
+            p_method=f"post/pre RMSPE ratio rank among {n_units} units (in-space placebos)" + (
+                f"; the {sc.n_exact_fit} exact pre-period fits ranked by post-period RMSPE"
+                if sc.n_exact_fit else ""),
         )  # fmt: skip
         n_pre = int(data.filter(pl.col("post") == 0)["period"].n_unique())
         if sc.pre_rmspe < 1e-6:
             # more donors than pre-periods: the weights reproduce the treated unit's pre-period
-            # exactly, so the post/pre RMSPE ratios are ratios of rounding errors
+            # exactly; synth ranks exact fits by post-period RMSPE (not by rounding errors)
             sc_row["note"] = "; ".join(x for x in (note, (
                 f"pre-period fit exact (pre-RMSPE {sc.pre_rmspe:.1e}; {n_units - 1} donors, "
-                f"{n_pre} pre-periods): the RMSPE-ratio rank is not informative")) if x)  # fmt: skip
+                f"{n_pre} pre-periods): the rank compares post-period RMSPE among the "
+                f"{sc.n_exact_fit} units that fit exactly, a weak test")) if x)  # fmt: skip
         gap = sc.path.select(pl.col("time").alias("period"), "gap")
         if sc.placebo_gaps.height:
             placebos = sc.placebo_gaps.select(pl.col("time").alias("period"), "unit", "gap")

@@ -802,8 +802,11 @@ def real_headline(case: ReportCase) -> list[str]:
             f"Synthetic control (demeaned, {freq_word}): gap {_f(sc['estimate'])} log points in "
             f"the post {pers}; RMSPE-ratio rank {sc['p_fraction']}"
         )
-        if sc.get("note") and "not informative" in str(sc["note"]):
-            txt += " (not informative here: the pre-period fit is exact)"
+        if sc.get("note") and "units that fit exactly" in str(sc["note"]):
+            txt += (
+                " (the treated unit's pre-period fit is exact, so the rank compares post-period "
+                "RMSPE among the units that fit exactly: a weak test)"
+            )
         out.append(txt + ".")
     sd = _row(case.main, "sdid")
     if sd is not None:
