@@ -85,7 +85,12 @@ def event_study(
 
     Parameters
     ----------
-    data : polars or pandas frame
+    data : polars or pandas frame, or Ibis table
+        An Ibis table (DuckDB, PySpark, ...) is computed by its engine
+        (:func:`tradeimpact.models.event_study_ibis.event_study_ibis`: TWFE with ``cohort=`` or
+        ``event_date=``, the analytic CR1 headline); the options that need the rows in memory
+        (``estimator="sunab"``/``"cs"``, ``event_time=``, ``inference="wild"``/``"ri"``/...)
+        raise :class:`~tradeimpact.errors.ModelSpecError` asking to collect the table first.
     y, unit, time : str
         Outcome, unit and time columns (time: a date, or an integer period; ``y`` numeric).
     cohort : str, optional
@@ -147,12 +152,32 @@ def event_study(
     """
     from tradeimpact.core.ibis_engine import is_ibis_table
 
-    if is_ibis_table(data):  # the engine route covers feols and did (tradeimpact.models.engines)
-        raise ModelSpecError(
-            "event_study() on an Ibis table is not offered: its event-time dummies are built in "
-            "memory; collect the table (table.to_polars()), or build the dummies as columns "
-            "with Ibis and call feols(table, ...) on them"
-        )
+    if is_ibis_table(data):  # computed by the table's engine (tradeimpact.models.event_study_ibis)
+        from tradeimpact.models.event_study_ibis import event_study_ibis
+
+        if cohort is not None and treat_date is not None and cohort != treat_date:
+            raise ModelSpecError(
+                f"give cohort= (or its former name treat_date=), not both: cohort={cohort!r}, "
+                f"treat_date={treat_date!r}"
+            )
+        if sum(a is not None for a in (cohort or treat_date, event_time, event_date)) != 1:
+            raise ModelSpecError(
+                "give exactly one of cohort (column of first treated periods; never-treated coded "
+                "0, inf or null), event_time (column) or event_date (with treated)"
+            )
+        for opt, val in (("cs", cs), ("wild", wild), ("ri", ri)):
+            if val:
+                raise ModelSpecError(
+                    f"{opt}= options are not offered on an Ibis table (they belong to methods "
+                    "that need the rows in memory): collect the table first (table.to_polars())"
+                )
+        return event_study_ibis(
+            data, y, unit, time, cohort=cohort if cohort is not None else treat_date,
+            event_time=event_time, treated=treated, event_date=event_date, window=window,
+            ref=ref, endpoints=endpoints, fe=fe, controls=controls, weights=weights,
+            estimator=estimator, freq=freq, vcov=cluster_vcov(vcov, cluster) or "CR1",
+            inference=inference, outcome=outcome,
+        )  # fmt: skip
     frame = to_polars(data)
     if cohort is not None and treat_date is not None and cohort != treat_date:
         raise ModelSpecError(
