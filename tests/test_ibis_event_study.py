@@ -9,6 +9,8 @@ test and the counts agree to 1e-8.
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import polars as pl
 import pytest
@@ -42,7 +44,8 @@ def _panel(staggered: bool, seed: int = 7) -> pl.DataFrame:
     )
     x1 = rng.normal(size=u.size)
     y = y + 0.3 * x1
-    y[rng.random(u.size) < 0.001] = np.nan  # missing outcomes, counted
+    if staggered:  # missing outcomes, counted (an unbalanced panel: more demeaning sweeps)
+        y[rng.random(u.size) < 0.001] = np.nan
     return pl.DataFrame({"id": u, "t": t, "g": coh, "y": y, "x1": x1})
 
 
@@ -108,7 +111,7 @@ def test_staggered_drop_endpoints_and_ref_equal_in_memory(staggered):
     res = event_study(t, "y", "id", "t", **kw)
     ref = event_study(d, "y", "id", "t", **kw)
     _same(res, ref)
-    assert res.dropped["outside_window"] > 0
+    assert res.dropped["outside_window"] > 0 and res.dropped["missing"] > 0
     assert "e::-2" not in res.names and "e::-1" in res.names
 
 
@@ -171,3 +174,23 @@ def test_errors_of_the_in_memory_rules(con):
     # a misspelt column
     with pytest.raises(ModelSpecError, match="did you mean 'g'"):
         event_study(con.create_table("ok", d), "y", "id", "t", cohort="gg")
+
+
+def test_monthly_dates_and_date_cohorts_equal_in_memory(con):
+    # SYNTHETIC monthly panel: time and cohort as dates, never treated coded null
+    rng = np.random.default_rng(3)
+    n_u, n_m = 300, 24
+    u = np.repeat(np.arange(n_u), n_m)
+    m = np.tile(np.arange(n_m), n_u)
+    dates = pl.date_range(date(2020, 1, 1), date(2021, 12, 1), "1mo", eager=True)
+    start = np.where(rng.random(n_u) < 0.5, -1, 12)[u]
+    eff = np.where((start >= 0) & (m >= start), 1.0, 0.0)
+    y = rng.normal(size=n_u)[u] + 0.1 * m + eff + rng.normal(size=u.size)
+    d = pl.DataFrame({"id": u, "month": dates.gather(m), "y": y}).with_columns(
+        g=pl.when(pl.Series(start) >= 0).then(pl.lit(date(2021, 1, 1))).otherwise(None)
+    )
+    kw = dict(cohort="g", window=(-4, 4), inference="cr1")
+    res = event_study(con.create_table("monthly", d), "y", "id", "month", **kw)
+    ref = event_study(d, "y", "id", "month", **kw)
+    _same(res, ref)
+    assert res.freq == ref.freq == "M"
