@@ -89,6 +89,29 @@ def test_demean_in_place_and_fortran_order() -> None:
         demean(np.ascontiguousarray(x), fe, in_place=True)
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_demean_serial_and_threaded_kernels_agree_bytewise(
+    weighted: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # small problems skip the thread pool; the report's bytes depend on both paths agreeing exactly
+    rng = np.random.default_rng(11)
+    n = 2500
+    cols = [rng.integers(0, 50, n), rng.integers(0, 11, n), rng.integers(0, 4, n)]
+    fe = FixedEffects.from_columns(cols)
+    x = rng.normal(size=(n, 5)) + cols[0][:, None] * 0.05
+    w = rng.uniform(0.3, 3.0, n) if weighted else None
+    serial = demean(x, fe, w, backend="numba", tol=1e-12)
+    monkeypatch.setattr(kernels, "_PARALLEL_MIN_CELLS", 0)
+    threaded = demean(x, fe, w, backend="numba", tol=1e-12)
+    assert serial.tobytes() == threaded.tobytes()
+    # and both are the fixed-effect residuals (independent reference: the dummy regression)
+    scale = np.abs(serial).max()
+    np.testing.assert_allclose(serial, _dummy_residuals(x, fe, w), atol=1e-8 * scale)
+    # a single column always runs serially; it equals that column of the multi-column call
+    one = demean(x[:, [2]], fe, w, backend="numba", tol=1e-12)
+    assert one[:, 0].tobytes() == threaded[:, 2].copy().tobytes()
+
+
 def test_scatter_add_equals_add_at_exactly() -> None:
     rng = np.random.default_rng(4)
     n, g = 5000, 37
