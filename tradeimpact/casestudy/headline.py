@@ -156,7 +156,7 @@ def headline_size_check(
         # Safe: a placebo date whose treatment the fixed effects absorb raises ModelSpecError
         # after a CollinearityWarning, and size_check_panel records that run in
         # SizeCheck.skipped (printed in the tables); only that warning is silenced.
-        warnings.simplefilter("ignore", CollinearityWarning)
+        warnings.simplefilter("ignore", CollinearityWarning)  # safe: such runs are skipped
         return size_check_panel(
             data, "y", ric["unit"], "period", ric["treated"], ric["post"], list(fe),
             method=method, options=opts, level=0.05, max_runs=runs,
