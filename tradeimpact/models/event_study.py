@@ -43,6 +43,7 @@ from tradeimpact.models.event_time import (
     relative_time,
     row_cohorts,
     to_period,
+    twfe_event_result,
 )
 from tradeimpact.models.linear import VcovArg, build_fe, fit_feols, resolve_vcov
 from tradeimpact.models.results import EventStudyDesign, EventStudyResult
@@ -356,36 +357,7 @@ def _twfe(
         dropped=drops,
         overwrite_x=True,
     )
-    event_terms = {e: nm for e, nm in zip(times, names, strict=True) if nm in res.names}
-    out = EventStudyResult(
-        names=res.names,
-        beta=res.beta,
-        cov_matrix=res.cov_matrix,
-        nobs=res.nobs,
-        vcov_type=res.vcov_type,
-        df_inference=res.df_inference,
-        depvar=depvar,
-        fixed_effects=res.fixed_effects,
-        dropped=res.dropped,
-        dropped_regressors=res.dropped_regressors,
-        n_clusters=res.n_clusters,
-        model=f"TWFE event study, {res.model}",
-        extra=res.extra,
-        event_terms=event_terms,
-        ref=ref,
-        freq=freq,
-    )
-    pre = [event_terms[e] for e in sorted(event_terms) if e < 0]
-    out.pretrend = out.wald_test(pre) if pre else None
-    post = [event_terms[e] for e in sorted(event_terms) if e >= 0]
-    if post:
-        wv_ = np.zeros(len(out.names))
-        for p in post:
-            wv_[out.names.index(p)] = 1 / len(post)
-        out.aggregates = {
-            "post_mean": float(wv_ @ out.beta),
-            "post_mean_se": float(np.sqrt(wv_ @ out.cov_matrix @ wv_)),
-        }
+    out = twfe_event_result(res, times, names, depvar=depvar, ref=ref, freq=freq)
     return out
 
 

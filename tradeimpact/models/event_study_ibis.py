@@ -30,7 +30,6 @@ import warnings
 from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
 import polars as pl
 
 from tradeimpact.core.cohort import NEVER_TREATED_RULE, period_index
@@ -39,6 +38,7 @@ from tradeimpact.core.covariance import parse_vcov
 from tradeimpact.core.ibis_engine import _numeric, check_ibis_columns
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.engines import ENGINE_HEADLINE_NOTE, feols_ibis
+from tradeimpact.models.event_time import twfe_event_result
 from tradeimpact.models.results import EventStudyResult, Headline
 
 __all__ = ["event_study_ibis"]
@@ -318,36 +318,8 @@ controls, weights, estimator, freq, vcov, inference, outcome
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     f_label = (freq or ("M" if table[time].type().is_date() else "")).upper()
-    event_terms = {e: nm for e, nm in zip(times, names, strict=True) if nm in res.names}
-    out = EventStudyResult(
-        names=res.names,
-        beta=res.beta,
-        cov_matrix=res.cov_matrix,
-        nobs=res.nobs,
-        vcov_type=res.vcov_type,
-        df_inference=res.df_inference,
-        depvar=depvar,
-        fixed_effects=res.fixed_effects,
-        dropped=res.dropped,
-        dropped_regressors=res.dropped_regressors,
-        n_clusters=res.n_clusters,
-        model=f"TWFE event study, {res.model}",
-        extra=res.extra,
-        event_terms=event_terms,
-        ref=ref,
-        freq=f_label,
-    )
-    pre = [event_terms[e] for e in sorted(event_terms) if e < 0]
-    out.pretrend = out.wald_test(pre) if pre else None
-    post = [event_terms[e] for e in sorted(event_terms) if e >= 0]
-    if post:
-        wv = np.zeros(len(out.names))
-        for p in post:
-            wv[out.names.index(p)] = 1 / len(post)
-        out.aggregates = {
-            "post_mean": float(wv @ out.beta),
-            "post_mean_se": float(np.sqrt(wv @ out.cov_matrix @ wv)),
-        }
+    out = twfe_event_result(res, times, names, depvar=depvar, ref=ref, freq=f_label)
+    event_terms = out.event_terms
     note = ENGINE_HEADLINE_NOTE if inference is None else "requested (inference='cr1')"
     for nm in event_terms.values():
         out.headlines[nm] = Headline.analytic(out, nm, note=note)

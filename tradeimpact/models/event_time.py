@@ -30,6 +30,7 @@ from tradeimpact.core.cohort import (
     period_index,
 )
 from tradeimpact.errors import ModelSpecError
+from tradeimpact.models.results import EventStudyResult, RegressionResult
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -134,3 +135,48 @@ def check_event_units(
             "no control units: every unit is treated at the same date, so the time effects absorb "
             "the event; add never-treated units"
         )
+
+
+def twfe_event_result(
+    res: RegressionResult,
+    times: list[int],
+    names: list[str],
+    *,
+    depvar: str,
+    ref: int,
+    freq: str,
+) -> EventStudyResult:
+    """The TWFE event study's result from its regression ``res`` (in memory or on an engine):
+    the event-time terms that survived, the pre-trend Wald test on the pre-event terms and the
+    mean of the post-event terms (``aggregates["post_mean"]`` with its standard error)."""
+    event_terms = {e: nm for e, nm in zip(times, names, strict=True) if nm in res.names}
+    out = EventStudyResult(
+        names=res.names,
+        beta=res.beta,
+        cov_matrix=res.cov_matrix,
+        nobs=res.nobs,
+        vcov_type=res.vcov_type,
+        df_inference=res.df_inference,
+        depvar=depvar,
+        fixed_effects=res.fixed_effects,
+        dropped=res.dropped,
+        dropped_regressors=res.dropped_regressors,
+        n_clusters=res.n_clusters,
+        model=f"TWFE event study, {res.model}",
+        extra=res.extra,
+        event_terms=event_terms,
+        ref=ref,
+        freq=freq,
+    )
+    pre = [event_terms[e] for e in sorted(event_terms) if e < 0]
+    out.pretrend = out.wald_test(pre) if pre else None
+    post = [event_terms[e] for e in sorted(event_terms) if e >= 0]
+    if post:
+        wv = np.zeros(len(out.names))
+        for p in post:
+            wv[out.names.index(p)] = 1 / len(post)
+        out.aggregates = {
+            "post_mean": float(wv @ out.beta),
+            "post_mean_se": float(np.sqrt(wv @ out.cov_matrix @ wv)),
+        }
+    return out
