@@ -90,7 +90,7 @@ import shutil
 import tempfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -309,17 +309,21 @@ def _sink(frame: pl.LazyFrame, target: Any, **kwargs: Any) -> None:
 
 
 def _sink_pass(
-    good: pl.LazyFrame, rejected: pl.LazyFrame, good_target: Any, bad_path: Path
+    good: pl.LazyFrame,
+    rejected: pl.LazyFrame,
+    good_target: Any,
+    bad_path: Path,
+    suspect: pl.LazyFrame | None = None,
+    suspect_path: Path | None = None,
 ) -> None:
-    """Sink both branches of one plan in one streaming run (the input is scanned once)."""
-    plan = pl.collect_all(
-        [
-            good.sink_parquet(good_target, lazy=True, mkdir=True),
-            rejected.sink_parquet(bad_path, lazy=True),
-        ],
-        lazy=True,
-    )
-    _sink(plan, None)
+    """Sink the branches of one plan in one streaming run (the input is scanned once)."""
+    sinks = [
+        good.sink_parquet(good_target, lazy=True, mkdir=True),
+        rejected.sink_parquet(bad_path, lazy=True),
+    ]
+    if suspect is not None and suspect_path is not None:
+        sinks.append(suspect.sink_parquet(suspect_path, lazy=True))
+    _sink(pl.collect_all(sinks, lazy=True), None)
 
 
 def _partitions(year_dir: Path, stem: str) -> pl.PartitionBy:
@@ -398,7 +402,8 @@ def _staged(reader: Reader, path: Path) -> Staged:
     read_staged = getattr(reader, "read_staged", None)
     if callable(read_staged):
         staged: Staged = read_staged(path)
-        _check_schema(staged.canonical(), str(path))
+        # the contract's schema (without the deferred field count that canonical() runs)
+        _check_schema(Staged(staged.frame, staged.columns, staged.checks).canonical(), str(path))
         return staged
     frame = reader.read(path)
     _check_schema(frame, str(path))
@@ -413,12 +418,14 @@ def _staged(reader: Reader, path: Path) -> Staged:
 
 def _first_pass(
     staged: Staged, period_range: tuple[Any, Any] | None, by_year: bool = False
-) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """(valid rows, rejected rows) of a staged reader plus the shared checks, from one plan.
+) -> tuple[pl.LazyFrame, pl.LazyFrame, pl.LazyFrame | None]:
+    """(valid rows, rejected rows, suspect lines) of a staged reader plus the shared checks.
 
-    The canonical columns are computed once (as ``__c_<name>``); the first failing check of a row
-    is one integer column; the reason texts are built after the filter, on rejected rows only.
-    With ``by_year``, the valid rows carry ``year`` instead of ``source`` (for the partitions).
+    One plan: the canonical columns are computed once (as ``__c_<name>``); the first failing
+    check of a row is one integer column; the reason texts are built after the filter, on
+    rejected rows only. With ``by_year``, the valid rows carry ``year`` instead of ``source``
+    (for the partitions). The third frame holds the ``_line`` of the rows ``staged.suspect``
+    marks (None without a deferred field count).
     """
     inner = {name: f"__c_{name}" for name in FLOW_COLUMNS}
     frame = staged.frame.with_columns(
@@ -435,7 +442,10 @@ def _first_pass(
     rejected = flagged.filter(problem.is_not_null()).select(
         *canonical, field.alias("reject_field"), reason.alias("reject_reason")
     )
-    return good, rejected
+    suspect = None
+    if staged.suspect is not None:
+        suspect = frame.filter(staged.suspect.fill_null(False)).select("_line")
+    return good, rejected, suspect
 
 
 @dataclass
@@ -1257,21 +1267,21 @@ class FlowStore:
         src = _source_of(reader)
         key = str(path.resolve())
         previous = work["inputs"].get(key)
-        staged: Staged | None = None
+        hashing: Future[str] | None = None
         if previous is None:
             # a new input: its hash (hashlib, without the GIL) is computed while the reader
-            # stages the file (its own pass over the bytes: header, field counts)
-            with ThreadPoolExecutor(1) as pool:
-                hashing = pool.submit(_reading, path, file_sha256, path)
-                try:
-                    staged = _reading(path, _staged, reader, path)
-                finally:
-                    sha = hashing.result()
-        else:
-            sha = _reading(path, file_sha256, path)
+            # stages the file and the first pass reads it
+            pool = ThreadPoolExecutor(1)
+            hashing = pool.submit(_reading, path, file_sha256, path)
+            pool.shutdown(wait=False)
+            try:
+                return self._ingest_new(path, reader, src, key, hashing, work, staging)
+            finally:
+                with contextlib.suppress(BaseException):
+                    hashing.result()  # never leave the thread reading after an error
+        sha = _reading(path, file_sha256, path)
         if (
-            previous is not None
-            and previous["sha256"] == sha
+            previous["sha256"] == sha
             and previous["reader"] == reader.name
             and previous["reader_version"] == reader.version
             and previous["source"] == src
@@ -1286,47 +1296,92 @@ class FlowStore:
                 previous["rows_quarantined"],
                 "unchanged",
             )
+        done: Future[str] = Future()
+        done.set_result(sha)
+        return self._ingest_new(path, reader, src, key, done, work, staging)
+
+    def _ingest_new(
+        self,
+        path: Path,
+        reader: Reader,
+        src: str,
+        key: str,
+        hashing: Future[str],
+        work: dict[str, Any],
+        staging: Path,
+    ) -> FileReport:
+        """Read, check and stage a new or changed input (its sha256 from ``hashing``)."""
+        previous = work["inputs"].get(key)
+        staged: Staged = _reading(path, _staged, reader, path)
+        declared = getattr(reader, "declared_range", None)
+        period_range = _reading(path, declared, path) if callable(declared) else None
+        flows_rel = Path("flows") / f"source={src}"
+        # the first pass writes under a name of its own: the files' name holds the input's
+        # sha256, computed meanwhile
+        pending = hashlib.sha256(key.encode()).hexdigest()[:20] + f"-pending-g{work['generation']}"
+        year_dir = staging / flows_rel
+        good_path = staging / f"{pending}.good.parquet"
+        rejected_path = staging / f"{pending}.rejected.parquet"
+        suspect_path = staging / f"{pending}.suspect.parquet"
+        # a file of at most _BATCH_ROWS rows is written to its year partitions by the first pass;
+        # a larger one to a staging file, then partitioned in batches of years
+        direct = _reading(path, _estimated_rows, path) <= _BATCH_ROWS
+        good_target: Path | pl.PartitionBy = _partitions(year_dir, pending) if direct else good_path
+
+        def first_pass(chosen: Staged) -> int:
+            """Pass 1 of ``chosen``; the number of ``suspect`` rows it saw."""
+            self._discard(year_dir, pending, good_path, rejected_path, suspect_path)
+            good, rejected, suspect = _first_pass(chosen, period_range, direct)
+            _sink_pass(good, rejected, good_target, rejected_path, suspect, suspect_path)
+            if suspect is None:
+                return 0
+            return int(pl.scan_parquet(suspect_path).select(pl.len()).collect().item())
+
+        try:
+            # pass 1, one read of the input: the reader's and the shared checks as one cheap
+            # index (the first failing check); valid rows and rejected rows (their reasons built
+            # for them only) are sunk from the same scan
+            try:
+                suspects = first_pass(staged)
+            except pl.exceptions.PolarsError:
+                if staged.fallback is None:
+                    raise
+                # a typed scan met a value that is not a number (or a record longer than the
+                # header): read the file as text, the row is quarantined with its reason
+                staged = staged.fallback
+                suspects = first_pass(staged)
+            if suspects and staged.recount is not None:
+                # a row may have fewer fields than the header, or be blank: count the fields;
+                # when the count finds such a row, pass 1 again with its checks
+                counted: Staged = _reading(path, staged.recount)
+                if len(counted.checks) > len(staged.checks):
+                    first_pass(counted)
+            suspect_path.unlink(missing_ok=True)
+        except BaseException as exc:
+            self._discard(year_dir, pending, good_path, rejected_path, suspect_path)
+            if not isinstance(
+                exc, pl.exceptions.PolarsError | UnicodeError | zlib.error | csv.Error
+            ):
+                raise
+            error = _file_error(path, exc)  # the reader's lazy plan failed on this file
+            if error is None:
+                raise
+            raise error from exc
+
+        sha = hashing.result()
         if previous is None:
             self._refuse_moved_copy(path, sha, src, work)
-
         stem = (
             hashlib.sha256(
                 "\0".join([key, sha, reader.name, reader.version, src]).encode()
             ).hexdigest()[:20]
             + f"-g{work['generation']}"
         )
-        if staged is None:
-            staged = _reading(path, _staged, reader, path)
-        declared = getattr(reader, "declared_range", None)
-        period_range = _reading(path, declared, path) if callable(declared) else None
-        flows_rel = Path("flows") / f"source={src}"
+        for file in year_dir.glob(f"year=*/{pending}.parquet"):
+            file.rename(file.with_name(f"{stem}.parquet"))
         quarantine_rel = Path("quarantine") / f"source={src}" / f"{stem}.parquet"
         (staging / quarantine_rel).parent.mkdir(parents=True, exist_ok=True)
-
-        year_dir = staging / flows_rel
-        good_path = staging / f"{stem}.good.parquet"
-        rejected_path = staging / f"{stem}.rejected.parquet"
-        # a file of at most _BATCH_ROWS rows is written to its year partitions by the first pass;
-        # a larger one to a staging file, then partitioned in batches of years
-        direct = _reading(path, _estimated_rows, path) <= _BATCH_ROWS
-        good_target: Path | pl.PartitionBy = _partitions(year_dir, stem) if direct else good_path
         try:
-            # pass 1, one read of the input: the reader's and the shared checks as one cheap
-            # index (the first failing check); valid rows and rejected rows (their reasons built
-            # for them only) are sunk from the same scan
-            try:
-                _sink_pass(*_first_pass(staged, period_range, direct), good_target, rejected_path)
-            except pl.exceptions.PolarsError:
-                if staged.fallback is None:
-                    raise
-                # a typed scan met a value that is not a number: read the file as text, the
-                # row is quarantined with its reason
-                self._discard(year_dir, stem, good_path, rejected_path)
-                _sink_pass(
-                    *_first_pass(staged.fallback, period_range, direct),
-                    good_target,
-                    rejected_path,
-                )
             year_files = sorted(year_dir.glob(f"year=*/{stem}.parquet"))
             if direct:
                 good = _scan_years(year_files, src)

@@ -34,10 +34,11 @@ applies through :func:`scan_delimited`:
 from __future__ import annotations
 
 import csv
+import functools
 import gzip
 import io
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -91,13 +92,58 @@ def head_bytes(path: Path, nbytes: int = 65536) -> bytes:
     return head
 
 
+def _inflater() -> tuple[object, tuple[type[BaseException], ...]]:
+    """The fastest gzip inflater installed: ISA-L's (``isal``, optional) or the zlib module's.
+
+    Returns the module (with zlib's ``decompressobj``) and the exceptions it raises on bad data.
+    """
+    try:
+        from isal import isal_zlib  # optional: about 2x zlib's speed
+    except ImportError:
+        return zlib, (zlib.error,)
+    return isal_zlib, (isal_zlib.error, zlib.error)
+
+
+def gunzip(raw: bytes, inflater: object | None = None) -> bytes:
+    """The decompressed content of gzip data ``raw``, every member (as :func:`gzip.decompress`).
+
+    One call over the whole buffer with the fastest inflater (:func:`_inflater`) instead of
+    :mod:`gzip`'s reads of small blocks. Members follow each other; zero bytes after a member
+    are padding (as :mod:`gzip` reads them).
+
+    Raises
+    ------
+    EOFError
+        The stream ends before a member's end marker (a cut download).
+    zlib.error
+        Corrupt data (a bad header, bad deflate data or a CRC or size that does not match).
+    """
+    module, errors = _inflater() if inflater is None else (inflater, (zlib.error,))
+    parts: list[bytes] = []
+    rest = memoryview(raw)
+    while True:
+        inflate = module.decompressobj(wbits=31)  # type: ignore[attr-defined]
+        try:
+            parts.append(inflate.decompress(rest))
+        except errors as exc:
+            raise zlib.error(str(exc)) from None
+        if not inflate.eof:
+            raise EOFError("compressed file ended before the end-of-stream marker was reached")
+        rest = memoryview(inflate.unused_data.lstrip(b"\0"))
+        if not rest:
+            break
+    return parts[0] if len(parts) == 1 else b"".join(parts)
+
+
 def read_bytes(path: Path) -> bytes:
-    """The whole (decompressed) file; raises SourceFormatError for an unreadable gzip stream."""
+    """The whole (decompressed) file; raises SourceFormatError for an unreadable gzip stream.
+
+    A gzip file is decompressed by :func:`gunzip` (ISA-L where installed).
+    """
     head_bytes(path)  # missing / empty file
     try:
         if is_gzip(path):
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
+            return gunzip(path.read_bytes())
         return path.read_bytes()
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise _gzip_error(path, exc) from None
@@ -422,8 +468,45 @@ class Delimited:
     names: list[str]
     frame: pl.LazyFrame
     checks: list[Check]
-    #: the records with fewer fields than the header (:func:`count_fields`)
-    counts: FieldCounts
+    #: the records with fewer fields than the header (:func:`count_fields`); None when the count
+    #: was deferred (``defer_counts``): ``checks`` then lack the empty-line and missing-field
+    #: checks, which :meth:`counted` adds
+    counts: FieldCounts | None
+    #: with the count deferred: True on every row the count could flag (a superset: a record
+    #: with fewer fields than the header, or a blank line, has a null last field); else None
+    suspect: pl.Expr | None = None
+    #: how the file was read (for :meth:`counted`)
+    source: tuple[Path, str, bytes | None] | None = field(default=None, repr=False)
+
+    def counted(self) -> list[Check]:
+        """The empty-line and missing-field checks, counting the fields now if deferred.
+
+        To insert right after :attr:`checks` (their order among the whole-row checks).
+        """
+        if self.counts is not None:
+            return []
+        assert self.source is not None
+        path, separator, data = self.source
+        return _count_checks(count_fields(path, len(self.names), separator, data), len(self.names))
+
+
+def column_names(path: Path, header: str, separator: str = ",") -> list[str]:
+    """The columns :func:`scan_delimited` gives a header line (empty cells get placeholders).
+
+    Raises
+    ------
+    SourceFormatError
+        A header split by another delimiter, or a repeated column name.
+    """
+    names = split_header(path, header.lstrip(_BOM).rstrip("\r"), separator)
+    # a header cell left empty (a trailing delimiter is common) names no column a reader reads
+    names = [name or f"__unnamed_{i + 1}" for i, name in enumerate(names)]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise SourceFormatError(
+            path, f"repeated column name(s) {repeated} in the header", line=1, field=repeated[0]
+        )
+    return names
 
 
 def scan_delimited(
@@ -435,6 +518,7 @@ def scan_delimited(
     header: str | None = None,
     counts: FieldCounts | None = None,
     strict_width: bool = False,
+    defer_counts: bool = False,
 ) -> Delimited:
     """Scan a delimited file with the shared rules of the module docstring.
 
@@ -457,6 +541,13 @@ def scan_delimited(
         ragged-line handling (measurably cheaper; :data:`EXTRA_COLUMN` is then a null column).
         A record with more fields than ``counts`` saw fails the scan at collect, as a value that
         does not parse as a number does, and the reader's text scan takes over.
+    defer_counts : bool
+        With ``strict_width`` and no ``counts``: do not count the fields now (the file's one
+        extra pass over its bytes). The scan is strict (a long record fails it, as above);
+        :attr:`Delimited.suspect` marks the rows that may be short or blank and
+        :meth:`Delimited.counted` gives their checks when one is seen. In-memory ``data`` is not
+        parsed ahead either (an unterminated quote fails the scan at collect; the text scan
+        names its line).
 
     Raises
     ------
@@ -470,14 +561,7 @@ def scan_delimited(
         if data is not None and not head.strip(b" \t\r\n\xef\xbb\xbf"):
             raise SourceFormatError(path, "empty file (no header, no rows)", line=1)
         header = header_line(path, head)
-    names = split_header(path, header.lstrip(_BOM).rstrip("\r"), separator)
-    # a header cell left empty (a trailing delimiter is common) names no column a reader reads
-    names = [name or f"__unnamed_{i + 1}" for i, name in enumerate(names)]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise SourceFormatError(
-            path, f"repeated column name(s) {repeated} in the header", line=1, field=repeated[0]
-        )
+    names = column_names(path, header, separator)
     gz = data is None and is_gzip(path)
     if gz:
         data = read_bytes(path)
@@ -500,9 +584,10 @@ def scan_delimited(
         src = io.BytesIO(data) if data is not None else path
         return pl.scan_csv(src, schema=chosen, **options)  # type: ignore[arg-type]
 
-    strict = strict_width and counts is not None and not counts.long
+    deferred = strict_width and defer_counts and counts is None
+    strict = deferred or (strict_width and counts is not None and not counts.long)
 
-    if data is not None:
+    if data is not None and not deferred:
         try:  # in memory: parse now, so an unterminated quote is reported here with its line
             scan(text_schema).select(pl.len()).collect()
         except pl.exceptions.PolarsError as exc:
@@ -533,6 +618,11 @@ def scan_delimited(
         except pl.exceptions.PolarsError as exc:
             raise polars_file_error(path, exc, data=data) from None
         checks.insert(0, (pl.col("_line") == rows + 1, ROW_FIELD, problem))
+    if deferred:
+        # a record with fewer fields than the header, or a blank line, reads as nulls from its
+        # last field on (polars fills the missing fields): the last field's nulls are a superset
+        suspect = pl.col(names[-1]).is_null()
+        return Delimited(names, frame, checks, None, suspect, (path, separator, data))
     if counts is None:
         counts = count_fields(path, len(names), separator, data)
     checks += _count_checks(counts, len(names))
@@ -641,11 +731,29 @@ class Staged:
     frame: pl.LazyFrame
     columns: dict[str, pl.Expr]
     checks: list[Check]
-    #: the same input read as text, for when ``frame``'s typed scan fails on a value
-    fallback: Staged | None = None
+    #: builds the same input read as text (:attr:`fallback`), for when ``frame``'s typed scan
+    #: fails on a value
+    text: Callable[[], Staged] | None = field(default=None, repr=False, compare=False)
+    #: True on every row a deferred field count could quarantine (a superset; see
+    #: :attr:`Delimited.suspect`); None when ``checks`` are complete
+    suspect: pl.Expr | None = None
+    #: the same Staged with the whole-row checks of the deferred field count (when a row is
+    #: ``suspect``); it counts the fields when called
+    recount: Callable[[], Staged] | None = field(default=None, repr=False, compare=False)
+
+    @functools.cached_property
+    def fallback(self) -> Staged | None:
+        """The same input read as text (built on first use), or None."""
+        return self.text() if self.text is not None else None
 
     def canonical(self) -> pl.LazyFrame:
-        """The reader contract: canonical columns + ``reject_field`` + ``reject_reason``."""
+        """The reader contract: canonical columns + ``reject_field`` + ``reject_reason``.
+
+        With a deferred field count (``recount``), the fields are counted now, so every check
+        is in (the store's ingest defers it: it counts only when a ``suspect`` row is seen).
+        """
+        if self.recount is not None:
+            return self.recount().canonical()
         field, reason = first_problem(self.checks)
         return self.frame.select(
             *(expr.alias(name) for name, expr in self.columns.items()),

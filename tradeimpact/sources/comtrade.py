@@ -49,6 +49,7 @@ from tradeimpact.schema import FLOW_SCHEMA
 from tradeimpact.sources._text import (
     Check,
     Staged,
+    column_names,
     head_bytes,
     header_line,
     is_gzip,
@@ -647,21 +648,42 @@ class ComtradeReader:
             return staged_comtrade(frame, found, self.source, str(path))
         line = header_line(path, head)
         split_header(path, line)  # wrong delimiter
-        scanned = scan_delimited(path, header=line)
-        found = _match_columns(path, scanned.names, "the header has")
-        text = staged_comtrade(scanned.frame, found, self.source, str(path))
-        text = Staged(text.frame, text.columns, [*scanned.checks, *text.checks])
         if is_gzip(path):
-            return text
-        # the fast path: number fields parsed by the scan; a file with a field that does not
-        # parse as a number fails that scan and is read as text (``fallback``), where the row is
-        # quarantined with its reason
+            return self._text_staged(path, line)
+        names = column_names(path, line)
+        found = _match_columns(path, names, "the header has")
+        # the fast path: number fields parsed by the scan, the field count deferred; a file with
+        # a field that does not parse as a number, or a record longer than the header, fails
+        # that scan and is read as text (``fallback``), where the row is quarantined with its
+        # reason; a row that may be short or blank (``suspect``) has the file counted
+        # (``recount``)
         numbers: dict[str, pl.DataType] = {
             found[name]: pl.Float64() for name in NUMBER_FIELDS if name in found
         }
         typed_scan = scan_delimited(
-            path, numbers=numbers, header=line, counts=scanned.counts, strict_width=True
+            path, numbers=numbers, header=line, strict_width=True, defer_counts=True
         )
         typed = staged_comtrade(typed_scan.frame, found, self.source, str(path), typed=True)
-        checks = [*typed_scan.checks, *typed.checks]
-        return Staged(typed.frame, typed.columns, checks, fallback=text)
+
+        def recount() -> Staged:
+            checks = [*typed_scan.checks, *typed_scan.counted(), *typed.checks]
+            return Staged(typed.frame, typed.columns, checks, text=typed_text)
+
+        def typed_text() -> Staged:
+            return self._text_staged(path, line)
+
+        return Staged(
+            typed.frame,
+            typed.columns,
+            [*typed_scan.checks, *typed.checks],
+            text=typed_text,
+            suspect=typed_scan.suspect,
+            recount=recount,
+        )
+
+    def _text_staged(self, path: Path, line: str) -> Staged:
+        """The CSV file read as text (every check, the fields counted)."""
+        scanned = scan_delimited(path, header=line)
+        found = _match_columns(path, scanned.names, "the header has")
+        text = staged_comtrade(scanned.frame, found, self.source, str(path))
+        return Staged(text.frame, text.columns, [*scanned.checks, *text.checks])

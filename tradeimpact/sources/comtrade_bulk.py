@@ -28,6 +28,7 @@ import polars as pl
 from tradeimpact.errors import SourceFormatError
 from tradeimpact.sources._text import (
     Staged,
+    column_names,
     head_bytes,
     header_line,
     is_gzip,
@@ -88,23 +89,38 @@ class ComtradeBulkReader:
                 path, "wrong delimiter: the header is split by ',', expected tab", line=1
             )
         data = read_bytes(path) if is_gzip(path) else None  # decompressed once, for both scans
-        scanned = scan_delimited(path, SEPARATOR, data=data, header=line)
-        found = _match_columns(path, scanned.names, "the header has")
-        text = staged_comtrade(scanned.frame, found, self.source, str(path))
-        text = Staged(text.frame, text.columns, [*scanned.checks, *text.checks])
+        names = column_names(path, line, SEPARATOR)
+        found = _match_columns(path, names, "the header has")
         numbers: dict[str, pl.DataType] = {
             found[name]: pl.Float64() for name in NUMBER_FIELDS if name in found
         }
+        # the CSV fast path (comtrade.ComtradeReader.read_staged): numbers parsed by the scan,
+        # the field count deferred, the text scan built only when the typed one fails
         typed_scan = scan_delimited(
             path,
             SEPARATOR,
             numbers,
             data=data,
             header=line,
-            counts=scanned.counts,
             strict_width=True,
+            defer_counts=True,
         )
         typed = staged_comtrade(typed_scan.frame, found, self.source, str(path), typed=True)
+
+        def text() -> Staged:
+            scanned = scan_delimited(path, SEPARATOR, data=data, header=line)
+            staged = staged_comtrade(scanned.frame, found, self.source, str(path))
+            return Staged(staged.frame, staged.columns, [*scanned.checks, *staged.checks])
+
+        def recount() -> Staged:
+            checks = [*typed_scan.checks, *typed_scan.counted(), *typed.checks]
+            return Staged(typed.frame, typed.columns, checks, text=text)
+
         return Staged(
-            typed.frame, typed.columns, [*typed_scan.checks, *typed.checks], fallback=text
+            typed.frame,
+            typed.columns,
+            [*typed_scan.checks, *typed.checks],
+            text=text,
+            suspect=typed_scan.suspect,
+            recount=recount,
         )
