@@ -266,13 +266,24 @@ def _ppml_data(p: dict[str, Any]) -> tuple[pl.DataFrame, str, list[str], list[st
 
 @task("ppml", "tradeimpact")
 def _ppml_tradeimpact(p: dict[str, Any]) -> Callable[[], Any]:
+    """Our default: ppmlhdfe's separation checks (fe, simple, relu)."""
+    return _ppml_ours(p, ("fe", "simple", "relu"))
+
+
+@task("ppml", "tradeimpact_fe_check")
+def _ppml_tradeimpact_fe_check(p: dict[str, Any]) -> Callable[[], Any]:
+    """Like for like with pyfixest's fepois default (``separation_check=["fe"]``)."""
+    return _ppml_ours(p, ("fe",))
+
+
+def _ppml_ours(p: dict[str, Any], separation: tuple[str, ...]) -> Callable[[], Any]:
     from tradeimpact.models.ppml import ppml
 
     frame, y, x, fe = _ppml_data(p)
     cluster = fe[-1]
 
     def run() -> Any:
-        return ppml(frame, y, x, fe, vcov={"CR1": cluster}).params
+        return ppml(frame, y, x, fe, vcov={"CR1": cluster}, separation=separation).params
 
     return run
 

@@ -45,7 +45,12 @@ in ``result.dropped`` and ``result.messages``:
   (the ``K -> inf`` limit: least squares with ``u_hat = 0`` imposed on the ``y > 0`` rows, by
   the null space of those rows) when the design with the fixed effects as dummies is small, by
   ppmlhdfe's method of weighting solved with sparse LSMR otherwise (see
-  :func:`_relu_separated`).
+  :func:`_relu_separated`). Before iterating, a randomized certificate as cheap as one weighted
+  demeaning (:func:`_relu_none_certified`) checks whether any ``y = 0`` row can be separated at
+  all (whether every combination of the regressors and fixed effects that is zero on the
+  ``y > 0`` rows is zero everywhere); when none can, the iteration, whose first step would
+  return ``u_hat = 0``, is skipped (the common case: at 1e6 rows and three fixed effects 0.2 s
+  instead of 2 s for the LSMR step).
 
 A step whose deviance is not finite, or more than doubles (``RISE_TOL``), is halved back
 towards the previous iterate (step-halving, as glm2; at most ``MAX_HALVINGS`` times; counted in
@@ -474,6 +479,80 @@ def _relu_projector_lsmr(xx: FloatArray, sub: FixedEffects | None, zero: BoolArr
     return project
 
 
+#: The certificate of :func:`_relu_none_certified`: demeaning tolerance, the largest residual on
+#: the ``y = 0`` rows it accepts (relative to the largest value of the random fit) and the sweeps
+#: it allows before giving up (then the full ReLU check runs).
+RELU_CERT_FIXEF_TOL = 1e-12
+RELU_CERT_TOL = 1e-8
+RELU_CERT_MAXITER = 10_000
+#: The seed of the certificate's random fit (fixed: the same answer on every run).
+RELU_CERT_SEED = 20_261_202
+
+
+def _relu_none_certified(xx: FloatArray, sub: FixedEffects, zero: BoolArray) -> bool:
+    """True when no ``y = 0`` row can be separated (a randomized certificate, as cheap as one
+    weighted demeaning); False when it cannot tell (then the ReLU iteration decides).
+
+    Rows can be separated only if some ``z = A g`` (``A = [X, D]``, the regressors and the
+    fixed-effect dummies) is zero on the ``y > 0`` rows ``P`` and not zero on the ``y = 0`` rows
+    ``Z``: the set ``S = {A_Z g : A_P g = 0}`` holds every candidate (Correia, Guimaraes & Zylkin
+    2021, section 4). ``S = {0}`` certifies that nothing is separated. The test: draw a random
+    ``g`` (fixed seed, Gaussian), fit ``v = A g`` on ``A`` by least squares on the rows of ``P``
+    only (weighted alternating projections with weight 1 on ``P`` and 0 on ``Z``, then the
+    regressors' coefficients on ``P``), and look at the residual ``r`` on ``Z``. ``r = v - A h``
+    is linear in ``g``; on ``P`` it vanishes (``v`` lies in ``col(A)``), so ``r`` is some
+    ``A (g - h)`` with ``A_P (g - h) = 0``: ``r_Z`` lies in ``S``, and is zero whenever
+    ``S = {0}``. Conversely for ``g = n`` with ``A_P n = 0`` nothing is fitted (``v_P = 0``:
+    every group mean on ``P`` is zero) and ``r_Z = A_Z n``, so the linear map ``g -> r_Z`` is not
+    zero whenever ``S`` is not, and a Gaussian ``g`` then gives ``r_Z != 0`` with probability
+    one. The residual is accepted as zero when ``max |r_Z| <= RELU_CERT_TOL max |v|`` after
+    demeaning to ``RELU_CERT_FIXEF_TOL`` (measured at 1e6 rows x 3 fixed effects: residual
+    3e-14 relative, 0.2 s, against 2 s for the ReLU step by LSMR); a demeaning that does not
+    converge in ``RELU_CERT_MAXITER`` sweeps certifies nothing. Regressors are scaled to unit
+    root mean square first (the column space is unchanged). ``sub``: the fixed effects of the
+    rows (a single one-level grouping for the intercept of a model without fixed effects).
+    Varying slopes: not certified here.
+    """
+    from tradeimpact.core.fixed_effects import NotConvergedWarning
+
+    if sub.slopes or sub.n_groupings == 0 or not zero.any():
+        return False
+    n = zero.size
+    pos = ~zero
+    rng = np.random.default_rng(RELU_CERT_SEED)
+    norms = np.sqrt(np.einsum("ij,ij->j", xx, xx) / max(n, 1)) if xx.shape[1] else np.zeros(0)
+    xs = xx[:, norms > 0] / norms[norms > 0]
+    cols = np.empty((n, 1 + xs.shape[1]), order="F")
+    v = cols[:, 0]
+    v[:] = xs @ rng.standard_normal(xs.shape[1]) if xs.shape[1] else 0.0
+    for g in range(sub.n_groupings):
+        v += rng.standard_normal(sub.sizes[g])[sub.codes[:, g]]
+    cols[:, 1:] = xs
+    scale = float(np.abs(v).max())
+    with warnings.catch_warnings():
+        # a demeaning that does not converge certifies nothing: caught below, and the full ReLU
+        # check runs instead (no row is ever dropped or kept on its account)
+        warnings.simplefilter("error", NotConvergedWarning)
+        try:
+            demean(
+                cols,
+                sub,
+                pos.astype(np.float64),
+                tol=RELU_CERT_FIXEF_TOL,
+                maxiter=RELU_CERT_MAXITER,
+                in_place=True,
+            )
+        except NotConvergedWarning:
+            return False
+    r = cols[:, 0]
+    if xs.shape[1]:
+        xr = cols[:, 1:]
+        coef = np.linalg.lstsq(xr[pos], r[pos], rcond=None)[0]
+        r = r - xr @ coef
+    limit = RELU_CERT_TOL * max(scale, 1.0)
+    return bool(np.all(np.abs(r) <= limit))
+
+
 def _relu_separated(
     y: FloatArray,
     x: FloatArray,
@@ -506,6 +585,10 @@ def _relu_separated(
     effects out by weighted alternating projections, as before, did not converge with such
     weights (three fixed effects on ppmlhdfe's test/hard2.do data: 10,000 sweeps, ``u_hat ~
     -1e-6`` on the separated rows, no separation found).
+
+    First (unless ``certificate`` is asked for) :func:`_relu_none_certified` tests whether any
+    row can be separated at all; when it certifies that none can, no row is returned without
+    iterating (the first step would give ``u_hat = 0``).
     """
     out = np.zeros(y.size, dtype=bool)
     idx = np.flatnonzero(keep)
@@ -528,6 +611,12 @@ def _relu_separated(
         if sub is None
         else sum(sub.sizes) + sum(s.size * (s.z.shape[1] + s.intercept) for s in sub.slopes)
     )
+    # (without fixed effects the design has an intercept: one grouping of a single level)
+    cert_fe = sub if sub is not None else FixedEffects(np.zeros((yy.size, 1), dtype=np.int64))
+    if certificate is None and _relu_none_certified(xx, cert_fe, zero):
+        # no y = 0 row can be separated (every fit zero on the y > 0 rows is zero everywhere):
+        # the ReLU iteration would return u_hat = 0 after its first step
+        return out
     exact = n_cols <= RELU_EXACT_MAX_COLUMNS and yy.size * n_cols**2 <= RELU_EXACT_MAX_WORK
     if exact:
         project = _relu_projector_exact(xx, sub, zero)
@@ -1055,7 +1144,8 @@ def ppml(
     meat_scores = scores / np.sqrt(wv)[:, None] if fweights and wv is not None else scores
     clusters: list[npt.NDArray[np.int64]] = []
     if kind == "cluster":
-        sub = df.filter(pl.Series(keep))
+        # only the cluster columns are filtered (not the whole frame): the same codes
+        sub = df.select(cluster_parts).filter(pl.Series(keep))
         clusters = [
             _group_codes(sub, [c] if c in sub.columns else [p.strip() for p in c.split("^")])
             for c in cluster_cols
@@ -1165,7 +1255,7 @@ def ppml(
             else (None, None, None, keep.copy(), None),
         ),
         _fe=fes,
-        _fe_levels=_fe_level_labels(df.filter(pl.Series(keep)), fe_cols, fes),
+        _fe_levels=_fe_level_labels(df, np.flatnonzero(keep), fe_cols, fes),
         _fe_target=_fe_part(fit, xv, off),
     )
 
@@ -1179,22 +1269,30 @@ def _certificate_rows(keep: BoolArray, found: Mapping[str, list[int]]) -> BoolAr
 
 
 def _fe_level_labels(
-    sub: pl.DataFrame, fe_cols: Sequence[Sequence[str]], fes: FixedEffects | None
+    df: pl.DataFrame,
+    rows: npt.NDArray[np.int64],
+    fe_cols: Sequence[Sequence[str]],
+    fes: FixedEffects | None,
 ) -> list[list[str]]:
-    """The label of every level of every fixed effect on the estimation rows (``"a^b"`` labels
-    joined by ``^``), in the order of the codes of ``fes``."""
+    """The label of every level of every fixed effect on the estimation rows ``rows`` of ``df``
+    (``"a^b"`` labels joined by ``^``), in the order of the codes of ``fes``: each level's label
+    is read from its first estimation row only (one label per level, not per row)."""
     if fes is None:
         return []
     out = []
     for g, cols in enumerate(fe_cols):
-        lab = sub.select(
-            pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="^")
-        ).to_series()
         codes = fes.codes[:, g]
         first = np.full(fes.sizes[g], -1)
         first[codes[::-1]] = np.arange(codes.size)[::-1]
-        labels = lab.to_list()
-        out.append([str(labels[i]) if i >= 0 else "" for i in first])
+        present = first >= 0
+        lab = (
+            df.select(cols)[rows[first[present]]]
+            .select(pl.concat_str([pl.col(c).cast(pl.String) for c in cols], separator="^"))
+            .to_series()
+            .to_list()
+        )
+        labels = iter(lab)
+        out.append([str(next(labels)) if ok else "" for ok in present])
     return out
 
 
@@ -1238,6 +1336,7 @@ def _irls(
     last = _deviance(y, mu, w)
     z = eta - off + y / mu - 1.0
     z_prev = z_res = x_res = None
+    buf: FloatArray | None = None
     collinear: list[int] = []
     beta = np.zeros(x.shape[1])
     converged = False
@@ -1254,18 +1353,29 @@ def _irls(
         if fe is None:
             z_res, x_res = z, x
         else:
-            if z_res is None or x_res is None or z_prev is None:
-                start = np.column_stack([z, x])
+            # one Fortran-ordered buffer [z~, X~] demeaned in place: the warm start overwrites
+            # the previous residuals (no copies of the design per iteration)
+            if buf is None or z_res is None or x_res is None or z_prev is None:
+                buf = np.empty((y.size, 1 + x.shape[1]), order="F")
+                buf[:, 0] = z
+                buf[:, 1:] = x
             else:
-                start = np.column_stack([z - z_prev + z_res, x_res])
-            both = demean(start, fe, omega, tol=inner_tol)
-            z_res, x_res = both[:, 0], both[:, 1:]
+                buf[:, 0] += z - z_prev  # z~ + (z - z_prev), the same sum as before
+            demean(buf, fe, omega, tol=inner_tol, in_place=True)
+            z_res, x_res = buf[:, 0], buf[:, 1:]
         if it == 1 and x.shape[1]:
             collinear = collinear_columns(x_res, x, omega, collin_tol)
             if collinear:
                 keep_cols = [j for j in range(x.shape[1]) if j not in set(collinear)]
                 x = x[:, keep_cols]
-                x_res = x_res[:, keep_cols]
+                if fe is not None:
+                    kept = np.empty((y.size, 1 + len(keep_cols)), order="F")
+                    kept[:, 0] = z_res
+                    kept[:, 1:] = x_res[:, keep_cols]
+                    buf = kept
+                    z_res, x_res = buf[:, 0], buf[:, 1:]
+                else:
+                    x_res = x_res[:, keep_cols]
         if x_res.shape[1]:
             xw = x_res * omega[:, None]
             beta = np.linalg.solve(xw.T @ x_res, xw.T @ z_res)
