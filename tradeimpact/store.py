@@ -444,7 +444,9 @@ def _first_pass(
     )
     suspect = None
     if staged.suspect is not None:
-        suspect = frame.filter(staged.suspect.fill_null(False)).select("_line")
+        # from ``flagged``, as the other two branches: one scan feeds the three sinks (a branch
+        # from ``frame`` had polars scan part of the input twice)
+        suspect = flagged.filter(staged.suspect.fill_null(False)).select("_line")
     return good, rejected, suspect
 
 

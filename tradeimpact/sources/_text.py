@@ -132,6 +132,8 @@ def gunzip(raw: bytes, inflater: object | None = None) -> bytes:
         rest = memoryview(inflate.unused_data.lstrip(b"\0"))
         if not rest:
             break
+        if rest[:2] != b"\x1f\x8b":  # as gzip says: not a gzipped file
+            raise zlib.error("data after the last gzip member is not a gzip member")
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
