@@ -218,3 +218,84 @@ def test_wild_quadratics_both_backends() -> None:
             np.testing.assert_allclose(got, ref, rtol=1e-12)
         plain = kernels.wild_quadratics(vt, p0, p1, z0, z1, False, backend=kind)
         np.testing.assert_allclose(plain[1], (z0 * z1).sum(1), rtol=1e-12)
+
+
+_CACHE_PROBE = """
+import json, numpy as np
+from tradeimpact.core import kernels
+from tradeimpact.core.fixed_effects import FixedEffects, demean
+rng = np.random.default_rng(0)
+n = 60_000
+fe = FixedEffects.from_columns([rng.integers(0, 300, n), rng.integers(0, 20, n)])
+x = rng.normal(size=(n, 4))
+demean(x, fe, None, backend="numba")  # threaded (240,000 cells)
+demean(x[:, :1].copy(), fe, None, backend="numba")  # serial
+kernels.scatter_add(x, fe.codes[:, 0], 300, backend="numba")
+print(json.dumps({k: sum(getattr(kernels, k).stats.cache_misses.values())
+                  for k in ("_demean_cols", "_demean_cols_serial", "_scatter")}))
+"""
+
+
+def test_compiled_kernels_load_from_the_disk_cache_in_a_new_process() -> None:
+    """A second process compiles nothing: the kernels were closures before, keyed on a pickled
+    dispatcher that differs per process, so every process recompiled them (3-11 s each)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    cache = os.path.join(os.path.dirname(kernels.__file__), "__pycache__")
+    if not os.access(os.path.dirname(cache), os.W_OK):
+        pytest.skip("the package folder is read-only: numba cannot write its cache there")
+    for k in ("_demean_cols", "_demean_cols_serial", "_scatter", "_converge", "_sweep"):
+        assert getattr(kernels, k).py_func.__closure__ is None, k
+    env = {**os.environ, "TRADEIMPACT_KERNELS": "numba"}
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", _CACHE_PROBE], capture_output=True, text=True, check=True,
+                env=env,
+            ).stdout.strip().splitlines()[-1]
+        )
+        for _ in range(2)
+    ]  # fmt: skip
+    assert runs[1] == {"_demean_cols": 0, "_demean_cols_serial": 0, "_scatter": 0}
+
+
+def test_blas_threads_limits_then_restores_the_thread_counts() -> None:
+    controls = kernels._openblas_controls()
+    if not controls:
+        pytest.skip("no OpenBLAS with a thread-count setter is loaded in this process")
+    before = [get() for _, get in controls]
+    with kernels.blas_threads(1):
+        assert [get() for _, get in controls] == [1] * len(controls)
+    assert [get() for _, get in controls] == before
+    with pytest.raises(RuntimeError), kernels.blas_threads(1):
+        raise RuntimeError("restored on the way out")
+    assert [get() for _, get in controls] == before
+
+
+def test_fit_with_one_blas_thread_equals_the_threaded_fit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The small-fit rule (one BLAS thread) changes no number beyond rounding: a 1e5 x 12 fit
+    with the rule forced off, then on, equal to 1e-10 (coefficients, CR1 covariance)."""
+    from tradeimpact.models import linear
+
+    rng = np.random.default_rng(21)
+    n, k = 100_000, 12
+    unit, t = rng.integers(0, 900, n), rng.integers(0, 60, n)
+    fe = FixedEffects.from_columns([unit, t])
+    x = rng.normal(size=(n, k)) + 0.01 * unit[:, None]
+    y = x @ rng.normal(size=k) + 0.02 * unit + rng.normal(size=n)
+    from tradeimpact.core.covariance import VcovSpec
+
+    spec = VcovSpec("CR1", clusters=[unit], cluster_names=["unit"])
+    names = [f"x{j}" for j in range(k)]
+    monkeypatch.setattr(linear, "SERIAL_BLAS_MAX_CELLS", 0)
+    threaded = linear.fit_feols(y, x, names, fe=fe, vcov=spec)
+    monkeypatch.setattr(linear, "SERIAL_BLAS_MAX_CELLS", n * k)
+    serial = linear.fit_feols(y, x, names, fe=fe, vcov=spec)
+    np.testing.assert_allclose(serial.beta, threaded.beta, rtol=RTOL)
+    np.testing.assert_allclose(serial.cov_matrix, threaded.cov_matrix, rtol=RTOL)
+    # and the fit is right: the coefficients equal the within regression by lstsq
+    xd, yd = demean(x, fe, None, tol=1e-12), demean(y, fe, None, tol=1e-12)
+    np.testing.assert_allclose(serial.beta, np.linalg.lstsq(xd, yd, rcond=None)[0], rtol=1e-8)

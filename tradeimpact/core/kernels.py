@@ -26,7 +26,11 @@ Everything is float64 (the codes are int32 or int64 as given).
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import sys
+from collections.abc import Iterator
 from typing import Any, Literal
 
 import numpy as np
@@ -35,6 +39,7 @@ import numpy.typing as npt
 __all__ = [
     "Backend",
     "backend",
+    "blas_threads",
     "demean_columns",
     "have_numba",
     "resolve_backend",
@@ -99,191 +104,278 @@ def backend() -> Backend:
 
 
 # ---------------------------------------------------------------------------------------------
+# BLAS threads
+# ---------------------------------------------------------------------------------------------
+#: (setter, getter) symbol pairs of the OpenBLAS builds numpy and scipy ship (and a plain one)
+_OPENBLAS_SYMBOLS = (
+    ("scipy_openblas_set_num_threads64_", "scipy_openblas_get_num_threads64_"),
+    ("scipy_openblas_set_num_threads", "scipy_openblas_get_num_threads"),
+    ("openblas_set_num_threads64_", "openblas_get_num_threads64_"),
+    ("openblas_set_num_threads", "openblas_get_num_threads"),
+)
+_blas_libs: dict[str, tuple[Any, Any] | None] = {}
+_blas_scan_modules = -1
+
+
+def _openblas_controls() -> list[tuple[Any, Any]]:
+    """(set, get) thread-count functions of every OpenBLAS loaded in this process.
+
+    Found in ``/proc/self/maps`` (Linux; elsewhere none are found and :func:`blas_threads` does
+    nothing); rescanned only when modules were imported since the last scan (scipy loads its
+    own OpenBLAS).
+    """
+    global _blas_scan_modules
+    if len(sys.modules) != _blas_scan_modules:
+        _blas_scan_modules = len(sys.modules)
+        try:
+            with open("/proc/self/maps", encoding="utf-8", errors="replace") as fh:
+                paths = {ln.split()[-1] for ln in fh if "openblas" in ln.lower() and "/" in ln}
+        except OSError:
+            paths = set()
+        for path in paths - set(_blas_libs):
+            found = None
+            try:
+                lib = ctypes.CDLL(path)
+                for set_name, get_name in _OPENBLAS_SYMBOLS:
+                    if hasattr(lib, set_name) and hasattr(lib, get_name):
+                        setter, getter = getattr(lib, set_name), getattr(lib, get_name)
+                        setter.argtypes, setter.restype = [ctypes.c_int], None
+                        getter.argtypes, getter.restype = [], ctypes.c_int
+                        found = (setter, getter)
+                        break
+            except OSError:
+                found = None
+            _blas_libs[path] = found
+    return [c for c in _blas_libs.values() if c is not None]
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Run the block with at most ``n`` OpenBLAS threads, then restore each library's count.
+
+    For small problems: a BLAS call on a few million cells takes milliseconds, and OpenBLAS's
+    worker threads, which spin after each call, cost more than they save when another process
+    holds the other cores (the 1e5-row event study ran 0.46-0.74 s under load with the default
+    threads, 0.07-0.12 s with one). The numbers are the same: OpenBLAS splits a product's rows
+    and columns among threads, never the inner sum, so every entry is the same dot product.
+    """
+    ctl = _openblas_controls()
+    before = [get() for _, get in ctl]
+    try:
+        for (setter, _), b in zip(ctl, before, strict=True):
+            if b > n:
+                setter(int(n))
+        yield
+    finally:
+        for (setter, _), b in zip(ctl, before, strict=True):
+            if b > n:
+                setter(int(b))
+
+
+# ---------------------------------------------------------------------------------------------
 # numba kernels (compiled lazily, cached on disk)
 # ---------------------------------------------------------------------------------------------
-_compiled: dict[str, Any] = {}
 # below this many cells (rows x columns) `demean_columns` skips the thread pool
 _PARALLEL_MIN_CELLS = 200_000
 
+# The kernels are module-level functions, compiled lazily on first call and cached on disk
+# (numba's cache=True). They were closures inside a factory before: numba keys a closure's cache
+# entry on its pickled cell contents, and a pickled dispatcher carries a per-process id, so every
+# process missed the cache and recompiled (3-11 s per process; 34 stale entries after a morning).
+if _HAVE_NUMBA:
+    _njit = _numba.njit
+    _prange = _numba.prange
+else:  # pragma: no cover - without numba the kernels stay plain functions and are never called
+
+    def _njit(*args: Any, **kwargs: Any) -> Any:
+        return lambda fn: fn
+
+    _prange = range
+
+
+@_njit(cache=True, nogil=True)
+def _sweep(col, codes, offsets, inv_w, w, has_w, sums, prev, mid, mode, coef):  # type: ignore[no-untyped-def]
+    """One sweep ``x <- x - P_g x`` over every grouping, in place; the largest step.
+
+    Fused: before the first grouping's sums, ``mode`` 1 copies ``col`` to ``prev``, 2 to
+    ``mid``, 3 applies the Irons-Tuck step ``col -= coef (col - mid)`` first then copies to
+    ``prev``; each grouping's subtraction is fused with the next grouping's accumulation.
+    """
+    n = col.shape[0]
+    n_g = codes.shape[0]
+    biggest = 0.0
+    s0 = offsets[0]
+    e0 = offsets[1]
+    for q in range(s0, e0):
+        sums[q] = 0.0
+    c0 = codes[0]
+    for i in range(n):
+        v = col[i]
+        if mode == 3:
+            v = v - coef * (v - mid[i])
+            col[i] = v
+            prev[i] = v
+        elif mode == 1:
+            prev[i] = v
+        elif mode == 2:
+            mid[i] = v
+        if has_w:
+            sums[s0 + c0[i]] += v * w[i]
+        else:
+            sums[s0 + c0[i]] += v
+    for g in range(n_g):
+        s = offsets[g]
+        e = offsets[g + 1]
+        for q in range(s, e):
+            m = sums[q] * inv_w[q]
+            sums[q] = m
+            a = abs(m)
+            if a > biggest:
+                biggest = a
+        cg = codes[g]
+        if g + 1 < n_g:
+            s1 = offsets[g + 1]
+            e1 = offsets[g + 2]
+            for q in range(s1, e1):
+                sums[q] = 0.0
+            c1 = codes[g + 1]
+            for i in range(n):
+                v = col[i] - sums[s + cg[i]]
+                col[i] = v
+                if has_w:
+                    sums[s1 + c1[i]] += v * w[i]
+                else:
+                    sums[s1 + c1[i]] += v
+        else:
+            for i in range(n):
+                col[i] = col[i] - sums[s + cg[i]]
+    return biggest
+
+
+@_njit(cache=True, nogil=True)
+def _converge(col, codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after):  # type: ignore[no-untyped-def]
+    """Sweeps with Irons-Tuck acceleration until a plain sweep's largest step <= tol*scale.
+
+    The iteration of ``fixed_effects.demean``'s numpy path, operation for operation.
+    """
+    n = col.shape[0]
+    sums = np.empty(offsets[-1], dtype=np.float64)
+    if codes.shape[0] == 1:
+        _sweep(col, codes, offsets, inv_w, w, has_w, sums, col, col, 0, 0.0)
+        return True
+    scale = 0.0
+    for i in range(n):
+        a = abs(col[i])
+        if a > scale:
+            scale = a
+    if scale < 1.0:
+        scale = 1.0
+    limit = tol * scale
+    prev = np.empty(n, dtype=np.float64)
+    mid = np.empty(n, dtype=np.float64)
+    sweeps = 0
+    mode = 1
+    coef = 0.0
+    while sweeps < maxiter:
+        sweeps += 1
+        if _sweep(col, codes, offsets, inv_w, w, has_w, sums, prev, mid, mode, coef) <= limit:
+            return True
+        sweeps += 1
+        if _sweep(col, codes, offsets, inv_w, w, has_w, sums, prev, mid, 2, 0.0) <= limit:
+            return True
+        mode = 1
+        if sweeps < 2 * accelerate_after:
+            continue
+        # col = F(F(x)), mid = F(x), prev = x; d1 = col - mid, d2 = d1 - (mid - prev)
+        num = 0.0
+        den = 0.0
+        for i in range(n):
+            d1 = col[i] - mid[i]
+            d2 = d1 - (mid[i] - prev[i])
+            num += d1 * d2
+            den += d2 * d2
+        if den > 0.0:
+            coef = num / den
+            mode = 3  # applied in the next sweep's first pass, before x is saved
+    if mode == 3:  # the last step of an unconverged run is still taken, as in numpy
+        for i in range(n):
+            col[i] = col[i] - coef * (col[i] - mid[i])
+    return False
+
+
+@_njit(cache=True, parallel=True)
+def _demean_cols(out, codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after):  # type: ignore[no-untyped-def]
+    k = out.shape[1]
+    ok = np.ones(k, dtype=np.bool_)
+    for j in _prange(k):
+        ok[j] = _converge(
+            out[:, j], codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after
+        )
+    return ok
+
+
+@_njit(cache=True, nogil=True)
+def _demean_cols_serial(out, codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after):  # type: ignore[no-untyped-def]
+    # the same per-column `_converge` as `_demean_cols`, without the thread pool: each column
+    # is an independent, identical sequence of operations, so the bytes agree exactly
+    k = out.shape[1]
+    ok = np.ones(k, dtype=np.bool_)
+    for j in range(k):
+        ok[j] = _converge(
+            out[:, j], codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after
+        )
+    return ok
+
+
+@_njit(cache=True, parallel=True)
+def _scatter(x, r, has_r, codes, n_groups):  # type: ignore[no-untyped-def]
+    n, k = x.shape
+    # one contiguous row per column j: the threads never write to the same cache line
+    out = np.zeros((k, n_groups), dtype=np.float64)
+    for j in _prange(k):
+        for i in range(n):
+            if has_r:
+                out[j, codes[i]] += x[i, j] * r[i]
+            else:
+                out[j, codes[i]] += x[i, j]
+    return out
+
+
+@_njit(cache=True, parallel=True)
+def _wild(vt, p0, p1, z0, z1, has_p):  # type: ignore[no-untyped-def]
+    b_n, g_n = vt.shape
+    d00 = np.zeros(b_n)
+    d01 = np.zeros(b_n)
+    d11 = np.zeros(b_n)
+    for b in _prange(b_n):
+        s00 = 0.0
+        s01 = 0.0
+        s11 = 0.0
+        for g in range(g_n):
+            if has_p:
+                q0 = vt[b, g] * p0[g] - z0[b, g]
+                q1 = vt[b, g] * p1[g] - z1[b, g]
+            else:
+                q0 = z0[b, g]
+                q1 = z1[b, g]
+            s00 += q0 * q0
+            s01 += q0 * q1
+            s11 += q1 * q1
+        d00[b] = s00
+        d01[b] = s01
+        d11[b] = s11
+    return d00, d01, d11
+
 
 def _kernels() -> dict[str, Any]:
-    if _compiled:
-        return _compiled
-    assert _numba is not None
-    njit, prange = _numba.njit, _numba.prange
-
-    @njit(cache=True, nogil=True)
-    def _sweep(col, codes, offsets, inv_w, w, has_w, sums, prev, mid, mode, coef):  # type: ignore[no-untyped-def]
-        """One sweep ``x <- x - P_g x`` over every grouping, in place; the largest step.
-
-        Fused: before the first grouping's sums, ``mode`` 1 copies ``col`` to ``prev``, 2 to
-        ``mid``, 3 applies the Irons-Tuck step ``col -= coef (col - mid)`` first then copies to
-        ``prev``; each grouping's subtraction is fused with the next grouping's accumulation.
-        """
-        n = col.shape[0]
-        n_g = codes.shape[0]
-        biggest = 0.0
-        s0 = offsets[0]
-        e0 = offsets[1]
-        for q in range(s0, e0):
-            sums[q] = 0.0
-        c0 = codes[0]
-        for i in range(n):
-            v = col[i]
-            if mode == 3:
-                v = v - coef * (v - mid[i])
-                col[i] = v
-                prev[i] = v
-            elif mode == 1:
-                prev[i] = v
-            elif mode == 2:
-                mid[i] = v
-            if has_w:
-                sums[s0 + c0[i]] += v * w[i]
-            else:
-                sums[s0 + c0[i]] += v
-        for g in range(n_g):
-            s = offsets[g]
-            e = offsets[g + 1]
-            for q in range(s, e):
-                m = sums[q] * inv_w[q]
-                sums[q] = m
-                a = abs(m)
-                if a > biggest:
-                    biggest = a
-            cg = codes[g]
-            if g + 1 < n_g:
-                s1 = offsets[g + 1]
-                e1 = offsets[g + 2]
-                for q in range(s1, e1):
-                    sums[q] = 0.0
-                c1 = codes[g + 1]
-                for i in range(n):
-                    v = col[i] - sums[s + cg[i]]
-                    col[i] = v
-                    if has_w:
-                        sums[s1 + c1[i]] += v * w[i]
-                    else:
-                        sums[s1 + c1[i]] += v
-            else:
-                for i in range(n):
-                    col[i] = col[i] - sums[s + cg[i]]
-        return biggest
-
-    @njit(cache=True, nogil=True)
-    def _converge(col, codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after):  # type: ignore[no-untyped-def]
-        """Sweeps with Irons-Tuck acceleration until a plain sweep's largest step <= tol*scale.
-
-        The iteration of ``fixed_effects.demean``'s numpy path, operation for operation.
-        """
-        n = col.shape[0]
-        sums = np.empty(offsets[-1], dtype=np.float64)
-        if codes.shape[0] == 1:
-            _sweep(col, codes, offsets, inv_w, w, has_w, sums, col, col, 0, 0.0)
-            return True
-        scale = 0.0
-        for i in range(n):
-            a = abs(col[i])
-            if a > scale:
-                scale = a
-        if scale < 1.0:
-            scale = 1.0
-        limit = tol * scale
-        prev = np.empty(n, dtype=np.float64)
-        mid = np.empty(n, dtype=np.float64)
-        sweeps = 0
-        mode = 1
-        coef = 0.0
-        while sweeps < maxiter:
-            sweeps += 1
-            if _sweep(col, codes, offsets, inv_w, w, has_w, sums, prev, mid, mode, coef) <= limit:
-                return True
-            sweeps += 1
-            if _sweep(col, codes, offsets, inv_w, w, has_w, sums, prev, mid, 2, 0.0) <= limit:
-                return True
-            mode = 1
-            if sweeps < 2 * accelerate_after:
-                continue
-            # col = F(F(x)), mid = F(x), prev = x; d1 = col - mid, d2 = d1 - (mid - prev)
-            num = 0.0
-            den = 0.0
-            for i in range(n):
-                d1 = col[i] - mid[i]
-                d2 = d1 - (mid[i] - prev[i])
-                num += d1 * d2
-                den += d2 * d2
-            if den > 0.0:
-                coef = num / den
-                mode = 3  # applied in the next sweep's first pass, before x is saved
-        if mode == 3:  # the last step of an unconverged run is still taken, as in numpy
-            for i in range(n):
-                col[i] = col[i] - coef * (col[i] - mid[i])
-        return False
-
-    @njit(cache=True, parallel=True)
-    def _demean_cols(out, codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after):  # type: ignore[no-untyped-def]
-        k = out.shape[1]
-        ok = np.ones(k, dtype=np.bool_)
-        for j in prange(k):
-            ok[j] = _converge(
-                out[:, j], codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after
-            )
-        return ok
-
-    @njit(cache=True, nogil=True)
-    def _demean_cols_serial(out, codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after):  # type: ignore[no-untyped-def]
-        # the same per-column `_converge` as `_demean_cols`, without the thread pool: each column
-        # is an independent, identical sequence of operations, so the bytes agree exactly
-        k = out.shape[1]
-        ok = np.ones(k, dtype=np.bool_)
-        for j in range(k):
-            ok[j] = _converge(
-                out[:, j], codes, offsets, inv_w, w, has_w, tol, maxiter, accelerate_after
-            )
-        return ok
-
-    @njit(cache=True, parallel=True)
-    def _scatter(x, r, has_r, codes, n_groups):  # type: ignore[no-untyped-def]
-        n, k = x.shape
-        # one contiguous row per column j: the threads never write to the same cache line
-        out = np.zeros((k, n_groups), dtype=np.float64)
-        for j in prange(k):
-            for i in range(n):
-                if has_r:
-                    out[j, codes[i]] += x[i, j] * r[i]
-                else:
-                    out[j, codes[i]] += x[i, j]
-        return out
-
-    @njit(cache=True, parallel=True)
-    def _wild(vt, p0, p1, z0, z1, has_p):  # type: ignore[no-untyped-def]
-        b_n, g_n = vt.shape
-        d00 = np.zeros(b_n)
-        d01 = np.zeros(b_n)
-        d11 = np.zeros(b_n)
-        for b in prange(b_n):
-            s00 = 0.0
-            s01 = 0.0
-            s11 = 0.0
-            for g in range(g_n):
-                if has_p:
-                    q0 = vt[b, g] * p0[g] - z0[b, g]
-                    q1 = vt[b, g] * p1[g] - z1[b, g]
-                else:
-                    q0 = z0[b, g]
-                    q1 = z1[b, g]
-                s00 += q0 * q0
-                s01 += q0 * q1
-                s11 += q1 * q1
-            d00[b] = s00
-            d01[b] = s01
-            d11[b] = s11
-        return d00, d01, d11
-
-    _compiled.update(
-        demean=_demean_cols, demean_serial=_demean_cols_serial, scatter=_scatter, wild=_wild
-    )
-    return _compiled
+    """The compiled kernels by name (numba must be importable)."""
+    assert _HAVE_NUMBA
+    return {
+        "demean": _demean_cols,
+        "demean_serial": _demean_cols_serial,
+        "scatter": _scatter,
+        "wild": _wild,
+    }
 
 
 # ---------------------------------------------------------------------------------------------

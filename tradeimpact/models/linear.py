@@ -26,10 +26,11 @@ tested against pyfixest ``feols`` and linearmodels ``PanelOLS`` in ``tests/test_
 
 from __future__ import annotations
 
+import functools
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -53,6 +54,7 @@ from tradeimpact.core.fixed_effects import FixedEffects, demean, fe_dof
 from tradeimpact.core.frame import check_columns as check_columns
 from tradeimpact.core.frame import numeric_column as numeric_column
 from tradeimpact.core.frame import to_polars as to_polars
+from tradeimpact.core.kernels import blas_threads
 from tradeimpact.core.sample import EstimationSample, estimation_sample
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.results import RegressionResult
@@ -83,6 +85,32 @@ class LinearDesign:
     resid: FloatArray
 
 
+#: fits of at most this many cells (rows x regressors) run their BLAS calls on one thread
+SERIAL_BLAS_MAX_CELLS = 4_000_000
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _serial_blas_when_small(fn: _F) -> _F:
+    """Run ``fn(y, x, names, ...)`` with one OpenBLAS thread when ``len(y) * len(names)`` is at
+    most :data:`SERIAL_BLAS_MAX_CELLS` (:func:`tradeimpact.core.kernels.blas_threads`): the
+    products of a small fit take milliseconds, and the worker threads' hand-off and spinning
+    cost more than that, most of all when other processes hold the cores (issue 16: the 1e5-row
+    event study 0.46-0.74 s under load with two BLAS threads, 0.07-0.12 s with one)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        y = args[0] if args else kwargs.get("y")
+        names = args[2] if len(args) > 2 else kwargs.get("names", ())
+        cells = int(np.size(y)) * max(1, len(names))
+        if cells > SERIAL_BLAS_MAX_CELLS:
+            return fn(*args, **kwargs)
+        with blas_threads(1):
+            return fn(*args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
+@_serial_blas_when_small
 def fit_feols(
     y: npt.ArrayLike,
     x: npt.ArrayLike,
