@@ -99,7 +99,7 @@ def _serial_blas_when_small(fn: _F) -> _F:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        y = args[0] if args else kwargs.get("y")
+        y: Any = args[0] if args else kwargs.get("y", ())
         names = args[2] if len(args) > 2 else kwargs.get("names", ())
         cells = int(np.size(y)) * max(1, len(names))
         if cells > SERIAL_BLAS_MAX_CELLS:
