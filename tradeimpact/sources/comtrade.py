@@ -38,6 +38,7 @@ digits - a code written from a number column that lost its leading zero) are mar
 from __future__ import annotations
 
 import json
+import mmap
 from pathlib import Path
 from typing import Any
 
@@ -620,9 +621,20 @@ class ComtradeReader:
 
         if not _comtrade_json.available():
             return None
-        decoded = _comtrade_json.decode_answer(
-            read_bytes(path), _JSON_TYPES, [FIELDS[name] for name in NUMBER_FIELDS]
-        )
+        numbers = [FIELDS[name] for name in NUMBER_FIELDS]
+        if is_gzip(path) or path.stat().st_size == 0:
+            decoded = _comtrade_json.decode_answer(read_bytes(path), _JSON_TYPES, numbers)
+        else:
+            # a plain file is decoded in place from a memory map (no copy of its bytes)
+            with path.open("rb") as handle:
+                mapped = mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ)
+                try:
+                    decoded = _comtrade_json.decode_answer(mapped, _JSON_TYPES, numbers)
+                finally:
+                    try:
+                        mapped.close()
+                    except BufferError:  # pragma: no cover - a traceback holds a raw record
+                        pass  # the map is closed when the record is freed (no data is lost)
         if decoded is None:
             return None
         present, frame = decoded
