@@ -89,3 +89,19 @@ def test_threshold_is_relative_residual_sum_of_squares() -> None:
     w = (np.arange(500) % 2).astype(float)
     c = np.where(w > 0, 0.0, 1.0)
     assert collinear_columns(np.column_stack([a, c]), np.column_stack([a, c]), w) == [1]
+
+
+def test_gram_from_the_caller_gives_the_same_drops() -> None:
+    """A caller's X'X (fit_feols passes the fit's own) gives the drops of the one computed inside,
+    with and without weights, on designs with exact and near collinearity."""
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(500, 6))
+    x[:, 3] = x[:, 0] - 2.0 * x[:, 1]  # exactly collinear
+    x[:, 5] = x[:, 2] + 1e-12 * rng.normal(size=500)  # collinear within the tolerance
+    w = rng.uniform(0.5, 2.0, size=500)
+    scale = np.einsum("ij,ij->j", x, x)
+    for weights, gram in ((None, x.T @ x), (w, (x * w[:, None]).T @ x)):
+        inside = collinear_columns(x, x, weights)
+        given = collinear_columns(x, None, weights, raw_scale=scale if weights is None else
+                                  np.einsum("ij,ij,i->j", x, x, w), gram=gram)  # fmt: skip
+        assert inside == given == [3, 5]

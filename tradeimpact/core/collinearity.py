@@ -52,6 +52,7 @@ def collinear_columns(
     tol: float = COLLIN_TOL,
     *,
     raw_scale: npt.ArrayLike | None = None,
+    gram: npt.ArrayLike | None = None,
 ) -> list[int]:
     """Indices (ascending) of the columns to drop as collinear; see the module docstring.
 
@@ -69,12 +70,18 @@ def collinear_columns(
     raw_scale : array (k,), optional
         ``sum_i w_i x_ij^2`` computed by the caller (then ``x_raw`` may be None: a caller that
         demeans ``X`` in place has no raw copy left).
+    gram : array (k, k), optional
+        ``X~' W X~`` computed by the caller (a least-squares fit needs it anyway: one pass over
+        the design instead of two); by default computed here.
     """
     xd = np.asarray(x_demeaned, dtype=np.float64)
     n, k = xd.shape
     w = np.ones(n) if weights is None else np.asarray(weights, dtype=np.float64)
     # one pass over the data (no n x k weighted copy when unweighted); the rest is k x k algebra
-    gram = xd.T @ xd if weights is None else (xd * w[:, None]).T @ xd
+    if gram is not None:
+        gram = np.asarray(gram, dtype=np.float64).reshape(k, k)
+    else:
+        gram = xd.T @ xd if weights is None else (xd * w[:, None]).T @ xd
     if raw_scale is not None:
         scale = np.asarray(raw_scale, dtype=np.float64).ravel()
     elif x_raw is None:

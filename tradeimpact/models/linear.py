@@ -229,7 +229,10 @@ def fit_feols(
     else:
         y_t = ys.copy()
 
-    gone = collinear_columns(x_t, None, ws, collin_tol, raw_scale=raw_scale)
+    # unweighted, X~'X~ is the collinearity rule's Gram matrix and, when nothing is dropped, the
+    # fit's: computed once (the same product, so the same bytes as computing it twice)
+    gram = x_t.T @ x_t if ws is None else None
+    gone = collinear_columns(x_t, None, ws, collin_tol, raw_scale=raw_scale, gram=gram)
     idx = [j for j in range(x_t.shape[1]) if j not in set(gone)]
     collinear = [names[j] for j in gone]
     if collinear:
@@ -251,7 +254,10 @@ def fit_feols(
     kept_names = [names[j] for j in idx]
     n = int(keep.sum())
     # unweighted: no vector of ones (1 * a == a exactly, so every number is as with ones)
-    xtwx = x_t.T @ x_t if ws is None else x_t.T @ (x_t * ws[:, None])
+    if gram is not None and not gone:
+        xtwx = gram
+    else:
+        xtwx = x_t.T @ x_t if ws is None else x_t.T @ (x_t * ws[:, None])
     bread: FloatArray = np.asarray(np.linalg.inv(xtwx), dtype=np.float64)
     coef = bread @ (x_t.T @ (y_t if ws is None else ws * y_t))
     resid = y_t - x_t @ coef

@@ -441,7 +441,9 @@ class Headline:
     def analytic(cls, res: RegressionResult, term: str, *, note: str = "") -> Headline:
         """The analytic (CR1 or other ``vcov``) test as headline."""
         dist = "normal" if res.df_inference is None else f"t({res.df_inference})"
-        return cls(term, float(res.params[term]), f"analytic {res.vcov_type}, {dist}", "cr1",
+        # the coefficient read from the array (``res.params`` builds a labelled Series per call)
+        beta = float(np.asarray(res.beta)[list(res.names).index(term)])
+        return cls(term, beta, f"analytic {res.vcov_type}, {dist}", "cr1",
                    None, note, {}, res)  # fmt: skip
 
     @property
