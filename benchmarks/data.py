@@ -201,9 +201,14 @@ def event_panel(n_rows: int, seed: int = 1, n_months: int = 120) -> pl.DataFrame
 
 
 def ppml_panel(n_rows: int, seed: int = 2) -> pl.DataFrame:
-    """SYNTHETIC exporter x importer x year flows with zeros, for PPML with three fixed effects."""
+    """SYNTHETIC exporter x importer x year flows with zeros, for PPML with three fixed effects.
+
+    100 countries up to 1e6 rows (100 years at 1e6); beyond, more countries and still 100 years
+    (1e7 rows: 316 countries, 99,856 pairs), so that the year trend ``0.1 * year`` keeps the
+    Poisson means finite (1,000 years of it overflowed numpy's Poisson sampler).
+    """
     rng = np.random.default_rng(seed)
-    n_c = 100
+    n_c = max(100, int(np.sqrt(n_rows / 100)))
     n_years = max(1, n_rows // (n_c * n_c))
     idx = np.arange(n_c * n_c * n_years)
     exp_, imp, yr = idx % n_c, (idx // n_c) % n_c, idx // (n_c * n_c)
