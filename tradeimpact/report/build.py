@@ -1013,26 +1013,18 @@ def build_document(
 
 
 def render(
-    cases: Sequence[ReportCase],
-    out: Path,
-    info: BuildInfo,
-    *,
-    figure_titles: bool = True,
-    case_figures: dict[str, tuple[list[FigureRef], list[Path]]] | None = None,
+    cases: Sequence[ReportCase], out: Path, info: BuildInfo, *, figure_titles: bool = True
 ) -> list[Path]:
     """Write every figure, table and both reports for ``cases`` into ``out``.
 
     ``figure_titles=False`` leaves the case figures' titles off (the captions carry them).
-    ``case_figures`` maps a case's name to the figures already written for it under ``out``
-    (``(refs, paths)`` of :func:`_case_figures`, as :func:`main`'s worker processes write them);
-    the other cases' figures are drawn here. Returns the written paths, sorted.
+    Returns the written paths, sorted.
     """
     out = Path(out)
     written: list[Path] = []
     refs: dict[str, list[FigureRef]] = {}
-    done = case_figures or {}
     for c in sorted(cases, key=lambda c: c.name):
-        r, w = done[c.name] if c.name in done else _case_figures(c, out, titles=figure_titles)
+        r, w = _case_figures(c, out, titles=figure_titles)
         refs[c.name] = r
         written += w
         pre = "SYNTHETIC_" if c.synthetic else ""
@@ -1242,145 +1234,6 @@ def project_spec() -> Path:
     return path
 
 
-def _job_count(requested: int | None, n_events: int) -> int:
-    """Processes for the case studies: ``requested`` (at least 1), else one per usable CPU; never
-    more than there are events."""
-    if requested is None:
-        try:
-            requested = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on every platform (macOS)
-            requested = os.cpu_count() or 1
-    return max(1, min(requested, n_events))
-
-
-def _warm() -> None:
-    """A no-op task: makes the pool start a worker (forked from the preloaded server) early."""
-
-
-#: The thread counts of the pool's workers: one each. Every worker is one of ``jobs`` processes
-#: on as many CPUs, and their BLAS, numba and polars threads otherwise spin against each other
-#: (2 workers on 2 CPUs: 91 s for the build, against 71 s for one process with its threads).
-#: The outputs do not depend on it (a build with every library on one thread is byte-identical
-#: to the default one; numba's serial and threaded demeaning are tested equal byte for byte).
-_WORKER_THREADS = {
-    "OPENBLAS_NUM_THREADS": "1",
-    "OMP_NUM_THREADS": "1",
-    "MKL_NUM_THREADS": "1",
-    "NUMBA_NUM_THREADS": "1",
-    "POLARS_MAX_THREADS": "1",
-}
-
-#: What the pool's server process imports once, before it forks each worker.
-_PRELOAD = ["tradeimpact.casestudy", "tradeimpact.report.build"]
-
-
-def _study_job(
-    path: Path, source: Any, spec: Path, variants: bool, stage: Path, figure_titles: bool
-) -> str | tuple[ReportCase, list[tuple[str, str]], list[FigureRef], list[Path]]:
-    """One event in a worker process: its case study, its :class:`ReportCase` and its figures
-    (written under ``stage/figures``). Returns the failure message of the in-process build
-    (``"<event file>: <error>"``) when the case study raises a TradeImpactError, else
-    ``(case, inputs, figure refs, figure paths relative to stage)``."""
-    from tradeimpact.casestudy import run_case_study
-    from tradeimpact.errors import TradeImpactError
-
-    try:
-        study = run_case_study(path, source, spec, variants=variants)
-    except TradeImpactError as exc:
-        return f"{path.name}: {exc}"
-    case = case_from_study(study, _event_toml(path))
-    refs, written = _case_figures(case, stage, titles=figure_titles)
-    return case, list(study.inputs), refs, [p.relative_to(stage) for p in written]
-
-
-def _studies_in_pool(
-    event_files: Sequence[Path],
-    source: Any,
-    spec: Path,
-    out: Path,
-    *,
-    jobs: int,
-    variants: bool,
-    figure_titles: bool,
-) -> (
-    str
-    | tuple[list[ReportCase], list[tuple[str, str]], dict[str, tuple[list[FigureRef], list[Path]]]]
-):
-    """The case studies of ``event_files`` and their figures, in ``jobs`` worker processes.
-
-    The data are ingested once, here (while the pool's server imports the package), and every
-    worker gets the same flows; each event is one task, and its figures are drawn by the worker
-    that ran it, into a staging folder, then copied into ``out/figures`` (atomically, as
-    :func:`style.save_figure` writes) only when every case study succeeded, so a failed build
-    leaves ``out`` as the in-process build would. Each task computes exactly what the in-process
-    build computes for its event (the same code on the same inputs), so the outputs are
-    byte-identical to ``--jobs 1``; results are read in event-file order.
-
-    Returns ``(cases, inputs, case figures)`` in event-file order, or the message of the first
-    event (in that order) whose case study failed.
-    """
-    import concurrent.futures
-    import multiprocessing
-    import shutil
-    from importlib import import_module
-
-    from tradeimpact.casestudy.loading import load_flows
-    from tradeimpact.errors import TradeImpactError
-
-    # the job function by its module's name: under ``python -m`` this module is ``__main__``
-    this = import_module("tradeimpact.report.build")
-    ctx = multiprocessing.get_context("forkserver")
-    ctx.set_forkserver_preload(_PRELOAD)
-    with (
-        concurrent.futures.ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool,
-        tempfile.TemporaryDirectory(prefix="tradeimpact-figures-") as tmp,
-    ):
-        # the server (and every worker forked from it) starts with one thread per library
-        saved = {k: os.environ.get(k) for k in _WORKER_THREADS}
-        os.environ.update(_WORKER_THREADS)
-        try:
-            warm = [pool.submit(this._warm) for _ in range(jobs)]
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
-        try:
-            loaded: Any = load_flows(source)
-        except TradeImpactError:
-            loaded = source  # every task then fails with the in-process build's message
-        stage = Path(tmp)
-        futures = [
-            pool.submit(this._study_job, p, loaded, spec, variants, stage, figure_titles)
-            for p in event_files
-        ]
-        for f in warm:
-            f.result()
-        results = []
-        for path, fut in zip(event_files, futures, strict=True):
-            print(f"case study {path.name} ...", flush=True)
-            res = fut.result()
-            if isinstance(res, str):
-                for other in futures:
-                    other.cancel()
-                return res
-            results.append(res)
-        cases: list[ReportCase] = []
-        inputs: set[tuple[str, str]] = set()
-        done: dict[str, tuple[list[FigureRef], list[Path]]] = {}
-        for case, case_inputs, refs, rel_paths in results:
-            paths = []
-            for rel in rel_paths:
-                src = stage / rel
-                style._atomic_write(out / rel, lambda p, src=src: shutil.copyfile(src, p))
-                paths.append(out / rel)
-            cases.append(case)
-            inputs.update(case_inputs)
-            done[case.name] = (refs, paths)
-    return cases, sorted(inputs), done
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m tradeimpact.report.build --data data_raw --out reports [--store DIR]``.
 
@@ -1426,13 +1279,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="leave the figures' titles off (journals: the captions carry them)",
     )
-    ap.add_argument(
-        "--jobs",
-        type=int,
-        default=None,
-        help="processes running the case studies (default: one per CPU, at most one per event; "
-        "1: all in this process); the outputs do not depend on it",
-    )
     args = ap.parse_args(list(argv) if argv is not None else None)
 
     def fail(msg: str) -> int:
@@ -1464,28 +1310,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A data directory is ingested by the case study itself (into a temporary FlowStore), which
     # also finds SYNTHETIC_TRUE_EFFECTS.json there for the recovery check.
     source: Any = FlowStore(args.store) if args.store else data
-    jobs = _job_count(args.jobs, len(event_files))
-    done: dict[str, tuple[list[FigureRef], list[Path]]] = {}
-    if jobs == 1:
-        studies = []
-        for path in event_files:
-            print(f"case study {path.name} ...", flush=True)
-            try:
-                studies.append(run_case_study(path, source, spec, variants=not args.no_variants))
-            except TradeImpactError as exc:
-                return fail(f"{path.name}: {exc}")
-        cases = [
-            case_from_study(s, _event_toml(p)) for s, p in zip(studies, event_files, strict=True)
-        ]
-        inputs = sorted({(n, h) for s in studies for n, h in s.inputs})
-    else:
-        outcome = _studies_in_pool(
-            event_files, source, spec, out, jobs=jobs, variants=not args.no_variants,
-            figure_titles=not args.no_figure_titles,
-        )  # fmt: skip
-        if isinstance(outcome, str):
-            return fail(outcome)
-        cases, inputs, done = outcome
+    studies = []
+    for path in event_files:
+        print(f"case study {path.name} ...", flush=True)
+        try:
+            studies.append(run_case_study(path, source, spec, variants=not args.no_variants))
+        except TradeImpactError as exc:
+            return fail(f"{path.name}: {exc}")
+    cases = [case_from_study(s, _event_toml(p)) for s, p in zip(studies, event_files, strict=True)]
+    inputs = sorted({(n, h) for s in studies for n, h in s.inputs})
     # the command that rebuilds this report, from any folder: non-default inputs named (relative
     # to the project root when inside it); --out is left out (it does not change the report)
     try:
@@ -1511,7 +1344,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         command=" ".join(cmd) + " --out <folder> (from any folder; paths relative to the "
         "project root)",
     )
-    written = render(cases, out, info, figure_titles=not args.no_figure_titles, case_figures=done)
+    written = render(cases, out, info, figure_titles=not args.no_figure_titles)
     print(f"wrote {len(written)} files under {out}/")
     for c in cases:
         print(f"\n{c.title}{' (SYNTHETIC)' if c.synthetic else ''}")
