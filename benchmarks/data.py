@@ -200,6 +200,18 @@ def event_panel(n_rows: int, seed: int = 1, n_months: int = 120) -> pl.DataFrame
     )
 
 
+def _ppml_shape(n_rows: int) -> tuple[int, int]:
+    """(countries, years) of :func:`ppml_panel` for ``n_rows`` requested rows."""
+    n_c = max(100, int(np.sqrt(n_rows / 100)))
+    return n_c, max(1, n_rows // (n_c * n_c))
+
+
+def ppml_panel_rows(n_rows: int) -> int:
+    """The rows :func:`ppml_panel` makes for ``n_rows`` requested (countries^2 x years)."""
+    n_c, n_years = _ppml_shape(n_rows)
+    return n_c * n_c * n_years
+
+
 def ppml_panel(n_rows: int, seed: int = 2) -> pl.DataFrame:
     """SYNTHETIC exporter x importer x year flows with zeros, for PPML with three fixed effects.
 
@@ -208,8 +220,7 @@ def ppml_panel(n_rows: int, seed: int = 2) -> pl.DataFrame:
     Poisson means finite (1,000 years of it overflowed numpy's Poisson sampler).
     """
     rng = np.random.default_rng(seed)
-    n_c = max(100, int(np.sqrt(n_rows / 100)))
-    n_years = max(1, n_rows // (n_c * n_c))
+    n_c, n_years = _ppml_shape(n_rows)
     idx = np.arange(n_c * n_c * n_years)
     exp_, imp, yr = idx % n_c, (idx // n_c) % n_c, idx // (n_c * n_c)
     pair = exp_ * n_c + imp

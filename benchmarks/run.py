@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from benchmarks import data
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -187,15 +189,15 @@ def plan(full: bool, quick: bool, memory_check: bool = False) -> list[Case]:
         )
     )
     if full:
+        n_big = data.ppml_panel_rows(10_000_000)  # 316 countries x 316 x 100 years
         cases.append(
             Case(
                 "ppml",
-                # 316 countries x 316 x 100 years (benchmarks.data.ppml_panel)
-                "PPML, generated 9,985,600 rows (about 1e7; 3 HDFE)",
+                f"PPML, generated {n_big:,} rows (about 1e7; 3 HDFE)",
                 {"data": "generated", "rows": 10_000_000, "reps": 1},
                 ppml_impls,
                 ppml_goal,
-                rows=9_985_600,
+                rows=n_big,
             )
         )
     ri_sizes = [100_000] if quick else [100_000, 1_000_000]

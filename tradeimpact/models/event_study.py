@@ -35,7 +35,6 @@ import polars as pl
 
 from tradeimpact.core.collinearity import CollinearityWarning
 from tradeimpact.core.frame import check_columns, numeric_column, to_polars
-from tradeimpact.core.sample import estimation_sample
 from tradeimpact.errors import ModelSpecError
 from tradeimpact.models.did import Outcome, cluster_vcov, prepare_outcome
 from tradeimpact.models.event_time import (
@@ -347,11 +346,6 @@ def _twfe(
         x.reshape(-1, order="F")[pos[rows] * n_r + rows] = 1.0
     if xc is not None:
         x[:, len(times) :] = xc
-    # the sample fit_feols would compute, without scanning the 0/1 event-time columns (finite by
-    # construction) for NaN: the same rows dropped for the same reasons
-    sample = estimation_sample(
-        n_r, numeric=[yv, xc, wv], weights=wv, fe=fe_obj, drop_singletons=True, dropped=drops
-    )
     res = fit_feols(
         yv,
         x,
@@ -360,7 +354,7 @@ def _twfe(
         weights=wv,
         vcov=spec,
         depvar=depvar,
-        sample=sample,
+        dropped=drops,
         overwrite_x=True,
     )
     out = twfe_event_result(res, times, names, depvar=depvar, ref=ref, freq=freq)

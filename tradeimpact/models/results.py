@@ -417,7 +417,7 @@ class Headline:
     ) -> Headline:
         """Headline from an inference object (``pvalue``, ``conf_int(level)``, ``method``)."""
         method = str(getattr(result, "method", method_key))
-        return cls(term, float(res.params[term]), method, method_key, result, note,
+        return cls(term, res._coef_value(term), method, method_key, result, note,
                    dict(options or {}), res)  # fmt: skip
 
     @classmethod
@@ -441,9 +441,7 @@ class Headline:
     def analytic(cls, res: RegressionResult, term: str, *, note: str = "") -> Headline:
         """The analytic (CR1 or other ``vcov``) test as headline."""
         dist = "normal" if res.df_inference is None else f"t({res.df_inference})"
-        # the coefficient read from the array (``res.params`` builds a labelled Series per call)
-        beta = float(np.asarray(res.beta)[list(res.names).index(term)])
-        return cls(term, beta, f"analytic {res.vcov_type}, {dist}", "cr1",
+        return cls(term, res._coef_value(term), f"analytic {res.vcov_type}, {dist}", "cr1",
                    None, note, {}, res)  # fmt: skip
 
     @property
@@ -677,6 +675,14 @@ class RegressionResult:
     def params(self) -> pd.Series:
         """Estimated coefficients, labelled."""
         return pd.Series(self.beta, index=self.names, name="parameter")
+
+    def _coef_value(self, term: str) -> float:
+        """The coefficient of ``term`` (``float(params[term])`` without building the Series:
+        headlines read one per tested term, on every fit)."""
+        try:
+            return float(self.beta[self.names.index(term)])
+        except ValueError:
+            raise KeyError(term) from None  # as params[term]
 
     @property
     def cov(self) -> pd.DataFrame:
